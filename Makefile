@@ -1,0 +1,56 @@
+# orderstream — every entry point. `make help` lists them.
+#
+# Everything runs natively on Debian: scripts/ install what is missing
+# (apt-get, Maven Central) and keep all state in the git-ignored .local/.
+
+LOCAL                 ?= .local
+INBOX                 ?= data/inbox
+PG_PORT               ?= 5433
+KAFKA_PORT            ?= 9092
+KAFKA_CONTROLLER_PORT ?= 9093
+PARTITIONS            ?= 6
+PROFILE               ?= release
+ORDERS                ?= 1000000
+SEED                  ?= 42
+
+export LOCAL INBOX PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE
+
+.PHONY: help run down clean test deps services test-services gen lint
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
+
+run: ## start the stack and the pipeline, load the inbox, wait until caught up
+	@bash scripts/run.sh
+
+down: ## stop everything `make run` started (data kept)
+	@bash scripts/down.sh
+
+clean: down ## stop everything (test services too) and delete .local/ (all local data)
+	@bash scripts/kafka.sh stop .local/test/kafka 59092 59093
+	@bash scripts/postgres.sh stop .local/test/pg 55432
+	rm -rf $(LOCAL)
+
+test: ## every test, with its own PostgreSQL and Kafka
+	@bash scripts/test.sh
+
+deps: ## install missing Debian packages (PostgreSQL, Java 17, Maven, build tools)
+	@bash scripts/deps.sh
+
+services: deps ## start only PostgreSQL and Kafka for `make run`
+	@bash scripts/postgres.sh start $(LOCAL)/pg $(PG_PORT)
+	@bash scripts/kafka.sh start $(LOCAL)/kafka $(KAFKA_PORT) $(KAFKA_CONTROLLER_PORT)
+
+test-services: deps ## start only the test PostgreSQL and Kafka (then `. .local/test/env`)
+	@bash scripts/postgres.sh start .local/test/pg 55432
+	@bash scripts/kafka.sh start .local/test/kafka 59092 59093
+	@printf "export ORDERSTREAM_TEST_DATABASE_URL='%s'\nexport ORDERSTREAM_TEST_KAFKA_BROKERS='127.0.0.1:59092'\n" \
+	    "$$(bash scripts/postgres.sh url .local/test/pg 55432)" > .local/test/env
+
+gen: ## write ORDERS generated orders (seed SEED) to $(INBOX)/generated-SEED.csv
+	@mkdir -p $(INBOX)
+	cargo run --release --quiet --bin orderstream-gen -- --orders $(ORDERS) --seed $(SEED) --output $(INBOX)/generated-$(SEED).csv
+
+lint: ## formatting and clippy
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings

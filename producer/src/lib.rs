@@ -1,0 +1,30 @@
+//! The orderstream producer: follows the order CSV files of an inbox folder
+//! and publishes every record to Kafka.
+//!
+//! # Layout
+//!
+//! | module        | responsibility                                                        |
+//! |---------------|-----------------------------------------------------------------------|
+//! | [`config`]    | flags and environment variables, validated before anything connects   |
+//! | [`records`]   | bytes → complete CSV records (a half-written record waits)            |
+//! | [`tailer`]    | one file: read, follow appends, classify each record                  |
+//! | [`positions`] | the delivered position of every file, saved atomically and durably    |
+//! | [`publisher`] | records → Kafka (orders topic, dead-letter topic)                     |
+//! | [`run`]       | the loop tying them together, and shutdown                            |
+//!
+//! # Guarantee
+//!
+//! No line is lost, across crashes and restarts: a file's position is saved
+//! only after Kafka confirmed every record before it, so a restart resumes at
+//! or before the first unconfirmed record. Records in flight at a crash may be
+//! sent twice; the consumer's idempotent upsert makes that harmless.
+
+pub mod config;
+pub mod positions;
+pub mod publisher;
+pub mod records;
+pub mod run;
+pub mod tailer;
+
+pub use config::Config;
+pub use run::{run, ProducerError};

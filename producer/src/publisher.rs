@@ -1,0 +1,149 @@
+//! The Kafka side of the producer: one record per order on the orders topic,
+//! one per rejected line on the dead-letter topic.
+//!
+//! The producer is idempotent with `acks=all` and never gives up on a record
+//! (`message.timeout.ms=0`): while Kafka is away, records wait in librdkafka's
+//! bounded queue and are retried, so a record is only ever confirmed or still
+//! pending, never silently dropped.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use schema::message::headers;
+use schema::OrderMessage;
+use thiserror::Error;
+
+use crate::config::KafkaConfig;
+use crate::tailer::{RecordOutcome, TailedRecord};
+
+/// What the Kafka side can fail with.
+#[derive(Debug, Error)]
+pub enum PublishError {
+    /// The client could not be created (a bad setting).
+    #[error("cannot create the Kafka client: {0}")]
+    Client(#[source] KafkaError),
+    /// A topic could not be created or checked.
+    #[error("cannot create topic {topic}: {source}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// The broker's answer.
+        source: KafkaError,
+    },
+    /// librdkafka refused the record outright (too large, unknown setting…).
+    #[error("cannot enqueue the record from {file} at byte {offset}: {source}")]
+    Enqueue {
+        /// Source file.
+        file: String,
+        /// Byte offset of the record.
+        offset: u64,
+        /// The reason.
+        source: KafkaError,
+    },
+}
+
+/// Sends records to the orders and dead-letter topics.
+pub struct Publisher {
+    producer: FutureProducer,
+    config: KafkaConfig,
+}
+
+/// The outcome of trying to enqueue one record.
+pub enum Enqueued {
+    /// On its way; the future resolves when Kafka confirmed or refused it.
+    Sent(DeliveryFuture),
+    /// Nothing to send (a header).
+    Nothing,
+    /// librdkafka's queue is full: wait for confirmations, then try again.
+    QueueFull,
+}
+
+/// librdkafka settings common to every client of ours.
+pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &kafka.brokers);
+    for (key, value) in &kafka.options {
+        config.set(key, value);
+    }
+    config
+}
+
+impl Publisher {
+    /// Creates the idempotent producer. `max_in_flight` sizes librdkafka's
+    /// queue so that it never holds more than the producer lets it.
+    pub fn new(kafka: &KafkaConfig, max_in_flight: usize) -> Result<Self, PublishError> {
+        let producer = client_config(kafka)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", "0")
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4")
+            .set("queue.buffering.max.messages", (max_in_flight * 2).max(1000).to_string())
+            .create()
+            .map_err(PublishError::Client)?;
+        Ok(Publisher { producer, config: kafka.clone() })
+    }
+
+    /// Creates the orders and dead-letter topics if they do not exist yet.
+    pub async fn ensure_topics(&self, partitions: i32) -> Result<(), PublishError> {
+        let admin: AdminClient<DefaultClientContext> =
+            client_config(&self.config).create().map_err(PublishError::Client)?;
+        let topics = [&self.config.topic, &self.config.dlq_topic]
+            .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(-1)));
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = admin
+            .create_topics(&topics, &options)
+            .await
+            .map_err(|source| PublishError::Topic { topic: self.config.topic.clone(), source })?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => return Err(PublishError::Topic { topic, source: KafkaError::AdminOp(code) }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Enqueues one record: an order to the orders topic, a rejection with
+    /// its original bytes to the dead-letter topic.
+    pub fn enqueue(&self, file: &str, record: &TailedRecord, read_at_ms: i64) -> Result<Enqueued, PublishError> {
+        let offset = record.offset.to_string();
+        let line = record.line.to_string();
+        let read_at = read_at_ms.to_string();
+        let source = OwnedHeaders::new_with_capacity(6)
+            .insert(header(headers::SOURCE_FILE, file))
+            .insert(header(headers::LINE, &line))
+            .insert(header(headers::BYTE_OFFSET, &offset))
+            .insert(header(headers::READ_AT_MS, &read_at));
+        let (topic, key, payload, headers) = match &record.outcome {
+            RecordOutcome::Header => return Ok(Enqueued::Nothing),
+            RecordOutcome::Order(order) => {
+                let message = OrderMessage::new(order.clone());
+                (&self.config.topic, message.key(), Cow::Owned(message.encode()), source)
+            }
+            RecordOutcome::Rejected(rejection) => {
+                let headers = source
+                    .insert(header(headers::ERROR_KIND, rejection.kind.as_str()))
+                    .insert(header(headers::ERROR_MESSAGE, &rejection.message));
+                (&self.config.dlq_topic, format!("{file}:{offset}"), Cow::Borrowed(&record.raw[..]), headers)
+            }
+        };
+        let result =
+            self.producer.send_result(FutureRecord::to(topic).key(&key).payload(payload.as_ref()).headers(headers));
+        match result {
+            Ok(delivery) => Ok(Enqueued::Sent(delivery)),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Ok(Enqueued::QueueFull),
+            Err((source, _)) => Err(PublishError::Enqueue { file: file.to_string(), offset: record.offset, source }),
+        }
+    }
+}
+
+fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
+    Header { key, value: Some(value) }
+}

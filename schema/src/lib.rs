@@ -1,0 +1,34 @@
+//! The order record shared by every orderstream component.
+//!
+//! The producer turns CSV lines into [`Order`]s and publishes them as
+//! [`OrderMessage`]s; the consumer decodes those messages and writes them
+//! with the SQL in [`migrations`]. Keeping the record, its parsing and the
+//! table it lands in together means a change to the record is one change,
+//! reviewed in one place.
+//!
+//! # Layout
+//!
+//! | module        | responsibility                                                       |
+//! |---------------|----------------------------------------------------------------------|
+//! | [`order`]     | the [`Order`] record itself                                          |
+//! | [`columns`]   | the CSV header: which column holds which field                       |
+//! | [`parse`]     | one CSV record's fields → a validated [`Order`], or a [`Rejection`]  |
+//! | [`message`]   | the Kafka wire format: versioned JSON value and header names         |
+//! | [`migrations`]| the PostgreSQL schema as ordered, embedded SQL migrations            |
+//!
+//! # Guarantee
+//!
+//! This crate is pure: no I/O, no clock (callers pass "now"), no globals. The
+//! same bytes always parse to the same result, so the producer and any
+//! checker agree on what is valid.
+
+pub mod columns;
+pub mod message;
+pub mod migrations;
+pub mod order;
+pub mod parse;
+
+pub use columns::{Columns, HeaderError};
+pub use message::{DecodeError, OrderMessage, SCHEMA_VERSION};
+pub use order::Order;
+pub use parse::{parse_money, parse_order, parse_timestamp, Rejection, RejectionKind};

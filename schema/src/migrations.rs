@@ -1,0 +1,35 @@
+//! The PostgreSQL schema, as ordered migrations embedded in the binary.
+//!
+//! The consumer applies them at start (see its `migrate` module); keeping the
+//! SQL here, beside the record it stores, means the record and its table
+//! change together. A migration, once released, is never edited: a change is a
+//! new migration.
+
+/// One schema change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// Applied in ascending order; recorded once applied.
+    pub version: i32,
+    /// A short name, recorded beside the version so that a database migrated
+    /// by a different build is recognised.
+    pub name: &'static str,
+    /// The SQL, run in one transaction.
+    pub sql: &'static str,
+}
+
+/// Every migration, in the order they are applied.
+pub const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "orders", sql: include_str!("../migrations/0001_orders.sql") }];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_strictly_increase_from_one() {
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version, index as i32 + 1, "{}", migration.name);
+            assert!(!migration.sql.trim().is_empty(), "{}", migration.name);
+        }
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make down`: stop the pipeline and the local stack that `make run` started.
+# Data is kept. Stopping what is not running is not an error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LOCAL="${LOCAL:-.local}"
+PG_PORT="${PG_PORT:-5433}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+
+# stop_process NAME: SIGTERM (a clean shutdown: in-flight work is finished
+# and committed), then SIGKILL after 30 s.
+stop_process() {
+  local pidfile="$LOCAL/run/$1.pid" pid
+  [[ -f "$pidfile" ]] || return 0
+  pid="$(cat "$pidfile")"
+  if kill -TERM "$pid" 2>/dev/null; then
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null && echo "down: $1 did not stop in 30 s; killed" || echo "down: $1 stopped"
+  fi
+  rm -f "$pidfile"
+}
+stop_process producer
+stop_process consumer
+[[ -d "$LOCAL/kafka" ]] && bash scripts/kafka.sh stop "$LOCAL/kafka" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+[[ -d "$LOCAL/pg" ]] && bash scripts/postgres.sh stop "$LOCAL/pg" "$PG_PORT"
+exit 0

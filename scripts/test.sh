@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make test`: every test, from a fresh machine.
+#
+# Starts its own PostgreSQL and Kafka (ports and folders apart from `make
+# run`'s, so both can run side by side), runs the unit and end-to-end tests,
+# then a smoke test of `make run` itself, and stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TEST_LOCAL="${TEST_LOCAL:-.local/test}"
+TEST_PG_PORT="${TEST_PG_PORT:-55432}"
+TEST_KAFKA_PORT="${TEST_KAFKA_PORT:-59092}"
+TEST_KAFKA_CONTROLLER_PORT="${TEST_KAFKA_CONTROLLER_PORT:-59093}"
+
+cleanup() {
+  bash scripts/kafka.sh stop "$TEST_LOCAL/kafka" "$TEST_KAFKA_PORT" "$TEST_KAFKA_CONTROLLER_PORT" || true
+  bash scripts/postgres.sh stop "$TEST_LOCAL/pg" "$TEST_PG_PORT" || true
+}
+trap cleanup EXIT
+
+bash scripts/deps.sh
+bash scripts/postgres.sh start "$TEST_LOCAL/pg" "$TEST_PG_PORT"
+bash scripts/kafka.sh start "$TEST_LOCAL/kafka" "$TEST_KAFKA_PORT" "$TEST_KAFKA_CONTROLLER_PORT"
+
+ORDERSTREAM_TEST_DATABASE_URL="$(bash scripts/postgres.sh url "$TEST_LOCAL/pg" "$TEST_PG_PORT")"
+ORDERSTREAM_TEST_KAFKA_BROKERS="127.0.0.1:$TEST_KAFKA_PORT"
+export ORDERSTREAM_TEST_DATABASE_URL ORDERSTREAM_TEST_KAFKA_BROKERS
+cat > "$TEST_LOCAL/env" <<ENV
+# Source this to run single tests by hand against \`make test-services\`.
+export ORDERSTREAM_TEST_DATABASE_URL='$ORDERSTREAM_TEST_DATABASE_URL'
+export ORDERSTREAM_TEST_KAFKA_BROKERS='$ORDERSTREAM_TEST_KAFKA_BROKERS'
+ENV
+
+# The end-to-end tests start the real binaries: build them first.
+cargo build --workspace --bins
+cargo test --workspace --no-fail-fast
+
+bash scripts/test-make-run.sh
