@@ -124,7 +124,7 @@ impl Publisher {
         let (topic, key, payload, headers) = match &record.outcome {
             RecordOutcome::Header => return Ok(Enqueued::Nothing),
             RecordOutcome::Order(order) => {
-                let message = OrderMessage::new(order.clone());
+                let message = OrderMessage::new(order.clone(), Vec::new());
                 (&self.config.topic, message.key(), Cow::Owned(message.encode()), source)
             }
             RecordOutcome::Rejected(rejection) => {

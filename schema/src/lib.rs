@@ -13,6 +13,7 @@
 //! | [`order`]     | the [`Order`] record itself                                          |
 //! | [`columns`]   | the CSV header: which column holds which field                       |
 //! | [`parse`]     | one CSV record's fields → a validated [`Order`], or a [`Rejection`]  |
+//! | [`flags`]     | suspicious but valid orders: kept and flagged                        |
 //! | [`message`]   | the Kafka wire format: versioned JSON value and header names         |
 //! | [`migrations`]| the PostgreSQL schema as ordered, embedded SQL migrations            |
 //!
@@ -23,12 +24,14 @@
 //! checker agree on what is valid.
 
 pub mod columns;
+pub mod flags;
 pub mod message;
 pub mod migrations;
 pub mod order;
 pub mod parse;
 
 pub use columns::{Columns, HeaderError};
+pub use flags::{Flag, FlagRules};
 pub use message::{DecodeError, OrderMessage, SCHEMA_VERSION};
 pub use order::Order;
 pub use parse::{parse_money, parse_order, parse_timestamp, Rejection, RejectionKind};

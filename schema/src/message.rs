@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::Order;
+use crate::{Flag, Order};
 
 /// The version of the value layout this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -22,10 +22,31 @@ pub mod headers {
     pub const BYTE_OFFSET: &str = "byte_offset";
     /// When the producer read the record: Unix milliseconds, for end-to-end latency.
     pub const READ_AT_MS: &str = "read_at_ms";
+    /// The source file's identity (device, inode, checksum of its first
+    /// bytes), so records of one file are recognised across renames.
+    pub const SOURCE_FINGERPRINT: &str = "source_fingerprint";
+    /// The record's place in source order, a non-negative integer: a record
+    /// with a larger version is newer. See [`crate::message::source_version`].
+    pub const SOURCE_VERSION: &str = "source_version";
+    /// On an order: its [`crate::Flag`] names, comma-separated (absent if none).
+    pub const FLAGS: &str = "flags";
     /// On a dead letter: the [`crate::RejectionKind`] name.
     pub const ERROR_KIND: &str = "error_kind";
     /// On a dead letter: the human explanation.
     pub const ERROR_MESSAGE: &str = "error_message";
+}
+
+/// Bits of [`source_version`] given to the byte offset: files up to 1 TiB.
+const OFFSET_BITS: u32 = 40;
+
+/// The version of a record in source order: the producer numbers every file
+/// it starts reading (a new file, or a file rewritten or truncated, gets the
+/// next number), and within a file later bytes are newer. So a file dropped
+/// later overrides an earlier one, a line further down overrides one above,
+/// and re-reading or replaying an old record can never win over a newer one.
+pub fn source_version(file_sequence: u64, byte_offset: u64) -> i64 {
+    debug_assert!(byte_offset < 1 << OFFSET_BITS && file_sequence < 1 << (63 - OFFSET_BITS));
+    ((file_sequence << OFFSET_BITS) | byte_offset) as i64
 }
 
 /// The JSON value of a record on the `orders` topic.
@@ -36,6 +57,9 @@ pub struct OrderMessage {
     /// The order itself.
     #[serde(flatten)]
     pub order: Order,
+    /// Why the order looks odd, if it does; absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<Flag>,
 }
 
 /// Why a Kafka value cannot be read as an order. Both are permanent: the same
@@ -65,8 +89,8 @@ impl DecodeError {
 
 impl OrderMessage {
     /// Wraps an order in the current layout.
-    pub fn new(order: Order) -> Self {
-        OrderMessage { schema_version: SCHEMA_VERSION, order }
+    pub fn new(order: Order, flags: Vec<Flag>) -> Self {
+        OrderMessage { schema_version: SCHEMA_VERSION, order, flags }
     }
 
     /// Serialises to the JSON value.
@@ -102,13 +126,16 @@ mod tests {
     use rust_decimal::Decimal;
 
     fn sample() -> OrderMessage {
-        OrderMessage::new(Order {
-            id: 236777,
-            user_id: 7258,
-            completed_at: chrono::Utc.with_ymd_and_hms(2022, 7, 1, 0, 19, 0).unwrap(),
-            item_total: Decimal::new(3914, 2),
-            shipment_total: Decimal::new(25, 1),
-        })
+        OrderMessage::new(
+            Order {
+                id: 236777,
+                user_id: 7258,
+                completed_at: chrono::Utc.with_ymd_and_hms(2022, 7, 1, 0, 19, 0).unwrap(),
+                item_total: Decimal::new(3914, 2),
+                shipment_total: Decimal::new(25, 1),
+            },
+            Vec::new(),
+        )
     }
 
     #[test]
@@ -140,6 +167,24 @@ mod tests {
             let error = OrderMessage::decode(value).unwrap_err();
             assert_eq!(error.kind(), "undecodable_value");
         }
+    }
+
+    #[test]
+    fn flags_round_trip_and_are_absent_when_empty() {
+        let json: serde_json::Value = serde_json::from_slice(&sample().encode()).unwrap();
+        assert!(json.get("flags").is_none());
+        let mut flagged = sample();
+        flagged.flags = vec![Flag::ZeroTotals];
+        let json: serde_json::Value = serde_json::from_slice(&flagged.encode()).unwrap();
+        assert_eq!(json["flags"], serde_json::json!(["zero_totals"]));
+        assert_eq!(OrderMessage::decode(&flagged.encode()).unwrap(), flagged);
+    }
+
+    #[test]
+    fn later_files_and_later_bytes_are_newer_versions() {
+        assert!(source_version(1, 500) < source_version(1, 501));
+        assert!(source_version(1, (1 << 40) - 1) < source_version(2, 0));
+        assert!(source_version(0, 0) >= 0);
     }
 
     #[test]
