@@ -15,6 +15,10 @@ pub struct Config {
     #[arg(long, env = "ORDERSTREAM_INBOX", default_value = "data/inbox")]
     pub inbox: PathBuf,
 
+    /// Which files of the inbox to follow: a glob on the file name.
+    #[arg(long, env = "ORDERSTREAM_PATTERN", default_value = "*.csv")]
+    pub pattern: String,
+
     /// Folder for the producer's own state (the delivered position of every
     /// file). Keep it on a local disk; it is fsynced.
     #[arg(long, env = "ORDERSTREAM_STATE_DIR", default_value = ".local/state/producer")]
@@ -28,9 +32,27 @@ pub struct Config {
     pub partitions: i32,
 
     /// How often files are checked for appended bytes and the inbox for new
-    /// files, in milliseconds.
+    /// files when the filesystem sends no notifications, in milliseconds.
     #[arg(long, env = "ORDERSTREAM_POLL_INTERVAL_MS", default_value_t = 100)]
     pub poll_interval_ms: u64,
+
+    /// How often the inbox is rescanned even though notifications work (they
+    /// can be lost, e.g. when their queue overflows), in milliseconds.
+    #[arg(long, env = "ORDERSTREAM_RESCAN_INTERVAL_MS", default_value_t = 1000)]
+    pub rescan_interval_ms: u64,
+
+    /// Records longer than this many bytes are dead-lettered
+    /// (`record_too_long`) without being read into memory whole.
+    #[arg(long, env = "ORDERSTREAM_MAX_RECORD_BYTES", default_value_t = 64 * 1024)]
+    pub max_record_bytes: usize,
+
+    /// An `item_total` above this is flagged `unusual_amount` (kept, not rejected).
+    #[arg(long, env = "ORDERSTREAM_FLAG_ITEM_TOTAL_ABOVE", default_value = "2000")]
+    pub flag_item_total_above: rust_decimal::Decimal,
+
+    /// A `shipment_total` above this is flagged `unusual_amount`.
+    #[arg(long, env = "ORDERSTREAM_FLAG_SHIPMENT_TOTAL_ABOVE", default_value = "50")]
+    pub flag_shipment_total_above: rust_decimal::Decimal,
 
     /// Records sent but not yet confirmed by Kafka, at most: past it, reading
     /// waits, so memory stays bounded when Kafka is slow or away.
@@ -84,6 +106,10 @@ impl Config {
         if self.poll_interval_ms == 0 {
             return Err("--poll-interval-ms must be at least 1".into());
         }
+        if self.max_record_bytes < 64 {
+            return Err("--max-record-bytes must be at least 64".into());
+        }
+        globset::Glob::new(&self.pattern).map_err(|error| format!("--pattern is not a glob: {error}"))?;
         if self.kafka.topic == self.kafka.dlq_topic {
             return Err("--topic and --dlq-topic must differ".into());
         }
@@ -93,6 +119,27 @@ impl Config {
     /// The poll interval as a duration.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
+    }
+
+    /// The rescan interval as a duration.
+    pub fn rescan_interval(&self) -> Duration {
+        Duration::from_millis(self.rescan_interval_ms)
+    }
+
+    /// The matcher of `--pattern` (validated by [`Self::validate`]).
+    pub fn matcher(&self) -> globset::GlobMatcher {
+        globset::Glob::new(&self.pattern).expect("validated pattern").compile_matcher()
+    }
+
+    /// What the tailers need to know.
+    pub fn tailer_settings(&self) -> crate::tailer::TailerSettings {
+        crate::tailer::TailerSettings {
+            max_record_bytes: self.max_record_bytes,
+            flag_rules: schema::FlagRules {
+                max_usual_item_total: self.flag_item_total_above,
+                max_usual_shipment_total: self.flag_shipment_total_above,
+            },
+        }
     }
 
     /// The position flush interval as a duration.
@@ -119,6 +166,15 @@ mod tests {
             Config::try_parse_from(["p", "--kafka-option", "security.protocol=SSL", "--kafka-option", "a=b"]).unwrap();
         assert_eq!(config.kafka.options, vec![("security.protocol".into(), "SSL".into()), ("a".into(), "b".into())]);
         assert!(Config::try_parse_from(["p", "--kafka-option", "novalue"]).is_err());
+    }
+
+    #[test]
+    fn malformed_pattern_is_refused_before_anything_starts() {
+        let config = Config::try_parse_from(["p", "--pattern", "[unclosed"]).unwrap();
+        assert!(config.validate().unwrap_err().contains("--pattern"));
+        let config = Config::try_parse_from(["p", "--pattern", "orders-*.csv"]).unwrap();
+        assert!(config.matcher().is_match("orders-2022_07.csv"));
+        assert!(!config.matcher().is_match("2022_07.csv"));
     }
 
     #[test]

@@ -6,10 +6,13 @@
 //! | module        | responsibility                                                        |
 //! |---------------|-----------------------------------------------------------------------|
 //! | [`config`]    | flags and environment variables, validated before anything connects   |
+//! | [`watch`]     | filesystem notifications that wake the loop (polling otherwise)       |
+//! | [`identity`]  | which file a path holds: device, inode, checksum of the first bytes   |
 //! | [`records`]   | bytes → complete CSV records (a half-written record waits)            |
-//! | [`tailer`]    | one file: read, follow appends, classify each record                  |
+//! | [`tailer`]    | one file: read, follow appends, detect truncation, classify records   |
 //! | [`positions`] | the delivered position of every file, saved atomically and durably    |
 //! | [`publisher`] | records → Kafka (orders topic, dead-letter topic)                     |
+//! | [`metrics`]   | the producer's Prometheus metrics                                     |
 //! | [`run`]       | the loop tying them together, and shutdown                            |
 //!
 //! # Guarantee
@@ -20,11 +23,14 @@
 //! sent twice; the consumer's idempotent upsert makes that harmless.
 
 pub mod config;
+pub mod identity;
+pub mod metrics;
 pub mod positions;
 pub mod publisher;
 pub mod records;
 pub mod run;
 pub mod tailer;
+pub mod watch;
 
 pub use config::Config;
-pub use run::{run, ProducerError};
+pub use run::{run, run_with_metrics, ProducerError};

@@ -4,10 +4,15 @@
 //! so a restart resumes there and loses nothing; at most the records that were
 //! in flight at a crash are sent again, which the consumer makes harmless.
 //!
+//! Files are kept by identity (device and inode, see [`crate::identity`]), not
+//! by path, so a renamed file keeps its position and a new file under an old
+//! name does not inherit one.
+//!
 //! The store is one JSON file replaced atomically: written to a temporary
 //! file, fsynced, renamed over the old one, and the folder fsynced, so that a
 //! crash or power cut leaves either the old or the new positions, never a
-//! mixture or an empty file.
+//! mixture or an empty file. A failed write (a full disk) leaves the old file
+//! in place.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -17,22 +22,45 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::identity::{FileIdentity, FileKey};
+
 /// Name of the store's file inside the state folder.
 const FILE_NAME: &str = "positions.json";
 
-/// Where delivery of one file stands.
+/// A checksum of the last delivered record, so a restart can check that the
+/// bytes before its position are still the ones it read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordCheck {
+    /// Where the record's bytes start.
+    pub start: u64,
+    /// CRC-32 of the record's bytes, from `start` to the delivered offset.
+    pub crc: u32,
+}
+
+/// Where delivery of one file stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveredPosition {
-    /// The file's device and inode when it was read: a different file now at
-    /// the same path (replaced, not appended) must not inherit this position.
-    pub device: u64,
-    /// See `device`.
-    pub inode: u64,
     /// Bytes from the start of the file up to the end of the last record
     /// Kafka confirmed: reading resumes here.
     pub offset: u64,
     /// Newlines within those bytes, so line numbers stay right after a restart.
     pub lines: u64,
+    /// The last delivered record, if any.
+    pub last_record: Option<RecordCheck>,
+}
+
+/// One file the producer follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackedFile {
+    /// Where the file was last seen (informational: files are kept by identity).
+    pub path: PathBuf,
+    /// Which file it is.
+    pub identity: FileIdentity,
+    /// The file's number in source order (see `schema::message::source_version`):
+    /// a new, rewritten or truncated file gets the next one.
+    pub sequence: u64,
+    /// How far it was delivered.
+    pub delivered: DeliveredPosition,
 }
 
 /// What went wrong with the position store.
@@ -65,12 +93,22 @@ pub enum PositionStoreError {
     },
 }
 
-/// The delivered position of every file, by path.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Stored {
+    next_sequence: u64,
+    files: BTreeMap<String, TrackedFile>,
+}
+
+/// The tracked files and their delivered positions.
 #[derive(Debug)]
 pub struct PositionStore {
     path: PathBuf,
-    positions: BTreeMap<PathBuf, DeliveredPosition>,
+    stored: Stored,
     dirty: bool,
+}
+
+fn key_name((device, inode): FileKey) -> String {
+    format!("{device}:{inode}")
 }
 
 impl PositionStore {
@@ -79,46 +117,77 @@ impl PositionStore {
     pub fn open(state_dir: &Path) -> Result<Self, PositionStoreError> {
         let path = state_dir.join(FILE_NAME);
         fs::create_dir_all(state_dir).map_err(|source| PositionStoreError::Write { path: path.clone(), source })?;
-        let positions = match fs::read(&path) {
+        let stored = match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|source| PositionStoreError::Corrupt { path: path.clone(), source })?,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Stored::default(),
             Err(source) => return Err(PositionStoreError::Read { path, source }),
         };
-        Ok(PositionStore { path, positions, dirty: false })
+        Ok(PositionStore { path, stored, dirty: false })
     }
 
-    /// The delivered position of a file, if any was recorded.
-    pub fn get(&self, file: &Path) -> Option<DeliveredPosition> {
-        self.positions.get(file).copied()
+    /// The tracked file with this key, if any.
+    pub fn get(&self, key: FileKey) -> Option<&TrackedFile> {
+        self.stored.files.get(&key_name(key))
     }
 
-    /// Records a newly confirmed position (in memory until [`Self::persist`]).
-    pub fn record(&mut self, file: &Path, position: DeliveredPosition) {
-        if self.positions.get(file) != Some(&position) {
-            self.positions.insert(file.to_path_buf(), position);
+    /// A new file sequence number, larger than every one given before.
+    pub fn allocate_sequence(&mut self) -> u64 {
+        self.stored.next_sequence += 1;
+        self.dirty = true;
+        self.stored.next_sequence
+    }
+
+    /// Starts (or restarts) tracking a file, replacing what was kept under its key.
+    pub fn track(&mut self, file: TrackedFile) {
+        self.stored.files.insert(key_name(file.identity.key()), file);
+        self.dirty = true;
+    }
+
+    /// Notes where a tracked file is now, after a rename.
+    pub fn moved(&mut self, key: FileKey, path: &Path) {
+        if let Some(file) = self.stored.files.get_mut(&key_name(key)) {
+            if file.path != path {
+                file.path = path.to_path_buf();
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Records a newly confirmed position of the file's `sequence`; a
+    /// confirmation from before a truncation (an older sequence) is ignored.
+    pub fn record(&mut self, key: FileKey, sequence: u64, position: DeliveredPosition) {
+        if let Some(file) = self.stored.files.get_mut(&key_name(key)) {
+            if file.sequence == sequence && file.delivered != position {
+                file.delivered = position;
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Forgets a released file, so the store does not grow forever.
+    pub fn forget(&mut self, key: FileKey) {
+        if self.stored.files.remove(&key_name(key)).is_some() {
             self.dirty = true;
         }
     }
 
-    /// Forgets a file that is gone, so the store does not grow forever.
-    pub fn forget(&mut self, file: &Path) {
-        if self.positions.remove(file).is_some() {
-            self.dirty = true;
-        }
+    /// Every tracked file.
+    pub fn files(&self) -> impl Iterator<Item = &TrackedFile> {
+        self.stored.files.values()
     }
 
-    /// Whether there are recorded positions not yet on disk.
+    /// Whether there are changes not yet on disk.
     pub fn is_dirty(&self) -> bool {
         self.dirty
     }
 
-    /// Writes the positions to disk atomically and durably, if they changed.
+    /// Writes the store to disk atomically and durably, if it changed.
     pub fn persist(&mut self) -> Result<(), PositionStoreError> {
         if !self.dirty {
             return Ok(());
         }
-        let bytes = serde_json::to_vec_pretty(&self.positions).expect("positions always serialise");
+        let bytes = serde_json::to_vec_pretty(&self.stored).expect("positions always serialise");
         write_atomically(&self.path, &bytes)
             .map_err(|source| PositionStoreError::Write { path: self.path.clone(), source })?;
         self.dirty = false;
@@ -129,9 +198,15 @@ impl PositionStore {
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let folder = path.parent().expect("the store lives in a folder");
     let temporary = path.with_extension("json.tmp");
-    let mut file = File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
+    let written = File::create(&temporary).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    if let Err(error) = written {
+        // A half-written temporary file must not linger and fill the disk further.
+        let _ = fs::remove_file(&temporary);
+        return Err(error);
+    }
     fs::rename(&temporary, path)?;
     File::open(folder)?.sync_all()
 }
@@ -140,28 +215,55 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    fn position(offset: u64) -> DeliveredPosition {
-        DeliveredPosition { device: 1, inode: 2, offset, lines: offset / 10 }
+    fn tracked(inode: u64, sequence: u64, offset: u64) -> TrackedFile {
+        TrackedFile {
+            path: PathBuf::from(format!("/inbox/{inode}.csv")),
+            identity: FileIdentity { device: 1, inode, head_len: 10, head_crc: 7 },
+            sequence,
+            delivered: DeliveredPosition { offset, lines: offset / 10, last_record: None },
+        }
     }
 
     #[test]
     fn persisted_positions_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = PositionStore::open(dir.path()).unwrap();
-        store.record(Path::new("/inbox/a.csv"), position(120));
+        let sequence = store.allocate_sequence();
+        store.track(tracked(2, sequence, 0));
+        let position = DeliveredPosition { offset: 120, lines: 3, last_record: Some(RecordCheck { start: 100, crc: 9 }) };
+        store.record((1, 2), sequence, position);
         store.persist().unwrap();
         let reopened = PositionStore::open(dir.path()).unwrap();
-        assert_eq!(reopened.get(Path::new("/inbox/a.csv")), Some(position(120)));
-        assert_eq!(reopened.get(Path::new("/inbox/b.csv")), None);
+        assert_eq!(reopened.get((1, 2)).unwrap().delivered, position);
+        assert_eq!(reopened.get((1, 3)), None);
+    }
+
+    #[test]
+    fn sequences_keep_increasing_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = PositionStore::open(dir.path()).unwrap();
+        let first = store.allocate_sequence();
+        store.persist().unwrap();
+        let mut reopened = PositionStore::open(dir.path()).unwrap();
+        assert!(reopened.allocate_sequence() > first);
+    }
+
+    #[test]
+    fn confirmation_of_an_older_sequence_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = PositionStore::open(dir.path()).unwrap();
+        store.track(tracked(2, 5, 0));
+        store.record((1, 2), 4, DeliveredPosition { offset: 999, lines: 9, last_record: None });
+        assert_eq!(store.get((1, 2)).unwrap().delivered.offset, 0);
     }
 
     #[test]
     fn unpersisted_positions_are_not_on_disk() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = PositionStore::open(dir.path()).unwrap();
-        store.record(Path::new("/inbox/a.csv"), position(120));
+        store.track(tracked(2, 1, 120));
         assert!(store.is_dirty());
-        assert_eq!(PositionStore::open(dir.path()).unwrap().get(Path::new("/inbox/a.csv")), None);
+        assert_eq!(PositionStore::open(dir.path()).unwrap().get((1, 2)), None);
     }
 
     #[test]
@@ -173,13 +275,27 @@ mod tests {
     }
 
     #[test]
+    fn failed_write_keeps_the_previous_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = PositionStore::open(dir.path()).unwrap();
+        store.track(tracked(2, 1, 10));
+        store.persist().unwrap();
+        // A folder where the temporary file should go makes the write fail.
+        fs::create_dir(dir.path().join("positions.json.tmp")).unwrap();
+        store.track(tracked(2, 1, 20));
+        assert!(store.persist().is_err());
+        assert!(store.is_dirty(), "still to be saved");
+        assert_eq!(PositionStore::open(dir.path()).unwrap().get((1, 2)).unwrap().delivered.offset, 10);
+    }
+
+    #[test]
     fn forgotten_file_is_removed_on_persist() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = PositionStore::open(dir.path()).unwrap();
-        store.record(Path::new("/inbox/a.csv"), position(10));
+        store.track(tracked(2, 1, 10));
         store.persist().unwrap();
-        store.forget(Path::new("/inbox/a.csv"));
+        store.forget((1, 2));
         store.persist().unwrap();
-        assert_eq!(PositionStore::open(dir.path()).unwrap().get(Path::new("/inbox/a.csv")), None);
+        assert_eq!(PositionStore::open(dir.path()).unwrap().get((1, 2)), None);
     }
 }

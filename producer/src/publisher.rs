@@ -111,21 +111,37 @@ impl Publisher {
     }
 
     /// Enqueues one record: an order to the orders topic, a rejection with
-    /// its original bytes to the dead-letter topic.
-    pub fn enqueue(&self, file: &str, record: &TailedRecord, read_at_ms: i64) -> Result<Enqueued, PublishError> {
+    /// its original bytes to the dead-letter topic. `file` and `fingerprint`
+    /// name its source.
+    pub fn enqueue(
+        &self,
+        file: &str,
+        fingerprint: &str,
+        record: &TailedRecord,
+        read_at_ms: i64,
+    ) -> Result<Enqueued, PublishError> {
         let offset = record.offset.to_string();
         let line = record.line.to_string();
         let read_at = read_at_ms.to_string();
-        let source = OwnedHeaders::new_with_capacity(6)
+        let version = record.version.to_string();
+        let source = OwnedHeaders::new_with_capacity(8)
             .insert(header(headers::SOURCE_FILE, file))
+            .insert(header(headers::SOURCE_FINGERPRINT, fingerprint))
             .insert(header(headers::LINE, &line))
             .insert(header(headers::BYTE_OFFSET, &offset))
+            .insert(header(headers::SOURCE_VERSION, &version))
             .insert(header(headers::READ_AT_MS, &read_at));
         let (topic, key, payload, headers) = match &record.outcome {
             RecordOutcome::Header => return Ok(Enqueued::Nothing),
-            RecordOutcome::Order(order) => {
-                let message = OrderMessage::new(order.clone(), Vec::new());
-                (&self.config.topic, message.key(), Cow::Owned(message.encode()), source)
+            RecordOutcome::Order(order, flags) => {
+                let message = OrderMessage::new(order.clone(), flags.clone());
+                let headers = if flags.is_empty() {
+                    source
+                } else {
+                    let names: Vec<&str> = flags.iter().map(|flag| flag.as_str()).collect();
+                    source.insert(header(headers::FLAGS, &names.join(",")))
+                };
+                (&self.config.topic, message.key(), Cow::Owned(message.encode()), headers)
             }
             RecordOutcome::Rejected(rejection) => {
                 let headers = source

@@ -51,6 +51,11 @@ impl RecordSplitter {
         self.reader.reset();
         let (mut nin_total, mut nout_total, mut nends_total) = (0, 0, 0);
         loop {
+            // csv_core reads empty input as the end of the stream and would
+            // close the record; here it only means "not written yet".
+            if nin_total == body.len() {
+                return None;
+            }
             let (result, nin, nout, nends) = self.reader.read_record(
                 &body[nin_total..],
                 &mut self.output[nout_total..],
@@ -94,6 +99,98 @@ impl RecordSplitter {
             leading_newlines: count_newlines(&input[..leading_blank]),
             fields,
         }
+    }
+}
+
+/// Walks past one record that is too long to hold, without keeping it: the
+/// bytes are parsed (so quoted line breaks are honoured) and dropped, only a
+/// prefix is kept to show in the dead letter.
+pub struct RecordSkipper {
+    reader: Reader,
+    scratch: Vec<u8>,
+    ends: Vec<usize>,
+    /// Bytes of the record passed so far.
+    pub skipped: u64,
+    /// Newlines among them.
+    pub newlines: u64,
+    /// The record's first bytes, for the dead letter.
+    pub prefix: Vec<u8>,
+    /// Checksum of every byte passed, for the restart content check.
+    crc: crc32fast::Hasher,
+}
+
+/// How far [`RecordSkipper::feed`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipProgress {
+    /// The record ended within the input, after this many of its bytes
+    /// (terminator included).
+    Done(usize),
+    /// The whole input belongs to the record; feed more.
+    NeedMore,
+}
+
+impl RecordSkipper {
+    /// How many of the record's first bytes are kept.
+    pub const PREFIX_BYTES: usize = 1024;
+
+    /// A skipper for a record starting at the next byte fed.
+    pub fn new() -> Self {
+        RecordSkipper {
+            reader: Reader::new(),
+            scratch: vec![0; 64 * 1024],
+            ends: vec![0; 1024],
+            skipped: 0,
+            newlines: 0,
+            prefix: Vec::new(),
+            crc: crc32fast::Hasher::new(),
+        }
+    }
+
+    /// CRC-32 of the bytes passed so far.
+    pub fn crc(&self) -> u32 {
+        self.crc.clone().finalize()
+    }
+
+    /// Feeds the next bytes of the record.
+    pub fn feed(&mut self, input: &[u8]) -> SkipProgress {
+        let mut used = 0;
+        loop {
+            // Empty input would read as the end of the stream (see `split`).
+            if used == input.len() {
+                self.account(input);
+                return SkipProgress::NeedMore;
+            }
+            let (result, nin, _, _) = self.reader.read_record(&input[used..], &mut self.scratch, &mut self.ends);
+            used += nin;
+            match result {
+                ReadRecordResult::OutputFull | ReadRecordResult::OutputEndsFull => continue,
+                ReadRecordResult::InputEmpty | ReadRecordResult::End => {
+                    self.account(&input[..used]);
+                    return SkipProgress::NeedMore;
+                }
+                ReadRecordResult::Record => {
+                    if input[used - 1] == b'\r' && input.get(used) == Some(&b'\n') {
+                        used += 1;
+                    }
+                    self.account(&input[..used]);
+                    return SkipProgress::Done(used);
+                }
+            }
+        }
+    }
+
+    fn account(&mut self, bytes: &[u8]) {
+        let room = Self::PREFIX_BYTES.saturating_sub(self.prefix.len());
+        self.prefix.extend_from_slice(&bytes[..room.min(bytes.len())]);
+        self.crc.update(bytes);
+        self.skipped += bytes.len() as u64;
+        self.newlines += count_newlines(bytes);
+    }
+}
+
+impl Default for RecordSkipper {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -177,6 +274,19 @@ mod tests {
     fn escaped_quotes_are_unescaped() {
         let (records, _) = split_all(b"\"a \"\"quoted\"\" word\",2\n");
         assert_eq!(records, vec![vec!["a \"quoted\" word", "2"]]);
+    }
+
+    #[test]
+    fn skipper_passes_a_record_fed_in_pieces_and_keeps_its_prefix() {
+        let mut skipper = RecordSkipper::new();
+        let long = "y".repeat(5_000);
+        assert_eq!(skipper.feed(format!("1,\"{long}").as_bytes()), SkipProgress::NeedMore);
+        assert_eq!(skipper.feed(b"\nstill quoted"), SkipProgress::NeedMore);
+        assert_eq!(skipper.feed(b"\",3\r\n4,5\n"), SkipProgress::Done(5));
+        assert_eq!(skipper.skipped, 5_003 + 13 + 5);
+        assert_eq!(skipper.newlines, 2);
+        assert_eq!(skipper.prefix.len(), RecordSkipper::PREFIX_BYTES);
+        assert!(skipper.prefix.starts_with(b"1,\"yyy"));
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! queue), so a file's recorded position only ever covers records that Kafka
 //! confirmed, together with every record before them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
 use std::future::Future;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,14 +16,20 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesOrdered, StreamExt};
+use globset::GlobMatcher;
 use rdkafka::error::KafkaError;
+use schema::{Flag, RejectionKind};
 use thiserror::Error;
-use tracing::{info, warn};
+use tokio::sync::Notify;
+use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::positions::{DeliveredPosition, PositionStore, PositionStoreError};
+use crate::identity::{FileIdentity, FileKey};
+use crate::metrics::ProducerMetrics;
+use crate::positions::{DeliveredPosition, PositionStore, PositionStoreError, TrackedFile};
 use crate::publisher::{Enqueued, PublishError, Publisher};
-use crate::tailer::{FileTailer, StartPoint};
+use crate::tailer::{start_point, FileTailer, Poll, RecordOutcome, StartPoint, TailedRecord, TailerSettings};
+use crate::watch::InboxWatcher;
 
 /// How many records one file may contribute before the next file gets a turn,
 /// so a large file does not starve the others.
@@ -29,6 +37,10 @@ const RECORDS_PER_TURN: usize = 2_000;
 
 /// How long a clean shutdown waits for Kafka to confirm what is in flight.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
+
+/// How long a file that was renamed away or deleted stays followed after
+/// its last byte was read: a writer may still append right after a rotation.
+const RELEASE_AFTER: Duration = Duration::from_secs(2);
 
 /// Why the producer stopped.
 #[derive(Debug, Error)]
@@ -47,10 +59,10 @@ pub enum ProducerError {
         /// Kafka's answer.
         source: KafkaError,
     },
-    /// The positions could not be read or saved.
+    /// The positions could not be read at start.
     #[error(transparent)]
     Positions(#[from] PositionStoreError),
-    /// The inbox folder cannot be listed.
+    /// The inbox folder cannot be listed at start.
     #[error("cannot list the inbox {path}: {source}")]
     Inbox {
         /// The inbox.
@@ -60,56 +72,100 @@ pub enum ProducerError {
     },
 }
 
+/// What a confirmed record was, for counting.
+enum Sent {
+    Order(Vec<Flag>),
+    DeadLetter(RejectionKind),
+    Header,
+}
+
 /// A record's confirmation (or refusal) from Kafka.
 struct Confirmation {
-    file: Arc<Path>,
+    key: FileKey,
+    sequence: u64,
     end: DeliveredPosition,
+    sent: Sent,
+    read_at: Instant,
     result: Result<(), KafkaError>,
+}
+
+/// A followed file.
+struct Followed {
+    tailer: FileTailer,
+    /// Set once the file no longer matches in the inbox (renamed away or
+    /// deleted): it is read to its end, then released.
+    detached_since: Option<Instant>,
 }
 
 /// Runs the producer until `shutdown` resolves, then waits for in-flight
 /// records to be confirmed and saves the positions.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ProducerError> {
+    run_with_metrics(config, ProducerMetrics::new(), shutdown).await
+}
+
+/// [`run`], counting into the given metrics (which the caller may serve).
+pub async fn run_with_metrics(
+    config: Config,
+    metrics: ProducerMetrics,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ProducerError> {
+    std::fs::read_dir(&config.inbox).map_err(|source| ProducerError::Inbox { path: config.inbox.clone(), source })?;
     let publisher = Publisher::new(&config.kafka, config.max_in_flight)?;
     publisher.ensure_topics(config.partitions).await?;
-    let mut store = PositionStore::open(&config.state_dir)?;
-    let mut producer = Producer { config, publisher, tailers: BTreeMap::new(), in_flight: FuturesOrdered::new() };
+    let store = PositionStore::open(&config.state_dir)?;
+    let wake = Arc::new(Notify::new());
+    let watcher = InboxWatcher::start(&config.inbox, wake.clone());
+    let idle = if watcher.is_some() { config.rescan_interval() } else { config.poll_interval() };
+    let mut producer = Producer {
+        settings: config.tailer_settings(),
+        matcher: config.matcher(),
+        config,
+        publisher,
+        metrics,
+        store,
+        followed: BTreeMap::new(),
+        in_flight: FuturesOrdered::new(),
+        unreadable: BTreeSet::new(),
+        positions_failing: false,
+    };
     info!(message = "Producer started.", inbox = %producer.config.inbox.display(),
-          topic = %producer.config.kafka.topic);
+          pattern = %producer.config.pattern, topic = %producer.config.kafka.topic,
+          notifications = watcher.is_some());
     tokio::pin!(shutdown);
     let mut last_flush = Instant::now();
     loop {
-        producer.discover(&mut store)?;
-        let sent = producer.read_and_send(&mut store).await?;
+        producer.discover();
+        let sent = if producer.positions_failing { 0 } else { producer.read_and_send().await? };
+        producer.release_finished();
         if last_flush.elapsed() >= producer.config.position_flush_interval() {
-            store.persist()?;
+            producer.flush_positions();
             last_flush = Instant::now();
         }
         if sent == 0 {
+            let wait = if producer.store.is_dirty() { producer.config.position_flush_interval() } else { idle };
             tokio::select! {
                 () = &mut shutdown => break,
                 Some(confirmation) = producer.in_flight.next(), if !producer.in_flight.is_empty() => {
-                    producer.confirm(confirmation, &mut store)?;
+                    producer.confirm(confirmation)?;
                 }
-                () = tokio::time::sleep(producer.config.poll_interval()) => {}
+                () = wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
             }
         } else if (&mut shutdown).now_or_never().is_some() {
             break;
         }
     }
-    info!(
-        message = "Shutting down; waiting for Kafka to confirm in-flight records.",
-        in_flight = producer.in_flight.len()
-    );
-    let drained = tokio::time::timeout(SHUTDOWN_DRAIN, producer.drain(&mut store)).await;
-    store.persist()?;
+    info!(message = "Shutting down; waiting for Kafka to confirm in-flight records.",
+          in_flight = producer.in_flight.len());
+    let drained = tokio::time::timeout(SHUTDOWN_DRAIN, producer.drain()).await;
+    producer.flush_positions();
+    info!(message = "Producer stopped.", published = producer.metrics.records_published.get(),
+          read = producer.metrics.records_read.get());
     match drained {
         Ok(result) => result,
         Err(_) => {
-            warn!(
-                message = "Records still unconfirmed at shutdown; they will be sent again on restart.",
-                in_flight = producer.in_flight.len()
-            );
+            warn!(message = "Records still unconfirmed at shutdown; they will be sent again on restart.",
+                  in_flight = producer.in_flight.len());
             Ok(())
         }
     }
@@ -117,126 +173,282 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
 struct Producer {
     config: Config,
+    settings: TailerSettings,
+    matcher: GlobMatcher,
     publisher: Publisher,
-    tailers: BTreeMap<Arc<Path>, FileTailer>,
+    metrics: ProducerMetrics,
+    store: PositionStore,
+    followed: BTreeMap<FileKey, Followed>,
     in_flight: FuturesOrdered<BoxFuture<'static, Confirmation>>,
+    /// Paths already reported as unreadable, so the log says it once.
+    unreadable: BTreeSet<PathBuf>,
+    /// Set while the positions cannot be saved: reading stops, so that no
+    /// more is sent than a restart could account for.
+    positions_failing: bool,
 }
 
 impl Producer {
-    /// Starts following new `*.csv` files and releases vanished ones.
-    fn discover(&mut self, store: &mut PositionStore) -> Result<(), ProducerError> {
-        let inbox = &self.config.inbox;
-        let listing =
-            std::fs::read_dir(inbox).map_err(|source| ProducerError::Inbox { path: inbox.clone(), source })?;
-        let present: Vec<PathBuf> = listing
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|path| path.extension().is_some_and(|ext| ext == "csv") && path.is_file())
-            .collect();
-        self.tailers.retain(|path, _| {
-            let keep = present.iter().any(|p| p.as_path() == path.as_ref());
-            if !keep {
-                info!(message = "File gone; released.", file = %path.display());
-                store.forget(path);
+    /// Starts following new matching files, notes renames, and detaches
+    /// files that no longer match.
+    fn discover(&mut self) {
+        let listing = match std::fs::read_dir(&self.config.inbox) {
+            Ok(listing) => listing,
+            Err(error) => {
+                warn!(message = "Cannot list the inbox; will retry.", inbox = %self.config.inbox.display(), %error);
+                return;
             }
-            keep
-        });
-        for path in present {
-            if self.tailers.contains_key(path.as_path()) {
+        };
+        let mut present = BTreeSet::new();
+        for path in listing.filter_map(|entry| entry.ok().map(|entry| entry.path())) {
+            let matches = path.file_name().is_some_and(|name| self.matcher.is_match(name));
+            let Some(metadata) = matches.then(|| std::fs::metadata(&path).ok()).flatten() else { continue };
+            if !metadata.is_file() {
                 continue;
             }
-            match FileTailer::open(&path, store.get(&path)) {
-                Ok((tailer, start)) => {
-                    log_start(&path, start);
-                    self.tailers.insert(Arc::from(path.as_path()), tailer);
+            let key = (metadata.dev(), metadata.ino());
+            present.insert(key);
+            match self.followed.get_mut(&key) {
+                Some(followed) if followed.tailer.path() != path => {
+                    info!(message = "File renamed; following it under its new name.",
+                          from = %followed.tailer.path().display(), to = %path.display());
+                    self.metrics.bytes_behind.remove_label_values(&[&followed.tailer.path().to_string_lossy()]).ok();
+                    followed.tailer.set_path(&path);
+                    followed.detached_since = None;
+                    self.store.moved(key, &path);
                 }
-                Err(error) => {
-                    warn!(message = "Cannot open file; will retry.", file = %path.display(), %error)
-                }
+                Some(_) => {}
+                None => self.follow(&path),
             }
         }
-        Ok(())
+        for (key, followed) in &mut self.followed {
+            if !present.contains(key) && followed.detached_since.is_none() {
+                info!(message = "File renamed away or deleted; reading it to its end, then releasing it.",
+                      file = %followed.tailer.path().display());
+                followed.detached_since = Some(Instant::now());
+            }
+        }
+        self.metrics.files_tracked.set(self.followed.len() as i64);
+    }
+
+    /// Opens a newly found file and decides where reading starts.
+    fn follow(&mut self, path: &Path) {
+        let opened = File::open(path).and_then(|file| {
+            let identity = FileIdentity::of(&file)?;
+            let start = start_point(&file, self.store.get(identity.key()))?;
+            Ok((file, identity, start))
+        });
+        let (file, identity, start) = match opened {
+            Ok(opened) => opened,
+            Err(error) => {
+                if self.unreadable.insert(path.to_path_buf()) {
+                    warn!(message = "Cannot open file; will retry.", file = %path.display(), %error);
+                }
+                return;
+            }
+        };
+        self.unreadable.remove(path);
+        let tracked = match (start, self.store.get(identity.key())) {
+            (StartPoint::Resumed, Some(known)) => TrackedFile { path: path.to_path_buf(), ..known.clone() },
+            _ => TrackedFile {
+                path: path.to_path_buf(),
+                identity,
+                sequence: self.store.allocate_sequence(),
+                delivered: DeliveredPosition::default(),
+            },
+        };
+        log_start(path, start);
+        if matches!(start, StartPoint::Rewritten | StartPoint::Truncated) {
+            self.metrics.rewrites.inc();
+        }
+        match FileTailer::new(path, file, &tracked, self.settings.clone()) {
+            Ok(tailer) => {
+                self.store.track(tracked);
+                self.followed.insert(identity.key(), Followed { tailer, detached_since: None });
+            }
+            Err(error) => warn!(message = "Cannot resume file; will retry.", file = %path.display(), %error),
+        }
     }
 
     /// Reads what the files have and sends it, up to the in-flight limit.
     /// Returns how many records were read.
-    async fn read_and_send(&mut self, store: &mut PositionStore) -> Result<usize, ProducerError> {
+    async fn read_and_send(&mut self) -> Result<usize, ProducerError> {
         let mut read = 0;
-        let paths: Vec<Arc<Path>> = self.tailers.keys().cloned().collect();
-        for path in paths {
+        let keys: Vec<FileKey> = self.followed.keys().copied().collect();
+        for key in keys {
             let room = self.config.max_in_flight.saturating_sub(self.in_flight.len()).min(RECORDS_PER_TURN);
             if room == 0 {
                 break;
             }
-            let Some(tailer) = self.tailers.get_mut(&path) else {
-                continue;
-            };
+            let Some(followed) = self.followed.get_mut(&key) else { continue };
             let now = Utc::now();
-            let records = match tailer.next_records(room, now) {
-                Ok(records) => records,
+            let records = match followed.tailer.next_records(room, now) {
+                Ok(Poll::Records(records)) => records,
+                Ok(Poll::Truncated) => {
+                    self.restart_truncated(key);
+                    continue;
+                }
                 Err(error) => {
-                    warn!(message = "Cannot read file; will retry.", file = %path.display(), %error);
+                    warn!(message = "Cannot read file; will retry.", file = %followed.tailer.path().display(), %error);
                     continue;
                 }
             };
             read += records.len();
-            let file = path.to_string_lossy().into_owned();
+            self.metrics.records_read.inc_by(records.len() as u64);
+            let file = followed.tailer.path().to_string_lossy().into_owned();
+            let fingerprint = followed.tailer.identity().fingerprint();
+            let sequence = followed.tailer.sequence();
             for record in records {
-                loop {
-                    match self.publisher.enqueue(&file, &record, now.timestamp_millis())? {
-                        Enqueued::Sent(delivery) => {
-                            let (file, end) = (path.clone(), record.end);
-                            self.in_flight.push_back(
-                                async move {
-                                    let result = match delivery.await {
-                                        Ok(Ok(_)) => Ok(()),
-                                        Ok(Err((error, _))) => Err(error),
-                                        Err(_canceled) => Err(KafkaError::Canceled),
-                                    };
-                                    Confirmation { file, end, result }
-                                }
-                                .boxed(),
-                            );
-                        }
-                        Enqueued::Nothing => {
-                            let confirmation = Confirmation { file: path.clone(), end: record.end, result: Ok(()) };
-                            self.in_flight.push_back(futures::future::ready(confirmation).boxed());
-                        }
-                        Enqueued::QueueFull => {
-                            if let Some(confirmation) = self.in_flight.next().await {
-                                self.confirm(confirmation, store)?;
-                            }
-                            continue;
-                        }
-                    }
-                    break;
-                }
+                self.send(key, sequence, &file, &fingerprint, record, now.timestamp_millis()).await?;
             }
         }
         while let Some(Some(confirmation)) = self.in_flight.next().now_or_never() {
-            self.confirm(confirmation, store)?;
+            self.confirm(confirmation)?;
         }
+        self.metrics.in_flight.set(self.in_flight.len() as i64);
         Ok(read)
+    }
+
+    async fn send(
+        &mut self,
+        key: FileKey,
+        sequence: u64,
+        file: &str,
+        fingerprint: &str,
+        record: TailedRecord,
+        read_at_ms: i64,
+    ) -> Result<(), ProducerError> {
+        let read_at = Instant::now();
+        let sent = match &record.outcome {
+            RecordOutcome::Order(_, flags) => Sent::Order(flags.clone()),
+            RecordOutcome::Rejected(rejection) => Sent::DeadLetter(rejection.kind),
+            RecordOutcome::Header => Sent::Header,
+        };
+        loop {
+            match self.publisher.enqueue(file, fingerprint, &record, read_at_ms)? {
+                Enqueued::Sent(delivery) => {
+                    let end = record.end;
+                    self.in_flight.push_back(
+                        async move {
+                            let result = match delivery.await {
+                                Ok(Ok(_)) => Ok(()),
+                                Ok(Err((error, _))) => Err(error),
+                                Err(_canceled) => Err(KafkaError::Canceled),
+                            };
+                            Confirmation { key, sequence, end, sent, read_at, result }
+                        }
+                        .boxed(),
+                    );
+                    return Ok(());
+                }
+                Enqueued::Nothing => {
+                    let confirmation = Confirmation { key, sequence, end: record.end, sent, read_at, result: Ok(()) };
+                    self.in_flight.push_back(futures::future::ready(confirmation).boxed());
+                    return Ok(());
+                }
+                Enqueued::QueueFull => {
+                    if let Some(confirmation) = self.in_flight.next().await {
+                        self.confirm(confirmation)?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A followed file became shorter than what was read: counts it and
+    /// follows it from its first byte as a new source.
+    fn restart_truncated(&mut self, key: FileKey) {
+        let Some(followed) = self.followed.get_mut(&key) else { return };
+        let path = followed.tailer.path().to_path_buf();
+        warn!(message = "File truncated; following it from its start.", file = %path.display());
+        self.metrics.truncations.inc();
+        let identity = match FileIdentity::of(followed.tailer.file()) {
+            Ok(identity) => identity,
+            Err(error) => {
+                warn!(message = "Cannot read truncated file; will retry.", file = %path.display(), %error);
+                return;
+            }
+        };
+        let tracked =
+            TrackedFile { path, identity, sequence: self.store.allocate_sequence(), delivered: DeliveredPosition::default() };
+        followed.tailer.restart(&tracked);
+        self.store.track(tracked);
+    }
+
+    /// Releases detached files that were read to their end a while ago.
+    fn release_finished(&mut self) {
+        let finished: Vec<FileKey> = self
+            .followed
+            .iter()
+            .filter(|(_, followed)| {
+                followed.detached_since.is_some_and(|since| since.elapsed() >= RELEASE_AFTER)
+                    && followed.tailer.bytes_behind().map_or(true, |behind| behind == 0)
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        for key in finished {
+            let followed = self.followed.remove(&key).expect("listed above");
+            info!(message = "File released.", file = %followed.tailer.path().display());
+            self.metrics.bytes_behind.remove_label_values(&[&followed.tailer.path().to_string_lossy()]).ok();
+            self.store.forget(key);
+        }
+        self.metrics.files_tracked.set(self.followed.len() as i64);
+    }
+
+    /// Saves the positions; while that fails (a full disk), reading stops and
+    /// the failure is logged once, until a save succeeds again.
+    fn flush_positions(&mut self) {
+        for followed in self.followed.values() {
+            if let Ok(behind) = followed.tailer.bytes_behind() {
+                let file = followed.tailer.path().to_string_lossy();
+                self.metrics.bytes_behind.with_label_values(&[&file]).set(behind as i64);
+            }
+        }
+        match self.store.persist() {
+            Ok(()) if self.positions_failing => {
+                info!(message = "Positions saved again; reading resumes.");
+                self.positions_failing = false;
+            }
+            Ok(()) => {}
+            Err(failure) => {
+                self.metrics.position_write_errors.inc();
+                if !self.positions_failing {
+                    error!(message = "Cannot save positions; reading stops until they can be saved.", error = %failure);
+                }
+                self.positions_failing = true;
+            }
+        }
     }
 
     /// Records a confirmed position; a refusal stops the producer before the
     /// position passes the refused record.
-    fn confirm(&mut self, confirmation: Confirmation, store: &mut PositionStore) -> Result<(), ProducerError> {
+    fn confirm(&mut self, confirmation: Confirmation) -> Result<(), ProducerError> {
         if let Err(source) = confirmation.result {
+            self.metrics.delivery_errors.inc();
+            let file = self.followed.get(&confirmation.key).map(|f| f.tailer.path().display().to_string());
             return Err(ProducerError::Delivery {
-                file: confirmation.file.display().to_string(),
+                file: file.unwrap_or_default(),
                 offset: confirmation.end.offset,
                 source,
             });
         }
-        if self.tailers.contains_key(&confirmation.file) {
-            store.record(&confirmation.file, confirmation.end);
+        match &confirmation.sent {
+            Sent::Order(flags) => {
+                self.metrics.records_published.inc();
+                for flag in flags {
+                    self.metrics.flagged.with_label_values(&[flag.as_str()]).inc();
+                }
+                self.metrics.publish_latency.observe(confirmation.read_at.elapsed().as_secs_f64());
+            }
+            Sent::DeadLetter(kind) => self.metrics.dead_lettered.with_label_values(&[kind.as_str()]).inc(),
+            Sent::Header => {}
         }
+        self.store.record(confirmation.key, confirmation.sequence, confirmation.end);
         Ok(())
     }
 
-    async fn drain(&mut self, store: &mut PositionStore) -> Result<(), ProducerError> {
+    async fn drain(&mut self) -> Result<(), ProducerError> {
         while let Some(confirmation) = self.in_flight.next().await {
-            self.confirm(confirmation, store)?;
+            self.confirm(confirmation)?;
         }
         Ok(())
     }
@@ -247,8 +459,8 @@ fn log_start(path: &Path, start: StartPoint) {
     match start {
         StartPoint::NewFile => info!(message = "Following new file.", %file),
         StartPoint::Resumed => info!(message = "Resuming file at its delivered position.", %file),
-        StartPoint::Replaced => {
-            warn!(message = "File replaced since last run; reading it from the start.", %file)
+        StartPoint::Rewritten => {
+            warn!(message = "File's delivered bytes changed since the last run; reading it from the start.", %file)
         }
         StartPoint::Truncated => {
             warn!(message = "File shorter than its delivered position; reading it from the start.", %file)

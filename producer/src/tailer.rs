@@ -1,30 +1,41 @@
 //! Follows one CSV file: reads what is there, then what is appended, and turns
 //! each complete record into an order, a rejection, or nothing (a header).
 //!
-//! Reading is positional (`pread`), so the tailer's only state is the offset
-//! of the bytes it has not yet split, and resuming is opening the file at a
-//! [`DeliveredPosition`].
+//! Reading is positional (`pread`) on a file handle kept open, so a file
+//! renamed or deleted while being read is still read to its end. Memory is
+//! bounded: a record longer than the limit is walked past, not held.
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use schema::{parse_order, Columns, HeaderError, Order, Rejection, RejectionKind};
+use schema::message::source_version;
+use schema::{parse_order, Columns, Flag, FlagRules, HeaderError, Order, Rejection, RejectionKind};
 use tracing::{info, warn};
 
-use crate::positions::DeliveredPosition;
-use crate::records::{RecordSplitter, SplitRecord};
+use crate::identity::{crc_of_range, FileIdentity};
+use crate::positions::{DeliveredPosition, RecordCheck, TrackedFile};
+use crate::records::{RecordSkipper, RecordSplitter, SkipProgress, SplitRecord};
 
 /// How much is read from the file at a time.
 const READ_CHUNK: usize = 256 * 1024;
 
+/// What the tailer needs to know besides the file.
+#[derive(Debug, Clone)]
+pub struct TailerSettings {
+    /// Records longer than this many bytes are dead-lettered unread.
+    pub max_record_bytes: usize,
+    /// When a valid order is flagged.
+    pub flag_rules: FlagRules,
+}
+
 /// What one record of the file turned out to be.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordOutcome {
-    /// A valid order, to publish on the orders topic.
-    Order(Order),
+    /// A valid order, with its flags, to publish on the orders topic.
+    Order(Order, Vec<Flag>),
     /// Not a valid order: its original bytes go to the dead-letter topic.
     Rejected(Rejection),
     /// The header, or a copy of it: nothing to publish.
@@ -38,35 +49,75 @@ pub struct TailedRecord {
     pub offset: u64,
     /// 1-based line number where the record starts.
     pub line: u64,
-    /// The record's original bytes, without its line terminator.
+    /// The record's original bytes, without its line terminator (for a
+    /// record over the size limit, only its first bytes).
     pub raw: Vec<u8>,
+    /// The record's place in source order.
+    pub version: i64,
     /// The file's position once this record is delivered.
     pub end: DeliveredPosition,
     /// Order, rejection or header.
     pub outcome: RecordOutcome,
 }
 
-/// Why reading resumed where it did; logged once per file.
+/// Where reading a file starts, and why; logged once per file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartPoint {
     /// No position was recorded: a new file, read from its first byte.
     NewFile,
-    /// Resumed at the recorded position.
+    /// Resumed at the recorded position, whose bytes checked out.
     Resumed,
-    /// A position was recorded for another file at this path (different
-    /// inode): this one is read from its first byte.
-    Replaced,
-    /// The file is shorter than the recorded position: it was truncated, so
-    /// it is read from its first byte.
+    /// The bytes before the recorded position are not the ones delivered (the
+    /// file was rewritten, or its inode reused): read from the first byte.
+    Rewritten,
+    /// The file is shorter than the recorded position: read from the first byte.
     Truncated,
+}
+
+/// Decides where reading `file` starts, given what was recorded for its key.
+/// The check reads the file's first bytes and its last delivered record, so a
+/// rewritten file is noticed even when it is as long as before.
+pub fn start_point(file: &File, known: Option<&TrackedFile>) -> io::Result<StartPoint> {
+    let Some(known) = known else { return Ok(StartPoint::NewFile) };
+    if !known.identity.same_file(file)? {
+        return Ok(StartPoint::Rewritten);
+    }
+    let delivered = known.delivered;
+    if delivered.offset > file.metadata()?.len() {
+        return Ok(StartPoint::Truncated);
+    }
+    if let Some(check) = delivered.last_record {
+        if crc_of_range(file, check.start, delivered.offset - check.start)? != Some(check.crc) {
+            return Ok(StartPoint::Rewritten);
+        }
+    }
+    Ok(StartPoint::Resumed)
+}
+
+/// What reading found.
+#[derive(Debug)]
+pub enum Poll {
+    /// Complete records (possibly none) in file order.
+    Records(Vec<TailedRecord>),
+    /// The file is now shorter than what was read: it was truncated
+    /// (copytruncate) and must be restarted from its first byte.
+    Truncated,
+}
+
+/// A record too long to hold, being walked past.
+struct Skipping {
+    skipper: RecordSkipper,
+    offset: u64,
+    line: u64,
 }
 
 /// Follows one file.
 pub struct FileTailer {
     path: PathBuf,
     file: File,
-    device: u64,
-    inode: u64,
+    identity: FileIdentity,
+    sequence: u64,
+    settings: TailerSettings,
     /// Bytes read from the file but not yet split into records.
     buffer: Vec<u8>,
     /// How many bytes at the front of `buffer` were already split.
@@ -79,56 +130,102 @@ pub struct FileTailer {
     /// every record of the file a rejection.
     columns: Option<Result<Columns, HeaderError>>,
     splitter: RecordSplitter,
+    skipping: Option<Skipping>,
 }
 
 impl FileTailer {
-    /// Opens `path`, resuming at `recorded` if it still describes this file.
-    pub fn open(path: &Path, recorded: Option<DeliveredPosition>) -> io::Result<(FileTailer, StartPoint)> {
-        let file = File::open(path)?;
-        let metadata = file.metadata()?;
-        let (device, inode) = (metadata.dev(), metadata.ino());
-        let start = match recorded {
-            None => StartPoint::NewFile,
-            Some(position) if (position.device, position.inode) != (device, inode) => StartPoint::Replaced,
-            Some(position) if position.offset > metadata.len() => StartPoint::Truncated,
-            Some(_) => StartPoint::Resumed,
-        };
-        let position = recorded.filter(|_| start == StartPoint::Resumed);
+    /// Follows `file` (found at `path`) from the position `tracked` records.
+    pub fn new(path: &Path, file: File, tracked: &TrackedFile, settings: TailerSettings) -> io::Result<FileTailer> {
         let mut tailer = FileTailer {
             path: path.to_path_buf(),
             file,
-            device,
-            inode,
+            identity: tracked.identity,
+            sequence: tracked.sequence,
+            settings,
             buffer: Vec::new(),
             split: 0,
-            buffer_offset: position.map_or(0, |p| p.offset),
-            lines: position.map_or(0, |p| p.lines),
+            buffer_offset: tracked.delivered.offset,
+            lines: tracked.delivered.lines,
             columns: None,
             splitter: RecordSplitter::default(),
+            skipping: None,
         };
         if tailer.buffer_offset > 0 {
             tailer.columns = Some(tailer.read_header()?);
         }
-        Ok((tailer, start))
+        Ok(tailer)
     }
 
-    /// The path this tailer follows.
+    /// Starts over from the first byte, as a new source (after a truncation).
+    pub fn restart(&mut self, tracked: &TrackedFile) {
+        self.identity = tracked.identity;
+        self.sequence = tracked.sequence;
+        self.buffer.clear();
+        self.split = 0;
+        self.buffer_offset = 0;
+        self.lines = 0;
+        self.columns = None;
+        self.skipping = None;
+    }
+
+    /// The path the file was found at.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Notes the file's new path after a rename.
+    pub fn set_path(&mut self, path: &Path) {
+        self.path = path.to_path_buf();
+    }
+
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// The file's identity.
+    pub fn identity(&self) -> &FileIdentity {
+        &self.identity
+    }
+
+    /// The file's sequence number in source order.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// Bytes between what was read and the end of the file.
+    pub fn bytes_behind(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len().saturating_sub(self.buffer_offset + self.split as u64))
+    }
+
     /// Reads up to `max` complete records that follow the last one returned.
     /// Fewer (or none) means the file has no more complete records for now.
-    pub fn next_records(&mut self, max: usize, now: DateTime<Utc>) -> io::Result<Vec<TailedRecord>> {
+    pub fn next_records(&mut self, max: usize, now: DateTime<Utc>) -> io::Result<Poll> {
+        if self.file.metadata()?.len() < self.buffer_offset + self.buffer.len() as u64 {
+            return Ok(Poll::Truncated);
+        }
         let mut records = Vec::new();
         while records.len() < max {
+            if self.skipping.is_some() {
+                match self.skip_oversized()? {
+                    Some(record) => records.push(record),
+                    None => break,
+                }
+                continue;
+            }
             match self.splitter.split(&self.buffer[self.split..]) {
                 Some(split) => records.push(self.take(split, now)),
+                None if self.pending_record_len() > self.settings.max_record_bytes => self.start_skipping(),
                 None if self.read_more()? == 0 => break,
                 None => {}
             }
         }
-        Ok(records)
+        Ok(Poll::Records(records))
+    }
+
+    fn pending_record_len(&self) -> usize {
+        let pending = &self.buffer[self.split..];
+        pending.len() - leading_blank_len(pending)
     }
 
     /// Reads the header record from the start of the file, for a tailer that
@@ -156,21 +253,66 @@ impl FileTailer {
         read
     }
 
+    fn position(&self) -> u64 {
+        self.buffer_offset + self.split as u64
+    }
+
     fn take(&mut self, split: SplitRecord, now: DateTime<Utc>) -> TailedRecord {
         let start = self.split + split.leading_blank;
         let raw = self.buffer[start..start + split.raw_len].to_vec();
+        let crc = crc32fast::hash(&self.buffer[start..self.split + split.consumed]);
         let offset = self.buffer_offset + start as u64;
         let line = self.lines + split.leading_newlines + 1;
         self.split += split.consumed;
         self.lines += split.newlines;
-        let end = DeliveredPosition {
-            device: self.device,
-            inode: self.inode,
-            offset: self.buffer_offset + self.split as u64,
-            lines: self.lines,
+        let outcome = if split.raw_len > self.settings.max_record_bytes {
+            RecordOutcome::Rejected(too_long(split.raw_len as u64, self.settings.max_record_bytes))
+        } else {
+            self.classify(&split, now)
         };
-        let outcome = self.classify(&split, now);
-        TailedRecord { offset, line, raw, end, outcome }
+        self.record(offset, line, raw, crc, outcome)
+    }
+
+    fn record(&self, offset: u64, line: u64, raw: Vec<u8>, crc: u32, outcome: RecordOutcome) -> TailedRecord {
+        let end = DeliveredPosition {
+            offset: self.position(),
+            lines: self.lines,
+            last_record: Some(RecordCheck { start: offset, crc }),
+        };
+        TailedRecord { offset, line, raw, version: source_version(self.sequence, offset), end, outcome }
+    }
+
+    fn start_skipping(&mut self) {
+        let blank = leading_blank_len(&self.buffer[self.split..]);
+        self.lines += self.buffer[self.split..self.split + blank].iter().filter(|b| **b == b'\n').count() as u64;
+        self.split += blank;
+        warn!(message = "Record longer than the limit; dead-lettering it without reading it whole.",
+              file = %self.path.display(), offset = self.position(), limit = self.settings.max_record_bytes);
+        self.skipping = Some(Skipping { skipper: RecordSkipper::new(), offset: self.position(), line: self.lines + 1 });
+    }
+
+    /// Walks on through an oversized record; its rejection once it ended,
+    /// `None` when the file has no more bytes for now.
+    fn skip_oversized(&mut self) -> io::Result<Option<TailedRecord>> {
+        loop {
+            let skipping = self.skipping.as_mut().expect("called while skipping");
+            match skipping.skipper.feed(&self.buffer[self.split..]) {
+                SkipProgress::Done(used) => {
+                    self.split += used;
+                    let Skipping { skipper, offset, line } = self.skipping.take().expect("skipping");
+                    self.lines += skipper.newlines;
+                    let rejection = too_long(skipper.skipped, self.settings.max_record_bytes);
+                    let raw = skipper.prefix.clone();
+                    return Ok(Some(self.record(offset, line, raw, skipper.crc(), RecordOutcome::Rejected(rejection))));
+                }
+                SkipProgress::NeedMore => {
+                    self.split = self.buffer.len();
+                    if self.read_more()? == 0 {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
     }
 
     fn classify(&mut self, split: &SplitRecord, now: DateTime<Utc>) -> RecordOutcome {
@@ -178,10 +320,8 @@ impl FileTailer {
             let columns = columns_of(split);
             match &columns {
                 Ok(_) => info!(message = "Header read.", file = %self.path.display()),
-                Err(error) => {
-                    warn!(message = "Unusable header; every record of the file is dead-lettered.",
-                                    file = %self.path.display(), %error)
-                }
+                Err(error) => warn!(message = "Unusable header; every record of the file is dead-lettered.",
+                                    file = %self.path.display(), %error),
             }
             self.columns = Some(columns);
             return RecordOutcome::Header;
@@ -198,10 +338,27 @@ impl FileTailer {
             Err(error) => return RecordOutcome::Rejected(Rejection::new(RejectionKind::BadHeader, error.to_string())),
         };
         match parse_order(&fields, columns, now) {
-            Ok(order) => RecordOutcome::Order(order),
+            Ok(order) => {
+                let flags = self.settings.flag_rules.flags(&order);
+                RecordOutcome::Order(order, flags)
+            }
             Err(rejection) => RecordOutcome::Rejected(rejection),
         }
     }
+}
+
+fn too_long(length: u64, limit: usize) -> Rejection {
+    Rejection::new(
+        RejectionKind::RecordTooLong,
+        format!(
+            "record is {length} bytes, longer than the {limit}-byte limit; only its first {} bytes are kept",
+            RecordSkipper::PREFIX_BYTES
+        ),
+    )
+}
+
+fn leading_blank_len(bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|b| **b == b'\n' || **b == b'\r').count()
 }
 
 fn columns_of(header: &SplitRecord) -> Result<Columns, HeaderError> {
@@ -233,17 +390,39 @@ mod tests {
         "2022-09-01T00:00:00Z".parse().unwrap()
     }
 
+    fn settings() -> TailerSettings {
+        TailerSettings { max_record_bytes: 200, flag_rules: FlagRules::default() }
+    }
+
     fn append(path: &Path, text: &[u8]) {
         std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap().write_all(text).unwrap();
     }
 
-    fn ids(records: &[TailedRecord]) -> Vec<Option<i64>> {
+    fn tracked(path: &Path, sequence: u64, delivered: DeliveredPosition) -> TrackedFile {
+        let identity = FileIdentity::of(&File::open(path).unwrap()).unwrap();
+        TrackedFile { path: path.to_path_buf(), identity, sequence, delivered }
+    }
+
+    fn open(path: &Path) -> FileTailer {
+        FileTailer::new(path, File::open(path).unwrap(), &tracked(path, 1, DeliveredPosition::default()), settings())
+            .unwrap()
+    }
+
+    fn records(tailer: &mut FileTailer) -> Vec<TailedRecord> {
+        match tailer.next_records(100, now()).unwrap() {
+            Poll::Records(records) => records,
+            Poll::Truncated => panic!("unexpected truncation"),
+        }
+    }
+
+    fn summary(records: &[TailedRecord]) -> Vec<String> {
         records
             .iter()
-            .filter(|r| r.outcome != RecordOutcome::Header)
             .map(|r| match &r.outcome {
-                RecordOutcome::Order(order) => Some(order.id),
-                _ => None,
+                RecordOutcome::Order(order, flags) if flags.is_empty() => format!("order {}", order.id),
+                RecordOutcome::Order(order, flags) => format!("order {} {flags:?}", order.id),
+                RecordOutcome::Rejected(rejection) => rejection.kind.to_string(),
+                RecordOutcome::Header => "header".into(),
             })
             .collect()
     }
@@ -253,21 +432,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.csv");
         append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n").as_bytes());
-        let (mut tailer, start) = FileTailer::open(&path, None).unwrap();
-        assert_eq!(start, StartPoint::NewFile);
-        let first = tailer.next_records(100, now()).unwrap();
-        assert_eq!(first[0].outcome, RecordOutcome::Header);
-        assert_eq!(ids(&first), vec![Some(1)]);
+        let mut tailer = open(&path);
+        let first = records(&mut tailer);
+        assert_eq!(summary(&first), ["header", "order 1"]);
         assert_eq!((first[1].line, first[1].offset), (2, HEADER.len() as u64));
-        assert!(tailer.next_records(100, now()).unwrap().is_empty());
+        assert!(records(&mut tailer).is_empty());
 
         append(&path, b"2,11,2022-07-01 00:20,10.00,2.5\n3,12,2022-07-01");
-        let second = tailer.next_records(100, now()).unwrap();
-        assert_eq!(ids(&second), vec![Some(2)], "the partial line waits");
+        assert_eq!(summary(&records(&mut tailer)), ["order 2"], "the partial line waits");
         append(&path, b" 00:21,5,0\n");
-        let third = tailer.next_records(100, now()).unwrap();
-        assert_eq!(ids(&third), vec![Some(3)]);
+        let third = records(&mut tailer);
+        assert_eq!(summary(&third), ["order 3"]);
         assert_eq!(third[0].line, 4);
+    }
+
+    #[test]
+    fn versions_grow_down_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, format!("{HEADER}1,10,2022-07-01 00:19,1,1\n1,10,2022-07-01 00:19,2,1\n").as_bytes());
+        let read = records(&mut open(&path));
+        assert!(read[1].version < read[2].version);
+        assert_eq!(read[1].version, source_version(1, read[1].offset));
     }
 
     #[test]
@@ -275,50 +461,77 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.csv");
         append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n2,11,2022-07-01 00:20,1,0\n").as_bytes());
-        let (mut tailer, _) = FileTailer::open(&path, None).unwrap();
-        let records = tailer.next_records(2, now()).unwrap();
-        let delivered = records[1].end;
-
-        let (mut resumed, start) = FileTailer::open(&path, Some(delivered)).unwrap();
-        assert_eq!(start, StartPoint::Resumed);
-        let rest = resumed.next_records(100, now()).unwrap();
-        assert_eq!(ids(&rest), vec![Some(2)]);
+        let delivered = records(&mut open(&path))[1].end;
+        let known = tracked(&path, 1, delivered);
+        let file = File::open(&path).unwrap();
+        assert_eq!(start_point(&file, Some(&known)).unwrap(), StartPoint::Resumed);
+        let rest = records(&mut FileTailer::new(&path, file, &known, settings()).unwrap());
+        assert_eq!(summary(&rest), ["order 2"]);
         assert_eq!(rest[0].line, 3);
     }
 
     #[test]
-    fn position_of_another_inode_is_not_inherited() {
+    fn rewritten_bytes_before_the_position_are_noticed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.csv");
         append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n").as_bytes());
-        let (tailer, _) = FileTailer::open(&path, None).unwrap();
-        let stale = DeliveredPosition { device: tailer.device, inode: tailer.inode + 1, offset: 10, lines: 1 };
-        let (mut replaced, start) = FileTailer::open(&path, Some(stale)).unwrap();
-        assert_eq!(start, StartPoint::Replaced);
-        assert_eq!(ids(&replaced.next_records(100, now()).unwrap()), vec![Some(1)]);
+        let delivered = records(&mut open(&path))[1].end;
+        let known = tracked(&path, 1, delivered);
+        // Same length, same head, different last record.
+        let rewritten = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        rewritten.write_at(b"9", HEADER.len() as u64).unwrap();
+        assert_eq!(start_point(&File::open(&path).unwrap(), Some(&known)).unwrap(), StartPoint::Rewritten);
+    }
+
+    #[test]
+    fn shorter_file_than_the_position_is_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n").as_bytes());
+        let mut known = tracked(&path, 1, DeliveredPosition::default());
+        known.delivered.offset = 10_000;
+        assert_eq!(start_point(&File::open(&path).unwrap(), Some(&known)).unwrap(), StartPoint::Truncated);
+    }
+
+    #[test]
+    fn truncation_while_following_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n").as_bytes());
+        let mut tailer = open(&path);
+        records(&mut tailer);
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+        assert!(matches!(tailer.next_records(10, now()).unwrap(), Poll::Truncated));
+        append(&path, format!("{HEADER}2,10,2022-07-01 00:19,1,1\n").as_bytes());
+        let fresh = tracked(&path, 2, DeliveredPosition::default());
+        tailer.restart(&fresh);
+        let again = records(&mut tailer);
+        assert_eq!(summary(&again), ["header", "order 2"]);
+        assert_eq!(again[1].version, source_version(2, again[1].offset));
     }
 
     #[test]
     fn bad_records_are_rejected_and_good_neighbours_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.csv");
-        let mut bytes =
-            format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n2,x,2022-07-01 00:19,1,1\n{HEADER}\n").into_bytes();
+        let mut bytes = format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n2,x,2022-07-01 00:19,1,1\n{HEADER}\n").into_bytes();
         bytes.extend_from_slice(b"3,1,2022-07-01 00:19,1,\xff\n4,10,2022-07-01 00:19,1,1\n");
         append(&path, &bytes);
-        let (mut tailer, _) = FileTailer::open(&path, None).unwrap();
-        let records = tailer.next_records(100, now()).unwrap();
-        let kinds: Vec<_> = records
-            .iter()
-            .map(|r| match &r.outcome {
-                RecordOutcome::Order(o) => format!("order {}", o.id),
-                RecordOutcome::Rejected(r) => r.kind.to_string(),
-                RecordOutcome::Header => "header".into(),
-            })
-            .collect();
-        assert_eq!(kinds, ["header", "order 1", "invalid_id", "header", "invalid_utf8", "order 4"]);
-        assert_eq!(records[2].raw, b"2,x,2022-07-01 00:19,1,1");
-        assert_eq!(records[5].line, 7, "the blank line is counted");
+        let read = records(&mut open(&path));
+        assert_eq!(summary(&read), ["header", "order 1", "invalid_id", "header", "invalid_utf8", "order 4"]);
+        assert_eq!(read[2].raw, b"2,x,2022-07-01 00:19,1,1");
+        assert_eq!(read[5].line, 7, "the blank line is counted");
+    }
+
+    #[test]
+    fn suspicious_orders_are_kept_and_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, format!("{HEADER}247792,1,2022-07-01 00:19,0,0\n2,1,2022-07-01 00:19,99999.00,2.5\n").as_bytes());
+        assert_eq!(
+            summary(&records(&mut open(&path))),
+            ["header", "order 247792 [ZeroTotals]", "order 2 [UnusualAmount]"]
+        );
     }
 
     #[test]
@@ -326,14 +539,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.csv");
         append(&path, b"id,user_id,completed_at,item_total\n1,10,2022-07-01 00:19,39.14\n");
-        let (mut tailer, _) = FileTailer::open(&path, None).unwrap();
-        let records = tailer.next_records(100, now()).unwrap();
-        match &records[1].outcome {
+        match &records(&mut open(&path))[1].outcome {
             RecordOutcome::Rejected(rejection) => {
                 assert_eq!(rejection.kind, RejectionKind::BadHeader);
                 assert!(rejection.message.contains("shipment_total"), "{}", rejection.message);
             }
             other => panic!("expected a rejection, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn oversized_record_is_rejected_without_holding_it_and_neighbours_survive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        let huge = "z".repeat(READ_CHUNK * 3);
+        append(&path, format!("{HEADER}1,10,2022-07-01 00:19,1,1\n{huge},1\n2,10,2022-07-01 00:19,1,1\n").as_bytes());
+        let mut tailer = open(&path);
+        let read = records(&mut tailer);
+        assert_eq!(summary(&read), ["header", "order 1", "record_too_long", "order 2"]);
+        assert_eq!(read[2].raw.len(), RecordSkipper::PREFIX_BYTES);
+        assert_eq!(read[3].line, 4);
+        assert!(tailer.buffer.capacity() < READ_CHUNK * 3, "the huge record was never held whole");
+    }
+
+    #[test]
+    fn oversized_record_still_being_written_waits_for_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, format!("{HEADER}{}", "q".repeat(500)).as_bytes());
+        let mut tailer = open(&path);
+        assert_eq!(summary(&records(&mut tailer)), ["header"]);
+        append(&path, b"more\n5,10,2022-07-01 00:19,1,1\n");
+        assert_eq!(summary(&records(&mut tailer)), ["record_too_long", "order 5"]);
     }
 }

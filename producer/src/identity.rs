@@ -1,0 +1,121 @@
+//! Which file a path holds: device, inode and a checksum of its first bytes.
+//!
+//! Every export starts with the same header line, so a checksum of the first
+//! line alone cannot tell files apart; the inode can, and the checksum of the
+//! first bytes guards against an inode reused after a delete. A rename keeps
+//! both, so a renamed file keeps its identity and its position.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+
+use serde::{Deserialize, Serialize};
+
+/// How many leading bytes the checksum covers once the file is that long.
+pub const HEAD_BYTES: u64 = 4096;
+
+/// The device and inode of a file: the key under which its position is kept.
+pub type FileKey = (u64, u64);
+
+/// A file's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileIdentity {
+    /// Device of the file.
+    pub device: u64,
+    /// Inode of the file.
+    pub inode: u64,
+    /// How many leading bytes `head_crc` covers: up to [`HEAD_BYTES`], fewer
+    /// while the file was shorter.
+    pub head_len: u64,
+    /// CRC-32 of the first `head_len` bytes.
+    pub head_crc: u32,
+}
+
+impl FileIdentity {
+    /// The identity of an open file as it is now.
+    pub fn of(file: &File) -> io::Result<FileIdentity> {
+        let metadata = file.metadata()?;
+        let head_len = metadata.len().min(HEAD_BYTES);
+        let head_crc = crc_of_range(file, 0, head_len)?.unwrap_or(0);
+        Ok(FileIdentity { device: metadata.dev(), inode: metadata.ino(), head_len, head_crc })
+    }
+
+    /// The key of the file this identity names.
+    pub fn key(&self) -> FileKey {
+        (self.device, self.inode)
+    }
+
+    /// Whether `current` (read now) is the same file with the same first
+    /// bytes as `self` (recorded earlier); the file may have grown since.
+    pub fn same_file(&self, current: &File) -> io::Result<bool> {
+        let metadata = current.metadata()?;
+        if (metadata.dev(), metadata.ino()) != self.key() {
+            return Ok(false);
+        }
+        Ok(crc_of_range(current, 0, self.head_len)? == Some(self.head_crc))
+    }
+
+    /// The fingerprint carried in every record's headers.
+    pub fn fingerprint(&self) -> String {
+        format!("{:x}:{:x}:{:08x}", self.device, self.inode, self.head_crc)
+    }
+}
+
+/// CRC-32 of `len` bytes at `start`; `None` if the file is shorter than that.
+pub fn crc_of_range(file: &File, start: u64, len: u64) -> io::Result<Option<u32>> {
+    let mut bytes = vec![0; len as usize];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match file.read_at(&mut bytes[filled..], start + filled as u64)? {
+            0 => return Ok(None),
+            read => filled += read,
+        }
+    }
+    Ok(Some(crc32fast::hash(&bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file_with(dir: &tempfile::TempDir, name: &str, text: &[u8]) -> File {
+        let path = dir.path().join(name);
+        std::fs::File::create(&path).unwrap().write_all(text).unwrap();
+        File::open(path).unwrap()
+    }
+
+    #[test]
+    fn files_with_the_same_first_bytes_are_distinct() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = FileIdentity::of(&file_with(&dir, "a.csv", b"id,user_id\n1,2\n")).unwrap();
+        let b = FileIdentity::of(&file_with(&dir, "b.csv", b"id,user_id\n1,2\n")).unwrap();
+        assert_eq!(a.head_crc, b.head_crc);
+        assert_ne!(a.key(), b.key());
+    }
+
+    #[test]
+    fn a_grown_file_is_still_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = FileIdentity::of(&file_with(&dir, "a.csv", b"id\n1\n")).unwrap();
+        std::fs::OpenOptions::new().append(true).open(dir.path().join("a.csv")).unwrap().write_all(b"2\n").unwrap();
+        assert!(identity.same_file(&File::open(dir.path().join("a.csv")).unwrap()).unwrap());
+    }
+
+    #[test]
+    fn rewritten_head_is_another_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = FileIdentity::of(&file_with(&dir, "a.csv", b"id\n1\n")).unwrap();
+        let rewritten = std::fs::OpenOptions::new().write(true).open(dir.path().join("a.csv")).unwrap();
+        rewritten.write_at(b"xx", 0).unwrap();
+        assert!(!identity.same_file(&File::open(dir.path().join("a.csv")).unwrap()).unwrap());
+    }
+
+    #[test]
+    fn head_checksum_stops_at_head_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = vec![b'x'; HEAD_BYTES as usize + 10];
+        let identity = FileIdentity::of(&file_with(&dir, "a.csv", &long)).unwrap();
+        assert_eq!(identity.head_len, HEAD_BYTES);
+    }
+}
