@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use rust_decimal::Decimal;
 use tokio_postgres::NoTls;
 
@@ -31,6 +30,11 @@ pub const HEADER: &str = "id,user_id,completed_at,item_total,shipment_total\n";
 /// Partitions of every test topic: several, as in production, so ordering
 /// and rebalancing are exercised.
 pub const PARTITIONS: i32 = 6;
+
+pub mod kafka;
+pub mod topic;
+
+pub use topic::{TopicReader, TopicRecord};
 
 static SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
@@ -72,10 +76,17 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Creates the database and topics of a new scenario.
+    /// Creates the database and topics of a new scenario on the shared test
+    /// Kafka broker.
     pub async fn new(name: &str) -> Scenario {
+        Scenario::on_brokers(name, &required_env("ORDERSTREAM_TEST_KAFKA_BROKERS")).await
+    }
+
+    /// Creates the database and topics of a new scenario on the given Kafka
+    /// brokers (a [`kafka::PrivateKafka`] for tests that stop Kafka).
+    pub async fn on_brokers(name: &str, brokers: &str) -> Scenario {
         let admin_url = required_env("ORDERSTREAM_TEST_DATABASE_URL");
-        let brokers = required_env("ORDERSTREAM_TEST_KAFKA_BROKERS");
+        let brokers = brokers.to_string();
         let unique = format!("{name}_{}_{}", std::process::id(), SEQUENCE.fetch_add(1, Ordering::SeqCst));
         let database = format!("t_{unique}");
         let (admin, connection) = tokio_postgres::connect(&admin_url, NoTls).await.expect("connect to test PostgreSQL");
@@ -201,52 +212,13 @@ impl Scenario {
             .sum()
     }
 
-    /// Every record on a topic: (key, payload, headers).
+    /// Every record on a topic, read from the beginning until `expected`
+    /// records were read or `timeout` passed.
     pub fn read_topic(&self, topic: &str, expected: usize, timeout: Duration) -> Vec<TopicRecord> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .set("group.id", format!("reader-{}", self.group))
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut assignment = TopicPartitionList::new();
-        for partition in 0..PARTITIONS {
-            assignment.add_partition_offset(topic, partition, Offset::Beginning).unwrap();
-        }
-        consumer.assign(&assignment).unwrap();
-        let deadline = Instant::now() + timeout;
-        let mut records = Vec::new();
-        while records.len() < expected && Instant::now() < deadline {
-            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-                let headers = message
-                    .headers()
-                    .map(|headers| {
-                        headers
-                            .iter()
-                            .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                records.push(TopicRecord {
-                    key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                    payload: message.payload().unwrap_or_default().to_vec(),
-                    headers,
-                });
-            }
-        }
-        records
+        let mut reader = TopicReader::new(&self.brokers, topic);
+        reader.wait_for(expected, timeout);
+        reader.records
     }
-}
-
-/// One record read back from a topic.
-#[derive(Debug, Clone)]
-pub struct TopicRecord {
-    /// The key, as text.
-    pub key: Option<String>,
-    /// The value's bytes.
-    pub payload: Vec<u8>,
-    /// Header name → value, as text.
-    pub headers: BTreeMap<String, String>,
 }
 
 fn url_of(admin_url: &str, database: &str) -> String {

@@ -259,7 +259,8 @@ impl FileTailer {
 
     fn take(&mut self, split: SplitRecord, now: DateTime<Utc>) -> TailedRecord {
         let start = self.split + split.leading_blank;
-        let raw = self.buffer[start..start + split.raw_len].to_vec();
+        let kept = if split.raw_len > self.settings.max_record_bytes { RecordSkipper::PREFIX_BYTES } else { split.raw_len };
+        let raw = self.buffer[start..start + kept.min(split.raw_len)].to_vec();
         let crc = crc32fast::hash(&self.buffer[start..self.split + split.consumed]);
         let offset = self.buffer_offset + start as u64;
         let line = self.lines + split.leading_newlines + 1;
@@ -559,6 +560,11 @@ mod tests {
         assert_eq!(summary(&read), ["header", "order 1", "record_too_long", "order 2"]);
         assert_eq!(read[2].raw.len(), RecordSkipper::PREFIX_BYTES);
         assert_eq!(read[3].line, 4);
+        let small = "s".repeat(300);
+        append(&path, format!("{small},1\n3,10,2022-07-01 00:19,1,1\n").as_bytes());
+        let read = records(&mut tailer);
+        assert_eq!(summary(&read), ["record_too_long", "order 3"], "a complete record over the limit");
+        assert_eq!(read[0].raw.len(), RecordSkipper::PREFIX_BYTES.min(302));
         assert!(tailer.buffer.capacity() < READ_CHUNK * 3, "the huge record was never held whole");
     }
 

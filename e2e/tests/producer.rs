@@ -1,0 +1,256 @@
+//! The producer's promises, read back from Kafka itself: the real binary, the
+//! real broker, files changing under it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use orderstream_e2e::kafka::PrivateKafka;
+use orderstream_e2e::{order_line, poll_until, Scenario, TopicReader, TopicRecord, HEADER};
+
+const ARRIVAL: Duration = Duration::from_secs(60);
+
+/// Order ids published, with how often each was published.
+fn published_ids(records: &[TopicRecord]) -> BTreeMap<i64, usize> {
+    let mut ids = BTreeMap::new();
+    for record in records {
+        *ids.entry(record.json()["id"].as_i64().unwrap()).or_insert(0) += 1;
+    }
+    ids
+}
+
+fn lines(ids: std::ops::RangeInclusive<i64>) -> String {
+    ids.map(|id| order_line(id, id % 50 + 1, "10.00", "2.5")).collect()
+}
+
+/// Waits until the producer's log says `text`.
+async fn wait_for_log(process: &orderstream_e2e::Process, text: &str) {
+    let said = poll_until(ARRIVAL, || async { process.output().contains(text) }).await;
+    assert!(said, "the producer never said `{text}`:\n{}", process.output());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_file_is_picked_up_within_a_second() {
+    let scenario = Scenario::new("new_file").await;
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer();
+    wait_for_log(&producer, "Producer started").await;
+
+    let created = Instant::now();
+    scenario.append("fresh.csv", format!("{HEADER}{}", order_line(1, 1, "1", "1")).as_bytes());
+    assert!(orders.wait_for(1, Duration::from_secs(1)), "not published after {:?}", created.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_file_is_neither_re_read_nor_lost() {
+    let scenario = Scenario::new("rotation").await;
+    scenario.append("app.csv", format!("{HEADER}{}", lines(1..=100)).as_bytes());
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer();
+    assert!(orders.wait_for(100, ARRIVAL));
+
+    // Rotation: the last lines land in the old file, which is renamed away;
+    // a new file takes the old name.
+    scenario.append("app.csv", lines(101..=110).as_bytes());
+    std::fs::rename(scenario.inbox().join("app.csv"), scenario.inbox().join("app.csv.1")).unwrap();
+    scenario.append("app.csv", format!("{HEADER}{}", lines(111..=160)).as_bytes());
+    assert!(orders.wait_for(160, ARRIVAL), "published {}", orders.records.len());
+    wait_for_log(&producer, "File released").await;
+
+    assert!(producer.terminate().success());
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 160, "a line was published twice");
+    let ids = published_ids(&orders.records);
+    assert_eq!(ids.len(), 160);
+    assert!(ids.values().all(|count| *count == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renamed_file_keeps_its_position() {
+    let scenario = Scenario::new("rename").await;
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=20)).as_bytes());
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer();
+    assert!(orders.wait_for(20, ARRIVAL));
+    std::fs::rename(scenario.inbox().join("a.csv"), scenario.inbox().join("b.csv")).unwrap();
+    wait_for_log(&producer, "File renamed; following it under its new name").await;
+    scenario.append("b.csv", lines(21..=21).as_bytes());
+    assert!(orders.wait_for(21, ARRIVAL));
+    assert!(producer.terminate().success());
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 21, "the renamed file was read again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copytruncate_is_detected_and_followed_from_the_new_start() {
+    let scenario = Scenario::new("copytruncate").await;
+    scenario.append("app.csv", format!("{HEADER}{}", lines(1..=100)).as_bytes());
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer();
+    assert!(orders.wait_for(100, ARRIVAL));
+
+    let path = scenario.inbox().join("app.csv");
+    std::fs::copy(&path, scenario.dir.path().join("app.csv.1")).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+    scenario.append("app.csv", format!("{HEADER}{}", lines(101..=120)).as_bytes());
+    assert!(orders.wait_for(120, ARRIVAL), "published {}", orders.records.len());
+    wait_for_log(&producer, "File truncated").await;
+    assert!(producer.terminate().success());
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 120);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn line_written_in_two_parts_seconds_apart_is_published_once_whole() {
+    let scenario = Scenario::new("two_parts").await;
+    scenario.append("a.csv", format!("{HEADER}1,10,2022-07").as_bytes());
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer();
+    wait_for_log(&producer, "Header read").await;
+    // The writer pauses mid-line: this pause is the scenario, not a wait.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    scenario.append("a.csv", b"-01 00:19,39.14,2.5\n");
+    assert!(orders.wait_for(1, ARRIVAL));
+    assert!(producer.terminate().success());
+
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 1);
+    assert_eq!(scenario.topic_record_count(&scenario.dlq_topic), 0, "the partial line was dead-lettered");
+    let order = orders.records[0].json();
+    assert_eq!(order["completed_at"], "2022-07-01T00:19:00Z");
+    assert_eq!(order["item_total"], "39.14");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_file_is_released_and_forgotten() {
+    let scenario = Scenario::new("deleted").await;
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=10)).as_bytes());
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer();
+    assert!(orders.wait_for(10, ARRIVAL));
+    std::fs::remove_file(scenario.inbox().join("a.csv")).unwrap();
+    wait_for_log(&producer, "File released").await;
+    let positions = scenario.state_dir().join("positions.json");
+    let forgotten = poll_until(ARRIVAL, || async {
+        std::fs::read_to_string(&positions).is_ok_and(|text| !text.contains("a.csv"))
+    })
+    .await;
+    assert!(forgotten, "{}", std::fs::read_to_string(&positions).unwrap_or_default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewritten_file_is_detected_on_restart_and_read_again() {
+    let scenario = Scenario::new("rewritten").await;
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=10)).as_bytes());
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer();
+    assert!(orders.wait_for(10, ARRIVAL));
+    assert!(producer.terminate().success());
+
+    // Same name, same length, same first bytes: only the last line differs.
+    let path = scenario.inbox().join("a.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("10,11,2022-07-01 10:10,10.00", "10,11,2022-07-01 10:10,99.00")).unwrap();
+    let restarted = scenario.start_producer();
+    wait_for_log(&restarted, "delivered bytes changed").await;
+    assert!(orders.wait_for(20, ARRIVAL), "the rewritten file was not read again");
+    let last = orders.records.iter().rev().find(|r| r.json()["id"] == 10).unwrap();
+    assert_eq!(last.json()["item_total"], "99.00");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_lines_are_dead_lettered_with_their_reason_and_good_lines_arrive() {
+    let scenario = Scenario::new("corpus").await;
+    let huge = format!("9,1,2022-07-01 00:19,1.00,{}", "9".repeat(70 * 1024));
+    let corpus: Vec<(&str, Option<&str>)> = vec![
+        ("1,10,2022-07-01 00:19,39.14,2.5", None),
+        ("2,10,2022-07-01 00:19,39.14", Some("field_count")),
+        ("3,abc,2022-07-01 00:19,39.14,2.5", Some("invalid_id")),
+        ("4,10,01/07/2022,39.14,2.5", Some("invalid_timestamp")),
+        ("5,10,2999-01-01 00:00,39.14,2.5", Some("future_timestamp")),
+        ("6,10,2022-07-01 00:19,12€,2.5", Some("invalid_amount")),
+        ("7,10,2022-07-01 00:19,-3.00,2.5", Some("negative_amount")),
+        ("8,10,2022-07-01 00:19,3.001,2.5", Some("too_many_decimals")),
+        (&huge, Some("record_too_long")),
+        ("247792,10,2022-07-01T00:19:00+02:00,0,0", None),
+        ("\"11\",10,\"2022-07-01 00:19\",\"1.50\",\"2.5\"", None),
+    ];
+    let mut bytes = format!("\u{feff}{HEADER}").into_bytes();
+    for (line, _) in &corpus {
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(b"\n12,10,2022-07-01 00:19,1,\xff\xfe\n");
+    bytes.extend_from_slice(HEADER.as_bytes());
+    bytes.extend_from_slice(b"13,10,2022-07-01 00:19,2.00,6\n");
+    scenario.append("corpus.csv", &bytes);
+    scenario.append("wrong_header.csv", b"id,user_id,completed_at,total\n20,1,2022-07-01 00:19,5\n21,1,2022-07-01 00:19,5\n");
+
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let mut dead = TopicReader::new(&scenario.brokers, &scenario.dlq_topic);
+    let producer = scenario.start_producer();
+    assert!(orders.wait_for(4, ARRIVAL), "published {}", orders.records.len());
+    assert!(dead.wait_for(11, ARRIVAL), "dead-lettered {}", dead.records.len());
+    assert!(producer.terminate().success());
+
+    let ids: Vec<i64> = published_ids(&orders.records).into_keys().collect();
+    assert_eq!(ids, [1, 11, 13, 247792]);
+    let flagged = orders.records.iter().find(|r| r.json()["id"] == 247792).unwrap();
+    assert_eq!(flagged.headers["flags"], "zero_totals");
+    assert_eq!(flagged.json()["completed_at"], "2022-06-30T22:19:00Z");
+
+    let mut reasons: BTreeMap<String, String> = BTreeMap::new();
+    for record in &dead.records {
+        let file = record.headers["source_file"].rsplit('/').next().unwrap().to_string();
+        reasons.insert(format!("{file}:{}", record.headers["line"]), record.headers["error_kind"].clone());
+        assert!(!record.headers["error_message"].is_empty());
+        assert!(record.headers.contains_key("byte_offset"));
+    }
+    let expected: BTreeMap<String, String> = [
+        ("corpus.csv:3", "field_count"),
+        ("corpus.csv:4", "invalid_id"),
+        ("corpus.csv:5", "invalid_timestamp"),
+        ("corpus.csv:6", "future_timestamp"),
+        ("corpus.csv:7", "invalid_amount"),
+        ("corpus.csv:8", "negative_amount"),
+        ("corpus.csv:9", "too_many_decimals"),
+        ("corpus.csv:10", "record_too_long"),
+        ("corpus.csv:14", "invalid_utf8"),
+        ("wrong_header.csv:2", "bad_header"),
+        ("wrong_header.csv:3", "bad_header"),
+    ]
+    .into_iter()
+    .map(|(place, kind)| (place.to_string(), kind.to_string()))
+    .collect();
+    assert_eq!(reasons, expected);
+    let negative = dead.records.iter().find(|r| r.headers["error_kind"] == "negative_amount").unwrap();
+    assert_eq!(negative.payload, b"7,10,2022-07-01 00:19,-3.00,2.5", "original bytes, terminator stripped");
+    let oversized = dead.records.iter().find(|r| r.headers["error_kind"] == "record_too_long").unwrap();
+    assert_eq!(oversized.payload.len(), 1024, "only a prefix of an oversized record is kept");
+    let unusable = producer_log_count(&scenario, "Unusable header");
+    assert_eq!(unusable, 1, "one log line for a bad header, not one per line");
+}
+
+fn producer_log_count(scenario: &Scenario, text: &str) -> usize {
+    let log = std::env::temp_dir()
+        .join(format!("orderstream-e2e-{}-producer-{}.log", scenario.name, std::process::id()));
+    std::fs::read_to_string(log).unwrap_or_default().matches(text).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_stopped_and_restarted_mid_file_loses_nothing() {
+    let kafka = PrivateKafka::start();
+    let scenario = Scenario::on_brokers("kafka_outage", &kafka.brokers()).await;
+    const TOTAL: i64 = 30_000;
+    scenario.append("big.csv", format!("{HEADER}{}", lines(1..=TOTAL)).as_bytes());
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let mut producer = scenario.start_producer();
+    assert!(orders.wait_for(1, ARRIVAL));
+
+    kafka.stop();
+    scenario.append("big.csv", lines(TOTAL + 1..=TOTAL + 100).as_bytes());
+    producer.assert_running();
+    kafka.restart();
+    drop(orders);
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    assert!(orders.wait_for((TOTAL + 100) as usize, Duration::from_secs(120)), "read {}", orders.records.len());
+    producer.assert_running();
+    let ids = published_ids(&orders.records);
+    let missing: Vec<i64> = (1..=TOTAL + 100).filter(|id| !ids.contains_key(id)).collect();
+    assert!(missing.is_empty(), "{} ids lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+}
