@@ -9,6 +9,7 @@
 #   - Maven                         (mvn)             -> maven
 #   - native build tools for the Rust rdkafka crate (librdkafka built from source):
 #     gcc, g++, make, cmake, pkg-config, libssl-dev, zlib1g-dev
+#   - Prometheus and promtool       (prometheus)      -> prometheus
 #
 # Prints one line per item: "present: ..." or "installed: ...".
 # `apt-get update` runs at most once, and only if something must be installed.
@@ -33,6 +34,9 @@ java_major() {
   [[ "$v" == 1.* ]] && v="${v#1.}"
   echo "${v%%.*}"
 }
+# The Debian package starts a system Prometheus where systemd runs; ours runs
+# apart, on its own port and data folder, so only the binaries matter here.
+have_prometheus() { have_cmd prometheus && have_cmd promtool; }
 have_java17() { have_cmd java && [[ "$(java_major)" =~ ^[0-9]+$ ]] && (( $(java_major) >= 17 )); }
 
 # name | check | apt packages
@@ -48,6 +52,7 @@ ITEMS=(
   "pkg-config|have_cmd pkg-config|pkg-config"
   "libssl-dev|have_pkg libssl-dev|libssl-dev"
   "zlib1g-dev|have_pkg zlib1g-dev|zlib1g-dev"
+  "prometheus + promtool|have_prometheus|prometheus"
 )
 
 SUDO=()

@@ -27,6 +27,11 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaConfig,
 
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (loopback unless
+    /// configured otherwise; port 0 picks a free port).
+    #[arg(long, env = "ORDERSTREAM_PRODUCER_METRICS_ADDR", default_value = "127.0.0.1:9101")]
+    pub metrics_addr: std::net::SocketAddr,
+
     /// Partitions of the topics the producer creates when they are missing.
     #[arg(long, env = "ORDERSTREAM_PARTITIONS", default_value_t = 6)]
     pub partitions: i32,

@@ -33,4 +33,4 @@ pub mod tailer;
 pub mod watch;
 
 pub use config::Config;
-pub use run::{run, run_with_metrics, ProducerError};
+pub use run::{run, ProducerError};

@@ -27,8 +27,10 @@ pub struct ProducerMetrics {
     pub bytes_behind: IntGaugeVec,
     /// Files followed.
     pub files_tracked: IntGauge,
-    /// Records sent and not yet confirmed by Kafka.
+    /// Records sent and not yet confirmed by Kafka (a backlog stage).
     pub in_flight: IntGauge,
+    /// Bytes of followed files not yet read, all files (a backlog stage).
+    pub unread_bytes: IntGauge,
     /// Records Kafka refused for good.
     pub delivery_errors: IntCounter,
     /// Failed attempts to save the position store.
@@ -91,7 +93,11 @@ impl ProducerMetrics {
                 "Files whose delivered bytes changed between runs; read again from the start.",
             ),
             files_tracked: gauge("orderstream_producer_files_tracked", "Files followed."),
-            in_flight: gauge("orderstream_producer_records_in_flight", "Records sent, not yet confirmed by Kafka."),
+            in_flight: gauge(
+                "orderstream_backlog_unacknowledged_records",
+                "Records read and sent, not yet acknowledged by Kafka.",
+            ),
+            unread_bytes: gauge("orderstream_backlog_unread_bytes", "Bytes of followed files not yet read."),
             delivery_errors: counter("orderstream_producer_delivery_errors_total", "Records Kafka refused for good."),
             position_write_errors: counter(
                 "orderstream_producer_position_write_errors_total",

@@ -20,6 +20,7 @@ use globset::GlobMatcher;
 use rdkafka::error::KafkaError;
 use schema::{Flag, RejectionKind};
 use thiserror::Error;
+use telemetry::{Readiness, ServeError};
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
@@ -62,6 +63,9 @@ pub enum ProducerError {
     /// The positions could not be read at start.
     #[error(transparent)]
     Positions(#[from] PositionStoreError),
+    /// The metrics endpoint cannot be opened.
+    #[error(transparent)]
+    Telemetry(#[from] ServeError),
     /// The inbox folder cannot be listed at start.
     #[error("cannot list the inbox {path}: {source}")]
     Inbox {
@@ -98,20 +102,16 @@ struct Followed {
 }
 
 /// Runs the producer until `shutdown` resolves, then waits for in-flight
-/// records to be confirmed and saves the positions.
+/// records to be confirmed and saves the positions. Serves its metrics and
+/// health on `config.metrics_addr` meanwhile.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ProducerError> {
-    run_with_metrics(config, ProducerMetrics::new(), shutdown).await
-}
-
-/// [`run`], counting into the given metrics (which the caller may serve).
-pub async fn run_with_metrics(
-    config: Config,
-    metrics: ProducerMetrics,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ProducerError> {
     std::fs::read_dir(&config.inbox).map_err(|source| ProducerError::Inbox { path: config.inbox.clone(), source })?;
+    let metrics = ProducerMetrics::new();
+    let readiness = Readiness::new("creating topics");
+    telemetry::serve(config.metrics_addr, metrics.registry.clone(), readiness.clone()).await?;
     let publisher = Publisher::new(&config.kafka, config.max_in_flight)?;
     publisher.ensure_topics(config.partitions).await?;
+    readiness.ready();
     let store = PositionStore::open(&config.state_dir)?;
     let wake = Arc::new(Notify::new());
     let watcher = InboxWatcher::start(&config.inbox, wake.clone());
@@ -127,6 +127,7 @@ pub async fn run_with_metrics(
         in_flight: FuturesOrdered::new(),
         unreadable: BTreeSet::new(),
         positions_failing: false,
+        readiness,
     };
     info!(message = "Producer started.", inbox = %producer.config.inbox.display(),
           pattern = %producer.config.pattern, topic = %producer.config.kafka.topic,
@@ -185,6 +186,8 @@ struct Producer {
     /// Set while the positions cannot be saved: reading stops, so that no
     /// more is sent than a restart could account for.
     positions_failing: bool,
+    /// What `/readyz` says.
+    readiness: Readiness,
 }
 
 impl Producer {
@@ -397,22 +400,27 @@ impl Producer {
     /// Saves the positions; while that fails (a full disk), reading stops and
     /// the failure is logged once, until a save succeeds again.
     fn flush_positions(&mut self) {
+        let mut unread = 0;
         for followed in self.followed.values() {
             if let Ok(behind) = followed.tailer.bytes_behind() {
                 let file = followed.tailer.path().to_string_lossy();
                 self.metrics.bytes_behind.with_label_values(&[&file]).set(behind as i64);
+                unread += behind as i64;
             }
         }
+        self.metrics.unread_bytes.set(unread);
         match self.store.persist() {
             Ok(()) if self.positions_failing => {
                 info!(message = "Positions saved again; reading resumes.");
                 self.positions_failing = false;
+                self.readiness.ready();
             }
             Ok(()) => {}
             Err(failure) => {
                 self.metrics.position_write_errors.inc();
                 if !self.positions_failing {
                     error!(message = "Cannot save positions; reading stops until they can be saved.", error = %failure);
+                    self.readiness.not_ready("cannot save positions");
                 }
                 self.positions_failing = true;
             }

@@ -1,0 +1,24 @@
+//! The lag exporter: how far behind the pipeline is, measured from outside
+//! it.
+//!
+//! Consumers can export their own lag only while they run; when every
+//! consumer is down, lag is exactly what must stay visible. This process reads
+//! the group's committed offsets and the partitions' high watermarks from the
+//! broker, and the data's freshness from PostgreSQL, on its own schedule.
+//!
+//! # Layout
+//!
+//! | module      | responsibility                                              |
+//! |-------------|-------------------------------------------------------------|
+//! | [`config`]  | flags and environment variables                             |
+//! | [`lag`]     | lag arithmetic (pure) and reading offsets from the broker   |
+//! | [`metrics`] | the exported series                                         |
+//! | [`run`]     | the polling loop                                            |
+
+pub mod config;
+pub mod lag;
+pub mod metrics;
+pub mod run;
+
+pub use config::Config;
+pub use run::run;
