@@ -53,6 +53,7 @@ ITEMS=(
   "libssl-dev|have_pkg libssl-dev|libssl-dev"
   "zlib1g-dev|have_pkg zlib1g-dev|zlib1g-dev"
   "prometheus + promtool|have_prometheus|prometheus"
+  "curl|have_cmd curl|curl"
 )
 
 SUDO=()

@@ -22,6 +22,8 @@ stop_process() {
 }
 stop_process producer
 stop_process consumer
+stop_process lag-exporter
+stop_process prometheus
 [[ -d "$LOCAL/kafka" ]] && bash scripts/kafka.sh stop "$LOCAL/kafka" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
 [[ -d "$LOCAL/pg" ]] && bash scripts/postgres.sh stop "$LOCAL/pg" "$PG_PORT"
 exit 0

@@ -9,6 +9,7 @@
 #   LOCAL        state folder (default .local)
 #   INBOX        folder the producer watches (default data/inbox)
 #   PG_PORT, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PARTITIONS, PROFILE (release|debug)
+#   PRODUCER_METRICS_PORT, CONSUMER_METRICS_PORT, LAG_EXPORTER_METRICS_PORT, PROMETHEUS_PORT
 #   SAMPLE_ORDERS  orders generated into an empty inbox (default 5000)
 #   CATCH_UP_TIMEOUT  seconds to wait for the pipeline to catch up (default 300)
 set -euo pipefail
@@ -22,6 +23,10 @@ KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 PARTITIONS="${PARTITIONS:-6}"
 PROFILE="${PROFILE:-release}"
 SAMPLE_ORDERS="${SAMPLE_ORDERS:-5000}"
+PRODUCER_METRICS_PORT="${PRODUCER_METRICS_PORT:-9101}"
+CONSUMER_METRICS_PORT="${CONSUMER_METRICS_PORT:-9102}"
+LAG_EXPORTER_METRICS_PORT="${LAG_EXPORTER_METRICS_PORT:-9103}"
+PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
 CATCH_UP_TIMEOUT="${CATCH_UP_TIMEOUT:-300}"
 
 say() { echo "run: $*"; }
@@ -51,6 +56,10 @@ export KAFKA_BROKERS='$KAFKA_BROKERS'
 export ORDERSTREAM_INBOX='$INBOX'
 export ORDERSTREAM_STATE_DIR='$STATE_DIR'
 export ORDERSTREAM_PARTITIONS='$PARTITIONS'
+export ORDERSTREAM_PRODUCER_METRICS_ADDR='127.0.0.1:$PRODUCER_METRICS_PORT'
+export ORDERSTREAM_CONSUMER_METRICS_ADDR='127.0.0.1:$CONSUMER_METRICS_PORT'
+export ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR='127.0.0.1:$LAG_EXPORTER_METRICS_PORT'
+export PROMETHEUS_URL='http://127.0.0.1:$PROMETHEUS_PORT'
 ENV
 # shellcheck disable=SC1091
 . "$LOCAL/env"
@@ -68,20 +77,33 @@ alive() {
   [[ -n "$state" && "$state" != Z* ]]
 }
 
-# start_once NAME BINARY: starts the binary in the background unless its pid
-# file names a live process.
+# start_once NAME COMMAND...: starts the command in the background unless its
+# pid file names a live process.
 start_once() {
-  local name="$1" binary="$2" pidfile="$LOCAL/run/$1.pid"
+  local name="$1" pidfile="$LOCAL/run/$1.pid"
+  shift
   if [[ -f "$pidfile" ]] && alive "$(cat "$pidfile")"; then
     say "$name already running (pid $(cat "$pidfile"))"
     return
   fi
-  setsid nohup "$binary" >>"$LOCAL/log/$name.log" 2>&1 </dev/null &
+  setsid nohup "$@" >>"$LOCAL/log/$name.log" 2>&1 </dev/null &
   echo $! > "$pidfile"
   say "$name started (pid $!), log in $LOCAL/log/$name.log"
 }
 start_once producer "$BIN/orderstream-producer"
 start_once consumer "$BIN/orderstream-consumer"
+start_once lag-exporter "$BIN/orderstream-lag-exporter"
+
+# Prometheus: the stack's scrape config and rules, with the Compose service
+# names pointed at this machine's ports.
+mkdir -p "$LOCAL/prometheus"
+rm -rf "$LOCAL/prometheus/rules" && cp -r compose/prometheus/rules "$LOCAL/prometheus/rules"
+sed -e "s/producer:9101/127.0.0.1:$PRODUCER_METRICS_PORT/" \
+    -e "s/consumer:9102/127.0.0.1:$CONSUMER_METRICS_PORT/" \
+    -e "s/lag-exporter:9103/127.0.0.1:$LAG_EXPORTER_METRICS_PORT/" \
+    compose/prometheus/prometheus.yml > "$LOCAL/prometheus/prometheus.yml"
+start_once prometheus prometheus --config.file="$LOCAL/prometheus/prometheus.yml" \
+  --storage.tsdb.path="$LOCAL/prometheus/data" --web.listen-address="127.0.0.1:$PROMETHEUS_PORT"
 
 # The producer has caught up when every file's delivered position is at its
 # last complete line; the consumer when the group's lag is zero.
@@ -117,7 +139,7 @@ while :; do
   lag="$(consumer_lag)"
   [[ "$behind" == 0 && "$lag" == 0 ]] && break
   (( SECONDS < deadline )) || die "not caught up after ${CATCH_UP_TIMEOUT}s (bytes unread: $behind, consumer lag: $lag); see $LOCAL/log/"
-  for name in producer consumer; do
+  for name in producer consumer lag-exporter prometheus; do
     alive "$(cat "$LOCAL/run/$name.pid")" || die "$name exited; see $LOCAL/log/$name.log"
   done
   sleep 1
@@ -134,6 +156,8 @@ orderstream is running and has caught up.
   consumer lag:          $lag
   inbox:                 $INBOX
   logs:                  $LOCAL/log/
+  Prometheus:            http://127.0.0.1:$PROMETHEUS_PORT  (alerts: /alerts)
+  metrics:               producer :$PRODUCER_METRICS_PORT, consumer :$CONSUMER_METRICS_PORT, lag exporter :$LAG_EXPORTER_METRICS_PORT  (/metrics, /healthz, /readyz)
 
 Append a line and see it arrive within a second:
   echo "9000001,42,$(date -u +'%Y-%m-%d %H:%M'),19.90,2.5" >> $INBOX/sample-orders.csv

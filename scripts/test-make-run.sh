@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export LOCAL=.local/test/make-run PG_PORT=55442 KAFKA_PORT=59102 KAFKA_CONTROLLER_PORT=59103 PROFILE=debug
+export LOCAL=.local/test/make-run PG_PORT=55442 KAFKA_PORT=59102 KAFKA_CONTROLLER_PORT=59103 PROFILE=debug \
+  PRODUCER_METRICS_PORT=59111 CONSUMER_METRICS_PORT=59112 LAG_EXPORTER_METRICS_PORT=59113 PROMETHEUS_PORT=59190
 INBOX="$(mktemp -d)"
 export INBOX
 trap 'make --no-print-directory down >/dev/null; rm -rf "$INBOX" "$LOCAL"' EXIT
@@ -28,6 +29,10 @@ fi
 count() { psql "$(bash scripts/postgres.sh url "$LOCAL/pg" "$PG_PORT")" -Atc 'SELECT count(*) FROM orders'; }
 
 make --no-print-directory run
+curl -fsS "http://127.0.0.1:59190/-/ready" >/dev/null || fail "make run started no Prometheus"
+for port in 59111 59112 59113; do
+  curl -fsS "http://127.0.0.1:$port/metrics" | grep -q '^orderstream_' || fail "nothing serves metrics on :$port"
+done
 [[ "$(count)" == "$expected" ]] || fail "expected $expected orders after make run, found $(count)"
 [[ -f "$LOCAL/env" ]] || fail "make run wrote no $LOCAL/env"
 ( . "$LOCAL/env" && [[ -n "$DATABASE_URL" && -n "$KAFKA_BROKERS" ]] ) || fail "$LOCAL/env lacks DATABASE_URL or KAFKA_BROKERS"

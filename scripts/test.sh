@@ -31,6 +31,9 @@ export ORDERSTREAM_TEST_DATABASE_URL='$ORDERSTREAM_TEST_DATABASE_URL'
 export ORDERSTREAM_TEST_KAFKA_BROKERS='$ORDERSTREAM_TEST_KAFKA_BROKERS'
 ENV
 
+# Alert rules: syntax and their unit tests.
+(cd compose/prometheus && promtool check rules rules/*.yml && promtool test rules tests/*.yml)
+
 # The end-to-end tests start the real binaries: build them first.
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast
