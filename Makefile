@@ -15,7 +15,7 @@ SEED                  ?= 42
 
 export LOCAL INBOX PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE
 
-.PHONY: help run down clean test deps services test-services gen lint
+.PHONY: help run down clean test deps services test-services gen report lint
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
@@ -50,6 +50,10 @@ test-services: deps ## start only the test PostgreSQL and Kafka (then `. .local/
 gen: ## write ORDERS generated orders (seed SEED) to $(INBOX)/generated-SEED.csv
 	@mkdir -p $(INBOX)
 	cargo run --release --quiet --bin orderstream-gen -- --orders $(ORDERS) --seed $(SEED) --output $(INBOX)/generated-$(SEED).csv
+
+report: ## render the "Orders and baskets analysis" from PostgreSQL to $(LOCAL)/report/index.html
+	@test -f $(LOCAL)/env || { echo "report: no $(LOCAL)/env; run \`make run\` first" >&2; exit 1; }
+	@. $(LOCAL)/env && cargo run --release --quiet --bin orderstream-analytics -- report --output $(LOCAL)/report/index.html
 
 lint: ## formatting and clippy
 	cargo fmt --all --check

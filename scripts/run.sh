@@ -145,6 +145,7 @@ while :; do
   sleep 1
 done
 
+"$BIN/orderstream-analytics" report --database-url "$DATABASE_URL" --output "$LOCAL/report/index.html" >/dev/null
 rows="$(psql "$DATABASE_URL" -Atc 'SELECT count(*) FROM orders')"
 dead="$(bash scripts/kafka.sh run-class "$LOCAL/kafka" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" org.apache.kafka.tools.GetOffsetShell \
           --bootstrap-server "$KAFKA_BROKERS" --topic orders.dlq 2>/dev/null | awk -F: '{ sum += $3 } END { print sum + 0 }')"
@@ -156,6 +157,7 @@ orderstream is running and has caught up.
   consumer lag:          $lag
   inbox:                 $INBOX
   logs:                  $LOCAL/log/
+  analysis report:       $LOCAL/report/index.html  (\`make report\` renders it again)
   Prometheus:            http://127.0.0.1:$PROMETHEUS_PORT  (alerts: /alerts)
   metrics:               producer :$PRODUCER_METRICS_PORT, consumer :$CONSUMER_METRICS_PORT, lag exporter :$LAG_EXPORTER_METRICS_PORT  (/metrics, /healthz, /readyz)
 

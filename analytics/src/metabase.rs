@@ -1,0 +1,981 @@
+//! Idempotent provisioning of Metabase over its REST API.
+//!
+//! Run it once or a hundred times: the result is one admin, one warehouse
+//! connection, one collection, one card per question file and one dashboard.
+//! Every object is looked up by name before anything is created and existing
+//! ones are updated in place, so a second run creates nothing.
+//!
+//! The request sequence, one function per step:
+//!
+//! 1. [`wait_until_healthy`]: `GET /api/health` until `{"status":"ok"}`.
+//! 2. [`open_session`]: `GET /api/session/properties`; while Metabase has no
+//!    user yet, claim its setup token with `POST /api/setup` and the admin from
+//!    the environment, so no one else can claim the instance; otherwise log in
+//!    with `POST /api/session`. Every later request carries the session in
+//!    `X-Metabase-Session`.
+//! 3. [`ensure_database`]: `GET /api/database`, then `PUT /api/database/:id`
+//!    (so a rotated password is applied) or `POST /api/database`, always as the
+//!    read-only analyst role.
+//! 4. [`ensure_collection`]: `GET /api/collection`, then `POST /api/collection`
+//!    when missing.
+//! 5. [`ensure_cards`]: `GET /api/card?f=all`, then per question `POST
+//!    /api/card`, or `PUT /api/card/:id` when the card differs from its file.
+//! 6. [`ensure_dashboard`]: `GET /api/collection/:id/items?models=dashboard`,
+//!    `POST /api/dashboard` when missing, `GET /api/dashboard/:id`, then `PUT
+//!    /api/dashboard/:id` with the dashcards and the month filter when the
+//!    layout differs.
+//!
+//! Secrets never reach a log line, an error or a `Debug` output: they are
+//! [`Secret`]s, and error bodies are scrubbed of them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use thiserror::Error;
+use tracing::{info, warn};
+
+use crate::questions::Question;
+
+/// The header Metabase reads the session from.
+const SESSION_HEADER: &str = "X-Metabase-Session";
+/// Metabase's dashboard grid is 24 columns wide.
+const GRID_COLUMNS: u32 = 24;
+/// The dashboard filter's id; stable so that card mappings keep pointing at it.
+const MONTH_PARAMETER_ID: &str = "orderstream-month";
+/// The template tag the questions' optional clauses use (`{{month}}`).
+const MONTH_TAG: &str = "month";
+/// How often the health check is retried while Metabase starts.
+const HEALTH_POLL: Duration = Duration::from_millis(500);
+/// Largest response read; `GET /api/card` lists every card with its metadata.
+const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// Longest error body kept in an error, so a stack trace does not flood logs.
+const MAX_ERROR_BODY_CHARS: usize = 500;
+
+/// Where Metabase is, who administers it, and which warehouse it reads.
+///
+/// Every flag has an environment variable; secrets have no default, can come
+/// from a `*_FILE` path instead (Docker and Kubernetes secrets), and are
+/// redacted from `Debug`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MetabaseArgs {
+    /// Metabase's base URL.
+    #[arg(long, env = "METABASE_URL", default_value = "http://127.0.0.1:3000")]
+    pub metabase_url: String,
+
+    /// The admin's email: the first user at setup, the login afterwards.
+    #[arg(long, env = "METABASE_ADMIN_EMAIL", default_value = "admin@orderstream.local")]
+    pub admin_email: String,
+
+    /// The admin's password. Required, here or in `--admin-password-file`.
+    #[arg(long, env = "METABASE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<Secret>,
+
+    /// A file holding the admin's password, used when `--admin-password` is not given.
+    #[arg(long, env = "METABASE_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
+
+    /// The warehouse host as Metabase reaches it (inside compose: the service name).
+    #[arg(long, env = "ORDERSTREAM_ANALYST_HOST", default_value = "127.0.0.1")]
+    pub warehouse_host: String,
+
+    /// The warehouse port as Metabase reaches it.
+    #[arg(long, env = "ORDERSTREAM_ANALYST_PORT", default_value_t = 5433)]
+    pub warehouse_port: u16,
+
+    /// The warehouse database name.
+    #[arg(long, env = "ORDERSTREAM_ANALYST_DB", default_value = "orderstream")]
+    pub warehouse_db: String,
+
+    /// The read-only role Metabase connects as: a dashboard can then never
+    /// write to the warehouse, whatever SQL someone types into Metabase.
+    #[arg(long, env = "ORDERSTREAM_ANALYST_USER", default_value = "orderstream_analyst")]
+    pub warehouse_user: String,
+
+    /// The read-only role's password. Required, here or in `--warehouse-password-file`.
+    #[arg(long, env = "ORDERSTREAM_ANALYST_PASSWORD", hide_env_values = true)]
+    pub warehouse_password: Option<Secret>,
+
+    /// A file holding the read-only role's password, used when `--warehouse-password` is not given.
+    #[arg(long, env = "ORDERSTREAM_ANALYST_PASSWORD_FILE")]
+    pub warehouse_password_file: Option<PathBuf>,
+
+    /// The collection holding the cards and the dashboard.
+    #[arg(long, env = "METABASE_COLLECTION", default_value = "orderstream")]
+    pub collection: String,
+
+    /// The dashboard's name.
+    #[arg(long, env = "METABASE_DASHBOARD", default_value = "Orders and baskets analysis")]
+    pub dashboard: String,
+
+    /// The name of the warehouse connection in Metabase: how it is found again.
+    #[arg(long, env = "METABASE_DATABASE_NAME", default_value = "orderstream warehouse")]
+    pub database_name: String,
+
+    /// How long to wait for Metabase to report healthy, in seconds: its first
+    /// start migrates its own database and takes minutes.
+    #[arg(long, env = "METABASE_WAIT_SECS", default_value_t = 300)]
+    pub wait_secs: u64,
+}
+
+/// A password: never printed, never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    /// Shows only that a value is there.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    /// Lets clap read a secret from a flag or an environment variable.
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(value.to_string()))
+    }
+}
+
+/// The two passwords, resolved from flags, environment or files before any
+/// request is sent.
+#[derive(Debug)]
+struct Secrets {
+    /// The Metabase admin's password.
+    admin: Secret,
+    /// The read-only warehouse role's password.
+    warehouse: Secret,
+}
+
+impl MetabaseArgs {
+    /// Resolves the passwords: the value if given, otherwise the file's
+    /// content (without its trailing newline). Fails before any I/O on Metabase.
+    fn secrets(&self) -> Result<Secrets, MetabaseError> {
+        Ok(Secrets {
+            admin: resolve_secret(
+                &self.admin_password,
+                &self.admin_password_file,
+                "--admin-password",
+                "METABASE_ADMIN_PASSWORD",
+            )?,
+            warehouse: resolve_secret(
+                &self.warehouse_password,
+                &self.warehouse_password_file,
+                "--warehouse-password",
+                "ORDERSTREAM_ANALYST_PASSWORD",
+            )?,
+        })
+    }
+
+    /// The base URL without a trailing slash, so paths can be appended.
+    fn base_url(&self) -> &str {
+        self.metabase_url.trim_end_matches('/')
+    }
+}
+
+fn resolve_secret(
+    value: &Option<Secret>,
+    file: &Option<PathBuf>,
+    flag: &'static str,
+    env: &'static str,
+) -> Result<Secret, MetabaseError> {
+    let secret = match (value, file) {
+        (Some(secret), _) => secret.clone(),
+        (None, Some(path)) => read_secret_file(path)?,
+        (None, None) => return Err(MetabaseError::MissingSecret { flag, env }),
+    };
+    if secret.0.is_empty() {
+        return Err(MetabaseError::MissingSecret { flag, env });
+    }
+    Ok(secret)
+}
+
+fn read_secret_file(path: &Path) -> Result<Secret, MetabaseError> {
+    let content = std::fs::read_to_string(path)
+        .map_err(|source| MetabaseError::SecretFile { path: path.to_path_buf(), source })?;
+    Ok(Secret(content.trim_end_matches(['\r', '\n']).to_string()))
+}
+
+/// The step of provisioning a request belongs to, so an error says what was
+/// being done and not only which URL failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Waiting for `GET /api/health`.
+    Health,
+    /// Reading whether setup is done (`GET /api/session/properties`).
+    Properties,
+    /// Claiming first-time setup (`POST /api/setup`).
+    Setup,
+    /// Logging in as the admin (`POST /api/session`).
+    Login,
+    /// Adding or updating the warehouse connection.
+    Database,
+    /// Finding or creating the collection.
+    Collection,
+    /// Creating or updating the cards.
+    Cards,
+    /// Creating the dashboard and laying out its cards.
+    Dashboard,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Health => "waiting for Metabase to be healthy",
+            Step::Properties => "reading Metabase's setup state",
+            Step::Setup => "claiming Metabase's first-time setup",
+            Step::Login => "logging in as the Metabase admin",
+            Step::Database => "adding the warehouse connection",
+            Step::Collection => "creating the collection",
+            Step::Cards => "creating the cards",
+            Step::Dashboard => "laying out the dashboard",
+        })
+    }
+}
+
+/// Why provisioning stopped. No variant ever holds a password.
+#[derive(Debug, Error)]
+pub enum MetabaseError {
+    /// A password was given neither directly nor as a file.
+    #[error("{flag} is required (or the environment variable {env}, or {env}_FILE naming a file that holds it)")]
+    MissingSecret {
+        /// The flag that takes the value.
+        flag: &'static str,
+        /// The environment variable that takes the value.
+        env: &'static str,
+    },
+    /// A `*_FILE` secret cannot be read.
+    #[error("cannot read the secret file {path}: {source}")]
+    SecretFile {
+        /// The file named.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Metabase did not report healthy in time.
+    #[error("Metabase at {url} did not answer /api/health with status ok within {waited_secs}s (last answer: {last})")]
+    NotHealthy {
+        /// The base URL.
+        url: String,
+        /// How long we waited.
+        waited_secs: u64,
+        /// The last answer or connection error.
+        last: String,
+    },
+    /// Metabase answered with an error status.
+    #[error("{step}: {method} {path} answered {status}: {body}")]
+    Rejected {
+        /// What was being done.
+        step: Step,
+        /// The HTTP method.
+        method: &'static str,
+        /// The path requested.
+        path: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the answer, scrubbed of secrets.
+        body: String,
+    },
+    /// The request could not be sent or its answer not read.
+    #[error("{step}: {method} {path} failed: {source}")]
+    Transport {
+        /// What was being done.
+        step: Step,
+        /// The HTTP method.
+        method: &'static str,
+        /// The path requested.
+        path: String,
+        /// The transport error.
+        source: Box<ureq::Error>,
+    },
+    /// Metabase answered 2xx with something we cannot use.
+    #[error("{step}: {method} {path} answered unexpectedly: {detail}")]
+    Unexpected {
+        /// What was being done.
+        step: Step,
+        /// The HTTP method.
+        method: &'static str,
+        /// The path requested.
+        path: String,
+        /// What was wrong with the answer.
+        detail: String,
+    },
+}
+
+impl MetabaseError {
+    /// Whether running again later may succeed (Metabase busy or restarting),
+    /// as opposed to a configuration mistake such as a wrong password.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            MetabaseError::NotHealthy { .. } | MetabaseError::Transport { .. } => true,
+            MetabaseError::Rejected { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// What one run did to one kind of object: the CLI prints it, the tests pin
+/// idempotence on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Objects that did not exist and were created.
+    pub created: usize,
+    /// Objects that existed and were changed.
+    pub updated: usize,
+    /// Objects that existed as they should.
+    pub unchanged: usize,
+}
+
+impl Tally {
+    fn record(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Created => self.created += 1,
+            Outcome::Updated => self.updated += 1,
+            Outcome::Unchanged => self.unchanged += 1,
+        }
+    }
+
+    fn of(outcome: Outcome) -> Self {
+        let mut tally = Tally::default();
+        tally.record(outcome);
+        tally
+    }
+}
+
+impl fmt::Display for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "created {}, updated {}, unchanged {}", self.created, self.updated, self.unchanged)
+    }
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// How the session was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupOutcome {
+    /// This run claimed the setup token and created the admin.
+    Claimed,
+    /// Metabase was already set up; this run logged in.
+    AlreadyDone,
+}
+
+/// What a provisioning run did, per kind of object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisioned {
+    /// Whether first-time setup was claimed by this run.
+    pub setup: SetupOutcome,
+    /// The warehouse connection (always updated when it exists, since
+    /// Metabase never shows its stored password to compare).
+    pub database: Tally,
+    /// The collection.
+    pub collection: Tally,
+    /// The cards, one per question.
+    pub cards: Tally,
+    /// The dashboard (updated when its layout or filter changed).
+    pub dashboard: Tally,
+}
+
+impl fmt::Display for Provisioned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let setup = match self.setup {
+            SetupOutcome::Claimed => "claimed first-time setup",
+            SetupOutcome::AlreadyDone => "logged in",
+        };
+        write!(
+            f,
+            "{setup}; database: {}; collection: {}; cards: {}; dashboard: {}",
+            self.database, self.collection, self.cards, self.dashboard
+        )
+    }
+}
+
+/// Provisions Metabase: see the module documentation for the sequence.
+/// Blocking; safe to run again at any time.
+pub fn provision(args: &MetabaseArgs, questions: &[Question]) -> Result<Provisioned, MetabaseError> {
+    let secrets = args.secrets()?;
+    let mut client = Client::new(args.base_url(), &secrets);
+    wait_until_healthy(&client, Duration::from_secs(args.wait_secs))?;
+    let setup = open_session(&mut client, args, &secrets)?;
+    let (database_id, database) = ensure_database(&client, args, &secrets)?;
+    let (collection_id, collection) = ensure_collection(&client, &args.collection)?;
+    let (card_ids, cards) = ensure_cards(&client, questions, database_id, collection_id)?;
+    let dashboard = ensure_dashboard(&client, args, collection_id, questions, &card_ids)?;
+    let provisioned = Provisioned {
+        setup,
+        database: Tally::of(database),
+        collection: Tally::of(collection),
+        cards,
+        dashboard: Tally::of(dashboard),
+    };
+    info!(message = "Metabase provisioned.", %provisioned);
+    Ok(provisioned)
+}
+
+/// Polls `GET /api/health` until Metabase says `ok` or `wait` has passed.
+fn wait_until_healthy(client: &Client, wait: Duration) -> Result<(), MetabaseError> {
+    let started = Instant::now();
+    loop {
+        let last = match client.get(Step::Health, "/api/health") {
+            Ok(answer) if answer["status"] == "ok" => return Ok(()),
+            Ok(answer) => answer.to_string(),
+            Err(error) => error.to_string(),
+        };
+        if started.elapsed() >= wait {
+            return Err(MetabaseError::NotHealthy { url: client.base.clone(), waited_secs: wait.as_secs(), last });
+        }
+        std::thread::sleep(HEALTH_POLL.min(wait.saturating_sub(started.elapsed())));
+    }
+}
+
+/// Claims first-time setup if nobody has, otherwise logs in; either way the
+/// client then carries the admin's session.
+fn open_session(client: &mut Client, args: &MetabaseArgs, secrets: &Secrets) -> Result<SetupOutcome, MetabaseError> {
+    let properties = client.get(Step::Properties, "/api/session/properties")?;
+    let unclaimed_token = match (&properties["setup-token"], &properties["has-user-setup"]) {
+        (Value::String(token), Value::Bool(false)) => Some(token.clone()),
+        _ => None,
+    };
+    let (outcome, answer) = match unclaimed_token {
+        Some(token) => {
+            (SetupOutcome::Claimed, client.post(Step::Setup, "/api/setup", &setup_body(&token, args, secrets))?)
+        }
+        None => (SetupOutcome::AlreadyDone, client.post(Step::Login, "/api/session", &login_body(args, secrets))?),
+    };
+    let step = if outcome == SetupOutcome::Claimed { Step::Setup } else { Step::Login };
+    let path = if outcome == SetupOutcome::Claimed { "/api/setup" } else { "/api/session" };
+    client.session = Some(required_session(&answer, step, path)?);
+    info!(message = "Metabase session opened.", admin = %args.admin_email, claimed_setup = outcome == SetupOutcome::Claimed);
+    Ok(outcome)
+}
+
+fn setup_body(token: &str, args: &MetabaseArgs, secrets: &Secrets) -> Value {
+    json!({
+        "token": token,
+        "user": {
+            "first_name": "Orderstream",
+            "last_name": "Admin",
+            "email": args.admin_email,
+            "password": secrets.admin.expose(),
+            "site_name": "orderstream",
+        },
+        "prefs": { "site_name": "orderstream", "site_locale": "en", "allow_tracking": false },
+    })
+}
+
+fn login_body(args: &MetabaseArgs, secrets: &Secrets) -> Value {
+    json!({ "username": args.admin_email, "password": secrets.admin.expose() })
+}
+
+/// Adds the warehouse connection, or re-applies its details (a rotated
+/// password) when it exists. Returns its id.
+fn ensure_database(client: &Client, args: &MetabaseArgs, secrets: &Secrets) -> Result<(i64, Outcome), MetabaseError> {
+    let databases = client.get(Step::Database, "/api/database")?;
+    let body = database_body(args, secrets);
+    let existing = listed(&databases)
+        .iter()
+        .find(|database| database["name"] == args.database_name.as_str())
+        .and_then(|database| database["id"].as_i64());
+    let (id, outcome) = match existing {
+        Some(id) => {
+            client.put(Step::Database, &format!("/api/database/{id}"), &body)?;
+            (id, Outcome::Updated)
+        }
+        None => (
+            required_id(
+                &client.post(Step::Database, "/api/database", &body)?,
+                Step::Database,
+                "POST",
+                "/api/database",
+            )?,
+            Outcome::Created,
+        ),
+    };
+    info!(message = "Metabase warehouse connection applied.", database_id = id, role = %args.warehouse_user, ?outcome);
+    Ok((id, outcome))
+}
+
+fn database_body(args: &MetabaseArgs, secrets: &Secrets) -> Value {
+    json!({
+        "engine": "postgres",
+        "name": args.database_name,
+        "details": {
+            "host": args.warehouse_host,
+            "port": args.warehouse_port,
+            "dbname": args.warehouse_db,
+            "user": args.warehouse_user,
+            "password": secrets.warehouse.expose(),
+            "ssl": false,
+        },
+        "is_full_sync": true,
+    })
+}
+
+/// Finds the non-archived collection by name, or creates it. Returns its id.
+fn ensure_collection(client: &Client, name: &str) -> Result<(i64, Outcome), MetabaseError> {
+    let collections = client.get(Step::Collection, "/api/collection")?;
+    let existing = listed(&collections)
+        .iter()
+        .filter(|collection| collection["archived"] != true && collection["name"] == name)
+        .find_map(|collection| collection["id"].as_i64());
+    if let Some(id) = existing {
+        return Ok((id, Outcome::Unchanged));
+    }
+    let body = json!({ "name": name, "color": "#509EE3", "parent_id": null });
+    let id = required_id(
+        &client.post(Step::Collection, "/api/collection", &body)?,
+        Step::Collection,
+        "POST",
+        "/api/collection",
+    )?;
+    info!(message = "Metabase collection created.", collection_id = id, name);
+    Ok((id, Outcome::Created))
+}
+
+/// Creates or updates one card per question, matched by title within the
+/// collection. Returns the card ids in question order.
+fn ensure_cards(
+    client: &Client,
+    questions: &[Question],
+    database_id: i64,
+    collection_id: i64,
+) -> Result<(Vec<i64>, Tally), MetabaseError> {
+    let cards = client.get(Step::Cards, "/api/card?f=all")?;
+    let in_collection: Vec<&Value> = listed(&cards)
+        .iter()
+        .filter(|card| card["collection_id"] == collection_id && card["archived"] != true)
+        .collect();
+    let mut tally = Tally::default();
+    let mut ids = Vec::with_capacity(questions.len());
+    for question in questions {
+        let body = card_body(question, database_id, collection_id);
+        let existing = in_collection
+            .iter()
+            .filter(|card| card["name"] == question.title.as_str())
+            .min_by_key(|card| card["id"].as_i64());
+        let (id, outcome) = match existing {
+            Some(card) => update_card(client, card, &body)?,
+            None => (
+                required_id(&client.post(Step::Cards, "/api/card", &body)?, Step::Cards, "POST", "/api/card")?,
+                Outcome::Created,
+            ),
+        };
+        if outcome != Outcome::Unchanged {
+            info!(message = "Metabase card applied.", card_id = id, question = %question.key, ?outcome);
+        }
+        tally.record(outcome);
+        ids.push(id);
+    }
+    Ok((ids, tally))
+}
+
+/// Updates an existing card when it differs from the body we would send.
+fn update_card(client: &Client, card: &Value, body: &Value) -> Result<(i64, Outcome), MetabaseError> {
+    let id = required_id(card, Step::Cards, "GET", "/api/card?f=all")?;
+    if json_contains(card, body) {
+        return Ok((id, Outcome::Unchanged));
+    }
+    client.put(Step::Cards, &format!("/api/card/{id}"), body)?;
+    Ok((id, Outcome::Updated))
+}
+
+/// The card as Metabase stores it: a native query with the file's SQL, and
+/// the `month` template tag when the SQL has the optional month clause.
+fn card_body(question: &Question, database_id: i64, collection_id: i64) -> Value {
+    let mut native = json!({ "query": question.sql });
+    if question.has_month_parameter() {
+        native["template-tags"] = json!({
+            MONTH_TAG: {
+                "id": stable_uuid(&format!("orderstream/{}/{MONTH_TAG}", question.key)),
+                "name": MONTH_TAG,
+                "display-name": "Month",
+                "type": "date",
+            }
+        });
+    }
+    json!({
+        "name": question.title,
+        "description": question.description,
+        "display": question.display,
+        "collection_id": collection_id,
+        "visualization_settings": {},
+        "dataset_query": { "type": "native", "database": database_id, "native": native },
+    })
+}
+
+/// Finds or creates the dashboard, then lays out one dashcard per card and
+/// the month filter, when they are not already so.
+fn ensure_dashboard(
+    client: &Client,
+    args: &MetabaseArgs,
+    collection_id: i64,
+    questions: &[Question],
+    card_ids: &[i64],
+) -> Result<Outcome, MetabaseError> {
+    let (dashboard_id, created) = match find_dashboard(client, collection_id, &args.dashboard)? {
+        Some(id) => (id, false),
+        None => (create_dashboard(client, collection_id, &args.dashboard)?, true),
+    };
+    let dashboard = client.get(Step::Dashboard, &format!("/api/dashboard/{dashboard_id}"))?;
+    let existing = existing_dashcards(&dashboard);
+    let layout = layout_body(questions, card_ids, &existing);
+    if !created && layout_is_current(&dashboard, &existing, &layout) {
+        return Ok(Outcome::Unchanged);
+    }
+    client.put(Step::Dashboard, &format!("/api/dashboard/{dashboard_id}"), &layout)?;
+    info!(message = "Metabase dashboard laid out.", dashboard_id, dashcards = card_ids.len());
+    Ok(if created { Outcome::Created } else { Outcome::Updated })
+}
+
+fn find_dashboard(client: &Client, collection_id: i64, name: &str) -> Result<Option<i64>, MetabaseError> {
+    let items = client.get(Step::Dashboard, &format!("/api/collection/{collection_id}/items?models=dashboard"))?;
+    Ok(listed(&items)
+        .iter()
+        .filter(|item| item["model"] == "dashboard" && item["name"] == name && item["archived"] != true)
+        .find_map(|item| item["id"].as_i64()))
+}
+
+fn create_dashboard(client: &Client, collection_id: i64, name: &str) -> Result<i64, MetabaseError> {
+    let body = json!({
+        "name": name,
+        "collection_id": collection_id,
+        "description": "Provisioned from metabase/questions/ in the orderstream repository: edit the files, not this dashboard.",
+    });
+    required_id(&client.post(Step::Dashboard, "/api/dashboard", &body)?, Step::Dashboard, "POST", "/api/dashboard")
+}
+
+/// The dashboard's dashcards, found under `dashcards` (Metabase ≥ 0.47) or
+/// `ordered_cards` (before).
+fn existing_dashcards(dashboard: &Value) -> Vec<Value> {
+    let cards = dashboard.get("dashcards").or_else(|| dashboard.get("ordered_cards"));
+    cards.and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+/// The `PUT /api/dashboard/:id` body: every card placed, existing dashcards
+/// kept by id (so Metabase updates rather than recreates them), new ones with
+/// negative ids as the API asks.
+fn layout_body(questions: &[Question], card_ids: &[i64], existing: &[Value]) -> Value {
+    let mut next_new_id = 0;
+    let dashcards: Vec<Value> = questions
+        .iter()
+        .zip(card_ids)
+        .zip(layout(questions))
+        .map(|((question, &card_id), place)| {
+            let id = existing
+                .iter()
+                .find(|dashcard| dashcard["card_id"] == card_id)
+                .and_then(|dashcard| dashcard["id"].as_i64());
+            let id = id.unwrap_or_else(|| {
+                next_new_id -= 1;
+                next_new_id
+            });
+            dashcard(id, question, card_id, place)
+        })
+        .collect();
+    json!({ "dashcards": dashcards, "parameters": [month_parameter()] })
+}
+
+fn dashcard(id: i64, question: &Question, card_id: i64, place: Placement) -> Value {
+    let mappings: Vec<Value> = if question.has_month_parameter() {
+        vec![json!({
+            "parameter_id": MONTH_PARAMETER_ID,
+            "card_id": card_id,
+            "target": ["variable", ["template-tag", MONTH_TAG]],
+        })]
+    } else {
+        Vec::new()
+    };
+    json!({
+        "id": id,
+        "card_id": card_id,
+        "row": place.row,
+        "col": place.col,
+        "size_x": place.size_x,
+        "size_y": place.size_y,
+        "parameter_mappings": mappings,
+        "visualization_settings": {},
+    })
+}
+
+/// The dashboard's one filter: the month the monthly questions look at
+/// (empty: the data's latest complete month).
+fn month_parameter() -> Value {
+    json!({ "id": MONTH_PARAMETER_ID, "name": "Month", "slug": "month", "type": "date/single", "sectionId": "date" })
+}
+
+/// Whether the dashboard already has exactly these dashcards and filter.
+fn layout_is_current(dashboard: &Value, existing: &[Value], layout: &Value) -> bool {
+    let wanted = layout["dashcards"].as_array().map(Vec::as_slice).unwrap_or_default();
+    wanted.len() == existing.len()
+        && wanted.iter().all(|dashcard| {
+            existing.iter().any(|current| current["id"] == dashcard["id"] && json_contains(current, dashcard))
+        })
+        && json_contains(&dashboard["parameters"], &layout["parameters"])
+}
+
+/// Where a card sits on the 24-column grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Placement {
+    row: u32,
+    col: u32,
+    size_x: u32,
+    size_y: u32,
+}
+
+/// Lays the questions out in bands: the scalars 6×4 side by side, then the
+/// charts 12×6 two per row, then tables full width at the bottom; file order
+/// within a band. Returns the placements in question order.
+fn layout(questions: &[Question]) -> Vec<Placement> {
+    let band = |display: &str| match display {
+        "scalar" => 0,
+        "table" => 2,
+        _ => 1,
+    };
+    let size = |band: u32| match band {
+        0 => (6, 4),
+        1 => (12, 6),
+        _ => (GRID_COLUMNS, 6),
+    };
+    let mut placements = vec![None; questions.len()];
+    let mut top = 0;
+    for current in 0..3 {
+        let (size_x, size_y) = size(current);
+        let (mut row, mut col, mut used) = (top, 0, false);
+        for (index, _) in questions.iter().enumerate().filter(|(_, question)| band(&question.display) == current) {
+            if col + size_x > GRID_COLUMNS {
+                row += size_y;
+                col = 0;
+            }
+            placements[index] = Some(Placement { row, col, size_x, size_y });
+            col += size_x;
+            used = true;
+        }
+        if used {
+            top = row + size_y;
+        }
+    }
+    placements.into_iter().map(|placement| placement.expect("every display falls in a band")).collect()
+}
+
+/// A UUID-shaped id derived from `seed`, so that a template tag keeps its id
+/// from one run to the next (Metabase links filters by these ids).
+fn stable_uuid(seed: &str) -> String {
+    let hash = |salt: u64| {
+        seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64 ^ salt, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    let (high, low) = (hash(0), hash(0x9e37_79b9_7f4a_7c15));
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        high & 0xffff,
+        low >> 48,
+        low & 0xffff_ffff_ffff
+    )
+}
+
+/// Whether every field of `wanted` is in `actual` with the same value;
+/// Metabase adds fields of its own (ids, timestamps, metadata) to what it
+/// stores, and those must not count as a difference.
+fn json_contains(actual: &Value, wanted: &Value) -> bool {
+    match (actual, wanted) {
+        (Value::Object(actual), Value::Object(wanted)) => {
+            wanted.iter().all(|(key, value)| actual.get(key).is_some_and(|current| json_contains(current, value)))
+        }
+        (Value::Array(actual), Value::Array(wanted)) => {
+            actual.len() == wanted.len()
+                && actual.iter().zip(wanted).all(|(current, value)| json_contains(current, value))
+        }
+        _ => actual == wanted,
+    }
+}
+
+/// The items of a list answer: newer Metabase wraps some lists in
+/// `{"data": [...]}`, older returns the array itself.
+fn listed(answer: &Value) -> &[Value] {
+    answer.get("data").unwrap_or(answer).as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
+fn required_id(answer: &Value, step: Step, method: &'static str, path: &str) -> Result<i64, MetabaseError> {
+    answer["id"].as_i64().ok_or_else(|| unexpected(step, method, path, "an object with an integer `id`"))
+}
+
+fn required_session(answer: &Value, step: Step, path: &str) -> Result<String, MetabaseError> {
+    answer["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| unexpected(step, "POST", path, "a session object with a string `id`"))
+}
+
+fn unexpected(step: Step, method: &'static str, path: &str, wanted: &str) -> MetabaseError {
+    MetabaseError::Unexpected { step, method, path: path.to_string(), detail: format!("expected {wanted}") }
+}
+
+/// A blocking JSON client for Metabase that carries the session once there is
+/// one and scrubs secrets from the error bodies it keeps.
+struct Client {
+    /// The HTTP agent; statuses are read, not turned into errors, so that
+    /// error bodies can be reported.
+    agent: ureq::Agent,
+    /// The base URL without a trailing slash.
+    base: String,
+    /// The admin's session id, after setup or login.
+    session: Option<String>,
+    /// Values that must never appear in an error.
+    secrets: Vec<String>,
+}
+
+impl Client {
+    fn new(base: &str, secrets: &Secrets) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build();
+        Client {
+            agent: ureq::Agent::new_with_config(config),
+            base: base.to_string(),
+            session: None,
+            secrets: vec![secrets.admin.expose().to_string(), secrets.warehouse.expose().to_string()],
+        }
+    }
+
+    fn get(&self, step: Step, path: &str) -> Result<Value, MetabaseError> {
+        let mut request = self.agent.get(format!("{}{path}", self.base));
+        if let Some(session) = &self.session {
+            request = request.header(SESSION_HEADER, session);
+        }
+        self.answer(step, "GET", path, request.call())
+    }
+
+    fn post(&self, step: Step, path: &str, body: &Value) -> Result<Value, MetabaseError> {
+        let mut request = self.agent.post(format!("{}{path}", self.base));
+        if let Some(session) = &self.session {
+            request = request.header(SESSION_HEADER, session);
+        }
+        self.answer(step, "POST", path, request.send_json(body))
+    }
+
+    fn put(&self, step: Step, path: &str, body: &Value) -> Result<Value, MetabaseError> {
+        let mut request = self.agent.put(format!("{}{path}", self.base));
+        if let Some(session) = &self.session {
+            request = request.header(SESSION_HEADER, session);
+        }
+        self.answer(step, "PUT", path, request.send_json(body))
+    }
+
+    /// Turns a response into JSON, or into an error naming the step, the
+    /// status and the (scrubbed) body.
+    fn answer(
+        &self,
+        step: Step,
+        method: &'static str,
+        path: &str,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, MetabaseError> {
+        let transport =
+            |source| MetabaseError::Transport { step, method, path: path.to_string(), source: Box::new(source) };
+        let mut response = response.map_err(transport)?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().with_config().limit(MAX_RESPONSE_BYTES).read_to_string().map_err(transport)?;
+        if !(200..300).contains(&status) {
+            let body = self.scrub(&text);
+            if step != Step::Health {
+                warn!(message = "Metabase rejected a request.", %step, method, path, status, %body);
+            }
+            return Err(MetabaseError::Rejected { step, method, path: path.to_string(), status, body });
+        }
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|error| MetabaseError::Unexpected {
+            step,
+            method,
+            path: path.to_string(),
+            detail: format!("not JSON: {error}"),
+        })
+    }
+
+    /// The start of an error body with every secret replaced.
+    fn scrub(&self, text: &str) -> String {
+        let scrubbed = self
+            .secrets
+            .iter()
+            .filter(|secret| !secret.is_empty())
+            .fold(text.to_string(), |text, secret| text.replace(secret.as_str(), "<redacted>"));
+        scrubbed.chars().take(MAX_ERROR_BODY_CHARS).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn question(key: &str, display: &str) -> Question {
+        Question {
+            key: key.into(),
+            title: key.into(),
+            display: display.into(),
+            description: "d".into(),
+            sql: "SELECT 1".into(),
+        }
+    }
+
+    #[test]
+    fn layout_puts_scalars_first_charts_in_pairs_and_tables_at_the_bottom() {
+        let questions: Vec<Question> = ["scalar", "scalar", "line", "scalar", "line", "line", "bar", "table"]
+            .iter()
+            .enumerate()
+            .map(|(i, d)| question(&i.to_string(), d))
+            .collect();
+        let placements = layout(&questions);
+        let at = |i: usize| (placements[i].row, placements[i].col, placements[i].size_x, placements[i].size_y);
+        assert_eq!([at(0), at(1), at(3)], [(0, 0, 6, 4), (0, 6, 6, 4), (0, 12, 6, 4)]);
+        assert_eq!([at(2), at(4), at(5), at(6)], [(4, 0, 12, 6), (4, 12, 12, 6), (10, 0, 12, 6), (10, 12, 12, 6)]);
+        assert_eq!(at(7), (16, 0, 24, 6));
+    }
+
+    #[test]
+    fn layout_wraps_a_fifth_scalar_to_a_new_row() {
+        let questions: Vec<Question> = (0..5).map(|i| question(&i.to_string(), "scalar")).collect();
+        let placements = layout(&questions);
+        assert_eq!((placements[4].row, placements[4].col), (4, 0));
+    }
+
+    #[test]
+    fn stable_uuid_is_stable_and_uuid_shaped() {
+        let id = stable_uuid("orderstream/01/month");
+        assert_eq!(id, stable_uuid("orderstream/01/month"));
+        assert_ne!(id, stable_uuid("orderstream/02/month"));
+        let lengths: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(lengths, [8, 4, 4, 4, 12]);
+    }
+
+    #[test]
+    fn json_contains_ignores_fields_metabase_adds() {
+        let stored = json!({ "id": 3, "name": "a", "dataset_query": { "native": { "query": "x" }, "database": 1 }, "created_at": "t" });
+        assert!(json_contains(&stored, &json!({ "name": "a", "dataset_query": { "native": { "query": "x" } } })));
+        assert!(!json_contains(&stored, &json!({ "dataset_query": { "native": { "query": "y" } } })));
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        assert_eq!(format!("{:?}", Secret("hunter2".into())), "<redacted>");
+    }
+}

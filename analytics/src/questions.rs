@@ -1,0 +1,170 @@
+//! The questions of the "Orders and baskets analysis" dashboard, one SQL file
+//! each in `metabase/questions/`, with a small header:
+//!
+//! ```sql
+//! -- title: Total sales, last complete month
+//! -- display: scalar
+//! -- description: Sum of item_total in the latest complete month ...
+//! SELECT ...
+//! ```
+//!
+//! `display` is Metabase's visualisation name (`scalar`, `line`, `bar`,
+//! `table`). Queries may hold Metabase optional clauses (`[[ … {{month}} … ]]`):
+//! Metabase fills them from its filter, and [`Question::sql_with`] fills or
+//! removes them for everyone else.
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// One question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// The file's name without `.sql`, e.g. `01_total_sales_last_month`: a
+    /// stable key, and the order of the dashboard.
+    pub key: String,
+    /// The title shown on cards and in the report.
+    pub title: String,
+    /// Metabase's visualisation: `scalar`, `line`, `bar` or `table`.
+    pub display: String,
+    /// What the question answers, for readers.
+    pub description: String,
+    /// The SQL as written, with Metabase's optional clauses.
+    pub sql: String,
+}
+
+/// Why a question file cannot be used.
+#[derive(Debug, Error)]
+pub enum QuestionError {
+    /// The folder or a file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A header line is missing.
+    #[error("{path} lacks the header line `-- {field}: …`")]
+    MissingHeader {
+        /// The file.
+        path: PathBuf,
+        /// The missing field.
+        field: &'static str,
+    },
+    /// The display is not one we can render.
+    #[error("{path}: display `{display}` is not one of scalar, line, bar, table")]
+    UnknownDisplay {
+        /// The file.
+        path: PathBuf,
+        /// The value found.
+        display: String,
+    },
+}
+
+const DISPLAYS: [&str; 4] = ["scalar", "line", "bar", "table"];
+
+/// Loads every `*.sql` question of `folder`, in file-name order.
+pub fn load_questions(folder: &Path) -> Result<Vec<Question>, QuestionError> {
+    let read_error = |source| QuestionError::Read { path: folder.to_path_buf(), source };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map_err(read_error)?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|path| load_question(path)).collect()
+}
+
+/// Loads one question file.
+pub fn load_question(path: &Path) -> Result<Question, QuestionError> {
+    let text = std::fs::read_to_string(path).map_err(|source| QuestionError::Read { path: path.to_path_buf(), source })?;
+    let header = |field: &'static str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix("-- ")?.strip_prefix(field)?.strip_prefix(':').map(str::trim))
+            .map(str::to_string)
+            .ok_or(QuestionError::MissingHeader { path: path.to_path_buf(), field })
+    };
+    let display = header("display")?;
+    if !DISPLAYS.contains(&display.as_str()) {
+        return Err(QuestionError::UnknownDisplay { path: path.to_path_buf(), display });
+    }
+    Ok(Question {
+        key: path.file_stem().expect("a .sql file has a stem").to_string_lossy().into_owned(),
+        title: header("title")?,
+        description: header("description")?,
+        display,
+        sql: text,
+    })
+}
+
+impl Question {
+    /// The SQL to run outside Metabase: each optional clause `[[ … ]]` is kept
+    /// with `{{month}}` replaced by a date literal when a month is given, and
+    /// removed otherwise (so the data's own latest complete month is used).
+    pub fn sql_with(&self, month: Option<chrono::NaiveDate>) -> String {
+        let mut sql = String::with_capacity(self.sql.len());
+        let mut rest = self.sql.as_str();
+        while let Some(start) = rest.find("[[") {
+            sql.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find("]]") else { break };
+            if let Some(month) = month {
+                let clause = &rest[start + 2..start + end];
+                sql.push_str(&clause.replace("{{month}}", &format!("'{}'", month.format("%Y-%m-%d"))));
+            }
+            rest = &rest[start + end + 2..];
+        }
+        sql.push_str(rest);
+        sql
+    }
+
+    /// Whether the query has the optional `month` filter.
+    pub fn has_month_parameter(&self) -> bool {
+        self.sql.contains("{{month}}")
+    }
+}
+
+/// The repository's questions folder.
+pub fn default_folder() -> PathBuf {
+    PathBuf::from("metabase/questions")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn question(sql: &str) -> Question {
+        Question { key: "q".into(), title: "t".into(), display: "scalar".into(), description: "d".into(), sql: sql.into() }
+    }
+
+    #[test]
+    fn optional_clause_is_removed_without_a_month() {
+        let q = question("SELECT coalesce([[ {{month}}::date, ]] last_month) FROM analysis_anchor");
+        assert_eq!(q.sql_with(None), "SELECT coalesce( last_month) FROM analysis_anchor");
+    }
+
+    #[test]
+    fn optional_clause_is_filled_with_a_month() {
+        let q = question("SELECT coalesce([[ {{month}}::date, ]] last_month) FROM analysis_anchor");
+        let month = chrono::NaiveDate::from_ymd_opt(2022, 7, 1).unwrap();
+        assert_eq!(q.sql_with(Some(month)), "SELECT coalesce( '2022-07-01'::date,  last_month) FROM analysis_anchor");
+    }
+
+    #[test]
+    fn repository_questions_all_load_with_headers() {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../metabase/questions");
+        let questions = load_questions(&folder).unwrap();
+        assert_eq!(questions.len(), 8);
+        assert!(questions.iter().all(|q| !q.title.is_empty() && !q.description.is_empty()));
+        assert_eq!(questions[0].key, "01_total_sales_last_month");
+    }
+
+    #[test]
+    fn missing_header_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.sql");
+        std::fs::write(&path, "-- title: X\n-- display: line\nSELECT 1").unwrap();
+        let error = load_question(&path).unwrap_err();
+        assert!(error.to_string().contains("description"), "{error}");
+    }
+}

@@ -1,0 +1,987 @@
+//! Provisioning against an in-process stub of Metabase's REST API.
+//!
+//! Real Metabase cannot run here, so the stub plays it: it keeps state (setup
+//! done, sessions, databases, collections, cards, dashboards with dashcards),
+//! records every request, and rejects any request that does not have the
+//! documented shape — a missing or mistyped field is a 400 and a recorded
+//! violation, a missing session a 401, a reused setup token a 403. The tests
+//! then pin what a first run creates and that later runs create nothing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use clap::Parser;
+use orderstream_analytics::metabase::{provision, MetabaseArgs, MetabaseError, Provisioned, SetupOutcome, Step};
+use orderstream_analytics::questions::{load_questions, Question};
+use serde_json::{json, Value};
+
+const ADMIN_PASSWORD: &str = "admin-Pa55-word-7f3a";
+const WAREHOUSE_PASSWORD: &str = "analyst-Pa55-word-91c2";
+const SETUP_TOKEN: &str = "2f9b3c6e-setup-token-from-the-stub";
+/// Metabase's obfuscated password in `GET /api/database` answers.
+const OBFUSCATED: &str = "**MetabasePass**";
+
+// ---------------------------------------------------------------------------
+// The stub
+// ---------------------------------------------------------------------------
+
+/// One request as the stub saw it.
+#[derive(Debug, Clone)]
+struct Recorded {
+    method: String,
+    /// Path with its query string.
+    path: String,
+    body: Option<Value>,
+    session: Option<String>,
+}
+
+/// Metabase's state as far as provisioning touches it.
+#[derive(Default)]
+struct MetabaseState {
+    /// Health checks still to answer 503, as Metabase does while it migrates.
+    unhealthy_polls: usize,
+    /// The admin created by setup: (email, password).
+    admin: Option<(String, String)>,
+    setup_token_used: bool,
+    sessions: HashSet<String>,
+    next_id: i64,
+    databases: Vec<Value>,
+    collections: Vec<Value>,
+    cards: Vec<Value>,
+    dashboards: Vec<Value>,
+    requests: Vec<Recorded>,
+    /// Every request refused for its shape, with why.
+    violations: Vec<String>,
+}
+
+type Shared = Arc<Mutex<MetabaseState>>;
+type Answer = (StatusCode, Value);
+
+/// The stub server, on its own runtime thread; stops when dropped.
+struct Stub {
+    url: String,
+    state: Shared,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Stub {
+    fn start(unhealthy_polls: usize) -> Stub {
+        let state: Shared = Arc::new(Mutex::new(MetabaseState { unhealthy_polls, next_id: 1, ..Default::default() }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address: SocketAddr = listener.local_addr().unwrap();
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = axum::Router::new().fallback(handle).with_state(state.clone());
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        stopped.await.ok();
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        Stub { url: format!("http://{address}"), state, shutdown: Some(shutdown), thread: Some(thread) }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, MetabaseState> {
+        self.state.lock().unwrap()
+    }
+
+    fn requests(&self) -> Vec<Recorded> {
+        self.state().requests.clone()
+    }
+
+    /// Counts of (databases, collections, cards, dashboards, dashcards).
+    fn counts(&self) -> (usize, usize, usize, usize, usize) {
+        let state = self.state();
+        let dashcards = state.dashboards.iter().map(|dashboard| dashboard["dashcards"].as_array().unwrap().len()).sum();
+        (state.databases.len(), state.collections.len(), state.cards.len(), state.dashboards.len(), dashcards)
+    }
+
+    fn assert_no_violations(&self) {
+        let violations = self.state().violations.clone();
+        assert!(violations.is_empty(), "requests off the documented shapes: {violations:#?}");
+    }
+}
+
+impl Drop for Stub {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            shutdown.send(()).ok();
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().ok();
+        }
+    }
+}
+
+async fn handle(
+    State(state): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let session = headers.get("x-metabase-session").and_then(|value| value.to_str().ok()).map(str::to_string);
+    let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let mut state = state.lock().unwrap();
+    let parsed_body = if body.is_empty() { None } else { serde_json::from_slice::<Value>(&body).ok() };
+    state.requests.push(Recorded {
+        method: method.to_string(),
+        path: path.clone(),
+        body: parsed_body.clone(),
+        session: session.clone(),
+    });
+    let (status, answer) = if !body.is_empty() && parsed_body.is_none() {
+        refuse(&mut state, &method, &path, "body is not JSON".into())
+    } else {
+        route(&mut state, &method, uri.path(), uri.query().unwrap_or(""), parsed_body.as_ref(), session.as_deref())
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], answer.to_string())
+}
+
+fn refuse(state: &mut MetabaseState, method: &Method, path: &str, why: String) -> Answer {
+    state.violations.push(format!("{method} {path}: {why}"));
+    (StatusCode::BAD_REQUEST, json!({ "errors": { "request": why } }))
+}
+
+fn route(
+    state: &mut MetabaseState,
+    method: &Method,
+    path: &str,
+    query: &str,
+    body: Option<&Value>,
+    session: Option<&str>,
+) -> Answer {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(2).collect();
+    let null = Value::Null;
+    let body = body.unwrap_or(&null);
+    // Public endpoints.
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["health"]) => return health(state),
+        ("GET", ["session", "properties"]) => return properties(state),
+        ("POST", ["setup"]) => return setup(state, body),
+        ("POST", ["session"]) => return login(state, body),
+        _ => {}
+    }
+    if !session.is_some_and(|session| state.sessions.contains(session)) {
+        return (StatusCode::UNAUTHORIZED, json!("Unauthenticated"));
+    }
+    let id = |segment: &str| segment.parse::<i64>().ok();
+    let result = match (method.as_str(), segments.as_slice()) {
+        ("GET", ["database"]) => Ok(database_list(state)),
+        ("POST", ["database"]) => create_database(state, body),
+        ("PUT", ["database", db]) => update_database(state, id(db), body),
+        ("GET", ["collection"]) => Ok(collection_list(state)),
+        ("POST", ["collection"]) => create_collection(state, body),
+        ("GET", ["collection", collection, "items"]) => collection_items(state, id(collection), query),
+        ("GET", ["card"]) => Ok(Value::Array(state.cards.clone())),
+        ("POST", ["card"]) => create_card(state, body),
+        ("PUT", ["card", card]) => update_card(state, id(card), body),
+        ("POST", ["dashboard"]) => create_dashboard(state, body),
+        ("GET", ["dashboard", dashboard]) => get_dashboard(state, id(dashboard)),
+        ("PUT", ["dashboard", dashboard]) => update_dashboard(state, id(dashboard), body),
+        _ => Err((StatusCode::NOT_FOUND, "no such endpoint in the stub".to_string())),
+    };
+    match result {
+        Ok(answer) => (StatusCode::OK, answer),
+        Err((StatusCode::BAD_REQUEST, why)) => refuse(state, method, path, why),
+        Err((status, why)) => {
+            state.violations.push(format!("{method} {path}: {status} {why}"));
+            (status, json!({ "message": why }))
+        }
+    }
+}
+
+type Outcome = Result<Value, (StatusCode, String)>;
+
+fn bad(why: impl Into<String>) -> (StatusCode, String) {
+    (StatusCode::BAD_REQUEST, why.into())
+}
+
+fn not_found(what: &str) -> (StatusCode, String) {
+    (StatusCode::NOT_FOUND, format!("{what} not found"))
+}
+
+fn next_id(state: &mut MetabaseState) -> i64 {
+    state.next_id += 1;
+    state.next_id
+}
+
+// --- shape checks -----------------------------------------------------------
+
+fn non_blank<'a>(value: &'a Value, field: &str) -> Result<&'a str, (StatusCode, String)> {
+    match value[field].as_str() {
+        Some(text) if !text.trim().is_empty() => Ok(text),
+        _ => Err(bad(format!("`{field}` must be a non-blank string, got {}", value[field]))),
+    }
+}
+
+fn integer(value: &Value, field: &str) -> Result<i64, (StatusCode, String)> {
+    value[field].as_i64().ok_or_else(|| bad(format!("`{field}` must be an integer, got {}", value[field])))
+}
+
+fn boolean(value: &Value, field: &str) -> Result<bool, (StatusCode, String)> {
+    value[field].as_bool().ok_or_else(|| bad(format!("`{field}` must be a boolean, got {}", value[field])))
+}
+
+fn object<'a>(value: &'a Value, field: &str) -> Result<&'a serde_json::Map<String, Value>, (StatusCode, String)> {
+    value[field].as_object().ok_or_else(|| bad(format!("`{field}` must be a map, got {}", value[field])))
+}
+
+fn array<'a>(value: &'a Value, field: &str) -> Result<&'a Vec<Value>, (StatusCode, String)> {
+    value[field].as_array().ok_or_else(|| bad(format!("`{field}` must be an array, got {}", value[field])))
+}
+
+/// `collection_id`: null, or the id of an existing collection.
+fn collection_reference(state: &MetabaseState, value: &Value) -> Result<Value, (StatusCode, String)> {
+    match &value["collection_id"] {
+        Value::Null => Ok(Value::Null),
+        Value::Number(number)
+            if state.collections.iter().any(|collection| collection["id"].as_i64() == number.as_i64()) =>
+        {
+            Ok(value["collection_id"].clone())
+        }
+        other => Err(bad(format!("`collection_id` must be null or an existing collection, got {other}"))),
+    }
+}
+
+fn find_mut<'a>(items: &'a mut [Value], id: Option<i64>, what: &str) -> Result<&'a mut Value, (StatusCode, String)> {
+    items.iter_mut().find(|item| item["id"].as_i64() == id && id.is_some()).ok_or_else(|| not_found(what))
+}
+
+// --- setup and sessions -----------------------------------------------------
+
+fn health(state: &mut MetabaseState) -> Answer {
+    if state.unhealthy_polls > 0 {
+        state.unhealthy_polls -= 1;
+        return (StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "initializing", "progress": 0.5 }));
+    }
+    (StatusCode::OK, json!({ "status": "ok" }))
+}
+
+fn properties(state: &MetabaseState) -> Answer {
+    // Like Metabase, the token stays listed after setup; only `has-user-setup` tells.
+    (
+        StatusCode::OK,
+        json!({ "setup-token": SETUP_TOKEN, "has-user-setup": state.admin.is_some(), "version": { "tag": "v0.50.0" } }),
+    )
+}
+
+fn setup(state: &mut MetabaseState, body: &Value) -> Answer {
+    if state.admin.is_some() || state.setup_token_used {
+        state.violations.push("POST /api/setup after setup".into());
+        return (
+            StatusCode::FORBIDDEN,
+            json!("The /api/setup route can only be used to create the first user, however a user currently exists."),
+        );
+    }
+    if body["token"] != SETUP_TOKEN {
+        state.violations.push(format!("POST /api/setup with token {}", body["token"]));
+        return (StatusCode::FORBIDDEN, json!({ "errors": { "token": "Token does not match the setup token." } }));
+    }
+    match check_setup(body) {
+        Ok((email, password)) => {
+            state.setup_token_used = true;
+            state.admin = Some((email, password));
+            (StatusCode::OK, json!({ "id": new_session(state) }))
+        }
+        Err((_, why)) => refuse(state, &Method::POST, "/api/setup", why),
+    }
+}
+
+fn check_setup(body: &Value) -> Result<(String, String), (StatusCode, String)> {
+    let user = &body["user"];
+    object(body, "user")?;
+    for field in ["first_name", "last_name", "site_name"] {
+        non_blank(user, field)?;
+    }
+    let email = non_blank(user, "email")?;
+    if !email.contains('@') {
+        return Err(bad("`user.email` must be a valid email address"));
+    }
+    let password = non_blank(user, "password")?;
+    let prefs = &body["prefs"];
+    object(body, "prefs")?;
+    non_blank(prefs, "site_name")?;
+    non_blank(prefs, "site_locale")?;
+    boolean(prefs, "allow_tracking")?;
+    Ok((email.to_string(), password.to_string()))
+}
+
+fn login(state: &mut MetabaseState, body: &Value) -> Answer {
+    let (Ok(username), Ok(password)) = (non_blank(body, "username"), non_blank(body, "password")) else {
+        return refuse(
+            state,
+            &Method::POST,
+            "/api/session",
+            "`username` and `password` must be non-blank strings".into(),
+        );
+    };
+    match &state.admin {
+        Some((email, stored)) if email == username && stored == password => {
+            (StatusCode::OK, json!({ "id": new_session(state) }))
+        }
+        _ => (StatusCode::UNAUTHORIZED, json!({ "errors": { "password": "did not match stored password" } })),
+    }
+}
+
+fn new_session(state: &mut MetabaseState) -> String {
+    let session = format!("session-{}", state.sessions.len() + 1);
+    state.sessions.insert(session.clone());
+    session
+}
+
+// --- databases --------------------------------------------------------------
+
+fn database_list(state: &MetabaseState) -> Value {
+    let data: Vec<Value> = state
+        .databases
+        .iter()
+        .map(|database| {
+            let mut shown = database.clone();
+            shown["details"]["password"] = json!(OBFUSCATED);
+            shown
+        })
+        .collect();
+    json!({ "data": data, "total": data.len() })
+}
+
+fn check_database(body: &Value) -> Result<(), (StatusCode, String)> {
+    if body["engine"] != "postgres" {
+        return Err(bad(format!("`engine` must be a valid database engine (postgres here), got {}", body["engine"])));
+    }
+    non_blank(body, "name")?;
+    let details = &body["details"];
+    object(body, "details")?;
+    for field in ["host", "dbname", "user", "password"] {
+        non_blank(details, field)?;
+    }
+    integer(details, "port")?;
+    boolean(details, "ssl")?;
+    if details["password"] == OBFUSCATED {
+        return Err(bad("`details.password` is the obfuscated placeholder sent back"));
+    }
+    if !body["is_full_sync"].is_null() {
+        boolean(body, "is_full_sync")?;
+    }
+    Ok(())
+}
+
+fn create_database(state: &mut MetabaseState, body: &Value) -> Outcome {
+    check_database(body)?;
+    let mut database = body.clone();
+    database["id"] = json!(next_id(state));
+    state.databases.push(database.clone());
+    Ok(database)
+}
+
+fn update_database(state: &mut MetabaseState, id: Option<i64>, body: &Value) -> Outcome {
+    check_database(body)?;
+    let database = find_mut(&mut state.databases, id, "database")?;
+    for (key, value) in body.as_object().unwrap() {
+        database[key] = value.clone();
+    }
+    Ok(database.clone())
+}
+
+// --- collections ------------------------------------------------------------
+
+fn collection_list(state: &MetabaseState) -> Value {
+    let mut list = vec![json!({ "id": "root", "name": "Our analytics", "can_write": true })];
+    list.extend(state.collections.iter().cloned());
+    Value::Array(list)
+}
+
+fn create_collection(state: &mut MetabaseState, body: &Value) -> Outcome {
+    let name = non_blank(body, "name")?.to_string();
+    let color = non_blank(body, "color")?;
+    if !(color.len() == 7 && color.starts_with('#') && color[1..].chars().all(|c| c.is_ascii_hexdigit())) {
+        return Err(bad("`color` must be a hex color string like #509EE3"));
+    }
+    if !body["parent_id"].is_null() {
+        integer(body, "parent_id")?;
+    }
+    let collection = json!({ "id": next_id(state), "name": name, "color": color, "archived": false, "location": "/" });
+    state.collections.push(collection.clone());
+    Ok(collection)
+}
+
+fn collection_items(state: &MetabaseState, id: Option<i64>, query: &str) -> Outcome {
+    if !state.collections.iter().any(|collection| collection["id"].as_i64() == id) {
+        return Err(not_found("collection"));
+    }
+    let models: Vec<&str> = query.split('&').filter_map(|pair| pair.strip_prefix("models=")).collect();
+    let mut items = Vec::new();
+    if models.is_empty() || models.contains(&"dashboard") {
+        items.extend(state.dashboards.iter().filter(|dashboard| dashboard["collection_id"].as_i64() == id).map(|dashboard| {
+            json!({ "id": dashboard["id"], "name": dashboard["name"], "model": "dashboard", "description": dashboard["description"] })
+        }));
+    }
+    if models.is_empty() || models.contains(&"card") {
+        items.extend(
+            state
+                .cards
+                .iter()
+                .filter(|card| card["collection_id"].as_i64() == id)
+                .map(|card| json!({ "id": card["id"], "name": card["name"], "model": "card" })),
+        );
+    }
+    Ok(json!({ "data": items, "total": items.len(), "models": models }))
+}
+
+// --- cards ------------------------------------------------------------------
+
+const DISPLAYS: [&str; 6] = ["scalar", "line", "bar", "table", "area", "row"];
+
+/// The documented card shape, for a native query: the tags declared must be
+/// exactly the `{{tags}}` the SQL uses, or Metabase cannot run it.
+fn check_card(state: &MetabaseState, body: &Value) -> Result<(), (StatusCode, String)> {
+    non_blank(body, "name")?;
+    let display = non_blank(body, "display")?;
+    if !DISPLAYS.contains(&display) {
+        return Err(bad(format!("`display` {display} is not a Metabase visualisation")));
+    }
+    object(body, "visualization_settings")?;
+    if !(body["description"].is_null() || body["description"].is_string()) {
+        return Err(bad("`description` must be null or a string"));
+    }
+    collection_reference(state, body)?;
+    let query = &body["dataset_query"];
+    object(body, "dataset_query")?;
+    if query["type"] != "native" {
+        return Err(bad("`dataset_query.type` must be native for SQL"));
+    }
+    let database = integer(query, "database")?;
+    if !state.databases.iter().any(|db| db["id"] == database) {
+        return Err(bad(format!("`dataset_query.database` {database} does not exist")));
+    }
+    let native = &query["native"];
+    object(query, "native")?;
+    let sql = non_blank(native, "query")?;
+    check_template_tags(sql, &native["template-tags"])
+}
+
+fn check_template_tags(sql: &str, tags: &Value) -> Result<(), (StatusCode, String)> {
+    let used: HashSet<String> = sql
+        .split("{{")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("}}"))
+        .map(|(tag, _)| tag.trim().to_string())
+        .collect();
+    let declared = match tags {
+        Value::Null => serde_json::Map::new(),
+        Value::Object(tags) => tags.clone(),
+        other => return Err(bad(format!("`template-tags` must be a map, got {other}"))),
+    };
+    for (name, tag) in &declared {
+        non_blank(tag, "id")?;
+        non_blank(tag, "display-name")?;
+        if tag["name"] != name.as_str() {
+            return Err(bad(format!("template tag {name} has name {}", tag["name"])));
+        }
+        if !["text", "number", "date", "dimension"].contains(&tag["type"].as_str().unwrap_or("")) {
+            return Err(bad(format!("template tag {name} has type {}", tag["type"])));
+        }
+    }
+    let declared: HashSet<String> = declared.keys().cloned().collect();
+    if used != declared {
+        return Err(bad(format!("the SQL uses tags {used:?} but {declared:?} are declared")));
+    }
+    Ok(())
+}
+
+fn create_card(state: &mut MetabaseState, body: &Value) -> Outcome {
+    check_card(state, body)?;
+    let mut card = body.clone();
+    card["id"] = json!(next_id(state));
+    card["archived"] = json!(false);
+    card["created_at"] = json!("2026-01-01T00:00:00Z");
+    card["dataset_query"]["native"]["template-tags"] =
+        body["dataset_query"]["native"].get("template-tags").cloned().unwrap_or(json!({}));
+    state.cards.push(card.clone());
+    Ok(card)
+}
+
+fn update_card(state: &mut MetabaseState, id: Option<i64>, body: &Value) -> Outcome {
+    check_card(state, body)?;
+    let card = find_mut(&mut state.cards, id, "card")?;
+    for (key, value) in body.as_object().unwrap() {
+        card[key] = value.clone();
+    }
+    card["dataset_query"]["native"]["template-tags"] =
+        body["dataset_query"]["native"].get("template-tags").cloned().unwrap_or(json!({}));
+    Ok(card.clone())
+}
+
+// --- dashboards -------------------------------------------------------------
+
+fn create_dashboard(state: &mut MetabaseState, body: &Value) -> Outcome {
+    let name = non_blank(body, "name")?.to_string();
+    let collection_id = collection_reference(state, body)?;
+    if !(body["description"].is_null() || body["description"].is_string()) {
+        return Err(bad("`description` must be null or a string"));
+    }
+    if !body["parameters"].is_null() {
+        check_parameters(array(body, "parameters")?)?;
+    }
+    let dashboard = json!({
+        "id": next_id(state),
+        "name": name,
+        "collection_id": collection_id,
+        "description": body["description"],
+        "parameters": body.get("parameters").cloned().unwrap_or(json!([])),
+        "dashcards": [],
+        "archived": false,
+    });
+    state.dashboards.push(dashboard.clone());
+    Ok(dashboard)
+}
+
+fn get_dashboard(state: &MetabaseState, id: Option<i64>) -> Outcome {
+    state
+        .dashboards
+        .iter()
+        .find(|dashboard| dashboard["id"].as_i64() == id)
+        .cloned()
+        .ok_or_else(|| not_found("dashboard"))
+}
+
+fn check_parameters(parameters: &[Value]) -> Result<(), (StatusCode, String)> {
+    for parameter in parameters {
+        for field in ["id", "name", "slug", "type"] {
+            non_blank(parameter, field)?;
+        }
+    }
+    Ok(())
+}
+
+/// `PUT /api/dashboard/:id` with `dashcards` (Metabase ≥ 0.47): the list is
+/// the whole new set; negative ids are new dashcards, positive ones must
+/// already be on this dashboard, and any left out are deleted.
+fn update_dashboard(state: &mut MetabaseState, id: Option<i64>, body: &Value) -> Outcome {
+    let current = get_dashboard(state, id)?;
+    let parameters = match &body["parameters"] {
+        Value::Null => current["parameters"].as_array().cloned().unwrap_or_default(),
+        _ => array(body, "parameters")?.clone(),
+    };
+    check_parameters(&parameters)?;
+    let dashcards = match &body["dashcards"] {
+        Value::Null => current["dashcards"].as_array().cloned().unwrap_or_default(),
+        _ => check_dashcards(state, &current, array(body, "dashcards")?, &parameters)?,
+    };
+    let dashcards: Vec<Value> = dashcards
+        .into_iter()
+        .map(|mut dashcard| {
+            if dashcard["id"].as_i64().is_some_and(|id| id < 0) {
+                dashcard["id"] = json!(next_id(state));
+            }
+            dashcard["dashboard_id"] = json!(id);
+            dashcard
+        })
+        .collect();
+    let dashboard = find_mut(&mut state.dashboards, id, "dashboard")?;
+    dashboard["dashcards"] = Value::Array(dashcards);
+    dashboard["parameters"] = Value::Array(parameters);
+    for field in ["name", "description", "collection_id"] {
+        if let Some(value) = body.get(field) {
+            dashboard[field] = value.clone();
+        }
+    }
+    Ok(dashboard.clone())
+}
+
+fn check_dashcards(
+    state: &MetabaseState,
+    current: &Value,
+    dashcards: &[Value],
+    parameters: &[Value],
+) -> Result<Vec<Value>, (StatusCode, String)> {
+    let existing: HashSet<i64> =
+        current["dashcards"].as_array().unwrap().iter().filter_map(|dashcard| dashcard["id"].as_i64()).collect();
+    let parameter_ids: HashSet<&str> = parameters.iter().filter_map(|parameter| parameter["id"].as_str()).collect();
+    let mut seen = HashSet::new();
+    for dashcard in dashcards {
+        let id = integer(dashcard, "id")?;
+        if !seen.insert(id) {
+            return Err(bad(format!("dashcard id {id} appears twice")));
+        }
+        if id > 0 && !existing.contains(&id) {
+            return Err(bad(format!("dashcard {id} is not on this dashboard (new dashcards take negative ids)")));
+        }
+        let card_id = integer(dashcard, "card_id")?;
+        let card = state
+            .cards
+            .iter()
+            .find(|card| card["id"] == card_id)
+            .ok_or_else(|| bad(format!("card {card_id} does not exist")))?;
+        let (row, col, size_x, size_y) = (
+            integer(dashcard, "row")?,
+            integer(dashcard, "col")?,
+            integer(dashcard, "size_x")?,
+            integer(dashcard, "size_y")?,
+        );
+        if row < 0 || col < 0 || size_x < 1 || size_y < 1 || col + size_x > 24 {
+            return Err(bad(format!(
+                "dashcard {id} at row {row} col {col} size {size_x}×{size_y} is off the 24-column grid"
+            )));
+        }
+        object(dashcard, "visualization_settings")?;
+        for mapping in array(dashcard, "parameter_mappings")? {
+            check_mapping(mapping, card, card_id, &parameter_ids)?;
+        }
+    }
+    Ok(dashcards.to_vec())
+}
+
+fn check_mapping(
+    mapping: &Value,
+    card: &Value,
+    card_id: i64,
+    parameter_ids: &HashSet<&str>,
+) -> Result<(), (StatusCode, String)> {
+    let parameter_id = non_blank(mapping, "parameter_id")?;
+    if !parameter_ids.contains(parameter_id) {
+        return Err(bad(format!("mapping to unknown parameter {parameter_id}")));
+    }
+    if integer(mapping, "card_id")? != card_id {
+        return Err(bad("a mapping's card_id must be its dashcard's card"));
+    }
+    let tag = match mapping["target"].as_array().map(Vec::as_slice) {
+        Some([kind, target]) if kind == "variable" => match target.as_array().map(Vec::as_slice) {
+            Some([template, Value::String(tag)]) if template == "template-tag" => tag.clone(),
+            _ => {
+                return Err(bad(format!(
+                    "target {} is not [\"variable\", [\"template-tag\", name]]",
+                    mapping["target"]
+                )))
+            }
+        },
+        _ => return Err(bad(format!("target {} is not [\"variable\", [\"template-tag\", name]]", mapping["target"]))),
+    };
+    if card["dataset_query"]["native"]["template-tags"].get(&tag).is_none() {
+        return Err(bad(format!("card {card_id} has no template tag {tag}")));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The client side
+// ---------------------------------------------------------------------------
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    metabase: MetabaseArgs,
+}
+
+fn args(stub: &Stub, extra: &[&str]) -> MetabaseArgs {
+    let mut argv =
+        vec!["provision", "--metabase-url", &stub.url, "--warehouse-password", WAREHOUSE_PASSWORD, "--wait-secs", "10"];
+    argv.extend_from_slice(extra);
+    Cli::try_parse_from(argv).unwrap().metabase
+}
+
+fn repository_questions() -> Vec<Question> {
+    load_questions(&questions_folder()).unwrap()
+}
+
+fn questions_folder() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../metabase/questions")
+}
+
+fn run(stub: &Stub, password: &str, questions: &[Question]) -> Result<Provisioned, MetabaseError> {
+    provision(&args(stub, &["--admin-password", password]), questions)
+}
+
+fn is_creation(request: &Recorded) -> bool {
+    request.method == "POST"
+        && ["/api/database", "/api/collection", "/api/card", "/api/dashboard"].contains(&request.path.as_str())
+}
+
+/// Whether two dashcards share a grid cell.
+fn overlap(a: &Value, b: &Value) -> bool {
+    let span = |card: &Value, start: &str, size: &str| {
+        let start = card[start].as_i64().unwrap();
+        start..start + card[size].as_i64().unwrap()
+    };
+    let intersects = |x: std::ops::Range<i64>, y: std::ops::Range<i64>| x.start < y.end && y.start < x.end;
+    intersects(span(a, "col", "size_x"), span(b, "col", "size_x"))
+        && intersects(span(a, "row", "size_y"), span(b, "row", "size_y"))
+}
+
+// ---------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------
+
+#[test]
+fn first_run_claims_setup_and_creates_everything() {
+    let stub = Stub::start(2);
+    let questions = repository_questions();
+    assert_eq!(questions.len(), 8);
+
+    let provisioned = run(&stub, ADMIN_PASSWORD, &questions).unwrap();
+
+    stub.assert_no_violations();
+    assert_eq!(provisioned.setup, SetupOutcome::Claimed);
+    assert_eq!(
+        (provisioned.database.created, provisioned.collection.created, provisioned.dashboard.created),
+        (1, 1, 1)
+    );
+    assert_eq!((provisioned.cards.created, provisioned.cards.updated), (8, 0));
+
+    let requests = stub.requests();
+    let setup: Vec<&Recorded> = requests.iter().filter(|request| request.path == "/api/setup").collect();
+    assert_eq!(setup.len(), 1, "setup is claimed exactly once");
+    let setup_body = setup[0].body.as_ref().unwrap();
+    assert_eq!(setup_body["token"], SETUP_TOKEN);
+    assert_eq!(setup_body["user"]["email"], "admin@orderstream.local");
+    assert_eq!(setup_body["user"]["password"], ADMIN_PASSWORD);
+    assert_eq!(setup_body["prefs"]["allow_tracking"], false);
+    let setup_index = requests.iter().position(|request| request.path == "/api/setup").unwrap();
+    assert!(requests[..setup_index].iter().all(|request| request.method == "GET" && request.session.is_none()));
+    assert!(
+        requests[setup_index + 1..].iter().all(|request| request.session.as_deref() == Some("session-1")),
+        "every request after setup carries its session"
+    );
+    assert!(!requests.iter().any(|request| request.path == "/api/session"), "a fresh Metabase needs no login");
+
+    let state = stub.state();
+    assert_eq!(state.databases.len(), 1);
+    let database = &state.databases[0];
+    assert_eq!(database["name"], "orderstream warehouse");
+    assert_eq!(database["engine"], "postgres");
+    assert_eq!(
+        database["details"],
+        json!({ "host": "127.0.0.1", "port": 5433, "dbname": "orderstream", "user": "orderstream_analyst", "password": WAREHOUSE_PASSWORD, "ssl": false })
+    );
+
+    assert_eq!(state.collections.len(), 1);
+    assert_eq!(state.collections[0]["name"], "orderstream");
+    let collection_id = state.collections[0]["id"].clone();
+
+    assert_eq!(state.cards.len(), 8);
+    for question in &questions {
+        let card = state.cards.iter().find(|card| card["name"] == question.title.as_str()).unwrap();
+        assert_eq!(card["collection_id"], collection_id);
+        assert_eq!(card["display"], question.display.as_str());
+        assert_eq!(card["dataset_query"]["database"], database["id"]);
+        assert_eq!(card["dataset_query"]["native"]["query"], question.sql.as_str(), "{}", question.key);
+        let tags = card["dataset_query"]["native"]["template-tags"].as_object().unwrap();
+        assert_eq!(tags.contains_key("month"), question.has_month_parameter(), "{}", question.key);
+    }
+
+    assert_eq!(state.dashboards.len(), 1);
+    let dashboard = &state.dashboards[0];
+    assert_eq!(dashboard["name"], "Orders and baskets analysis");
+    assert_eq!(dashboard["collection_id"], collection_id);
+    assert_eq!(dashboard["parameters"][0]["slug"], "month");
+    assert_eq!(dashboard["parameters"][0]["type"], "date/single");
+    let dashcards = dashboard["dashcards"].as_array().unwrap();
+    assert_eq!(dashcards.len(), 8);
+    let card_ids: HashSet<i64> = dashcards.iter().map(|dashcard| dashcard["card_id"].as_i64().unwrap()).collect();
+    assert_eq!(card_ids, state.cards.iter().map(|card| card["id"].as_i64().unwrap()).collect());
+    for (i, a) in dashcards.iter().enumerate() {
+        for b in &dashcards[i + 1..] {
+            assert!(!overlap(a, b), "dashcards overlap: {a} and {b}");
+        }
+    }
+    let display_of = |dashcard: &Value| {
+        state.cards.iter().find(|card| card["id"] == dashcard["card_id"]).unwrap()["display"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let by_display: BTreeMap<String, Vec<(i64, i64, i64, i64)>> =
+        dashcards.iter().fold(BTreeMap::new(), |mut map, dashcard| {
+            let place = ["row", "col", "size_x", "size_y"].map(|field| dashcard[field].as_i64().unwrap());
+            map.entry(display_of(dashcard)).or_insert_with(Vec::new).push((place[0], place[1], place[2], place[3]));
+            map
+        });
+    assert!(by_display["scalar"].iter().all(|&(row, _, x, y)| row == 0 && (x, y) == (6, 4)), "{by_display:?}");
+    let table = by_display["table"][0];
+    let bottom = dashcards.iter().map(|dashcard| dashcard["row"].as_i64().unwrap()).max().unwrap();
+    assert_eq!((table.0, table.1, table.2), (bottom, 0, 24), "the data-quality table is full width at the bottom");
+    for dashcard in dashcards {
+        let card = state.cards.iter().find(|card| card["id"] == dashcard["card_id"]).unwrap();
+        let mapped = !dashcard["parameter_mappings"].as_array().unwrap().is_empty();
+        let has_month = card["dataset_query"]["native"]["template-tags"].get("month").is_some();
+        assert_eq!(mapped, has_month, "the month filter reaches exactly the cards with the month tag");
+    }
+}
+
+#[test]
+fn second_run_creates_nothing_new() {
+    let stub = Stub::start(0);
+    let questions = repository_questions();
+    run(&stub, ADMIN_PASSWORD, &questions).unwrap();
+    let after_first = stub.counts();
+    let dashcards_before = stub.state().dashboards[0]["dashcards"].clone();
+    let first_requests = stub.requests().len();
+
+    // The second run reads the admin password from a file, as compose does.
+    let secret_dir = tempfile::tempdir().unwrap();
+    let password_file = secret_dir.path().join("metabase_admin_password");
+    std::fs::write(&password_file, format!("{ADMIN_PASSWORD}\n")).unwrap();
+    let provisioned =
+        provision(&args(&stub, &["--admin-password-file", password_file.to_str().unwrap()]), &questions).unwrap();
+
+    stub.assert_no_violations();
+    assert_eq!(stub.counts(), after_first);
+    assert_eq!(after_first, (1, 1, 8, 1, 8));
+    assert_eq!(stub.state().dashboards[0]["dashcards"], dashcards_before, "dashcards are kept, not recreated");
+    assert_eq!(provisioned.setup, SetupOutcome::AlreadyDone);
+    assert_eq!((provisioned.cards.created, provisioned.cards.updated, provisioned.cards.unchanged), (0, 0, 8));
+    assert_eq!(
+        (provisioned.collection.created, provisioned.dashboard.created, provisioned.dashboard.unchanged),
+        (0, 0, 1)
+    );
+    assert_eq!(provisioned.database.created, 0);
+
+    let second: Vec<Recorded> = stub.requests()[first_requests..].to_vec();
+    assert!(
+        second.iter().any(|request| request.method == "POST" && request.path == "/api/session"),
+        "the second run logs in"
+    );
+    assert!(!second.iter().any(|request| request.path == "/api/setup"), "setup is never claimed twice");
+    let creations: Vec<String> =
+        second.iter().filter(|request| is_creation(request)).map(|request| request.path.clone()).collect();
+    assert!(creations.is_empty(), "the second run created {creations:?}");
+    assert!(
+        second.iter().any(|request| request.method == "PUT" && request.path.starts_with("/api/database/")),
+        "the password is re-applied"
+    );
+    assert!(!second.iter().any(|request| request.method == "PUT" && request.path.starts_with("/api/card/")));
+    assert!(!second.iter().any(|request| request.method == "PUT" && request.path.starts_with("/api/dashboard/")));
+}
+
+#[test]
+fn changed_question_is_updated_in_place() {
+    let stub = Stub::start(0);
+    let folder = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(questions_folder()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, folder.path().join(path.file_name().unwrap())).unwrap();
+    }
+    run(&stub, ADMIN_PASSWORD, &load_questions(folder.path()).unwrap()).unwrap();
+    let edited = folder.path().join("07_weekly_sales_and_orders.sql");
+    let original = std::fs::read_to_string(&edited).unwrap();
+    std::fs::write(&edited, original.replace("ORDER BY week;", "ORDER BY week DESC;")).unwrap();
+    let questions = load_questions(folder.path()).unwrap();
+    let changed = questions.iter().find(|question| question.key == "07_weekly_sales_and_orders").unwrap();
+    assert_ne!(changed.sql, original, "the edit took");
+    let card_id_before =
+        stub.state().cards.iter().find(|card| card["name"] == changed.title.as_str()).unwrap()["id"].clone();
+
+    let provisioned = run(&stub, ADMIN_PASSWORD, &questions).unwrap();
+
+    stub.assert_no_violations();
+    assert_eq!((provisioned.cards.created, provisioned.cards.updated, provisioned.cards.unchanged), (0, 1, 7));
+    let state = stub.state();
+    assert_eq!(state.cards.len(), 8);
+    let card = state.cards.iter().find(|card| card["name"] == changed.title.as_str()).unwrap();
+    assert_eq!(card["id"], card_id_before, "updated in place");
+    assert_eq!(card["dataset_query"]["native"]["query"], changed.sql.as_str());
+}
+
+#[test]
+fn wrong_password_is_a_clear_error_without_the_password() {
+    let stub = Stub::start(0);
+    let questions = repository_questions();
+    run(&stub, ADMIN_PASSWORD, &questions).unwrap();
+    let counts = stub.counts();
+    let wrong = "wrong-Pa55-word-0d4e";
+
+    let error = run(&stub, wrong, &questions).unwrap_err();
+
+    assert!(matches!(error, MetabaseError::Rejected { step: Step::Login, status: 401, .. }), "{error:?}");
+    assert!(!error.is_transient());
+    let shown = format!("{error} / {error:?}");
+    assert!(shown.contains("logging in") && shown.contains("401") && shown.contains("/api/session"), "{shown}");
+    for secret in [wrong, ADMIN_PASSWORD, WAREHOUSE_PASSWORD] {
+        assert!(!shown.contains(secret), "the error shows a password: {shown}");
+    }
+    assert_eq!(stub.counts(), counts, "nothing changed after a failed login");
+}
+
+#[test]
+fn missing_password_is_reported_before_any_request() {
+    let stub = Stub::start(0);
+    let args =
+        Cli::try_parse_from(["provision", "--metabase-url", &stub.url, "--warehouse-password", WAREHOUSE_PASSWORD])
+            .unwrap()
+            .metabase;
+    if args.admin_password.is_some() || args.admin_password_file.is_some() {
+        return; // METABASE_ADMIN_PASSWORD(_FILE) is set in this environment.
+    }
+    let error = provision(&args, &repository_questions()).unwrap_err();
+    assert!(matches!(error, MetabaseError::MissingSecret { flag: "--admin-password", .. }), "{error:?}");
+    assert!(stub.requests().is_empty());
+}
+
+#[test]
+fn passwords_never_appear_in_debug_output() {
+    let stub = Stub::start(1);
+    let args = args(&stub, &["--admin-password", ADMIN_PASSWORD]);
+    let debug = format!("{args:?}");
+    assert!(debug.contains("<redacted>"), "{debug}");
+
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    let provisioned =
+        tracing::subscriber::with_default(subscriber, || provision(&args, &repository_questions())).unwrap();
+    let logged = logs.text();
+    let summary = provisioned.to_string();
+
+    assert!(logged.contains("Metabase provisioned."), "the run logs: {logged}");
+    assert!(summary.contains("created 8"), "{summary}");
+    for shown in [&debug, &logged, &summary, &format!("{provisioned:?}")] {
+        for secret in [ADMIN_PASSWORD, WAREHOUSE_PASSWORD] {
+            assert!(!shown.contains(secret), "a password leaked into: {shown}");
+        }
+    }
+}
+
+/// A tracing writer that keeps what is written, for the log assertions.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
