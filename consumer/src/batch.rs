@@ -1,12 +1,12 @@
-//! Turns a batch of Kafka records into what one transaction writes: the last
-//! version of each order, in id order, and the offsets to commit afterwards.
+//! Turns the records of a batch into what one transaction writes: the newest
+//! version of each order, in id order.
 //!
 //! Pure logic, so the rules are unit-tested without Kafka or PostgreSQL.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use schema::Order;
+use schema::{Flag, Order};
 
 /// Where a record came from: the producer's headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,10 @@ pub struct Source {
     pub offset: i64,
     /// When the producer read the line.
     pub read_at: DateTime<Utc>,
+    /// The record's place in source order (header `source_version`, see
+    /// [`schema::message::source_version`]); 0 when absent, i.e. older than
+    /// any versioned record. Decides which of two versions of an order wins.
+    pub version: i64,
 }
 
 /// One decoded order record and its place in Kafka.
@@ -26,6 +30,8 @@ pub struct Source {
 pub struct OrderRecord {
     /// The order.
     pub order: Order,
+    /// Why it looks odd, if it does; stored with the row for analysts.
+    pub flags: Vec<Flag>,
     /// Its origin.
     pub source: Source,
     /// Kafka partition.
@@ -34,43 +40,77 @@ pub struct OrderRecord {
     pub offset: i64,
 }
 
+impl OrderRecord {
+    /// The order's business values: what decides `updated` vs `unchanged`.
+    pub fn values(&self) -> BusinessValues {
+        BusinessValues {
+            user_id: self.order.user_id,
+            completed_at: self.order.completed_at,
+            item_total: self.order.item_total,
+            shipment_total: self.order.shipment_total,
+            flags: self.flags.iter().map(|flag| flag.as_str().to_string()).collect(),
+        }
+    }
+}
+
+/// What an order says, as opposed to where it came from: a newer version with
+/// the same business values is a duplicate for anyone reading the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessValues {
+    /// The customer.
+    pub user_id: i64,
+    /// Completion time.
+    pub completed_at: DateTime<Utc>,
+    /// Items total.
+    pub item_total: rust_decimal::Decimal,
+    /// Shipping total.
+    pub shipment_total: rust_decimal::Decimal,
+    /// Flag names.
+    pub flags: Vec<String>,
+}
+
 /// The rows of one write, one per order id.
 #[derive(Debug, Default, PartialEq)]
 pub struct Rows {
-    /// The last record of each id in the batch, in ascending id order: the
+    /// The newest record of each id in the batch, in ascending id order: the
     /// fixed order means two consumers writing overlapping ids lock rows in
     /// the same sequence and cannot deadlock.
     pub records: Vec<OrderRecord>,
 }
 
-/// Keeps the last record per order id (Kafka keeps records of one key in
-/// order, so the last one read is the newest), sorted by id.
+impl Rows {
+    /// The ids, ascending.
+    pub fn ids(&self) -> Vec<i64> {
+        self.records.iter().map(|record| record.order.id).collect()
+    }
+}
+
+/// Keeps the newest record per order id, sorted by id. "Newest" is the
+/// largest source version, then the later Kafka position: the same rule the
+/// upsert's version guard applies, so the batch never discards the record the
+/// table would have kept.
 pub fn last_per_id(records: impl IntoIterator<Item = OrderRecord>) -> Rows {
     let mut by_id: BTreeMap<i64, OrderRecord> = BTreeMap::new();
     for record in records {
-        by_id.insert(record.order.id, record);
+        match by_id.get(&record.order.id) {
+            Some(kept)
+                if (kept.source.version, kept.partition, kept.offset)
+                    > (record.source.version, record.partition, record.offset) => {}
+            _ => {
+                by_id.insert(record.order.id, record);
+            }
+        }
     }
     Rows { records: by_id.into_values().collect() }
 }
 
-/// The offset to commit for each partition once a batch is written: one past
-/// the highest offset seen, as Kafka expects.
-pub fn next_offsets(positions: impl IntoIterator<Item = (i32, i64)>) -> BTreeMap<i32, i64> {
-    let mut next = BTreeMap::new();
-    for (partition, offset) in positions {
-        let entry = next.entry(partition).or_insert(offset + 1);
-        *entry = (*entry).max(offset + 1);
-    }
-    next
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone;
     use rust_decimal::Decimal;
 
-    fn record(id: i64, item_total: i64, partition: i32, offset: i64) -> OrderRecord {
+    pub(crate) fn record(id: i64, item_total: i64, version: i64, offset: i64) -> OrderRecord {
         OrderRecord {
             order: Order {
                 id,
@@ -79,29 +119,30 @@ mod tests {
                 item_total: Decimal::new(item_total, 2),
                 shipment_total: Decimal::ZERO,
             },
-            source: Source { file: "a.csv".into(), line: 2, offset: 0, read_at: Utc::now() },
-            partition,
+            flags: Vec::new(),
+            source: Source { file: "a.csv".into(), line: 2, offset: 0, read_at: Utc::now(), version },
+            partition: 0,
             offset,
         }
     }
 
     #[test]
-    fn last_record_of_an_id_wins() {
-        let rows = last_per_id([record(7, 100, 0, 1), record(7, 200, 0, 2), record(3, 50, 1, 1)]);
+    fn last_record_of_an_id_wins_when_versions_are_equal() {
+        let rows = last_per_id([record(7, 100, 0, 1), record(7, 200, 0, 2), record(3, 50, 0, 3)]);
         let kept: Vec<_> = rows.records.iter().map(|r| (r.order.id, r.order.item_total)).collect();
         assert_eq!(kept, vec![(3, Decimal::new(50, 2)), (7, Decimal::new(200, 2))]);
     }
 
     #[test]
-    fn rows_come_in_ascending_id_order() {
-        let rows = last_per_id([record(9, 1, 0, 1), record(2, 1, 0, 2), record(5, 1, 0, 3)]);
-        let ids: Vec<_> = rows.records.iter().map(|r| r.order.id).collect();
-        assert_eq!(ids, vec![2, 5, 9]);
+    fn newest_version_wins_even_if_read_first() {
+        let rows = last_per_id([record(7, 100, 30, 1), record(7, 200, 25, 2)]);
+        assert_eq!(rows.records.len(), 1);
+        assert_eq!(rows.records[0].order.item_total, Decimal::new(100, 2));
     }
 
     #[test]
-    fn offsets_to_commit_are_one_past_the_highest_per_partition() {
-        let next = next_offsets([(0, 5), (1, 9), (0, 7), (0, 6)]);
-        assert_eq!(next, BTreeMap::from([(0, 8), (1, 10)]));
+    fn rows_come_in_ascending_id_order() {
+        let rows = last_per_id([record(9, 1, 0, 1), record(2, 1, 0, 2), record(5, 1, 0, 3)]);
+        assert_eq!(rows.ids(), vec![2, 5, 9]);
     }
 }

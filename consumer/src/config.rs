@@ -3,38 +3,43 @@
 
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// Reads order records from Kafka as a consumer group and upserts them into
 /// PostgreSQL, committing Kafka offsets only after the database commit.
 #[derive(Clone, Parser)]
 #[command(name = "orderstream-consumer", version)]
 pub struct Config {
+    /// What to do; without a subcommand the consumer runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Kafka bootstrap servers, comma-separated.
-    #[arg(long = "brokers", env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    #[arg(global = true, long = "brokers", env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub brokers: String,
 
     /// Topic the orders are read from.
-    #[arg(long, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
+    #[arg(global = true, long, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
     pub topic: String,
 
     /// Topic records that can never be written go to, with the reason in headers.
-    #[arg(long, env = "ORDERSTREAM_DLQ_TOPIC", default_value = "orders.dlq")]
+    #[arg(global = true, long, env = "ORDERSTREAM_DLQ_TOPIC", default_value = "orders.dlq")]
     pub dlq_topic: String,
 
     /// Consumer group: consumers sharing it split the partitions between them.
-    #[arg(long, env = "ORDERSTREAM_GROUP", default_value = "orderstream")]
+    #[arg(global = true, long, env = "ORDERSTREAM_GROUP", default_value = "orderstream")]
     pub group: String,
 
     /// Extra librdkafka settings as `key=value` (repeatable; in the
     /// environment, comma-separated), e.g. TLS or SASL settings.
-    #[arg(long = "kafka-option", env = "ORDERSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    #[arg(global = true, long = "kafka-option", env = "ORDERSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
     pub kafka_options: Vec<(String, String)>,
 
     /// PostgreSQL connection URL. Carries the password, if any: it is never
     /// logged.
     #[arg(
         long,
+        global = true,
         env = "DATABASE_URL",
         default_value = "postgres://orderstream@127.0.0.1:5433/orderstream",
         hide_env_values = true
@@ -49,6 +54,20 @@ pub struct Config {
     /// the bound this adds to latency when traffic is light.
     #[arg(long, env = "ORDERSTREAM_BATCH_WAIT_MS", default_value_t = 20)]
     pub batch_wait_ms: u64,
+}
+
+/// The consumer's subcommands.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Consume the topic into PostgreSQL (the default).
+    Run,
+    /// Re-publish dead letters not yet redriven to the main topic, once their
+    /// cause is fixed, and mark them redriven.
+    Redrive {
+        /// Only dead letters with this reason (e.g. `rejected_by_database`).
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for Config {
@@ -104,6 +123,17 @@ mod tests {
         let config = Config::try_parse_from(["orderstream-consumer"]).unwrap();
         assert_eq!(config.group, "orderstream");
         assert_eq!(config.validate(), Ok(()));
+        assert!(config.command.is_none(), "no subcommand means run");
+    }
+
+    #[test]
+    fn redrive_takes_an_optional_reason_and_the_shared_flags() {
+        let config =
+            Config::try_parse_from(["c", "redrive", "--reason", "rejected_by_database", "--topic", "t"]).unwrap();
+        assert!(
+            matches!(config.command, Some(Command::Redrive { reason: Some(ref r) }) if r == "rejected_by_database")
+        );
+        assert_eq!(config.topic, "t");
     }
 
     #[test]

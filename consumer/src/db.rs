@@ -19,6 +19,12 @@ pub enum DbError {
     /// A statement failed.
     #[error("database error: {0}")]
     Statement(#[from] tokio_postgres::Error),
+    /// The schema was migrated by another build: nothing to retry.
+    #[error("{0}")]
+    Migration(String),
+    /// The database did not answer in time (a hung server or network).
+    #[error("database did not answer within {0:?}")]
+    Timeout(std::time::Duration),
 }
 
 impl DbError {
@@ -26,7 +32,24 @@ impl DbError {
     pub fn is_transient(&self) -> bool {
         match self {
             DbError::Pool(PoolError::Backend(error)) | DbError::Statement(error) => is_transient(error),
-            DbError::Pool(_) => true,
+            DbError::Pool(_) | DbError::Timeout(_) => true,
+            DbError::Migration(_) => false,
+        }
+    }
+
+    /// Whether the database refused the *data* of a statement (a data
+    /// exception such as a numeric overflow, or a constraint violation): the
+    /// fault lies with some row, which bisection can find and dead-letter.
+    /// Any other permanent error (a missing table, a privilege) would hit
+    /// every row alike, so it stops the consumer instead of dead-lettering
+    /// everything.
+    pub fn is_record_specific(&self) -> bool {
+        match self {
+            DbError::Statement(error) => error.code().is_some_and(|code| {
+                let class = &code.code()[..2];
+                class == "22" || class == "23"
+            }),
+            _ => false,
         }
     }
 }
@@ -51,7 +74,12 @@ fn is_transient(error: &tokio_postgres::Error) -> bool {
 
 /// Creates the pool; connections are opened lazily, on first use.
 pub fn pool(database_url: &str, size: usize) -> Result<Pool, tokio_postgres::Error> {
-    let config: tokio_postgres::Config = database_url.parse()?;
+    let mut config: tokio_postgres::Config = database_url.parse()?;
+    if config.get_connect_timeout().is_none() {
+        // A stopped or unreachable server must fail the attempt, to be retried, not hang it.
+        config.connect_timeout(std::time::Duration::from_secs(5));
+    }
+    config.keepalives_idle(std::time::Duration::from_secs(30));
     let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Ok(Pool::builder(manager).max_size(size).build().expect("a pool without a runtime-specific setting builds"))
 }

@@ -1,29 +1,49 @@
-//! The orderstream consumer: a Kafka consumer group that upserts order
-//! records into PostgreSQL.
+//! The orderstream consumer: a Kafka consumer group that applies order
+//! records to PostgreSQL with an exactly-once effect.
 //!
 //! # Layout
 //!
-//! | module      | responsibility                                                     |
-//! |-------------|--------------------------------------------------------------------|
-//! | [`config`]  | flags and environment variables, validated before anything connects |
-//! | [`migrate`] | applies the schema crate's migrations once, safely under concurrency |
-//! | [`db`]      | the connection pool and which database errors are worth retrying    |
-//! | [`batch`]   | records → the rows of one write and the offsets to commit (pure)    |
-//! | [`upsert`]  | the multi-row idempotent upsert                                     |
-//! | [`run`]     | the loop: batch, write, commit offsets; shutdown                    |
+//! | module           | responsibility                                                          |
+//! |------------------|-------------------------------------------------------------------------|
+//! | [`config`]       | flags and environment variables, validated before anything connects      |
+//! | [`migrate`]      | applies the schema crate's migrations once, safely under concurrency     |
+//! | [`db`]           | the connection pool; which errors are transient, which blame a record    |
+//! | [`decode`]       | Kafka record → order record (with source version and flags) or dead letter |
+//! | [`batch`]        | the newest record per id, in id order (pure)                             |
+//! | [`offsets`]      | offsets stored in PostgreSQL: lock, plan (skip applied, detect gaps), store |
+//! | [`upsert`]       | version-guarded upsert and outcome counting (unnest or COPY)             |
+//! | [`bisect`]       | finding the rows the database refuses (pure)                             |
+//! | [`apply`]        | one batch, one transaction: offsets, rows, dead letters                  |
+//! | [`dead_letters`] | the `orders.dlq` topic and the `dead_letters` table                      |
+//! | [`redrive`]      | re-publishing dead letters once fixed                                    |
+//! | [`metrics`]      | Prometheus counters and the summary log line                             |
+//! | [`run`]          | the loop: batch, apply, retry, rebalance, shutdown                       |
 //!
 //! # Guarantee
 //!
-//! At-least-once delivery with an idempotent effect: Kafka offsets are
-//! committed only after the PostgreSQL transaction holding their records
-//! committed, and writing a record that is already stored changes nothing.
+//! Each record takes effect exactly once, whatever crashes: a batch's rows,
+//! its dead letters and the next offsets of its partitions commit in one
+//! PostgreSQL transaction, and every batch first locks its partitions'
+//! stored offsets and applies only records at or after them. Kafka's
+//! committed offsets are a hint for where to start and for lag monitoring;
+//! PostgreSQL is the truth. On top, a version guard makes an older version of
+//! an order never overwrite a newer one, so re-read files and redriven dead
+//! letters are harmless too.
 
+pub mod apply;
 pub mod batch;
+pub mod bisect;
 pub mod config;
 pub mod db;
+pub mod dead_letters;
+pub mod decode;
+pub mod metrics;
 pub mod migrate;
+pub mod offsets;
+pub mod redrive;
 pub mod run;
 pub mod upsert;
 
 pub use config::Config;
+pub use redrive::redrive;
 pub use run::{run, ConsumerError};

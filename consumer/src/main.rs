@@ -2,7 +2,8 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 use clap::Parser;
-use orderstream_consumer::{run, Config};
+use orderstream_consumer::config::Command;
+use orderstream_consumer::{redrive, run, Config};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -14,7 +15,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = Config::parse();
     config.validate().map_err(anyhow::Error::msg).context("invalid configuration")?;
-    run(config, shutdown_signal()).await?;
+    match config.command.clone() {
+        None | Some(Command::Run) => run(config, shutdown_signal()).await?,
+        Some(Command::Redrive { reason }) => {
+            redrive(&config, reason.as_deref()).await?;
+        }
+    }
     Ok(())
 }
 

@@ -1,34 +1,48 @@
-//! The consumer's main loop: gather a batch, write it in one transaction,
-//! then commit its Kafka offsets.
+//! The consumer loop: gather a batch, apply it in one PostgreSQL transaction
+//! (rows, dead letters and offsets together), then commit the offsets to
+//! Kafka too, for lag monitoring only.
 //!
-//! Offsets are committed only after PostgreSQL committed, so a crash between
-//! the two replays the batch, which the idempotent upsert makes harmless.
+//! Where to read from is decided by PostgreSQL: each batch transaction checks
+//! its positions against the stored offsets (see [`crate::offsets`]) and the
+//! consumer seeks back when it is ahead. Rebalances are tracked by
+//! [`RebalanceContext`]: records of partitions revoked while a batch was
+//! being gathered are dropped from it, never committed by the consumer that
+//! lost them; a consumer that lost partitions without knowing (a zombie) is
+//! stopped by the same offset check, under the same row lock.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::message::Message;
+use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use schema::message::headers;
-use schema::OrderMessage;
 use thiserror::Error;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::batch::{last_per_id, next_offsets, OrderRecord, Source};
+use crate::apply::{apply_batch, ApplyError, BatchReport, Target};
 use crate::config::Config;
 use crate::db::{self, DbError};
+use crate::decode::{decode, Decoded};
+use crate::metrics::Metrics;
 use crate::migrate::{migrate, MigrateError};
-use crate::upsert::{upsert_orders, UpsertOutcome};
+use crate::upsert::WritePath;
 
 /// Longest pause between two tries of a transient failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Longest a batch transaction may take before it is abandoned and retried.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often, at most, the totals are logged while records flow.
+const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+/// The faster write path in our measurement (see `examples/write_bench.rs`).
+const WRITE_PATH: WritePath = WritePath::Unnest;
 
 /// Why the consumer stopped.
 #[derive(Debug, Error)]
@@ -42,14 +56,56 @@ pub enum ConsumerError {
     /// A Kafka client could not be created or subscribed.
     #[error("Kafka: {0}")]
     Kafka(#[from] KafkaError),
-    /// The database refused a batch for a reason retrying cannot fix.
-    #[error("batch refused by the database: {0}")]
-    Write(#[source] DbError),
+    /// The database refused a batch for a reason retrying cannot fix and
+    /// that no single record explains (a missing table, a privilege).
+    #[error("batch refused: {0}")]
+    Write(#[source] ApplyError),
+    /// The metrics registry refused a metric (a programming error).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
-/// Runs the consumer until `shutdown` resolves. The batch being written when
-/// it does is finished (or, if the database is away, abandoned uncommitted)
-/// before the consumer leaves its group.
+/// Tracks which partitions this consumer owns, from the rebalance callbacks
+/// (run by librdkafka inside `recv`, i.e. between two batches' gathering).
+pub struct RebalanceContext {
+    /// Partitions currently assigned.
+    assigned: Arc<Mutex<BTreeSet<i32>>>,
+}
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let revoked = partitions(list);
+            info!(message = "Partitions revoked.", partitions = ?revoked);
+            if let Ok(mut assigned) = self.assigned.lock() {
+                revoked.iter().for_each(|p| {
+                    assigned.remove(p);
+                });
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            let added = partitions(list);
+            info!(message = "Partitions assigned.", partitions = ?added);
+            if let Ok(mut assigned) = self.assigned.lock() {
+                assigned.extend(added);
+            }
+        }
+    }
+}
+
+fn partitions(list: &TopicPartitionList) -> Vec<i32> {
+    list.elements().iter().map(|element| element.partition()).collect()
+}
+
+/// Runs the consumer until `shutdown` resolves. A batch being gathered when
+/// it does is abandoned (its records are read again next time); a batch being
+/// written is finished, unless the database is away, then it is abandoned
+/// uncommitted. Then the consumer leaves its group.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ConsumerError> {
     let stop = CancellationToken::new();
     let trigger = stop.clone();
@@ -57,48 +113,135 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         shutdown.await;
         trigger.cancel();
     });
+    let metrics = Metrics::new()?;
 
     let pool = db::pool(&config.database_url, 4).map_err(ConsumerError::DatabaseConfig)?;
-    let Some(()) = retry_transient("migrate", &stop, || apply_migrations(&pool)).await? else {
+    let Some(()) = retry_transient("migrate", &stop, &metrics, || apply_migrations(&pool)).await? else {
         return Ok(());
     };
 
-    let consumer: StreamConsumer = kafka_config(&config)
+    let assigned = Arc::new(Mutex::new(BTreeSet::new()));
+    let consumer: StreamConsumer<RebalanceContext> = kafka_config(&config)
         .set("group.id", &config.group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .create()?;
+        .create_with_context(RebalanceContext { assigned: assigned.clone() })?;
     if !wait_for_topic(&consumer, &config.topic, &stop).await {
         return Ok(());
     }
     consumer.subscribe(&[&config.topic])?;
-    let dead_letters: FutureProducer =
+    let dlq_producer: FutureProducer =
         kafka_config(&config).set("enable.idempotence", "true").set("acks", "all").create()?;
-    info!(message = "Consumer started.", topic = %config.topic, group = %config.group);
+    info!(message = "Consumer started.", topic = %config.topic, group = %config.group, batch_size = config.batch_size);
 
-    let mut total = UpsertOutcome::default();
+    let target = Target {
+        pool: &pool,
+        group: &config.group,
+        topic: &config.topic,
+        dlq_topic: &config.dlq_topic,
+        dlq_producer: &dlq_producer,
+        write_path: WRITE_PATH,
+    };
+    let mut seeked: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut last_summary = Instant::now();
     while let Some(batch) = next_batch(&consumer, &config, &stop).await {
-        let Some(outcome) = write_batch(&batch, &pool, &dead_letters, &config, &stop).await? else {
-            break;
-        };
-        total += outcome;
-        commit_offsets(&consumer, &config.topic, &batch);
+        let batch = owned_partitions_only(batch, &assigned, &mut seeked);
+        if batch.is_empty() {
+            continue;
+        }
+        let applied = retry_transient("write", &stop, &metrics, || async {
+            tokio::time::timeout(BATCH_TIMEOUT, apply_batch(&target, &batch, &seeked))
+                .await
+                .unwrap_or(Err(ApplyError::Database(DbError::Timeout(BATCH_TIMEOUT))))
+        })
+        .await?;
+        let Some(report) = applied else { break };
+        metrics.batch_committed(
+            report.accepted,
+            report.outcome,
+            &report.dead_letter_reasons,
+            report.already_applied,
+            report.seconds,
+        );
+        after_commit(&consumer, &config.topic, &report, &mut seeked);
+        if last_summary.elapsed() >= SUMMARY_EVERY {
+            metrics.log_summary(false);
+            last_summary = Instant::now();
+        }
     }
     consumer.unsubscribe();
-    info!(
-        message = "Consumer stopped.",
-        inserted = total.inserted,
-        updated = total.updated,
-        unchanged = total.unchanged
-    );
+    metrics.log_summary(true);
+    info!(message = "Consumer stopped.");
     Ok(())
+}
+
+/// Drops the records of partitions revoked while the batch was gathered:
+/// another consumer owns them now. Forgets the seeks of revoked partitions.
+fn owned_partitions_only(
+    batch: Vec<Decoded>,
+    assigned: &Mutex<BTreeSet<i32>>,
+    seeked: &mut BTreeMap<i32, i64>,
+) -> Vec<Decoded> {
+    let owned = match assigned.lock() {
+        Ok(owned) => owned.clone(),
+        Err(_) => return Vec::new(),
+    };
+    seeked.retain(|partition, _| owned.contains(partition));
+    let before = batch.len();
+    let kept: Vec<Decoded> = batch.into_iter().filter(|d| owned.contains(&d.message.partition())).collect();
+    if kept.len() < before {
+        info!(message = "Dropped records of revoked partitions from the batch.", dropped = before - kept.len());
+    }
+    kept
+}
+
+/// After the database commit: seek partitions that were ahead of the stored
+/// offsets, and commit the stored offsets to Kafka (for lag monitoring; a
+/// lost commit only means records are read again and skipped).
+fn after_commit(
+    consumer: &StreamConsumer<RebalanceContext>,
+    topic: &str,
+    report: &BatchReport,
+    seeked: &mut BTreeMap<i32, i64>,
+) {
+    for (&partition, &offset) in &report.seeks {
+        info!(message = "Position ahead of the stored offset; seeking back.", partition, offset);
+        let sought = tokio::task::block_in_place(|| {
+            consumer.seek(topic, partition, Offset::Offset(offset), Duration::from_secs(10))
+        });
+        match sought {
+            Ok(()) => {
+                seeked.insert(partition, offset);
+            }
+            Err(error) => warn!(message = "Seek failed; the next batch checks again.", partition, %error),
+        }
+    }
+    for partition in report.next_offsets.keys() {
+        seeked.remove(partition);
+    }
+    if report.next_offsets.is_empty() {
+        return;
+    }
+    let mut offsets = TopicPartitionList::new();
+    for (&partition, &next) in &report.next_offsets {
+        if offsets.add_partition_offset(topic, partition, Offset::Offset(next)).is_err() {
+            return;
+        }
+    }
+    if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
+        warn!(message = "Kafka offset commit failed; only lag monitoring is affected.", %error);
+    }
 }
 
 /// Waits until the topic exists (the producer creates it), saying so once:
 /// a subscription to a missing topic would otherwise sit silent for minutes
 /// before librdkafka looks again. `false` if shutdown came first.
-async fn wait_for_topic(consumer: &StreamConsumer, topic: &str, stop: &CancellationToken) -> bool {
+async fn wait_for_topic<C: ConsumerContext>(
+    consumer: &StreamConsumer<C>,
+    topic: &str,
+    stop: &CancellationToken,
+) -> bool {
     let mut said = false;
     loop {
         let exists = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(5))).map(
@@ -122,7 +265,8 @@ async fn wait_for_topic(consumer: &StreamConsumer, topic: &str, stop: &Cancellat
     }
 }
 
-fn kafka_config(config: &Config) -> ClientConfig {
+/// The librdkafka settings shared by every client.
+pub(crate) fn kafka_config(config: &Config) -> ClientConfig {
     let mut kafka = ClientConfig::new();
     kafka.set("bootstrap.servers", &config.brokers);
     for (key, value) in &config.kafka_options {
@@ -131,18 +275,22 @@ fn kafka_config(config: &Config) -> ClientConfig {
     kafka
 }
 
-async fn apply_migrations(pool: &Pool) -> Result<(), DbError> {
+async fn apply_migrations(pool: &Pool) -> Result<(), ApplyError> {
     let mut client = pool.get().await?;
     match migrate(&mut client).await {
         Ok(_) => Ok(()),
-        Err(MigrateError::Database(error)) => Err(DbError::Statement(error)),
-        Err(mismatch) => panic!("{mismatch}"),
+        Err(MigrateError::Database(error)) => Err(error.into()),
+        Err(mismatch) => Err(ApplyError::Database(DbError::Migration(mismatch.to_string()))),
     }
 }
 
 /// Waits for a first record, then gathers more until the batch is full or
 /// the batch wait has passed. `None` once shutdown was requested.
-async fn next_batch(consumer: &StreamConsumer, config: &Config, stop: &CancellationToken) -> Option<Vec<OwnedMessage>> {
+async fn next_batch<C: ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    config: &Config,
+    stop: &CancellationToken,
+) -> Option<Vec<Decoded>> {
     let mut batch = Vec::with_capacity(config.batch_size);
     let mut deadline = None;
     while batch.len() < config.batch_size {
@@ -157,7 +305,7 @@ async fn next_batch(consumer: &StreamConsumer, config: &Config, stop: &Cancellat
             () = wait => break,
             received = consumer.recv() => match received {
                 Ok(message) => {
-                    batch.push(message.detach());
+                    batch.push(decode(message.detach()));
                     deadline.get_or_insert_with(|| Instant::now() + config.batch_wait());
                 }
                 Err(error) => warn!(message = "Kafka receive error.", %error),
@@ -167,52 +315,27 @@ async fn next_batch(consumer: &StreamConsumer, config: &Config, stop: &Cancellat
     Some(batch)
 }
 
-/// Dead-letters what cannot be decoded, then writes the rest. `None` if
-/// shutdown came while waiting out a database outage.
-async fn write_batch(
-    batch: &[OwnedMessage],
-    pool: &Pool,
-    dead_letters: &FutureProducer,
-    config: &Config,
-    stop: &CancellationToken,
-) -> Result<Option<UpsertOutcome>, ConsumerError> {
-    let mut records = Vec::with_capacity(batch.len());
-    for message in batch {
-        match decode(message) {
-            Ok(record) => records.push(record),
-            Err((kind, reason)) => dead_letter(dead_letters, &config.dlq_topic, message, kind, &reason).await?,
-        }
-    }
-    let rows = last_per_id(records);
-    let written = retry_transient("write", stop, || async {
-        let mut client = pool.get().await?;
-        let transaction = client.transaction().await?;
-        let outcome = upsert_orders(&transaction, &rows).await?;
-        transaction.commit().await?;
-        Ok(outcome)
-    })
-    .await?;
-    Ok(written)
-}
-
 /// Retries `attempt` while it fails transiently, with capped exponential
-/// backoff and jitter. `Ok(None)` if shutdown came first.
+/// backoff and jitter; consumption pauses meanwhile (nothing is read). Never
+/// skips: the same batch is tried again. `Ok(None)` if shutdown came first.
 async fn retry_transient<T, F, Fut>(
     what: &str,
     stop: &CancellationToken,
+    metrics: &Metrics,
     mut attempt: F,
 ) -> Result<Option<T>, ConsumerError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, DbError>>,
+    Fut: Future<Output = Result<T, ApplyError>>,
 {
     let mut backoff = Duration::from_millis(100);
     loop {
         match attempt().await {
             Ok(value) => return Ok(Some(value)),
             Err(error) if error.is_transient() => {
-                warn!(message = "Database unavailable; retrying.", operation = what, %error, retry_in_ms = backoff.as_millis() as u64);
+                metrics.retried();
                 let jittered = backoff.mul_f64(0.5 + fastrand::f64());
+                warn!(message = "Database unavailable; retrying.", operation = what, %error, retry_in_ms = jittered.as_millis() as u64);
                 tokio::select! {
                     () = stop.cancelled() => return Ok(None),
                     () = tokio::time::sleep(jittered) => {}
@@ -221,67 +344,5 @@ where
             }
             Err(error) => return Err(ConsumerError::Write(error)),
         }
-    }
-}
-
-fn decode(message: &OwnedMessage) -> Result<OrderRecord, (&'static str, String)> {
-    let payload = message.payload().unwrap_or_default();
-    let decoded = OrderMessage::decode(payload).map_err(|error| (error.kind(), error.to_string()))?;
-    let header = |name: &str| header_value(message, name);
-    let read_at = header(headers::READ_AT_MS)
-        .and_then(|ms| ms.parse().ok())
-        .and_then(DateTime::<Utc>::from_timestamp_millis)
-        .or_else(|| message.timestamp().to_millis().and_then(DateTime::<Utc>::from_timestamp_millis))
-        .unwrap_or_else(Utc::now);
-    let source = Source {
-        file: header(headers::SOURCE_FILE).unwrap_or_default().to_string(),
-        line: header(headers::LINE).and_then(|v| v.parse().ok()).unwrap_or(0),
-        offset: header(headers::BYTE_OFFSET).and_then(|v| v.parse().ok()).unwrap_or(0),
-        read_at,
-    };
-    Ok(OrderRecord { order: decoded.order, source, partition: message.partition(), offset: message.offset() })
-}
-
-fn header_value<'m>(message: &'m OwnedMessage, name: &str) -> Option<&'m str> {
-    let headers = message.headers()?;
-    headers.iter().find(|h| h.key == name).and_then(|h| h.value).and_then(|v| std::str::from_utf8(v).ok())
-}
-
-/// Publishes an unreadable record to the dead-letter topic with the reason,
-/// keeping its original headers; waits until Kafka confirmed it, so that the
-/// offset past it is only committed once the dead letter is safe.
-async fn dead_letter(
-    producer: &FutureProducer,
-    topic: &str,
-    message: &OwnedMessage,
-    kind: &str,
-    reason: &str,
-) -> Result<(), ConsumerError> {
-    warn!(message = "Record dead-lettered.", partition = message.partition(), offset = message.offset(), kind, reason);
-    let mut headers = OwnedHeaders::new();
-    if let Some(original) = message.headers() {
-        for header in original.iter() {
-            headers = headers.insert(Header { key: header.key, value: header.value });
-        }
-    }
-    let headers = headers
-        .insert(Header { key: schema::message::headers::ERROR_KIND, value: Some(kind) })
-        .insert(Header { key: schema::message::headers::ERROR_MESSAGE, value: Some(reason) });
-    let mut record = FutureRecord::to(topic).payload(message.payload().unwrap_or_default()).headers(headers);
-    if let Some(key) = message.key() {
-        record = record.key(key);
-    }
-    producer.send(record, rdkafka::util::Timeout::Never).await.map_err(|(error, _)| ConsumerError::Kafka(error))?;
-    Ok(())
-}
-
-fn commit_offsets(consumer: &StreamConsumer, topic: &str, batch: &[OwnedMessage]) {
-    let mut offsets = TopicPartitionList::new();
-    for (partition, next) in next_offsets(batch.iter().map(|m| (m.partition(), m.offset()))) {
-        offsets.add_partition_offset(topic, partition, Offset::Offset(next)).expect("valid offset");
-    }
-    if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
-        // The batch is in the database; a replay after a lost commit changes nothing.
-        warn!(message = "Offset commit failed; the batch may be replayed.", %error);
     }
 }

@@ -24,6 +24,8 @@ use rdkafka::ClientConfig;
 use rust_decimal::Decimal;
 use tokio_postgres::NoTls;
 
+pub mod postgres;
+
 /// The header of every order export.
 pub const HEADER: &str = "id,user_id,completed_at,item_total,shipment_total\n";
 
@@ -32,6 +34,7 @@ pub const HEADER: &str = "id,user_id,completed_at,item_total,shipment_total\n";
 pub const PARTITIONS: i32 = 6;
 
 pub mod kafka;
+pub mod prometheus;
 pub mod topic;
 
 pub use topic::{TopicReader, TopicRecord};
@@ -141,6 +144,8 @@ impl Scenario {
             .env("ORDERSTREAM_TOPIC", &self.topic)
             .env("ORDERSTREAM_DLQ_TOPIC", &self.dlq_topic)
             .env("RUST_LOG", "info")
+            .env("ORDERSTREAM_PRODUCER_METRICS_ADDR", "127.0.0.1:0")
+            .env("ORDERSTREAM_CONSUMER_METRICS_ADDR", "127.0.0.1:0")
             .stdin(Stdio::null());
     }
 
@@ -163,6 +168,18 @@ impl Scenario {
         self.common_env(&mut command);
         command.env("DATABASE_URL", &self.database_url).env("ORDERSTREAM_GROUP", group);
         Process::spawn(&format!("{}-consumer", self.name), command)
+    }
+
+    /// Starts the real lag exporter on this scenario's group, topic and database.
+    pub fn start_lag_exporter(&self) -> Process {
+        let mut command = Command::new(binary("orderstream-lag-exporter"));
+        self.common_env(&mut command);
+        command
+            .env("DATABASE_URL", &self.database_url)
+            .env("ORDERSTREAM_GROUP", &self.group)
+            .env("ORDERSTREAM_LAG_INTERVAL_MS", "1000")
+            .env("ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR", "127.0.0.1:0");
+        Process::spawn(&format!("{}-lag-exporter", self.name), command)
     }
 
     /// A connection to this scenario's database.
@@ -274,6 +291,21 @@ impl Process {
         self.child.wait().unwrap()
     }
 
+    /// The address the process serves `/metrics` on, from its log (it binds
+    /// port 0 in tests); waits for the log line up to a minute.
+    pub fn metrics_addr(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let output = self.output();
+            if let Some(line) = output.lines().find(|line| line.contains("Serving /metrics")) {
+                let addr = line.split("addr=").nth(1).expect("addr in the log line");
+                return addr.split_whitespace().next().unwrap().to_string();
+            }
+            assert!(Instant::now() < deadline, "{} never served metrics:\n{output}", self.name);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The process's output so far.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -313,4 +345,201 @@ pub fn seed_files() -> Option<Vec<PathBuf>> {
         .collect();
     files.sort();
     (!files.is_empty()).then_some(files)
+}
+
+// --- consumer tests ---
+
+/// One record to publish directly to a scenario's topic, bypassing the
+/// producer, so consumer tests control keys, partitions, headers and values.
+#[derive(Debug, Clone)]
+pub struct OutgoingRecord {
+    /// Kafka key.
+    pub key: Option<String>,
+    /// The value's bytes.
+    pub payload: Vec<u8>,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// A fixed partition, or the partitioner's choice by key.
+    pub partition: Option<i32>,
+}
+
+/// A valid order record as the producer would publish it, with a
+/// `source_version` header (none when `version` is `None`).
+pub fn order_record(id: i64, user_id: i64, item_total: &str, version: Option<i64>) -> OutgoingRecord {
+    use std::str::FromStr;
+    let order = schema::Order {
+        id,
+        user_id,
+        completed_at: chrono::DateTime::parse_from_rfc3339("2022-07-01T10:00:00Z").unwrap().into(),
+        item_total: Decimal::from_str(item_total).unwrap(),
+        shipment_total: Decimal::new(25, 1),
+    };
+    let message = schema::OrderMessage::new(order, Vec::new());
+    let mut headers = vec![
+        (schema::message::headers::SOURCE_FILE.to_string(), "test.csv".to_string()),
+        (schema::message::headers::LINE.to_string(), (id + 1).to_string()),
+    ];
+    if let Some(version) = version {
+        headers.push((schema::message::headers::SOURCE_VERSION.to_string(), version.to_string()));
+    }
+    OutgoingRecord { key: Some(message.key()), payload: message.encode(), headers, partition: None }
+}
+
+/// The totals a consumer logged at shutdown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumerTotals {
+    /// Rows inserted.
+    pub inserted: u64,
+    /// Rows updated.
+    pub updated: u64,
+    /// Duplicates, replays, older versions.
+    pub unchanged: u64,
+    /// Records dead-lettered.
+    pub dead_lettered: u64,
+}
+
+/// Reads the last "Consumer totals at shutdown." line of a consumer's output.
+pub fn consumer_totals(output: &str) -> Option<ConsumerTotals> {
+    let line = output.lines().rev().find(|line| line.contains("Consumer totals at shutdown."))?;
+    let field = |name: &str| -> Option<u64> {
+        let start = line.find(&format!(" {name}="))? + name.len() + 2;
+        line[start..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    };
+    Some(ConsumerTotals {
+        inserted: field("inserted")?,
+        updated: field("updated")?,
+        unchanged: field("unchanged")?,
+        dead_lettered: field("dead_lettered")?,
+    })
+}
+
+impl Scenario {
+    /// Like [`Scenario::new`], with the database on another cluster (e.g. a
+    /// [`postgres::PrivatePostgres`] that the test stops).
+    pub async fn new_on(name: &str, admin_url: &str) -> Scenario {
+        let brokers = required_env("ORDERSTREAM_TEST_KAFKA_BROKERS");
+        let unique = format!("{name}_{}_{}", std::process::id(), SEQUENCE.fetch_add(1, Ordering::SeqCst));
+        let database = format!("t_{unique}");
+        let (admin, connection) = tokio_postgres::connect(admin_url, NoTls).await.expect("connect to PostgreSQL");
+        tokio::spawn(connection);
+        admin.batch_execute(&format!("CREATE DATABASE {database}")).await.unwrap();
+        let scenario = Scenario {
+            name: name.to_string(),
+            database_url: url_of(admin_url, &database),
+            brokers,
+            topic: format!("orders-{unique}"),
+            dlq_topic: format!("orders.dlq-{unique}"),
+            group: format!("group-{unique}"),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(scenario.inbox()).unwrap();
+        scenario.create_topics().await;
+        scenario
+    }
+
+    /// Starts the consumer binary with extra environment (e.g. batch size,
+    /// `ORDERSTREAM_KAFKA_OPTIONS`).
+    pub fn start_consumer_with(&self, extra_env: &[(&str, &str)]) -> Process {
+        let mut command = Command::new(binary("orderstream-consumer"));
+        self.common_env(&mut command);
+        command.env("DATABASE_URL", &self.database_url).env("ORDERSTREAM_GROUP", &self.group);
+        for (name, value) in extra_env {
+            command.env(name, value);
+        }
+        Process::spawn(&format!("{}-consumer", self.name), command)
+    }
+
+    /// Runs `orderstream-consumer redrive [--reason REASON]` to completion.
+    pub fn redrive(&self, reason: Option<&str>) -> std::process::Output {
+        let mut command = Command::new(binary("orderstream-consumer"));
+        self.common_env(&mut command);
+        command.env("DATABASE_URL", &self.database_url).arg("redrive");
+        if let Some(reason) = reason {
+            command.arg("--reason").arg(reason);
+        }
+        command.output().expect("run the redrive command")
+    }
+
+    /// Publishes records to this scenario's topic and waits for every
+    /// delivery confirmation.
+    pub async fn produce(&self, records: &[OutgoingRecord]) {
+        use rdkafka::message::{Header, OwnedHeaders};
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
+        let sends = records.iter().map(|record| {
+            let mut headers = OwnedHeaders::new();
+            for (key, value) in &record.headers {
+                headers = headers.insert(Header { key, value: Some(value) });
+            }
+            let mut kafka = FutureRecord::to(&self.topic).payload(&record.payload).headers(headers);
+            if let Some(key) = &record.key {
+                kafka = kafka.key(key);
+            }
+            if let Some(partition) = record.partition {
+                kafka = kafka.partition(partition);
+            }
+            producer.send(kafka, Duration::from_secs(30))
+        });
+        // Sends are queued in order and awaited together, keeping per-partition order.
+        let mut pending = Vec::with_capacity(records.len());
+        for send in sends {
+            pending.push(send);
+        }
+        for delivery in pending {
+            delivery.await.expect("record delivered");
+        }
+    }
+
+    /// Partition → next offset stored by this scenario's group in PostgreSQL.
+    pub async fn stored_offsets(&self, group: &str) -> BTreeMap<i32, i64> {
+        let client = self.db().await;
+        match client
+            .query(
+                "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2",
+                &[&group, &self.topic],
+            )
+            .await
+        {
+            Ok(rows) => rows.iter().map(|row| (row.get(0), row.get(1))).collect(),
+            Err(_) => BTreeMap::new(),
+        }
+    }
+
+    /// Partition → high watermark, for the partitions holding records.
+    pub fn high_watermarks(&self) -> BTreeMap<i32, i64> {
+        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &self.brokers).create().unwrap();
+        (0..PARTITIONS)
+            .filter_map(|partition| {
+                let (_, high) = consumer.fetch_watermarks(&self.topic, partition, Duration::from_secs(10)).unwrap();
+                (high > 0).then_some((partition, high))
+            })
+            .collect()
+    }
+
+    /// Waits until `group` has stored, in PostgreSQL, an offset past every
+    /// record of the topic: everything published has been applied.
+    pub async fn wait_until_applied(&self, group: &str, timeout: Duration) {
+        let expected = self.high_watermarks();
+        let last = std::cell::RefCell::new(BTreeMap::new());
+        let done = poll_until(timeout, || async {
+            *last.borrow_mut() = self.stored_offsets(group).await;
+            *last.borrow() == expected
+        })
+        .await;
+        assert!(done, "{}: stored offsets {:?} never reached {:?}", self.name, last.borrow(), expected);
+    }
+}
+
+impl Process {
+    /// Sends SIGTERM, waits, and returns the exit status with the complete output.
+    pub fn terminate_with_output(self) -> (std::process::ExitStatus, String) {
+        let log = self.log.clone();
+        let status = self.terminate();
+        (status, std::fs::read_to_string(log).unwrap_or_default())
+    }
 }

@@ -18,8 +18,11 @@ pub struct Migration {
 }
 
 /// Every migration, in the order they are applied.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "orders", sql: include_str!("../migrations/0001_orders.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "orders", sql: include_str!("../migrations/0001_orders.sql") },
+    Migration { version: 2, name: "exactly_once", sql: include_str!("../migrations/0002_exactly_once.sql") },
+    Migration { version: 3, name: "analysis_views", sql: include_str!("../migrations/0003_analysis_views.sql") },
+];
 
 #[cfg(test)]
 mod tests {

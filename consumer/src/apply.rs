@@ -1,0 +1,209 @@
+//! Applies one batch in one PostgreSQL transaction: offsets locked and
+//! checked, rows upserted (bad rows found by bisection), dead letters
+//! recorded, offsets stored, then commit.
+//!
+//! Everything the batch changes commits together, so the database never
+//! holds rows without the offsets that cover them, or the reverse.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use deadpool_postgres::{Pool, Transaction};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::FutureProducer;
+use thiserror::Error;
+
+use crate::batch::{last_per_id, OrderRecord};
+use crate::bisect::Bisection;
+use crate::db::DbError;
+use crate::dead_letters::{self, reasons, DeadLetter};
+use crate::decode::Decoded;
+use crate::offsets::{self, offset_ranges, OffsetPlan};
+use crate::upsert::{count, lock_existing, row_outcome, write_rows, RowOutcome, UpsertOutcome, WritePath};
+
+/// Where a batch goes.
+pub struct Target<'a> {
+    /// The pool to take the transaction's connection from.
+    pub pool: &'a Pool,
+    /// Consumer group: the offsets' owner.
+    pub group: &'a str,
+    /// The topic read.
+    pub topic: &'a str,
+    /// The dead-letter topic.
+    pub dlq_topic: &'a str,
+    /// Publishes dead letters.
+    pub dlq_producer: &'a FutureProducer,
+    /// How rows are sent.
+    pub write_path: WritePath,
+}
+
+/// Why a batch could not be applied.
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    /// The database failed; see [`DbError::is_transient`].
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// A dead letter could not be published to the dead-letter topic.
+    #[error("dead letter not published: {0}")]
+    DeadLetterTopic(#[source] KafkaError),
+}
+
+impl From<tokio_postgres::Error> for ApplyError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        ApplyError::Database(DbError::Statement(error))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApplyError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        ApplyError::Database(DbError::Pool(error))
+    }
+}
+
+impl ApplyError {
+    /// Whether trying the same batch again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ApplyError::Database(error) if error.is_transient())
+    }
+}
+
+/// What a committed batch did.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    /// Records accepted by the offset check (applied or dead-lettered).
+    pub accepted: usize,
+    /// Upsert outcomes.
+    pub outcome: UpsertOutcome,
+    /// Reasons of the records dead-lettered.
+    pub dead_letter_reasons: Vec<&'static str>,
+    /// Records skipped because already applied.
+    pub already_applied: u64,
+    /// Offsets stored, to commit to Kafka too.
+    pub next_offsets: BTreeMap<i32, i64>,
+    /// Partitions to move back to their stored offset.
+    pub seeks: BTreeMap<i32, i64>,
+    /// Seconds from begin to commit.
+    pub seconds: f64,
+}
+
+/// Applies the batch (records of assigned partitions only) in one transaction.
+pub async fn apply_batch(
+    target: &Target<'_>,
+    batch: &[Decoded],
+    seeked: &BTreeMap<i32, i64>,
+) -> Result<BatchReport, ApplyError> {
+    let started = Instant::now();
+    let mut client = target.pool.get().await?;
+    let mut transaction = client.transaction().await?;
+    let ranges = offset_ranges(batch.iter().map(|d| (d.message.partition(), d.message.offset())));
+    let stored = offsets::lock_stored(&transaction, target.group, target.topic, &ranges).await?;
+    let plan = offsets::plan(&ranges, &stored, seeked);
+
+    let (records, mut letters, already_applied) = accepted(batch, &plan);
+    let accepted = records.len() + letters.len();
+    let (outcome, rejected) = upsert_with_bisection(&mut transaction, target.write_path, records).await?;
+    let by_position: HashMap<(i32, i64), &Decoded> =
+        batch.iter().map(|d| ((d.message.partition(), d.message.offset()), d)).collect();
+    for (position, reason) in rejected {
+        if let Some(decoded) = by_position.get(&position) {
+            letters.push(DeadLetter::from_message(&decoded.message, reasons::REJECTED_BY_DATABASE, reason));
+        }
+    }
+
+    dead_letters::insert_all(&transaction, &letters).await?;
+    let next_offsets = plan.next_offsets();
+    offsets::store(&transaction, target.group, target.topic, &next_offsets).await?;
+    dead_letters::publish_all(target.dlq_producer, target.dlq_topic, &letters)
+        .await
+        .map_err(ApplyError::DeadLetterTopic)?;
+    transaction.commit().await?;
+    Ok(BatchReport {
+        accepted,
+        outcome,
+        dead_letter_reasons: letters.iter().map(|letter| letter.reason).collect(),
+        already_applied,
+        next_offsets,
+        seeks: plan.seeks(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Splits the batch by the offset plan: decoded records and dead letters to
+/// apply, and how many records were already applied.
+fn accepted(batch: &[Decoded], plan: &OffsetPlan) -> (Vec<OrderRecord>, Vec<DeadLetter>, u64) {
+    let seeks = plan.seeks();
+    let mut records = Vec::new();
+    let mut letters = Vec::new();
+    let mut already_applied = 0;
+    for decoded in batch {
+        let (partition, offset) = (decoded.message.partition(), decoded.message.offset());
+        if !plan.accepts(partition, offset) {
+            if !seeks.contains_key(&partition) {
+                already_applied += 1;
+            }
+            continue;
+        }
+        match &decoded.record {
+            Ok(record) => records.push(record.clone()),
+            Err(letter) => letters.push(letter.clone()),
+        }
+    }
+    (records, letters, already_applied)
+}
+
+/// Upserts the newest record per id; rows the database refuses are isolated
+/// by bisection in savepoints and returned as (partition, offset, reason).
+async fn upsert_with_bisection(
+    transaction: &mut Transaction<'_>,
+    write_path: WritePath,
+    records: Vec<OrderRecord>,
+) -> Result<(UpsertOutcome, Vec<((i32, i64), String)>), ApplyError> {
+    let accepted = records.len();
+    let rows = last_per_id(records);
+    let mut outcome = UpsertOutcome { unchanged: (accepted - rows.records.len()) as u64, ..Default::default() };
+    let existing = lock_existing(&*transaction, &rows.ids()).await?;
+    let mut to_write: Vec<(&OrderRecord, RowOutcome)> = Vec::with_capacity(rows.records.len());
+    for record in &rows.records {
+        let row = row_outcome(record, existing.get(&record.order.id));
+        if row.writes() {
+            to_write.push((record, row));
+        } else {
+            count(&mut outcome, row);
+        }
+    }
+
+    let mut bisection = Bisection::new(to_write.len());
+    while let Some(range) = bisection.next_range() {
+        let slice: Vec<&OrderRecord> = to_write[range.clone()].iter().map(|(record, _)| *record).collect();
+        let savepoint = transaction.savepoint("batch_rows").await?;
+        match write_rows(&savepoint, write_path, &slice).await.map_err(DbError::Statement) {
+            Ok(()) => {
+                savepoint.commit().await?;
+                to_write[range].iter().for_each(|(_, row)| count(&mut outcome, *row));
+            }
+            Err(error) if error.is_record_specific() => {
+                savepoint.rollback().await?;
+                bisection.failed(range, refusal(&error));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let rejected = bisection
+        .into_rejected()
+        .into_iter()
+        .map(|(index, reason)| ((to_write[index].0.partition, to_write[index].0.offset), reason))
+        .collect();
+    Ok((outcome, rejected))
+}
+
+/// The database's own sentence about a refused row.
+fn refusal(error: &DbError) -> String {
+    match error {
+        DbError::Statement(statement) => match statement.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => statement.to_string(),
+        },
+        other => other.to_string(),
+    }
+}

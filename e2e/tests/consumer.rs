@@ -1,0 +1,269 @@
+//! The consumer's promises (issue 4), end to end: the real consumer binary,
+//! real Kafka, real PostgreSQL. Records are published straight to Kafka, so
+//! each test controls keys, partitions, versions and payloads.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use orderstream_e2e::postgres::PrivatePostgres;
+use orderstream_e2e::{consumer_totals, order_record, poll_until, ConsumerTotals, OutgoingRecord, Process, Scenario};
+use rust_decimal::Decimal;
+
+const APPLIED: Duration = Duration::from_secs(120);
+/// A killed consumer's group membership expires quickly, so a restart or a
+/// second consumer gets partitions in seconds, not the default 45 s.
+const FAST_GROUP: (&str, &str) = ("ORDERSTREAM_KAFKA_OPTIONS", "session.timeout.ms=6000,heartbeat.interval.ms=1000");
+
+fn orders(ids: impl Iterator<Item = i64>) -> Vec<OutgoingRecord> {
+    ids.map(|id| order_record(id, id % 97 + 1, &format!("{}.{:02}", id % 300, id % 100), Some(id))).collect()
+}
+
+fn expected_table(ids: impl Iterator<Item = i64>) -> BTreeMap<i64, (i64, Decimal, Decimal)> {
+    ids.map(|id| {
+        (id, (id % 97 + 1, Decimal::from_str(&format!("{}.{:02}", id % 300, id % 100)).unwrap(), Decimal::new(25, 1)))
+    })
+    .collect()
+}
+
+/// Stops the consumer with SIGTERM, checks it exited 0, returns its totals.
+fn stop(consumer: Process) -> ConsumerTotals {
+    let (status, output) = consumer.terminate_with_output();
+    assert!(status.success(), "SIGTERM must stop the consumer with exit 0, got {status}:\n{output}");
+    consumer_totals(&output).unwrap_or_else(|| panic!("no totals line at shutdown:\n{output}"))
+}
+
+async fn written_at(scenario: &Scenario) -> BTreeMap<i64, (String, i64)> {
+    let client = scenario.db().await;
+    let rows = client.query("SELECT id, written_at::text, source_version FROM orders", &[]).await.unwrap();
+    rows.iter().map(|row| (row.get(0), (row.get(1), row.get(2)))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_killed_mid_batch_resumes_with_exactly_the_expected_table() {
+    let scenario = Scenario::new("kill9").await;
+    const TOTAL: i64 = 30_000;
+    scenario.produce(&orders(1..=TOTAL)).await;
+    let consumer = scenario.start_consumer_with(&[FAST_GROUP, ("ORDERSTREAM_BATCH_SIZE", "2000")]);
+    let started = poll_until(APPLIED, || async { scenario.order_count().await > 0 }).await;
+    assert!(started, "no order arrived");
+    consumer.kill_hard();
+    let stored_at_kill = scenario.order_count().await;
+
+    let restarted = scenario.start_consumer_with(&[FAST_GROUP]);
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+    let totals = stop(restarted);
+    assert_eq!(scenario.orders().await, expected_table(1..=TOTAL));
+    assert_eq!(
+        totals,
+        ConsumerTotals { inserted: (TOTAL - stored_at_kill) as u64, updated: 0, unchanged: 0, dead_lettered: 0 },
+        "the restarted consumer applied exactly the records the killed one had not committed"
+    );
+    eprintln!("killed with {stored_at_kill} of {TOTAL} stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_and_replays_change_nothing_and_count_as_unchanged() {
+    let scenario = Scenario::new("duplicates").await;
+    const TOTAL: i64 = 300;
+    let consumer = scenario.start_consumer();
+    scenario.produce(&orders(1..=TOTAL)).await;
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+    let before = written_at(&scenario).await;
+
+    scenario.produce(&orders(1..=TOTAL)).await; // the same records again: redelivery or a re-read file
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+    let totals = stop(consumer);
+    assert_eq!(
+        totals,
+        ConsumerTotals { inserted: TOTAL as u64, updated: 0, unchanged: TOTAL as u64, dead_lettered: 0 }
+    );
+    assert_eq!(written_at(&scenario).await, before, "duplicates wrote nothing");
+
+    let replay_group = format!("{}-replay", scenario.group);
+    let replayer = scenario.start_consumer_in_group(&replay_group);
+    scenario.wait_until_applied(&replay_group, APPLIED).await;
+    let totals = stop(replayer);
+    assert_eq!(totals, ConsumerTotals { inserted: 0, updated: 0, unchanged: 2 * TOTAL as u64, dead_lettered: 0 });
+    assert_eq!(written_at(&scenario).await, before, "a full replay wrote nothing");
+    assert_eq!(scenario.orders().await, expected_table(1..=TOTAL));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_version_never_overwrites_newer() {
+    let scenario = Scenario::new("versions").await;
+    let consumer = scenario.start_consumer();
+    let step = |records: Vec<OutgoingRecord>| {
+        let scenario = &scenario;
+        async move {
+            scenario.produce(&records).await;
+            scenario.wait_until_applied(&scenario.group, APPLIED).await;
+        }
+    };
+    step(vec![order_record(1, 7, "10.00", Some(10)), order_record(3, 7, "1.00", Some(1))]).await;
+    step(vec![order_record(1, 7, "5.00", Some(5))]).await; // older: ignored
+    step(vec![order_record(1, 7, "10.00", Some(20))]).await; // newer, same values: version advances
+    step(vec![order_record(1, 7, "15.00", Some(15))]).await; // between: must not win now
+    step(vec![order_record(3, 7, "3.00", Some(2))]).await; // newer, other values: updated
+                                                           // Within one batch, the newest version wins whatever the arrival order.
+    step(vec![order_record(2, 8, "30.00", Some(30)), order_record(2, 8, "25.00", Some(25))]).await;
+
+    let client = scenario.db().await;
+    let rows = client.query("SELECT id, item_total, source_version FROM orders ORDER BY id", &[]).await.unwrap();
+    let stored: Vec<(i64, Decimal, i64)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    assert_eq!(
+        stored,
+        vec![(1, Decimal::new(1000, 2), 20), (2, Decimal::new(3000, 2), 30), (3, Decimal::new(300, 2), 2),]
+    );
+    let totals = stop(consumer);
+    assert_eq!(totals, ConsumerTotals { inserted: 3, updated: 1, unchanged: 4, dead_lettered: 0 });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_and_restarted_under_load_loses_nothing() {
+    let postgres = PrivatePostgres::start();
+    let scenario = Scenario::new_on("pg_outage", &postgres.admin_url()).await;
+    const TOTAL: i64 = 20_000;
+    const CHUNK: i64 = 500;
+    let mut consumer = scenario.start_consumer();
+    let load = async {
+        for start in (1..=TOTAL).step_by(CHUNK as usize) {
+            scenario.produce(&orders(start..start + CHUNK)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let outage = async {
+        assert!(poll_until(APPLIED, || async { scenario.order_count().await > 0 }).await, "no order arrived");
+        postgres.stop();
+        // The outage itself, under load: the issue says a minute; 10 s keeps the suite short.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        postgres.start_again();
+    };
+    tokio::join!(load, outage);
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+    consumer.assert_running();
+    assert!(consumer.output().contains("Database unavailable; retrying."), "the outage was never noticed");
+    let totals = stop(consumer);
+    assert_eq!(scenario.orders().await, expected_table(1..=TOTAL));
+    assert_eq!(totals, ConsumerTotals { inserted: TOTAL as u64, updated: 0, unchanged: 0, dead_lettered: 0 });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_record_is_dead_lettered_while_its_neighbours_are_written() {
+    let scenario = Scenario::new("poison").await;
+    let on_partition_0 = |mut record: OutgoingRecord| {
+        record.partition = Some(0);
+        record
+    };
+    let raw = |payload: &[u8]| OutgoingRecord {
+        key: Some("999".into()),
+        payload: payload.to_vec(),
+        headers: vec![("source_file".into(), "poison.csv".into()), ("line".into(), "9".into())],
+        partition: Some(0),
+    };
+    let mut records: Vec<OutgoingRecord> = Vec::new();
+    records.extend(orders(1..=5).into_iter().map(on_partition_0));
+    records.push(raw(b"this is not json"));
+    records.extend(orders(6..=10).into_iter().map(on_partition_0));
+    records.push(raw(br#"{"schema_version":99,"id":1}"#));
+    records.extend(orders(11..=15).into_iter().map(on_partition_0));
+    records.push(on_partition_0(order_record(100, 1, "-5.00", Some(1)))); // the CHECK constraint refuses it
+    records.extend(orders(16..=20).into_iter().map(on_partition_0));
+    let consumer = scenario.start_consumer();
+    scenario.produce(&records).await;
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+
+    // The partition is not blocked: a later record still arrives.
+    scenario.produce(&[on_partition_0(order_record(21, 1, "1.00", Some(1)))]).await;
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+    assert_eq!(scenario.orders().await, {
+        let mut expected = expected_table(1..=20);
+        expected.insert(21, (1, Decimal::new(100, 2), Decimal::new(25, 1)));
+        expected
+    });
+
+    let client = scenario.db().await;
+    let rows = client
+        .query("SELECT reason, source, payload, headers->>'source_file' FROM dead_letters ORDER BY id", &[])
+        .await
+        .unwrap();
+    let reasons: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+    assert_eq!(reasons, vec!["undecodable_value", "unknown_schema_version", "rejected_by_database"]);
+    assert_eq!(rows[0].get::<_, Vec<u8>>(2), b"this is not json");
+    assert!(
+        rows[0].get::<_, String>(1).starts_with(&format!("{}/0/5", scenario.topic)),
+        "{}",
+        rows[0].get::<_, String>(1)
+    );
+    assert_eq!(rows[0].get::<_, String>(3), "poison.csv");
+
+    let dead = scenario.read_topic(&scenario.dlq_topic, 3, APPLIED);
+    let kinds: Vec<&str> = dead.iter().map(|record| record.headers["error_kind"].as_str()).collect();
+    assert_eq!(kinds, vec!["undecodable_value", "unknown_schema_version", "rejected_by_database"]);
+    assert!(dead
+        .iter()
+        .all(|record| record.headers.contains_key("error_message") && record.headers.contains_key("line")));
+    let totals = stop(consumer);
+    assert_eq!(totals.dead_lettered, 3);
+    assert_eq!(totals.inserted, 21);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_with_a_rebalance_mid_stream_give_exactly_the_expected_table() {
+    let scenario = Scenario::new("rebalance").await;
+    const TOTAL: i64 = 20_000;
+    const CHUNK: i64 = 1_000;
+    let mut first = Some(scenario.start_consumer_with(&[FAST_GROUP]));
+    let mut second = None;
+    let mut first_totals = None;
+    for (index, start) in (1..=TOTAL).step_by(CHUNK as usize).enumerate() {
+        scenario.produce(&orders(start..start + CHUNK)).await;
+        if index == 5 {
+            second = Some(scenario.start_consumer_with(&[FAST_GROUP])); // joins under load
+        }
+        if index == 12 {
+            first_totals = first.take().map(stop); // leaves under load
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+    let second_totals = stop(second.expect("second consumer started"));
+    let first_totals = first_totals.expect("first consumer stopped");
+    assert_eq!(scenario.orders().await, expected_table(1..=TOTAL));
+    assert_eq!(
+        first_totals.inserted + second_totals.inserted,
+        TOTAL as u64,
+        "every record applied once: {first_totals:?} + {second_totals:?}"
+    );
+    assert_eq!(first_totals.unchanged + second_totals.unchanged, 0, "no record applied twice");
+    assert!(first_totals.inserted > 0 && second_totals.inserted > 0, "{first_totals:?} {second_totals:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redrive_republishes_fixed_dead_letters_once_and_marks_them() {
+    let scenario = Scenario::new("redrive").await;
+    let consumer = scenario.start_consumer();
+    let client = scenario.db().await;
+    let migrated = poll_until(APPLIED, || async {
+        client.query_one("SELECT 1 FROM information_schema.tables WHERE table_name = 'dead_letters'", &[]).await.is_ok()
+    })
+    .await;
+    assert!(migrated);
+    client.batch_execute("ALTER TABLE orders ADD CONSTRAINT test_blocked_user CHECK (user_id <> 666)").await.unwrap();
+    scenario.produce(&[order_record(1, 666, "12.00", Some(1)), order_record(2, 1, "3.00", Some(1))]).await;
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+    assert_eq!(scenario.order_count().await, 1);
+
+    client.batch_execute("ALTER TABLE orders DROP CONSTRAINT test_blocked_user").await.unwrap(); // the cause is fixed
+    let output = scenario.redrive(Some("rejected_by_database"));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    scenario.wait_for_orders(2, APPLIED).await;
+    let redriven: i64 =
+        client.query_one("SELECT count(*) FROM dead_letters WHERE redriven_at IS NOT NULL", &[]).await.unwrap().get(0);
+    assert_eq!(redriven, 1);
+    let again = scenario.redrive(None);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("count=0"), "{}", String::from_utf8_lossy(&again.stderr));
+    let totals = stop(consumer);
+    assert_eq!(totals, ConsumerTotals { inserted: 2, updated: 0, unchanged: 0, dead_lettered: 1 });
+}
