@@ -5,6 +5,7 @@
 //! Everything the batch changes commits together, so the database never
 //! holds rows without the offsets that cover them, or the reverse.
 
+use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -85,6 +86,8 @@ pub struct BatchReport {
     pub seeks: BTreeMap<i32, i64>,
     /// Seconds from begin to commit.
     pub seconds: f64,
+    /// When the producer read each applied order, for end-to-end latency.
+    pub read_at: Vec<DateTime<Utc>>,
 }
 
 /// Applies the batch (records of assigned partitions only) in one transaction.
@@ -102,6 +105,7 @@ pub async fn apply_batch(
 
     let (records, mut letters, already_applied) = accepted(batch, &plan);
     let accepted = records.len() + letters.len();
+    let read_at = records.iter().map(|record| record.source.read_at).collect();
     let (outcome, rejected) = upsert_with_bisection(&mut transaction, target.write_path, records).await?;
     let by_position: HashMap<(i32, i64), &Decoded> =
         batch.iter().map(|d| ((d.message.partition(), d.message.offset()), d)).collect();
@@ -126,6 +130,7 @@ pub async fn apply_batch(
         next_offsets,
         seeks: plan.seeks(),
         seconds: started.elapsed().as_secs_f64(),
+        read_at,
     })
 }
 

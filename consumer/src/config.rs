@@ -54,6 +54,11 @@ pub struct Config {
     /// the bound this adds to latency when traffic is light.
     #[arg(long, env = "ORDERSTREAM_BATCH_WAIT_MS", default_value_t = 20)]
     pub batch_wait_ms: u64,
+
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (loopback unless
+    /// configured otherwise; port 0 picks a free port).
+    #[arg(long, env = "ORDERSTREAM_CONSUMER_METRICS_ADDR", default_value = "127.0.0.1:9102")]
+    pub metrics_addr: std::net::SocketAddr,
 }
 
 /// The consumer's subcommands.

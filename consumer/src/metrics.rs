@@ -25,6 +25,10 @@ pub struct Metrics {
     batch_size: Histogram,
     /// Seconds from the start of a batch transaction to its commit.
     commit_seconds: Histogram,
+    /// Records received from Kafka.
+    records: IntCounter,
+    /// Seconds from the producer reading a line to its row committing.
+    end_to_end: Histogram,
 }
 
 /// Running totals, as logged.
@@ -66,6 +70,14 @@ impl Metrics {
             "orderstream_consumer_batch_commit_seconds",
             "Duration of a batch transaction, begin to commit.",
         ))?;
+        let records = IntCounter::new("orderstream_consumer_records_total", "Records received from Kafka.")?;
+        let end_to_end = Histogram::with_opts(
+            HistogramOpts::new(
+                "orderstream_consumer_end_to_end_latency_seconds",
+                "Seconds from the producer reading a line to its row committing in PostgreSQL.",
+            )
+            .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+        )?;
         for outcome in ["inserted", "updated", "unchanged"] {
             outcomes.with_label_values(&[outcome]);
         }
@@ -78,7 +90,31 @@ impl Metrics {
         registry.register(Box::new(retries.clone()))?;
         registry.register(Box::new(batch_size.clone()))?;
         registry.register(Box::new(commit_seconds.clone()))?;
-        Ok(Metrics { registry, outcomes, dead_letters, already_applied, retries, batch_size, commit_seconds })
+        registry.register(Box::new(records.clone()))?;
+        registry.register(Box::new(end_to_end.clone()))?;
+        Ok(Metrics {
+            registry,
+            outcomes,
+            dead_letters,
+            already_applied,
+            retries,
+            batch_size,
+            commit_seconds,
+            records,
+            end_to_end,
+        })
+    }
+
+    /// Records a batch received from Kafka.
+    pub fn received(&self, records: usize) {
+        self.records.inc_by(records as u64);
+    }
+
+    /// Records how long each committed order took from being read to now.
+    pub fn committed_at(&self, read_at: &[chrono::DateTime<chrono::Utc>], now: chrono::DateTime<chrono::Utc>) {
+        for read in read_at {
+            self.end_to_end.observe((now - *read).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6);
+        }
     }
 
     /// Records a committed batch.

@@ -34,6 +34,7 @@ use crate::decode::{decode, Decoded};
 use crate::metrics::Metrics;
 use crate::migrate::{migrate, MigrateError};
 use crate::upsert::WritePath;
+use telemetry::{Readiness, ServeError};
 
 /// Longest pause between two tries of a transient failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -60,6 +61,9 @@ pub enum ConsumerError {
     /// that no single record explains (a missing table, a privilege).
     #[error("batch refused: {0}")]
     Write(#[source] ApplyError),
+    /// The metrics endpoint cannot be opened.
+    #[error(transparent)]
+    Telemetry(#[from] ServeError),
     /// The metrics registry refused a metric (a programming error).
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -114,9 +118,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         trigger.cancel();
     });
     let metrics = Metrics::new()?;
+    let readiness = Readiness::new("connecting to PostgreSQL");
+    telemetry::serve(config.metrics_addr, metrics.registry.clone(), readiness.clone()).await?;
 
     let pool = db::pool(&config.database_url, 4).map_err(ConsumerError::DatabaseConfig)?;
-    let Some(()) = retry_transient("migrate", &stop, &metrics, || apply_migrations(&pool)).await? else {
+    let Some(()) = retry_transient("migrate", &stop, &metrics, &readiness, || apply_migrations(&pool)).await? else {
         return Ok(());
     };
 
@@ -134,6 +140,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let dlq_producer: FutureProducer =
         kafka_config(&config).set("enable.idempotence", "true").set("acks", "all").create()?;
     info!(message = "Consumer started.", topic = %config.topic, group = %config.group, batch_size = config.batch_size);
+    readiness.ready();
 
     let target = Target {
         pool: &pool,
@@ -146,11 +153,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let mut seeked: BTreeMap<i32, i64> = BTreeMap::new();
     let mut last_summary = Instant::now();
     while let Some(batch) = next_batch(&consumer, &config, &stop).await {
+        metrics.received(batch.len());
         let batch = owned_partitions_only(batch, &assigned, &mut seeked);
         if batch.is_empty() {
             continue;
         }
-        let applied = retry_transient("write", &stop, &metrics, || async {
+        let applied = retry_transient("write", &stop, &metrics, &readiness, || async {
             tokio::time::timeout(BATCH_TIMEOUT, apply_batch(&target, &batch, &seeked))
                 .await
                 .unwrap_or(Err(ApplyError::Database(DbError::Timeout(BATCH_TIMEOUT))))
@@ -164,6 +172,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
             report.already_applied,
             report.seconds,
         );
+        metrics.committed_at(&report.read_at, chrono::Utc::now());
         after_commit(&consumer, &config.topic, &report, &mut seeked);
         if last_summary.elapsed() >= SUMMARY_EVERY {
             metrics.log_summary(false);
@@ -322,6 +331,7 @@ async fn retry_transient<T, F, Fut>(
     what: &str,
     stop: &CancellationToken,
     metrics: &Metrics,
+    readiness: &Readiness,
     mut attempt: F,
 ) -> Result<Option<T>, ConsumerError>
 where
@@ -331,9 +341,15 @@ where
     let mut backoff = Duration::from_millis(100);
     loop {
         match attempt().await {
-            Ok(value) => return Ok(Some(value)),
+            Ok(value) => {
+                if backoff > Duration::from_millis(100) {
+                    readiness.ready();
+                }
+                return Ok(Some(value));
+            }
             Err(error) if error.is_transient() => {
                 metrics.retried();
+                readiness.not_ready("database unavailable; retrying");
                 let jittered = backoff.mul_f64(0.5 + fastrand::f64());
                 warn!(message = "Database unavailable; retrying.", operation = what, %error, retry_in_ms = jittered.as_millis() as u64);
                 tokio::select! {

@@ -483,15 +483,13 @@ impl Scenario {
             if let Some(partition) = record.partition {
                 kafka = kafka.partition(partition);
             }
-            producer.send(kafka, Duration::from_secs(30))
+            producer.send_result(kafka).map_err(|(error, _)| error).expect("record enqueued")
         });
-        // Sends are queued in order and awaited together, keeping per-partition order.
-        let mut pending = Vec::with_capacity(records.len());
-        for send in sends {
-            pending.push(send);
-        }
+        // Every record is enqueued before any is awaited (`send` would wait for
+        // each in turn): in order, so per-partition order is kept.
+        let pending: Vec<_> = sends.collect();
         for delivery in pending {
-            delivery.await.expect("record delivered");
+            delivery.await.expect("delivery answered").expect("record delivered");
         }
     }
 
