@@ -112,14 +112,15 @@ producer_behind() {
 import glob, json, os, sys
 inbox, store = sys.argv[1], sys.argv[2]
 try:
-    positions = json.load(open(store))
+    files = json.load(open(store)).get("files", {}).values()
 except (OSError, ValueError):
-    positions = {}
+    files = []
+delivered = {os.path.realpath(f["path"]): f["delivered"]["offset"] for f in files}
 behind = 0
 for path in glob.glob(os.path.join(inbox, "*.csv")):
     data = open(path, "rb").read()
     complete = data.rfind(b"\n") + 1
-    behind += max(0, complete - positions.get(path, {}).get("offset", 0))
+    behind += max(0, complete - delivered.get(os.path.realpath(path), 0))
 print(behind)
 PY
 }

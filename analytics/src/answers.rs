@@ -69,11 +69,17 @@ impl Answer {
 }
 
 /// Runs `question` (for `month`, or the data's latest complete month).
-pub async fn answer(client: &Client, question: &Question, month: Option<NaiveDate>) -> Result<Answer, tokio_postgres::Error> {
+pub async fn answer(
+    client: &Client,
+    question: &Question,
+    month: Option<NaiveDate>,
+) -> Result<Answer, tokio_postgres::Error> {
     let rows = client.query(&question.sql_with(month), &[]).await?;
     let columns = match rows.first() {
         Some(row) => row.columns().iter().map(|c| c.name().to_string()).collect(),
-        None => client.prepare(&question.sql_with(month)).await?.columns().iter().map(|c| c.name().to_string()).collect(),
+        None => {
+            client.prepare(&question.sql_with(month)).await?.columns().iter().map(|c| c.name().to_string()).collect()
+        }
     };
     let rows = rows.iter().map(cells).collect::<Result<_, _>>()?;
     Ok(Answer { columns, rows })
@@ -87,7 +93,9 @@ fn cell(row: &Row, index: usize) -> Result<Cell, tokio_postgres::Error> {
     let kind = row.columns()[index].type_().clone();
     let number = |text: String, value: f64| Cell::Number { text, value };
     Ok(match kind {
-        Type::NUMERIC => row.try_get::<_, Option<Decimal>>(index)?.map_or(Cell::Null, |d| number(d.to_string(), d.to_f64().unwrap_or(f64::NAN))),
+        Type::NUMERIC => row
+            .try_get::<_, Option<Decimal>>(index)?
+            .map_or(Cell::Null, |d| number(d.to_string(), d.to_f64().unwrap_or(f64::NAN))),
         Type::INT8 => row.try_get::<_, Option<i64>>(index)?.map_or(Cell::Null, |v| number(v.to_string(), v as f64)),
         Type::INT4 => row.try_get::<_, Option<i32>>(index)?.map_or(Cell::Null, |v| number(v.to_string(), v.into())),
         Type::FLOAT8 => row.try_get::<_, Option<f64>>(index)?.map_or(Cell::Null, |v| number(format!("{v:.2}"), v)),

@@ -1,4 +1,3 @@
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -7,7 +6,6 @@ use orderstream_analytics::metabase::{provision, MetabaseArgs};
 use orderstream_analytics::questions::{default_folder, load_questions};
 use orderstream_analytics::{answers, report};
 use tokio_postgres::NoTls;
-use tracing_subscriber::EnvFilter;
 
 /// The "Orders and baskets analysis" from the SQL files in metabase/questions/.
 #[derive(Parser)]
@@ -25,7 +23,12 @@ enum Command {
     /// Render every question into one self-contained HTML file.
     Report {
         /// PostgreSQL URL (a read-only role is enough). Never logged.
-        #[arg(long, env = "DATABASE_URL", default_value = "postgres://orderstream@127.0.0.1:5433/orderstream", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "postgres://orderstream@127.0.0.1:5433/orderstream",
+            hide_env_values = true
+        )]
         database_url: String,
         /// Month to report on (first day, `YYYY-MM-01`); the data's latest complete month if absent.
         #[arg(long)]
@@ -35,16 +38,12 @@ enum Command {
         output: PathBuf,
     },
     /// Create or update the Metabase collection, questions and dashboard (idempotent).
-    ProvisionMetabase(MetabaseArgs),
+    ProvisionMetabase(Box<MetabaseArgs>),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    telemetry::init_logging();
     let cli = Cli::parse();
     let questions = load_questions(&cli.questions)?;
     match cli.command {

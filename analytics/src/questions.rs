@@ -78,7 +78,8 @@ pub fn load_questions(folder: &Path) -> Result<Vec<Question>, QuestionError> {
 
 /// Loads one question file.
 pub fn load_question(path: &Path) -> Result<Question, QuestionError> {
-    let text = std::fs::read_to_string(path).map_err(|source| QuestionError::Read { path: path.to_path_buf(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| QuestionError::Read { path: path.to_path_buf(), source })?;
     let header = |field: &'static str| {
         text.lines()
             .find_map(|line| line.strip_prefix("-- ")?.strip_prefix(field)?.strip_prefix(':').map(str::trim))
@@ -134,7 +135,13 @@ mod tests {
     use super::*;
 
     fn question(sql: &str) -> Question {
-        Question { key: "q".into(), title: "t".into(), display: "scalar".into(), description: "d".into(), sql: sql.into() }
+        Question {
+            key: "q".into(),
+            title: "t".into(),
+            display: "scalar".into(),
+            description: "d".into(),
+            sql: sql.into(),
+        }
     }
 
     #[test]

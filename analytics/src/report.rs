@@ -141,7 +141,11 @@ fn draw(svg: &mut String, y_name: &str, series: &Series, x: (f64, f64), y_max: f
         let color = Palette99::pick(index).to_rgba();
         if bars {
             chart
-                .draw_series(points.iter().map(|(day, value)| Rectangle::new([(day - 2.5, 0.0), (day + 2.5, *value)], color.filled())))
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|(day, value)| Rectangle::new([(day - 2.5, 0.0), (day + 2.5, *value)], color.filled())),
+                )
                 .map_err(|e| e.to_string())?;
         } else {
             chart
@@ -152,7 +156,12 @@ fn draw(svg: &mut String, y_name: &str, series: &Series, x: (f64, f64), y_max: f
         }
     }
     if !bars && series.len() > 1 {
-        chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).draw().map_err(|e| e.to_string())?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
     }
     root.present().map_err(|e| e.to_string())
 }
@@ -182,7 +191,13 @@ mod tests {
     }
 
     fn question(display: &str, title: &str) -> Question {
-        Question { key: title.into(), title: title.into(), display: display.into(), description: "why".into(), sql: String::new() }
+        Question {
+            key: title.into(),
+            title: title.into(),
+            display: display.into(),
+            description: "why".into(),
+            sql: String::new(),
+        }
     }
 
     #[test]

@@ -30,12 +30,8 @@ fn dashboard_expressions() -> Vec<(String, String)> {
 }
 
 fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut response = ureq::get(&format!("http://{addr}{path}"))
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-        .unwrap();
+    let mut response =
+        ureq::get(&format!("http://{addr}{path}")).config().http_status_as_error(false).build().call().unwrap();
     (response.status().as_u16(), response.body_mut().read_to_string().unwrap())
 }
 
@@ -43,7 +39,10 @@ fn get(addr: &str, path: &str) -> (u16, String) {
 async fn every_dashboard_and_alert_expression_evaluates_against_a_live_pipeline() {
     let scenario = Scenario::new("observability").await;
     let lines: String = (1..=2_000).map(|id| order_line(id, id % 40 + 1, "25.00", "2.5")).collect();
-    scenario.append("a.csv", format!("{HEADER}{lines}2001,1,2022-07-01 10:00,-1,0\n3000,1,2022-07-01 10:00,0,0\n").as_bytes());
+    scenario.append(
+        "a.csv",
+        format!("{HEADER}{lines}2001,1,2022-07-01 10:00,-1,0\n3000,1,2022-07-01 10:00,0,0\n").as_bytes(),
+    );
     let consumer = scenario.start_consumer();
     let producer = scenario.start_producer();
     let exporter = scenario.start_lag_exporter();
@@ -86,7 +85,8 @@ async fn every_dashboard_and_alert_expression_evaluates_against_a_live_pipeline(
 
     let evaluated = poll_until(ARRIVAL, || async {
         let rules = prometheus.rules();
-        !rules.is_empty() && rules.iter().all(|rule| rule["lastEvaluation"].as_str().is_some_and(|t| !t.starts_with("0001")))
+        !rules.is_empty()
+            && rules.iter().all(|rule| rule["lastEvaluation"].as_str().is_some_and(|t| !t.starts_with("0001")))
     })
     .await;
     assert!(evaluated, "the alert rules were never evaluated");
@@ -120,10 +120,8 @@ async fn lag_stays_visible_when_no_consumer_is_alive() {
     let _producer = scenario.start_producer();
     let exporter = scenario.start_lag_exporter();
     let addr = exporter.metrics_addr();
-    let group_lag = format!(
-        "orderstream_backlog_group_lag_records{{group=\"{}\",topic=\"{}\"}}",
-        scenario.group, scenario.topic
-    );
+    let group_lag =
+        format!("orderstream_backlog_group_lag_records{{group=\"{}\",topic=\"{}\"}}", scenario.group, scenario.topic);
     let visible = poll_until(ARRIVAL, || async { sample(&get(&addr, "/metrics").1, &group_lag) == Some(300.0) }).await;
     let metrics = get(&addr, "/metrics").1;
     assert!(visible, "lag of 300 not exported:\n{metrics}");

@@ -126,10 +126,9 @@ async fn deleted_file_is_released_and_forgotten() {
     std::fs::remove_file(scenario.inbox().join("a.csv")).unwrap();
     wait_for_log(&producer, "File released").await;
     let positions = scenario.state_dir().join("positions.json");
-    let forgotten = poll_until(ARRIVAL, || async {
-        std::fs::read_to_string(&positions).is_ok_and(|text| !text.contains("a.csv"))
-    })
-    .await;
+    let forgotten =
+        poll_until(ARRIVAL, || async { std::fs::read_to_string(&positions).is_ok_and(|text| !text.contains("a.csv")) })
+            .await;
     assert!(forgotten, "{}", std::fs::read_to_string(&positions).unwrap_or_default());
 }
 
@@ -179,7 +178,10 @@ async fn bad_lines_are_dead_lettered_with_their_reason_and_good_lines_arrive() {
     bytes.extend_from_slice(HEADER.as_bytes());
     bytes.extend_from_slice(b"13,10,2022-07-01 00:19,2.00,6\n");
     scenario.append("corpus.csv", &bytes);
-    scenario.append("wrong_header.csv", b"id,user_id,completed_at,total\n20,1,2022-07-01 00:19,5\n21,1,2022-07-01 00:19,5\n");
+    scenario.append(
+        "wrong_header.csv",
+        b"id,user_id,completed_at,total\n20,1,2022-07-01 00:19,5\n21,1,2022-07-01 00:19,5\n",
+    );
 
     let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
     let mut dead = TopicReader::new(&scenario.brokers, &scenario.dlq_topic);
@@ -227,8 +229,8 @@ async fn bad_lines_are_dead_lettered_with_their_reason_and_good_lines_arrive() {
 }
 
 fn producer_log_count(scenario: &Scenario, text: &str) -> usize {
-    let log = std::env::temp_dir()
-        .join(format!("orderstream-e2e-{}-producer-{}.log", scenario.name, std::process::id()));
+    let log =
+        std::env::temp_dir().join(format!("orderstream-e2e-{}-producer-{}.log", scenario.name, std::process::id()));
     std::fs::read_to_string(log).unwrap_or_default().matches(text).count()
 }
 

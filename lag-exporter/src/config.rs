@@ -23,7 +23,12 @@ pub struct Config {
     pub group: String,
 
     /// PostgreSQL URL, for data freshness. Never logged.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://orderstream@127.0.0.1:5433/orderstream", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://orderstream@127.0.0.1:5433/orderstream",
+        hide_env_values = true
+    )]
     pub database_url: String,
 
     /// Extra librdkafka settings as `key=value` (TLS, SASL).

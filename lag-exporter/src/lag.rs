@@ -40,7 +40,12 @@ pub struct GroupLag {
 
 /// Reads offsets and membership for `group` on `topic`. Blocking: call it
 /// off the async runtime's worker threads.
-pub fn read_group_lag(consumer: &BaseConsumer, topic: &str, group: &str, timeout: Duration) -> Result<GroupLag, KafkaError> {
+pub fn read_group_lag(
+    consumer: &BaseConsumer,
+    topic: &str,
+    group: &str,
+    timeout: Duration,
+) -> Result<GroupLag, KafkaError> {
     let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
     let partitions: Vec<i32> = metadata
         .topics()

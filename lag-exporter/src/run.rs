@@ -90,6 +90,8 @@ async fn freshness(database_url: &str) -> Result<Option<f64>, tokio_postgres::Er
     if !exists {
         return Ok(None);
     }
-    let row = client.query_one("SELECT EXTRACT(EPOCH FROM clock_timestamp() - max(read_at))::float8 FROM orders", &[]).await?;
+    let row = client
+        .query_one("SELECT EXTRACT(EPOCH FROM clock_timestamp() - max(read_at))::float8 FROM orders", &[])
+        .await?;
     Ok(row.get(0))
 }

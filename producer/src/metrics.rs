@@ -86,7 +86,11 @@ impl ProducerMetrics {
                 "Records confirmed on the dead-letter topic, by reason.",
                 "reason",
             ),
-            flagged: counter_vec("orderstream_producer_flagged_total", "Orders published with a flag, by flag.", "flag"),
+            flagged: counter_vec(
+                "orderstream_producer_flagged_total",
+                "Orders published with a flag, by flag.",
+                "flag",
+            ),
             truncations: counter("orderstream_producer_truncations_total", "Files found truncated while followed."),
             rewrites: counter(
                 "orderstream_producer_rewrites_total",

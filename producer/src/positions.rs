@@ -230,7 +230,8 @@ mod tests {
         let mut store = PositionStore::open(dir.path()).unwrap();
         let sequence = store.allocate_sequence();
         store.track(tracked(2, sequence, 0));
-        let position = DeliveredPosition { offset: 120, lines: 3, last_record: Some(RecordCheck { start: 100, crc: 9 }) };
+        let position =
+            DeliveredPosition { offset: 120, lines: 3, last_record: Some(RecordCheck { start: 100, crc: 9 }) };
         store.record((1, 2), sequence, position);
         store.persist().unwrap();
         let reopened = PositionStore::open(dir.path()).unwrap();

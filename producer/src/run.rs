@@ -19,8 +19,8 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use globset::GlobMatcher;
 use rdkafka::error::KafkaError;
 use schema::{Flag, RejectionKind};
-use thiserror::Error;
 use telemetry::{Readiness, ServeError};
+use thiserror::Error;
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
@@ -156,17 +156,24 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             break;
         }
     }
-    info!(message = "Shutting down; waiting for Kafka to confirm in-flight records.",
-          in_flight = producer.in_flight.len());
+    info!(
+        message = "Shutting down; waiting for Kafka to confirm in-flight records.",
+        in_flight = producer.in_flight.len()
+    );
     let drained = tokio::time::timeout(SHUTDOWN_DRAIN, producer.drain()).await;
     producer.flush_positions();
-    info!(message = "Producer stopped.", published = producer.metrics.records_published.get(),
-          read = producer.metrics.records_read.get());
+    info!(
+        message = "Producer stopped.",
+        published = producer.metrics.records_published.get(),
+        read = producer.metrics.records_read.get()
+    );
     match drained {
         Ok(result) => result,
         Err(_) => {
-            warn!(message = "Records still unconfirmed at shutdown; they will be sent again on restart.",
-                  in_flight = producer.in_flight.len());
+            warn!(
+                message = "Records still unconfirmed at shutdown; they will be sent again on restart.",
+                in_flight = producer.in_flight.len()
+            );
             Ok(())
         }
     }
@@ -371,8 +378,12 @@ impl Producer {
                 return;
             }
         };
-        let tracked =
-            TrackedFile { path, identity, sequence: self.store.allocate_sequence(), delivered: DeliveredPosition::default() };
+        let tracked = TrackedFile {
+            path,
+            identity,
+            sequence: self.store.allocate_sequence(),
+            delivered: DeliveredPosition::default(),
+        };
         followed.tailer.restart(&tracked);
         self.store.track(tracked);
     }

@@ -259,7 +259,8 @@ impl FileTailer {
 
     fn take(&mut self, split: SplitRecord, now: DateTime<Utc>) -> TailedRecord {
         let start = self.split + split.leading_blank;
-        let kept = if split.raw_len > self.settings.max_record_bytes { RecordSkipper::PREFIX_BYTES } else { split.raw_len };
+        let kept =
+            if split.raw_len > self.settings.max_record_bytes { RecordSkipper::PREFIX_BYTES } else { split.raw_len };
         let raw = self.buffer[start..start + kept.min(split.raw_len)].to_vec();
         let crc = crc32fast::hash(&self.buffer[start..self.split + split.consumed]);
         let offset = self.buffer_offset + start as u64;
@@ -515,7 +516,8 @@ mod tests {
     fn bad_records_are_rejected_and_good_neighbours_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.csv");
-        let mut bytes = format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n2,x,2022-07-01 00:19,1,1\n{HEADER}\n").into_bytes();
+        let mut bytes =
+            format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n2,x,2022-07-01 00:19,1,1\n{HEADER}\n").into_bytes();
         bytes.extend_from_slice(b"3,1,2022-07-01 00:19,1,\xff\n4,10,2022-07-01 00:19,1,1\n");
         append(&path, &bytes);
         let read = records(&mut open(&path));

@@ -1,5 +1,10 @@
-//! The HTTP endpoints every orderstream process serves, so that operators and
-//! orchestrators see all of them the same way.
+//! What every orderstream process shares with the operator: its logs, its
+//! shutdown signal, and its HTTP endpoints, so that all of them are seen and
+//! stopped the same way.
+//!
+//! - [`init_logging`]: key/value logs on standard error, filtered by `RUST_LOG`
+//!   (default `info`), coloured only on a terminal.
+//! - [`shutdown_signal`]: resolves on `SIGINT` or `SIGTERM`.
 //!
 //! - `GET /metrics`: the process's Prometheus registry, in the text format.
 //! - `GET /healthz`: 200 while the process is alive (a liveness probe).
@@ -21,6 +26,27 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::info;
+
+/// Sets up logging for a binary; call once, first thing in `main`.
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Resolves on SIGINT or SIGTERM, so that either stops a process cleanly
+/// (an orchestrator sends SIGTERM, a person at a terminal SIGINT).
+pub async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler can be installed");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
 
 /// Whether the process is ready, and if not, why: shared between the
 /// process's work (which sets it) and the `/readyz` endpoint (which reads it).
@@ -113,7 +139,10 @@ mod tests {
 
     async fn get(addr: SocketAddr, path: &str) -> String {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+        stream
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).await.unwrap();
         response
