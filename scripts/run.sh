@@ -150,6 +150,8 @@ done
 rows="$(psql "$DATABASE_URL" -Atc 'SELECT count(*) FROM orders')"
 dead="$(bash scripts/kafka.sh run-class "$LOCAL/kafka" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" org.apache.kafka.tools.GetOffsetShell \
           --bootstrap-server "$KAFKA_BROKERS" --topic orders.dlq 2>/dev/null | awk -F: '{ sum += $3 } END { print sum + 0 }')"
+csv_files=("$INBOX"/*.csv)
+first_file="${csv_files[0]}"
 cat <<SUMMARY
 
 orderstream is running and has caught up.
@@ -163,7 +165,7 @@ orderstream is running and has caught up.
   metrics:               producer :$PRODUCER_METRICS_PORT, consumer :$CONSUMER_METRICS_PORT, lag exporter :$LAG_EXPORTER_METRICS_PORT  (/metrics, /healthz, /readyz)
 
 Append a line and see it arrive within a second:
-  echo "9000001,42,$(date -u +'%Y-%m-%d %H:%M'),19.90,2.5" >> $INBOX/sample-orders.csv
+  echo "9000001,42,$(date -u +'%Y-%m-%d %H:%M'),19.90,2.5" >> $first_file
   . $LOCAL/env && psql "\$DATABASE_URL" -c 'SELECT * FROM orders WHERE id = 9000001'
 Stop everything with \`make down\` (data kept) or \`make clean\` (data removed).
 SUMMARY

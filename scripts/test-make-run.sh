@@ -31,7 +31,8 @@ count() { psql "$(bash scripts/postgres.sh url "$LOCAL/pg" "$PG_PORT")" -Atc 'SE
 make --no-print-directory run
 curl -fsS "http://127.0.0.1:59190/-/ready" >/dev/null || fail "make run started no Prometheus"
 for port in 59111 59112 59113; do
-  curl -fsS "http://127.0.0.1:$port/metrics" | grep -q '^orderstream_' || fail "nothing serves metrics on :$port"
+  metrics="$(curl -fsS "http://127.0.0.1:$port/metrics")" || fail "nothing serves metrics on :$port"
+  grep -q '^orderstream_' <<<"$metrics" || fail ":$port serves no orderstream metric"
 done
 [[ "$(count)" == "$expected" ]] || fail "expected $expected orders after make run, found $(count)"
 [[ -f "$LOCAL/env" ]] || fail "make run wrote no $LOCAL/env"
