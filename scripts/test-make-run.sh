@@ -47,4 +47,5 @@ third="$(make --no-print-directory run)"
 grep -q "consumer started" <<<"$third" || fail "make run did not bring the killed consumer back"
 [[ "$(count)" == "$expected" ]] || fail "after the consumer was killed and restarted: $(count) orders"
 
-echo "test-make-run: 1 passed, 0 failed ($expected orders; second run and consumer restart added no duplicates)"
+echo "test-make-run: $expected orders; Prometheus and every /metrics answered; a second run and a consumer restart added no duplicates"
+echo "test-make-run: 1 passed, 0 failed"
