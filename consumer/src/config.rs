@@ -32,7 +32,7 @@ pub struct Config {
 
     /// Extra librdkafka settings as `key=value` (repeatable; in the
     /// environment, comma-separated), e.g. TLS or SASL settings.
-    #[arg(global = true, long = "kafka-option", env = "ORDERSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    #[arg(global = true, long = "kafka-option", env = "ORDERSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = telemetry::parse_key_value)]
     pub kafka_options: Vec<(String, String)>,
 
     /// PostgreSQL connection URL. Carries the password, if any: it is never
@@ -88,13 +88,6 @@ impl std::fmt::Debug for Config {
             .field("batch_wait_ms", &self.batch_wait_ms)
             .finish_non_exhaustive()
     }
-}
-
-fn parse_key_value(raw: &str) -> Result<(String, String), String> {
-    raw.split_once('=')
-        .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()))
-        .filter(|(key, _)| !key.is_empty())
-        .ok_or_else(|| format!("`{raw}` is not key=value"))
 }
 
 impl Config {

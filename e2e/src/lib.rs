@@ -88,19 +88,26 @@ impl Scenario {
     /// Creates the database and topics of a new scenario on the given Kafka
     /// brokers (a [`kafka::PrivateKafka`] for tests that stop Kafka).
     pub async fn on_brokers(name: &str, brokers: &str) -> Scenario {
-        let admin_url = required_env("ORDERSTREAM_TEST_DATABASE_URL");
-        let brokers = brokers.to_string();
+        Scenario::create(name, &required_env("ORDERSTREAM_TEST_DATABASE_URL"), brokers).await
+    }
+
+    /// Like [`Scenario::new`], with the database on another cluster (e.g. a
+    /// [`postgres::PrivatePostgres`] that the test stops).
+    pub async fn new_on(name: &str, admin_url: &str) -> Scenario {
+        Scenario::create(name, admin_url, &required_env("ORDERSTREAM_TEST_KAFKA_BROKERS")).await
+    }
+
+    async fn create(name: &str, admin_url: &str, brokers: &str) -> Scenario {
         let unique = format!("{name}_{}_{}", std::process::id(), SEQUENCE.fetch_add(1, Ordering::SeqCst));
         let database = format!("t_{unique}");
-        let (admin, connection) = tokio_postgres::connect(&admin_url, NoTls).await.expect("connect to test PostgreSQL");
+        let (admin, connection) = tokio_postgres::connect(admin_url, NoTls).await.expect("connect to PostgreSQL");
         tokio::spawn(connection);
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database}")).await.unwrap();
         admin.batch_execute(&format!("CREATE DATABASE {database}")).await.unwrap();
-        let database_url = url_of(&admin_url, &database);
         let scenario = Scenario {
             name: name.to_string(),
-            database_url,
-            brokers,
+            database_url: url_of(admin_url, &database),
+            brokers: brokers.to_string(),
             topic: format!("orders-{unique}"),
             dlq_topic: format!("orders.dlq-{unique}"),
             group: format!("group-{unique}"),
@@ -414,29 +421,6 @@ pub fn consumer_totals(output: &str) -> Option<ConsumerTotals> {
 }
 
 impl Scenario {
-    /// Like [`Scenario::new`], with the database on another cluster (e.g. a
-    /// [`postgres::PrivatePostgres`] that the test stops).
-    pub async fn new_on(name: &str, admin_url: &str) -> Scenario {
-        let brokers = required_env("ORDERSTREAM_TEST_KAFKA_BROKERS");
-        let unique = format!("{name}_{}_{}", std::process::id(), SEQUENCE.fetch_add(1, Ordering::SeqCst));
-        let database = format!("t_{unique}");
-        let (admin, connection) = tokio_postgres::connect(admin_url, NoTls).await.expect("connect to PostgreSQL");
-        tokio::spawn(connection);
-        admin.batch_execute(&format!("CREATE DATABASE {database}")).await.unwrap();
-        let scenario = Scenario {
-            name: name.to_string(),
-            database_url: url_of(admin_url, &database),
-            brokers,
-            topic: format!("orders-{unique}"),
-            dlq_topic: format!("orders.dlq-{unique}"),
-            group: format!("group-{unique}"),
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir_all(scenario.inbox()).unwrap();
-        scenario.create_topics().await;
-        scenario
-    }
-
     /// Starts the consumer binary with extra environment (e.g. batch size,
     /// `ORDERSTREAM_KAFKA_OPTIONS`).
     pub fn start_consumer_with(&self, extra_env: &[(&str, &str)]) -> Process {

@@ -32,7 +32,7 @@ pub struct Config {
     pub database_url: String,
 
     /// Extra librdkafka settings as `key=value` (TLS, SASL).
-    #[arg(long = "kafka-option", env = "ORDERSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    #[arg(long = "kafka-option", env = "ORDERSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = telemetry::parse_key_value)]
     pub kafka_options: Vec<(String, String)>,
 
     /// How often lag and freshness are measured, in milliseconds.
@@ -56,13 +56,6 @@ impl std::fmt::Debug for Config {
             .field("metrics_addr", &self.metrics_addr)
             .finish_non_exhaustive()
     }
-}
-
-fn parse_key_value(raw: &str) -> Result<(String, String), String> {
-    raw.split_once('=')
-        .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()))
-        .filter(|(key, _)| !key.is_empty())
-        .ok_or_else(|| format!("`{raw}` is not key=value"))
 }
 
 impl Config {

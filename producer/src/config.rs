@@ -87,15 +87,8 @@ pub struct KafkaConfig {
 
     /// Extra librdkafka settings as `key=value` (repeatable; in the
     /// environment, comma-separated), e.g. TLS or SASL settings.
-    #[arg(long = "kafka-option", env = "ORDERSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    #[arg(long = "kafka-option", env = "ORDERSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = telemetry::parse_key_value)]
     pub options: Vec<(String, String)>,
-}
-
-fn parse_key_value(raw: &str) -> Result<(String, String), String> {
-    raw.split_once('=')
-        .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()))
-        .filter(|(key, _)| !key.is_empty())
-        .ok_or_else(|| format!("`{raw}` is not key=value"))
 }
 
 impl Config {
