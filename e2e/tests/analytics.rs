@@ -10,7 +10,7 @@ use std::time::Duration;
 use analytics::answers::{answer, Answer, Cell};
 use analytics::questions::{load_questions, Question};
 use chrono::{Datelike, Duration as Days, NaiveDate, NaiveDateTime};
-use orderstream_e2e::{seed_files, Scenario};
+use orderstream_e2e::{report_skipped, seed_files, Scenario};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
@@ -77,8 +77,9 @@ fn by_key(answer: &Answer, key_columns: usize) -> BTreeMap<Vec<String>, Vec<Cell
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_question_answers_the_seed_sample_like_the_csv_does() {
     let Some(files) = seed_files() else {
-        eprintln!(
-            "SKIPPED every_question_answers_the_seed_sample_like_the_csv_does: ../shared/data/seed-orders is absent"
+        report_skipped(
+            "every_question_answers_the_seed_sample_like_the_csv_does",
+            "../shared/data/seed-orders is absent (it is not part of the repository)",
         );
         return;
     };

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use orderstream_e2e::{order_line, poll_until, seed_files, Scenario, HEADER};
+use orderstream_e2e::{order_line, poll_until, report_skipped, seed_files, Scenario, HEADER};
 use rust_decimal::Decimal;
 
 const ARRIVAL: Duration = Duration::from_secs(60);
@@ -168,7 +168,10 @@ fn seed_totals(files: &[std::path::PathBuf]) -> (usize, Decimal, Decimal) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_exports_load_exactly_with_matching_totals() {
     let Some(files) = seed_files() else {
-        eprintln!("SKIPPED seed_exports_load_exactly_with_matching_totals: ../shared/data/seed-orders is absent (it is not part of the repository)");
+        report_skipped(
+            "seed_exports_load_exactly_with_matching_totals",
+            "../shared/data/seed-orders is absent (it is not part of the repository)",
+        );
         return;
     };
     let scenario = Scenario::new("seed").await;
