@@ -15,7 +15,7 @@ SEED                  ?= 42
 
 export LOCAL INBOX PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE
 
-.PHONY: help run down clean test deps services test-services gen report lint
+.PHONY: help run down clean test deps services test-services gen report bench lint
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
@@ -54,6 +54,9 @@ gen: ## write ORDERS generated orders (seed SEED) to $(INBOX)/generated-SEED.csv
 report: ## render the "Orders and baskets analysis" from PostgreSQL to $(LOCAL)/report/index.html
 	@test -f $(LOCAL)/env || { echo "report: no $(LOCAL)/env; run \`make run\` first" >&2; exit 1; }
 	@. $(LOCAL)/env && cargo run --release --quiet --bin orderstream-analytics -- report --output $(LOCAL)/report/index.html
+
+bench: ## throughput, latency, memory against COPY, Kafka and a naive baseline (quick: BENCH_ORDERS=100000 BENCH_LATENCY_SECONDS=10)
+	@bash bench/run.sh
 
 lint: ## formatting and clippy
 	cargo fmt --all --check
