@@ -13,7 +13,18 @@ export LOCAL=.local/test/make-run PG_PORT=55442 KAFKA_PORT=59102 KAFKA_CONTROLLE
   PRODUCER_METRICS_PORT=59111 CONSUMER_METRICS_PORT=59112 LAG_EXPORTER_METRICS_PORT=59113 PROMETHEUS_PORT=59190
 INBOX="$(mktemp -d)"
 export INBOX
-trap 'make --no-print-directory down >/dev/null; rm -rf "$INBOX" "$LOCAL"' EXIT
+# On failure, the processes' logs are shown before the folder goes away.
+cleanup() {
+  local status=$?
+  if (( status != 0 )); then
+    for log in "$LOCAL"/log/*.log; do
+      [[ -f "$log" ]] && { echo "--- last lines of $log"; tail -n 20 "$log"; }
+    done
+  fi
+  make --no-print-directory down >/dev/null
+  rm -rf "$INBOX" "$LOCAL"
+}
+trap cleanup EXIT
 fail() { echo "test-make-run: FAILED: $*" >&2; exit 1; }
 
 SEED=../shared/data/seed-orders
