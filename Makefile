@@ -27,8 +27,8 @@ down: ## stop everything `make run` started (data kept)
 	@bash scripts/down.sh
 
 clean: down ## stop everything (test services too) and delete .local/ (all local data)
-	@bash scripts/kafka.sh stop .local/test/kafka 59092 59093
-	@bash scripts/postgres.sh stop .local/test/pg 55432
+	@bash scripts/kafka.sh stop .local/test/kafka 29092 29093
+	@bash scripts/postgres.sh stop .local/test/pg 25432
 	rm -rf $(LOCAL)
 
 test: ## every test, with its own PostgreSQL and Kafka
@@ -42,10 +42,10 @@ services: deps ## start only PostgreSQL and Kafka for `make run`
 	@bash scripts/kafka.sh start $(LOCAL)/kafka $(KAFKA_PORT) $(KAFKA_CONTROLLER_PORT)
 
 test-services: deps ## start only the test PostgreSQL and Kafka (then `. .local/test/env`)
-	@bash scripts/postgres.sh start .local/test/pg 55432
-	@bash scripts/kafka.sh start .local/test/kafka 59092 59093
-	@printf "export ORDERSTREAM_TEST_DATABASE_URL='%s'\nexport ORDERSTREAM_TEST_KAFKA_BROKERS='127.0.0.1:59092'\n" \
-	    "$$(bash scripts/postgres.sh url .local/test/pg 55432)" > .local/test/env
+	@bash scripts/postgres.sh start .local/test/pg 25432
+	@bash scripts/kafka.sh start .local/test/kafka 29092 29093
+	@printf "export ORDERSTREAM_TEST_DATABASE_URL='%s'\nexport ORDERSTREAM_TEST_KAFKA_BROKERS='127.0.0.1:29092'\n" \
+	    "$$(bash scripts/postgres.sh url .local/test/pg 25432)" > .local/test/env
 
 gen: ## write ORDERS generated orders (seed SEED) to $(INBOX)/generated-SEED.csv
 	@mkdir -p $(INBOX)

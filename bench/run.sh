@@ -28,8 +28,8 @@
 #   BENCH_PERF             1: perf-sample producer and consumer during the cold run
 #                          (top threads/symbols to .local/bench/perf-top.txt)
 #
-# Everything lives in .local/bench/ (own PostgreSQL on :55452, own Kafka on
-# :59132/:59133, metrics on ephemeral ports), so `make run` and `make test`
+# Everything lives in .local/bench/ (own PostgreSQL on :25452, own Kafka on
+# :29132/:29133, metrics on ephemeral ports), so `make run` and `make test`
 # are never touched. Everything started here is stopped on exit, also on
 # failure. The last line printed is machine-readable (`bench: key=value …`);
 # the report is also written to .local/bench/report.txt.
@@ -42,8 +42,8 @@ LAT_SECONDS="${BENCH_LATENCY_SECONDS:-60}"
 LAT_RATE="${BENCH_LATENCY_RATE:-5000}"
 SEED="${BENCH_SEED:-42}"
 ROOT=.local/bench
-PG_DIR="$ROOT/pg" PG_PORT=55452
-KAFKA_DIR="$ROOT/kafka" KAFKA_PORT=59132 KAFKA_CPORT=59133
+PG_DIR="$ROOT/pg" PG_PORT=25452
+KAFKA_DIR="$ROOT/kafka" KAFKA_PORT=29132 KAFKA_CPORT=29133
 BROKERS="127.0.0.1:$KAFKA_PORT"
 WORK="$(realpath -m "$ROOT/work")"
 BIN=target/release

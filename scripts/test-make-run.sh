@@ -9,8 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export LOCAL=.local/test/make-run PG_PORT=55442 KAFKA_PORT=59102 KAFKA_CONTROLLER_PORT=59103 PROFILE=debug \
-  PRODUCER_METRICS_PORT=59111 CONSUMER_METRICS_PORT=59112 LAG_EXPORTER_METRICS_PORT=59113 PROMETHEUS_PORT=59190
+export LOCAL=.local/test/make-run PG_PORT=25442 KAFKA_PORT=29102 KAFKA_CONTROLLER_PORT=29103 PROFILE=debug \
+  PRODUCER_METRICS_PORT=29111 CONSUMER_METRICS_PORT=29112 LAG_EXPORTER_METRICS_PORT=29113 PROMETHEUS_PORT=29190
 INBOX="$(mktemp -d)"
 export INBOX
 # On failure, the processes' logs are shown before the folder goes away.
@@ -40,8 +40,8 @@ fi
 count() { psql "$(bash scripts/postgres.sh url "$LOCAL/pg" "$PG_PORT")" -Atc 'SELECT count(*) FROM orders'; }
 
 make --no-print-directory run
-curl -fsS "http://127.0.0.1:59190/-/ready" >/dev/null || fail "make run started no Prometheus"
-for port in 59111 59112 59113; do
+curl -fsS "http://127.0.0.1:29190/-/ready" >/dev/null || fail "make run started no Prometheus"
+for port in 29111 29112 29113; do
   metrics="$(curl -fsS "http://127.0.0.1:$port/metrics")" || fail "nothing serves metrics on :$port"
   grep -q '^orderstream_' <<<"$metrics" || fail ":$port serves no orderstream metric"
 done

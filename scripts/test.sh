@@ -7,10 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Ports below Linux's ephemeral range (32768-60999): a listener on a port in
+# that range can collide with the local port of any outgoing connection.
 TEST_LOCAL="${TEST_LOCAL:-.local/test}"
-TEST_PG_PORT="${TEST_PG_PORT:-55432}"
-TEST_KAFKA_PORT="${TEST_KAFKA_PORT:-59092}"
-TEST_KAFKA_CONTROLLER_PORT="${TEST_KAFKA_CONTROLLER_PORT:-59093}"
+TEST_PG_PORT="${TEST_PG_PORT:-25432}"
+TEST_KAFKA_PORT="${TEST_KAFKA_PORT:-29092}"
+TEST_KAFKA_CONTROLLER_PORT="${TEST_KAFKA_CONTROLLER_PORT:-29093}"
 
 cleanup() {
   bash scripts/kafka.sh stop "$TEST_LOCAL/kafka" "$TEST_KAFKA_PORT" "$TEST_KAFKA_CONTROLLER_PORT" || true
