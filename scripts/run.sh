@@ -116,11 +116,24 @@ try:
 except (OSError, ValueError):
     files = []
 delivered = {os.path.realpath(f["path"]): f["delivered"]["offset"] for f in files}
+
+def complete_bytes(path, chunk=64 * 1024):
+    """Bytes up to the end of the last complete line, read from the end
+    backwards: this runs every second, and inbox files can be large."""
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        while end > 0:
+            start = max(0, end - chunk)
+            f.seek(start)
+            newline = f.read(end - start).rfind(b"\n")
+            if newline >= 0:
+                return start + newline + 1
+            end = start
+    return 0
+
 behind = 0
 for path in glob.glob(os.path.join(inbox, "*.csv")):
-    data = open(path, "rb").read()
-    complete = data.rfind(b"\n") + 1
-    behind += max(0, complete - delivered.get(os.path.realpath(path), 0))
+    behind += max(0, complete_bytes(path) - delivered.get(os.path.realpath(path), 0))
 print(behind)
 PY
 }
