@@ -2,10 +2,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use connect::Database;
 use orderstream_analytics::metabase::{provision, MetabaseArgs};
 use orderstream_analytics::questions::{default_folder, load_questions};
 use orderstream_analytics::{answers, report};
-use tokio_postgres::NoTls;
 
 /// The "Orders and baskets analysis" from the SQL files in metabase/questions/.
 #[derive(Parser)]
@@ -22,14 +22,10 @@ struct Cli {
 enum Command {
     /// Render every question into one self-contained HTML file.
     Report {
-        /// PostgreSQL URL (a read-only role is enough). Never logged.
-        #[arg(
-            long,
-            env = "DATABASE_URL",
-            default_value = "postgres://orderstream@127.0.0.1:5433/orderstream",
-            hide_env_values = true
-        )]
-        database_url: String,
+        /// The PostgreSQL URL (with `sslmode`) and CA file. The analyst role
+        /// (`orderstream_analyst`, SELECT on the analysis views only) is enough.
+        #[command(flatten)]
+        database: connect::DatabaseArgs,
         /// Month to report on (first day, `YYYY-MM-01`); the data's latest complete month if absent.
         #[arg(long)]
         month: Option<chrono::NaiveDate>,
@@ -47,10 +43,13 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let questions = load_questions(&cli.questions)?;
     match cli.command {
-        Command::Report { database_url, month, output } => {
-            let (client, connection) =
-                tokio_postgres::connect(&database_url, NoTls).await.context("cannot connect to PostgreSQL")?;
-            tokio::spawn(connection);
+        Command::Report { database, month, output } => {
+            database.validate().map_err(anyhow::Error::msg)?;
+            let database = Database::from_args(&database)?;
+            let client = database
+                .connect()
+                .await
+                .with_context(|| format!("cannot connect to PostgreSQL at {}", database.redacted_url()))?;
             let mut answered = Vec::new();
             for question in questions {
                 let answer = answers::answer(&client, &question, month)

@@ -88,10 +88,16 @@ pub struct MetabaseArgs {
     #[arg(long, env = "ORDERSTREAM_ANALYST_DB", default_value = "orderstream")]
     pub warehouse_db: String,
 
-    /// The read-only role Metabase connects as: a dashboard can then never
-    /// write to the warehouse, whatever SQL someone types into Metabase.
+    /// The read-only role Metabase connects as (a member of the
+    /// `orderstream_readonly` group of migration 4: SELECT on the analysis
+    /// views only): a dashboard can then never write to the warehouse, nor
+    /// read a dead letter's payload, whatever SQL someone types into Metabase.
     #[arg(long, env = "ORDERSTREAM_ANALYST_USER", default_value = "orderstream_analyst")]
     pub warehouse_user: String,
+
+    /// Whether Metabase connects to the warehouse over TLS.
+    #[arg(long, env = "ORDERSTREAM_ANALYST_SSL", default_value_t = false)]
+    pub warehouse_ssl: bool,
 
     /// The read-only role's password. Required, here or in `--warehouse-password-file`.
     #[arg(long, env = "ORDERSTREAM_ANALYST_PASSWORD", hide_env_values = true)]
@@ -119,32 +125,8 @@ pub struct MetabaseArgs {
     pub wait_secs: u64,
 }
 
-/// A password: never printed, never logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    /// Shows only that a value is there.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-
-    /// Lets clap read a secret from a flag or an environment variable.
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(value.to_string()))
-    }
-}
+/// A password: never printed, never logged (one type for every binary).
+pub use connect::Secret;
 
 /// The two passwords, resolved from flags, environment or files before any
 /// request is sent.
@@ -193,16 +175,14 @@ fn resolve_secret(
         (None, Some(path)) => read_secret_file(path)?,
         (None, None) => return Err(MetabaseError::MissingSecret { flag, env }),
     };
-    if secret.0.is_empty() {
+    if secret.is_empty() {
         return Err(MetabaseError::MissingSecret { flag, env });
     }
     Ok(secret)
 }
 
 fn read_secret_file(path: &Path) -> Result<Secret, MetabaseError> {
-    let content = std::fs::read_to_string(path)
-        .map_err(|source| MetabaseError::SecretFile { path: path.to_path_buf(), source })?;
-    Ok(Secret(content.trim_end_matches(['\r', '\n']).to_string()))
+    Secret::from_file(path).map_err(|source| MetabaseError::SecretFile { path: path.to_path_buf(), source })
 }
 
 /// The step of provisioning a request belongs to, so an error says what was
@@ -519,7 +499,7 @@ fn database_body(args: &MetabaseArgs, secrets: &Secrets) -> Value {
             "dbname": args.warehouse_db,
             "user": args.warehouse_user,
             "password": secrets.warehouse.expose(),
-            "ssl": false,
+            "ssl": args.warehouse_ssl,
         },
         "is_full_sync": true,
     })
@@ -976,6 +956,6 @@ mod tests {
 
     #[test]
     fn secret_debug_is_redacted() {
-        assert_eq!(format!("{:?}", Secret("hunter2".into())), "<redacted>");
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "<redacted>");
     }
 }

@@ -65,7 +65,7 @@ async fn main() {
             admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database}")).await.unwrap();
             admin.batch_execute(&format!("CREATE DATABASE {database}")).await.unwrap();
             let url = format!("{}/{database}", admin_url.rsplit_once('/').unwrap().0);
-            let pool = orderstream_consumer::db::pool(&url, 1).unwrap();
+            let pool = orderstream_consumer::db::pool(&connect::DatabaseArgs::from_url(&url), 1).unwrap();
             {
                 let mut client = pool.get().await.unwrap();
                 orderstream_consumer::migrate::migrate(&mut client).await.unwrap();

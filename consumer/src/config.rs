@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+/// Most bytes one fetch response carries (`fetch.max.bytes`).
+pub const FETCH_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// Most bytes fetched per partition at a time (`max.partition.fetch.bytes`).
+pub const PARTITION_FETCH_MAX_BYTES: usize = 1024 * 1024;
+
 /// Reads order records from Kafka as a consumer group and upserts them into
 /// PostgreSQL, committing Kafka offsets only after the database commit.
 #[derive(Clone, Parser)]
@@ -14,9 +19,9 @@ pub struct Config {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Kafka bootstrap servers, comma-separated.
-    #[arg(global = true, long = "brokers", env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub brokers: String,
+    /// Brokers, TLS, SASL and pass-through librdkafka settings.
+    #[command(flatten)]
+    pub kafka: connect::KafkaArgs,
 
     /// Topic the orders are read from.
     #[arg(global = true, long, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
@@ -30,25 +35,24 @@ pub struct Config {
     #[arg(global = true, long, env = "ORDERSTREAM_GROUP", default_value = "orderstream")]
     pub group: String,
 
-    /// Extra librdkafka settings as `key=value` (repeatable; in the
-    /// environment, comma-separated), e.g. TLS or SASL settings.
-    #[arg(global = true, long = "kafka-option", env = "ORDERSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = telemetry::parse_key_value)]
-    pub kafka_options: Vec<(String, String)>,
-
-    /// PostgreSQL connection URL. Carries the password, if any: it is never
-    /// logged.
-    #[arg(
-        long,
-        global = true,
-        env = "DATABASE_URL",
-        default_value = "postgres://orderstream@127.0.0.1:5433/orderstream",
-        hide_env_values = true
-    )]
-    pub database_url: String,
+    /// The PostgreSQL URL (with `sslmode`) and CA file.
+    #[command(flatten)]
+    pub database: connect::DatabaseArgs,
 
     /// Most records written in one transaction.
     #[arg(long, env = "ORDERSTREAM_BATCH_SIZE", default_value_t = 5_000)]
     pub batch_size: usize,
+
+    /// Most bytes (keys and values) gathered in one batch: with the batch
+    /// size, what bounds a batch's memory whatever the records' size.
+    #[arg(long, env = "ORDERSTREAM_BATCH_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub batch_max_bytes: usize,
+
+    /// Most kilobytes librdkafka prefetches into its local queue
+    /// (`queued.max.messages.kbytes`): the bound on records read ahead of the
+    /// batch being written.
+    #[arg(long, env = "ORDERSTREAM_FETCH_QUEUE_MAX_KBYTES", default_value_t = 32 * 1024)]
+    pub fetch_queue_max_kbytes: usize,
 
     /// Longest a batch waits to fill before it is written, in milliseconds:
     /// the bound this adds to latency when traffic is light.
@@ -64,8 +68,13 @@ pub struct Config {
 /// The consumer's subcommands.
 #[derive(Clone, Debug, Subcommand)]
 pub enum Command {
-    /// Consume the topic into PostgreSQL (the default).
+    /// Consume the topic into PostgreSQL (the default). Applies pending
+    /// migrations first when its role may; otherwise they must be applied.
     Run,
+    /// Apply the pending schema migrations and exit. Run it as the database's
+    /// owner (deployment: `orderstream_owner`) before starting consumers that
+    /// connect as the least-privilege writer.
+    Migrate,
     /// Re-publish dead letters not yet redriven to the main topic, once their
     /// cause is fixed, and mark them redriven.
     Redrive {
@@ -73,20 +82,45 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// The `dead_letters` table.
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
+}
+
+/// `orderstream-consumer dead-letters …`.
+#[derive(Clone, Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// Write the dead letters as CSV (safe to open in a spreadsheet: text
+    /// cells that would be read as formulas are neutralised).
+    Export {
+        /// The CSV file to write (replaced whole, atomically).
+        #[arg(long)]
+        output: std::path::PathBuf,
+        /// Only dead letters with this reason.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Only those not redriven yet.
+        #[arg(long)]
+        pending: bool,
+    },
 }
 
 impl std::fmt::Debug for Config {
-    /// The database URL may hold a password, so it is left out.
+    /// Passwords (of the database URL, of SASL) are redacted by the fields' own `Debug`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("brokers", &self.brokers)
+            .field("command", &self.command)
+            .field("kafka", &self.kafka)
             .field("topic", &self.topic)
             .field("dlq_topic", &self.dlq_topic)
             .field("group", &self.group)
-            .field("database_url", &"<redacted>")
+            .field("database", &self.database)
             .field("batch_size", &self.batch_size)
+            .field("batch_max_bytes", &self.batch_max_bytes)
             .field("batch_wait_ms", &self.batch_wait_ms)
-            .finish_non_exhaustive()
+            .field("fetch_queue_max_kbytes", &self.fetch_queue_max_kbytes)
+            .field("metrics_addr", &self.metrics_addr)
+            .finish()
     }
 }
 
@@ -97,13 +131,31 @@ impl Config {
         if self.batch_size == 0 {
             return Err("--batch-size must be at least 1".into());
         }
+        if self.batch_max_bytes == 0 {
+            return Err("--batch-max-bytes must be at least 1".into());
+        }
+        if self.fetch_queue_max_kbytes == 0 {
+            return Err("--fetch-queue-max-kbytes must be at least 1".into());
+        }
         if self.topic == self.dlq_topic {
             return Err("--topic and --dlq-topic must differ".into());
         }
-        self.database_url
-            .parse::<tokio_postgres::Config>()
-            .map(|_| ())
-            .map_err(|error| format!("--database-url is not a PostgreSQL URL: {error}"))
+        self.kafka.validate().map_err(|error| error.to_string())?;
+        self.database.validate()
+    }
+
+    /// The consumer's own librdkafka bounds: how much it fetches and
+    /// prefetches, set explicitly so its memory does not depend on
+    /// librdkafka's defaults (up to 64 MiB queued, 100,000 records per partition).
+    pub fn consumer_bounds(&self) -> [(&'static str, String); 5] {
+        [
+            ("queued.max.messages.kbytes", self.fetch_queue_max_kbytes.to_string()),
+            ("queued.min.messages", (self.batch_size * 2).to_string()),
+            ("fetch.max.bytes", FETCH_MAX_BYTES.to_string()),
+            ("max.partition.fetch.bytes", PARTITION_FETCH_MAX_BYTES.to_string()),
+            // librdkafka requires room for a whole fetch response plus its framing.
+            ("receive.message.max.bytes", (FETCH_MAX_BYTES + 512).to_string()),
+        ]
     }
 
     /// The batch wait as a duration.
@@ -135,10 +187,41 @@ mod tests {
     }
 
     #[test]
-    fn debug_output_never_shows_the_database_password() {
-        let config = Config::try_parse_from(["c", "--database-url", "postgres://writer:s3cret@db/orders"]).unwrap();
+    fn debug_output_never_shows_a_password() {
+        let config = Config::try_parse_from([
+            "c",
+            "--database-url",
+            "postgres://writer:s3cret-db@db/orders?sslmode=verify-full",
+            "--kafka-sasl-password",
+            "s3cret-sasl",
+            "--kafka-option",
+            "ssl.key.password=s3cret-key",
+        ])
+        .unwrap();
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("writer:***@db"), "{shown}");
+    }
+
+    #[test]
+    fn migrate_and_dead_letter_export_are_subcommands() {
+        let config = Config::try_parse_from(["c", "migrate", "--database-url", "postgres://owner@db/o"]).unwrap();
+        assert!(matches!(config.command, Some(Command::Migrate)));
+        assert_eq!(config.database.database_url, "postgres://owner@db/o");
+        let config = Config::try_parse_from(["c", "dead-letters", "export", "--output", "d.csv", "--pending"]).unwrap();
+        assert!(matches!(
+            config.command,
+            Some(Command::DeadLetters(DeadLettersCommand::Export { pending: true, reason: None, .. }))
+        ));
+    }
+
+    #[test]
+    fn librdkafka_prefetch_is_bounded_explicitly() {
+        let config = Config::try_parse_from(["c", "--batch-size", "100", "--fetch-queue-max-kbytes", "1024"]).unwrap();
+        let bounds = config.consumer_bounds();
+        assert!(bounds.contains(&("queued.max.messages.kbytes", "1024".into())));
+        assert!(bounds.contains(&("queued.min.messages", "200".into())));
+        assert!(Config::try_parse_from(["c", "--batch-max-bytes", "0"]).unwrap().validate().is_err());
     }
 
     #[test]

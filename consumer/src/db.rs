@@ -5,10 +5,10 @@
 //! restarts, serialization failures and deadlocks pass; anything the database
 //! says about the data itself does not.
 
+use connect::{Database, DatabaseArgs, DatabaseConfigError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
 use thiserror::Error;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
 
 /// A database failure, classified.
 #[derive(Debug, Error)]
@@ -16,8 +16,9 @@ pub enum DbError {
     /// No connection could be had from the pool.
     #[error("no database connection: {0}")]
     Pool(#[from] PoolError),
-    /// A statement failed.
-    #[error("database error: {0}")]
+    /// A statement failed (or a connection: the message carries the causes,
+    /// such as why a TLS handshake failed).
+    #[error("database error: {}", connect::postgres::describe(.0))]
     Statement(#[from] tokio_postgres::Error),
     /// The schema was migrated by another build: nothing to retry.
     #[error("{0}")]
@@ -72,14 +73,13 @@ fn is_transient(error: &tokio_postgres::Error) -> bool {
     code.code().starts_with("08") || TRANSIENT.contains(&code)
 }
 
-/// Creates the pool; connections are opened lazily, on first use.
-pub fn pool(database_url: &str, size: usize) -> Result<Pool, tokio_postgres::Error> {
-    let mut config: tokio_postgres::Config = database_url.parse()?;
-    if config.get_connect_timeout().is_none() {
-        // A stopped or unreachable server must fail the attempt, to be retried, not hang it.
-        config.connect_timeout(std::time::Duration::from_secs(5));
-    }
+/// Creates the pool (TLS as the URL's `sslmode` says; see the `connect`
+/// crate); connections are opened lazily, on first use.
+pub fn pool(database: &DatabaseArgs, size: usize) -> Result<Pool, DatabaseConfigError> {
+    let database = Database::from_args(database)?;
+    let mut config = database.config().clone();
     config.keepalives_idle(std::time::Duration::from_secs(30));
-    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let manager =
+        Manager::from_config(config, database.tls(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Ok(Pool::builder(manager).max_size(size).build().expect("a pool without a runtime-specific setting builds"))
 }

@@ -5,14 +5,22 @@
 //! that move past the record, so it exists exactly once. The topic copy is
 //! published and confirmed *before* that commit: a crash in between publishes
 //! it again on replay (at least once on the topic, exactly once in the table).
+//!
+//! `orderstream-consumer dead-letters export` writes the table as CSV for
+//! people ([`export_csv`]), with every text cell neutralised against formula
+//! injection (a payload is whatever a file contained).
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use deadpool_postgres::GenericClient;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use schema::csv_export::{row, Cell};
 use schema::message::headers;
+use thiserror::Error;
 
 /// Why the consumer dead-lettered a record: a bounded set, used as the
 /// `reason` column, the `error_kind` header and a metric label.
@@ -132,6 +140,74 @@ pub async fn publish_all(producer: &FutureProducer, topic: &str, letters: &[Dead
         result.map_err(|(error, _)| error)?;
     }
     Ok(())
+}
+
+/// Why an export failed; the file is then left as it was.
+#[derive(Debug, Error)]
+pub enum ExportError {
+    /// Reading the table failed.
+    #[error("cannot read dead_letters: {0}")]
+    Database(#[from] tokio_postgres::Error),
+    /// Writing the file failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The columns of the export, in order.
+pub const EXPORT_COLUMNS: [&str; 9] =
+    ["id", "created_at", "reason", "source", "message", "record_key", "payload", "headers", "redriven_at"];
+
+/// Writes the dead letters (only `reason`'s, only those not redriven when
+/// `pending_only`) to `output` as CSV, in id order; returns how many. Rows
+/// are streamed, never all held, and the file is replaced atomically.
+pub async fn export_csv(
+    client: &tokio_postgres::Client,
+    output: &Path,
+    reason: Option<&str>,
+    pending_only: bool,
+) -> Result<u64, ExportError> {
+    use futures::TryStreamExt;
+    const UTC: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"#;
+    let sql = format!(
+        "SELECT id, to_char(created_at AT TIME ZONE 'UTC', {UTC}), reason, source, message, record_key, payload,
+                headers::text, to_char(redriven_at AT TIME ZONE 'UTC', {UTC})
+         FROM dead_letters
+         WHERE ($1::text IS NULL OR reason = $1) AND (NOT $2 OR redriven_at IS NULL)
+         ORDER BY id"
+    );
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&reason, &pending_only];
+    let rows = client.query_raw(&sql, params).await?;
+    futures::pin_mut!(rows);
+
+    let io = |source| ExportError::Io { path: output.to_path_buf(), source };
+    if let Some(folder) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(io)?;
+    }
+    let partial = output.with_extension("csv.partial");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&partial).map_err(io)?);
+    let header: Vec<Cell<'_>> = EXPORT_COLUMNS.iter().map(|name| Cell::Text(name)).collect();
+    file.write_all(row(&header).as_bytes()).map_err(io)?;
+    let mut count = 0;
+    while let Some(stored) = rows.try_next().await? {
+        let text = |index: usize| stored.get::<_, Option<String>>(index);
+        let bytes = |index: usize| {
+            stored.get::<_, Option<Vec<u8>>>(index).map(|value| String::from_utf8_lossy(&value).into_owned())
+        };
+        let id = stored.get::<_, i64>(0).to_string();
+        let cells = [text(1), text(2), text(3), text(4), bytes(5), bytes(6), text(7), text(8)];
+        let mut line = vec![Cell::Number(&id)];
+        line.extend(cells.iter().map(|cell| cell.as_deref().map_or(Cell::Null, Cell::Text)));
+        file.write_all(row(&line).as_bytes()).map_err(io)?;
+        count += 1;
+    }
+    file.into_inner().map_err(|error| io(error.into_error()))?.sync_all().map_err(io)?;
+    std::fs::rename(&partial, output).map_err(io)?;
+    Ok(count)
 }
 
 #[cfg(test)]

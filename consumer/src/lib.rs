@@ -6,7 +6,7 @@
 //! | module           | responsibility                                                          |
 //! |------------------|-------------------------------------------------------------------------|
 //! | [`config`]       | flags and environment variables, validated before anything connects      |
-//! | [`migrate`]      | applies the schema crate's migrations once, safely under concurrency     |
+//! | [`migrate`]      | applies the schema crate's migrations once, safely under concurrency; `migrate` as the owner, start as the writer |
 //! | [`db`]           | the connection pool; which errors are transient, which blame a record    |
 //! | [`decode`]       | Kafka record → order record (with source version and flags) or dead letter |
 //! | [`batch`]        | the newest record per id, in id order (pure)                             |
@@ -14,7 +14,7 @@
 //! | [`upsert`]       | version-guarded upsert and outcome counting (unnest or COPY)             |
 //! | [`bisect`]       | finding the rows the database refuses (pure)                             |
 //! | [`apply`]        | one batch, one transaction: offsets, rows, dead letters                  |
-//! | [`dead_letters`] | the `orders.dlq` topic and the `dead_letters` table                      |
+//! | [`dead_letters`] | the `orders.dlq` topic, the `dead_letters` table, its spreadsheet-safe CSV export |
 //! | [`redrive`]      | re-publishing dead letters once fixed                                    |
 //! | [`metrics`]      | Prometheus counters and the summary log line                             |
 //! | [`run`]          | the loop: batch, apply, retry, rebalance, shutdown                       |

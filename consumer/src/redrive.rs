@@ -26,7 +26,7 @@ use crate::run::kafka_config;
 pub enum RedriveError {
     /// The database URL is unusable.
     #[error("invalid database configuration: {0}")]
-    DatabaseConfig(#[source] tokio_postgres::Error),
+    DatabaseConfig(#[source] connect::DatabaseConfigError),
     /// Reading or marking the dead letters failed.
     #[error(transparent)]
     Database(#[from] DbError),
@@ -50,7 +50,7 @@ impl From<deadpool_postgres::PoolError> for RedriveError {
 /// Redrives the pending dead letters (with `reason`, if given); returns how
 /// many were re-published.
 pub async fn redrive(config: &Config, reason: Option<&str>) -> Result<u64, RedriveError> {
-    let pool = db::pool(&config.database_url, 1).map_err(RedriveError::DatabaseConfig)?;
+    let pool = db::pool(&config.database, 1).map_err(RedriveError::DatabaseConfig)?;
     let producer: FutureProducer =
         kafka_config(config).set("enable.idempotence", "true").set("acks", "all").create()?;
     let count = redrive_with(&pool, &producer, &config.topic, reason).await?;

@@ -4,7 +4,7 @@
 //! Started with `scripts/postgres.sh` in a temporary folder on a free port,
 //! stopped when dropped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A running private cluster.
@@ -72,6 +72,35 @@ impl PrivatePostgres {
             "private PostgreSQL did not stop: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+
+    /// Turns TLS on (`ssl = on` with this certificate and key, PEM), then
+    /// restarts the cluster. Plain connections are still accepted: the
+    /// client's `sslmode` decides.
+    pub fn enable_tls(&self, certificate: &Path, key: &Path) {
+        let data = self.cluster_dir().join("data");
+        for (from, name) in [(certificate, "server.crt"), (key, "server.key")] {
+            let to = data.join(name);
+            std::fs::copy(from, &to).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::{MetadataExt, PermissionsExt};
+                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+                // The server refuses a key that its own user does not own.
+                let owner = std::fs::metadata(data.join("PG_VERSION")).unwrap();
+                std::os::unix::fs::chown(&to, Some(owner.uid()), Some(owner.gid())).unwrap();
+            }
+        }
+        std::fs::write(data.join("tls.conf"), "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
+            .unwrap();
+        let conf = data.join("postgresql.conf");
+        let mut settings = std::fs::read_to_string(&conf).unwrap();
+        if !settings.contains("'tls.conf'") {
+            settings.push_str("include_if_exists = 'tls.conf'\n");
+            std::fs::write(&conf, settings).unwrap();
+        }
+        self.stop();
+        self.start_again();
     }
 
     /// A URL of a role allowed to create databases, for [`crate::Scenario::new_on`].

@@ -10,9 +10,9 @@ use clap::Parser;
 #[derive(Clone, Parser)]
 #[command(name = "orderstream-lag-exporter", version)]
 pub struct Config {
-    /// Kafka bootstrap servers, comma-separated.
-    #[arg(long = "brokers", env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub brokers: String,
+    /// Brokers, TLS, SASL and pass-through librdkafka settings.
+    #[command(flatten)]
+    pub kafka: connect::KafkaArgs,
 
     /// Topic whose lag is measured.
     #[arg(long, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
@@ -22,18 +22,10 @@ pub struct Config {
     #[arg(long, env = "ORDERSTREAM_GROUP", default_value = "orderstream")]
     pub group: String,
 
-    /// PostgreSQL URL, for data freshness. Never logged.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://orderstream@127.0.0.1:5433/orderstream",
-        hide_env_values = true
-    )]
-    pub database_url: String,
-
-    /// Extra librdkafka settings as `key=value` (TLS, SASL).
-    #[arg(long = "kafka-option", env = "ORDERSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = telemetry::parse_key_value)]
-    pub kafka_options: Vec<(String, String)>,
+    /// The PostgreSQL URL (with `sslmode`) and CA file, for data freshness:
+    /// reads the `pipeline_freshness` view (the analyst role may).
+    #[command(flatten)]
+    pub database: connect::DatabaseArgs,
 
     /// How often lag and freshness are measured, in milliseconds.
     #[arg(long, env = "ORDERSTREAM_LAG_INTERVAL_MS", default_value_t = 5_000)]
@@ -45,16 +37,16 @@ pub struct Config {
 }
 
 impl std::fmt::Debug for Config {
-    /// The database URL may hold a password, so it is left out.
+    /// Passwords are redacted by the fields' own `Debug`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("brokers", &self.brokers)
+            .field("kafka", &self.kafka)
             .field("topic", &self.topic)
             .field("group", &self.group)
-            .field("database_url", &"<redacted>")
+            .field("database", &self.database)
             .field("interval_ms", &self.interval_ms)
             .field("metrics_addr", &self.metrics_addr)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
@@ -64,10 +56,8 @@ impl Config {
         if self.interval_ms == 0 {
             return Err("--interval-ms must be at least 1".into());
         }
-        self.database_url
-            .parse::<tokio_postgres::Config>()
-            .map(|_| ())
-            .map_err(|error| format!("--database-url is not a PostgreSQL URL: {error}"))
+        self.kafka.validate().map_err(|error| error.to_string())?;
+        self.database.validate()
     }
 
     /// The polling interval.
@@ -81,10 +71,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_valid_and_debug_hides_the_database_url() {
-        let config = Config::try_parse_from(["x", "--database-url", "postgres://u:hunter2@db/x"]).unwrap();
+    fn defaults_are_valid_and_debug_hides_every_password() {
+        let config = Config::try_parse_from([
+            "x",
+            "--database-url",
+            "postgres://u:hunter2@db/x",
+            "--kafka-security-protocol",
+            "sasl_ssl",
+            "--kafka-sasl-mechanism",
+            "SCRAM-SHA-512",
+            "--kafka-sasl-username",
+            "lag",
+            "--kafka-sasl-password",
+            "hunter3",
+        ])
+        .unwrap();
         assert_eq!(config.validate(), Ok(()));
-        assert!(!format!("{config:?}").contains("hunter2"));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter"), "{shown}");
         assert!(config.metrics_addr.ip().is_loopback(), "metrics bind loopback unless configured");
     }
 }

@@ -6,10 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use connect::Database;
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::ClientConfig;
 use telemetry::Readiness;
-use tokio_postgres::NoTls;
 use tracing::{info, warn};
 
 use crate::config::Config;
@@ -21,13 +20,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let metrics = ExporterMetrics::new();
     let readiness = Readiness::new("no measurement yet");
     telemetry::serve(config.metrics_addr, metrics.registry.clone(), readiness.clone()).await?;
-    let mut kafka = ClientConfig::new();
-    kafka.set("bootstrap.servers", &config.brokers).set("group.id", &config.group);
-    for (key, value) in &config.kafka_options {
-        kafka.set(key, value);
-    }
+    let database = Database::from_args(&config.database)?;
+    let mut kafka = config.kafka.clone();
+    kafka.load_password_file()?;
     // Reads offsets of the group without joining it.
-    let consumer: Arc<BaseConsumer> = Arc::new(kafka.create()?);
+    let consumer: Arc<BaseConsumer> = Arc::new(kafka.client_config().set("group.id", &config.group).create()?);
     info!(message = "Lag exporter started.", topic = %config.topic, group = %config.group,
           metrics = %config.metrics_addr);
     tokio::pin!(shutdown);
@@ -35,13 +32,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            _ = ticks.tick() => measure(&config, &consumer, &metrics, &readiness).await,
+            _ = ticks.tick() => measure(&config, &database, &consumer, &metrics, &readiness).await,
         }
     }
     Ok(())
 }
 
-async fn measure(config: &Config, consumer: &Arc<BaseConsumer>, metrics: &ExporterMetrics, readiness: &Readiness) {
+async fn measure(
+    config: &Config,
+    database: &Database,
+    consumer: &Arc<BaseConsumer>,
+    metrics: &ExporterMetrics,
+    readiness: &Readiness,
+) {
     let timeout = config.interval().max(Duration::from_secs(5));
     let (reader, topic, group) = (consumer.clone(), config.topic.clone(), config.group.clone());
     let lag = tokio::task::spawn_blocking(move || read_group_lag(&reader, &topic, &group, timeout)).await;
@@ -62,14 +65,14 @@ async fn measure(config: &Config, consumer: &Arc<BaseConsumer>, metrics: &Export
             false
         }
     };
-    let database_ok = match freshness(&config.database_url).await {
+    let database_ok = match freshness(database).await {
         Ok(Some(seconds)) => {
             metrics.observe_freshness(seconds);
             true
         }
         Ok(None) => true,
         Err(error) => {
-            warn!(message = "Cannot read freshness from PostgreSQL.", %error);
+            warn!(message = "Cannot read freshness from PostgreSQL.", error = %connect::postgres::describe(&error));
             metrics.failed("database");
             false
         }
@@ -82,16 +85,22 @@ async fn measure(config: &Config, consumer: &Arc<BaseConsumer>, metrics: &Export
 }
 
 /// Seconds since the newest committed order was read; `None` while the table
-/// is empty or not created yet.
-async fn freshness(database_url: &str) -> Result<Option<f64>, tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::connect(database_url, NoTls).await?;
-    tokio::spawn(connection);
-    let exists: bool = client.query_one("SELECT to_regclass('orders') IS NOT NULL", &[]).await?.get(0);
-    if !exists {
-        return Ok(None);
-    }
-    let row = client
-        .query_one("SELECT EXTRACT(EPOCH FROM clock_timestamp() - max(read_at))::float8 FROM orders", &[])
-        .await?;
-    Ok(row.get(0))
+/// is empty or not created yet. Reads the `pipeline_freshness` view (which
+/// the read-only analyst role may), or `orders` before that view existed.
+async fn freshness(database: &Database) -> Result<Option<f64>, tokio_postgres::Error> {
+    let client = database.connect().await?;
+    let source: Option<String> = client
+        .query_one(
+            "SELECT CASE WHEN to_regclass('pipeline_freshness') IS NOT NULL THEN 'view'
+                         WHEN to_regclass('orders') IS NOT NULL THEN 'table' END",
+            &[],
+        )
+        .await?
+        .get(0);
+    let sql = match source.as_deref() {
+        Some("view") => "SELECT EXTRACT(EPOCH FROM clock_timestamp() - newest_read_at)::float8 FROM pipeline_freshness",
+        Some(_) => "SELECT EXTRACT(EPOCH FROM clock_timestamp() - max(read_at))::float8 FROM orders",
+        None => return Ok(None),
+    };
+    Ok(client.query_one(sql, &[]).await?.get(0))
 }

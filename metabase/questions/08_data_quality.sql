@@ -2,7 +2,7 @@
 -- display: table
 -- description: Records the consumer dead-lettered, by reason and day, and valid orders the producer flagged (both totals zero, unusual amounts), by flag and day of the order.
 SELECT created_at::date AS day, 'dead letter' AS kind, reason AS detail, count(*) AS records
-FROM dead_letters
+FROM analysis_dead_letters
 GROUP BY 1, 2, 3
 UNION ALL
 SELECT completed_time::date, 'flagged order', flag, count(*)

@@ -70,12 +70,13 @@ pub struct Config {
     pub position_flush_ms: u64,
 }
 
-/// How to reach Kafka; shared shape with the consumer's flags.
+/// Where the producer publishes, and how it reaches Kafka.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KafkaConfig {
-    /// Kafka bootstrap servers, comma-separated.
-    #[arg(long = "brokers", env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub brokers: String,
+    /// Brokers, TLS, SASL and pass-through librdkafka settings (shared with
+    /// every binary; passwords redacted from `Debug`).
+    #[command(flatten)]
+    pub connection: connect::KafkaArgs,
 
     /// Topic the orders are published to.
     #[arg(long, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
@@ -84,11 +85,6 @@ pub struct KafkaConfig {
     /// Topic invalid records are published to, with the reason in headers.
     #[arg(long, env = "ORDERSTREAM_DLQ_TOPIC", default_value = "orders.dlq")]
     pub dlq_topic: String,
-
-    /// Extra librdkafka settings as `key=value` (repeatable; in the
-    /// environment, comma-separated), e.g. TLS or SASL settings.
-    #[arg(long = "kafka-option", env = "ORDERSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = telemetry::parse_key_value)]
-    pub options: Vec<(String, String)>,
 }
 
 impl Config {
@@ -111,7 +107,7 @@ impl Config {
         if self.kafka.topic == self.kafka.dlq_topic {
             return Err("--topic and --dlq-topic must differ".into());
         }
-        Ok(())
+        self.kafka.connection.validate().map_err(|error| error.to_string())
     }
 
     /// The poll interval as a duration.
@@ -153,7 +149,7 @@ mod tests {
     #[test]
     fn defaults_are_valid_for_a_local_run() {
         let config = Config::try_parse_from(["orderstream-producer"]).unwrap();
-        assert_eq!(config.kafka.brokers, "127.0.0.1:9092");
+        assert_eq!(config.kafka.connection.brokers, "127.0.0.1:9092");
         assert_eq!(config.kafka.topic, "orders");
         assert_eq!(config.validate(), Ok(()));
     }
@@ -162,8 +158,33 @@ mod tests {
     fn kafka_options_are_key_value_pairs() {
         let config =
             Config::try_parse_from(["p", "--kafka-option", "security.protocol=SSL", "--kafka-option", "a=b"]).unwrap();
-        assert_eq!(config.kafka.options, vec![("security.protocol".into(), "SSL".into()), ("a".into(), "b".into())]);
-        assert!(Config::try_parse_from(["p", "--kafka-option", "novalue"]).is_err());
+        assert_eq!(
+            config.kafka.connection.options,
+            vec![("security.protocol".into(), "SSL".into()), ("a".into(), "b".into())]
+        );
+        assert!(Config::try_parse_from(["p", "--kafka-option", "novalue"]).unwrap().validate().is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_kafka_password() {
+        let config = Config::try_parse_from([
+            "p",
+            "--kafka-security-protocol",
+            "sasl_ssl",
+            "--kafka-sasl-mechanism",
+            "SCRAM-SHA-512",
+            "--kafka-sasl-username",
+            "orderstream-producer",
+            "--kafka-sasl-password",
+            "s3cret-sasl",
+            "--kafka-option",
+            "ssl.key.password=s3cret-key",
+        ])
+        .unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("orderstream-producer"), "{shown}");
     }
 
     #[test]

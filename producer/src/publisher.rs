@@ -28,6 +28,9 @@ pub enum PublishError {
     /// The client could not be created (a bad setting).
     #[error("cannot create the Kafka client: {0}")]
     Client(#[source] KafkaError),
+    /// The SASL password file cannot be read.
+    #[error(transparent)]
+    Settings(#[from] connect::kafka::KafkaConfigError),
     /// A topic could not be created or checked.
     #[error("cannot create topic {topic}: {source}")]
     Topic {
@@ -64,30 +67,34 @@ pub enum Enqueued {
     QueueFull,
 }
 
-/// librdkafka settings common to every client of ours.
+/// Most kilobytes of records librdkafka's queue holds
+/// (`queue.buffering.max.kbytes`, 1 GiB by default): with `--max-in-flight`,
+/// what bounds the producer's memory while Kafka is slow or away. A full
+/// queue makes reading wait, like `--max-in-flight`.
+pub const QUEUE_MAX_KBYTES: usize = 256 * 1024;
+
+/// librdkafka settings common to every client of ours (brokers, TLS, SASL).
 pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &kafka.brokers);
-    for (key, value) in &kafka.options {
-        config.set(key, value);
-    }
-    config
+    kafka.connection.client_config()
 }
 
 impl Publisher {
     /// Creates the idempotent producer. `max_in_flight` sizes librdkafka's
     /// queue so that it never holds more than the producer lets it.
     pub fn new(kafka: &KafkaConfig, max_in_flight: usize) -> Result<Self, PublishError> {
-        let producer = client_config(kafka)
+        let mut kafka = kafka.clone();
+        kafka.connection.load_password_file()?;
+        let producer = client_config(&kafka)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("message.timeout.ms", "0")
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
             .set("queue.buffering.max.messages", (max_in_flight * 2).max(1000).to_string())
+            .set("queue.buffering.max.kbytes", QUEUE_MAX_KBYTES.to_string())
             .create()
             .map_err(PublishError::Client)?;
-        Ok(Publisher { producer, config: kafka.clone() })
+        Ok(Publisher { producer, config: kafka })
     }
 
     /// Creates the orders and dead-letter topics if they do not exist yet.
@@ -104,6 +111,14 @@ impl Publisher {
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                // A secured cluster where the producer may only write: the
+                // topics are created by whoever set its ACLs.
+                Err((
+                    topic,
+                    RDKafkaErrorCode::TopicAuthorizationFailed | RDKafkaErrorCode::ClusterAuthorizationFailed,
+                )) => {
+                    tracing::info!(message = "Not allowed to create topics; expecting them to exist.", %topic);
+                }
                 Err((topic, code)) => return Err(PublishError::Topic { topic, source: KafkaError::AdminOp(code) }),
             }
         }

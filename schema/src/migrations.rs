@@ -1,9 +1,10 @@
 //! The PostgreSQL schema, as ordered migrations embedded in the binary.
 //!
-//! The consumer applies them at start (see its `migrate` module); keeping the
-//! SQL here, beside the record it stores, means the record and its table
-//! change together. A migration, once released, is never edited: a change is a
-//! new migration.
+//! `orderstream-consumer migrate` applies them, as the database's owner; the
+//! consumer also applies them at start when its role may (see its `migrate`
+//! module). Keeping the SQL here, beside the record it stores, means the
+//! record and its table change together. A migration, once released, is never
+//! edited: a change is a new migration.
 
 /// One schema change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +23,22 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "orders", sql: include_str!("../migrations/0001_orders.sql") },
     Migration { version: 2, name: "exactly_once", sql: include_str!("../migrations/0002_exactly_once.sql") },
     Migration { version: 3, name: "analysis_views", sql: include_str!("../migrations/0003_analysis_views.sql") },
+    Migration {
+        version: 4,
+        name: "least_privilege_roles",
+        sql: include_str!("../migrations/0004_least_privilege_roles.sql"),
+    },
 ];
+
+/// The consumer's role: read and write its tables, no DDL. Created NOLOGIN
+/// by migration 4 when missing; a migration adding a table the consumer
+/// writes grants it to this role.
+pub const WRITER_ROLE: &str = "orderstream_writer";
+
+/// The analysts' role (Metabase, the report, the lag exporter): SELECT on
+/// the `analysis_*` views and `pipeline_freshness` only. A migration adding
+/// such a view grants it to this role.
+pub const ANALYST_ROLE: &str = "orderstream_analyst";
 
 #[cfg(test)]
 mod tests {

@@ -27,15 +27,6 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::info;
 
-/// Parses a `key=value` flag (the pass-through librdkafka settings of every
-/// binary), for clap's `value_parser`.
-pub fn parse_key_value(raw: &str) -> Result<(String, String), String> {
-    raw.split_once('=')
-        .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()))
-        .filter(|(key, _)| !key.is_empty())
-        .ok_or_else(|| format!("`{raw}` is not key=value"))
-}
-
 /// Sets up logging for a binary; call once, first thing in `main`.
 pub fn init_logging() {
     use std::io::IsTerminal;

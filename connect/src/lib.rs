@@ -1,0 +1,28 @@
+//! How orderstream's processes reach PostgreSQL and Kafka: one place for the
+//! connection flags, TLS, SASL and the redaction of the secrets they carry.
+//!
+//! Every binary used to build its own librdkafka settings and PostgreSQL
+//! connection; a security setting added to one was then missing from the
+//! others. Here the flags are declared once (clap `Args`, flattened into each
+//! binary's configuration) and turned into clients once.
+//!
+//! # Layout
+//!
+//! | module       | responsibility                                                              |
+//! |--------------|-----------------------------------------------------------------------------|
+//! | [`postgres`] | `--database-url` with `sslmode` and `--database-ca-file`: a rustls connector, password redaction |
+//! | [`kafka`]    | `--brokers`, TLS and SASL/SCRAM flags, pass-through `--kafka-option`s → librdkafka settings |
+//! | [`secret`]   | a password that never reaches a log line or a `Debug` output                |
+//!
+//! # Guarantee
+//!
+//! No secret this crate holds is ever shown: every type holding one redacts
+//! it from `Debug`, and every error it returns is free of it.
+
+pub mod kafka;
+pub mod postgres;
+pub mod secret;
+
+pub use kafka::KafkaArgs;
+pub use postgres::{Database, DatabaseArgs, DatabaseConfigError, TlsMode};
+pub use secret::Secret;
