@@ -25,8 +25,14 @@
 #   BENCH_LATENCY_SECONDS  length of the latency phase (default 60)
 #   BENCH_LATENCY_RATE     lines per second appended (default 5000)
 #   BENCH_SEED             generator seed (default 42)
+#   BENCH_BIN              where the pipeline's binaries are (default target/release;
+#                          another folder compares an older build in the same setup)
 #   BENCH_PERF             1: perf-sample producer and consumer during the cold run
 #                          (top threads/symbols to .local/bench/perf-top.txt)
+#   BENCH_PROFILE          1: perf-sample the whole machine with call graphs during
+#                          the cold run: CPU share per process and thread, and
+#                          flamegraphs of consumer, producer and PostgreSQL
+#                          (.local/bench/profile/; needs perf and inferno-flamegraph)
 #
 # Everything lives in .local/bench/ (own PostgreSQL on :25452, own Kafka on
 # :29132/:29133, metrics on ephemeral ports), so `make run` and `make test`
@@ -46,7 +52,7 @@ PG_DIR="$ROOT/pg" PG_PORT=25452
 KAFKA_DIR="$ROOT/kafka" KAFKA_PORT=29132 KAFKA_CPORT=29133
 BROKERS="127.0.0.1:$KAFKA_PORT"
 WORK="$(realpath -m "$ROOT/work")"
-BIN=target/release
+BIN="${BENCH_BIN:-target/release}"
 RUN_ID="$(date -u +%Y%m%d%H%M%S)"
 CLK_TCK="$(getconf CLK_TCK)"
 BENCH_T0=$SECONDS
@@ -83,7 +89,9 @@ trap 'exit 130' INT TERM
 
 # --- services ------------------------------------------------------------------
 say "building (release)"
-cargo build --release --bins --quiet
+# Only what the bench runs: a half-finished crate elsewhere in the workspace
+# must not stop it.
+cargo build --release --quiet -p orderstream-producer -p orderstream-consumer -p orderstream-generator --bins
 cargo build --release --quiet -p orderstream-consumer --example naive_upsert
 
 # Fresh services: a stale cluster from an aborted run is stopped and wiped.
@@ -139,6 +147,30 @@ wait_log() { # wait_log FILE PATTERN SECONDS PID
   done
 }
 
+# profile_report PERF_DATA DIR: CPU share by process and by thread, the top
+# symbols, and a flamegraph each of consumer, producer and PostgreSQL.
+profile_report() {
+  local data="$1" dir="$2" name pid
+  {
+    echo "== samples by process (whole machine, cold run; cpu-clock at 199 Hz per CPU) =="
+    perf report -i "$data" --no-children -g none --sort comm --stdio 2>/dev/null | grep '%' | head -n 25
+    echo "== consumer: by thread =="
+    perf report -i "$data" --pid "$CONSUMER_PID" --no-children -g none --sort comm --stdio 2>/dev/null | grep '%' | head -n 15
+    echo "== consumer: top symbols =="
+    perf report -i "$data" --pid "$CONSUMER_PID" --no-children -g none --sort dso,symbol --stdio 2>/dev/null | grep '%' | head -n 40
+    echo "== PostgreSQL: top symbols =="
+    perf report -i "$data" --comms postgres --no-children -g none --sort dso,symbol --stdio 2>/dev/null | grep '%' | head -n 40
+  } >"$dir/summary.txt" || true
+  command -v inferno-flamegraph >/dev/null || { say "inferno-flamegraph not found (cargo install inferno): no SVGs"; return 0; }
+  for name in consumer producer; do
+    [[ "$name" == consumer ]] && pid="$CONSUMER_PID" || pid="$PRODUCER_PID"
+    perf script -i "$data" --pid "$pid" 2>/dev/null | inferno-collapse-perf 2>/dev/null >"$dir/$name.folded" || true
+    inferno-flamegraph --title "orderstream-$name, cold run" <"$dir/$name.folded" >"$dir/$name.svg" 2>/dev/null || true
+  done
+  perf script -i "$data" --comms postgres 2>/dev/null | inferno-collapse-perf 2>/dev/null >"$dir/postgres.folded" || true
+  inferno-flamegraph --title "PostgreSQL backends, cold run" <"$dir/postgres.folded" >"$dir/postgres.svg" 2>/dev/null || true
+}
+
 # start_pipeline PHASE: a fresh inbox, state, topics, group and database for PHASE;
 # sets PRODUCER_PID, CONSUMER_PID, PRODUCER_PORT, CONSUMER_PORT, INBOX, DB, GROUP, TOPIC.
 start_pipeline() {
@@ -171,7 +203,9 @@ stop_pipeline() { stop_pid "$PRODUCER_PID"; stop_pid "$CONSUMER_PID"; }
 # --- 1. PostgreSQL: COPY ----------------------------------------------------------
 say "phase copy: \\copy of $ORDERS rows into a table shaped like orders"
 new_db bench_copy
-for migration in schema/migrations/*.sql; do sql bench_copy -f "$migration" >/dev/null; done
+# The schema exactly as the consumer creates it (its migration runner).
+DATABASE_URL="$(db_url bench_copy)" "$BIN/orderstream-consumer" migrate >"$WORK/migrate.log" 2>&1 ||
+  die "migrations failed; see $WORK/migrate.log"
 sql bench_copy -c "CREATE TABLE copy_orders (LIKE orders INCLUDING ALL);
   ALTER TABLE copy_orders ALTER source_file SET DEFAULT 'copy', ALTER source_line SET DEFAULT 0,
     ALTER source_offset SET DEFAULT 0, ALTER read_at SET DEFAULT clock_timestamp();" >/dev/null
@@ -199,7 +233,16 @@ cp "$FILE" "$WORK/again.csv.tmp"
 start_pipeline e2e
 P0="$(cpu_ticks "$PRODUCER_PID")" C0="$(cpu_ticks "$CONSUMER_PID")" K0="$(cpu_ticks "$(kafka_pid)")" G0="$(pg_ticks)"
 PERF_PID=""
-if [[ "${BENCH_PERF:-0}" == 1 ]]; then
+if [[ "${BENCH_PROFILE:-0}" == 1 ]]; then
+  # Every process on the machine (the broker and PostgreSQL too), software clock
+  # (no PMU in this VM), DWARF call graphs (release builds keep line tables,
+  # Debian's PostgreSQL has no frame pointers).
+  rm -rf "$ROOT/profile" && mkdir -p "$ROOT/profile"
+  perf record -a -e cpu-clock -F 199 --call-graph dwarf,16384 -o "$WORK/profile.data" >"$WORK/perf.log" 2>&1 &
+  PERF_PID=$!
+  STARTED_PIDS+=("$PERF_PID")
+  sleep 1
+elif [[ "${BENCH_PERF:-0}" == 1 ]]; then
   # Sampling profile of producer and consumer (software clock: no PMU in this VM).
   perf record -e cpu-clock -F 499 -g -p "$PRODUCER_PID,$CONSUMER_PID" -o "$WORK/perf.data" >"$WORK/perf.log" 2>&1 &
   PERF_PID=$!
@@ -208,19 +251,28 @@ if [[ "${BENCH_PERF:-0}" == 1 ]]; then
 fi
 t0="$(now)"
 mv "$WORK/cold.csv.tmp" "$INBOX/cold.csv"
+applied() { sql "$DB" -c "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE group_id = '$GROUP'"; }
 published_at="" deadline=$((SECONDS + 1800))
 while :; do
   if [[ -z "$published_at" ]] && (( $(metric "$PRODUCER_PORT" orderstream_producer_records_published_total) >= ORDERS )); then
     published_at="$(now)"
     P1="$(cpu_ticks "$PRODUCER_PID")"
   fi
-  (( $(sql "$DB" -c 'SELECT count(*) FROM orders') >= ORDERS )) && break
+  # Applied records, from the group's stored offsets (six rows; the topic is
+  # new, so offsets count records): a `count(*)` of the growing table every
+  # 200 ms cost PostgreSQL a scan of up to 1,000,000 rows, CPU the pipeline
+  # needs on two cores.
+  (( $(applied) >= ORDERS )) && break
   kill -0 "$PRODUCER_PID" && kill -0 "$CONSUMER_PID" || die "a pipeline process exited; see $WORK/e2e/"
   (( $(metric_sum "$PRODUCER_PORT" orderstream_producer_dead_letters_total) == 0 )) || die "the producer dead-lettered lines; see $WORK/e2e/"
   (( SECONDS < deadline )) || die "cold load not done after 1800 s"
   sleep 0.2
 done
-if [[ -n "$PERF_PID" ]]; then
+if [[ -n "$PERF_PID" && "${BENCH_PROFILE:-0}" == 1 ]]; then
+  kill -INT "$PERF_PID"; wait "$PERF_PID" || true
+  profile_report "$WORK/profile.data" "$ROOT/profile"
+  say "profile of the cold run: $ROOT/profile/ (summary.txt, *.svg)"
+elif [[ -n "$PERF_PID" ]]; then
   kill -INT "$PERF_PID"; wait "$PERF_PID" || true
   {
     echo "== samples by thread (producer + consumer, cold run) =="
@@ -243,8 +295,8 @@ BATCHES="$(metric "$CONSUMER_PORT" orderstream_consumer_batch_records_count)"
 BATCH_ROWS="$(metric "$CONSUMER_PORT" orderstream_consumer_batch_records_sum)"
 TX_SECONDS="$(metric "$CONSUMER_PORT" orderstream_consumer_batch_commit_seconds_sum)"
 
-applied() { sql "$DB" -c "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE group_id = '$GROUP'"; }
 [[ "$(applied)" == "$ORDERS" ]] || die "consumer_offsets sum $(applied) != $ORDERS after the cold run"
+[[ "$(sql "$DB" -c 'SELECT count(*) FROM orders')" == "$ORDERS" ]] || die "not $ORDERS rows after the cold run"
 t0="$(now)"
 mv "$WORK/again.csv.tmp" "$INBOX/again.csv"
 deadline=$((SECONDS + 1800))
@@ -255,7 +307,13 @@ until (( $(applied) >= 2 * ORDERS )); do
 done
 t_end="$(sql "$DB" -c "SELECT extract(epoch FROM max(updated_at)) FROM consumer_offsets WHERE group_id = '$GROUP'")"
 AGAIN_S="$(calc "$t_end - $t0")"
-UNCHANGED="$(metric "$CONSUMER_PORT" 'orderstream_consumer_upserts_total{outcome="unchanged"}')"
+# The metrics follow the database commit (after the next batch is gathered):
+# give the last batch a moment to be counted.
+for _ in $(seq 50); do
+  UNCHANGED="$(metric "$CONSUMER_PORT" 'orderstream_consumer_upserts_total{outcome="unchanged"}')"
+  (( ${UNCHANGED%.*} >= ORDERS )) && break
+  sleep 0.1
+done
 [[ "$(sql "$DB" -c 'SELECT count(*) FROM orders')" == "$ORDERS" ]] || die "re-ingest changed the row count"
 (( ${UNCHANGED%.*} == ORDERS )) || say "warning: unchanged outcomes $UNCHANGED != $ORDERS"
 # What the pipeline costs when there is nothing to do: CPU over 5 idle seconds.

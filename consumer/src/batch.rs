@@ -69,16 +69,18 @@ pub struct BusinessValues {
     pub flags: Vec<String>,
 }
 
-/// The rows of one write, one per order id.
+/// The rows of one write, one per order id, borrowed from the batch (a
+/// batch is kept whole until it commits, for retries; copying every record
+/// once more per write would cost an allocation or two per record).
 #[derive(Debug, Default, PartialEq)]
-pub struct Rows {
+pub struct Rows<'a> {
     /// The newest record of each id in the batch, in ascending id order: the
     /// fixed order means two consumers writing overlapping ids lock rows in
     /// the same sequence and cannot deadlock.
-    pub records: Vec<OrderRecord>,
+    pub records: Vec<&'a OrderRecord>,
 }
 
-impl Rows {
+impl Rows<'_> {
     /// The ids, ascending.
     pub fn ids(&self) -> Vec<i64> {
         self.records.iter().map(|record| record.order.id).collect()
@@ -89,8 +91,8 @@ impl Rows {
 /// largest source version, then the later Kafka position: the same rule the
 /// upsert's version guard applies, so the batch never discards the record the
 /// table would have kept.
-pub fn last_per_id(records: impl IntoIterator<Item = OrderRecord>) -> Rows {
-    let mut by_id: BTreeMap<i64, OrderRecord> = BTreeMap::new();
+pub fn last_per_id<'a>(records: impl IntoIterator<Item = &'a OrderRecord>) -> Rows<'a> {
+    let mut by_id: BTreeMap<i64, &OrderRecord> = BTreeMap::new();
     for record in records {
         match by_id.get(&record.order.id) {
             Some(kept)
@@ -128,21 +130,24 @@ pub(crate) mod tests {
 
     #[test]
     fn last_record_of_an_id_wins_when_versions_are_equal() {
-        let rows = last_per_id([record(7, 100, 0, 1), record(7, 200, 0, 2), record(3, 50, 0, 3)]);
+        let records = [record(7, 100, 0, 1), record(7, 200, 0, 2), record(3, 50, 0, 3)];
+        let rows = last_per_id(&records);
         let kept: Vec<_> = rows.records.iter().map(|r| (r.order.id, r.order.item_total)).collect();
         assert_eq!(kept, vec![(3, Decimal::new(50, 2)), (7, Decimal::new(200, 2))]);
     }
 
     #[test]
     fn newest_version_wins_even_if_read_first() {
-        let rows = last_per_id([record(7, 100, 30, 1), record(7, 200, 25, 2)]);
+        let records = [record(7, 100, 30, 1), record(7, 200, 25, 2)];
+        let rows = last_per_id(&records);
         assert_eq!(rows.records.len(), 1);
         assert_eq!(rows.records[0].order.item_total, Decimal::new(100, 2));
     }
 
     #[test]
     fn rows_come_in_ascending_id_order() {
-        let rows = last_per_id([record(9, 1, 0, 1), record(2, 1, 0, 2), record(5, 1, 0, 3)]);
+        let records = [record(9, 1, 0, 1), record(2, 1, 0, 2), record(5, 1, 0, 3)];
+        let rows = last_per_id(&records);
         assert_eq!(rows.ids(), vec![2, 5, 9]);
     }
 }
