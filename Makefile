@@ -15,7 +15,12 @@ SEED                  ?= 42
 
 export LOCAL INBOX PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE
 
-.PHONY: help run down clean test deps services test-services gen report bench lint
+.PHONY: help run down clean test deps services test-services gen report bench lint up secrets compose-check chaos soak fuzz
+
+# Docker Compose (`make up`): the plugin or the standalone tool; empty without either.
+COMPOSE_YML = compose/docker-compose.yml
+COMPOSE     = $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \
+                elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
@@ -23,12 +28,29 @@ help: ## list the targets
 run: ## start the stack and the pipeline, load the inbox, wait until caught up
 	@bash scripts/run.sh
 
-down: ## stop everything `make run` started (data kept)
+down: ## stop everything `make run` started, and the Compose stack if it is up (data kept)
 	@bash scripts/down.sh
+	@if [ -n "$(COMPOSE)" ] && [ -f compose/.env ] && [ -n "$$($(COMPOSE) -f $(COMPOSE_YML) ps -q 2>/dev/null)" ]; then \
+	    $(COMPOSE) -f $(COMPOSE_YML) down; fi
+
+up: ## the whole stack in Docker Compose, built from this checkout (needs Docker; `make secrets` first)
+	@test -n "$(COMPOSE)" || { echo "up: Docker Compose not found (docker compose or docker-compose); \`make run\` runs the stack without Docker" >&2; exit 1; }
+	@test -f compose/.env || { echo "up: compose/.env is missing: run \`make secrets\` first" >&2; exit 1; }
+	@mkdir -p $(INBOX)
+	ORDERSTREAM_HOST_INBOX=$(abspath $(INBOX)) $(COMPOSE) -f $(COMPOSE_YML) up -d --build
+	@echo "up: starting; Grafana http://127.0.0.1:3000, Metabase http://127.0.0.1:3030, Prometheus http://127.0.0.1:9090 (README: \"Run with Docker\")"
+
+secrets: ## write compose/.env with generated passwords for `make up` (never overwrites)
+	@bash scripts/secrets.sh
+
+compose-check: ## validate the Compose file, lint the Dockerfile, check its COPY sources (no Docker engine needed)
+	@bash scripts/compose-check.sh
 
 clean: down ## stop everything (test services too) and delete .local/ (all local data)
 	@bash scripts/kafka.sh stop .local/test/kafka 29092 29093
 	@bash scripts/postgres.sh stop .local/test/pg 25432
+	@bash scripts/kafka.sh stop .local/chaos/kafka 29152 29153
+	@bash scripts/postgres.sh stop .local/chaos/pg 25462
 	rm -rf $(LOCAL)
 
 test: ## every test, with its own PostgreSQL and Kafka
@@ -57,6 +79,15 @@ report: ## render the "Orders and baskets analysis" from PostgreSQL to $(LOCAL)/
 
 bench: ## throughput, latency, memory against COPY, Kafka and a naive baseline (quick: BENCH_ORDERS=100000 BENCH_LATENCY_SECONDS=10)
 	@bash bench/run.sh
+
+chaos: ## the reliability suite: every fault scenario, one table (CHAOS_ARGS="--fast --only 1,12a")
+	@bash scripts/chaos.sh run $(CHAOS_ARGS)
+
+soak: ## the pipeline at a steady rate for SOAK_MINUTES (default 30), memory sampled, invariant checked
+	@bash scripts/chaos.sh soak --minutes $(or $(SOAK_MINUTES),30) --rate $(or $(SOAK_RATE),1000)
+
+fuzz: ## every cargo fuzz target for FUZZ_SECONDS each (default 300; nightly toolchain)
+	@bash scripts/fuzz.sh
 
 lint: ## formatting and clippy
 	cargo fmt --all --check

@@ -36,11 +36,14 @@ bash scripts/deps.sh >/dev/null
 bash scripts/postgres.sh start "$LOCAL/pg" "$PG_PORT"
 bash scripts/kafka.sh start "$LOCAL/kafka" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
 
+# Only the pipeline's binaries: never the test-only ones (e2e, chaos).
+PIPELINE_PACKAGES=(-p orderstream-producer -p orderstream-consumer -p orderstream-lag-exporter
+                   -p orderstream-analytics -p orderstream-generator)
 if [[ "$PROFILE" == release ]]; then
-  cargo build --release --bins --quiet
+  cargo build --release --bins --quiet "${PIPELINE_PACKAGES[@]}"
   BIN=target/release
 else
-  cargo build --bins --quiet
+  cargo build --bins --quiet "${PIPELINE_PACKAGES[@]}"
   BIN=target/debug
 fi
 

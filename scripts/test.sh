@@ -36,8 +36,17 @@ ENV
 # Alert rules: syntax and their unit tests.
 (cd compose/prometheus && promtool check rules rules/*.yml && promtool test rules tests/*.yml)
 
-# The end-to-end tests start the real binaries: build them first.
-cargo build --workspace --bins
-cargo test --workspace --no-fail-fast
+bash scripts/compose-check.sh
+# The end-to-end tests start the real binaries: build them first. Test builds
+# carry the chaos suite's crash points (inert unless FAILPOINTS is set).
+FAILPOINT_FEATURES="orderstream-producer/failpoints,orderstream-consumer/failpoints"
+cargo build --workspace --bins --features "$FAILPOINT_FEATURES"
+cargo test --workspace --no-fail-fast --features "$FAILPOINT_FEATURES"
+
+# The reliability suite's fast subset (`make chaos` runs every scenario).
+bash scripts/chaos.sh run --fast --only "${CHAOS_FAST_SUBSET:-2,8,9,10,12a,12c,13,15}"
+
+# Each fuzz target briefly (`make fuzz` runs them longer).
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash scripts/fuzz.sh
 
 bash scripts/test-make-run.sh

@@ -63,9 +63,22 @@ impl From<deadpool_postgres::PoolError> for ApplyError {
 }
 
 impl ApplyError {
-    /// Whether trying the same batch again later may succeed.
+    /// Whether trying the same batch again later may succeed. A dead letter
+    /// that cannot be published is retried, never skipped: the batch (and
+    /// every offset after the record) waits until the topic takes it again.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ApplyError::Database(error) if error.is_transient())
+        match self {
+            ApplyError::Database(error) => error.is_transient(),
+            ApplyError::DeadLetterTopic(_) => true,
+        }
+    }
+
+    /// What is unavailable while this error is retried, for logs and `/readyz`.
+    pub fn unavailable(&self) -> &'static str {
+        match self {
+            ApplyError::Database(_) => "database unavailable; retrying",
+            ApplyError::DeadLetterTopic(_) => "dead-letter topic unwritable; retrying",
+        }
     }
 }
 
@@ -107,11 +120,13 @@ pub async fn apply_batch(
     let accepted = records.len() + letters.len();
     let read_at = records.iter().map(|record| record.source.read_at).collect();
     let (outcome, rejected) = upsert_with_bisection(&mut transaction, target.write_path, records).await?;
-    let by_position: HashMap<(i32, i64), &Decoded> =
-        batch.iter().map(|d| ((d.message.partition(), d.message.offset()), d)).collect();
-    for (position, reason) in rejected {
-        if let Some(decoded) = by_position.get(&position) {
-            letters.push(DeadLetter::from_message(&decoded.message, reasons::REJECTED_BY_DATABASE, reason));
+    if !rejected.is_empty() {
+        let by_position: HashMap<(i32, i64), &Decoded> =
+            batch.iter().map(|d| ((d.message.partition(), d.message.offset()), d)).collect();
+        for (position, reason) in rejected {
+            if let Some(decoded) = by_position.get(&position) {
+                letters.push(DeadLetter::from_message(&decoded.message, reasons::REJECTED_BY_DATABASE, reason));
+            }
         }
     }
 
@@ -136,9 +151,9 @@ pub async fn apply_batch(
 
 /// Splits the batch by the offset plan: decoded records and dead letters to
 /// apply, and how many records were already applied.
-fn accepted(batch: &[Decoded], plan: &OffsetPlan) -> (Vec<OrderRecord>, Vec<DeadLetter>, u64) {
+fn accepted<'a>(batch: &'a [Decoded], plan: &OffsetPlan) -> (Vec<&'a OrderRecord>, Vec<DeadLetter>, u64) {
     let seeks = plan.seeks();
-    let mut records = Vec::new();
+    let mut records = Vec::with_capacity(batch.len());
     let mut letters = Vec::new();
     let mut already_applied = 0;
     for decoded in batch {
@@ -150,7 +165,7 @@ fn accepted(batch: &[Decoded], plan: &OffsetPlan) -> (Vec<OrderRecord>, Vec<Dead
             continue;
         }
         match &decoded.record {
-            Ok(record) => records.push(record.clone()),
+            Ok(record) => records.push(record),
             Err(letter) => letters.push(letter.clone()),
         }
     }
@@ -162,14 +177,14 @@ fn accepted(batch: &[Decoded], plan: &OffsetPlan) -> (Vec<OrderRecord>, Vec<Dead
 async fn upsert_with_bisection(
     transaction: &mut Transaction<'_>,
     write_path: WritePath,
-    records: Vec<OrderRecord>,
+    records: Vec<&OrderRecord>,
 ) -> Result<(UpsertOutcome, Vec<((i32, i64), String)>), ApplyError> {
     let accepted = records.len();
     let rows = last_per_id(records);
     let mut outcome = UpsertOutcome { unchanged: (accepted - rows.records.len()) as u64, ..Default::default() };
     let existing = lock_existing(&*transaction, &rows.ids()).await?;
     let mut to_write: Vec<(&OrderRecord, RowOutcome)> = Vec::with_capacity(rows.records.len());
-    for record in &rows.records {
+    for &record in &rows.records {
         let row = row_outcome(record, existing.get(&record.order.id));
         if row.writes() {
             to_write.push((record, row));
@@ -210,5 +225,18 @@ fn refusal(error: &DbError) -> String {
             None => statement.to_string(),
         },
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    #[test]
+    fn an_unwritable_dead_letter_topic_is_retried_never_skipped() {
+        let refused = ApplyError::DeadLetterTopic(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge));
+        assert!(refused.is_transient(), "skipping it would commit offsets past a record that was never dead-lettered");
+        assert_eq!(refused.unavailable(), "dead-letter topic unwritable; retrying");
     }
 }

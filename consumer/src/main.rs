@@ -1,17 +1,47 @@
 use anyhow::Context;
 use clap::Parser;
-use orderstream_consumer::config::Command;
-use orderstream_consumer::{redrive, run, Config};
+use connect::Database;
+use orderstream_consumer::config::{Command, DeadLettersCommand};
+use orderstream_consumer::migrate::{migrate_database, MigrateError};
+use orderstream_consumer::{dead_letters, redrive, run, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init_logging();
-    let config = Config::parse();
+    // Reads FAILPOINTS in test builds with the `failpoints` feature; does nothing otherwise.
+    let _failpoints = fail::FailScenario::setup();
+    let mut config = Config::parse();
     config.validate().map_err(anyhow::Error::msg).context("invalid configuration")?;
+    config.kafka.load_password_file()?;
     match config.command.clone() {
-        None | Some(Command::Run) => run(config, telemetry::shutdown_signal()).await?,
+        None | Some(Command::Run) => {
+            // One early look at the schema, so a role that may not migrate a
+            // schema that is behind stops at once, saying what to do. Anything
+            // else (the database not up yet) is for `run` to retry.
+            let database = Database::from_args(&config.database)?;
+            if let Err(error @ (MigrateError::NotPermitted { .. } | MigrateError::Mismatch { .. })) =
+                migrate_database(&database).await
+            {
+                return Err(error.into());
+            }
+            run(config, telemetry::shutdown_signal()).await?
+        }
+        Some(Command::Migrate) => {
+            let database = Database::from_args(&config.database)?;
+            let applied = migrate_database(&database).await?;
+            println!("schema is current: {applied} migration(s) applied");
+        }
         Some(Command::Redrive { reason }) => {
             redrive(&config, reason.as_deref()).await?;
+        }
+        Some(Command::DeadLetters(DeadLettersCommand::Export { output, reason, pending })) => {
+            let database = Database::from_args(&config.database)?;
+            let client = database
+                .connect()
+                .await
+                .with_context(|| format!("cannot connect to PostgreSQL at {}", database.redacted_url()))?;
+            let count = dead_letters::export_csv(&client, &output, reason.as_deref(), pending).await?;
+            println!("{count} dead letter(s) written to {}", output.display());
         }
     }
     Ok(())

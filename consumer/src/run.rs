@@ -2,6 +2,13 @@
 //! (rows, dead letters and offsets together), then commit the offsets to
 //! Kafka too, for lag monitoring only.
 //!
+//! The next batch is gathered and decoded while the current one is written
+//! (one batch ahead, in the same task, see [`gather_while`]): the database
+//! transaction is most of a batch's time, and reading from Kafka meanwhile
+//! costs no guarantee, because everything that depends on the write (Kafka
+//! commit, seeks, the revoked-partition filter) still happens between the
+//! two batches.
+//!
 //! Where to read from is decided by PostgreSQL: each batch transaction checks
 //! its positions against the stored offsets (see [`crate::offsets`]) and the
 //! consumer seeks back when it is ahead. Rebalances are tracked by
@@ -25,7 +32,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use thiserror::Error;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::apply::{apply_batch, ApplyError, BatchReport, Target};
 use crate::config::Config;
@@ -50,7 +57,7 @@ const WRITE_PATH: WritePath = WritePath::Unnest;
 pub enum ConsumerError {
     /// The database URL is unusable.
     #[error("invalid database configuration: {0}")]
-    DatabaseConfig(#[source] tokio_postgres::Error),
+    DatabaseConfig(#[source] connect::DatabaseConfigError),
     /// The schema could not be brought up to date.
     #[error(transparent)]
     Migrate(#[from] MigrateError),
@@ -70,7 +77,8 @@ pub enum ConsumerError {
 }
 
 /// Tracks which partitions this consumer owns, from the rebalance callbacks
-/// (run by librdkafka inside `recv`, i.e. between two batches' gathering).
+/// (run by librdkafka inside `recv`, i.e. while a batch is gathered, which
+/// overlaps the previous batch's write).
 pub struct RebalanceContext {
     /// Partitions currently assigned.
     assigned: Arc<Mutex<BTreeSet<i32>>>,
@@ -121,13 +129,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let readiness = Readiness::new("connecting to PostgreSQL");
     telemetry::serve(config.metrics_addr, metrics.registry.clone(), readiness.clone()).await?;
 
-    let pool = db::pool(&config.database_url, 4).map_err(ConsumerError::DatabaseConfig)?;
+    let pool = db::pool(&config.database, 4).map_err(ConsumerError::DatabaseConfig)?;
     let Some(()) = retry_transient("migrate", &stop, &metrics, &readiness, || apply_migrations(&pool)).await? else {
         return Ok(());
     };
 
     let assigned = Arc::new(Mutex::new(BTreeSet::new()));
-    let consumer: StreamConsumer<RebalanceContext> = kafka_config(&config)
+    let mut consumer_config = kafka_config(&config);
+    for (key, value) in config.consumer_bounds() {
+        consumer_config.set(key, value);
+    }
+    // A crashed member's partitions move after 10 s, not librdkafka's 45 s
+    // (heartbeats come from librdkafka's own thread, so a long batch never
+    // misses one), unless set with --kafka-option.
+    for (key, value) in [("session.timeout.ms", "10000"), ("heartbeat.interval.ms", "2000")] {
+        if consumer_config.get(key).is_none() {
+            consumer_config.set(key, value);
+        }
+    }
+    let consumer: StreamConsumer<RebalanceContext> = consumer_config
         .set("group.id", &config.group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
@@ -152,32 +172,39 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     };
     let mut seeked: BTreeMap<i32, i64> = BTreeMap::new();
     let mut last_summary = Instant::now();
-    while let Some(batch) = next_batch(&consumer, &config, &stop).await {
-        metrics.received(batch.len());
-        let batch = owned_partitions_only(batch, &assigned, &mut seeked);
-        if batch.is_empty() {
-            continue;
+    // The batch written in the next round, gathered during this one.
+    let mut batch: Vec<Decoded> = Vec::new();
+    loop {
+        let writing = (!batch.is_empty()).then(|| write_batch(&target, &batch, &seeked, &stop, &metrics, &readiness));
+        let (written, next) = gather_while(&consumer, &config, &stop, writing).await;
+        let mut sought = BTreeMap::new();
+        match written.transpose()? {
+            None => {}
+            Some(Written::Abandoned) => break,
+            Some(Written::Committed(report)) => {
+                // Chaos suite: a crash after the PostgreSQL commit, before the Kafka offset commit.
+                fail::fail_point!("consumer-after-db-commit", |_| std::process::abort());
+                metrics.batch_committed(
+                    report.accepted,
+                    report.outcome,
+                    &report.dead_letter_reasons,
+                    report.already_applied,
+                    report.seconds,
+                );
+                metrics.committed_at(&report.read_at, chrono::Utc::now());
+                after_commit(&consumer, &config.topic, &report, &mut seeked);
+                sought = report.seeks;
+                if last_summary.elapsed() >= SUMMARY_EVERY {
+                    metrics.log_summary(false);
+                    last_summary = Instant::now();
+                }
+            }
         }
-        let applied = retry_transient("write", &stop, &metrics, &readiness, || async {
-            tokio::time::timeout(BATCH_TIMEOUT, apply_batch(&target, &batch, &seeked))
-                .await
-                .unwrap_or(Err(ApplyError::Database(DbError::Timeout(BATCH_TIMEOUT))))
-        })
-        .await?;
-        let Some(report) = applied else { break };
-        metrics.batch_committed(
-            report.accepted,
-            report.outcome,
-            &report.dead_letter_reasons,
-            report.already_applied,
-            report.seconds,
-        );
-        metrics.committed_at(&report.read_at, chrono::Utc::now());
-        after_commit(&consumer, &config.topic, &report, &mut seeked);
-        if last_summary.elapsed() >= SUMMARY_EVERY {
-            metrics.log_summary(false);
-            last_summary = Instant::now();
-        }
+        let Some(mut next) = next else { break };
+        metrics.received(next.len());
+        // Read before those seeks: the partition's records come again from the stored offset.
+        next.retain(|decoded| !sought.contains_key(&decoded.message.partition()));
+        batch = owned_partitions_only(next, &assigned, &mut seeked);
     }
     consumer.unsubscribe();
     metrics.log_summary(true);
@@ -185,10 +212,36 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     Ok(())
 }
 
+/// What became of a batch handed to the writer.
+enum Written {
+    /// Committed in PostgreSQL.
+    Committed(BatchReport),
+    /// Shutdown came while the database was away: not committed.
+    Abandoned,
+}
+
+/// Applies a batch in one transaction, retrying transient failures.
+async fn write_batch(
+    target: &Target<'_>,
+    batch: &[Decoded],
+    seeked: &BTreeMap<i32, i64>,
+    stop: &CancellationToken,
+    metrics: &Metrics,
+    readiness: &Readiness,
+) -> Result<Written, ConsumerError> {
+    let applied = retry_transient("write", stop, metrics, readiness, || async {
+        tokio::time::timeout(BATCH_TIMEOUT, apply_batch(target, batch, seeked))
+            .await
+            .unwrap_or(Err(ApplyError::Database(DbError::Timeout(BATCH_TIMEOUT))))
+    })
+    .await?;
+    Ok(applied.map_or(Written::Abandoned, Written::Committed))
+}
+
 /// Drops the records of partitions revoked while the batch was gathered:
 /// another consumer owns them now. Forgets the seeks of revoked partitions.
 fn owned_partitions_only(
-    batch: Vec<Decoded>,
+    mut batch: Vec<Decoded>,
     assigned: &Mutex<BTreeSet<i32>>,
     seeked: &mut BTreeMap<i32, i64>,
 ) -> Vec<Decoded> {
@@ -198,11 +251,11 @@ fn owned_partitions_only(
     };
     seeked.retain(|partition, _| owned.contains(partition));
     let before = batch.len();
-    let kept: Vec<Decoded> = batch.into_iter().filter(|d| owned.contains(&d.message.partition())).collect();
-    if kept.len() < before {
-        info!(message = "Dropped records of revoked partitions from the batch.", dropped = before - kept.len());
+    batch.retain(|d| owned.contains(&d.message.partition()));
+    if batch.len() < before {
+        info!(message = "Dropped records of revoked partitions from the batch.", dropped = before - batch.len());
     }
-    kept
+    batch
 }
 
 /// After the database commit: seek partitions that were ahead of the stored
@@ -274,14 +327,9 @@ async fn wait_for_topic<C: ConsumerContext>(
     }
 }
 
-/// The librdkafka settings shared by every client.
+/// The librdkafka settings shared by every client (brokers, TLS, SASL).
 pub(crate) fn kafka_config(config: &Config) -> ClientConfig {
-    let mut kafka = ClientConfig::new();
-    kafka.set("bootstrap.servers", &config.brokers);
-    for (key, value) in &config.kafka_options {
-        kafka.set(key, value);
-    }
-    kafka
+    config.kafka.client_config()
 }
 
 async fn apply_migrations(pool: &Pool) -> Result<(), ApplyError> {
@@ -293,16 +341,38 @@ async fn apply_migrations(pool: &Pool) -> Result<(), ApplyError> {
     }
 }
 
-/// Waits for a first record, then gathers more until the batch is full or
-/// the batch wait has passed. `None` once shutdown was requested.
-async fn next_batch<C: ConsumerContext + 'static>(
+/// Gathers the next batch while `writing` (the previous batch's write, if
+/// any) runs, and returns both. The batch waits for a first record, then
+/// takes more until it is full, or until the batch wait has passed *and* the
+/// write is done: while the writer is busy, waiting longer adds no latency
+/// and fills the batch. A write that ends before any record came returns at
+/// once, so that its Kafka commit and metrics do not wait for the next
+/// record. The batch is `None` once shutdown was requested; the write is
+/// finished either way (it stops on its own only if the database is away).
+async fn gather_while<C, W>(
     consumer: &StreamConsumer<C>,
     config: &Config,
     stop: &CancellationToken,
-) -> Option<Vec<Decoded>> {
+    writing: Option<W>,
+) -> (Option<W::Output>, Option<Vec<Decoded>>)
+where
+    C: ConsumerContext + 'static,
+    W: Future,
+{
+    let busy = writing.is_some();
+    let writing = async move {
+        match writing {
+            Some(write) => Some(write.await),
+            None => None,
+        }
+    };
+    tokio::pin!(writing);
+    let mut written = None;
     let mut batch = Vec::with_capacity(config.batch_size);
+    let mut bytes = 0;
     let mut deadline = None;
-    while batch.len() < config.batch_size {
+    let mut stopped = false;
+    while batch.len() < config.batch_size && bytes < config.batch_max_bytes {
         let wait = async {
             match deadline {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -310,10 +380,20 @@ async fn next_batch<C: ConsumerContext + 'static>(
             }
         };
         tokio::select! {
-            () = stop.cancelled() => return None,
-            () = wait => break,
+            () = stop.cancelled() => {
+                stopped = true;
+                break;
+            }
+            output = &mut writing, if written.is_none() => {
+                written = Some(output);
+                if busy && batch.is_empty() {
+                    break;
+                }
+            }
+            () = wait, if written.is_some() => break,
             received = consumer.recv() => match received {
                 Ok(message) => {
+                    bytes += message.payload_len() + message.key().map_or(0, <[u8]>::len);
                     batch.push(decode(message.detach()));
                     deadline.get_or_insert_with(|| Instant::now() + config.batch_wait());
                 }
@@ -321,7 +401,11 @@ async fn next_batch<C: ConsumerContext + 'static>(
             },
         }
     }
-    Some(batch)
+    let written = match written {
+        Some(output) => output,
+        None => writing.await,
+    };
+    (written, (!stopped).then_some(batch))
 }
 
 /// Retries `attempt` while it fails transiently, with capped exponential
@@ -349,9 +433,18 @@ where
             }
             Err(error) if error.is_transient() => {
                 metrics.retried();
-                readiness.not_ready("database unavailable; retrying");
+                readiness.not_ready(error.unavailable());
                 let jittered = backoff.mul_f64(0.5 + fastrand::f64());
-                warn!(message = "Database unavailable; retrying.", operation = what, %error, retry_in_ms = jittered.as_millis() as u64);
+                match &error {
+                    ApplyError::DeadLetterTopic(_) => error!(
+                        message = "Dead-letter topic unwritable; the batch waits, nothing past it is committed.",
+                        operation = what, %error, retry_in_ms = jittered.as_millis() as u64
+                    ),
+                    ApplyError::Database(_) => warn!(
+                        message = "Database unavailable; retrying.",
+                        operation = what, %error, retry_in_ms = jittered.as_millis() as u64
+                    ),
+                }
                 tokio::select! {
                     () = stop.cancelled() => return Ok(None),
                     () = tokio::time::sleep(jittered) => {}

@@ -51,7 +51,7 @@ fn required_env(name: &str) -> String {
 }
 
 /// Where the workspace's binaries were built.
-fn binary(name: &str) -> PathBuf {
+pub fn binary(name: &str) -> PathBuf {
     let dir = std::env::var_os("ORDERSTREAM_BIN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug"));
@@ -158,9 +158,17 @@ impl Scenario {
 
     /// Starts the real producer binary on this scenario's inbox.
     pub fn start_producer(&self) -> Process {
+        self.start_producer_with(&[])
+    }
+
+    /// Starts the producer with extra environment (e.g. `FAILPOINTS`).
+    pub fn start_producer_with(&self, extra_env: &[(&str, &str)]) -> Process {
         let mut command = Command::new(binary("orderstream-producer"));
         self.common_env(&mut command);
         command.env("ORDERSTREAM_INBOX", self.inbox()).env("ORDERSTREAM_STATE_DIR", self.state_dir());
+        for (name, value) in extra_env {
+            command.env(name, value);
+        }
         Process::spawn(&format!("{}-producer", self.name), command)
     }
 
@@ -194,6 +202,13 @@ impl Scenario {
         let (client, connection) = tokio_postgres::connect(&self.database_url, NoTls).await.unwrap();
         tokio::spawn(connection);
         client
+    }
+
+    /// A connection to this scenario's database, `None` while it is away.
+    pub async fn try_db(&self) -> Option<tokio_postgres::Client> {
+        let (client, connection) = tokio_postgres::connect(&self.database_url, NoTls).await.ok()?;
+        tokio::spawn(connection);
+        Some(client)
     }
 
     /// Rows in `orders`, 0 while the table does not exist yet.
@@ -316,6 +331,32 @@ impl Process {
     /// The process's output so far.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The operating system's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`STOP`, `CONT`, `TERM`, ...) without waiting.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success(), "kill -{name} {} failed", self.name);
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; its status, or
+    /// `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Panics if the process has exited, showing its output.

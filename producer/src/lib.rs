@@ -8,7 +8,7 @@
 //! | [`config`]    | flags and environment variables, validated before anything connects   |
 //! | [`watch`]     | filesystem notifications that wake the loop (polling otherwise)       |
 //! | [`identity`]  | which file a path holds: device, inode, checksum of the first bytes   |
-//! | [`records`]   | bytes → complete CSV records (a half-written record waits)            |
+//! | [`schema::records`] | bytes → complete CSV records (a half-written record waits)    |
 //! | [`tailer`]    | one file: read, follow appends, detect truncation, classify records   |
 //! | [`positions`] | the delivered position of every file, saved atomically and durably    |
 //! | [`publisher`] | records → Kafka (orders topic, dead-letter topic)                     |
@@ -27,7 +27,6 @@ pub mod identity;
 pub mod metrics;
 pub mod positions;
 pub mod publisher;
-pub mod records;
 pub mod run;
 pub mod tailer;
 pub mod watch;

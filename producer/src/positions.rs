@@ -207,6 +207,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&temporary);
         return Err(error);
     }
+    // Chaos suite: a crash with the new positions written but not yet in place.
+    fail::fail_point!("producer-during-position-write", |_| std::process::abort());
     fs::rename(&temporary, path)?;
     File::open(folder)?.sync_all()
 }

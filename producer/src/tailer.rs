@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::identity::{crc_of_range, FileIdentity};
 use crate::positions::{DeliveredPosition, RecordCheck, TrackedFile};
-use crate::records::{RecordSkipper, RecordSplitter, SkipProgress, SplitRecord};
+use schema::records::{RecordSkipper, RecordSplitter, SkipProgress, SplitRecord};
 
 /// How much is read from the file at a time.
 const READ_CHUNK: usize = 256 * 1024;
@@ -240,6 +240,10 @@ impl FileTailer {
         Ok(columns_of(&header))
     }
 
+    /// Reads what the file has beyond the buffer, at most [`READ_CHUNK`].
+    /// Nothing is allocated for a file with nothing new, and a file read to
+    /// its end gives its buffer back: an inbox may hold hundreds of finished
+    /// files, each followed, none of which should hold memory.
     fn read_more(&mut self) -> io::Result<usize> {
         if self.split > 0 {
             self.buffer.drain(..self.split);
@@ -247,7 +251,15 @@ impl FileTailer {
             self.split = 0;
         }
         let filled = self.buffer.len();
-        self.buffer.resize(filled + READ_CHUNK, 0);
+        let available = self.file.metadata()?.len().saturating_sub(self.buffer_offset + filled as u64);
+        if available == 0 {
+            if filled == 0 {
+                self.buffer = Vec::new();
+            }
+            return Ok(0);
+        }
+        let chunk = available.min(READ_CHUNK as u64) as usize;
+        self.buffer.resize(filled + chunk, 0);
         let read = self.file.read_at(&mut self.buffer[filled..], self.buffer_offset + filled as u64);
         self.buffer.truncate(filled + *read.as_ref().unwrap_or(&0));
         read
@@ -427,6 +439,21 @@ mod tests {
                 RecordOutcome::Header => "header".into(),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_file_read_to_its_end_holds_no_read_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n").as_bytes());
+        let mut tailer = open(&path);
+        assert_eq!(summary(&records(&mut tailer)), ["header", "order 1"]);
+        assert_eq!(tailer.buffer.capacity(), 0, "a caught-up file gives its buffer back");
+        assert!(records(&mut tailer).is_empty());
+        assert_eq!(tailer.buffer.capacity(), 0, "polling a file with nothing new allocates nothing");
+        append(&path, b"2,11,2022-07-01 00:20,10.00,2.5\n3,12");
+        assert_eq!(summary(&records(&mut tailer)), ["order 2"]);
+        assert!(tailer.buffer.capacity() > 0, "a partial record is kept");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! |---------------|----------------------------------------------------------------------|
 //! | [`order`]     | the [`Order`] record itself                                          |
 //! | [`columns`]   | the CSV header: which column holds which field                       |
+//! | [`csv_export`]| CSV written for people: formula injection neutralised                |
 //! | [`parse`]     | one CSV record's fields → a validated [`Order`], or a [`Rejection`]  |
 //! | [`flags`]     | suspicious but valid orders: kept and flagged                        |
 //! | [`message`]   | the Kafka wire format: versioned JSON value and header names         |
@@ -24,11 +25,13 @@
 //! checker agree on what is valid.
 
 pub mod columns;
+pub mod csv_export;
 pub mod flags;
 pub mod message;
 pub mod migrations;
 pub mod order;
 pub mod parse;
+pub mod records;
 
 pub use columns::{Columns, HeaderError};
 pub use flags::{Flag, FlagRules};

@@ -175,7 +175,9 @@ pub fn parse_money(field: &str, raw: &str) -> Result<Decimal, Rejection> {
             format!("{field} {value} does not fit NUMERIC(12,2)"),
         ));
     }
-    Ok(amount.abs())
+    // Canonical: `1.050` is 1.05 (scale 2), as it will be stored; never
+    // three decimals in a message (found by the `line` fuzz target).
+    Ok(amount.abs().normalize())
 }
 
 /// Parses a completion time in any accepted form (see the module doc) to UTC.
@@ -312,6 +314,15 @@ mod tests {
     #[test]
     fn trailing_zero_decimals_are_not_too_many() {
         assert_eq!(parse_money("item_total", "1.500"), Ok(Decimal::new(1500, 3)));
+    }
+
+    #[test]
+    fn money_is_returned_canonical_never_with_three_decimals() {
+        // Regression: the `line` fuzz target found `"1.050"` kept as scale 3.
+        let amount = parse_money("item_total", "1.050").unwrap();
+        assert_eq!((amount.to_string(), amount.scale()), ("1.05".to_string(), 2));
+        assert_eq!(parse_money("item_total", "2.50").unwrap().to_string(), "2.5");
+        assert_eq!(parse_money("item_total", "-0.00").unwrap().to_string(), "0");
     }
 
     #[test]

@@ -1,0 +1,142 @@
+//! Checks that hold at every moment, not only at the end: no order's version
+//! ever goes down, and no stored consumer offset ever goes backwards.
+//!
+//! A background task samples `orders.source_version` and `consumer_offsets`
+//! every 500 ms while a scenario runs (skipping samples while PostgreSQL is
+//! away) and records every regression it sees.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_postgres::NoTls;
+
+/// Regressions seen so far, bounded.
+#[derive(Debug, Default)]
+struct Seen {
+    versions: BTreeMap<i64, i64>,
+    offsets: BTreeMap<(String, i32), i64>,
+    violations: Vec<String>,
+    samples: u64,
+}
+
+const KEPT_VIOLATIONS: usize = 20;
+
+impl Seen {
+    fn version(&mut self, id: i64, version: i64) {
+        let previous = self.versions.insert(id, version);
+        if let Some(previous) = previous.filter(|&previous| version < previous) {
+            self.violate(format!("order {id}: version went down from {previous} to {version}"));
+        }
+    }
+
+    fn offset(&mut self, group: String, partition: i32, offset: i64) {
+        let previous = self.offsets.insert((group.clone(), partition), offset);
+        if let Some(previous) = previous.filter(|&previous| offset < previous) {
+            self.violate(format!(
+                "group {group} partition {partition}: stored offset went back from {previous} to {offset}"
+            ));
+        }
+    }
+
+    fn violate(&mut self, violation: String) {
+        if self.violations.len() < KEPT_VIOLATIONS {
+            self.violations.push(violation);
+        }
+    }
+}
+
+/// The running monitor of one scenario.
+pub struct Monitor {
+    seen: Arc<Mutex<Seen>>,
+    task: JoinHandle<()>,
+}
+
+impl Monitor {
+    /// Starts sampling the database at `database_url`.
+    pub fn start(database_url: &str) -> Monitor {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let task = tokio::spawn(sample_forever(database_url.to_string(), seen.clone()));
+        Monitor { seen, task }
+    }
+
+    /// Forgets the stored offsets seen so far: for a deliberate reset to
+    /// the earliest offsets (a replay), which is not a regression.
+    pub fn offsets_reset(&self) {
+        self.seen.lock().unwrap().offsets.clear();
+    }
+
+    /// Stops sampling; the regressions seen and how many samples were taken.
+    pub fn finish(self) -> (Vec<String>, u64) {
+        self.task.abort();
+        let seen = self.seen.lock().unwrap();
+        (seen.violations.clone(), seen.samples)
+    }
+}
+
+async fn sample_forever(database_url: String, seen: Arc<Mutex<Seen>>) {
+    loop {
+        if let Ok((client, connection)) = tokio_postgres::connect(&database_url, NoTls).await {
+            let driver = tokio::spawn(connection);
+            while sample(&client, &seen).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            driver.abort();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn sample(client: &tokio_postgres::Client, seen: &Mutex<Seen>) -> Result<(), tokio_postgres::Error> {
+    // One snapshot for both, so they are read at the same moment.
+    let transaction_rows = client
+        .query(
+            "SELECT id, source_version, NULL::text, NULL::int FROM orders
+             UNION ALL SELECT NULL, next_offset, group_id, partition FROM consumer_offsets",
+            &[],
+        )
+        .await;
+    let rows = match transaction_rows {
+        Ok(rows) => rows,
+        // Tables not created yet: nothing to compare.
+        Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    let mut seen = seen.lock().unwrap();
+    for row in rows {
+        match row.get::<_, Option<i64>>(0) {
+            Some(id) => seen.version(id, row.get(1)),
+            None => seen.offset(row.get(2), row.get(3), row.get(1)),
+        }
+    }
+    seen.samples += 1;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_going_down_is_a_violation() {
+        let mut seen = Seen::default();
+        seen.version(1, 10);
+        seen.version(1, 10);
+        seen.version(1, 12);
+        assert!(seen.violations.is_empty());
+        seen.version(1, 11);
+        assert_eq!(seen.violations, vec!["order 1: version went down from 12 to 11"]);
+    }
+
+    #[test]
+    fn an_offset_going_back_is_a_violation() {
+        let mut seen = Seen::default();
+        seen.offset("g".into(), 0, 5);
+        seen.offset("g".into(), 1, 2);
+        seen.offset("g".into(), 0, 7);
+        assert!(seen.violations.is_empty());
+        seen.offset("g".into(), 0, 6);
+        assert_eq!(seen.violations.len(), 1);
+    }
+}

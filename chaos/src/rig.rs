@@ -1,0 +1,240 @@
+//! One scenario's pipeline under test: its database, topics and inbox (an
+//! [`e2e::Scenario`]), the ledger its load is recorded in, the continuous
+//! monitor, and the final check of the invariant.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use e2e::{poll_until, Process, Scenario};
+use tokio::task::JoinHandle;
+
+use crate::invariant::{compare, read_found, Differences, Found};
+use crate::ledger::Ledger;
+use crate::load::LoadWriter;
+use crate::monitor::Monitor;
+
+/// How much load a scenario runs and how long its faults last.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    /// Lines the steady load writes.
+    pub lines: u64,
+    /// Lines per second.
+    pub rate: u64,
+    /// How long a stopped Kafka or PostgreSQL stays down.
+    pub outage: Duration,
+    /// Bytes of the oversized line in the bad-input corpus.
+    pub huge_line: usize,
+    /// How long the pipeline may take to reach the expected state.
+    pub converge_within: Duration,
+}
+
+impl Size {
+    /// The sizes: 30 s outages, a 100 MB line.
+    pub fn full() -> Size {
+        Size {
+            lines: 30_000,
+            rate: 2_000,
+            outage: Duration::from_secs(30),
+            huge_line: 100 * 1024 * 1024,
+            converge_within: Duration::from_secs(180),
+        }
+    }
+
+    /// A quick run for CI: the same faults, shorter.
+    pub fn fast() -> Size {
+        Size {
+            lines: 6_000,
+            rate: 2_000,
+            outage: Duration::from_secs(5),
+            huge_line: 8 * 1024 * 1024,
+            converge_within: Duration::from_secs(120),
+        }
+    }
+}
+
+/// One row of the final table.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Scenario number and name.
+    pub name: String,
+    /// Input lines written (headers excluded).
+    pub lines_in: u64,
+    /// Orders expected in PostgreSQL.
+    pub rows_expected: usize,
+    /// Orders found.
+    pub rows_found: usize,
+    /// Dead letters expected.
+    pub dead_letters_expected: u64,
+    /// Distinct dead letters found.
+    pub dead_letters_found: u64,
+    /// Dead-letter records re-sent after a crash (same source line again).
+    pub dead_letters_resent: u64,
+    /// From the end of the fault (or of the load, if later) to the invariant holding.
+    pub recovered_in: Option<Duration>,
+    /// Whether the invariant and every check held.
+    pub passed: bool,
+    /// What went wrong, if anything.
+    pub details: String,
+}
+
+/// The pipeline of one scenario.
+pub struct Rig {
+    /// Name shown in the table.
+    pub name: String,
+    /// Database, topics, inbox.
+    pub scenario: Scenario,
+    /// What the pipeline must end up with.
+    pub ledger: Arc<Mutex<Ledger>>,
+    /// The load's size.
+    pub size: Size,
+    monitor: Monitor,
+    failures: Vec<String>,
+}
+
+impl Rig {
+    /// A rig on the shared test services.
+    pub async fn new(name: &str, size: Size) -> Rig {
+        Rig::around(name, Scenario::new(&slug(name)).await, size)
+    }
+
+    /// A rig on other Kafka brokers (a private broker the scenario stops).
+    pub async fn on_brokers(name: &str, brokers: &str, size: Size) -> Rig {
+        Rig::around(name, Scenario::on_brokers(&slug(name), brokers).await, size)
+    }
+
+    /// A rig whose database lives on another PostgreSQL (one it stops).
+    pub async fn on_postgres(name: &str, admin_url: &str, size: Size) -> Rig {
+        Rig::around(name, Scenario::new_on(&slug(name), admin_url).await, size)
+    }
+
+    fn around(name: &str, scenario: Scenario, size: Size) -> Rig {
+        let monitor = Monitor::start(&scenario.database_url);
+        Rig { name: name.to_string(), scenario, ledger: Arc::default(), size, monitor, failures: Vec::new() }
+    }
+
+    /// A load writer on this rig's inbox; `id_base` keeps writers' ids apart.
+    pub fn writer(&self, prefix: &str, seed: u64, id_base: i64) -> LoadWriter {
+        LoadWriter::new(&self.scenario.inbox(), prefix, self.ledger.clone(), seed, id_base)
+    }
+
+    /// Runs the steady load in the background.
+    pub fn spawn_load(&self, mut writer: LoadWriter) -> JoinHandle<LoadWriter> {
+        let (lines, rate) = (self.size.lines, self.size.rate);
+        tokio::spawn(async move {
+            writer.steady(lines, rate).await.expect("write the load");
+            writer
+        })
+    }
+
+    /// Waits until PostgreSQL holds at least `rows` orders: the point where
+    /// a fault hits the pipeline mid-stream.
+    pub async fn wait_rows(&mut self, rows: usize) {
+        let reached =
+            poll_until(Duration::from_secs(120), || async { self.scenario.order_count().await >= rows as i64 }).await;
+        if !reached {
+            self.fail(format!("never reached {rows} rows before the fault"));
+        }
+    }
+
+    /// Waits until the given orders are stored (any version).
+    pub async fn wait_for_ids(&mut self, ids: &[i64]) {
+        let wanted: Vec<i64> = ids.to_vec();
+        let reached = poll_until(Duration::from_secs(120), || async {
+            let Some(client) = self.scenario.try_db().await else { return false };
+            match client.query_one("SELECT count(*) FROM orders WHERE id = ANY($1)", &[&wanted]).await {
+                Ok(row) => row.get::<_, i64>(0) == wanted.len() as i64,
+                Err(_) => false,
+            }
+        })
+        .await;
+        if !reached {
+            self.fail(format!("{} orders written before the fault never arrived", wanted.len()));
+        }
+    }
+
+    /// Records a failed check of the scenario itself.
+    pub fn fail(&mut self, failure: impl Into<String>) {
+        let failure = failure.into();
+        eprintln!("  {}: {failure}", self.name);
+        self.failures.push(failure);
+    }
+
+    /// Checks a condition of the scenario, recording `failure` if it is false.
+    pub fn check(&mut self, holds: bool, failure: impl Into<String>) {
+        if !holds {
+            self.fail(failure);
+        }
+    }
+
+    /// Polls until the pipeline holds the expected state or the deadline
+    /// passes; the last state read and when it matched.
+    pub async fn converge(&self) -> (Found, Differences, Option<Instant>) {
+        let deadline = Instant::now() + self.size.converge_within;
+        loop {
+            let expected = self.ledger.lock().unwrap().clone();
+            if let Some(found) = read_found(&self.scenario).await {
+                let differences = compare(&expected, &found);
+                if differences.is_empty() || Instant::now() >= deadline {
+                    let at = differences.is_empty().then(Instant::now);
+                    return (found, differences, at);
+                }
+            } else if Instant::now() >= deadline {
+                return (Found::default(), Differences { missing: vec![-1], ..Differences::default() }, None);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Waits for the invariant, stops the monitor and the processes, and
+    /// returns the scenario's row of the table.
+    pub async fn finish(self, fault_ended: Instant, processes: Vec<Process>) -> Outcome {
+        // Recovery counts from the end of the fault, or of the load if that
+        // ended later (scenarios finish once their load is written).
+        let recovering_since = fault_ended.max(Instant::now());
+        let (found, differences, matched_at) = self.converge().await;
+        let (violations, samples) = self.monitor.finish();
+        let mut details: Vec<String> = self.failures;
+        if !differences.is_empty() {
+            details.push(differences.describe());
+        }
+        details.extend(violations);
+        if samples == 0 {
+            details.push("the monitor never read the database".into());
+        }
+        if !details.is_empty() {
+            for process in &processes {
+                let output = process.output();
+                let tail: Vec<&str> = output.lines().rev().take(15).collect();
+                details.push(format!(
+                    "last lines of a process:\n    {}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n    ")
+                ));
+            }
+        }
+        drop(processes);
+        let ledger = self.ledger.lock().unwrap();
+        Outcome {
+            name: self.name.clone(),
+            lines_in: ledger.lines_in,
+            rows_expected: ledger.orders.len(),
+            rows_found: found.orders.len(),
+            dead_letters_expected: ledger.dead_letter_count(),
+            dead_letters_found: found.dead_letters.values().map(|&count| u64::from(count)).sum(),
+            dead_letters_resent: found.dead_letters_resent,
+            recovered_in: matched_at.map(|at| at.saturating_duration_since(recovering_since)),
+            passed: details.is_empty(),
+            details: details.join("\n"),
+        }
+    }
+
+    /// Forgets the offsets the monitor saw (before a deliberate replay).
+    pub fn offsets_reset(&self) {
+        self.monitor.offsets_reset();
+    }
+}
+
+fn slug(name: &str) -> String {
+    let slug: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    slug.chars().take(24).collect()
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make chaos` / `make soak`: the reliability suite on its own PostgreSQL and
+# Kafka (ports apart from `make run` and `make test`).
+#
+#   scripts/chaos.sh run [--fast] [--only 1,12a,15]
+#   scripts/chaos.sh soak [--minutes 30] [--rate 1000]
+#
+# The binaries are built with the `failpoints` features (crash points driven
+# by FAILPOINTS; release builds never have them). Scenario 11 mounts a small
+# tmpfs, which needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CHAOS_LOCAL="${CHAOS_LOCAL:-.local/chaos}"
+CHAOS_PG_PORT="${CHAOS_PG_PORT:-25462}"
+CHAOS_KAFKA_PORT="${CHAOS_KAFKA_PORT:-29152}"
+CHAOS_KAFKA_CONTROLLER_PORT="${CHAOS_KAFKA_CONTROLLER_PORT:-29153}"
+FAILPOINT_FEATURES="orderstream-producer/failpoints,orderstream-consumer/failpoints"
+
+if [ -z "${ORDERSTREAM_TEST_DATABASE_URL:-}" ]; then
+  cleanup() {
+    bash scripts/kafka.sh stop "$CHAOS_LOCAL/kafka" "$CHAOS_KAFKA_PORT" "$CHAOS_KAFKA_CONTROLLER_PORT" || true
+    bash scripts/postgres.sh stop "$CHAOS_LOCAL/pg" "$CHAOS_PG_PORT" || true
+  }
+  trap cleanup EXIT
+  bash scripts/deps.sh
+  bash scripts/postgres.sh start "$CHAOS_LOCAL/pg" "$CHAOS_PG_PORT"
+  bash scripts/kafka.sh start "$CHAOS_LOCAL/kafka" "$CHAOS_KAFKA_PORT" "$CHAOS_KAFKA_CONTROLLER_PORT"
+  ORDERSTREAM_TEST_DATABASE_URL="$(bash scripts/postgres.sh url "$CHAOS_LOCAL/pg" "$CHAOS_PG_PORT")"
+  ORDERSTREAM_TEST_KAFKA_BROKERS="127.0.0.1:$CHAOS_KAFKA_PORT"
+  export ORDERSTREAM_TEST_DATABASE_URL ORDERSTREAM_TEST_KAFKA_BROKERS
+fi
+
+# CHAOS_TARGET_DIR keeps these builds apart from other builds running at the same time.
+target_dir="${CHAOS_TARGET_DIR:-target}"
+CARGO_TARGET_DIR="$target_dir" cargo build --workspace --bins --features "$FAILPOINT_FEATURES"
+export ORDERSTREAM_BIN_DIR="$PWD/$target_dir/debug"
+started=$(date +%s)
+status=0
+"$target_dir/debug/orderstream-chaos" "$@" || status=$?
+echo "chaos: took $(( $(date +%s) - started )) s"
+exit "$status"
