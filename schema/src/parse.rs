@@ -175,9 +175,12 @@ pub fn parse_money(field: &str, raw: &str) -> Result<Decimal, Rejection> {
             format!("{field} {value} does not fit NUMERIC(12,2)"),
         ));
     }
-    // Canonical: `1.050` is 1.05 (scale 2), as it will be stored; never
-    // three decimals in a message (found by the `line` fuzz target).
-    Ok(amount.abs().normalize())
+    // Canonical, as PostgreSQL stores it: exactly two decimals (`1.050` is
+    // 1.05, `2.5` is 2.50), never three in a message (found by the `line`
+    // fuzz target). Checked above: rescaling never rounds here.
+    let mut canonical = amount.abs();
+    canonical.rescale(2);
+    Ok(canonical)
 }
 
 /// Parses a completion time in any accepted form (see the module doc) to UTC.
@@ -321,8 +324,9 @@ mod tests {
         // Regression: the `line` fuzz target found `"1.050"` kept as scale 3.
         let amount = parse_money("item_total", "1.050").unwrap();
         assert_eq!((amount.to_string(), amount.scale()), ("1.05".to_string(), 2));
-        assert_eq!(parse_money("item_total", "2.50").unwrap().to_string(), "2.5");
-        assert_eq!(parse_money("item_total", "-0.00").unwrap().to_string(), "0");
+        assert_eq!(parse_money("item_total", "2.5").unwrap().to_string(), "2.50");
+        assert_eq!(parse_money("item_total", "6").unwrap().to_string(), "6.00");
+        assert_eq!(parse_money("item_total", "-0.00").unwrap().to_string(), "0.00");
     }
 
     #[test]
