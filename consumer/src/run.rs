@@ -136,13 +136,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 
     let assigned = Arc::new(Mutex::new(BTreeSet::new()));
     let mut consumer_config = kafka_config(&config);
-    for (key, value) in config.consumer_bounds() {
-        consumer_config.set(key, value);
-    }
-    // A crashed member's partitions move after 10 s, not librdkafka's 45 s
-    // (heartbeats come from librdkafka's own thread, so a long batch never
-    // misses one), unless set with --kafka-option.
-    for (key, value) in [("session.timeout.ms", "10000"), ("heartbeat.interval.ms", "2000")] {
+    // The memory bounds, and group timeouts under which a crashed member's
+    // partitions move after 10 s rather than librdkafka's 45 s (heartbeats
+    // come from librdkafka's own thread, so a long batch never misses one):
+    // each unless `--kafka-option` sets it, which wins, as documented.
+    let group_timeouts = [("session.timeout.ms", "10000".to_string()), ("heartbeat.interval.ms", "2000".to_string())];
+    for (key, value) in config.consumer_bounds().into_iter().chain(group_timeouts) {
         if consumer_config.get(key).is_none() {
             consumer_config.set(key, value);
         }
