@@ -171,9 +171,9 @@ impl Rig {
     pub async fn converge(&self) -> (Found, Differences, Option<Instant>) {
         let deadline = Instant::now() + self.size.converge_within;
         loop {
-            let expected = self.ledger.lock().unwrap().clone();
             if let Some(found) = read_found(&self.scenario).await {
-                let differences = compare(&expected, &found);
+                // Compared under the lock, not on a copy: the soak's ledger holds millions of orders.
+                let differences = compare(&self.ledger.lock().unwrap(), &found);
                 if differences.is_empty() || Instant::now() >= deadline {
                     let at = differences.is_empty().then(Instant::now);
                     return (found, differences, at);
