@@ -42,7 +42,7 @@ async fn run(pool: &deadpool_postgres::Pool, path: WritePath, all: &[OrderRecord
         let mut client = pool.get().await.unwrap();
         let transaction = client.transaction().await.unwrap();
         let ids: Vec<i64> = chunk.iter().map(|r| r.order.id).collect();
-        lock_existing(&transaction, &ids).await.unwrap();
+        lock_existing(&*transaction, &ids).await.unwrap();
         let rows: Vec<&OrderRecord> = chunk.iter().collect();
         write_rows(&transaction, path, &rows).await.unwrap();
         transaction.commit().await.unwrap();

@@ -182,7 +182,7 @@ async fn upsert_with_bisection(
     let accepted = records.len();
     let rows = last_per_id(records);
     let mut outcome = UpsertOutcome { unchanged: (accepted - rows.records.len()) as u64, ..Default::default() };
-    let existing = lock_existing(&*transaction, &rows.ids()).await?;
+    let existing = lock_existing(&**transaction, &rows.ids()).await?;
     let mut to_write: Vec<(&OrderRecord, RowOutcome)> = Vec::with_capacity(rows.records.len());
     for &record in &rows.records {
         let row = row_outcome(record, existing.get(&record.order.id));

@@ -99,21 +99,25 @@ pub fn count(outcome: &mut UpsertOutcome, row: RowOutcome) {
     }
 }
 
+/// The lock query. It is sent as an unnamed statement with its parameter
+/// types (`query_typed`), so PostgreSQL plans it for each batch with the
+/// batch's ids: a *prepared* statement gets a cached generic plan after five
+/// executions, and when those ran on a young, small table that plan is a
+/// sequential scan, kept while the table grows (until autovacuum's `ANALYZE`
+/// invalidates it) — every batch then scans the whole table. Measured at
+/// 5,000 lines/s on a fresh database: latency growing to 40 s within 20 s.
+const LOCK_EXISTING: &str = "SELECT id, source_version, user_id, completed_at, item_total, shipment_total, flags
+     FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+
 /// Locks the stored rows of these ids (ascending) and returns them.
 pub async fn lock_existing(
-    client: &impl GenericClient,
+    client: &impl tokio_postgres::GenericClient,
     ids: &[i64],
 ) -> Result<HashMap<i64, StoredRow>, tokio_postgres::Error> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let statement = client
-        .prepare_cached(
-            "SELECT id, source_version, user_id, completed_at, item_total, shipment_total, flags
-             FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-        )
-        .await?;
-    let rows = client.query(&statement, &[&ids]).await?;
+    let rows = client.query_typed(LOCK_EXISTING, &[(&ids, Type::INT8_ARRAY)]).await?;
     Ok(rows
         .iter()
         .map(|row| {

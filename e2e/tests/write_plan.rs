@@ -1,0 +1,87 @@
+//! The consumer's lock query keeps using the primary key as the table grows.
+//!
+//! A prepared statement gets a cached generic plan after five executions;
+//! planned on a young table of a few hundred rows that plan is a sequential
+//! scan, and PostgreSQL keeps it until an `ANALYZE` invalidates it. Every
+//! batch then scans the whole table: at 5,000 lines/s on a fresh database
+//! the bench saw latency grow to 40 s within 20 s, until autovacuum ran.
+//! This test grows a table under the consumer's `lock_existing` with
+//! autovacuum off and counts the scans PostgreSQL did for it.
+
+use orderstream_consumer::upsert::lock_existing;
+use orderstream_e2e::Scenario;
+
+const YOUNG_ROWS: i64 = 1_000;
+const GROWN_ROWS: i64 = 200_000;
+const BATCH: i64 = 300;
+
+async fn insert_orders(client: &tokio_postgres::Client, ids: std::ops::RangeInclusive<i64>) {
+    client
+        .execute(
+            "INSERT INTO orders (id, user_id, completed_at, item_total, shipment_total,
+                                 source_file, source_line, source_offset, read_at)
+             SELECT g, 1, now(), 10, 2.5, 'plan.csv', g, g, now() FROM generate_series($1::int8, $2::int8) g",
+            &[ids.start(), ids.end()],
+        )
+        .await
+        .unwrap();
+}
+
+/// (sequential scans, index scans) of `orders` so far in this transaction.
+async fn scans_in_transaction(transaction: &tokio_postgres::Transaction<'_>) -> (i64, i64) {
+    let row = transaction
+        .query_one(
+            "SELECT coalesce(seq_scan, 0), coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables WHERE relname = 'orders'",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn lock_query_uses_the_primary_key_after_the_table_grew() {
+    let scenario = Scenario::new("write_plan").await;
+    let mut client = scenario.db().await;
+    orderstream_consumer::migrate::migrate(&mut client).await.expect("migrations apply");
+    // Nothing may re-plan behind the test's back.
+    client.batch_execute("ALTER TABLE orders SET (autovacuum_enabled = false)").await.unwrap();
+    insert_orders(&client, 1..=YOUNG_ROWS).await;
+    let batch: Vec<i64> = (1..=BATCH).collect();
+
+    // The hazard, shown with a prepared statement of the same query: ten
+    // executions on the young table, then the table grows.
+    let prepared = client.prepare("SELECT id FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE").await.unwrap();
+    for _ in 0..10 {
+        let transaction = client.transaction().await.unwrap();
+        transaction.query(&prepared, &[&batch]).await.unwrap();
+        transaction.commit().await.unwrap();
+    }
+    // The consumer's query, also run ten times on the young table.
+    for _ in 0..10 {
+        let transaction = client.transaction().await.unwrap();
+        assert_eq!(lock_existing(&transaction, &batch).await.unwrap().len(), BATCH as usize);
+        transaction.commit().await.unwrap();
+    }
+
+    insert_orders(&client, YOUNG_ROWS + 1..=GROWN_ROWS).await;
+    let probe: Vec<i64> = (GROWN_ROWS - BATCH + 1..=GROWN_ROWS).collect();
+
+    let transaction = client.transaction().await.unwrap();
+    transaction.query(&prepared, &[&probe]).await.unwrap();
+    let (prepared_seq, _) = scans_in_transaction(&transaction).await;
+    transaction.rollback().await.unwrap();
+    assert!(
+        prepared_seq >= 1,
+        "control: the prepared statement was expected to keep its sequential-scan plan on this PostgreSQL \
+         (if the planner no longer does that, this test cannot tell the consumer's query apart and needs a new control)"
+    );
+
+    let transaction = client.transaction().await.unwrap();
+    let locked = lock_existing(&transaction, &probe).await.unwrap();
+    let (seq, idx) = scans_in_transaction(&transaction).await;
+    transaction.rollback().await.unwrap();
+    assert_eq!(locked.len(), BATCH as usize, "every probed id exists and is locked");
+    assert_eq!(seq, 0, "the lock query scanned the whole {GROWN_ROWS}-row table");
+    assert!(idx >= 1, "the lock query used no index (index scans: {idx})");
+}
