@@ -111,6 +111,18 @@ fn key_name((device, inode): FileKey) -> String {
     format!("{device}:{inode}")
 }
 
+/// Calls `use_name` with [`key_name`]'s text, formatted on the stack: it is
+/// looked up for every confirmed record.
+fn with_key_name<R>((device, inode): FileKey, use_name: impl FnOnce(&str) -> R) -> R {
+    use std::io::Write;
+    // Two 20-digit numbers and a colon.
+    let mut bytes = [0u8; 41];
+    let mut unwritten = &mut bytes[..];
+    write!(unwritten, "{device}:{inode}").expect("41 bytes hold two u64 and a colon");
+    let len = 41 - unwritten.len();
+    use_name(std::str::from_utf8(&bytes[..len]).expect("digits and a colon"))
+}
+
 impl PositionStore {
     /// Opens the store in `state_dir`, creating the folder if needed; a
     /// missing store means nothing was delivered yet.
@@ -157,7 +169,8 @@ impl PositionStore {
     /// Records a newly confirmed position of the file's `sequence`; a
     /// confirmation from before a truncation (an older sequence) is ignored.
     pub fn record(&mut self, key: FileKey, sequence: u64, position: DeliveredPosition) {
-        if let Some(file) = self.stored.files.get_mut(&key_name(key)) {
+        let files = &mut self.stored.files;
+        if let Some(file) = with_key_name(key, move |name| files.get_mut(name)) {
             if file.sequence == sequence && file.delivered != position {
                 file.delivered = position;
                 self.dirty = true;
@@ -216,6 +229,13 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_name_on_the_stack_is_the_stored_key_name() {
+        for key in [(0, 0), (2049, 131_074), (u64::MAX, u64::MAX)] {
+            assert_eq!(with_key_name(key, str::to_string), key_name(key));
+        }
+    }
 
     fn tracked(inode: u64, sequence: u64, offset: u64) -> TrackedFile {
         TrackedFile {

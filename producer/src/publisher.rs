@@ -135,17 +135,18 @@ impl Publisher {
         record: &TailedRecord,
         read_at_ms: i64,
     ) -> Result<Enqueued, PublishError> {
-        let offset = record.offset.to_string();
-        let line = record.line.to_string();
-        let read_at = read_at_ms.to_string();
-        let version = record.version.to_string();
+        let offset = DecimalText::unsigned(record.offset);
+        let offset = offset.as_str();
+        let line = DecimalText::unsigned(record.line);
+        let read_at = DecimalText::signed(read_at_ms);
+        let version = DecimalText::signed(record.version);
         let source = OwnedHeaders::new_with_capacity(8)
             .insert(header(headers::SOURCE_FILE, file))
             .insert(header(headers::SOURCE_FINGERPRINT, fingerprint))
-            .insert(header(headers::LINE, &line))
-            .insert(header(headers::BYTE_OFFSET, &offset))
-            .insert(header(headers::SOURCE_VERSION, &version))
-            .insert(header(headers::READ_AT_MS, &read_at));
+            .insert(header(headers::LINE, line.as_str()))
+            .insert(header(headers::BYTE_OFFSET, offset))
+            .insert(header(headers::SOURCE_VERSION, version.as_str()))
+            .insert(header(headers::READ_AT_MS, read_at.as_str()));
         let (topic, key, payload, headers) = match &record.outcome {
             RecordOutcome::Header => return Ok(Enqueued::Nothing),
             RecordOutcome::Order(order, flags) => {
@@ -177,4 +178,55 @@ impl Publisher {
 
 fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
     Header { key, value: Some(value) }
+}
+
+/// An integer in decimal, as `to_string` writes it, formatted on the stack:
+/// four header values per record each cost an allocation as `String`s.
+struct DecimalText {
+    /// Room for the longest 64-bit value, `u64::MAX` or `i64::MIN` (20 bytes).
+    bytes: [u8; 20],
+    /// Where the text starts; it ends at the end of `bytes`.
+    start: usize,
+}
+
+impl DecimalText {
+    fn unsigned(mut value: u64) -> Self {
+        let mut text = DecimalText { bytes: [0; 20], start: 20 };
+        loop {
+            text.start -= 1;
+            text.bytes[text.start] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                return text;
+            }
+        }
+    }
+
+    fn signed(value: i64) -> Self {
+        let mut text = Self::unsigned(value.unsigned_abs());
+        if value < 0 {
+            text.start -= 1;
+            text.bytes[text.start] = b'-';
+        }
+        text
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[self.start..]).expect("ASCII digits")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_text_writes_what_to_string_writes() {
+        for value in [0, 1, 9, 10, 99, 100, 1_234_567, u64::MAX / 10, u64::MAX - 1, u64::MAX] {
+            assert_eq!(DecimalText::unsigned(value).as_str(), value.to_string());
+        }
+        for value in [0, 1, -1, 10, -10, 1_700_000_000_000, i64::MAX, i64::MIN, i64::MIN + 1] {
+            assert_eq!(DecimalText::signed(value).as_str(), value.to_string());
+        }
+    }
 }

@@ -208,13 +208,13 @@ impl FileTailer {
         while records.len() < max {
             if self.skipping.is_some() {
                 match self.skip_oversized()? {
-                    Some(record) => records.push(record),
+                    Some(record) => push_sized(&mut records, record, max),
                     None => break,
                 }
                 continue;
             }
             match self.splitter.split(&self.buffer[self.split..]) {
-                Some(split) => records.push(self.take(split, now)),
+                Some(split) => push_sized(&mut records, self.take(split, now), max),
                 None if self.pending_record_len() > self.settings.max_record_bytes => self.start_skipping(),
                 None if self.read_more()? == 0 => break,
                 None => {}
@@ -359,6 +359,16 @@ impl FileTailer {
             Err(rejection) => RecordOutcome::Rejected(rejection),
         }
     }
+}
+
+/// Pushes a record, sizing the vector for `max` on the first one: not up
+/// front (most polls of a finished file find nothing), nor by doubling (each
+/// step would move every record read so far).
+fn push_sized(records: &mut Vec<TailedRecord>, record: TailedRecord, max: usize) {
+    if records.capacity() == 0 {
+        records.reserve_exact(max);
+    }
+    records.push(record);
 }
 
 fn too_long(length: u64, limit: usize) -> Rejection {

@@ -76,10 +76,16 @@ impl Columns {
     /// `cat` repeat it mid-file); such a record is skipped, not rejected.
     pub fn is_header<'a>(fields: impl IntoIterator<Item = &'a str>) -> bool {
         let mut fields = fields.into_iter();
-        let first = fields.next().map(normalise);
-        first.is_some_and(|name| EXPECTED_HEADER.contains(&name.as_str()))
-            && fields.all(|field| EXPECTED_HEADER.contains(&normalise(field).as_str()))
+        fields.next().is_some_and(is_column_name) && fields.all(is_column_name)
     }
+}
+
+/// Whether `raw`, normalised, is one of [`EXPECTED_HEADER`]; compared in
+/// place rather than through [`normalise`], because every record of a file
+/// is checked and most are not headers.
+fn is_column_name(raw: &str) -> bool {
+    let name = raw.trim_start_matches('\u{feff}').trim();
+    EXPECTED_HEADER.iter().any(|expected| expected.eq_ignore_ascii_case(name))
 }
 
 fn normalise(raw: &str) -> String {
@@ -132,5 +138,8 @@ mod tests {
     fn repeated_header_is_recognised_but_data_is_not() {
         assert!(Columns::is_header(EXPECTED_HEADER));
         assert!(!Columns::is_header(["236777", "7258", "2022-07-01 00:19", "39.14", "2.5"]));
+        assert!(Columns::is_header(["\u{feff}ID", " User_Id ", "completed_at"]));
+        assert!(!Columns::is_header(["id", "ids"]));
+        assert!(!Columns::is_header(Vec::<&str>::new()));
     }
 }
