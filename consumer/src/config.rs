@@ -10,9 +10,6 @@ pub const FETCH_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// Most bytes fetched per partition at a time (`max.partition.fetch.bytes`).
 pub const PARTITION_FETCH_MAX_BYTES: usize = 1024 * 1024;
 
-/// Most parallel writers: each holds a PostgreSQL connection.
-pub const MAX_WRITERS: usize = 32;
-
 /// Reads order records from Kafka as a consumer group and upserts them into
 /// PostgreSQL, committing Kafka offsets only after the database commit.
 #[derive(Clone, Parser)]
@@ -45,13 +42,6 @@ pub struct Config {
     /// Most records written in one transaction.
     #[arg(long, env = "ORDERSTREAM_BATCH_SIZE", default_value_t = 5_000)]
     pub batch_size: usize,
-
-    /// Transactions written at the same time, each over a share of the
-    /// batch's partitions (partition mod writers) on its own connection: one
-    /// writer leaves PostgreSQL's other cores idle while it commits. More
-    /// writers than partitions gain nothing.
-    #[arg(long, env = "ORDERSTREAM_WRITERS", default_value_t = 2)]
-    pub writers: usize,
 
     /// Most bytes (keys and values) gathered in one batch: with the batch
     /// size, what bounds a batch's memory whatever the records' size.
@@ -127,7 +117,6 @@ impl std::fmt::Debug for Config {
             .field("database", &self.database)
             .field("batch_size", &self.batch_size)
             .field("batch_max_bytes", &self.batch_max_bytes)
-            .field("writers", &self.writers)
             .field("batch_wait_ms", &self.batch_wait_ms)
             .field("fetch_queue_max_kbytes", &self.fetch_queue_max_kbytes)
             .field("metrics_addr", &self.metrics_addr)
@@ -141,9 +130,6 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         if self.batch_size == 0 {
             return Err("--batch-size must be at least 1".into());
-        }
-        if self.writers == 0 || self.writers > MAX_WRITERS {
-            return Err(format!("--writers must be between 1 and {MAX_WRITERS}"));
         }
         if self.batch_max_bytes == 0 {
             return Err("--batch-max-bytes must be at least 1".into());
@@ -236,14 +222,6 @@ mod tests {
         assert!(bounds.contains(&("queued.max.messages.kbytes", "1024".into())));
         assert!(bounds.contains(&("queued.min.messages", "200".into())));
         assert!(Config::try_parse_from(["c", "--batch-max-bytes", "0"]).unwrap().validate().is_err());
-    }
-
-    #[test]
-    fn writers_are_bounded() {
-        assert_eq!(Config::try_parse_from(["c"]).unwrap().writers, 2);
-        assert!(Config::try_parse_from(["c", "--writers", "0"]).unwrap().validate().is_err());
-        assert!(Config::try_parse_from(["c", "--writers", "33"]).unwrap().validate().is_err());
-        assert_eq!(Config::try_parse_from(["c", "--writers", "6"]).unwrap().validate(), Ok(()));
     }
 
     #[test]

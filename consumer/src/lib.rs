@@ -14,7 +14,6 @@
 //! | [`upsert`]       | version-guarded upsert and outcome counting (unnest or COPY)             |
 //! | [`bisect`]       | finding the rows the database refuses (pure)                             |
 //! | [`apply`]        | one batch, one transaction: offsets, rows, dead letters                  |
-//! | [`writers`]      | a batch split by partition into one share per parallel writer (pure)     |
 //! | [`dead_letters`] | the `orders.dlq` topic, the `dead_letters` table, its spreadsheet-safe CSV export |
 //! | [`redrive`]      | re-publishing dead letters once fixed                                    |
 //! | [`metrics`]      | Prometheus counters and the summary log line                             |
@@ -44,7 +43,6 @@ pub mod offsets;
 pub mod redrive;
 pub mod run;
 pub mod upsert;
-pub mod writers;
 
 pub use config::Config;
 pub use redrive::redrive;

@@ -1,7 +1,6 @@
-//! The consumer loop: gather a batch, apply it in PostgreSQL transactions
-//! (rows, dead letters and offsets together; one per writer, each over its
-//! share of the partitions, see [`crate::writers`]), then commit the offsets
-//! to Kafka too, for lag monitoring only.
+//! The consumer loop: gather a batch, apply it in one PostgreSQL transaction
+//! (rows, dead letters and offsets together), then commit the offsets to
+//! Kafka too, for lag monitoring only.
 //!
 //! The next batch is gathered and decoded while the current one is written
 //! (one batch ahead, in the same task, see [`gather_while`]): the database
@@ -42,7 +41,6 @@ use crate::decode::{decode, Decoded};
 use crate::metrics::Metrics;
 use crate::migrate::{migrate, MigrateError};
 use crate::upsert::WritePath;
-use crate::writers::split_by_partition;
 use telemetry::{Readiness, ServeError};
 
 /// Longest pause between two tries of a transient failure.
@@ -131,8 +129,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let readiness = Readiness::new("connecting to PostgreSQL");
     telemetry::serve(config.metrics_addr, metrics.registry.clone(), readiness.clone()).await?;
 
-    // One connection per writer, and one spare for migrations and reconnects.
-    let pool = db::pool(&config.database, config.writers + 1).map_err(ConsumerError::DatabaseConfig)?;
+    let pool = db::pool(&config.database, 4).map_err(ConsumerError::DatabaseConfig)?;
     let Some(()) = retry_transient("migrate", &stop, &metrics, &readiness, || apply_migrations(&pool)).await? else {
         return Ok(());
     };
@@ -161,10 +158,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     consumer.subscribe(&[&config.topic])?;
     let dlq_producer: FutureProducer =
         kafka_config(&config).set("enable.idempotence", "true").set("acks", "all").create()?;
-    info!(
-        message = "Consumer started.",
-        topic = %config.topic, group = %config.group, batch_size = config.batch_size, writers = config.writers
-    );
+    info!(message = "Consumer started.", topic = %config.topic, group = %config.group, batch_size = config.batch_size);
     readiness.ready();
 
     let target = Target {
@@ -177,9 +171,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     };
     let mut seeked: BTreeMap<i32, i64> = BTreeMap::new();
     let mut last_summary = Instant::now();
-    // The batch written in the next round, gathered during this one, split
-    // into one share per writer.
-    let mut batch: Vec<Vec<Decoded>> = Vec::new();
+    // The batch written in the next round, gathered during this one.
+    let mut batch: Vec<Decoded> = Vec::new();
     loop {
         let writing = (!batch.is_empty()).then(|| write_batch(&target, &batch, &seeked, &stop, &metrics, &readiness));
         let (written, next) = gather_while(&consumer, &config, &stop, writing).await;
@@ -187,21 +180,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         match written.transpose()? {
             None => {}
             Some(Written::Abandoned) => break,
-            Some(Written::Committed(reports)) => {
+            Some(Written::Committed(report)) => {
                 // Chaos suite: a crash after the PostgreSQL commit, before the Kafka offset commit.
                 fail::fail_point!("consumer-after-db-commit", |_| std::process::abort());
-                for report in reports {
-                    metrics.batch_committed(
-                        report.accepted,
-                        report.outcome,
-                        &report.dead_letter_reasons,
-                        report.already_applied,
-                        report.seconds,
-                    );
-                    metrics.committed_at(&report.read_at, chrono::Utc::now());
-                    after_commit(&consumer, &config.topic, &report, &mut seeked);
-                    sought.extend(report.seeks);
-                }
+                metrics.batch_committed(
+                    report.accepted,
+                    report.outcome,
+                    &report.dead_letter_reasons,
+                    report.already_applied,
+                    report.seconds,
+                );
+                metrics.committed_at(&report.read_at, chrono::Utc::now());
+                after_commit(&consumer, &config.topic, &report, &mut seeked);
+                sought = report.seeks;
                 if last_summary.elapsed() >= SUMMARY_EVERY {
                     metrics.log_summary(false);
                     last_summary = Instant::now();
@@ -212,7 +203,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         metrics.received(next.len());
         // Read before those seeks: the partition's records come again from the stored offset.
         next.retain(|decoded| !sought.contains_key(&decoded.message.partition()));
-        batch = split_by_partition(owned_partitions_only(next, &assigned, &mut seeked), config.writers);
+        batch = owned_partitions_only(next, &assigned, &mut seeked);
     }
     consumer.unsubscribe();
     metrics.log_summary(true);
@@ -220,41 +211,30 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     Ok(())
 }
 
-/// What became of a batch handed to the writers.
+/// What became of a batch handed to the writer.
 enum Written {
-    /// Committed in PostgreSQL: one report per writer's transaction.
-    Committed(Vec<BatchReport>),
-    /// Shutdown came while the database was away: not (wholly) committed.
+    /// Committed in PostgreSQL.
+    Committed(BatchReport),
+    /// Shutdown came while the database was away: not committed.
     Abandoned,
 }
 
-/// Applies the shares of a batch at the same time, each in its own
-/// transaction, retrying each one's transient failures on its own. A share
-/// committed before shutdown abandoned another stays committed: its offsets
-/// are in PostgreSQL, so it is never applied twice.
+/// Applies a batch in one transaction, retrying transient failures.
 async fn write_batch(
     target: &Target<'_>,
-    shares: &[Vec<Decoded>],
+    batch: &[Decoded],
     seeked: &BTreeMap<i32, i64>,
     stop: &CancellationToken,
     metrics: &Metrics,
     readiness: &Readiness,
 ) -> Result<Written, ConsumerError> {
-    let writes = shares.iter().map(|share| {
-        retry_transient("write", stop, metrics, readiness, move || async move {
-            tokio::time::timeout(BATCH_TIMEOUT, apply_batch(target, share, seeked))
-                .await
-                .unwrap_or(Err(ApplyError::Database(DbError::Timeout(BATCH_TIMEOUT))))
-        })
-    });
-    let mut reports = Vec::with_capacity(shares.len());
-    for applied in futures::future::join_all(writes).await {
-        match applied? {
-            Some(report) => reports.push(report),
-            None => return Ok(Written::Abandoned),
-        }
-    }
-    Ok(Written::Committed(reports))
+    let applied = retry_transient("write", stop, metrics, readiness, || async {
+        tokio::time::timeout(BATCH_TIMEOUT, apply_batch(target, batch, seeked))
+            .await
+            .unwrap_or(Err(ApplyError::Database(DbError::Timeout(BATCH_TIMEOUT))))
+    })
+    .await?;
+    Ok(applied.map_or(Written::Abandoned, Written::Committed))
 }
 
 /// Drops the records of partitions revoked while the batch was gathered:
