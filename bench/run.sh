@@ -7,7 +7,8 @@
 #            (primary key included): PostgreSQL's limit.
 #   kafka    the broker's own ProducerPerformance, records of the mean encoded
 #            size of ours, acks=all, lz4, idempotent, 6 partitions: Kafka's limit.
-#   e2e      producer + consumer: the file renamed into the empty inbox until the
+#   e2e      producer + consumer group (BENCH_CONSUMERS members, 2 as in the
+#            compose deployment): the file renamed into the empty inbox until the
 #            last row is committed (cold), then the same file again under another
 #            name (re-ingest: newer versions, same values, all unchanged).
 #   naive    one INSERT … ON CONFLICT and one commit per record
@@ -25,6 +26,8 @@
 #   BENCH_LATENCY_SECONDS  length of the latency phase (default 60)
 #   BENCH_LATENCY_RATE     lines per second appended (default 5000)
 #   BENCH_SEED             generator seed (default 42)
+#   BENCH_CONSUMERS        consumer processes in the group (default 2, as compose
+#                          deploys; 1 = a single consumer)
 #   BENCH_BIN              where the pipeline's binaries are (default target/release;
 #                          another folder compares an older build in the same setup)
 #   BENCH_PERF             1: perf-sample producer and consumer during the cold run
@@ -47,6 +50,8 @@ NAIVE_ROWS="${BENCH_NAIVE_ROWS:-20000}"
 LAT_SECONDS="${BENCH_LATENCY_SECONDS:-60}"
 LAT_RATE="${BENCH_LATENCY_RATE:-5000}"
 SEED="${BENCH_SEED:-42}"
+CONSUMERS="${BENCH_CONSUMERS:-2}"
+[[ "$CONSUMERS" =~ ^[1-6]$ ]] || { echo "bench: BENCH_CONSUMERS must be 1-6 (the topics have 6 partitions)" >&2; exit 2; }
 ROOT=.local/bench
 PG_DIR="$ROOT/pg" PG_PORT=25452
 KAFKA_DIR="$ROOT/kafka" KAFKA_PORT=29132 KAFKA_CPORT=29133
@@ -172,9 +177,10 @@ profile_report() {
 }
 
 # start_pipeline PHASE: a fresh inbox, state, topics, group and database for PHASE;
-# sets PRODUCER_PID, CONSUMER_PID, PRODUCER_PORT, CONSUMER_PORT, INBOX, DB, GROUP, TOPIC.
+# sets PRODUCER_PID, CONSUMER_PIDS, PRODUCER_PORT, CONSUMER_PORTS, INBOX, DB, GROUP,
+# TOPIC (CONSUMER_PID is the first consumer, the one profiled).
 start_pipeline() {
-  local phase="$1"
+  local phase="$1" n log
   DB="bench_$phase" GROUP="bench-$RUN_ID-$phase" TOPIC="bench.$RUN_ID.$phase"
   INBOX="$WORK/$phase/inbox"
   mkdir -p "$INBOX" "$WORK/$phase/state"
@@ -188,17 +194,38 @@ start_pipeline() {
   PRODUCER_PID=$!
   STARTED_PIDS+=("$PRODUCER_PID")
   wait_log "$WORK/$phase/producer.log" "Producer started" 60 "$PRODUCER_PID"
-  "$BIN/orderstream-consumer" >"$WORK/$phase/consumer.log" 2>&1 </dev/null &
-  CONSUMER_PID=$!
-  STARTED_PIDS+=("$CONSUMER_PID")
-  wait_log "$WORK/$phase/consumer.log" "Consumer started" 60 "$CONSUMER_PID"
-  # Started is not yet consuming: wait for the group to hand out the partitions.
-  wait_log "$WORK/$phase/consumer.log" "Partitions assigned" 60 "$CONSUMER_PID"
+  CONSUMER_PIDS=() CONSUMER_PORTS=()
+  for n in $(seq "$CONSUMERS"); do
+    log="$WORK/$phase/consumer-$n.log"
+    "$BIN/orderstream-consumer" >"$log" 2>&1 </dev/null &
+    CONSUMER_PIDS+=("$!")
+    STARTED_PIDS+=("$!")
+    wait_log "$log" "Consumer started" 60 "$!"
+  done
+  CONSUMER_PID="${CONSUMER_PIDS[0]}"
+  # Started is not yet consuming: wait until the group has handed out every
+  # partition, each to one member, and every member has some.
+  local deadline=$((SECONDS + 90))
+  until python3 bench/assignment.py 6 "$WORK/$phase"/consumer-*.log; do
+    (( SECONDS < deadline )) || die "the $phase group did not settle on 6 partitions in 90 s; see $WORK/$phase/"
+    sleep 0.2
+  done
   PRODUCER_PORT="$(metrics_port "$WORK/$phase/producer.log")"
-  CONSUMER_PORT="$(metrics_port "$WORK/$phase/consumer.log")"
-  [[ -n "$PRODUCER_PORT" && -n "$CONSUMER_PORT" ]] || die "metrics ports not found in the $phase logs"
+  for n in $(seq "$CONSUMERS"); do CONSUMER_PORTS+=("$(metrics_port "$WORK/$phase/consumer-$n.log")"); done
+  [[ -n "$PRODUCER_PORT" && "${#CONSUMER_PORTS[@]}" == "$CONSUMERS" && -n "${CONSUMER_PORTS[-1]}" ]] ||
+    die "metrics ports not found in the $phase logs"
 }
-stop_pipeline() { stop_pid "$PRODUCER_PID"; stop_pid "$CONSUMER_PID"; }
+stop_pipeline() {
+  local pid
+  stop_pid "$PRODUCER_PID"
+  for pid in "${CONSUMER_PIDS[@]}"; do stop_pid "$pid"; done
+}
+# The consumer group as one: CPU ticks summed, peak memory of the largest
+# member, metrics summed, alive only if every member is.
+consumers_ticks() { local pid total=0; for pid in "${CONSUMER_PIDS[@]}"; do total=$((total + $(cpu_ticks "$pid"))); done; echo "$total"; }
+consumers_hwm() { local pid peak=0 kib; for pid in "${CONSUMER_PIDS[@]}"; do kib=$(vmhwm_kib "$pid"); (( kib > peak )) && peak=$kib; done; echo "$peak"; }
+consumers_metric() { local port; for port in "${CONSUMER_PORTS[@]}"; do metric "$port" "$1"; done | awk '{ v += $1 } END { print v + 0 }'; }
+consumers_alive() { local pid; for pid in "${CONSUMER_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
 
 # --- 1. PostgreSQL: COPY ----------------------------------------------------------
 say "phase copy: \\copy of $ORDERS rows into a table shaped like orders"
@@ -231,7 +258,7 @@ say "phase e2e: cold load of $ORDERS orders, then re-ingest of the same file"
 cp "$FILE" "$WORK/cold.csv.tmp"
 cp "$FILE" "$WORK/again.csv.tmp"
 start_pipeline e2e
-P0="$(cpu_ticks "$PRODUCER_PID")" C0="$(cpu_ticks "$CONSUMER_PID")" K0="$(cpu_ticks "$(kafka_pid)")" G0="$(pg_ticks)"
+P0="$(cpu_ticks "$PRODUCER_PID")" C0="$(consumers_ticks)" K0="$(cpu_ticks "$(kafka_pid)")" G0="$(pg_ticks)"
 PERF_PID=""
 if [[ "${BENCH_PROFILE:-0}" == 1 ]]; then
   # Every process on the machine (the broker and PostgreSQL too), software clock
@@ -244,7 +271,7 @@ if [[ "${BENCH_PROFILE:-0}" == 1 ]]; then
   sleep 1
 elif [[ "${BENCH_PERF:-0}" == 1 ]]; then
   # Sampling profile of producer and consumer (software clock: no PMU in this VM).
-  perf record -e cpu-clock -F 499 -g -p "$PRODUCER_PID,$CONSUMER_PID" -o "$WORK/perf.data" >"$WORK/perf.log" 2>&1 &
+  perf record -e cpu-clock -F 499 -g -p "$PRODUCER_PID,$(IFS=,; echo "${CONSUMER_PIDS[*]}")" -o "$WORK/perf.data" >"$WORK/perf.log" 2>&1 &
   PERF_PID=$!
   STARTED_PIDS+=("$PERF_PID")
   sleep 1
@@ -263,7 +290,7 @@ while :; do
   # 200 ms cost PostgreSQL a scan of up to 1,000,000 rows, CPU the pipeline
   # needs on two cores.
   (( $(applied) >= ORDERS )) && break
-  kill -0 "$PRODUCER_PID" && kill -0 "$CONSUMER_PID" || die "a pipeline process exited; see $WORK/e2e/"
+  kill -0 "$PRODUCER_PID" && consumers_alive || die "a pipeline process exited; see $WORK/e2e/"
   (( $(metric_sum "$PRODUCER_PORT" orderstream_producer_dead_letters_total) == 0 )) || die "the producer dead-lettered lines; see $WORK/e2e/"
   (( SECONDS < deadline )) || die "cold load not done after 1800 s"
   sleep 0.2
@@ -282,18 +309,18 @@ elif [[ -n "$PERF_PID" ]]; then
   } >"$ROOT/perf-top.txt" || true
   say "perf profile of the cold run: $ROOT/perf-top.txt"
 fi
-P2="$(cpu_ticks "$PRODUCER_PID")" C1="$(cpu_ticks "$CONSUMER_PID")" K1="$(cpu_ticks "$(kafka_pid)")" G1="$(pg_ticks)"
+P2="$(cpu_ticks "$PRODUCER_PID")" C1="$(consumers_ticks)" K1="$(cpu_ticks "$(kafka_pid)")" G1="$(pg_ticks)"
 : "${published_at:=$(now)}" "${P1:=$P2}"
 t_end="$(sql "$DB" -c 'SELECT extract(epoch FROM max(written_at)) FROM orders')"
 COLD_S="$(calc "$t_end - $t0")"
 PUBLISH_S="$(calc "$published_at - $t0")"
 [[ "$(sql "$DB" -c 'SELECT count(*) FROM dead_letters')" == 0 ]] || die "dead letters in the cold run"
-COLD_PRODUCER_HWM="$(vmhwm_kib "$PRODUCER_PID")" COLD_CONSUMER_HWM="$(vmhwm_kib "$CONSUMER_PID")"
+COLD_PRODUCER_HWM="$(vmhwm_kib "$PRODUCER_PID")" COLD_CONSUMER_HWM="$(consumers_hwm)"
 # The consumer's own view of the cold run: how many batches, how big, how long
 # each transaction (begin to commit) took.
-BATCHES="$(metric "$CONSUMER_PORT" orderstream_consumer_batch_records_count)"
-BATCH_ROWS="$(metric "$CONSUMER_PORT" orderstream_consumer_batch_records_sum)"
-TX_SECONDS="$(metric "$CONSUMER_PORT" orderstream_consumer_batch_commit_seconds_sum)"
+BATCHES="$(consumers_metric orderstream_consumer_batch_records_count)"
+BATCH_ROWS="$(consumers_metric orderstream_consumer_batch_records_sum)"
+TX_SECONDS="$(consumers_metric orderstream_consumer_batch_commit_seconds_sum)"
 
 [[ "$(applied)" == "$ORDERS" ]] || die "consumer_offsets sum $(applied) != $ORDERS after the cold run"
 [[ "$(sql "$DB" -c 'SELECT count(*) FROM orders')" == "$ORDERS" ]] || die "not $ORDERS rows after the cold run"
@@ -301,7 +328,7 @@ t0="$(now)"
 mv "$WORK/again.csv.tmp" "$INBOX/again.csv"
 deadline=$((SECONDS + 1800))
 until (( $(applied) >= 2 * ORDERS )); do
-  kill -0 "$PRODUCER_PID" && kill -0 "$CONSUMER_PID" || die "a pipeline process exited; see $WORK/e2e/"
+  kill -0 "$PRODUCER_PID" && consumers_alive || die "a pipeline process exited; see $WORK/e2e/"
   (( SECONDS < deadline )) || die "re-ingest not done after 1800 s"
   sleep 0.2
 done
@@ -310,17 +337,17 @@ AGAIN_S="$(calc "$t_end - $t0")"
 # The metrics follow the database commit (after the next batch is gathered):
 # give the last batch a moment to be counted.
 for _ in $(seq 50); do
-  UNCHANGED="$(metric "$CONSUMER_PORT" 'orderstream_consumer_upserts_total{outcome="unchanged"}')"
+  UNCHANGED="$(consumers_metric 'orderstream_consumer_upserts_total{outcome="unchanged"}')"
   (( ${UNCHANGED%.*} >= ORDERS )) && break
   sleep 0.1
 done
 [[ "$(sql "$DB" -c 'SELECT count(*) FROM orders')" == "$ORDERS" ]] || die "re-ingest changed the row count"
 (( ${UNCHANGED%.*} == ORDERS )) || say "warning: unchanged outcomes $UNCHANGED != $ORDERS"
 # What the pipeline costs when there is nothing to do: CPU over 5 idle seconds.
-PI0="$(cpu_ticks "$PRODUCER_PID")" CI0="$(cpu_ticks "$CONSUMER_PID")"
+PI0="$(cpu_ticks "$PRODUCER_PID")" CI0="$(consumers_ticks)"
 sleep 5
 IDLE_P="$(calc "($(cpu_ticks "$PRODUCER_PID") - $PI0) / $CLK_TCK / 5")"
-IDLE_C="$(calc "($(cpu_ticks "$CONSUMER_PID") - $CI0) / $CLK_TCK / 5")"
+IDLE_C="$(calc "($(consumers_ticks) - $CI0) / $CLK_TCK / 5")"
 stop_pipeline
 sql orderstream -c "DROP DATABASE $DB" >/dev/null
 
@@ -356,7 +383,7 @@ read -r P50 P99 PMAX READ50 READ99 <<<"$(sql "$DB" -F ' ' \
       FROM (SELECT (extract(epoch FROM o.written_at) - s.at) * 1000 AS ms,
                    (extract(epoch FROM o.read_at) - s.at) * 1000 AS read_ms
             FROM sent s JOIN orders o USING (id)) l")"
-LAT_PRODUCER_HWM="$(vmhwm_kib "$PRODUCER_PID")" LAT_CONSUMER_HWM="$(vmhwm_kib "$CONSUMER_PID")"
+LAT_PRODUCER_HWM="$(vmhwm_kib "$PRODUCER_PID")" LAT_CONSUMER_HWM="$(consumers_hwm)"
 stop_pipeline
 sql orderstream -c "DROP DATABASE $DB" >/dev/null
 
@@ -381,19 +408,19 @@ CONS_HWM="$(mib "$(( COLD_CONSUMER_HWM > LAT_CONSUMER_HWM ? COLD_CONSUMER_HWM : 
   printf '%-44s %10s %9s %11s %8s %10s\n' "measurement" "rows" "seconds" "rows/s" "MB/s" "e2e ÷ this"
   printf '%-44s %10s %9s %11s %8s %10s\n' "PostgreSQL \\copy (same table shape, PK)" "$ORDERS" "$(f2 "$COPY_S")" "$(f0 "$COPY_RPS")" "$(f2 "$(mb "$FILE_BYTES" "$COPY_S")")" "$COPY_RATIO"
   printf '%-44s %10s %9s %11s %8s %10s\n' "Kafka ProducerPerformance (${RECORD_SIZE} B)" "$ORDERS" "$(f2 "$KAFKA_S")" "$(f0 "$KAFKA_RPS")" "$(f2 "$(mb "$((ORDERS * RECORD_SIZE))" "$KAFKA_S")")" "$KAFKA_RATIO"
-  printf '%-44s %10s %9s %11s %8s %10s\n' "orderstream e2e, cold (empty table)" "$ORDERS" "$(f2 "$COLD_S")" "$(f0 "$E2E_RPS")" "$(f2 "$(mb "$FILE_BYTES" "$COLD_S")")" "1.000"
+  printf '%-44s %10s %9s %11s %8s %10s\n' "orderstream e2e, cold ($CONSUMERS consumer(s))" "$ORDERS" "$(f2 "$COLD_S")" "$(f0 "$E2E_RPS")" "$(f2 "$(mb "$FILE_BYTES" "$COLD_S")")" "1.000"
   printf '%-44s %10s %9s %11s %8s %10s\n' "orderstream e2e, re-ingest (all unchanged)" "$ORDERS" "$(f2 "$AGAIN_S")" "$(f0 "$AGAIN_RPS")" "$(f2 "$(mb "$FILE_BYTES" "$AGAIN_S")")" "$(ratio "$AGAIN_RPS")"
   printf '%-44s %10s %9s %11s %8s %10s\n' "naive upsert+commit per row (sample)" "$NAIVE_ROWS" "$(f2 "$NAIVE_SAMPLE_S")" "$(f0 "$NAIVE_RPS")" "$(f2 "$NAIVE_MBPS")" "$NAIVE_RATIO"
   echo "  naive: $NAIVE_ROWS rows timed; at that rate $ORDERS rows would take $(f0 "$(calc "$ORDERS / $NAIVE_RPS")") s"
   echo "latency at $LAT_RATE lines/s for $LAT_SECONDS s ($SENT lines), line written -> row committed: p50 $P50 ms, p99 $P99 ms, max $PMAX ms"
   echo "  of which line written -> read by the producer (read_at): p50 $READ50 ms, p99 $READ99 ms"
-  echo "peak RSS (VmHWM): producer $(mib "$COLD_PRODUCER_HWM") MiB after cold, $(mib "$LAT_PRODUCER_HWM") MiB after latency; consumer $(mib "$COLD_CONSUMER_HWM") MiB after cold, $(mib "$LAT_CONSUMER_HWM") MiB after latency"
+  echo "peak RSS (VmHWM): producer $(mib "$COLD_PRODUCER_HWM") MiB after cold, $(mib "$LAT_PRODUCER_HWM") MiB after latency; largest of $CONSUMERS consumer(s) $(mib "$COLD_CONSUMER_HWM") MiB after cold, $(mib "$LAT_CONSUMER_HWM") MiB after latency"
   echo "cold run profile: producer published all records after $(f2 "$PUBLISH_S") s (CPU $(f2 "$(cpu_s "$P0" "$P1")") s), last row committed after $(f2 "$COLD_S") s;"
-  echo "  CPU seconds over the cold run: producer $(f2 "$(cpu_s "$P0" "$P2")"), consumer $(f2 "$(cpu_s "$C0" "$C1")"), Kafka broker $(f2 "$(cpu_s "$K0" "$K1")"), PostgreSQL $(f2 "$(cpu_s "$G0" "$G1")") (of $(f2 "$(calc "$(nproc) * $COLD_S")") core-seconds available)"
-  echo "  consumer: $(f0 "$BATCHES") batches, mean $(f0 "$(calc "$BATCH_ROWS / max($BATCHES, 1)")") records, mean transaction $(calc "round(1000 * $TX_SECONDS / max($BATCHES, 1), 1)") ms, transactions $(f2 "$TX_SECONDS") s of the $(f2 "$COLD_S") s run"
-  echo "  idle (5 s after the re-ingest, nothing to do): producer $(f2 "$IDLE_P") cores, consumer $(f2 "$IDLE_C") cores"
+  echo "  CPU seconds over the cold run: producer $(f2 "$(cpu_s "$P0" "$P2")"), consumers $(f2 "$(cpu_s "$C0" "$C1")"), Kafka broker $(f2 "$(cpu_s "$K0" "$K1")"), PostgreSQL $(f2 "$(cpu_s "$G0" "$G1")") (of $(f2 "$(calc "$(nproc) * $COLD_S")") core-seconds available)"
+  echo "  consumers: $(f0 "$BATCHES") batches, mean $(f0 "$(calc "$BATCH_ROWS / max($BATCHES, 1)")") records, mean transaction $(calc "round(1000 * $TX_SECONDS / max($BATCHES, 1), 1)") ms, transactions $(f2 "$TX_SECONDS") s of the $(f2 "$COLD_S") s run"
+  echo "  idle (5 s after the re-ingest, nothing to do): producer $(f2 "$IDLE_P") cores, consumers $(f2 "$IDLE_C") cores"
   echo "targets: e2e >= 150000 rows/s: $(verdict "$E2E_RPS >= 150000"); e2e/COPY >= 0.25: $(verdict "$COPY_RATIO >= 0.25"); e2e/naive >= 20: $(verdict "$NAIVE_RATIO >= 20");"
   echo "  p99 < 200 ms: $(verdict "$P99 < 200"); p50 < 50 ms: $(verdict "$P50 < 50"); producer < 64 MiB: $(verdict "$PROD_HWM < 64"); consumer < 128 MiB: $(verdict "$CONS_HWM < 128")"
   echo "bench duration: $((SECONDS - BENCH_T0)) s"
-  echo "bench: orders=$ORDERS e2e_rows_per_s=$(f0 "$E2E_RPS") reingest_rows_per_s=$(f0 "$AGAIN_RPS") copy_rows_per_s=$(f0 "$COPY_RPS") kafka_rows_per_s=$(f0 "$KAFKA_RPS") naive_rows_per_s=$(f0 "$NAIVE_RPS") copy_ratio=$COPY_RATIO kafka_ratio=$KAFKA_RATIO naive_ratio=$(printf '%.1f' "$NAIVE_RATIO") p50_ms=$P50 p99_ms=$P99 max_ms=$PMAX producer_hwm_mib=$PROD_HWM consumer_hwm_mib=$CONS_HWM"
+  echo "bench: orders=$ORDERS consumers=$CONSUMERS e2e_rows_per_s=$(f0 "$E2E_RPS") reingest_rows_per_s=$(f0 "$AGAIN_RPS") copy_rows_per_s=$(f0 "$COPY_RPS") kafka_rows_per_s=$(f0 "$KAFKA_RPS") naive_rows_per_s=$(f0 "$NAIVE_RPS") copy_ratio=$COPY_RATIO kafka_ratio=$KAFKA_RATIO naive_ratio=$(printf '%.1f' "$NAIVE_RATIO") p50_ms=$P50 p99_ms=$P99 max_ms=$PMAX producer_hwm_mib=$PROD_HWM consumer_hwm_mib=$CONS_HWM"
 } | tee "$ROOT/report.txt"
