@@ -19,6 +19,9 @@ struct Seen {
     offsets: BTreeMap<(String, i32), i64>,
     violations: Vec<String>,
     samples: u64,
+    /// Bumped by every deliberate offset reset: a sample read before a reset
+    /// but recorded after it would otherwise look like offsets going back.
+    resets: u64,
 }
 
 const KEPT_VIOLATIONS: usize = 20;
@@ -64,7 +67,9 @@ impl Monitor {
     /// Forgets the stored offsets seen so far: for a deliberate reset to
     /// the earliest offsets (a replay), which is not a regression.
     pub fn offsets_reset(&self) {
-        self.seen.lock().unwrap().offsets.clear();
+        let mut seen = self.seen.lock().unwrap();
+        seen.offsets.clear();
+        seen.resets += 1;
     }
 
     /// Stops sampling; the regressions seen and how many samples were taken.
@@ -89,6 +94,7 @@ async fn sample_forever(database_url: String, seen: Arc<Mutex<Seen>>) {
 }
 
 async fn sample(client: &tokio_postgres::Client, seen: &Mutex<Seen>) -> Result<(), tokio_postgres::Error> {
+    let resets_before = seen.lock().unwrap().resets;
     // One snapshot for both, so they are read at the same moment.
     let transaction_rows = client
         .query(
@@ -104,10 +110,13 @@ async fn sample(client: &tokio_postgres::Client, seen: &Mutex<Seen>) -> Result<(
         Err(error) => return Err(error),
     };
     let mut seen = seen.lock().unwrap();
+    // Offsets read before a deliberate reset are stale: left out.
+    let offsets_current = seen.resets == resets_before;
     for row in rows {
         match row.get::<_, Option<i64>>(0) {
             Some(id) => seen.version(id, row.get(1)),
-            None => seen.offset(row.get(2), row.get(3), row.get(1)),
+            None if offsets_current => seen.offset(row.get(2), row.get(3), row.get(1)),
+            None => {}
         }
     }
     seen.samples += 1;
@@ -117,6 +126,19 @@ async fn sample(client: &tokio_postgres::Client, seen: &Mutex<Seen>) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_going_back_are_a_violation_unless_reset_deliberately() {
+        let mut seen = Seen::default();
+        seen.offset("g".into(), 0, 900);
+        seen.offset("g".into(), 0, 100);
+        assert_eq!(seen.violations, vec!["group g partition 0: stored offset went back from 900 to 100"]);
+        let mut seen = Seen::default();
+        seen.offset("g".into(), 0, 900);
+        seen.offsets.clear();
+        seen.offset("g".into(), 0, 0);
+        assert!(seen.violations.is_empty(), "{:?}", seen.violations);
+    }
 
     #[test]
     fn a_version_going_down_is_a_violation() {

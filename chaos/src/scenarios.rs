@@ -609,7 +609,6 @@ async fn full_replay(name: &str, size: Size) -> Outcome {
     // Reset the group to the earliest offsets, in both places it keeps
     // them: Kafka (where a restarted member starts reading) and PostgreSQL
     // (what the batch transactions check against).
-    rig.offsets_reset();
     let kafka_reset = reset_group_to_earliest(&rig.scenario.brokers, &rig.scenario.group, &rig.scenario.topic);
     rig.check(kafka_reset.is_ok(), format!("resetting the group's Kafka offsets failed: {kafka_reset:?}"));
     let client = rig.scenario.db().await;
@@ -618,6 +617,8 @@ async fn full_replay(name: &str, size: Size) -> Outcome {
         .await
         .expect("reset offsets");
     rig.check(reset > 0, "no stored offsets to reset");
+    // After the reset is committed: the monitor drops what it read before.
+    rig.offsets_reset();
     let consumer = rig.scenario.start_consumer();
     let replayed = poll_until(rig.size.converge_within, || async {
         rig.scenario.stored_offsets(&rig.scenario.group).await == rig.scenario.high_watermarks()
