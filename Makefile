@@ -63,11 +63,8 @@ services: deps ## start only PostgreSQL and Kafka for `make run`
 	@bash scripts/postgres.sh start $(LOCAL)/pg $(PG_PORT)
 	@bash scripts/kafka.sh start $(LOCAL)/kafka $(KAFKA_PORT) $(KAFKA_CONTROLLER_PORT)
 
-test-services: deps ## start only the test PostgreSQL and Kafka (then `. .local/test/env`)
-	@bash scripts/postgres.sh start .local/test/pg 25432
-	@bash scripts/kafka.sh start .local/test/kafka 29092 29093
-	@printf "export ORDERSTREAM_TEST_DATABASE_URL='%s'\nexport ORDERSTREAM_TEST_KAFKA_BROKERS='127.0.0.1:29092'\n" \
-	    "$$(bash scripts/postgres.sh url .local/test/pg 25432)" > .local/test/env
+test-services: ## start only the test PostgreSQL and Kafka (then `. .local/test/env`)
+	@bash -c '. scripts/test-services.sh && start_test_services .local/test 25432 29092 29093'
 
 gen: ## write ORDERS generated orders (seed SEED) to $(INBOX)/generated-SEED.csv
 	@mkdir -p $(INBOX)

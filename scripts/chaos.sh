@@ -18,17 +18,10 @@ CHAOS_KAFKA_CONTROLLER_PORT="${CHAOS_KAFKA_CONTROLLER_PORT:-29153}"
 FAILPOINT_FEATURES="orderstream-producer/failpoints,orderstream-consumer/failpoints"
 
 if [ -z "${ORDERSTREAM_TEST_DATABASE_URL:-}" ]; then
-  cleanup() {
-    bash scripts/kafka.sh stop "$CHAOS_LOCAL/kafka" "$CHAOS_KAFKA_PORT" "$CHAOS_KAFKA_CONTROLLER_PORT" || true
-    bash scripts/postgres.sh stop "$CHAOS_LOCAL/pg" "$CHAOS_PG_PORT" || true
-  }
-  trap cleanup EXIT
-  bash scripts/deps.sh
-  bash scripts/postgres.sh start "$CHAOS_LOCAL/pg" "$CHAOS_PG_PORT"
-  bash scripts/kafka.sh start "$CHAOS_LOCAL/kafka" "$CHAOS_KAFKA_PORT" "$CHAOS_KAFKA_CONTROLLER_PORT"
-  ORDERSTREAM_TEST_DATABASE_URL="$(bash scripts/postgres.sh url "$CHAOS_LOCAL/pg" "$CHAOS_PG_PORT")"
-  ORDERSTREAM_TEST_KAFKA_BROKERS="127.0.0.1:$CHAOS_KAFKA_PORT"
-  export ORDERSTREAM_TEST_DATABASE_URL ORDERSTREAM_TEST_KAFKA_BROKERS
+  . scripts/test-services.sh
+  SERVICES=("$CHAOS_LOCAL" "$CHAOS_PG_PORT" "$CHAOS_KAFKA_PORT" "$CHAOS_KAFKA_CONTROLLER_PORT")
+  trap 'stop_test_services "${SERVICES[@]}"' EXIT
+  start_test_services "${SERVICES[@]}"
 fi
 
 # CHAOS_TARGET_DIR keeps these builds apart from other builds running at the same time.

@@ -14,24 +14,10 @@ TEST_PG_PORT="${TEST_PG_PORT:-25432}"
 TEST_KAFKA_PORT="${TEST_KAFKA_PORT:-29092}"
 TEST_KAFKA_CONTROLLER_PORT="${TEST_KAFKA_CONTROLLER_PORT:-29093}"
 
-cleanup() {
-  bash scripts/kafka.sh stop "$TEST_LOCAL/kafka" "$TEST_KAFKA_PORT" "$TEST_KAFKA_CONTROLLER_PORT" || true
-  bash scripts/postgres.sh stop "$TEST_LOCAL/pg" "$TEST_PG_PORT" || true
-}
-trap cleanup EXIT
-
-bash scripts/deps.sh
-bash scripts/postgres.sh start "$TEST_LOCAL/pg" "$TEST_PG_PORT"
-bash scripts/kafka.sh start "$TEST_LOCAL/kafka" "$TEST_KAFKA_PORT" "$TEST_KAFKA_CONTROLLER_PORT"
-
-ORDERSTREAM_TEST_DATABASE_URL="$(bash scripts/postgres.sh url "$TEST_LOCAL/pg" "$TEST_PG_PORT")"
-ORDERSTREAM_TEST_KAFKA_BROKERS="127.0.0.1:$TEST_KAFKA_PORT"
-export ORDERSTREAM_TEST_DATABASE_URL ORDERSTREAM_TEST_KAFKA_BROKERS
-cat > "$TEST_LOCAL/env" <<ENV
-# Source this to run single tests by hand against \`make test-services\`.
-export ORDERSTREAM_TEST_DATABASE_URL='$ORDERSTREAM_TEST_DATABASE_URL'
-export ORDERSTREAM_TEST_KAFKA_BROKERS='$ORDERSTREAM_TEST_KAFKA_BROKERS'
-ENV
+. scripts/test-services.sh
+SERVICES=("$TEST_LOCAL" "$TEST_PG_PORT" "$TEST_KAFKA_PORT" "$TEST_KAFKA_CONTROLLER_PORT")
+trap 'stop_test_services "${SERVICES[@]}"' EXIT
+start_test_services "${SERVICES[@]}"
 
 # Alert rules: syntax and their unit tests.
 (cd compose/prometheus && promtool check rules rules/*.yml && promtool test rules tests/*.yml)
