@@ -70,6 +70,25 @@ pub struct Config {
     /// crash re-sends at most what was confirmed within this window.
     #[arg(long, env = "ORDERSTREAM_POSITION_FLUSH_MS", default_value_t = 200)]
     pub position_flush_ms: u64,
+
+    /// How long a file that left the inbox (renamed away, archived or
+    /// deleted) is still followed after it last changed, once every record
+    /// read from it is confirmed: a writer may go on appending to a rotated
+    /// file (Filebeat's `close_inactive`). A duration: `5m`, `30s`, `1h`.
+    #[arg(long, env = "ORDERSTREAM_CLOSE_INACTIVE", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub close_inactive: Duration,
+
+    /// Folder that processed exports are moved to, by you or by
+    /// `--archive-after`. After a restart, files whose delivery was not
+    /// finished and that are no longer in the inbox are looked for here by
+    /// identity (device, inode, content), and finished.
+    #[arg(long, env = "ORDERSTREAM_ARCHIVE_DIR")]
+    pub archive_dir: Option<PathBuf>,
+
+    /// Moves a file into `--archive-dir` once every byte of it is confirmed
+    /// by Kafka and it has not changed for this long (off unless given).
+    #[arg(long, env = "ORDERSTREAM_ARCHIVE_AFTER", value_parser = humantime::parse_duration, requires = "archive_dir")]
+    pub archive_after: Option<Duration>,
 }
 
 /// Where the producer publishes, and how it reaches Kafka.
@@ -109,6 +128,9 @@ impl Config {
         if self.kafka.topic == self.kafka.dlq_topic {
             return Err("--topic and --dlq-topic must differ".into());
         }
+        if self.archive_dir.as_ref().is_some_and(|archive| same_folder(archive, &self.inbox)) {
+            return Err("--archive-dir must be another folder than --inbox".into());
+        }
         self.kafka.connection.validate().map_err(|error| error.to_string())
     }
 
@@ -144,9 +166,34 @@ impl Config {
     }
 }
 
+/// Whether two paths name the same folder (as written, or once resolved).
+fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn close_inactive_and_archive_after_are_durations() {
+        let config = Config::try_parse_from(["p"]).unwrap();
+        assert_eq!(config.close_inactive, Duration::from_secs(300), "Filebeat's default");
+        assert_eq!((config.archive_dir, config.archive_after), (None, None), "archiving is off by default");
+        let config =
+            Config::try_parse_from(["p", "--close-inactive", "30s", "--archive-dir", "done", "--archive-after", "10m"])
+                .unwrap();
+        assert_eq!(config.close_inactive, Duration::from_secs(30));
+        assert_eq!(config.archive_after, Some(Duration::from_secs(600)));
+        assert!(Config::try_parse_from(["p", "--archive-after", "10m"]).is_err(), "needs --archive-dir");
+        assert!(Config::try_parse_from(["p", "--close-inactive", "soon"]).is_err());
+    }
+
+    #[test]
+    fn archive_inside_the_inbox_itself_is_refused() {
+        let config = Config::try_parse_from(["p", "--inbox", "in", "--archive-dir", "in"]).unwrap();
+        assert!(config.validate().unwrap_err().contains("--archive-dir"));
+    }
 
     #[test]
     fn defaults_are_valid_for_a_local_run() {

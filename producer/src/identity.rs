@@ -61,17 +61,27 @@ impl FileIdentity {
     }
 }
 
+/// How many bytes [`crc_of_range`] reads at a time: whatever the range's
+/// length, the check holds no more than this.
+const CRC_CHUNK: usize = 64 * 1024;
+
 /// CRC-32 of `len` bytes at `start`; `None` if the file is shorter than that.
+/// Streams: memory stays at [`CRC_CHUNK`] however long the range.
 pub fn crc_of_range(file: &File, start: u64, len: u64) -> io::Result<Option<u32>> {
-    let mut bytes = vec![0; len as usize];
-    let mut filled = 0;
-    while filled < bytes.len() {
-        match file.read_at(&mut bytes[filled..], start + filled as u64)? {
+    let mut chunk = vec![0; CRC_CHUNK.min(len as usize)];
+    let mut hasher = crc32fast::Hasher::new();
+    let mut done = 0;
+    while done < len {
+        let want = (len - done).min(chunk.len() as u64) as usize;
+        match file.read_at(&mut chunk[..want], start + done)? {
             0 => return Ok(None),
-            read => filled += read,
+            read => {
+                hasher.update(&chunk[..read]);
+                done += read as u64;
+            }
         }
     }
-    Ok(Some(crc32fast::hash(&bytes)))
+    Ok(Some(hasher.finalize()))
 }
 
 #[cfg(test)]
@@ -109,6 +119,16 @@ mod tests {
         let rewritten = std::fs::OpenOptions::new().write(true).open(dir.path().join("a.csv")).unwrap();
         rewritten.write_at(b"xx", 0).unwrap();
         assert!(!identity.same_file(&File::open(dir.path().join("a.csv")).unwrap()).unwrap());
+    }
+
+    #[test]
+    fn range_checksum_streams_and_equals_the_checksum_of_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes: Vec<u8> = (0..CRC_CHUNK * 3 + 17).map(|i| (i % 251) as u8).collect();
+        let file = file_with(&dir, "a.csv", &bytes);
+        assert_eq!(crc_of_range(&file, 5, bytes.len() as u64 - 5).unwrap(), Some(crc32fast::hash(&bytes[5..])));
+        assert_eq!(crc_of_range(&file, 0, 0).unwrap(), Some(crc32fast::hash(b"")));
+        assert_eq!(crc_of_range(&file, 5, bytes.len() as u64).unwrap(), None, "past the end");
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! sent twice; the consumer's idempotent upsert makes that harmless.
 
 pub mod config;
+pub mod epoch_floor;
 pub mod identity;
 pub mod metrics;
 pub mod positions;

@@ -37,6 +37,13 @@ pub struct ProducerMetrics {
     pub position_write_errors: IntCounter,
     /// Seconds from reading a record to Kafka's confirmation.
     pub publish_latency: Histogram,
+    /// Files moved into `--archive-dir` by `--archive-after`.
+    pub files_archived: IntCounter,
+    /// Tracked files found neither in the inbox nor in the archive at start:
+    /// whatever of them was not yet delivered cannot be read any more.
+    pub files_lost: IntCounter,
+    /// Failed reads of the highest epoch on the topics before new files.
+    pub epoch_floor_errors: IntCounter,
 }
 
 impl ProducerMetrics {
@@ -106,6 +113,18 @@ impl ProducerMetrics {
             position_write_errors: counter(
                 "orderstream_producer_position_write_errors_total",
                 "Failed attempts to save the delivered positions.",
+            ),
+            files_archived: counter(
+                "orderstream_producer_files_archived_total",
+                "Files moved into the archive folder once fully delivered and inactive.",
+            ),
+            files_lost: counter(
+                "orderstream_producer_files_lost_total",
+                "Tracked files found neither in the inbox nor in the archive folder at start.",
+            ),
+            epoch_floor_errors: counter(
+                "orderstream_producer_epoch_floor_errors_total",
+                "Failed reads of the highest file epoch on the topics before new files were versioned.",
             ),
             bytes_behind,
             publish_latency,

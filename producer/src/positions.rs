@@ -56,9 +56,11 @@ pub struct TrackedFile {
     pub path: PathBuf,
     /// Which file it is.
     pub identity: FileIdentity,
-    /// The file's number in source order (see `schema::message::source_version`):
-    /// a new, rewritten or truncated file gets the next one.
-    pub sequence: u64,
+    /// The file's epoch in source order (see `schema::message::source_version`):
+    /// a new, rewritten or truncated file gets a new, larger one. Stores
+    /// written before epochs existed call it `sequence`.
+    #[serde(alias = "sequence")]
+    pub epoch: u64,
     /// How far it was delivered.
     pub delivered: DeliveredPosition,
 }
@@ -93,10 +95,45 @@ pub enum PositionStoreError {
     },
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// The layout of the stored versions: 1 wrote file sequences (versions
+/// `sequence × 2⁴⁰ + offset`), 2 writes epochs (`epoch × 2³⁶ + offset`).
+const LAYOUT: u32 = 2;
+
+#[derive(Debug, Serialize, Deserialize)]
 struct Stored {
-    next_sequence: u64,
+    /// Missing in stores written before epochs: layout 1.
+    #[serde(default = "legacy_layout")]
+    layout: u32,
+    /// The last epoch given to a file (`next_sequence` in layout 1).
+    #[serde(alias = "next_sequence")]
+    last_epoch: u64,
     files: BTreeMap<String, TrackedFile>,
+}
+
+impl Default for Stored {
+    fn default() -> Self {
+        Stored { layout: LAYOUT, last_epoch: 0, files: BTreeMap::new() }
+    }
+}
+
+fn legacy_layout() -> u32 {
+    1
+}
+
+impl Stored {
+    /// Moves a layout-1 store to epochs: each file sequence becomes the epoch
+    /// just above every version that sequence wrote, so records read after
+    /// the upgrade are newer than those read before it.
+    fn upgrade(mut self) -> Stored {
+        if self.layout < LAYOUT {
+            for file in self.files.values_mut() {
+                file.epoch = schema::message::legacy_epoch(file.epoch);
+            }
+            self.last_epoch = schema::message::legacy_epoch(self.last_epoch);
+            self.layout = LAYOUT;
+        }
+        self
+    }
 }
 
 /// The tracked files and their delivered positions.
@@ -130,8 +167,9 @@ impl PositionStore {
         let path = state_dir.join(FILE_NAME);
         fs::create_dir_all(state_dir).map_err(|source| PositionStoreError::Write { path: path.clone(), source })?;
         let stored = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|source| PositionStoreError::Corrupt { path: path.clone(), source })?,
+            Ok(bytes) => serde_json::from_slice::<Stored>(&bytes)
+                .map_err(|source| PositionStoreError::Corrupt { path: path.clone(), source })?
+                .upgrade(),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Stored::default(),
             Err(source) => return Err(PositionStoreError::Read { path, source }),
         };
@@ -143,11 +181,24 @@ impl PositionStore {
         self.stored.files.get(&key_name(key))
     }
 
-    /// A new file sequence number, larger than every one given before.
-    pub fn allocate_sequence(&mut self) -> u64 {
-        self.stored.next_sequence += 1;
+    /// A new file epoch: larger than every one given before, than `floor`
+    /// and than none of the wall clock's (see
+    /// `schema::message::source_version` for the rule).
+    pub fn allocate_epoch(&mut self, now: chrono::DateTime<chrono::Utc>) -> u64 {
+        let epoch = (self.stored.last_epoch + 1).max(schema::message::clock_epoch(now));
+        self.stored.last_epoch = epoch;
         self.dirty = true;
-        self.stored.next_sequence
+        epoch
+    }
+
+    /// Makes every epoch given from now on larger than `epoch`: the highest
+    /// epoch found on the topics at start, which another producer, or this
+    /// one before its state was lost, already used.
+    pub fn raise_floor(&mut self, epoch: u64) {
+        if epoch > self.stored.last_epoch {
+            self.stored.last_epoch = epoch;
+            self.dirty = true;
+        }
     }
 
     /// Starts (or restarts) tracking a file, replacing what was kept under its key.
@@ -166,12 +217,12 @@ impl PositionStore {
         }
     }
 
-    /// Records a newly confirmed position of the file's `sequence`; a
-    /// confirmation from before a truncation (an older sequence) is ignored.
-    pub fn record(&mut self, key: FileKey, sequence: u64, position: DeliveredPosition) {
+    /// Records a newly confirmed position of the file's `epoch`; a
+    /// confirmation from before a truncation (an older epoch) is ignored.
+    pub fn record(&mut self, key: FileKey, epoch: u64, position: DeliveredPosition) {
         let files = &mut self.stored.files;
         if let Some(file) = with_key_name(key, move |name| files.get_mut(name)) {
-            if file.sequence == sequence && file.delivered != position {
+            if file.epoch == epoch && file.delivered != position {
                 file.delivered = position;
                 self.dirty = true;
             }
@@ -237,11 +288,11 @@ mod tests {
         }
     }
 
-    fn tracked(inode: u64, sequence: u64, offset: u64) -> TrackedFile {
+    fn tracked(inode: u64, epoch: u64, offset: u64) -> TrackedFile {
         TrackedFile {
             path: PathBuf::from(format!("/inbox/{inode}.csv")),
             identity: FileIdentity { device: 1, inode, head_len: 10, head_crc: 7 },
-            sequence,
+            epoch,
             delivered: DeliveredPosition { offset, lines: offset / 10, last_record: None },
         }
     }
@@ -250,29 +301,71 @@ mod tests {
     fn persisted_positions_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = PositionStore::open(dir.path()).unwrap();
-        let sequence = store.allocate_sequence();
-        store.track(tracked(2, sequence, 0));
+        let epoch = store.allocate_epoch(chrono::Utc::now());
+        store.track(tracked(2, epoch, 0));
         let position =
             DeliveredPosition { offset: 120, lines: 3, last_record: Some(RecordCheck { start: 100, crc: 9 }) };
-        store.record((1, 2), sequence, position);
+        store.record((1, 2), epoch, position);
         store.persist().unwrap();
         let reopened = PositionStore::open(dir.path()).unwrap();
         assert_eq!(reopened.get((1, 2)).unwrap().delivered, position);
         assert_eq!(reopened.get((1, 3)), None);
     }
 
-    #[test]
-    fn sequences_keep_increasing_across_restarts() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = PositionStore::open(dir.path()).unwrap();
-        let first = store.allocate_sequence();
-        store.persist().unwrap();
-        let mut reopened = PositionStore::open(dir.path()).unwrap();
-        assert!(reopened.allocate_sequence() > first);
+    fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+        text.parse().unwrap()
     }
 
     #[test]
-    fn confirmation_of_an_older_sequence_is_ignored() {
+    fn epochs_keep_increasing_across_restarts_even_within_one_clock_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = at("2026-11-29T10:00:00Z");
+        let mut store = PositionStore::open(dir.path()).unwrap();
+        let first = store.allocate_epoch(now);
+        let second = store.allocate_epoch(now);
+        assert!(second > first);
+        store.persist().unwrap();
+        let mut reopened = PositionStore::open(dir.path()).unwrap();
+        assert!(reopened.allocate_epoch(now) > second);
+    }
+
+    #[test]
+    fn a_lost_state_folder_gives_epochs_above_those_given_before() {
+        let (before, after) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let earlier = PositionStore::open(before.path()).unwrap().allocate_epoch(at("2026-11-29T10:00:00Z"));
+        // The folder is gone: a fresh store, a minute later, knows nothing.
+        let fresh = PositionStore::open(after.path()).unwrap().allocate_epoch(at("2026-11-29T10:01:00Z"));
+        assert!(fresh > earlier);
+    }
+
+    #[test]
+    fn the_floor_from_the_topics_beats_a_clock_that_is_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = PositionStore::open(dir.path()).unwrap();
+        let clock = schema::message::clock_epoch(at("2026-11-29T10:00:00Z"));
+        store.raise_floor(clock + 500);
+        assert_eq!(store.allocate_epoch(at("2026-11-29T10:00:00Z")), clock + 501);
+        store.raise_floor(3);
+        assert_eq!(store.allocate_epoch(at("2026-11-29T10:00:00Z")), clock + 502, "a lower floor changes nothing");
+    }
+
+    #[test]
+    fn a_store_from_before_epochs_is_upgraded_above_its_old_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = r#"{"next_sequence": 3, "files": {"1:2": {"path": "/inbox/a.csv",
+            "identity": {"device": 1, "inode": 2, "head_len": 10, "head_crc": 7}, "sequence": 3,
+            "delivered": {"offset": 120, "lines": 3, "last_record": null}}}}"#;
+        fs::write(dir.path().join(FILE_NAME), legacy).unwrap();
+        let mut store = PositionStore::open(dir.path()).unwrap();
+        let file = store.get((1, 2)).unwrap().clone();
+        let old_version = ((3u64 << 40) | 119) as i64;
+        assert!(schema::message::source_version(file.epoch, 120) > old_version);
+        assert_eq!(file.delivered.offset, 120);
+        assert!(store.allocate_epoch(at("2020-01-01T00:00:00Z")) > file.epoch);
+    }
+
+    #[test]
+    fn confirmation_of_an_older_epoch_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = PositionStore::open(dir.path()).unwrap();
         store.track(tracked(2, 5, 0));

@@ -39,9 +39,12 @@ const RECORDS_PER_TURN: usize = 2_000;
 /// How long a clean shutdown waits for Kafka to confirm what is in flight.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
 
-/// How long a file that was renamed away or deleted stays followed after
-/// its last byte was read: a writer may still append right after a rotation.
-const RELEASE_AFTER: Duration = Duration::from_secs(2);
+/// How long reading the highest epoch on the topics may take at start.
+const EPOCH_FLOOR_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the same read may take before new files get their epochs; past
+/// it (Kafka away) they get them from the counter and the clock alone.
+const EPOCH_REFRESH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why the producer stopped.
 #[derive(Debug, Error)]
@@ -66,6 +69,11 @@ pub enum ProducerError {
     /// The metrics endpoint cannot be opened.
     #[error(transparent)]
     Telemetry(#[from] ServeError),
+    /// The highest epoch on the topics cannot be read at start; without it
+    /// a producer whose state folder was lost could version new files below
+    /// ones already published.
+    #[error("cannot read the highest file epoch on the topics: {0}")]
+    EpochFloor(#[source] KafkaError),
     /// The inbox folder cannot be listed at start.
     #[error("cannot list the inbox {path}: {source}")]
     Inbox {
@@ -86,7 +94,7 @@ enum Sent {
 /// A record's confirmation (or refusal) from Kafka.
 struct Confirmation {
     key: FileKey,
-    sequence: u64,
+    epoch: u64,
     end: DeliveredPosition,
     sent: Sent,
     read_at: Instant,
@@ -96,9 +104,31 @@ struct Confirmation {
 /// A followed file.
 struct Followed {
     tailer: FileTailer,
-    /// Set once the file no longer matches in the inbox (renamed away or
-    /// deleted): it is read to its end, then released.
+    /// Set once the file is no longer in the inbox (renamed away, archived
+    /// or deleted): it is still followed, and released only once every
+    /// record read from it is confirmed and it has not changed for
+    /// `--close-inactive`.
     detached_since: Option<Instant>,
+    /// Records read from the file whose confirmation Kafka has not given yet.
+    unconfirmed: usize,
+}
+
+impl Followed {
+    fn new(tailer: FileTailer, detached: bool) -> Followed {
+        Followed { tailer, detached_since: detached.then(Instant::now), unconfirmed: 0 }
+    }
+
+    /// Whether every byte of the file was read and every record read from it
+    /// confirmed: nothing of it is at risk any more.
+    fn fully_delivered(&self) -> bool {
+        self.unconfirmed == 0 && self.tailer.bytes_behind().is_ok_and(|behind| behind == 0)
+    }
+
+    /// How long since the file last changed (its modification time).
+    fn idle_for(&self) -> Duration {
+        let modified = self.tailer.file().metadata().and_then(|metadata| metadata.modified());
+        modified.ok().and_then(|modified| modified.elapsed().ok()).unwrap_or_default()
+    }
 }
 
 /// Runs the producer until `shutdown` resolves, then waits for in-flight
@@ -112,7 +142,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let publisher = Publisher::new(&config.kafka, config.max_in_flight)?;
     publisher.ensure_topics(config.partitions).await?;
     readiness.ready();
-    let store = PositionStore::open(&config.state_dir)?;
+    let mut store = PositionStore::open(&config.state_dir)?;
+    raise_epoch_floor(&config, &mut store).await?;
     let wake = Arc::new(Notify::new());
     let watcher = InboxWatcher::start(&config.inbox, wake.clone());
     let idle = if watcher.is_some() { config.rescan_interval() } else { config.poll_interval() };
@@ -126,6 +157,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         followed: BTreeMap::new(),
         in_flight: FuturesOrdered::new(),
         unreadable: BTreeSet::new(),
+        unarchivable: BTreeSet::new(),
         positions_failing: false,
         readiness,
     };
@@ -134,9 +166,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
           notifications = watcher.is_some());
     tokio::pin!(shutdown);
     let mut last_flush = Instant::now();
+    producer.find_files_that_left_the_inbox();
     loop {
         producer.discover();
+        producer.look_for_rewrites();
         let sent = if producer.positions_failing { 0 } else { producer.read_and_send().await? };
+        producer.archive_finished();
         producer.release_finished();
         if last_flush.elapsed() >= producer.config.position_flush_interval() {
             producer.flush_positions();
@@ -179,6 +214,23 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
 }
 
+/// Makes every epoch the store gives from now on larger than the highest one
+/// already on the topics (see [`crate::epoch_floor`]).
+async fn raise_epoch_floor(config: &Config, store: &mut PositionStore) -> Result<(), ProducerError> {
+    let kafka = config.kafka.clone();
+    let highest = tokio::task::spawn_blocking(move || {
+        let topics = [kafka.topic.as_str(), kafka.dlq_topic.as_str()];
+        crate::epoch_floor::highest_epoch_on_topics(&kafka, &topics, EPOCH_FLOOR_TIMEOUT)
+    })
+    .await
+    .expect("the epoch floor reader does not panic")
+    .map_err(ProducerError::EpochFloor)?;
+    if let Some(epoch) = highest {
+        store.raise_floor(epoch);
+    }
+    Ok(())
+}
+
 struct Producer {
     config: Config,
     settings: TailerSettings,
@@ -190,6 +242,8 @@ struct Producer {
     in_flight: FuturesOrdered<BoxFuture<'static, Confirmation>>,
     /// Paths already reported as unreadable, so the log says it once.
     unreadable: BTreeSet<PathBuf>,
+    /// Paths already reported as impossible to archive, likewise.
+    unarchivable: BTreeSet<PathBuf>,
     /// Set while the positions cannot be saved: reading stops, so that no
     /// more is sent than a restart could account for.
     positions_failing: bool,
@@ -209,7 +263,11 @@ impl Producer {
             }
         };
         let mut present = BTreeSet::new();
-        for (path, metadata) in files_oldest_first(listing, &self.matcher) {
+        let files = files_oldest_first(listing, &self.matcher);
+        if files.iter().any(|(_, metadata)| !self.followed.contains_key(&(metadata.dev(), metadata.ino()))) {
+            self.refresh_epoch_floor();
+        }
+        for (path, metadata) in files {
             let key = (metadata.dev(), metadata.ino());
             present.insert(key);
             match self.followed.get_mut(&key) {
@@ -222,21 +280,87 @@ impl Producer {
                     self.store.moved(key, &path);
                 }
                 Some(_) => {}
-                None => self.follow(&path),
+                None => self.follow(&path, false),
             }
         }
         for (key, followed) in &mut self.followed {
             if !present.contains(key) && followed.detached_since.is_none() {
-                info!(message = "File renamed away or deleted; reading it to its end, then releasing it.",
-                      file = %followed.tailer.path().display());
+                info!(message = "File left the inbox; following it until it is delivered and inactive.",
+                      file = %followed.tailer.path().display(),
+                      close_inactive = ?self.config.close_inactive);
                 followed.detached_since = Some(Instant::now());
             }
         }
         self.metrics.files_tracked.set(self.followed.len() as i64);
     }
 
-    /// Opens a newly found file and decides where reading starts.
-    fn follow(&mut self, path: &Path) {
+    /// At start: files whose delivery was recorded but that are no longer in
+    /// the inbox (moved to the archive, renamed away, or deleted while the
+    /// producer was down). Those found in `--archive-dir` by identity are
+    /// followed there until delivered; the others are reported and
+    /// forgotten, since nothing of them can be read any more.
+    fn find_files_that_left_the_inbox(&mut self) {
+        let in_inbox: BTreeSet<FileKey> = match std::fs::read_dir(&self.config.inbox) {
+            Ok(listing) => files_oldest_first(listing, &self.matcher)
+                .iter()
+                .map(|(_, metadata)| (metadata.dev(), metadata.ino()))
+                .collect(),
+            Err(_) => return,
+        };
+        let archived = self.archived_files();
+        let gone: Vec<TrackedFile> =
+            self.store.files().filter(|file| !in_inbox.contains(&file.identity.key())).cloned().collect();
+        for tracked in gone {
+            match archived.get(&tracked.identity.key()) {
+                Some(path) => {
+                    info!(message = "Tracked file found in the archive; finishing its delivery there.",
+                          file = %path.display(), was = %tracked.path.display());
+                    self.follow(path, true);
+                }
+                None => {
+                    warn!(message = "Tracked file is no longer in the inbox nor the archive; forgetting it.",
+                          file = %tracked.path.display(), delivered_bytes = tracked.delivered.offset);
+                    self.metrics.files_lost.inc();
+                    self.store.forget(tracked.identity.key());
+                }
+            }
+        }
+    }
+
+    /// The regular files of `--archive-dir`, by key.
+    fn archived_files(&self) -> BTreeMap<FileKey, PathBuf> {
+        let Some(archive) = &self.config.archive_dir else { return BTreeMap::new() };
+        let Ok(listing) = std::fs::read_dir(archive) else { return BTreeMap::new() };
+        listing
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter_map(|path| std::fs::metadata(&path).ok().map(|metadata| (path, metadata)))
+            .filter(|(_, metadata)| metadata.is_file())
+            .map(|(path, metadata)| ((metadata.dev(), metadata.ino()), path))
+            .collect()
+    }
+
+    /// Raises the epoch floor to the highest epoch on the topics now, before
+    /// new files get theirs: another producer writing to the same topics may
+    /// have started a file since (see [`crate::epoch_floor`]). Once per scan
+    /// that finds new files, not per file.
+    fn refresh_epoch_floor(&mut self) {
+        let topics = [self.config.kafka.topic.as_str(), self.config.kafka.dlq_topic.as_str()];
+        let highest = tokio::task::block_in_place(|| {
+            crate::epoch_floor::highest_epoch_on_topics(&self.config.kafka, &topics, EPOCH_REFRESH_TIMEOUT)
+        });
+        match highest {
+            Ok(Some(epoch)) => self.store.raise_floor(epoch),
+            Ok(None) => {}
+            Err(error) => {
+                self.metrics.epoch_floor_errors.inc();
+                warn!(message = "Cannot read the highest epoch on the topics; new files are versioned by this producer's counter and clock.", %error);
+            }
+        }
+    }
+
+    /// Opens a newly found file and decides where reading starts; `detached`
+    /// for a file found outside the inbox (in the archive).
+    fn follow(&mut self, path: &Path, detached: bool) {
         let opened = File::open(path).and_then(|file| {
             let identity = FileIdentity::of(&file)?;
             let start = start_point(&file, self.store.get(identity.key()))?;
@@ -257,7 +381,7 @@ impl Producer {
             _ => TrackedFile {
                 path: path.to_path_buf(),
                 identity,
-                sequence: self.store.allocate_sequence(),
+                epoch: self.store.allocate_epoch(Utc::now()),
                 delivered: DeliveredPosition::default(),
             },
         };
@@ -268,7 +392,7 @@ impl Producer {
         match FileTailer::new(path, file, &tracked, self.settings.clone()) {
             Ok(tailer) => {
                 self.store.track(tracked);
-                self.followed.insert(identity.key(), Followed { tailer, detached_since: None });
+                self.followed.insert(identity.key(), Followed::new(tailer, detached));
             }
             Err(error) => warn!(message = "Cannot resume file; will retry.", file = %path.display(), %error),
         }
@@ -301,9 +425,9 @@ impl Producer {
             self.metrics.records_read.inc_by(records.len() as u64);
             let file = followed.tailer.path().to_string_lossy().into_owned();
             let fingerprint = followed.tailer.identity().fingerprint();
-            let sequence = followed.tailer.sequence();
+            let epoch = followed.tailer.epoch();
             for record in records {
-                self.send(key, sequence, &file, &fingerprint, record, now.timestamp_millis()).await?;
+                self.send(key, epoch, &file, &fingerprint, record, now.timestamp_millis()).await?;
             }
         }
         while let Some(Some(confirmation)) = self.in_flight.next().now_or_never() {
@@ -316,13 +440,16 @@ impl Producer {
     async fn send(
         &mut self,
         key: FileKey,
-        sequence: u64,
+        epoch: u64,
         file: &str,
         fingerprint: &str,
         record: TailedRecord,
         read_at_ms: i64,
     ) -> Result<(), ProducerError> {
         let read_at = Instant::now();
+        if let Some(followed) = self.followed.get_mut(&key) {
+            followed.unconfirmed += 1;
+        }
         let sent = match &record.outcome {
             RecordOutcome::Order(_, flags) => Sent::Order(flags.clone()),
             RecordOutcome::Rejected(rejection) => Sent::DeadLetter(rejection.kind),
@@ -339,14 +466,14 @@ impl Producer {
                                 Ok(Err((error, _))) => Err(error),
                                 Err(_canceled) => Err(KafkaError::Canceled),
                             };
-                            Confirmation { key, sequence, end, sent, read_at, result }
+                            Confirmation { key, epoch, end, sent, read_at, result }
                         }
                         .boxed(),
                     );
                     return Ok(());
                 }
                 Enqueued::Nothing => {
-                    let confirmation = Confirmation { key, sequence, end: record.end, sent, read_at, result: Ok(()) };
+                    let confirmation = Confirmation { key, epoch, end: record.end, sent, read_at, result: Ok(()) };
                     self.in_flight.push_back(futures::future::ready(confirmation).boxed());
                     return Ok(());
                 }
@@ -359,12 +486,29 @@ impl Producer {
         }
     }
 
-    /// A followed file became shorter than what was read: counts it and
-    /// follows it from its first byte as a new source.
+    /// Looks at every followed file, whether reading is paused or not, and
+    /// starts over a file whose bytes already read are no longer its own
+    /// (truncated, or truncated and refilled: copytruncate).
+    fn look_for_rewrites(&mut self) {
+        let rewritten: Vec<FileKey> = self
+            .followed
+            .iter_mut()
+            // An unreadable file is not a rewritten one: reading it reports the error.
+            .filter_map(|(key, followed)| {
+                (!followed.tailer.still_holds_what_was_read().unwrap_or(true)).then_some(*key)
+            })
+            .collect();
+        for key in rewritten {
+            self.restart_truncated(key);
+        }
+    }
+
+    /// A followed file became shorter than what was read, or its bytes
+    /// changed: counts it and follows it from its first byte as a new source.
     fn restart_truncated(&mut self, key: FileKey) {
         let Some(followed) = self.followed.get_mut(&key) else { return };
         let path = followed.tailer.path().to_path_buf();
-        warn!(message = "File truncated; following it from its start.", file = %path.display());
+        warn!(message = "File truncated or rewritten; following it from its start.", file = %path.display());
         self.metrics.truncations.inc();
         let identity = match FileIdentity::of(followed.tailer.file()) {
             Ok(identity) => identity,
@@ -373,24 +517,67 @@ impl Producer {
                 return;
             }
         };
+        self.refresh_epoch_floor();
+        let Some(followed) = self.followed.get_mut(&key) else { return };
         let tracked = TrackedFile {
             path,
             identity,
-            sequence: self.store.allocate_sequence(),
+            epoch: self.store.allocate_epoch(Utc::now()),
             delivered: DeliveredPosition::default(),
         };
         followed.tailer.restart(&tracked);
         self.store.track(tracked);
     }
 
-    /// Releases detached files that were read to their end a while ago.
+    /// `--archive-after`: moves inbox files that are fully delivered and
+    /// have not changed for that long into `--archive-dir`. The move is a
+    /// rename, so the file keeps its identity and stays followed (detached)
+    /// until `--close-inactive` releases it.
+    fn archive_finished(&mut self) {
+        let (Some(after), Some(archive)) = (self.config.archive_after, self.config.archive_dir.clone()) else {
+            return;
+        };
+        for (key, followed) in &mut self.followed {
+            if followed.detached_since.is_some() || !followed.fully_delivered() || followed.idle_for() < after {
+                continue;
+            }
+            let from = followed.tailer.path().to_path_buf();
+            let Some(name) = from.file_name() else { continue };
+            let to = archive.join(name);
+            let moved = std::fs::create_dir_all(&archive).and_then(|()| match to.try_exists() {
+                Ok(false) => std::fs::rename(&from, &to),
+                Ok(true) => {
+                    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a file of that name is archived"))
+                }
+                Err(error) => Err(error),
+            });
+            match moved {
+                Ok(()) => {
+                    info!(message = "File archived.", from = %from.display(), to = %to.display());
+                    self.metrics.files_archived.inc();
+                    followed.tailer.set_path(&to);
+                    followed.detached_since = Some(Instant::now());
+                    self.store.moved(*key, &to);
+                }
+                Err(error) => {
+                    if self.unarchivable.insert(from.clone()) {
+                        warn!(message = "Cannot archive file; leaving it in the inbox.", file = %from.display(), %error);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Releases files that left the inbox once nothing of them is at risk:
+    /// every record read from them is confirmed, they were read to their end,
+    /// and they have not changed for `--close-inactive`.
     fn release_finished(&mut self) {
+        let close_inactive = self.config.close_inactive;
         let finished: Vec<FileKey> = self
             .followed
             .iter()
             .filter(|(_, followed)| {
-                followed.detached_since.is_some_and(|since| since.elapsed() >= RELEASE_AFTER)
-                    && followed.tailer.bytes_behind().map_or(true, |behind| behind == 0)
+                followed.detached_since.is_some() && followed.fully_delivered() && followed.idle_for() >= close_inactive
             })
             .map(|(key, _)| *key)
             .collect();
@@ -449,6 +636,9 @@ impl Producer {
                 source,
             });
         }
+        if let Some(followed) = self.followed.get_mut(&confirmation.key) {
+            followed.unconfirmed = followed.unconfirmed.saturating_sub(1);
+        }
         match &confirmation.sent {
             Sent::Order(flags) => {
                 self.metrics.records_published.inc();
@@ -460,7 +650,7 @@ impl Producer {
             Sent::DeadLetter(kind) => self.metrics.dead_lettered.with_label_values(&[kind.as_str()]).inc(),
             Sent::Header => {}
         }
-        self.store.record(confirmation.key, confirmation.sequence, confirmation.end);
+        self.store.record(confirmation.key, confirmation.epoch, confirmation.end);
         Ok(())
     }
 
@@ -473,7 +663,7 @@ impl Producer {
 }
 
 /// The matching regular files of an inbox listing, oldest modification
-/// first (then by name). Files found in the same scan get their sequence
+/// first (then by name). Files found in the same scan get their epoch
 /// numbers in this order, so of two versions of an order in files that
 /// appeared together (after a restart, say), the one in the file written
 /// last wins, never the one the directory happened to list last.

@@ -22,6 +22,10 @@ use schema::records::{RecordSkipper, RecordSplitter, SkipProgress, SplitRecord};
 /// How much is read from the file at a time.
 const READ_CHUNK: usize = 256 * 1024;
 
+/// How many bytes before the end of a record its content check covers: the
+/// check stays as cheap for a 1 GB record as for a 40-byte one.
+pub const TAIL_CHECK_BYTES: u64 = 4096;
+
 /// What the tailer needs to know besides the file.
 #[derive(Debug, Clone)]
 pub struct TailerSettings {
@@ -86,12 +90,17 @@ pub fn start_point(file: &File, known: Option<&TrackedFile>) -> io::Result<Start
     if delivered.offset > file.metadata()?.len() {
         return Ok(StartPoint::Truncated);
     }
-    if let Some(check) = delivered.last_record {
-        if crc_of_range(file, check.start, delivered.offset - check.start)? != Some(check.crc) {
-            return Ok(StartPoint::Rewritten);
-        }
+    if !record_check_holds(file, delivered.last_record, delivered.offset)? {
+        return Ok(StartPoint::Rewritten);
     }
     Ok(StartPoint::Resumed)
+}
+
+/// Whether the bytes `check` covers, up to `end`, still have its checksum
+/// (no check: nothing to compare, it holds).
+fn record_check_holds(file: &File, check: Option<RecordCheck>, end: u64) -> io::Result<bool> {
+    let Some(check) = check else { return Ok(true) };
+    Ok(end >= check.start && crc_of_range(file, check.start, end - check.start)? == Some(check.crc))
 }
 
 /// What reading found.
@@ -116,7 +125,7 @@ pub struct FileTailer {
     path: PathBuf,
     file: File,
     identity: FileIdentity,
-    sequence: u64,
+    epoch: u64,
     settings: TailerSettings,
     /// Bytes read from the file but not yet split into records.
     buffer: Vec<u8>,
@@ -131,6 +140,12 @@ pub struct FileTailer {
     columns: Option<Result<Columns, HeaderError>>,
     splitter: RecordSplitter,
     skipping: Option<Skipping>,
+    /// The check of the last record read and where it ended: compared on
+    /// every look at a changed file, so a file truncated and refilled past
+    /// that point is noticed before its new bytes are read from the middle.
+    last_read: Option<(RecordCheck, u64)>,
+    /// Size and modification time at the last look.
+    last_seen: Option<(u64, Option<std::time::SystemTime>)>,
 }
 
 impl FileTailer {
@@ -140,7 +155,7 @@ impl FileTailer {
             path: path.to_path_buf(),
             file,
             identity: tracked.identity,
-            sequence: tracked.sequence,
+            epoch: tracked.epoch,
             settings,
             buffer: Vec::new(),
             split: 0,
@@ -149,6 +164,8 @@ impl FileTailer {
             columns: None,
             splitter: RecordSplitter::default(),
             skipping: None,
+            last_read: tracked.delivered.last_record.map(|check| (check, tracked.delivered.offset)),
+            last_seen: None,
         };
         if tailer.buffer_offset > 0 {
             tailer.columns = Some(tailer.read_header()?);
@@ -159,13 +176,42 @@ impl FileTailer {
     /// Starts over from the first byte, as a new source (after a truncation).
     pub fn restart(&mut self, tracked: &TrackedFile) {
         self.identity = tracked.identity;
-        self.sequence = tracked.sequence;
+        self.epoch = tracked.epoch;
         self.buffer.clear();
         self.split = 0;
         self.buffer_offset = 0;
         self.lines = 0;
         self.columns = None;
         self.skipping = None;
+        self.last_read = None;
+        self.last_seen = None;
+    }
+
+    /// Whether the bytes read so far are still the file's. Looks at the
+    /// file's size and modification time, and when either changed since the
+    /// last look, at its content: the checksum of its first bytes and of the
+    /// end of the last record read. `false` means the file was truncated or
+    /// rewritten (copytruncate, then refilled, perhaps past where reading
+    /// stood) and must be read again from its first byte.
+    ///
+    /// Called on every turn of the producer's loop, whether reading is
+    /// paused or not, so a file rewritten while reading waits is noticed.
+    pub fn still_holds_what_was_read(&mut self) -> io::Result<bool> {
+        let metadata = self.file.metadata()?;
+        let seen = (metadata.len(), metadata.modified().ok());
+        if self.last_seen == Some(seen) {
+            return Ok(true);
+        }
+        if metadata.len() < self.position() || !self.identity.same_file(&self.file)? {
+            return Ok(false);
+        }
+        if let Some((check, end)) = self.last_read {
+            if !record_check_holds(&self.file, Some(check), end)? {
+                return Ok(false);
+            }
+        }
+        self.last_seen = Some(seen);
+        Ok(true)
     }
 
     /// The path the file was found at.
@@ -188,9 +234,9 @@ impl FileTailer {
         &self.identity
     }
 
-    /// The file's sequence number in source order.
-    pub fn sequence(&self) -> u64 {
-        self.sequence
+    /// The file's epoch in source order.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Bytes between what was read and the end of the file.
@@ -229,15 +275,28 @@ impl FileTailer {
     }
 
     /// Reads the header record from the start of the file, for a tailer that
-    /// resumes past it.
+    /// resumes past it. Reads at most a record's limit: a file whose first
+    /// record was too long has no usable header, as when it was first read.
     fn read_header(&self) -> io::Result<Result<Columns, HeaderError>> {
-        let mut splitter = RecordSplitter::default();
-        let mut bytes = vec![0; READ_CHUNK];
-        let read = self.file.read_at(&mut bytes, 0)?;
-        let header = splitter.split(&bytes[..read]).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "resuming past a header that is no longer complete")
-        })?;
-        Ok(columns_of(&header))
+        let limit = self.settings.max_record_bytes;
+        // The record, its line terminator, and blank lines before it.
+        let window = (limit as u64 + 2).min(self.file.metadata()?.len()) as usize;
+        let mut bytes = vec![0; window];
+        let mut filled = 0;
+        while filled < window {
+            match self.file.read_at(&mut bytes[filled..], filled as u64)? {
+                0 => break,
+                read => filled += read,
+            }
+        }
+        match RecordSplitter::default().split(&bytes[..filled]) {
+            Some(header) if header.raw_len <= limit => Ok(columns_of(&header)),
+            Some(_) => Ok(Err(HeaderError::TooLong(limit))),
+            None if filled > limit => Ok(Err(HeaderError::TooLong(limit))),
+            None => {
+                Err(io::Error::new(io::ErrorKind::InvalidData, "resuming past a header that is no longer complete"))
+            }
+        }
     }
 
     /// Reads what the file has beyond the buffer, at most [`READ_CHUNK`].
@@ -274,26 +333,45 @@ impl FileTailer {
         let kept =
             if split.raw_len > self.settings.max_record_bytes { RecordSkipper::PREFIX_BYTES } else { split.raw_len };
         let raw = self.buffer[start..start + kept.min(split.raw_len)].to_vec();
-        let crc = crc32fast::hash(&self.buffer[start..self.split + split.consumed]);
+        let end = self.split + split.consumed;
+        let checked = start.max(end.saturating_sub(TAIL_CHECK_BYTES as usize));
+        let check = RecordCheck {
+            start: self.buffer_offset + checked as u64,
+            crc: crc32fast::hash(&self.buffer[checked..end]),
+        };
         let offset = self.buffer_offset + start as u64;
         let line = self.lines + split.leading_newlines + 1;
         self.split += split.consumed;
         self.lines += split.newlines;
         let outcome = if split.raw_len > self.settings.max_record_bytes {
+            self.no_header_after_a_too_long_first_record();
             RecordOutcome::Rejected(too_long(split.raw_len as u64, self.settings.max_record_bytes))
         } else {
             self.classify(&split, now)
         };
-        self.record(offset, line, raw, crc, outcome)
+        self.record(offset, line, raw, check, outcome)
     }
 
-    fn record(&self, offset: u64, line: u64, raw: Vec<u8>, crc: u32, outcome: RecordOutcome) -> TailedRecord {
-        let end = DeliveredPosition {
-            offset: self.position(),
-            lines: self.lines,
-            last_record: Some(RecordCheck { start: offset, crc }),
-        };
-        TailedRecord { offset, line, raw, version: source_version(self.sequence, offset), end, outcome }
+    /// A first record too long to read is no header: every record after it
+    /// is dead-lettered (`bad_header`), not read by a header guessed from the
+    /// second line.
+    fn no_header_after_a_too_long_first_record(&mut self) {
+        if self.columns.is_none() {
+            self.columns = Some(Err(HeaderError::TooLong(self.settings.max_record_bytes)));
+        }
+    }
+
+    fn record(
+        &mut self,
+        offset: u64,
+        line: u64,
+        raw: Vec<u8>,
+        check: RecordCheck,
+        outcome: RecordOutcome,
+    ) -> TailedRecord {
+        let end = DeliveredPosition { offset: self.position(), lines: self.lines, last_record: Some(check) };
+        self.last_read = Some((check, end.offset));
+        TailedRecord { offset, line, raw, version: source_version(self.epoch, offset), end, outcome }
     }
 
     fn start_skipping(&mut self) {
@@ -315,9 +393,16 @@ impl FileTailer {
                     self.split += used;
                     let Skipping { skipper, offset, line } = self.skipping.take().expect("skipping");
                     self.lines += skipper.newlines;
+                    self.no_header_after_a_too_long_first_record();
                     let rejection = too_long(skipper.skipped, self.settings.max_record_bytes);
                     let raw = skipper.prefix.clone();
-                    return Ok(Some(self.record(offset, line, raw, skipper.crc(), RecordOutcome::Rejected(rejection))));
+                    let end = self.position();
+                    let start = offset.max(end.saturating_sub(TAIL_CHECK_BYTES));
+                    // The record's end is in the file (just read); a file cut
+                    // meanwhile gets a check that fails, and is read again.
+                    let crc = crc_of_range(&self.file, start, end - start)?.unwrap_or_default();
+                    let check = RecordCheck { start, crc };
+                    return Ok(Some(self.record(offset, line, raw, check, RecordOutcome::Rejected(rejection))));
                 }
                 SkipProgress::NeedMore => {
                     self.split = self.buffer.len();
@@ -422,9 +507,9 @@ mod tests {
         std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap().write_all(text).unwrap();
     }
 
-    fn tracked(path: &Path, sequence: u64, delivered: DeliveredPosition) -> TrackedFile {
+    fn tracked(path: &Path, epoch: u64, delivered: DeliveredPosition) -> TrackedFile {
         let identity = FileIdentity::of(&File::open(path).unwrap()).unwrap();
-        TrackedFile { path: path.to_path_buf(), identity, sequence, delivered }
+        TrackedFile { path: path.to_path_buf(), identity, epoch, delivered }
     }
 
     fn open(path: &Path) -> FileTailer {
@@ -547,6 +632,61 @@ mod tests {
         let again = records(&mut tailer);
         assert_eq!(summary(&again), ["header", "order 2"]);
         assert_eq!(again[1].version, source_version(2, again[1].offset));
+    }
+
+    #[test]
+    fn a_file_truncated_and_refilled_past_the_read_position_is_noticed_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n").as_bytes());
+        let mut tailer = open(&path);
+        records(&mut tailer);
+        assert!(tailer.still_holds_what_was_read().unwrap());
+        // copytruncate, then more than before is written: longer than what was read.
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+        append(&path, format!("{HEADER}2,10,2022-07-01 00:19,1,1\n3,10,2022-07-01 00:19,1,1\n").as_bytes());
+        assert!(!tailer.still_holds_what_was_read().unwrap(), "the new bytes would be read from the middle");
+    }
+
+    #[test]
+    fn appending_keeps_what_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n").as_bytes());
+        let mut tailer = open(&path);
+        records(&mut tailer);
+        append(&path, b"2,10,2022-07-01 00:19,1,1\n");
+        assert!(tailer.still_holds_what_was_read().unwrap());
+        assert_eq!(summary(&records(&mut tailer)), ["order 2"]);
+    }
+
+    #[test]
+    fn a_record_check_covers_only_the_end_of_a_long_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        let long = "7".repeat(READ_CHUNK * 2);
+        append(&path, format!("{HEADER}{long}\n").as_bytes());
+        let read = records(&mut open(&path));
+        let check = read[1].end.last_record.unwrap();
+        assert_eq!(read[1].end.offset - check.start, TAIL_CHECK_BYTES);
+        let file = File::open(&path).unwrap();
+        assert_eq!(start_point(&file, Some(&tracked(&path, 1, read[1].end))).unwrap(), StartPoint::Resumed);
+    }
+
+    #[test]
+    fn a_too_long_first_record_is_no_header_now_or_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        let junk = "j".repeat(READ_CHUNK * 2);
+        append(&path, format!("{junk}\n{HEADER}1,10,2022-07-01 00:19,1,1\n").as_bytes());
+        let read = records(&mut open(&path));
+        // A header line further down is a copy of a header (skipped), not the header.
+        assert_eq!(summary(&read), ["record_too_long", "header", "bad_header"]);
+        // Resuming after the junk record reads the same (no) header, holding
+        // no more than a record's limit.
+        let known = tracked(&path, 1, read[0].end);
+        let mut resumed = FileTailer::new(&path, File::open(&path).unwrap(), &known, settings()).unwrap();
+        assert_eq!(summary(&records(&mut resumed)), ["header", "bad_header"]);
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub enum HeaderError {
     /// The same column twice: which one would be meant is unknowable.
     #[error("header has the column `{0}` twice")]
     DuplicateColumn(String),
+    /// The first record is longer than any record may be (a junk file, or
+    /// one without line breaks): there is no header to read the rest by.
+    #[error("the first record is longer than {0} bytes: no usable header")]
+    TooLong(usize),
 }
 
 impl Columns {

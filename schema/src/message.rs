@@ -36,17 +36,64 @@ pub mod headers {
     pub const ERROR_MESSAGE: &str = "error_message";
 }
 
-/// Bits of [`source_version`] given to the byte offset: files up to 1 TiB.
-const OFFSET_BITS: u32 = 40;
+/// Bits of [`source_version`] given to the byte offset: 64 GiB per file.
+/// Offsets beyond that share the file's last version (see [`source_version`]).
+pub const OFFSET_BITS: u32 = 36;
 
-/// The version of a record in source order: the producer numbers every file
-/// it starts reading (a new file, or a file rewritten or truncated, gets the
-/// next number), and within a file later bytes are newer. So a file dropped
-/// later overrides an earlier one, a line further down overrides one above,
-/// and re-reading or replaying an old record can never win over a newer one.
-pub fn source_version(file_sequence: u64, byte_offset: u64) -> i64 {
-    debug_assert!(byte_offset < 1 << OFFSET_BITS && file_sequence < 1 << (63 - OFFSET_BITS));
-    ((file_sequence << OFFSET_BITS) | byte_offset) as i64
+/// Seconds of wall-clock time per step of a file's epoch.
+pub const EPOCH_STEP_SECONDS: i64 = 10;
+
+/// Where epochs count from: 2020-01-01T00:00:00Z. With 27 bits of epoch in
+/// 10-second steps, versions stay positive `i64`s until 2062.
+pub const EPOCH_ORIGIN_UNIX_SECONDS: i64 = 1_577_836_800;
+
+/// Versions written before epochs existed (file sequence × 2⁴⁰ + offset)
+/// read as epochs below every clock epoch from 2020 on: an upgrade never
+/// makes new records older than stored ones.
+pub const LEGACY_OFFSET_BITS: u32 = 40;
+
+/// The version of a record in source order: `epoch × 2³⁶ + byte offset`.
+///
+/// The **epoch** is a hybrid logical clock the producer gives each file when
+/// it starts reading it (a new file, or one rewritten or truncated): the
+/// larger of the wall clock in [`EPOCH_STEP_SECONDS`] steps since
+/// [`EPOCH_ORIGIN_UNIX_SECONDS`] ([`clock_epoch`]), one more than the last
+/// epoch it gave, and one more than the highest epoch on the topics when it
+/// started. The rule, and why it holds:
+///
+/// - later bytes of a file are newer (the offset grows);
+/// - a file started later is newer than every file started before it, by the
+///   same producer (the counter) or by another one (the clock, and the
+///   topics' highest epoch read at start);
+/// - the order survives the loss of the producer's state folder: the counter
+///   restarts from the clock and the topics, never from 0, so a lost folder
+///   re-reads the inbox with the same or newer versions and a new export's
+///   correction still wins.
+///
+/// Byte offsets at or past 64 GiB are clamped to the largest offset, so the
+/// version never spills into the epoch.
+pub fn source_version(epoch: u64, byte_offset: u64) -> i64 {
+    debug_assert!(epoch < 1 << (63 - OFFSET_BITS), "epoch {epoch} overflows a version");
+    let offset = byte_offset.min((1 << OFFSET_BITS) - 1);
+    ((epoch << OFFSET_BITS) | offset) as i64
+}
+
+/// The epoch part of a version (for a legacy version, an epoch at least as
+/// large as the one it would have had).
+pub fn epoch_of_version(version: i64) -> u64 {
+    (version.max(0) as u64) >> OFFSET_BITS
+}
+
+/// The wall clock as an epoch: 10-second steps since 2020 (0 before then).
+pub fn clock_epoch(now: chrono::DateTime<chrono::Utc>) -> u64 {
+    (now.timestamp() - EPOCH_ORIGIN_UNIX_SECONDS).max(0) as u64 / EPOCH_STEP_SECONDS as u64
+}
+
+/// The epoch under which a file sequence of a legacy (pre-epoch) producer
+/// state keeps its place: every legacy version of that file is below
+/// `source_version(legacy_epoch(sequence), 0)`'s epoch + 1.
+pub fn legacy_epoch(sequence: u64) -> u64 {
+    ((sequence + 1) << (LEGACY_OFFSET_BITS - OFFSET_BITS)) - 1
 }
 
 /// The JSON value of a record on the `orders` topic.
@@ -183,8 +230,37 @@ mod tests {
     #[test]
     fn later_files_and_later_bytes_are_newer_versions() {
         assert!(source_version(1, 500) < source_version(1, 501));
-        assert!(source_version(1, (1 << 40) - 1) < source_version(2, 0));
+        assert!(source_version(1, (1 << OFFSET_BITS) - 1) < source_version(2, 0));
         assert!(source_version(0, 0) >= 0);
+        assert_eq!(epoch_of_version(source_version(77, 12_345)), 77);
+    }
+
+    #[test]
+    fn offsets_past_64_gib_never_reach_the_next_epoch() {
+        assert_eq!(source_version(3, 1 << OFFSET_BITS), source_version(3, (1 << OFFSET_BITS) - 1));
+        assert!(source_version(3, u64::MAX) < source_version(4, 0));
+    }
+
+    #[test]
+    fn clock_epochs_grow_in_ten_second_steps_and_last_until_2062() {
+        let at = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        assert_eq!(clock_epoch(at("2019-06-01T00:00:00Z")), 0);
+        assert_eq!(clock_epoch(at("2020-01-01T00:00:09Z")), 0);
+        assert_eq!(clock_epoch(at("2020-01-01T00:00:10Z")), 1);
+        let late = clock_epoch(at("2062-01-01T00:00:00Z"));
+        assert!(source_version(late, (1 << OFFSET_BITS) - 1) > 0, "still a positive i64 in 2062");
+    }
+
+    #[test]
+    fn legacy_versions_stay_below_their_file_epoch_and_every_clock_epoch() {
+        let legacy = |sequence: u64, offset: u64| ((sequence << LEGACY_OFFSET_BITS) | offset) as i64;
+        for sequence in [0, 1, 5, 1_000] {
+            let epoch = legacy_epoch(sequence);
+            assert!(legacy(sequence, (1 << LEGACY_OFFSET_BITS) - 1) < source_version(epoch, 0) + (1 << OFFSET_BITS));
+            assert!(legacy(sequence, 0) >= source_version(epoch - 15, 0));
+        }
+        let today = clock_epoch("2026-11-29T00:00:00Z".parse().unwrap());
+        assert!(legacy(1_000, (1 << LEGACY_OFFSET_BITS) - 1) < source_version(today, 0));
     }
 
     #[test]

@@ -1,0 +1,80 @@
+//! The highest file epoch already on the topics, read once at start.
+//!
+//! A file's epoch (see `schema::message::source_version`) comes from the
+//! producer's own counter and the wall clock. The counter lives in the state
+//! folder; when that folder is lost, or when another producer writes to the
+//! same topics, the clock alone could give an epoch below one already used
+//! (the counter runs ahead of the clock when more than one file starts per
+//! clock step). The topics remember: every record carries its version, so
+//! the highest epoch among each partition's last records is a floor that
+//! every new epoch stays above.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use schema::message::{epoch_of_version, headers};
+
+use crate::config::KafkaConfig;
+use crate::publisher::client_config;
+
+/// How many of each partition's last records are read: more than one, since
+/// a re-read of an old file may have written lower versions last.
+const TAIL_RECORDS: i64 = 64;
+
+/// The highest epoch among the last records of every partition of `topics`,
+/// or `None` when they hold no versioned record. Blocking: run it on a
+/// blocking thread.
+pub fn highest_epoch_on_topics(
+    kafka: &KafkaConfig,
+    topics: &[&str],
+    timeout: Duration,
+) -> Result<Option<u64>, KafkaError> {
+    let consumer: BaseConsumer = client_config(kafka)
+        // Never joins the group: partitions are assigned by hand, nothing is committed.
+        .set("group.id", "orderstream-producer-epoch-floor")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()?;
+    let mut tails = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
+            let (low, high) = consumer.fetch_watermarks(topic, partition.id(), timeout)?;
+            if high > low {
+                tails.add_partition_offset(topic, partition.id(), Offset::Offset((high - TAIL_RECORDS).max(low)))?;
+            }
+        }
+    }
+    if tails.count() == 0 {
+        return Ok(None);
+    }
+    consumer.assign(&tails)?;
+    let deadline = Instant::now() + timeout;
+    let (mut highest, mut finished) = (None, 0);
+    while finished < tails.count() {
+        if Instant::now() >= deadline {
+            return Err(KafkaError::Global(rdkafka::types::RDKafkaErrorCode::OperationTimedOut));
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                let epoch = version_header(&message).map(epoch_of_version);
+                highest = highest.max(epoch);
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => finished += 1,
+            Some(Err(error)) => return Err(error),
+            None => {}
+        }
+    }
+    Ok(highest)
+}
+
+fn version_header(message: &impl Message) -> Option<i64> {
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .find(|header| header.key == headers::SOURCE_VERSION)
+        .and_then(|header| std::str::from_utf8(header.value?).ok()?.parse().ok())
+}
