@@ -190,3 +190,40 @@ async fn seed_exports_load_exactly_with_matching_totals() {
     assert_eq!(row.get::<_, Decimal>(2), expected_shipments);
     assert!(scenario.read_topic(&scenario.dlq_topic, 1, Duration::from_secs(2)).is_empty(), "no seed line is invalid");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_after_the_producer_lost_its_state_folder_still_wins() {
+    let scenario = Scenario::new("state_lost").await;
+    scenario.append("july.csv", format!("{HEADER}{}", order_line(1, 10, "10.00", "2.5")).as_bytes());
+    let _consumer = scenario.start_consumer();
+    let producer = scenario.start_producer();
+    scenario.wait_for_orders(1, ARRIVAL).await;
+    assert!(producer.terminate().success());
+
+    // The processed export is moved away and the state folder is lost (a
+    // container recreated without its volume); then a correction arrives.
+    std::fs::rename(scenario.inbox().join("july.csv"), scenario.dir.path().join("july.csv")).unwrap();
+    std::fs::remove_dir_all(scenario.state_dir()).unwrap();
+    let _producer = scenario.start_producer();
+    scenario.append("july-fixed.csv", format!("{HEADER}{}", order_line(1, 10, "12.00", "2.5")).as_bytes());
+    let corrected = poll_until(ARRIVAL, || async { scenario.orders().await[&1].1 == Decimal::new(1200, 2) }).await;
+    assert!(corrected, "the correction lost to the older export: {:?}", scenario.orders().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_from_a_second_producer_on_the_same_topic_wins() {
+    let scenario = Scenario::new("two_producers").await;
+    scenario.append("july.csv", format!("{HEADER}{}", order_line(1, 10, "10.00", "2.5")).as_bytes());
+    let _consumer = scenario.start_consumer();
+    let _first = scenario.start_producer();
+    scenario.wait_for_orders(1, ARRIVAL).await;
+
+    // Another host: its own inbox and state, the same topics.
+    let (inbox, state) = (scenario.dir.path().join("inbox-2"), scenario.dir.path().join("state-2"));
+    std::fs::create_dir_all(&inbox).unwrap();
+    let second = [("ORDERSTREAM_INBOX", inbox.to_str().unwrap()), ("ORDERSTREAM_STATE_DIR", state.to_str().unwrap())];
+    let _second = scenario.start_producer_with(&second);
+    std::fs::write(inbox.join("july-fixed.csv"), format!("{HEADER}{}", order_line(1, 10, "12.00", "2.5"))).unwrap();
+    let corrected = poll_until(ARRIVAL, || async { scenario.orders().await[&1].1 == Decimal::new(1200, 2) }).await;
+    assert!(corrected, "the second producer's correction lost: {:?}", scenario.orders().await);
+}

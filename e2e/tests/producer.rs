@@ -22,6 +22,20 @@ fn lines(ids: std::ops::RangeInclusive<i64>) -> String {
     ids.map(|id| order_line(id, id % 50 + 1, "10.00", "2.5")).collect()
 }
 
+/// A second of inactivity closes a file that left the inbox (5 min by default).
+const QUICK_CLOSE: (&str, &str) = ("ORDERSTREAM_CLOSE_INACTIVE", "1s");
+
+/// Waits until the producer's saved positions no longer hold a file whose
+/// path ends with `name`: it was released.
+async fn wait_until_forgotten(scenario: &Scenario, name: &str) {
+    let positions = scenario.state_dir().join("positions.json");
+    let needle = format!("{name}\"");
+    let forgotten =
+        poll_until(ARRIVAL, || async { std::fs::read_to_string(&positions).is_ok_and(|text| !text.contains(&needle)) })
+            .await;
+    assert!(forgotten, "{name} was never released:\n{}", std::fs::read_to_string(&positions).unwrap_or_default());
+}
+
 /// Waits until the producer's log says `text`.
 async fn wait_for_log(process: &orderstream_e2e::Process, text: &str) {
     let said = poll_until(ARRIVAL, || async { process.output().contains(text) }).await;
@@ -45,16 +59,16 @@ async fn rotated_file_is_neither_re_read_nor_lost() {
     let scenario = Scenario::new("rotation").await;
     scenario.append("app.csv", format!("{HEADER}{}", lines(1..=100)).as_bytes());
     let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
-    let producer = scenario.start_producer();
+    let producer = scenario.start_producer_with(&[QUICK_CLOSE]);
     assert!(orders.wait_for(100, ARRIVAL));
 
-    // Rotation: the last lines land in the old file, which is renamed away;
-    // a new file takes the old name.
+    // Rotation: the last lines land in the old file, which is renamed out of
+    // the inbox's pattern; a new file takes the old name.
     scenario.append("app.csv", lines(101..=110).as_bytes());
     std::fs::rename(scenario.inbox().join("app.csv"), scenario.inbox().join("app.csv.1")).unwrap();
     scenario.append("app.csv", format!("{HEADER}{}", lines(111..=160)).as_bytes());
     assert!(orders.wait_for(160, ARRIVAL), "published {}", orders.records.len());
-    wait_for_log(&producer, "File released").await;
+    wait_until_forgotten(&scenario, "app.csv.1").await;
 
     assert!(producer.terminate().success());
     assert_eq!(scenario.topic_record_count(&scenario.topic), 160, "a line was published twice");
@@ -121,15 +135,72 @@ async fn deleted_file_is_released_and_forgotten() {
     let scenario = Scenario::new("deleted").await;
     scenario.append("a.csv", format!("{HEADER}{}", lines(1..=10)).as_bytes());
     let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
-    let producer = scenario.start_producer();
+    let _producer = scenario.start_producer_with(&[QUICK_CLOSE]);
     assert!(orders.wait_for(10, ARRIVAL));
     std::fs::remove_file(scenario.inbox().join("a.csv")).unwrap();
-    wait_for_log(&producer, "File released").await;
-    let positions = scenario.state_dir().join("positions.json");
-    let forgotten =
-        poll_until(ARRIVAL, || async { std::fs::read_to_string(&positions).is_ok_and(|text| !text.contains("a.csv")) })
-            .await;
-    assert!(forgotten, "{}", std::fs::read_to_string(&positions).unwrap_or_default());
+    wait_until_forgotten(&scenario, "a.csv").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_renamed_out_of_the_inbox_is_still_followed_for_late_appends() {
+    let scenario = Scenario::new("late_appends").await;
+    scenario.append("app.csv", format!("{HEADER}{}", lines(1..=10)).as_bytes());
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer();
+    assert!(orders.wait_for(10, ARRIVAL));
+    let rotated = scenario.dir.path().join("app.csv.rotated");
+    std::fs::rename(scenario.inbox().join("app.csv"), &rotated).unwrap();
+    // The writer keeps its handle and goes on appending after the rotation:
+    // this pause (longer than the 2 s after which files used to be released)
+    // is the scenario, not a wait.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut writer = std::fs::OpenOptions::new().append(true).open(&rotated).unwrap();
+    std::io::Write::write_all(&mut writer, lines(11..=15).as_bytes()).unwrap();
+    assert!(orders.wait_for(15, ARRIVAL), "late appends lost: published {}", orders.records.len());
+    assert!(producer.terminate().success());
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 15);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_archived_while_the_producer_was_down_is_finished_from_the_archive() {
+    let scenario = Scenario::new("archive_restart").await;
+    let archive = scenario.dir.path().join("archive");
+    std::fs::create_dir_all(&archive).unwrap();
+    let archive_env = ("ORDERSTREAM_ARCHIVE_DIR", archive.to_str().unwrap());
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=10)).as_bytes());
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer_with(&[archive_env]);
+    assert!(orders.wait_for(10, ARRIVAL));
+    assert!(producer.terminate().success());
+
+    // While it is down, the file grows and is moved to the archive.
+    scenario.append("a.csv", lines(11..=25).as_bytes());
+    std::fs::rename(scenario.inbox().join("a.csv"), archive.join("a.csv")).unwrap();
+    let _producer = scenario.start_producer_with(&[archive_env]);
+    assert!(orders.wait_for(25, ARRIVAL), "the archived rest was not delivered: {}", orders.records.len());
+    let ids = published_ids(&orders.records);
+    assert!((1..=25).all(|id| ids.get(&id) == Some(&1)), "a line was lost or doubled: {ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_after_moves_a_delivered_inactive_file_and_it_is_not_read_again() {
+    let scenario = Scenario::new("archive_after").await;
+    let archive = scenario.dir.path().join("archive");
+    let settings =
+        [("ORDERSTREAM_ARCHIVE_DIR", archive.to_str().unwrap()), ("ORDERSTREAM_ARCHIVE_AFTER", "1s"), QUICK_CLOSE];
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=10)).as_bytes());
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer_with(&settings);
+    assert!(orders.wait_for(10, ARRIVAL));
+    let archived = poll_until(ARRIVAL, || async { archive.join("a.csv").exists() }).await;
+    assert!(archived, "the delivered file was never archived");
+    assert!(!scenario.inbox().join("a.csv").exists());
+    wait_until_forgotten(&scenario, "a.csv").await;
+    assert!(producer.terminate().success());
+    let _restarted = scenario.start_producer_with(&settings);
+    scenario.append("b.csv", format!("{HEADER}{}", lines(11..=11)).as_bytes());
+    assert!(orders.wait_for(11, ARRIVAL));
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 11, "the archived file was read again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

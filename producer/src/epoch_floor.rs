@@ -26,12 +26,27 @@ const TAIL_RECORDS: i64 = 64;
 
 /// The highest epoch among the last records of every partition of `topics`,
 /// or `None` when they hold no versioned record. Blocking: run it on a
-/// blocking thread.
+/// blocking thread. A topic just created may not have its partition leaders
+/// yet: failed reads are tried again until `timeout` has passed.
 pub fn highest_epoch_on_topics(
     kafka: &KafkaConfig,
     topics: &[&str],
     timeout: Duration,
 ) -> Result<Option<u64>, KafkaError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match read_once(kafka, topics, deadline) {
+            Err(_) if Instant::now() + RETRY_PAUSE < deadline => std::thread::sleep(RETRY_PAUSE),
+            result => return result,
+        }
+    }
+}
+
+/// The pause between two tries of a failed read.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+
+fn read_once(kafka: &KafkaConfig, topics: &[&str], deadline: Instant) -> Result<Option<u64>, KafkaError> {
+    let timeout = deadline.saturating_duration_since(Instant::now());
     let consumer: BaseConsumer = client_config(kafka)
         // Never joins the group: partitions are assigned by hand, nothing is committed.
         .set("group.id", "orderstream-producer-epoch-floor")
@@ -52,7 +67,6 @@ pub fn highest_epoch_on_topics(
         return Ok(None);
     }
     consumer.assign(&tails)?;
-    let deadline = Instant::now() + timeout;
     let (mut highest, mut finished) = (None, 0);
     while finished < tails.count() {
         if Instant::now() >= deadline {
