@@ -5,6 +5,8 @@
 
 LOCAL                 ?= .local
 INBOX                 ?= data/inbox
+ARCHIVE               ?=
+ARCHIVE_AFTER         ?=
 PG_PORT               ?= 5433
 KAFKA_PORT            ?= 9092
 KAFKA_CONTROLLER_PORT ?= 9093
@@ -13,7 +15,7 @@ PROFILE               ?= release
 ORDERS                ?= 1000000
 SEED                  ?= 42
 
-export LOCAL INBOX PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE
+export LOCAL INBOX ARCHIVE ARCHIVE_AFTER PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE
 
 .PHONY: help run down clean test deps services test-services gen report bench lint up secrets compose-check chaos soak fuzz
 

@@ -8,6 +8,8 @@
 # Settings come from the environment (the Makefile passes them):
 #   LOCAL        state folder (default .local)
 #   INBOX        folder the producer watches (default data/inbox)
+#   ARCHIVE      folder processed exports are moved to (the producer's --archive-dir; off by default)
+#   ARCHIVE_AFTER  the producer moves delivered files idle this long into ARCHIVE (e.g. 10m; off by default)
 #   PG_PORT, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PARTITIONS, PROFILE (release|debug)
 #   PRODUCER_METRICS_PORT, CONSUMER_METRICS_PORT, LAG_EXPORTER_METRICS_PORT, PROMETHEUS_PORT
 #   SAMPLE_ORDERS  orders generated into an empty inbox (default 5000)
@@ -17,6 +19,8 @@ cd "$(dirname "$0")/.."
 
 LOCAL="${LOCAL:-.local}"
 INBOX="${INBOX:-data/inbox}"
+ARCHIVE="${ARCHIVE:-}"
+ARCHIVE_AFTER="${ARCHIVE_AFTER:-}"
 PG_PORT="${PG_PORT:-5433}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
@@ -64,6 +68,14 @@ export ORDERSTREAM_CONSUMER_METRICS_ADDR='127.0.0.1:$CONSUMER_METRICS_PORT'
 export ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR='127.0.0.1:$LAG_EXPORTER_METRICS_PORT'
 export PROMETHEUS_URL='http://127.0.0.1:$PROMETHEUS_PORT'
 ENV
+if [[ -n "$ARCHIVE" ]]; then
+  mkdir -p "$ARCHIVE"
+  echo "export ORDERSTREAM_ARCHIVE_DIR='$(realpath "$ARCHIVE")'" >> "$LOCAL/env"
+fi
+if [[ -n "$ARCHIVE_AFTER" ]]; then
+  [[ -n "$ARCHIVE" ]] || die "ARCHIVE_AFTER=$ARCHIVE_AFTER needs ARCHIVE=folder"
+  echo "export ORDERSTREAM_ARCHIVE_AFTER='$ARCHIVE_AFTER'" >> "$LOCAL/env"
+fi
 # shellcheck disable=SC1091
 . "$LOCAL/env"
 

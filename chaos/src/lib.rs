@@ -2,6 +2,7 @@
 //! Kafka and PostgreSQL, each checked against a data invariant computed from
 //! the lines written, plus a soak run.
 
+pub mod edges;
 pub mod invariant;
 pub mod ledger;
 pub mod load;

@@ -89,7 +89,15 @@ pub struct Rig {
     pub size: Size,
     monitor: Monitor,
     failures: Vec<String>,
+    /// Whether the scenario makes the producer re-send records on purpose
+    /// (a crash, a lost state folder): only then may a dead letter appear
+    /// on the topic twice.
+    producer_resends: bool,
 }
+
+/// How long the expected state must keep holding once first reached: a
+/// late duplicate or a replayed older version must not slip in after it.
+const SETTLE: Duration = Duration::from_secs(5);
 
 impl Rig {
     /// A rig on the shared test services.
@@ -109,7 +117,22 @@ impl Rig {
 
     fn around(name: &str, scenario: Scenario, size: Size) -> Rig {
         let monitor = Monitor::start(&scenario.database_url);
-        Rig { name: name.to_string(), scenario, ledger: Arc::default(), size, monitor, failures: Vec::new() }
+        Rig {
+            name: name.to_string(),
+            scenario,
+            ledger: Arc::default(),
+            size,
+            monitor,
+            failures: Vec::new(),
+            producer_resends: false,
+        }
+    }
+
+    /// Declares that the scenario makes the producer send records again (it
+    /// crashes it, or takes its state away): dead letters may then be on the
+    /// topic more than once. Every other scenario must show none re-sent.
+    pub fn expect_producer_resends(&mut self) {
+        self.producer_resends = true;
     }
 
     /// A load writer on this rig's inbox; `id_base` keeps writers' ids apart.
@@ -166,17 +189,20 @@ impl Rig {
         }
     }
 
-    /// Polls until the pipeline holds the expected state or the deadline
-    /// passes; the last state read and when it matched.
+    /// Polls until the pipeline holds the expected state and keeps holding
+    /// it for [`SETTLE`], or the deadline passes; the last state read and
+    /// when the state that held started to match.
     pub async fn converge(&self) -> (Found, Differences, Option<Instant>) {
         let deadline = Instant::now() + self.size.converge_within;
+        let mut matched_since: Option<Instant> = None;
         loop {
             if let Some(found) = read_found(&self.scenario).await {
                 // Compared under the lock, not on a copy: the soak's ledger holds millions of orders.
                 let differences = compare(&self.ledger.lock().unwrap(), &found);
-                if differences.is_empty() || Instant::now() >= deadline {
-                    let at = differences.is_empty().then(Instant::now);
-                    return (found, differences, at);
+                matched_since = if differences.is_empty() { matched_since.or(Some(Instant::now())) } else { None };
+                let settled = matched_since.is_some_and(|since| since.elapsed() >= SETTLE);
+                if settled || Instant::now() >= deadline {
+                    return (found, differences, matched_since.filter(|_| settled));
                 }
             } else if Instant::now() >= deadline {
                 return (Found::default(), Differences { missing: vec![-1], ..Differences::default() }, None);
@@ -196,6 +222,14 @@ impl Rig {
         let mut details: Vec<String> = self.failures;
         if !differences.is_empty() {
             details.push(differences.describe());
+        } else if matched_at.is_none() {
+            details.push(format!("the expected state did not hold for {SETTLE:?} once reached"));
+        }
+        if !self.producer_resends && found.dead_letters_resent > 0 {
+            details.push(format!(
+                "{} dead letters were on the topic twice, though the producer never crashed nor lost its state",
+                found.dead_letters_resent
+            ));
         }
         details.extend(violations);
         if samples == 0 {

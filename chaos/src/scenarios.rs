@@ -18,13 +18,14 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
+use crate::edges;
 use crate::ledger::Ledger;
 use crate::load::HEADER;
 use crate::proxy::Proxy;
 use crate::rig::{Outcome, Rig, Size};
 
 /// Every scenario: its id for `--only`, and its name in the table.
-pub const SCENARIOS: [(&str, &str); 17] = [
+pub const SCENARIOS: [(&str, &str); 22] = [
     ("1", "1 producer kill -9"),
     ("2", "2 consumer kill -9"),
     ("3", "3 consumer SIGSTOP"),
@@ -42,6 +43,11 @@ pub const SCENARIOS: [(&str, &str); 17] = [
     ("13", "13 ambiguous commit"),
     ("14", "14 DLQ unwritable"),
     ("15", "15 full replay"),
+    ("16", "16 state lost, then corrections"),
+    ("17", "17 archived while Kafka down"),
+    ("18", "18 late appends after rename"),
+    ("19", "19 truncate+regrow while paused"),
+    ("21", "21 1 GB line, then a restart"),
 ];
 
 /// Runs one scenario by id.
@@ -65,16 +71,22 @@ pub async fn run(id: &str, size: Size) -> Outcome {
         "13" => ambiguous_commit(name, size).await,
         "14" => dead_letter_topic_unwritable(name, size).await,
         "15" => full_replay(name, size).await,
+        "16" => edges::state_lost_then_corrections(name, size).await,
+        "17" => edges::archived_while_kafka_down(name, size).await,
+        "18" => edges::late_appends_after_rename(name, size).await,
+        "19" => edges::truncated_and_regrown_while_paused(name, size).await,
+        "21" => edges::huge_line_then_restart(name, size).await,
         _ => unreachable!("checked above"),
     }
 }
 
-fn quarter(size: Size) -> usize {
+pub(crate) fn quarter(size: Size) -> usize {
     (size.lines / 4) as usize * 9 / 10
 }
 
 async fn producer_killed(name: &str, size: Size) -> Outcome {
     let mut rig = Rig::new(name, size).await;
+    rig.expect_producer_resends();
     let (producer, consumer) = (rig.scenario.start_producer(), rig.scenario.start_consumer());
     let load = rig.spawn_load(rig.writer("load", 1, 0));
     rig.wait_rows(quarter(size)).await;
@@ -300,7 +312,7 @@ async fn file_operations(name: &str, size: Size) -> Outcome {
     rig.finish(fault_ended, vec![producer, consumer]).await
 }
 
-fn append(path: &Path, bytes: &[u8]) {
+pub(crate) fn append(path: &Path, bytes: &[u8]) {
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
     file.write_all(bytes).unwrap();
 }
@@ -368,6 +380,7 @@ async fn bad_input(name: &str, size: Size) -> Outcome {
 
 async fn out_of_order_versions(name: &str, size: Size) -> Outcome {
     let mut rig = Rig::new(name, size).await;
+    rig.expect_producer_resends();
     let (producer, consumer) = (rig.scenario.start_producer(), rig.scenario.start_consumer());
     let mut writer = rig.writer("versions", 10, 0);
     let count = (size.lines / 3) as usize;
@@ -481,6 +494,9 @@ enum Side {
 
 async fn crash_at(name: &str, size: Size, side: Side, failpoint: &str) -> Outcome {
     let mut rig = Rig::new(name, size).await;
+    if matches!(side, Side::Producer) {
+        rig.expect_producer_resends();
+    }
     // Crash the fifth time the point is reached, mid-stream.
     let failpoints = format!("{failpoint}=4*off->return");
     let env = [("FAILPOINTS", failpoints.as_str())];

@@ -328,6 +328,25 @@ impl Process {
         }
     }
 
+    /// The current value of a metric the process serves (the first series
+    /// of that name, labels ignored); `None` if it is not served (yet).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let url = format!("http://{}/metrics", self.metrics_addr());
+        let text = ureq::get(&url).call().ok()?.body_mut().read_to_string().ok()?;
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .find(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{'])))
+            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+    }
+
+    /// The process's peak resident memory so far (`VmHWM`), in bytes.
+    pub fn peak_memory_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
     /// The process's output so far.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
