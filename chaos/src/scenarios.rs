@@ -353,6 +353,7 @@ async fn bad_input(name: &str, size: Size) -> Outcome {
     append(&inbox.join("header-only.csv"), HEADER);
     append(&inbox.join("empty.csv"), b"");
     let mut unreadable = b"order,customer,when\n".to_vec();
+    rig.ledger.lock().unwrap().rejected(b"order,customer,when", "bad_header");
     for n in 0..3 {
         let line = format!("{n},1,2022-07-01 10:00,1.00,2.5");
         rig.ledger.lock().unwrap().rejected(line.as_bytes(), "bad_header");

@@ -187,7 +187,7 @@ async fn bad_lines_are_dead_lettered_with_their_reason_and_good_lines_arrive() {
     let mut dead = TopicReader::new(&scenario.brokers, &scenario.dlq_topic);
     let producer = scenario.start_producer();
     assert!(orders.wait_for(4, ARRIVAL), "published {}", orders.records.len());
-    assert!(dead.wait_for(11, ARRIVAL), "dead-lettered {}", dead.records.len());
+    assert!(dead.wait_for(12, ARRIVAL), "dead-lettered {}", dead.records.len());
     assert!(producer.terminate().success());
 
     let ids: Vec<i64> = published_ids(&orders.records).into_keys().collect();
@@ -213,6 +213,7 @@ async fn bad_lines_are_dead_lettered_with_their_reason_and_good_lines_arrive() {
         ("corpus.csv:9", "too_many_decimals"),
         ("corpus.csv:10", "record_too_long"),
         ("corpus.csv:14", "invalid_utf8"),
+        ("wrong_header.csv:1", "bad_header"),
         ("wrong_header.csv:2", "bad_header"),
         ("wrong_header.csv:3", "bad_header"),
     ]
@@ -255,4 +256,24 @@ async fn kafka_stopped_and_restarted_mid_file_loses_nothing() {
     let ids = published_ids(&orders.records);
     let missing: Vec<i64> = (1..=TOTAL + 100).filter(|id| !ids.contains_key(id)).collect();
     assert!(missing.is_empty(), "{} ids lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_without_header_loses_no_line() {
+    let scenario = Scenario::new("no_header").await;
+    scenario.append("headless.csv", lines(1..=3).as_bytes());
+    let mut dead = TopicReader::new(&scenario.brokers, &scenario.dlq_topic);
+    let producer = scenario.start_producer();
+    assert!(dead.wait_for(3, ARRIVAL), "dead-lettered {}", dead.records.len());
+    assert!(producer.terminate().success());
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 0);
+    let mut by_line: Vec<(String, String, Vec<u8>)> = dead
+        .records
+        .iter()
+        .map(|r| (r.headers["line"].clone(), r.headers["error_kind"].clone(), r.payload.clone()))
+        .collect();
+    by_line.sort();
+    let first = order_line(1, 2, "10.00", "2.5");
+    assert_eq!(by_line[0], ("1".into(), "bad_header".into(), first.trim_end().as_bytes().to_vec()));
+    assert!(by_line.iter().all(|(_, kind, _)| kind == "bad_header"));
 }
