@@ -27,7 +27,10 @@ fi
 # CHAOS_TARGET_DIR keeps these builds apart from other builds running at the same time.
 target_dir="${CHAOS_TARGET_DIR:-target}"
 CARGO_TARGET_DIR="$target_dir" cargo build --workspace --bins --features "$FAILPOINT_FEATURES"
-export ORDERSTREAM_BIN_DIR="$PWD/$target_dir/debug"
+case "$target_dir" in
+  /*) export ORDERSTREAM_BIN_DIR="$target_dir/debug" ;;
+  *) export ORDERSTREAM_BIN_DIR="$PWD/$target_dir/debug" ;;
+esac
 started=$(date +%s)
 status=0
 "$target_dir/debug/orderstream-chaos" "$@" || status=$?

@@ -25,7 +25,7 @@ use crate::proxy::Proxy;
 use crate::rig::{Outcome, Rig, Size};
 
 /// Every scenario: its id for `--only`, and its name in the table.
-pub const SCENARIOS: [(&str, &str); 22] = [
+pub const SCENARIOS: [(&str, &str); 23] = [
     ("1", "1 producer kill -9"),
     ("2", "2 consumer kill -9"),
     ("3", "3 consumer SIGSTOP"),
@@ -48,6 +48,7 @@ pub const SCENARIOS: [(&str, &str); 22] = [
     ("18", "18 late appends after rename"),
     ("19", "19 truncate+regrow while paused"),
     ("21", "21 1 GB line, then a restart"),
+    ("22", "22 record Kafka refuses"),
 ];
 
 /// Runs one scenario by id.
@@ -76,6 +77,7 @@ pub async fn run(id: &str, size: Size) -> Outcome {
         "18" => edges::late_appends_after_rename(name, size).await,
         "19" => edges::truncated_and_regrown_while_paused(name, size).await,
         "21" => edges::huge_line_then_restart(name, size).await,
+        "22" => record_kafka_refuses(name, size).await,
         _ => unreachable!("checked above"),
     }
 }
@@ -365,6 +367,7 @@ async fn bad_input(name: &str, size: Size) -> Outcome {
     append(&inbox.join("header-only.csv"), HEADER);
     append(&inbox.join("empty.csv"), b"");
     let mut unreadable = b"order,customer,when\n".to_vec();
+    rig.ledger.lock().unwrap().rejected(b"order,customer,when", "bad_header");
     for n in 0..3 {
         let line = format!("{n},1,2022-07-01 10:00,1.00,2.5");
         rig.ledger.lock().unwrap().rejected(line.as_bytes(), "bad_header");
@@ -644,5 +647,53 @@ async fn full_replay(name: &str, size: Size) -> Outcome {
     let after = table_hash(&rig).await;
     rig.check(before.is_some() && before == after, format!("table hash {before:?} before the replay, {after:?} after"));
     let fault_ended = Instant::now();
+    rig.finish(fault_ended, vec![producer, consumer]).await
+}
+
+/// A file name of 240 characters that compress badly: its records are about
+/// 230 bytes larger than the load's (`load-0001.csv`).
+fn long_file_name() -> String {
+    let mut rng = fastrand::Rng::with_seed(22);
+    let name: String = (0..240).map(|_| rng.alphanumeric().to_ascii_lowercase()).collect();
+    format!("{name}.csv")
+}
+
+/// Under the load, the orders topic's `max.message.bytes` is lowered to
+/// between the load's records and one order from a file with a long name
+/// (the producer sends one record per batch, as the broker checks batches):
+/// Kafka refuses that order for good. The producer must dead-letter it
+/// (`refused_by_kafka`) and go on; before, it exited and stalled every file.
+async fn record_kafka_refuses(name: &str, size: Size) -> Outcome {
+    let mut rig = Rig::new(name, size).await;
+    let one_per_batch = ("ORDERSTREAM_KAFKA_OPTIONS", "batch.num.messages=1");
+    let (mut producer, consumer) = (rig.scenario.start_producer_with(&[one_per_batch]), rig.scenario.start_consumer());
+    let load = rig.spawn_load(rig.writer("load", 22, 0));
+    rig.wait_rows(quarter(size)).await;
+    let mut orders = e2e::TopicReader::new(&rig.scenario.brokers, &rig.scenario.topic);
+    orders.wait_for(200, Duration::from_secs(30));
+    let largest = orders.records.iter().map(e2e::TopicRecord::batch_bytes).max().unwrap_or(0);
+    let limit = (largest + 110).to_string();
+    e2e::topic::set_topic_config(&rig.scenario.brokers, &rig.scenario.topic, "max.message.bytes", &limit).await;
+
+    let mut refused_writer = rig.writer("unused", 220, 70_000_000).bad_every(0);
+    let (_, line, _) = refused_writer.order_line();
+    append(&rig.scenario.inbox().join(long_file_name()), &[HEADER, line.as_bytes()].concat());
+    let refused = line.trim_end().as_bytes().to_vec();
+    rig.ledger.lock().unwrap().rejected(&refused, "refused_by_kafka");
+    let mut dead = e2e::TopicReader::new(&rig.scenario.brokers, &rig.scenario.dlq_topic);
+    let dead_lettered = poll_until(Duration::from_secs(60), || {
+        let found = {
+            dead.wait_for(dead.records.len() + 1, Duration::from_millis(200));
+            dead.records.iter().any(|record| record.payload == refused)
+        };
+        async move { found }
+    })
+    .await;
+    rig.check(dead_lettered, "the order Kafka refused was never dead-lettered");
+    let exited = tokio::task::block_in_place(|| producer.wait_exit(Duration::from_secs(2)));
+    rig.check(exited.is_none(), format!("the producer stopped on the refused order: {exited:?}"));
+    e2e::topic::set_topic_config(&rig.scenario.brokers, &rig.scenario.topic, "max.message.bytes", "1048588").await;
+    let fault_ended = Instant::now();
+    load.await.expect("load");
     rig.finish(fault_ended, vec![producer, consumer]).await
 }

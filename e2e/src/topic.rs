@@ -77,3 +77,37 @@ impl TopicReader {
         self.records.len() >= count
     }
 }
+
+/// Sets one configuration value of a topic (replacing its other dynamic
+/// values) and waits until the broker reports it, so what follows meets it.
+pub async fn set_topic_config(brokers: &str, topic: &str, name: &str, value: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
+    let change = AlterConfig::new(ResourceSpecifier::Topic(topic)).set(name, value);
+    for result in admin.alter_configs(&[change], &AdminOptions::new()).await.expect("alter configs") {
+        result.expect("topic config changed");
+    }
+    let applied = crate::poll_until(Duration::from_secs(30), || async {
+        let described = admin.describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new()).await;
+        described
+            .ok()
+            .and_then(|mut resources| resources.pop())
+            .and_then(Result::ok)
+            .is_some_and(|resource| resource.get(name).and_then(|entry| entry.value.as_deref()) == Some(value))
+    })
+    .await;
+    assert!(applied, "topic {topic} never reported {name}={value}");
+}
+
+impl TopicRecord {
+    /// About how many bytes the record takes in a batch of its own, before
+    /// compression: key, value, headers, and the batch's and record's framing.
+    pub fn batch_bytes(&self) -> usize {
+        const BATCH_HEADER: usize = 61;
+        const RECORD_FRAMING: usize = 12;
+        let headers: usize = self.headers.iter().map(|(key, value)| key.len() + value.len() + 2).sum();
+        BATCH_HEADER + RECORD_FRAMING + self.key.as_ref().map_or(0, String::len) + self.payload.len() + headers
+    }
+}

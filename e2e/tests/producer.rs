@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use orderstream_e2e::kafka::PrivateKafka;
+use orderstream_e2e::topic::set_topic_config;
 use orderstream_e2e::{order_line, poll_until, Scenario, TopicReader, TopicRecord, HEADER};
 
 const ARRIVAL: Duration = Duration::from_secs(60);
@@ -258,7 +259,7 @@ async fn bad_lines_are_dead_lettered_with_their_reason_and_good_lines_arrive() {
     let mut dead = TopicReader::new(&scenario.brokers, &scenario.dlq_topic);
     let producer = scenario.start_producer();
     assert!(orders.wait_for(4, ARRIVAL), "published {}", orders.records.len());
-    assert!(dead.wait_for(11, ARRIVAL), "dead-lettered {}", dead.records.len());
+    assert!(dead.wait_for(12, ARRIVAL), "dead-lettered {}", dead.records.len());
     assert!(producer.terminate().success());
 
     let ids: Vec<i64> = published_ids(&orders.records).into_keys().collect();
@@ -284,6 +285,7 @@ async fn bad_lines_are_dead_lettered_with_their_reason_and_good_lines_arrive() {
         ("corpus.csv:9", "too_many_decimals"),
         ("corpus.csv:10", "record_too_long"),
         ("corpus.csv:14", "invalid_utf8"),
+        ("wrong_header.csv:1", "bad_header"),
         ("wrong_header.csv:2", "bad_header"),
         ("wrong_header.csv:3", "bad_header"),
     ]
@@ -326,4 +328,123 @@ async fn kafka_stopped_and_restarted_mid_file_loses_nothing() {
     let ids = published_ids(&orders.records);
     let missing: Vec<i64> = (1..=TOTAL + 100).filter(|id| !ids.contains_key(id)).collect();
     assert!(missing.is_empty(), "{} ids lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_without_header_loses_no_line() {
+    let scenario = Scenario::new("no_header").await;
+    scenario.append("headless.csv", lines(1..=3).as_bytes());
+    let mut dead = TopicReader::new(&scenario.brokers, &scenario.dlq_topic);
+    let producer = scenario.start_producer();
+    assert!(dead.wait_for(3, ARRIVAL), "dead-lettered {}", dead.records.len());
+    assert!(producer.terminate().success());
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 0);
+    let mut by_line: Vec<(String, String, Vec<u8>)> = dead
+        .records
+        .iter()
+        .map(|r| (r.headers["line"].clone(), r.headers["error_kind"].clone(), r.payload.clone()))
+        .collect();
+    by_line.sort();
+    let first = order_line(1, 2, "10.00", "2.5");
+    assert_eq!(by_line[0], ("1".into(), "bad_header".into(), first.trim_end().as_bytes().to_vec()));
+    assert!(by_line.iter().all(|(_, kind, _)| kind == "bad_header"));
+}
+
+/// One record per batch, so a topic limit between two records' sizes refuses
+/// exactly the larger one (the broker checks whole batches).
+const ONE_RECORD_PER_BATCH: (&str, &str) = ("ORDERSTREAM_KAFKA_OPTIONS", "batch.num.messages=1");
+
+/// A file name of 240 characters that compress badly: its records are about
+/// 200 bytes larger than those of a short-named file.
+fn long_file_name() -> String {
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let name: String = (0..240)
+        .map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[(rng % 36) as usize])
+        })
+        .collect();
+    format!("{name}.csv")
+}
+
+/// Publishes order 1 from `short.csv`, then lowers the orders topic's
+/// `max.message.bytes` to between that record's size and the size of the same
+/// record from a file with a long name. Returns the producer.
+async fn limit_between_short_and_long_records(
+    scenario: &Scenario,
+    orders: &mut TopicReader,
+) -> orderstream_e2e::Process {
+    scenario.append("short.csv", format!("{HEADER}{}", order_line(1, 1, "10.00", "2.5")).as_bytes());
+    let producer = scenario.start_producer_with(&[ONE_RECORD_PER_BATCH]);
+    assert!(orders.wait_for(1, ARRIVAL), "the first order never arrived");
+    let limit = orders.records[0].batch_bytes() + 110;
+    set_topic_config(&scenario.brokers, &scenario.topic, "max.message.bytes", &limit.to_string()).await;
+    producer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_kafka_refuses_for_good_is_dead_lettered_and_its_file_moves_on() {
+    let scenario = Scenario::new("refused").await;
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let mut producer = limit_between_short_and_long_records(&scenario, &mut orders).await;
+    let refused = order_line(2, 1, "10.00", "2.5");
+    scenario.append(&long_file_name(), format!("{HEADER}{refused}").as_bytes());
+    scenario.append("short.csv", order_line(3, 1, "10.00", "2.5").as_bytes());
+    let mut dead = TopicReader::new(&scenario.brokers, &scenario.dlq_topic);
+    assert!(dead.wait_for(1, ARRIVAL), "the refused order was never dead-lettered");
+    assert!(orders.wait_for(2, ARRIVAL), "the order after it never arrived");
+    producer.assert_running();
+    assert_eq!(dead.records[0].headers["error_kind"], "refused_by_kafka");
+    assert!(dead.records[0].headers["error_message"].contains("too large"), "{:?}", dead.records[0].headers);
+    assert_eq!(dead.records[0].payload, refused.trim_end().as_bytes());
+    assert_eq!(published_ids(&orders.records).into_keys().collect::<Vec<_>>(), [1, 3]);
+    // The file moved on: another line of it arrives once the limit allows it.
+    set_topic_config(&scenario.brokers, &scenario.topic, "max.message.bytes", "1048588").await;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(scenario.inbox().join(long_file_name()))
+        .and_then(|mut file| std::io::Write::write_all(&mut file, order_line(4, 1, "1.00", "2.5").as_bytes()))
+        .unwrap();
+    assert!(orders.wait_for(3, ARRIVAL));
+    assert!(producer.terminate().success());
+    assert_eq!(scenario.topic_record_count(&scenario.dlq_topic), 1, "the refused order was dead-lettered again");
+    assert_eq!(published_ids(&orders.records).into_keys().collect::<Vec<_>>(), [1, 3, 4]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_order_whose_dead_letter_is_refused_too_is_not_lost() {
+    let scenario = Scenario::new("refused_twice").await;
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let mut producer = limit_between_short_and_long_records(&scenario, &mut orders).await;
+    set_topic_config(&scenario.brokers, &scenario.dlq_topic, "max.message.bytes", "16").await;
+    scenario.append(&long_file_name(), format!("{HEADER}{}", order_line(2, 1, "10.00", "2.5")).as_bytes());
+    let status = producer.wait_exit(ARRIVAL).expect("the producer went on without the line");
+    assert!(!status.success(), "a stop on a lost line must not look clean: {status}");
+    assert_eq!(scenario.topic_record_count(&scenario.dlq_topic), 0);
+
+    set_topic_config(&scenario.brokers, &scenario.topic, "max.message.bytes", "1048588").await;
+    set_topic_config(&scenario.brokers, &scenario.dlq_topic, "max.message.bytes", "1048588").await;
+    let restarted = scenario.start_producer();
+    assert!(orders.wait_for(2, ARRIVAL), "the line was lost: its position had moved past it");
+    assert!(restarted.terminate().success());
+    assert_eq!(published_ids(&orders.records).into_keys().collect::<Vec<_>>(), [1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_record_bytes_larger_than_the_topic_accepts_is_refused_at_start() {
+    let scenario = Scenario::new("record_limit").await;
+    // 100,000 bytes: less than a dead letter of a 64 KiB line may need.
+    set_topic_config(&scenario.brokers, &scenario.topic, "max.message.bytes", "100000").await;
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=3)).as_bytes());
+    let mut refused = scenario.start_producer();
+    let status = refused.wait_exit(ARRIVAL).expect("the producer started anyway");
+    assert!(!status.success(), "{status}");
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 0, "it published before refusing");
+
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let fitting = scenario.start_producer_with(&[("ORDERSTREAM_MAX_RECORD_BYTES", "30000")]);
+    assert!(orders.wait_for(3, ARRIVAL), "a --max-record-bytes that fits was refused too");
+    assert!(fitting.terminate().success());
 }

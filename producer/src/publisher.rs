@@ -5,18 +5,24 @@
 //! (`message.timeout.ms=0`): while Kafka is away, records wait in librdkafka's
 //! bounded queue and are retried, so a record is only ever confirmed or still
 //! pending, never silently dropped.
+//!
+//! A record Kafka refuses *for good* ([`Refusal::RecordRejected`]: too large
+//! for the topic, an invalid record) would be refused again on every restart
+//! and stall every file behind it; an order refused so is dead-lettered
+//! instead (`refused_by_kafka`, with Kafka's answer), so the file moves on.
 
-use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 use schema::message::headers;
-use schema::OrderMessage;
+use schema::{OrderMessage, Rejection, RejectionKind};
 use thiserror::Error;
 
 use crate::config::KafkaConfig;
@@ -39,19 +45,69 @@ pub enum PublishError {
         /// The broker's answer.
         source: KafkaError,
     },
-    /// librdkafka refused the record outright (too large, unknown setting…).
-    #[error("cannot enqueue the record from {file} at byte {offset}: {source}")]
-    Enqueue {
-        /// Source file.
-        file: String,
-        /// Byte offset of the record.
-        offset: u64,
-        /// The reason.
-        source: KafkaError,
-    },
+    /// A record of `--max-record-bytes` could not be written to a topic.
+    #[error(transparent)]
+    RecordLimit(#[from] SizeLimitError),
 }
 
-/// Sends records to the orders and dead-letter topics.
+/// Bytes a record may hold besides its line (and the line quoted once in its
+/// error message): the key and the `source_file` header each hold the file's
+/// path (up to 4 KiB on Linux), the other headers stay under 1 KiB, and
+/// Kafka's batch framing adds under 100 bytes. 16 KiB covers them with room.
+pub const RECORD_OVERHEAD_BYTES: usize = 16 * 1024;
+
+/// librdkafka's `message.max.bytes` when not configured.
+const CLIENT_MESSAGE_MAX_BYTES_DEFAULT: usize = 1_000_000;
+
+/// The largest record the producer may send when lines are at most
+/// `max_record_bytes`: a dead letter carries the line itself, and its error
+/// message may quote a field as long as the line, plus
+/// [`RECORD_OVERHEAD_BYTES`]. An order's JSON value is far smaller.
+pub fn worst_case_record_bytes(max_record_bytes: usize) -> usize {
+    max_record_bytes.saturating_mul(2).saturating_add(RECORD_OVERHEAD_BYTES)
+}
+
+/// `--max-record-bytes` allows records larger than Kafka accepts: the
+/// producer refuses to start rather than dead-letter such lines one by one
+/// (or stop, when a dead letter itself is refused).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "--max-record-bytes {max_record_bytes} allows records of up to {worst_case} bytes once encoded (twice the line \
+     plus {RECORD_OVERHEAD_BYTES} bytes of key and headers), more than {limit_name} = {limit} accepts; lower \
+     --max-record-bytes to at most {largest_allowed} or raise {limit_name}"
+)]
+pub struct SizeLimitError {
+    /// The configured `--max-record-bytes`.
+    pub max_record_bytes: usize,
+    /// The largest record it allows, see [`worst_case_record_bytes`].
+    pub worst_case: usize,
+    /// Which limit is too small (a topic's `max.message.bytes`, the client's `message.max.bytes`).
+    pub limit_name: String,
+    /// That limit.
+    pub limit: usize,
+    /// The largest `--max-record-bytes` the limit allows.
+    pub largest_allowed: usize,
+}
+
+/// Checks that records of `max_record_bytes` fit every limit, given as
+/// (name, bytes); the first limit too small is the error.
+pub fn size_limit_check(max_record_bytes: usize, limits: &[(String, usize)]) -> Result<(), SizeLimitError> {
+    let worst_case = worst_case_record_bytes(max_record_bytes);
+    match limits.iter().find(|(_, limit)| worst_case > *limit) {
+        None => Ok(()),
+        Some((name, limit)) => Err(SizeLimitError {
+            max_record_bytes,
+            worst_case,
+            limit_name: name.clone(),
+            limit: *limit,
+            largest_allowed: limit.saturating_sub(RECORD_OVERHEAD_BYTES) / 2,
+        }),
+    }
+}
+
+/// Sends records to the orders and dead-letter topics. Cheap to clone (the
+/// client is shared), so a record's delivery future can dead-letter it later.
+#[derive(Clone)]
 pub struct Publisher {
     producer: FutureProducer,
     config: KafkaConfig,
@@ -65,6 +121,72 @@ pub enum Enqueued {
     Nothing,
     /// librdkafka's queue is full: wait for confirmations, then try again.
     QueueFull,
+    /// librdkafka refused it at once (too large for `message.max.bytes`, a
+    /// fatal client): answered like a refusal in a delivery report.
+    Refused(KafkaError),
+}
+
+/// Where a record came from, for its headers: shared by every record read
+/// from the file in one turn, and kept until the record is confirmed.
+#[derive(Debug, Clone)]
+pub struct RecordSource {
+    /// Path of the file.
+    pub file: Arc<str>,
+    /// The file's identity (see [`crate::identity`]).
+    pub fingerprint: Arc<str>,
+    /// When the record was read, Unix milliseconds.
+    pub read_at_ms: i64,
+}
+
+/// What Kafka refusing a record means: the classification that decides
+/// between dead-lettering, stopping, and never giving up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// This record, as it is, can never be written to this topic: sending it
+    /// again would fail again, so it is dead-lettered and its file moves on.
+    RecordRejected,
+    /// The client itself can no longer produce (librdkafka's fatal error,
+    /// e.g. the idempotent producer's sequence broke): the producer stops.
+    ClientFatal,
+    /// Anything else: not about this record, so dead-lettering it would be
+    /// wrong (an authorisation failure would send the whole stream to the
+    /// dead-letter topic). The producer stops with its position before the
+    /// record, and a restart sends it again: it never gives up on it.
+    NotTheRecord,
+}
+
+/// Classifies Kafka's answer to one record. librdkafka retries transient
+/// errors itself (`message.timeout.ms=0`: forever), so a refusal that reaches
+/// us is one it will not retry; only those about the record's own content
+/// are [`Refusal::RecordRejected`]:
+///
+/// - `MessageSizeTooLarge` (broker 10, or librdkafka's own check against
+///   `message.max.bytes`) and `MessageBatchTooLarge` (`RECORD_LIST_TOO_LARGE`,
+///   18): the record does not fit the topic's `max.message.bytes`. librdkafka
+///   does not split a batch the broker refused, so every record of that batch
+///   is dead-lettered; the start check (see [`size_limit_check`]) keeps the
+///   limit far above one record, so only a limit lowered at run time does so.
+/// - `InvalidRecord` (87): the broker's validation refused it (e.g. a
+///   compacted topic and no key).
+/// - `InvalidTimestamp` (32): its timestamp is outside the topic's bounds.
+/// - `BadMessage` (librdkafka, -199): it cannot be encoded.
+///
+/// Authorisation failures (`TopicAuthorizationFailed`,
+/// `ClusterAuthorizationFailed`) are deliberately not among them: they hold
+/// for every record until someone fixes an ACL, and dead-lettering the whole
+/// stream would be far worse than stopping.
+pub fn classify_refusal(error: &KafkaError) -> Refusal {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::Fatal) => Refusal::ClientFatal,
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::MessageBatchTooLarge
+            | RDKafkaErrorCode::InvalidRecord
+            | RDKafkaErrorCode::InvalidTimestamp
+            | RDKafkaErrorCode::BadMessage,
+        ) => Refusal::RecordRejected,
+        _ => Refusal::NotTheRecord,
+    }
 }
 
 /// Most kilobytes of records librdkafka's queue holds
@@ -125,55 +247,123 @@ impl Publisher {
         Ok(())
     }
 
+    /// Refuses `max_record_bytes` if a record it allows could exceed the
+    /// client's `message.max.bytes` or either topic's `max.message.bytes`. A
+    /// topic whose configuration cannot be read (a cluster where the producer
+    /// may only write) is left unchecked, and said so once.
+    pub async fn check_record_limit(&self, max_record_bytes: usize) -> Result<(), PublishError> {
+        let client = client_config(&self.config);
+        let client_limit = client
+            .get("message.max.bytes")
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(CLIENT_MESSAGE_MAX_BYTES_DEFAULT);
+        let mut limits = vec![("the client's message.max.bytes".to_string(), client_limit)];
+        let admin: AdminClient<DefaultClientContext> = client.create().map_err(PublishError::Client)?;
+        let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+        for topic in [&self.config.topic, &self.config.dlq_topic] {
+            match topic_max_message_bytes(&admin, topic, &options).await {
+                Some(limit) => limits.push((format!("topic {topic}'s max.message.bytes"), limit)),
+                None => {
+                    tracing::warn!(message = "Cannot read the topic's max.message.bytes; record size not checked against it.", %topic)
+                }
+            }
+        }
+        Ok(size_limit_check(max_record_bytes, &limits)?)
+    }
+
     /// Enqueues one record: an order to the orders topic, a rejection with
-    /// its original bytes to the dead-letter topic. `file` and `fingerprint`
-    /// name its source.
-    pub fn enqueue(
-        &self,
-        file: &str,
-        fingerprint: &str,
-        record: &TailedRecord,
-        read_at_ms: i64,
-    ) -> Result<Enqueued, PublishError> {
-        let offset = DecimalText::unsigned(record.offset);
-        let offset = offset.as_str();
-        let line = DecimalText::unsigned(record.line);
-        let read_at = DecimalText::signed(read_at_ms);
-        let version = DecimalText::signed(record.version);
-        let source = OwnedHeaders::new_with_capacity(8)
-            .insert(header(headers::SOURCE_FILE, file))
-            .insert(header(headers::SOURCE_FINGERPRINT, fingerprint))
-            .insert(header(headers::LINE, line.as_str()))
-            .insert(header(headers::BYTE_OFFSET, offset))
-            .insert(header(headers::SOURCE_VERSION, version.as_str()))
-            .insert(header(headers::READ_AT_MS, read_at.as_str()));
-        let (topic, key, payload, headers) = match &record.outcome {
-            RecordOutcome::Header => return Ok(Enqueued::Nothing),
+    /// its original bytes to the dead-letter topic.
+    pub fn enqueue(&self, source: &RecordSource, record: &TailedRecord) -> Enqueued {
+        let sent = match &record.outcome {
+            RecordOutcome::Header => return Enqueued::Nothing,
             RecordOutcome::Order(order, flags) => {
                 let message = OrderMessage::new(order.clone(), flags.clone());
+                let headers = source_headers(source, record);
                 let headers = if flags.is_empty() {
-                    source
+                    headers
                 } else {
                     let names: Vec<&str> = flags.iter().map(|flag| flag.as_str()).collect();
-                    source.insert(header(headers::FLAGS, &names.join(",")))
+                    headers.insert(header(headers::FLAGS, &names.join(",")))
                 };
-                (&self.config.topic, message.key(), Cow::Owned(message.encode()), headers)
+                let (key, payload) = (message.key(), message.encode());
+                let order = FutureRecord::to(&self.config.topic).key(&key).payload(&payload).headers(headers);
+                self.producer.send_result(order).map_err(|(error, _)| error)
             }
             RecordOutcome::Rejected(rejection) => {
-                let headers = source
-                    .insert(header(headers::ERROR_KIND, rejection.kind.as_str()))
-                    .insert(header(headers::ERROR_MESSAGE, &rejection.message));
-                (&self.config.dlq_topic, format!("{file}:{offset}"), Cow::Borrowed(&record.raw[..]), headers)
+                let key = dead_letter_key(source, record);
+                self.producer.send_result(self.dead_letter(source, record, rejection, &key)).map_err(|(error, _)| error)
             }
         };
-        let result =
-            self.producer.send_result(FutureRecord::to(topic).key(&key).payload(payload.as_ref()).headers(headers));
-        match result {
-            Ok(delivery) => Ok(Enqueued::Sent(delivery)),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Ok(Enqueued::QueueFull),
-            Err((source, _)) => Err(PublishError::Enqueue { file: file.to_string(), offset: record.offset, source }),
+        match sent {
+            Ok(delivery) => Enqueued::Sent(delivery),
+            Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => Enqueued::QueueFull,
+            Err(error) => Enqueued::Refused(error),
         }
     }
+
+    /// Sends an order Kafka refused for good to the dead-letter topic instead,
+    /// with Kafka's answer as the reason; waits while librdkafka's queue is
+    /// full. Resolves once Kafka confirmed or refused the dead letter.
+    pub async fn dead_letter_refused(
+        &self,
+        source: &RecordSource,
+        record: &TailedRecord,
+        refusal: &KafkaError,
+    ) -> Result<(), KafkaError> {
+        let rejection = Rejection::new(RejectionKind::RefusedByKafka, format!("Kafka refused the order: {refusal}"));
+        let key = dead_letter_key(source, record);
+        let dead_letter = self.dead_letter(source, record, &rejection, &key);
+        self.producer.send(dead_letter, Timeout::Never).await.map(|_| ()).map_err(|(error, _)| error)
+    }
+
+    /// The client's fatal error, once it has one: then it can produce no more.
+    pub fn fatal_error(&self) -> Option<(RDKafkaErrorCode, String)> {
+        self.producer.client().fatal_error()
+    }
+
+    fn dead_letter<'a>(
+        &'a self,
+        source: &'a RecordSource,
+        record: &'a TailedRecord,
+        rejection: &Rejection,
+        key: &'a str,
+    ) -> FutureRecord<'a, str, [u8]> {
+        let headers = source_headers(source, record)
+            .insert(header(headers::ERROR_KIND, rejection.kind.as_str()))
+            .insert(header(headers::ERROR_MESSAGE, &rejection.message));
+        FutureRecord::to(&self.config.dlq_topic).key(key).payload(&record.raw[..]).headers(headers)
+    }
+}
+
+/// A dead letter's key: its place in its file, so re-sends of one line share it.
+fn dead_letter_key(source: &RecordSource, record: &TailedRecord) -> String {
+    format!("{}:{}", source.file, record.offset)
+}
+
+/// A topic's `max.message.bytes`, `None` when it cannot be read.
+async fn topic_max_message_bytes(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    options: &AdminOptions,
+) -> Option<usize> {
+    let described = admin.describe_configs(&[ResourceSpecifier::Topic(topic)], options).await.ok()?;
+    let resource = described.into_iter().next()?.ok()?;
+    resource.get("max.message.bytes")?.value.as_ref()?.parse().ok()
+}
+
+/// The headers every record carries: where it came from.
+fn source_headers(source: &RecordSource, record: &TailedRecord) -> OwnedHeaders {
+    let offset = DecimalText::unsigned(record.offset);
+    let line = DecimalText::unsigned(record.line);
+    let read_at = DecimalText::signed(source.read_at_ms);
+    let version = DecimalText::signed(record.version);
+    OwnedHeaders::new_with_capacity(8)
+        .insert(header(headers::SOURCE_FILE, &source.file))
+        .insert(header(headers::SOURCE_FINGERPRINT, &source.fingerprint))
+        .insert(header(headers::LINE, line.as_str()))
+        .insert(header(headers::BYTE_OFFSET, offset.as_str()))
+        .insert(header(headers::SOURCE_VERSION, version.as_str()))
+        .insert(header(headers::READ_AT_MS, read_at.as_str()))
 }
 
 fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
@@ -219,6 +409,57 @@ impl DecimalText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_limit_names_the_limit_too_small_and_both_numbers() {
+        let limits = |topic: usize| {
+            vec![("client".to_string(), 1_000_000), ("topic orders's max.message.bytes".to_string(), topic)]
+        };
+        assert_eq!(size_limit_check(64 * 1024, &limits(1_048_588)), Ok(()));
+        assert_eq!(worst_case_record_bytes(64 * 1024), 2 * 65_536 + RECORD_OVERHEAD_BYTES);
+        let exact = worst_case_record_bytes(64 * 1024);
+        assert_eq!(size_limit_check(64 * 1024, &limits(exact)), Ok(()), "a record exactly at the limit fits");
+        let error = size_limit_check(64 * 1024, &limits(exact - 1)).unwrap_err();
+        assert_eq!((error.limit, error.worst_case), (exact - 1, exact));
+        assert_eq!(error.largest_allowed, 64 * 1024 - 1);
+        let message = error.to_string();
+        assert!(message.contains("65536") && message.contains(&(exact - 1).to_string()), "{message}");
+        assert!(message.contains("topic orders's max.message.bytes"), "{message}");
+        let client_first = size_limit_check(600_000, &limits(100)).unwrap_err();
+        assert_eq!(client_first.limit_name, "client", "the first limit too small is named");
+        assert_eq!(size_limit_check(usize::MAX, &[]), Ok(()), "no limit known, nothing refused");
+    }
+
+    #[test]
+    fn only_refusals_about_the_record_itself_dead_letter_it() {
+        let delivery = |code| KafkaError::MessageProduction(code);
+        for code in [
+            RDKafkaErrorCode::MessageSizeTooLarge,
+            RDKafkaErrorCode::MessageBatchTooLarge,
+            RDKafkaErrorCode::InvalidRecord,
+            RDKafkaErrorCode::InvalidTimestamp,
+            RDKafkaErrorCode::BadMessage,
+        ] {
+            assert_eq!(classify_refusal(&delivery(code)), Refusal::RecordRejected, "{code:?}");
+        }
+        for code in [
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::ClusterAuthorizationFailed,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::InvalidMessage,
+            RDKafkaErrorCode::NotEnoughReplicas,
+            RDKafkaErrorCode::PurgeQueue,
+        ] {
+            assert_eq!(classify_refusal(&delivery(code)), Refusal::NotTheRecord, "{code:?}");
+        }
+        assert_eq!(classify_refusal(&delivery(RDKafkaErrorCode::Fatal)), Refusal::ClientFatal);
+        assert_eq!(
+            classify_refusal(&KafkaError::Canceled),
+            Refusal::NotTheRecord,
+            "a dropped future is not the record"
+        );
+    }
 
     #[test]
     fn decimal_text_writes_what_to_string_writes() {

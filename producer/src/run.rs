@@ -3,7 +3,9 @@
 //!
 //! Confirmations are awaited in the order records were sent (one ordered
 //! queue), so a file's recorded position only ever covers records that Kafka
-//! confirmed, together with every record before them.
+//! confirmed, together with every record before them. An order Kafka refuses
+//! for good is dead-lettered from within its own place in that queue, so the
+//! order of positions holds for it too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -17,7 +19,7 @@ use chrono::Utc;
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesOrdered, StreamExt};
 use globset::GlobMatcher;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use schema::{Flag, RejectionKind};
 use telemetry::{Readiness, ServeError};
 use thiserror::Error;
@@ -28,7 +30,7 @@ use crate::config::Config;
 use crate::identity::{FileIdentity, FileKey};
 use crate::metrics::ProducerMetrics;
 use crate::positions::{DeliveredPosition, PositionStore, PositionStoreError, TrackedFile};
-use crate::publisher::{Enqueued, PublishError, Publisher};
+use crate::publisher::{classify_refusal, Enqueued, PublishError, Publisher, RecordSource, Refusal};
 use crate::tailer::{start_point, FileTailer, Poll, RecordOutcome, StartPoint, TailedRecord, TailerSettings};
 use crate::watch::InboxWatcher;
 
@@ -52,16 +54,42 @@ pub enum ProducerError {
     /// Kafka refused a record or a topic.
     #[error(transparent)]
     Publish(#[from] PublishError),
-    /// Kafka refused a record for good; its file's position stays before it,
-    /// so a restart sends it again.
-    #[error("Kafka refused the record from {file} ending at byte {offset}: {source}")]
+    /// Kafka refused a record for a reason that is not the record's own
+    /// (see [`Refusal::NotTheRecord`]), or refused a dead letter; its file's
+    /// position stays before it, so a restart sends it again.
+    #[error("Kafka refused the record from {file} at byte {offset}; a restart sends it again: {source}")]
     Delivery {
         /// Source file.
         file: String,
-        /// End of the refused record.
+        /// Where the refused record starts.
         offset: u64,
         /// Kafka's answer.
         source: KafkaError,
+    },
+    /// Kafka refused an order for good, and then its dead letter too: the
+    /// line is in neither topic, so its file's position stays before it.
+    #[error("Kafka refused the order from {file} at byte {offset} ({refusal}), and its dead letter: {source}")]
+    DeadLetterRefused {
+        /// Source file.
+        file: String,
+        /// Where the refused record starts.
+        offset: u64,
+        /// Why the order was refused (Kafka's answer, as text).
+        refusal: String,
+        /// Why its dead letter was refused (boxed: errors stay small).
+        source: Box<KafkaError>,
+    },
+    /// The Kafka client failed fatally and can produce no more. The producer
+    /// exits rather than build a new client: librdkafka fails every queued
+    /// record with it, and sending all of them again in order from a new
+    /// client is exactly what a restart does from the saved positions; a
+    /// supervisor (compose `restart: unless-stopped`) restarts it.
+    #[error("the Kafka client failed fatally ({code:?}): {reason}; exiting so that a restart resumes from the saved positions")]
+    KafkaFatal {
+        /// librdkafka's fatal error code.
+        code: RDKafkaErrorCode,
+        /// librdkafka's explanation.
+        reason: String,
     },
     /// The positions could not be read at start.
     #[error(transparent)]
@@ -98,7 +126,30 @@ struct Confirmation {
     end: DeliveredPosition,
     sent: Sent,
     read_at: Instant,
-    result: Result<(), KafkaError>,
+    result: Result<Delivered, ProducerError>,
+}
+
+/// How a record Kafka accepted got there.
+enum Delivered {
+    /// As sent.
+    AsSent,
+    /// An order Kafka refused for good, dead-lettered instead.
+    DeadLetteredInstead {
+        /// Source file.
+        file: Arc<str>,
+        /// Where the record starts.
+        offset: u64,
+        /// Kafka's refusal.
+        refusal: KafkaError,
+    },
+}
+
+/// Kafka's answer to one record, as the delivery future gets it.
+enum Pending {
+    /// Enqueued; the future resolves with Kafka's answer.
+    Sent(rdkafka::producer::DeliveryFuture),
+    /// Refused by librdkafka before it was sent.
+    Refused(KafkaError),
 }
 
 /// A followed file.
@@ -141,6 +192,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     telemetry::serve(config.metrics_addr, metrics.registry.clone(), readiness.clone()).await?;
     let publisher = Publisher::new(&config.kafka, config.max_in_flight)?;
     publisher.ensure_topics(config.partitions).await?;
+    publisher.check_record_limit(config.max_record_bytes).await?;
     readiness.ready();
     let mut store = PositionStore::open(&config.state_dir)?;
     raise_epoch_floor(&config, &mut store).await?;
@@ -167,10 +219,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     tokio::pin!(shutdown);
     let mut last_flush = Instant::now();
     producer.find_files_that_left_the_inbox();
-    loop {
+    let stopped = loop {
         producer.discover();
         producer.look_for_rewrites();
-        let sent = if producer.positions_failing { 0 } else { producer.read_and_send().await? };
+        let sent = if producer.positions_failing {
+            0
+        } else {
+            match producer.read_and_send().await {
+                Ok(sent) => sent,
+                Err(error) => break Some(error),
+            }
+        };
         producer.archive_finished();
         producer.release_finished();
         if last_flush.elapsed() >= producer.config.position_flush_interval() {
@@ -180,16 +239,23 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         if sent == 0 {
             let wait = if producer.store.is_dirty() { producer.config.position_flush_interval() } else { idle };
             tokio::select! {
-                () = &mut shutdown => break,
+                () = &mut shutdown => break None,
                 Some(confirmation) = producer.in_flight.next(), if !producer.in_flight.is_empty() => {
-                    producer.confirm(confirmation)?;
+                    if let Err(error) = producer.confirm(confirmation) {
+                        break Some(error);
+                    }
                 }
                 () = wake.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
         } else if (&mut shutdown).now_or_never().is_some() {
-            break;
+            break None;
         }
+    };
+    if let Some(error) = stopped {
+        // What Kafka confirmed before the failure is not sent again.
+        producer.flush_positions();
+        return Err(error);
     }
     info!(
         message = "Shutting down; waiting for Kafka to confirm in-flight records.",
@@ -423,11 +489,14 @@ impl Producer {
             };
             read += records.len();
             self.metrics.records_read.inc_by(records.len() as u64);
-            let file = followed.tailer.path().to_string_lossy().into_owned();
-            let fingerprint = followed.tailer.identity().fingerprint();
+            let source = RecordSource {
+                file: followed.tailer.path().to_string_lossy().into(),
+                fingerprint: followed.tailer.identity().fingerprint().into(),
+                read_at_ms: now.timestamp_millis(),
+            };
             let epoch = followed.tailer.epoch();
             for record in records {
-                self.send(key, epoch, &file, &fingerprint, record, now.timestamp_millis()).await?;
+                self.send(key, epoch, &source, record).await?;
             }
         }
         while let Some(Some(confirmation)) = self.in_flight.next().now_or_never() {
@@ -437,14 +506,13 @@ impl Producer {
         Ok(read)
     }
 
+    /// Enqueues one record and queues its confirmation behind the others.
     async fn send(
         &mut self,
         key: FileKey,
         epoch: u64,
-        file: &str,
-        fingerprint: &str,
+        source: &RecordSource,
         record: TailedRecord,
-        read_at_ms: i64,
     ) -> Result<(), ProducerError> {
         let read_at = Instant::now();
         if let Some(followed) = self.followed.get_mut(&key) {
@@ -455,25 +523,13 @@ impl Producer {
             RecordOutcome::Rejected(rejection) => Sent::DeadLetter(rejection.kind),
             RecordOutcome::Header => Sent::Header,
         };
-        loop {
-            match self.publisher.enqueue(file, fingerprint, &record, read_at_ms)? {
-                Enqueued::Sent(delivery) => {
-                    let end = record.end;
-                    self.in_flight.push_back(
-                        async move {
-                            let result = match delivery.await {
-                                Ok(Ok(_)) => Ok(()),
-                                Ok(Err((error, _))) => Err(error),
-                                Err(_canceled) => Err(KafkaError::Canceled),
-                            };
-                            Confirmation { key, epoch, end, sent, read_at, result }
-                        }
-                        .boxed(),
-                    );
-                    return Ok(());
-                }
+        let end = record.end;
+        let pending = loop {
+            match self.publisher.enqueue(source, &record) {
+                Enqueued::Sent(delivery) => break Pending::Sent(delivery),
+                Enqueued::Refused(error) => break Pending::Refused(error),
                 Enqueued::Nothing => {
-                    let confirmation = Confirmation { key, epoch, end: record.end, sent, read_at, result: Ok(()) };
+                    let confirmation = Confirmation { key, epoch, end, sent, read_at, result: Ok(Delivered::AsSent) };
                     self.in_flight.push_back(futures::future::ready(confirmation).boxed());
                     return Ok(());
                 }
@@ -483,7 +539,24 @@ impl Producer {
                     }
                 }
             }
-        }
+        };
+        let (publisher, source) = (self.publisher.clone(), source.clone());
+        self.in_flight.push_back(
+            async move {
+                let answer = match pending {
+                    Pending::Sent(delivery) => match delivery.await {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err((error, _))) => Err(error),
+                        Err(_canceled) => Err(KafkaError::Canceled),
+                    },
+                    Pending::Refused(error) => Err(error),
+                };
+                let result = settle(&publisher, &source, &record, answer).await;
+                Confirmation { key, epoch, end, sent, read_at, result }
+            }
+            .boxed(),
+        );
+        Ok(())
     }
 
     /// Looks at every followed file, whether reading is paused or not, and
@@ -624,31 +697,38 @@ impl Producer {
         }
     }
 
-    /// Records a confirmed position; a refusal stops the producer before the
-    /// position passes the refused record.
+    /// Records a confirmed position; a refusal that [`settle`] could not
+    /// resolve stops the producer before the position passes the record.
     fn confirm(&mut self, confirmation: Confirmation) -> Result<(), ProducerError> {
-        if let Err(source) = confirmation.result {
-            self.metrics.delivery_errors.inc();
-            let file = self.followed.get(&confirmation.key).map(|f| f.tailer.path().display().to_string());
-            return Err(ProducerError::Delivery {
-                file: file.unwrap_or_default(),
-                offset: confirmation.end.offset,
-                source,
-            });
-        }
+        let delivered = match confirmation.result {
+            Ok(delivered) => delivered,
+            Err(error) => {
+                self.metrics.delivery_errors.inc();
+                self.readiness.not_ready(&format!("stopping: {error}"));
+                return Err(error);
+            }
+        };
         if let Some(followed) = self.followed.get_mut(&confirmation.key) {
             followed.unconfirmed = followed.unconfirmed.saturating_sub(1);
         }
-        match &confirmation.sent {
-            Sent::Order(flags) => {
+        match (&confirmation.sent, delivered) {
+            (_, Delivered::DeadLetteredInstead { file, offset, refusal }) => {
+                self.metrics.delivery_errors.inc();
+                self.metrics.dead_lettered.with_label_values(&[RejectionKind::RefusedByKafka.as_str()]).inc();
+                warn!(message = "Kafka refused an order for good; dead-lettered it instead.",
+                      file = %file, offset, error = %refusal);
+            }
+            (Sent::Order(flags), Delivered::AsSent) => {
                 self.metrics.records_published.inc();
                 for flag in flags {
                     self.metrics.flagged.with_label_values(&[flag.as_str()]).inc();
                 }
                 self.metrics.publish_latency.observe(confirmation.read_at.elapsed().as_secs_f64());
             }
-            Sent::DeadLetter(kind) => self.metrics.dead_lettered.with_label_values(&[kind.as_str()]).inc(),
-            Sent::Header => {}
+            (Sent::DeadLetter(kind), Delivered::AsSent) => {
+                self.metrics.dead_lettered.with_label_values(&[kind.as_str()]).inc()
+            }
+            (Sent::Header, Delivered::AsSent) => {}
         }
         self.store.record(confirmation.key, confirmation.epoch, confirmation.end);
         Ok(())
@@ -659,6 +739,42 @@ impl Producer {
             self.confirm(confirmation)?;
         }
         Ok(())
+    }
+}
+
+/// What Kafka's answer to one record means for the producer (see
+/// [`classify_refusal`]): an order refused for good is dead-lettered in its
+/// place; a record whose dead letter cannot be written, a refusal that is not
+/// about the record, or a fatal client stop the producer before the record.
+async fn settle(
+    publisher: &Publisher,
+    source: &RecordSource,
+    record: &TailedRecord,
+    answer: Result<(), KafkaError>,
+) -> Result<Delivered, ProducerError> {
+    let Err(refusal) = answer else { return Ok(Delivered::AsSent) };
+    if let Some((code, reason)) = publisher.fatal_error() {
+        return Err(ProducerError::KafkaFatal { code, reason });
+    }
+    let file = || source.file.to_string();
+    match (classify_refusal(&refusal), &record.outcome) {
+        (Refusal::RecordRejected, RecordOutcome::Order(..)) => {
+            match publisher.dead_letter_refused(source, record, &refusal).await {
+                Ok(()) => {
+                    Ok(Delivered::DeadLetteredInstead { file: source.file.clone(), offset: record.offset, refusal })
+                }
+                Err(dead_letter) => Err(ProducerError::DeadLetterRefused {
+                    file: file(),
+                    offset: record.offset,
+                    refusal: refusal.to_string(),
+                    source: Box::new(dead_letter),
+                }),
+            }
+        }
+        (Refusal::ClientFatal, _) => {
+            Err(ProducerError::KafkaFatal { code: RDKafkaErrorCode::Fatal, reason: refusal.to_string() })
+        }
+        _ => Err(ProducerError::Delivery { file: file(), offset: record.offset, source: refusal }),
     }
 }
 

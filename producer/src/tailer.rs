@@ -11,6 +11,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use schema::columns::EXPECTED_HEADER;
 use schema::message::source_version;
 use schema::{parse_order, Columns, Flag, FlagRules, HeaderError, Order, Rejection, RejectionKind};
 use tracing::{info, warn};
@@ -417,13 +418,21 @@ impl FileTailer {
     fn classify(&mut self, split: &SplitRecord, now: DateTime<Utc>) -> RecordOutcome {
         let Some(columns) = &self.columns else {
             let columns = columns_of(split);
-            match &columns {
-                Ok(_) => info!(message = "Header read.", file = %self.path.display()),
-                Err(error) => warn!(message = "Unusable header; every record of the file is dead-lettered.",
-                                    file = %self.path.display(), %error),
-            }
+            let outcome = match &columns {
+                Ok(_) => {
+                    info!(message = "Header read.", file = %self.path.display());
+                    RecordOutcome::Header
+                }
+                Err(error) => {
+                    warn!(message = "Unusable header; every record of the file is dead-lettered.",
+                          file = %self.path.display(), %error);
+                    // Dead-lettered too: it may be a data line of a file
+                    // without a header, which would otherwise vanish.
+                    RecordOutcome::Rejected(unusable_first_line(split, error))
+                }
+            };
             self.columns = Some(columns);
-            return RecordOutcome::Header;
+            return outcome;
         };
         let fields = match utf8_fields(split) {
             Ok(fields) => fields,
@@ -468,6 +477,19 @@ fn too_long(length: u64, limit: usize) -> Rejection {
 
 fn leading_blank_len(bytes: &[u8]) -> usize {
     bytes.iter().take_while(|b| **b == b'\n' || **b == b'\r').count()
+}
+
+/// The rejection of a first line that is not a usable header, saying
+/// whether it looks like no header at all (none of its fields is a column name).
+fn unusable_first_line(split: &SplitRecord, error: &HeaderError) -> Rejection {
+    let names: Vec<String> = split.fields.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+    let names_a_column = names.iter().any(|name| Columns::is_header([name.as_str()]));
+    let message = if names_a_column {
+        format!("the first line is an unusable header: {error}")
+    } else {
+        format!("the first line is not a header (expected {}): {error}", EXPECTED_HEADER.join(","))
+    };
+    Rejection::new(RejectionKind::BadHeader, message)
 }
 
 fn columns_of(header: &SplitRecord) -> Result<Columns, HeaderError> {
@@ -726,6 +748,28 @@ mod tests {
             }
             other => panic!("expected a rejection, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn file_without_header_dead_letters_its_first_line_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, b"1,10,2022-07-01 00:19,39.14,2.5\n2,10,2022-07-01 00:19,1,1\n");
+        let read = records(&mut open(&path));
+        assert_eq!(summary(&read), ["bad_header", "bad_header"]);
+        assert_eq!((read[0].raw.as_slice(), read[0].line), (&b"1,10,2022-07-01 00:19,39.14,2.5"[..], 1));
+        let RecordOutcome::Rejected(first) = &read[0].outcome else { unreachable!() };
+        assert!(first.message.starts_with("the first line is not a header"), "{}", first.message);
+    }
+
+    #[test]
+    fn unusable_header_line_is_dead_lettered_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, b"id,user_id,completed_at,total\n");
+        let RecordOutcome::Rejected(header) = &records(&mut open(&path))[0].outcome else { panic!("not rejected") };
+        assert_eq!(header.kind, RejectionKind::BadHeader);
+        assert!(header.message.starts_with("the first line is an unusable header"), "{}", header.message);
     }
 
     #[test]

@@ -14,7 +14,6 @@
 //! Surrounding white space in a field is ignored.
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
@@ -26,8 +25,8 @@ use crate::{Columns, Order};
 /// of this pipeline differ, orders from tomorrow do not exist.
 pub const MAX_FUTURE: Duration = Duration::days(1);
 
-/// The largest amount `NUMERIC(12,2)` holds, plus one cent.
-const AMOUNT_LIMIT: Decimal = Decimal::from_parts(1_410_065_408, 2, 0, false, 0); // 10_000_000_000
+/// Integer digits of the largest amount `NUMERIC(12,2)` holds, 9 999 999 999.99.
+const MAX_INTEGER_DIGITS: usize = 10;
 
 /// Why a record is not a valid order: a bounded set, used as the metric label
 /// and the dead-letter header, so dashboards can group by it.
@@ -53,11 +52,14 @@ pub enum RejectionKind {
     RecordTooLong,
     /// The record's bytes are not UTF-8.
     InvalidUtf8,
+    /// Kafka refused the record for good (too large for the topic, an
+    /// invalid record): the message says what Kafka answered.
+    RefusedByKafka,
 }
 
 impl RejectionKind {
     /// Every kind, for pre-registering metric labels.
-    pub const ALL: [RejectionKind; 10] = [
+    pub const ALL: [RejectionKind; 11] = [
         RejectionKind::BadHeader,
         RejectionKind::FieldCount,
         RejectionKind::InvalidId,
@@ -68,6 +70,7 @@ impl RejectionKind {
         RejectionKind::TooManyDecimals,
         RejectionKind::RecordTooLong,
         RejectionKind::InvalidUtf8,
+        RejectionKind::RefusedByKafka,
     ];
 
     /// The stable snake_case name used in headers, metrics and the database.
@@ -83,6 +86,7 @@ impl RejectionKind {
             RejectionKind::TooManyDecimals => "too_many_decimals",
             RejectionKind::RecordTooLong => "record_too_long",
             RejectionKind::InvalidUtf8 => "invalid_utf8",
+            RejectionKind::RefusedByKafka => "refused_by_kafka",
         }
     }
 }
@@ -152,35 +156,73 @@ fn parse_id(field: &str, raw: &str) -> Result<i64, Rejection> {
 
 /// Parses an amount of money: a plain decimal, not negative, at most two
 /// decimal places, within `NUMERIC(12,2)`.
+///
+/// The text is read digit by digit, never handed to a decimal parser that
+/// rounds: `rust_decimal` keeps at most 28 decimals and silently rounds the
+/// rest, so `0.000…0001` with 29 decimals would have become `0.00`.
 pub fn parse_money(field: &str, raw: &str) -> Result<Decimal, Rejection> {
     let value = raw.trim();
-    let plain = !value.is_empty()
-        && value.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
-        && value.bytes().filter(|b| *b == b'.').count() <= 1;
-    let amount = plain.then(|| Decimal::from_str(value).ok()).flatten().ok_or_else(|| {
+    let digits = PlainDecimal::read(value).ok_or_else(|| {
         Rejection::new(RejectionKind::InvalidAmount, format!("{field} `{value}` is not a decimal number"))
     })?;
-    if amount.is_sign_negative() && !amount.is_zero() {
+    if digits.negative && !digits.is_zero() {
         return Err(Rejection::new(RejectionKind::NegativeAmount, format!("{field} {value} is negative")));
     }
-    if amount.normalize().scale() > 2 {
+    if digits.significant_fraction().len() > 2 {
         return Err(Rejection::new(
             RejectionKind::TooManyDecimals,
             format!("{field} {value} has more than two decimal places"),
         ));
     }
-    if amount >= AMOUNT_LIMIT {
-        return Err(Rejection::new(
-            RejectionKind::InvalidAmount,
-            format!("{field} {value} does not fit NUMERIC(12,2)"),
-        ));
+    digits.cents().map(|cents| Decimal::new(cents, 2)).ok_or_else(|| {
+        Rejection::new(RejectionKind::InvalidAmount, format!("{field} {value} does not fit NUMERIC(12,2)"))
+    })
+}
+
+/// The parts of a plain decimal's text (`-12.50`, `.5`, `7.`), unconverted.
+struct PlainDecimal<'a> {
+    negative: bool,
+    /// Digits before the point, leading zeros removed.
+    integer: &'a str,
+    /// Digits after the point, as written.
+    fraction: &'a str,
+}
+
+impl<'a> PlainDecimal<'a> {
+    /// Splits `value` into sign, integer and fraction digits; `None` unless it
+    /// is an optional `-`, digits, and at most one point, with a digit somewhere.
+    fn read(value: &'a str) -> Option<Self> {
+        let (negative, unsigned) = match value.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, value),
+        };
+        let (integer, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+        let all_digits = |text: &str| text.bytes().all(|b| b.is_ascii_digit());
+        if integer.is_empty() && fraction.is_empty() || !all_digits(integer) || !all_digits(fraction) {
+            return None;
+        }
+        Some(PlainDecimal { negative, integer: integer.trim_start_matches('0'), fraction })
     }
-    // Canonical, as PostgreSQL stores it: exactly two decimals (`1.050` is
-    // 1.05, `2.5` is 2.50), never three in a message (found by the `line`
-    // fuzz target). Checked above: rescaling never rounds here.
-    let mut canonical = amount.abs();
-    canonical.rescale(2);
-    Ok(canonical)
+
+    fn is_zero(&self) -> bool {
+        self.integer.is_empty() && self.significant_fraction().is_empty()
+    }
+
+    /// The fraction without trailing zeros: `1.500` has one decimal that counts.
+    fn significant_fraction(&self) -> &'a str {
+        self.fraction.trim_end_matches('0')
+    }
+
+    /// The amount in cents, if it fits `NUMERIC(12,2)`; the fraction must
+    /// have at most two significant digits.
+    fn cents(&self) -> Option<i64> {
+        if self.integer.len() > MAX_INTEGER_DIGITS {
+            return None;
+        }
+        let fraction = self.significant_fraction();
+        let digits = self.integer.bytes().chain(fraction.bytes()).chain(std::iter::repeat_n(b'0', 2 - fraction.len()));
+        Some(digits.fold(0i64, |cents, digit| cents * 10 + i64::from(digit - b'0')))
+    }
 }
 
 /// Parses a completion time in any accepted form (see the module doc) to UTC.
@@ -388,6 +430,44 @@ mod tests {
         for (raw, kind) in cases {
             assert_eq!(parse_money("item_total", raw).map_err(|r| r.kind), Err(kind), "{raw}");
         }
+    }
+
+    #[test]
+    fn more_decimals_than_rust_decimal_keeps_are_rejected_not_rounded() {
+        // 29 and more decimals: rust_decimal would round these to 0.00 / 1.00.
+        let tiny = format!("0.{}1", "0".repeat(28));
+        let almost_one = format!("0.{}", "9".repeat(40));
+        let long_zero_tail = format!("1.5{}1", "0".repeat(30));
+        for raw in [tiny.as_str(), almost_one.as_str(), long_zero_tail.as_str()] {
+            assert_eq!(
+                parse_money("item_total", raw).map_err(|r| r.kind),
+                Err(RejectionKind::TooManyDecimals),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn any_number_of_trailing_zeros_is_exact() {
+        let padded = format!("12.5{}", "0".repeat(60));
+        assert_eq!(parse_money("item_total", &padded).unwrap().to_string(), "12.50");
+        let leading = format!("{}7.25", "0".repeat(60));
+        assert_eq!(parse_money("item_total", &leading).unwrap().to_string(), "7.25");
+    }
+
+    #[test]
+    fn plain_decimal_edges_keep_their_old_meaning() {
+        let accepted = [(".5", "0.50"), ("5.", "5.00"), ("-0", "0.00"), ("-.00", "0.00"), (" 3 ", "3.00")];
+        for (raw, canonical) in accepted {
+            assert_eq!(parse_money("item_total", raw).unwrap().to_string(), canonical, "{raw}");
+        }
+        let invalid = [".", "-", "--1", "1-", "+1", "1_000", " ", "1 000", "0x10", "١"];
+        for raw in invalid {
+            assert_eq!(parse_money("item_total", raw).map_err(|r| r.kind), Err(RejectionKind::InvalidAmount), "{raw}");
+        }
+        assert_eq!(parse_money("item_total", "-0.001").map_err(|r| r.kind), Err(RejectionKind::NegativeAmount));
+        let huge = "9".repeat(40);
+        assert_eq!(parse_money("item_total", &huge).map_err(|r| r.kind), Err(RejectionKind::InvalidAmount));
     }
 
     #[test]
