@@ -328,6 +328,17 @@ impl Process {
         }
     }
 
+    /// The current value of one series of the process's `/metrics`, e.g.
+    /// `orderstream_consumer_upserts_total{outcome="unchanged"}`; `None` if
+    /// it is not exported (or the endpoint does not answer).
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let addr = self.metrics_addr();
+        let mut response = ureq::get(&format!("http://{addr}/metrics")).call().ok()?;
+        let text = response.body_mut().read_to_string().ok()?;
+        let line = text.lines().find(|line| line.strip_prefix(series).is_some_and(|rest| rest.starts_with(' ')))?;
+        line.rsplit(' ').next()?.parse().ok()
+    }
+
     /// The process's output so far.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
