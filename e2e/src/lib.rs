@@ -293,7 +293,11 @@ pub struct Process {
 
 impl Process {
     fn spawn(name: &str, mut command: Command) -> Process {
-        let log = std::env::temp_dir().join(format!("orderstream-e2e-{name}-{}.log", std::process::id()));
+        // One file per process, even for processes of the same name (a
+        // restarted consumer, a second member): its output and the metrics
+        // address read from it are its own.
+        let sequence = SEQUENCE.fetch_add(1, Ordering::SeqCst);
+        let log = std::env::temp_dir().join(format!("orderstream-e2e-{name}-{}-{sequence}.log", std::process::id()));
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         command.stdout(file.try_clone().unwrap()).stderr(file);
         let child = command.spawn().unwrap_or_else(|error| panic!("cannot start {name}: {error}"));
