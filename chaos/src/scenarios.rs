@@ -25,7 +25,7 @@ use crate::proxy::Proxy;
 use crate::rig::{Outcome, Rig, Size};
 
 /// Every scenario: its id for `--only`, and its name in the table.
-pub const SCENARIOS: [(&str, &str); 23] = [
+pub const SCENARIOS: [(&str, &str); 24] = [
     ("1", "1 producer kill -9"),
     ("2", "2 consumer kill -9"),
     ("3", "3 consumer SIGSTOP"),
@@ -43,6 +43,7 @@ pub const SCENARIOS: [(&str, &str); 23] = [
     ("13", "13 ambiguous commit"),
     ("14", "14 DLQ unwritable"),
     ("15", "15 full replay"),
+    ("20", "20 NUL in value, header, key"),
     ("16", "16 state lost, then corrections"),
     ("17", "17 archived while Kafka down"),
     ("18", "18 late appends after rename"),
@@ -72,6 +73,7 @@ pub async fn run(id: &str, size: Size) -> Outcome {
         "13" => ambiguous_commit(name, size).await,
         "14" => dead_letter_topic_unwritable(name, size).await,
         "15" => full_replay(name, size).await,
+        "20" => nul_bytes(name, size).await,
         "16" => edges::state_lost_then_corrections(name, size).await,
         "17" => edges::archived_while_kafka_down(name, size).await,
         "18" => edges::late_appends_after_rename(name, size).await,
@@ -696,4 +698,76 @@ async fn record_kafka_refuses(name: &str, size: Size) -> Outcome {
     let fault_ended = Instant::now();
     load.await.expect("load");
     rig.finish(fault_ended, vec![producer, consumer]).await
+}
+
+/// Records with a NUL byte where PostgreSQL refuses one (`text`, `jsonb`),
+/// published straight to the orders topic under the steady load: none may
+/// stop a consumer. Each kind goes on every partition, so every member of
+/// the group meets one. Orders are recorded as expected rows (stored with
+/// the NUL escaped), undecodable values as the consumer's dead letters.
+fn nul_records(ledger: &mut Ledger, id_base: i64) -> Vec<e2e::OutgoingRecord> {
+    let mut records = Vec::new();
+    for partition in 0..e2e::PARTITIONS {
+        let id = id_base + i64::from(partition) * 10;
+        let expect = |ledger: &mut Ledger, id: i64| {
+            let completed_at = chrono::DateTime::parse_from_rfc3339("2022-07-01T10:00:00Z").unwrap().into();
+            let row = crate::ledger::ExpectedRow {
+                user_id: 1,
+                completed_at,
+                item_total: rust_decimal::Decimal::new(100, 2),
+                shipment_total: rust_decimal::Decimal::new(25, 1),
+            };
+            ledger.valid(id, row);
+        };
+        let mut nul_in_header = e2e::order_record(id, 1, "1.00", Some(1));
+        nul_in_header.headers[0].1 = "nul\0.csv".into();
+        expect(ledger, id);
+        let mut nul_in_key = e2e::order_record(id + 1, 1, "1.00", Some(1));
+        nul_in_key.key = Some(format!("{}\0", id + 1));
+        expect(ledger, id + 1);
+        // Two ids, so the dead-letter topic holds two distinct records.
+        let undecodable = |id: i64| {
+            format!(
+                r#"{{"schema_version":1,"id":{id},"user_id":1,"completed_at":"2022-07-01T10:00:00Z","item_total":"1.00","shipment_total":"2.5","flags":["zero\u0000"]}}"#
+            )
+            .into_bytes()
+        };
+        let (nul_in_value, nul_everywhere_value) = (undecodable(id + 2), undecodable(id + 3));
+        ledger.poison(&nul_in_value, "undecodable_value");
+        ledger.poison(&nul_everywhere_value, "undecodable_value");
+        let nul_everywhere = e2e::OutgoingRecord {
+            key: Some("\0".into()),
+            payload: nul_everywhere_value,
+            headers: vec![("source_file".into(), "nul\0.csv".into()), ("line".into(), "1\0".into())],
+            partition: None,
+        };
+        let nul_in_value = e2e::OutgoingRecord { key: None, payload: nul_in_value, headers: vec![], partition: None };
+        for mut record in [nul_in_header, nul_in_key, nul_in_value, nul_everywhere] {
+            record.partition = Some(partition);
+            records.push(record);
+        }
+    }
+    records
+}
+
+async fn nul_bytes(name: &str, size: Size) -> Outcome {
+    let mut rig = Rig::new(name, size).await;
+    let producer = rig.scenario.start_producer();
+    let mut consumers = [rig.scenario.start_consumer(), rig.scenario.start_consumer()];
+    let load = rig.spawn_load(rig.writer("load", 20, 0));
+    rig.wait_rows(quarter(size)).await;
+    let poison = nul_records(&mut rig.ledger.lock().unwrap(), 90_000_000);
+    rig.scenario.produce(&poison).await;
+    let fault_ended = Instant::now();
+    load.await.expect("load");
+    let (_, differences, _) = rig.converge().await;
+    rig.check(differences.is_empty(), format!("after the poison: {}", differences.describe()));
+    for consumer in &mut consumers {
+        let exited = tokio::task::block_in_place(|| consumer.wait_exit(Duration::ZERO));
+        rig.check(exited.is_none(), format!("a consumer exited ({exited:?}) on a record with a NUL byte"));
+        let skipped = consumer.metric("orderstream_consumer_skipped_records_total");
+        rig.check(skipped == Some(0.0), format!("records skipped instead of dead-lettered: {skipped:?}"));
+    }
+    let [first, second] = consumers;
+    rig.finish(fault_ended, vec![producer, first, second]).await
 }

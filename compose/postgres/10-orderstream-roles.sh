@@ -15,8 +15,10 @@
 #
 # Passwords come from ORDERSTREAM_{OWNER,WRITER,ANALYST}_PASSWORD, or from a
 # file named by the same variable with _FILE appended (Docker secrets). They
-# reach psql as variables and are quoted by psql (:'name'), never spliced into
-# SQL text.
+# reach psql through its environment, read by `\getenv` (psql 15+), never on
+# its command line (any user sees a process's argv in `ps`, only the same
+# user its environment), and are quoted by psql (:'name'), never spliced
+# into SQL text.
 #
 # The image sources this file when it is not executable: so no `exit` and no
 # `set -u` at the top level, only functions that fail.
@@ -44,8 +46,11 @@ orderstream_roles() {
   owner="$(orderstream_secret ORDERSTREAM_OWNER_PASSWORD)"
   writer="$(orderstream_secret ORDERSTREAM_WRITER_PASSWORD)"
   analyst="$(orderstream_secret ORDERSTREAM_ANALYST_PASSWORD)"
-  psql -v ON_ERROR_STOP=1 -X -q --username "${POSTGRES_USER:-postgres}" --dbname "${POSTGRES_DB:-orderstream}" \
-    -v owner_password="$owner" -v writer_password="$writer" -v analyst_password="$analyst" <<'SQL'
+  ORDERSTREAM_ROLES_OWNER="$owner" ORDERSTREAM_ROLES_WRITER="$writer" ORDERSTREAM_ROLES_ANALYST="$analyst" \
+    psql -v ON_ERROR_STOP=1 -X -q --username "${POSTGRES_USER:-postgres}" --dbname "${POSTGRES_DB:-orderstream}" <<'SQL'
+\getenv owner_password ORDERSTREAM_ROLES_OWNER
+\getenv writer_password ORDERSTREAM_ROLES_WRITER
+\getenv analyst_password ORDERSTREAM_ROLES_ANALYST
 SELECT format('CREATE ROLE %I LOGIN', name)
   FROM unnest(ARRAY['orderstream_owner', 'orderstream_writer', 'orderstream_analyst']) AS name
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) \gexec

@@ -1,9 +1,15 @@
 //! Applies one batch in one PostgreSQL transaction: offsets locked and
 //! checked, rows upserted (bad rows found by bisection), dead letters
-//! recorded, offsets stored, then commit.
+//! recorded (a refused one isolated the same way), offsets stored, then
+//! commit.
 //!
 //! Everything the batch changes commits together, so the database never
-//! holds rows without the offsets that cover them, or the reverse.
+//! holds rows without the offsets that cover them, or the reverse. No
+//! record's content can stop the batch: a row the database refuses becomes a
+//! dead letter, and a dead letter the table refuses too (its text is made
+//! [`crate::storable`] first, so none is known to) is published to the
+//! dead-letter topic, reported as unrecorded and passed, its offset stored
+//! like any other: a refusal that no retry can fix must not loop.
 
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -12,7 +18,8 @@ use std::time::Instant;
 use deadpool_postgres::{Pool, Transaction};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use thiserror::Error;
 
 use crate::batch::{last_per_id, OrderRecord};
@@ -48,6 +55,16 @@ pub enum ApplyError {
     /// A dead letter could not be published to the dead-letter topic.
     #[error("dead letter not published: {0}")]
     DeadLetterTopic(#[source] KafkaError),
+    /// The dead-letter producer hit a fatal error (e.g. its idempotence
+    /// guarantee broke): that client will never publish again, so retrying
+    /// on it would wait forever.
+    #[error("dead-letter producer failed fatally ({code:?}): {reason}")]
+    DeadLetterProducerFatal {
+        /// librdkafka's code of the underlying fatal error.
+        code: RDKafkaErrorCode,
+        /// librdkafka's description.
+        reason: String,
+    },
 }
 
 impl From<tokio_postgres::Error> for ApplyError {
@@ -70,6 +87,7 @@ impl ApplyError {
         match self {
             ApplyError::Database(error) => error.is_transient(),
             ApplyError::DeadLetterTopic(_) => true,
+            ApplyError::DeadLetterProducerFatal { .. } => false,
         }
     }
 
@@ -78,7 +96,22 @@ impl ApplyError {
         match self {
             ApplyError::Database(_) => "database unavailable; retrying",
             ApplyError::DeadLetterTopic(_) => "dead-letter topic unwritable; retrying",
+            ApplyError::DeadLetterProducerFatal { .. } => "dead-letter producer failed fatally; exiting",
         }
+    }
+}
+
+/// Classifies a failed dead-letter publish, given the producer's fatal error
+/// if it has one (`Client::fatal_error`): after a fatal error every send
+/// fails, the first ones possibly with the original code rather than
+/// `Fatal`, so the client's own state decides, and a `Fatal` code alone too.
+pub fn publish_failure(error: KafkaError, fatal: Option<(RDKafkaErrorCode, String)>) -> ApplyError {
+    match fatal {
+        Some((code, reason)) => ApplyError::DeadLetterProducerFatal { code, reason },
+        None if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) => {
+            ApplyError::DeadLetterProducerFatal { code: RDKafkaErrorCode::Fatal, reason: error.to_string() }
+        }
+        None => ApplyError::DeadLetterTopic(error),
     }
 }
 
@@ -91,6 +124,12 @@ pub struct BatchReport {
     pub outcome: UpsertOutcome,
     /// Reasons of the records dead-lettered.
     pub dead_letter_reasons: Vec<&'static str>,
+    /// Dead letters the `dead_letters` table refused (source, the database's
+    /// reason): published to the topic only, and passed.
+    pub unrecorded: Vec<(String, String)>,
+    /// Partition → offsets skipped because they no longer exist in Kafka
+    /// (see [`OffsetPlan::skipped`]).
+    pub skipped_offsets: BTreeMap<i32, i64>,
     /// Records skipped because already applied.
     pub already_applied: u64,
     /// Offsets stored, to commit to Kafka too.
@@ -130,17 +169,19 @@ pub async fn apply_batch(
         }
     }
 
-    dead_letters::insert_all(&transaction, &letters).await?;
+    let unrecorded = record_dead_letters(&mut transaction, &letters).await?;
     let next_offsets = plan.next_offsets();
     offsets::store(&transaction, target.group, target.topic, &next_offsets).await?;
     dead_letters::publish_all(target.dlq_producer, target.dlq_topic, &letters)
         .await
-        .map_err(ApplyError::DeadLetterTopic)?;
+        .map_err(|error| publish_failure(error, target.dlq_producer.client().fatal_error()))?;
     transaction.commit().await?;
     Ok(BatchReport {
         accepted,
         outcome,
         dead_letter_reasons: letters.iter().map(|letter| letter.reason).collect(),
+        unrecorded: unrecorded.into_iter().map(|(index, reason)| (letters[index].source.clone(), reason)).collect(),
+        skipped_offsets: plan.skipped.clone(),
         already_applied,
         next_offsets,
         seeks: plan.seeks(),
@@ -217,6 +258,29 @@ async fn upsert_with_bisection(
     Ok((outcome, rejected))
 }
 
+/// Inserts the dead letters; ones the table refuses are isolated by
+/// bisection in savepoints, like refused rows, and returned as (index,
+/// reason) instead of failing the batch.
+async fn record_dead_letters(
+    transaction: &mut Transaction<'_>,
+    letters: &[DeadLetter],
+) -> Result<Vec<(usize, String)>, ApplyError> {
+    let mut bisection = Bisection::new(letters.len());
+    while let Some(range) = bisection.next_range() {
+        let slice: Vec<&DeadLetter> = letters[range.clone()].iter().collect();
+        let savepoint = transaction.savepoint("dead_letters").await?;
+        match dead_letters::insert_all(&savepoint, &slice).await.map_err(DbError::Statement) {
+            Ok(()) => savepoint.commit().await?,
+            Err(error) if error.is_record_specific() => {
+                savepoint.rollback().await?;
+                bisection.failed(range, refusal(&error));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(bisection.into_rejected())
+}
+
 /// The database's own sentence about a refused row.
 fn refusal(error: &DbError) -> String {
     match error {
@@ -238,5 +302,28 @@ mod tests {
         let refused = ApplyError::DeadLetterTopic(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge));
         assert!(refused.is_transient(), "skipping it would commit offsets past a record that was never dead-lettered");
         assert_eq!(refused.unavailable(), "dead-letter topic unwritable; retrying");
+    }
+
+    #[test]
+    fn a_producer_in_fatal_state_is_not_retried() {
+        let timed_out = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
+        let fatal = Some((RDKafkaErrorCode::OutOfOrderSequenceNumber, "sequence desynchronised".to_string()));
+        let error = publish_failure(timed_out, fatal);
+        assert!(
+            matches!(
+                error,
+                ApplyError::DeadLetterProducerFatal { code: RDKafkaErrorCode::OutOfOrderSequenceNumber, .. }
+            ),
+            "{error:?}"
+        );
+        assert!(!error.is_transient(), "a fatal client never publishes again");
+    }
+
+    #[test]
+    fn a_fatal_code_alone_is_fatal_and_anything_else_is_retried() {
+        let fatal_code = publish_failure(KafkaError::MessageProduction(RDKafkaErrorCode::Fatal), None);
+        assert!(matches!(fatal_code, ApplyError::DeadLetterProducerFatal { code: RDKafkaErrorCode::Fatal, .. }));
+        let broker_down = publish_failure(KafkaError::MessageProduction(RDKafkaErrorCode::AllBrokersDown), None);
+        assert!(matches!(broker_down, ApplyError::DeadLetterTopic(_)) && broker_down.is_transient());
     }
 }

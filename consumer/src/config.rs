@@ -81,6 +81,11 @@ pub enum Command {
         /// Only dead letters with this reason (e.g. `rejected_by_database`).
         #[arg(long)]
         reason: Option<String>,
+        /// Dead letters published and marked per transaction: bounds the
+        /// memory held and how long rows stay locked, whatever the backlog.
+        #[arg(long = "batch-size", env = "ORDERSTREAM_REDRIVE_BATCH_SIZE", default_value_t = 500,
+              value_parser = clap::value_parser!(i64).range(1..=100_000))]
+        batch_size: i64,
     },
     /// The `dead_letters` table.
     #[command(subcommand)]
@@ -181,9 +186,12 @@ mod tests {
         let config =
             Config::try_parse_from(["c", "redrive", "--reason", "rejected_by_database", "--topic", "t"]).unwrap();
         assert!(
-            matches!(config.command, Some(Command::Redrive { reason: Some(ref r) }) if r == "rejected_by_database")
+            matches!(config.command, Some(Command::Redrive { reason: Some(ref r), batch_size: 500 }) if r == "rejected_by_database")
         );
         assert_eq!(config.topic, "t");
+        let config = Config::try_parse_from(["c", "redrive", "--batch-size", "7"]).unwrap();
+        assert!(matches!(config.command, Some(Command::Redrive { reason: None, batch_size: 7 })));
+        assert!(Config::try_parse_from(["c", "redrive", "--batch-size", "0"]).is_err());
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Records that can never be written: to the `orders.dlq` topic (for other
 //! tools) and to the `dead_letters` table (for analysts, in Metabase).
 //!
+//! Readable columns (`source`, `message`, `headers`) hold [`storable`] text;
+//! the record's exact bytes are kept as `bytea` (`record_key`, `payload`,
+//! `raw_headers`), so a redrive publishes the original whatever it held.
+//!
 //! The table row is written in the batch's transaction, beside the offsets
 //! that move past the record, so it exists exactly once. The topic copy is
 //! published and confirmed *before* that commit: a crash in between publishes
@@ -21,6 +25,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use schema::csv_export::{row, Cell};
 use schema::message::headers;
 use thiserror::Error;
+
+use crate::storable::{storable, storable_lossy};
 
 /// Why the consumer dead-lettered a record: a bounded set, used as the
 /// `reason` column, the `error_kind` header and a metric label.
@@ -72,46 +78,109 @@ impl DeadLetter {
             source.push_str(&format!(" {file}:{line}"));
         }
         DeadLetter {
-            source,
+            source: storable(&source).into_owned(),
             reason,
-            message: explanation,
+            message: storable(&explanation).into_owned(),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().unwrap_or_default().to_vec(),
             headers,
         }
     }
 
-    /// The original headers as a JSON object of text values (the last value
-    /// wins for a repeated name), for the `headers` column.
+    /// The original headers as a JSON object of [`storable`] text values
+    /// (the last value wins for a repeated name), for the `headers` column:
+    /// readable, not exact; [`DeadLetter::raw_headers`] is exact.
     pub fn headers_json(&self) -> String {
-        let map: BTreeMap<&str, String> = self
+        let map: BTreeMap<String, String> = self
             .headers
             .iter()
-            .map(|(key, value)| {
-                (key.as_str(), String::from_utf8_lossy(value.as_deref().unwrap_or_default()).into_owned())
-            })
+            .map(|(key, value)| (storable(key).into_owned(), storable_lossy(value.as_deref().unwrap_or_default())))
             .collect();
         serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
     }
+
+    /// The original headers, exactly (order, repeated names, absent values,
+    /// any bytes), for the `raw_headers` column; see [`decode_raw_headers`].
+    pub fn raw_headers(&self) -> Vec<u8> {
+        encode_raw_headers(&self.headers)
+    }
 }
 
-/// Inserts the rows of `dead_letters` (inside the batch transaction).
-pub async fn insert_all(client: &impl GenericClient, letters: &[DeadLetter]) -> Result<(), tokio_postgres::Error> {
+/// Kafka headers as bytes: per header, the name's length (u32, big endian)
+/// and bytes, then 0 for an absent value or 1, the value's length (u32) and
+/// bytes. A private framing, read back only by [`decode_raw_headers`].
+pub fn encode_raw_headers(headers: &[(String, Option<Vec<u8>>)]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (name, value) in headers {
+        bytes.extend_from_slice(&(name.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(name.as_bytes());
+        match value {
+            None => bytes.push(0),
+            Some(value) => {
+                bytes.push(1);
+                bytes.extend_from_slice(&(value.len() as u32).to_be_bytes());
+                bytes.extend_from_slice(value);
+            }
+        }
+    }
+    bytes
+}
+
+/// The headers [`encode_raw_headers`] wrote; `None` if the bytes are not
+/// such a framing (then the readable `headers` column is all there is).
+pub fn decode_raw_headers(mut bytes: &[u8]) -> Option<Vec<(String, Option<Vec<u8>>)>> {
+    fn take<'a>(bytes: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
+        let (taken, rest) = (bytes.get(..len)?, bytes.get(len..)?);
+        *bytes = rest;
+        Some(taken)
+    }
+    fn length(bytes: &mut &[u8]) -> Option<usize> {
+        Some(u32::from_be_bytes(take(bytes, 4)?.try_into().ok()?) as usize)
+    }
+    let mut headers = Vec::new();
+    while !bytes.is_empty() {
+        let len = length(&mut bytes)?;
+        let name = String::from_utf8(take(&mut bytes, len)?.to_vec()).ok()?;
+        let value = match take(&mut bytes, 1)? {
+            [0] => None,
+            [1] => {
+                let len = length(&mut bytes)?;
+                Some(take(&mut bytes, len)?.to_vec())
+            }
+            _ => return None,
+        };
+        headers.push((name, value));
+    }
+    Some(headers)
+}
+
+/// Inserts rows of `dead_letters` (inside the batch transaction; the
+/// caller isolates a refused one, see `apply`).
+pub async fn insert_all(client: &impl GenericClient, letters: &[&DeadLetter]) -> Result<(), tokio_postgres::Error> {
     if letters.is_empty() {
         return Ok(());
     }
     let statement = client
         .prepare_cached(
-            "INSERT INTO dead_letters (source, reason, message, record_key, payload, headers)
-             VALUES ($1, $2, $3, $4, $5, ($6::text)::jsonb)",
+            "INSERT INTO dead_letters (source, reason, message, record_key, payload, headers, raw_headers)
+             VALUES ($1, $2, $3, $4, $5, ($6::text)::jsonb, $7)",
         )
         .await?;
     for letter in letters {
         let headers = letter.headers_json();
+        let raw_headers = letter.raw_headers();
         client
             .execute(
                 &statement,
-                &[&letter.source, &letter.reason, &letter.message, &letter.key, &letter.payload, &headers],
+                &[
+                    &letter.source,
+                    &letter.reason,
+                    &letter.message,
+                    &letter.key,
+                    &letter.payload,
+                    &headers,
+                    &raw_headers,
+                ],
             )
             .await?;
     }
@@ -236,6 +305,57 @@ mod tests {
         assert_eq!(letter.source, "orders/3/99 inbox/a.csv:7");
         assert_eq!(letter.key.as_deref(), Some(&b"42"[..]));
         assert_eq!(letter.payload, b"oops");
+    }
+
+    fn poisoned() -> OwnedMessage {
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: headers::SOURCE_FILE, value: Some("in\0box.csv") })
+            .insert(Header { key: headers::LINE, value: Some(&b"7\0\xff"[..]) })
+            .insert(Header::<&str> { key: "empty", value: None });
+        OwnedMessage::new(
+            Some(b"{\"flags\":[\"\\u0000\"]}".to_vec()),
+            Some(b"4\x002".to_vec()),
+            "orders".into(),
+            Timestamp::NotAvailable,
+            3,
+            99,
+            Some(headers),
+        )
+    }
+
+    #[test]
+    fn readable_columns_of_a_record_with_nul_hold_no_nul_and_no_json_nul_escape() {
+        let letter = DeadLetter::from_message(&poisoned(), reasons::UNDECODABLE_VALUE, "bad `\0`".into());
+        assert_eq!(letter.source, "orders/3/99 in\\u0000box.csv:7\\u0000\u{fffd}");
+        assert_eq!(letter.message, "bad `\\u0000`");
+        let json = letter.headers_json();
+        assert!(!json.contains('\0'));
+        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed["source_file"], "in\\u0000box.csv");
+        assert!(!parsed.to_string().contains('\0'));
+    }
+
+    #[test]
+    fn the_exact_bytes_of_key_payload_and_headers_are_kept() {
+        let letter = DeadLetter::from_message(&poisoned(), reasons::UNDECODABLE_VALUE, "bad".into());
+        assert_eq!(letter.key.as_deref(), Some(&b"4\x002"[..]));
+        assert_eq!(letter.payload, b"{\"flags\":[\"\\u0000\"]}");
+        let headers = decode_raw_headers(&letter.raw_headers()).unwrap();
+        assert_eq!(
+            headers,
+            vec![
+                ("source_file".to_string(), Some(b"in\0box.csv".to_vec())),
+                ("line".to_string(), Some(b"7\0\xff".to_vec())),
+                ("empty".to_string(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn raw_headers_that_are_not_the_framing_are_refused() {
+        assert_eq!(decode_raw_headers(b""), Some(vec![]));
+        assert_eq!(decode_raw_headers(&[0, 0, 0, 9, b'a']), None);
+        assert_eq!(decode_raw_headers(&[0, 0, 0, 1, b'a', 7]), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use schema::{DecodeError, OrderMessage};
 
 use crate::batch::{OrderRecord, Source};
 use crate::dead_letters::{reasons, DeadLetter};
+use crate::storable::storable;
 
 /// One record of a batch, decoded or not.
 #[derive(Debug)]
@@ -43,7 +44,8 @@ fn decode_record(message: &OwnedMessage) -> Result<OrderRecord, DeadLetter> {
         .or_else(|| message.timestamp().to_millis().and_then(DateTime::<Utc>::from_timestamp_millis))
         .unwrap_or_else(Utc::now);
     let source = Source {
-        file: header(headers::SOURCE_FILE).unwrap_or_default().to_string(),
+        // Escaped: a NUL would make PostgreSQL refuse the row (see `storable`).
+        file: storable(header(headers::SOURCE_FILE).unwrap_or_default()).into_owned(),
         line: header(headers::LINE).and_then(|v| v.parse().ok()).unwrap_or(0),
         offset: header(headers::BYTE_OFFSET).and_then(|v| v.parse().ok()).unwrap_or(0),
         read_at,
@@ -99,6 +101,31 @@ mod tests {
         assert_eq!(source_version(Some("x")), 0);
         assert_eq!(source_version(Some("-4")), 0);
         assert_eq!(source_version(Some("12")), 12);
+    }
+
+    #[test]
+    fn a_nul_in_the_source_file_header_is_escaped_and_the_order_kept() {
+        let headers = OwnedHeaders::new().insert(Header { key: headers::SOURCE_FILE, value: Some("a\0.csv") });
+        let message = OwnedMessage::new(
+            Some(ORDER.to_vec()),
+            None,
+            "orders".into(),
+            Timestamp::NotAvailable,
+            1,
+            5,
+            Some(headers),
+        );
+        assert_eq!(decode(message).record.unwrap().source.file, "a\\u0000.csv");
+    }
+
+    #[test]
+    fn a_nul_in_a_json_string_becomes_a_dead_letter_whose_text_holds_no_nul() {
+        let value = br#"{"schema_version":1,"id":7,"user_id":3,"completed_at":"2022-07-01T00:19:00Z","item_total":"1","shipment_total":"2","flags":["zero\u0000"]}"#;
+        let letter = decode(message(value, None)).record.unwrap_err();
+        assert_eq!(letter.reason, reasons::UNDECODABLE_VALUE);
+        assert!(letter.message.contains("zero\\u0000"), "the decoder's message quotes the flag: {}", letter.message);
+        assert!(!letter.message.contains('\0') && !letter.source.contains('\0'));
+        assert_eq!(letter.payload, value, "the payload stays exact");
     }
 
     #[test]

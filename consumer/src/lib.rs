@@ -17,6 +17,7 @@
 //! | [`dead_letters`] | the `orders.dlq` topic, the `dead_letters` table, its spreadsheet-safe CSV export |
 //! | [`redrive`]      | re-publishing dead letters once fixed                                    |
 //! | [`metrics`]      | Prometheus counters and the summary log line                             |
+//! | [`storable`]     | outside text made acceptable to PostgreSQL (no NUL), exact bytes beside it |
 //! | [`run`]          | the loop: batch, apply, retry, rebalance, shutdown                       |
 //!
 //! # Guarantee
@@ -42,6 +43,7 @@ pub mod migrate;
 pub mod offsets;
 pub mod redrive;
 pub mod run;
+pub mod storable;
 pub mod upsert;
 
 pub use config::Config;

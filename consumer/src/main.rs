@@ -31,8 +31,8 @@ async fn main() -> anyhow::Result<()> {
             let applied = migrate_database(&database).await?;
             println!("schema is current: {applied} migration(s) applied");
         }
-        Some(Command::Redrive { reason }) => {
-            redrive(&config, reason.as_deref()).await?;
+        Some(Command::Redrive { reason, batch_size }) => {
+            redrive(&config, reason.as_deref(), batch_size).await?;
         }
         Some(Command::DeadLetters(DeadLettersCommand::Export { output, reason, pending })) => {
             let database = Database::from_args(&config.database)?;

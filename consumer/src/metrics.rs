@@ -2,8 +2,10 @@
 //! HTTP by a later issue), and the periodic summary log line built from them,
 //! so the log and the metrics never disagree.
 
+use std::collections::BTreeMap;
+
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
-use tracing::info;
+use tracing::{error, info, warn};
 
 use crate::dead_letters::reasons;
 use crate::upsert::UpsertOutcome;
@@ -29,6 +31,12 @@ pub struct Metrics {
     records: IntCounter,
     /// Seconds from the producer reading a line to its row committing.
     end_to_end: Histogram,
+    /// Offsets never read because Kafka no longer had them, by `partition`:
+    /// data lost before the consumer saw it, which must not pass silently.
+    skipped_offsets: IntCounterVec,
+    /// Records neither written nor recorded in `dead_letters`: the only
+    /// trace of them besides the dead-letter topic and the log.
+    skipped_records: IntCounter,
 }
 
 /// Running totals, as logged.
@@ -78,6 +86,20 @@ impl Metrics {
             )
             .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
         )?;
+        let skipped_offsets = IntCounterVec::new(
+            Opts::new(
+                "orderstream_consumer_skipped_offsets_total",
+                "Offsets never read because they no longer existed in Kafka when the consumer resumed at its stored \
+                 offset (deleted by retention before being applied, or transaction markers), by partition; the \
+                 value counts offsets, not events.",
+            ),
+            &["partition"],
+        )?;
+        let skipped_records = IntCounter::new(
+            "orderstream_consumer_skipped_records_total",
+            "Records neither written nor recorded in the dead_letters table (the table refused even their \
+             storable form): published to the dead-letter topic, logged, and passed with their offset stored.",
+        )?;
         for outcome in ["inserted", "updated", "unchanged"] {
             outcomes.with_label_values(&[outcome]);
         }
@@ -92,6 +114,8 @@ impl Metrics {
         registry.register(Box::new(commit_seconds.clone()))?;
         registry.register(Box::new(records.clone()))?;
         registry.register(Box::new(end_to_end.clone()))?;
+        registry.register(Box::new(skipped_offsets.clone()))?;
+        registry.register(Box::new(skipped_records.clone()))?;
         Ok(Metrics {
             registry,
             outcomes,
@@ -102,7 +126,34 @@ impl Metrics {
             commit_seconds,
             records,
             end_to_end,
+            skipped_offsets,
+            skipped_records,
         })
+    }
+
+    /// Offsets found missing in Kafka (partition → how many): logged and counted.
+    pub fn offsets_skipped(&self, skipped: &BTreeMap<i32, i64>) {
+        for (&partition, &count) in skipped {
+            warn!(
+                message = "Offsets skipped: they no longer exist in Kafka (retention deleted them before they were applied, or transaction markers).",
+                partition,
+                skipped = count
+            );
+            self.skipped_offsets.with_label_values(&[&partition.to_string()]).inc_by(count.max(0) as u64);
+        }
+    }
+
+    /// Dead letters the table refused (source, the database's reason):
+    /// logged and counted, each one.
+    pub fn dead_letters_unrecorded(&self, unrecorded: &[(String, String)]) {
+        for (source, reason) in unrecorded {
+            error!(
+                message = "Record skipped: the dead_letters table refused it; it is only on the dead-letter topic.",
+                source = %source,
+                %reason
+            );
+            self.skipped_records.inc();
+        }
     }
 
     /// Records a batch received from Kafka.
@@ -184,6 +235,17 @@ mod tests {
         );
         metrics.batch_committed(2, UpsertOutcome { inserted: 0, updated: 0, unchanged: 2 }, &[], 4, 0.01);
         assert_eq!(metrics.totals(), Totals { inserted: 3, updated: 1, unchanged: 2, dead_lettered: 1 });
+    }
+
+    #[test]
+    fn skipped_offsets_count_offsets_per_partition_and_skipped_records_each_record() {
+        let metrics = Metrics::new().unwrap();
+        metrics.offsets_skipped(&BTreeMap::from([(2, 100), (5, 1)]));
+        metrics.offsets_skipped(&BTreeMap::from([(2, 3)]));
+        metrics.dead_letters_unrecorded(&[("orders/0/1".into(), "refused".into())]);
+        assert_eq!(metrics.skipped_offsets.with_label_values(&["2"]).get(), 103);
+        assert_eq!(metrics.skipped_offsets.with_label_values(&["5"]).get(), 1);
+        assert_eq!(metrics.skipped_records.get(), 1);
     }
 
     #[test]

@@ -12,6 +12,13 @@
 //!   offset. This is also how a newly assigned partition is put where the
 //!   database says: the seek is lazy, on its first batch.
 //!
+//! A partition whose first record, right after seeking to the stored offset,
+//! still lies above it has lost offsets: they no longer exist in Kafka
+//! (retention deleted them before they were applied, or they were
+//! transaction markers). Nothing can bring them back; the plan applies from
+//! the first record there is and reports the gap ([`OffsetPlan::skipped`]),
+//! which the consumer logs and counts, never passes silently.
+//!
 //! A partition with no stored row yet starts where Kafka put the consumer
 //! (its committed offset, or the earliest record): the row is created with
 //! that position inside the same transaction, so two consumers racing for it
@@ -42,6 +49,9 @@ pub enum PartitionDecision {
 pub struct OffsetPlan {
     /// Partition → decision.
     pub partitions: BTreeMap<i32, PartitionDecision>,
+    /// Partition → how many offsets below its first record were never read:
+    /// the stored next offset no longer exists in Kafka.
+    pub skipped: BTreeMap<i32, i64>,
 }
 
 impl OffsetPlan {
@@ -95,6 +105,7 @@ pub fn plan(
     stored: &BTreeMap<i32, i64>,
     seeked: &BTreeMap<i32, i64>,
 ) -> OffsetPlan {
+    let mut skipped = BTreeMap::new();
     let partitions = ranges
         .iter()
         .map(|(&partition, &(first, last))| {
@@ -104,12 +115,17 @@ pub fn plan(
                     PartitionDecision::SeekTo(truth)
                 }
                 Some(truth) if last < truth => PartitionDecision::AlreadyApplied,
-                Some(truth) => PartitionDecision::Apply { from: truth, next: last + 1 },
+                Some(truth) => {
+                    if first > truth {
+                        skipped.insert(partition, first - truth);
+                    }
+                    PartitionDecision::Apply { from: truth, next: last + 1 }
+                }
             };
             (partition, decision)
         })
         .collect();
-    OffsetPlan { partitions }
+    OffsetPlan { partitions, skipped }
 }
 
 /// Locks the stored offsets of the batch's partitions, creating a row at the
@@ -207,6 +223,25 @@ mod tests {
     fn after_seeking_a_first_record_above_the_stored_offset_is_accepted() {
         let plan = plan(&ranges(&[(0, 21, 25)]), &BTreeMap::from([(0, 20)]), &BTreeMap::from([(0, 20)]));
         assert_eq!(plan.partitions[&0], PartitionDecision::Apply { from: 20, next: 26 });
+    }
+
+    #[test]
+    fn offsets_missing_after_the_seek_are_reported_as_skipped() {
+        // Retention deleted offsets 20..120 before they were applied.
+        let plan =
+            plan(&ranges(&[(0, 120, 130), (1, 7, 9)]), &BTreeMap::from([(0, 20), (1, 7)]), &BTreeMap::from([(0, 20)]));
+        assert_eq!(plan.skipped, BTreeMap::from([(0, 100)]));
+        assert_eq!(plan.next_offsets(), BTreeMap::from([(0, 131), (1, 10)]));
+    }
+
+    #[test]
+    fn nothing_is_skipped_while_reading_on_from_the_stored_offset_or_before_seeking() {
+        let contiguous = plan(&ranges(&[(0, 20, 25)]), &BTreeMap::from([(0, 20)]), &BTreeMap::from([(0, 20)]));
+        assert!(contiguous.skipped.is_empty());
+        let ahead = plan(&ranges(&[(0, 30, 35)]), &BTreeMap::from([(0, 20)]), &BTreeMap::new());
+        assert!(ahead.skipped.is_empty(), "ahead without a seek yet is a seek back, not a loss");
+        let fresh = plan(&ranges(&[(3, 100, 120)]), &BTreeMap::new(), &BTreeMap::new());
+        assert!(fresh.skipped.is_empty());
     }
 
     #[test]

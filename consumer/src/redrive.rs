@@ -1,11 +1,16 @@
 //! `orderstream-consumer redrive`: re-publishes dead letters to the main
 //! topic once their cause is fixed, and marks them redriven.
 //!
-//! Rows are locked (`FOR UPDATE SKIP LOCKED`, so two redrives never publish
-//! the same row), published with their original key and headers, and marked
-//! in the same transaction after Kafka confirmed every record. A crash in
-//! between publishes them again next time: harmless, the consumer's version
-//! guard makes the second copy a no-op.
+//! Rows go in batches of `--batch-size` (memory and lock time stay bounded
+//! whatever the backlog): each batch is locked (`FOR UPDATE SKIP LOCKED`, so
+//! two redrives never publish the same row), published with its original
+//! key and headers (exact bytes from `raw_headers`, the readable `headers`
+//! for rows older than that column), and marked in its own transaction
+//! after Kafka confirmed every record. A crash in between publishes that
+//! batch again next time: harmless, the consumer's version guard makes the
+//! second copy a no-op. Only rows that existed when the redrive started are
+//! taken, so records that fail again and come back as new dead letters
+//! cannot keep it running.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +24,7 @@ use tracing::info;
 
 use crate::config::Config;
 use crate::db::{self, DbError};
+use crate::dead_letters::decode_raw_headers;
 use crate::run::kafka_config;
 
 /// Why a redrive failed; nothing is marked redriven then.
@@ -47,13 +53,13 @@ impl From<deadpool_postgres::PoolError> for RedriveError {
     }
 }
 
-/// Redrives the pending dead letters (with `reason`, if given); returns how
-/// many were re-published.
-pub async fn redrive(config: &Config, reason: Option<&str>) -> Result<u64, RedriveError> {
+/// Redrives the pending dead letters (with `reason`, if given) in batches
+/// of `batch_size`; returns how many were re-published.
+pub async fn redrive(config: &Config, reason: Option<&str>, batch_size: i64) -> Result<u64, RedriveError> {
     let pool = db::pool(&config.database, 1).map_err(RedriveError::DatabaseConfig)?;
     let producer: FutureProducer =
         kafka_config(config).set("enable.idempotence", "true").set("acks", "all").create()?;
-    let count = redrive_with(&pool, &producer, &config.topic, reason).await?;
+    let count = redrive_with(&pool, &producer, &config.topic, reason, batch_size).await?;
     info!(message = "Dead letters redriven.", count, reason = reason.unwrap_or("any"), topic = %config.topic);
     Ok(count)
 }
@@ -63,28 +69,59 @@ async fn redrive_with(
     producer: &FutureProducer,
     topic: &str,
     reason: Option<&str>,
+    batch_size: i64,
 ) -> Result<u64, RedriveError> {
+    let client = pool.get().await?;
+    let last_id: Option<i64> = client.query_one("SELECT max(id) FROM dead_letters", &[]).await?.get(0);
+    drop(client);
+    let Some(last_id) = last_id else { return Ok(0) };
+    let mut total = 0;
+    let mut after_id = 0;
+    while let Some((highest, published)) =
+        redrive_batch(pool, producer, topic, reason, (after_id, last_id), batch_size).await?
+    {
+        total += published;
+        after_id = highest;
+    }
+    Ok(total)
+}
+
+/// Redrives one batch: the pending rows with ids in `(after, last]`, at most
+/// `batch_size`, in one transaction. `None` when no row was left, otherwise
+/// the batch's highest id and how many it published.
+async fn redrive_batch(
+    pool: &Pool,
+    producer: &FutureProducer,
+    topic: &str,
+    reason: Option<&str>,
+    (after, last): (i64, i64),
+    batch_size: i64,
+) -> Result<Option<(i64, u64)>, RedriveError> {
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
     let rows = transaction
         .query(
-            "SELECT id, record_key, payload, headers::text FROM dead_letters
-             WHERE redriven_at IS NULL AND ($1::text IS NULL OR reason = $1)
-             ORDER BY id FOR UPDATE SKIP LOCKED",
-            &[&reason],
+            "SELECT id, record_key, payload, headers::text, raw_headers FROM dead_letters
+             WHERE redriven_at IS NULL AND ($1::text IS NULL OR reason = $1) AND id > $2 AND id <= $3
+             ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED",
+            &[&reason, &after, &last, &batch_size],
         )
         .await?;
+    let Some(highest) = rows.last().map(|row| row.get::<_, i64>(0)) else { return Ok(None) };
     let mut ids = Vec::with_capacity(rows.len());
     let mut sends = Vec::with_capacity(rows.len());
     for row in &rows {
         ids.push(row.get::<_, i64>(0));
         let key: Option<Vec<u8>> = row.get(1);
         let payload: Vec<u8> = row.get(2);
-        let original = original_headers(row.get::<_, &str>(3));
+        let original = row
+            .get::<_, Option<&[u8]>>(4)
+            .and_then(decode_raw_headers)
+            .unwrap_or_else(|| readable_headers(row.get::<_, &str>(3)));
         sends.push(async move {
             let mut kafka_headers = OwnedHeaders::new();
             for (name, value) in &original {
-                kafka_headers = kafka_headers.insert(Header { key: name, value: Some(value) });
+                kafka_headers = kafka_headers.insert(Header { key: name, value: value.as_deref() });
             }
             let mut record = FutureRecord::to(topic).payload(&payload).headers(kafka_headers);
             if let Some(key) = &key {
@@ -98,7 +135,13 @@ async fn redrive_with(
     }
     transaction.execute("UPDATE dead_letters SET redriven_at = clock_timestamp() WHERE id = ANY($1)", &[&ids]).await?;
     transaction.commit().await?;
-    Ok(ids.len() as u64)
+    Ok(Some((highest, ids.len() as u64)))
+}
+
+/// The readable `headers` column as Kafka headers (rows written before
+/// `raw_headers` existed).
+fn readable_headers(json: &str) -> Vec<(String, Option<Vec<u8>>)> {
+    original_headers(json).into_iter().map(|(name, value)| (name, Some(value.into_bytes()))).collect()
 }
 
 /// The stored headers without the dead-letter ones: a redriven record must

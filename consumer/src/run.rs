@@ -68,6 +68,14 @@ pub enum ConsumerError {
     /// that no single record explains (a missing table, a privilege).
     #[error("batch refused: {0}")]
     Write(#[source] ApplyError),
+    /// The dead-letter producer is in librdkafka's fatal state. The process
+    /// exits rather than rebuilding the client: the batch is not committed,
+    /// so a restart by the supervisor (Compose's `restart: unless-stopped`)
+    /// loses nothing, gets a new producer identity and fresh consumer and
+    /// pool too, and is the one path already proven by the crash tests; a
+    /// client swapped inside a running process would be a new, untested one.
+    #[error("{0}; exiting so that the supervisor restarts the consumer with a new producer")]
+    DeadLetterProducer(#[source] ApplyError),
     /// The metrics endpoint cannot be opened.
     #[error(transparent)]
     Telemetry(#[from] ServeError),
@@ -191,6 +199,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
                     report.seconds,
                 );
                 metrics.committed_at(&report.read_at, chrono::Utc::now());
+                metrics.offsets_skipped(&report.skipped_offsets);
+                metrics.dead_letters_unrecorded(&report.unrecorded);
                 after_commit(&consumer, &config.topic, &report, &mut seeked);
                 sought = report.seeks;
                 if last_summary.elapsed() >= SUMMARY_EVERY {
@@ -443,6 +453,7 @@ where
                         message = "Database unavailable; retrying.",
                         operation = what, %error, retry_in_ms = jittered.as_millis() as u64
                     ),
+                    ApplyError::DeadLetterProducerFatal { .. } => {}
                 }
                 tokio::select! {
                     () = stop.cancelled() => return Ok(None),
@@ -450,7 +461,15 @@ where
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
-            Err(error) => return Err(ConsumerError::Write(error)),
+            Err(error @ ApplyError::DeadLetterProducerFatal { .. }) => {
+                readiness.not_ready(error.unavailable());
+                error!(message = "Dead-letter producer failed fatally; exiting.", operation = what, %error);
+                return Err(ConsumerError::DeadLetterProducer(error));
+            }
+            Err(error) => {
+                readiness.not_ready("batch refused; exiting");
+                return Err(ConsumerError::Write(error));
+            }
         }
     }
 }

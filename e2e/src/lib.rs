@@ -293,7 +293,11 @@ pub struct Process {
 
 impl Process {
     fn spawn(name: &str, mut command: Command) -> Process {
-        let log = std::env::temp_dir().join(format!("orderstream-e2e-{name}-{}.log", std::process::id()));
+        // One file per process, even for processes of the same name (a
+        // restarted consumer, a second member): its output and the metrics
+        // address read from it are its own.
+        let sequence = SEQUENCE.fetch_add(1, Ordering::SeqCst);
+        let log = std::env::temp_dir().join(format!("orderstream-e2e-{name}-{}-{sequence}.log", std::process::id()));
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         command.stdout(file.try_clone().unwrap()).stderr(file);
         let child = command.spawn().unwrap_or_else(|error| panic!("cannot start {name}: {error}"));
@@ -328,15 +332,15 @@ impl Process {
         }
     }
 
-    /// The current value of a metric the process serves (the first series
-    /// of that name, labels ignored); `None` if it is not served (yet).
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        let url = format!("http://{}/metrics", self.metrics_addr());
-        let text = ureq::get(&url).call().ok()?.body_mut().read_to_string().ok()?;
-        text.lines()
-            .filter(|line| !line.starts_with('#'))
-            .find(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{'])))
-            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+    /// The current value of one series of the process's `/metrics`, e.g.
+    /// `orderstream_consumer_upserts_total{outcome="unchanged"}`; `None` if
+    /// it is not exported (or the endpoint does not answer).
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let addr = self.metrics_addr();
+        let mut response = ureq::get(&format!("http://{addr}/metrics")).call().ok()?;
+        let text = response.body_mut().read_to_string().ok()?;
+        let line = text.lines().find(|line| line.strip_prefix(series).is_some_and(|rest| rest.starts_with(' ')))?;
+        line.rsplit(' ').next()?.parse().ok()
     }
 
     /// The process's peak resident memory so far (`VmHWM`), in bytes.

@@ -269,3 +269,133 @@ async fn redrive_republishes_fixed_dead_letters_once_and_marks_them() {
     let totals = stop(consumer);
     assert_eq!(totals, ConsumerTotals { inserted: 2, updated: 0, unchanged: 0, dead_lettered: 1 });
 }
+
+/// A record of order `id` whose `source_file` header holds a NUL byte.
+fn with_nul_in_source_file(id: i64) -> OutgoingRecord {
+    let mut record = order_record(id, 1, "1.00", Some(id));
+    record.headers[0].1 = "nul\0.csv".into();
+    record
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_with_nul_in_value_header_or_key_never_stop_the_consumer() {
+    let scenario = Scenario::new("nul").await;
+    let on_partition_0 = |mut record: OutgoingRecord| {
+        record.partition = Some(0);
+        record
+    };
+    // PostgreSQL refuses NUL in text and `\u0000` in jsonb: the decoder's
+    // message quotes the flag, the dead letter's source and headers carry the file name.
+    let nul_in_value = br#"{"schema_version":1,"id":900,"user_id":1,"completed_at":"2022-07-01T10:00:00Z","item_total":"1.00","shipment_total":"2.5","flags":["zero\u0000"]}"#;
+    let undecodable = OutgoingRecord {
+        key: Some("900".into()),
+        payload: nul_in_value.to_vec(),
+        headers: vec![("source_file".into(), "nul\0.csv".into()), ("line".into(), "9\0".into())],
+        partition: Some(0),
+    };
+    let nul_key_garbage =
+        OutgoingRecord { key: Some("\0".into()), payload: b"not json\0".to_vec(), headers: vec![], partition: Some(0) };
+    let mut nul_key_order = order_record(101, 1, "1.00", Some(101));
+    nul_key_order.key = Some("1\u{0}01".into());
+    let mut records: Vec<OutgoingRecord> = orders(1..=5).into_iter().map(on_partition_0).collect();
+    records.push(undecodable);
+    records.extend(orders(6..=10).into_iter().map(on_partition_0));
+    records.push(on_partition_0(with_nul_in_source_file(100)));
+    records.push(on_partition_0(nul_key_order));
+    records.push(nul_key_garbage);
+    records.extend(orders(11..=15).into_iter().map(on_partition_0));
+    let mut consumer = scenario.start_consumer();
+    scenario.produce(&records).await;
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+    // The partition is not blocked: a later record still arrives.
+    scenario.produce(&[on_partition_0(order_record(16, 1, "1.00", Some(1)))]).await;
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+    consumer.assert_running();
+
+    let mut expected = expected_table(1..=15);
+    for id in [16, 100, 101] {
+        expected.insert(id, (1, Decimal::new(100, 2), Decimal::new(25, 1)));
+    }
+    assert_eq!(scenario.orders().await, expected);
+    let client = scenario.db().await;
+    let file: String = client.query_one("SELECT source_file FROM orders WHERE id = 100", &[]).await.unwrap().get(0);
+    assert_eq!(file, "nul\\u0000.csv", "stored with the NUL escaped");
+
+    let rows = client
+        .query(
+            "SELECT reason, payload, record_key, headers->>'source_file', position('\\x00'::bytea IN raw_headers) > 0
+             FROM dead_letters ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    type StoredLetter = (String, Vec<u8>, Option<Vec<u8>>, Option<String>, Option<bool>);
+    let letters: Vec<StoredLetter> =
+        rows.iter().map(|row| (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))).collect();
+    assert_eq!(
+        letters,
+        vec![
+            (
+                "undecodable_value".into(),
+                nul_in_value.to_vec(),
+                Some(b"900".to_vec()),
+                Some("nul\\u0000.csv".into()),
+                Some(true)
+            ),
+            ("undecodable_value".into(), b"not json\0".to_vec(), Some(b"\0".to_vec()), None, Some(false)),
+        ],
+        "the exact bytes kept, the readable columns escaped"
+    );
+    assert_eq!(consumer.metric("orderstream_consumer_skipped_records_total"), Some(0.0), "nothing had to be skipped");
+    assert_eq!(consumer.metric(r#"orderstream_consumer_dead_letters_total{reason="undecodable_value"}"#), Some(2.0));
+    let status = consumer.terminate();
+    assert!(status.success(), "SIGTERM must stop the consumer with exit 0, got {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redrive_goes_in_batches_and_publishes_the_exact_headers() {
+    const REFUSED: i64 = 25;
+    let scenario = Scenario::new("redrive_batches").await;
+    let consumer = scenario.start_consumer();
+    let client = scenario.db().await;
+    let migrated = poll_until(APPLIED, || async {
+        client.query_one("SELECT 1 FROM information_schema.tables WHERE table_name = 'dead_letters'", &[]).await.is_ok()
+    })
+    .await;
+    assert!(migrated);
+    client.batch_execute("ALTER TABLE orders ADD CONSTRAINT test_blocked_user CHECK (user_id <> 666)").await.unwrap();
+    let mut refused: Vec<OutgoingRecord> = (1..=REFUSED).map(|id| order_record(id, 666, "12.00", Some(id))).collect();
+    refused[0].headers[0].1 = "nul\0.csv".into();
+    scenario.produce(&refused).await;
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+    assert_eq!(scenario.order_count().await, 0);
+
+    client.batch_execute("ALTER TABLE orders DROP CONSTRAINT test_blocked_user").await.unwrap();
+    let mut command = std::process::Command::new(orderstream_e2e::binary("orderstream-consumer"));
+    command
+        .env("KAFKA_BROKERS", &scenario.brokers)
+        .env("ORDERSTREAM_TOPIC", &scenario.topic)
+        .env("ORDERSTREAM_DLQ_TOPIC", &scenario.dlq_topic)
+        .env("DATABASE_URL", &scenario.database_url)
+        .args(["redrive", "--batch-size", "10"]);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    scenario.wait_for_orders(REFUSED, APPLIED).await;
+    // Three transactions (10 + 10 + 5), each marking its own rows (`xmin`:
+    // the transaction that last wrote a row).
+    let marks: i64 = client
+        .query_one("SELECT count(DISTINCT xmin::text) FROM dead_letters WHERE redriven_at IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let pending: i64 =
+        client.query_one("SELECT count(*) FROM dead_letters WHERE redriven_at IS NULL", &[]).await.unwrap().get(0);
+    assert_eq!((marks, pending), (3, 0));
+    let republished = scenario.read_topic(&scenario.topic, 2 * REFUSED as usize, APPLIED);
+    assert_eq!(republished.len(), 2 * REFUSED as usize, "each dead letter published once more");
+    let nul_headers = republished.iter().filter(|record| record.headers["source_file"] == "nul\0.csv").count();
+    assert_eq!(nul_headers, 2, "the original and its redrive carry the same header bytes");
+    assert_eq!(consumer.metric(r#"orderstream_consumer_upserts_total{outcome="inserted"}"#), Some(REFUSED as f64));
+    let status = consumer.terminate();
+    assert!(status.success(), "SIGTERM must stop the consumer with exit 0, got {status}");
+}

@@ -58,6 +58,15 @@ async fn same_line_in_two_files_gives_one_row() {
     assert_eq!(orders[&42], (7, Decimal::new(1234, 2), Decimal::new(25, 1)));
 }
 
+/// Each stored row's physical version (`xmin`, the transaction that last
+/// wrote it): unchanged only if no statement rewrote the row, even with
+/// identical values.
+async fn row_versions(scenario: &Scenario) -> BTreeMap<i64, String> {
+    let client = scenario.db().await;
+    let rows = client.query("SELECT id, xmin::text FROM orders", &[]).await.unwrap();
+    rows.iter().map(|row| (row.get(0), row.get(1))).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaying_the_topic_and_restarting_the_consumer_create_no_duplicates() {
     let scenario = Scenario::new("replay").await;
@@ -66,21 +75,44 @@ async fn replaying_the_topic_and_restarting_the_consumer_create_no_duplicates() 
     let _producer = scenario.start_producer();
     let consumer = scenario.start_consumer();
     scenario.wait_for_orders(500, ARRIVAL).await;
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
     let before = scenario.orders().await;
+    let versions_before = row_versions(&scenario).await;
 
     consumer.kill_hard();
     let _restarted = scenario.start_consumer();
     // A consumer in a fresh group re-reads every record from the beginning.
-    let mut replayer = scenario.start_consumer_in_group(&format!("{}-replay", scenario.group));
-    let replayed = poll_until(ARRIVAL, || async { replayer.output().contains("Consumer started") }).await;
-    assert!(replayed);
+    let replay_group = format!("{}-replay", scenario.group);
+    let mut replayer = scenario.start_consumer_in_group(&replay_group);
     scenario.append("a.csv", order_line(501, 1, "1", "1").as_bytes());
     scenario.wait_for_orders(501, ARRIVAL).await;
+    // The replay really ran: the fresh group stored offsets up to the end of
+    // every partition, past all 501 records.
+    scenario.wait_until_applied(&replay_group, ARRIVAL).await;
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
     replayer.assert_running();
+
     let mut after = scenario.orders().await;
     after.remove(&501);
     assert_eq!(after, before, "replays changed stored orders");
     assert_eq!(scenario.order_count().await, 501);
+    let mut versions_after = row_versions(&scenario).await;
+    versions_after.remove(&501);
+    assert_eq!(versions_after, versions_before, "the replay rewrote rows it should have left alone");
+    // Every replayed record counted as unchanged; 501 went to whichever group got it first.
+    let series = |outcome: &str| format!("orderstream_consumer_upserts_total{{outcome=\"{outcome}\"}}");
+    let (unchanged, inserted, updated) = (
+        replayer.metric(&series("unchanged")),
+        replayer.metric(&series("inserted")),
+        replayer.metric(&series("updated")),
+    );
+    assert_eq!(updated, Some(0.0));
+    assert!(
+        unchanged
+            .zip(inserted)
+            .is_some_and(|(unchanged, inserted)| unchanged + inserted == 501.0 && unchanged >= 500.0),
+        "replayer: unchanged {unchanged:?}, inserted {inserted:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "least_privilege_roles",
         sql: include_str!("../migrations/0004_least_privilege_roles.sql"),
     },
+    Migration {
+        version: 5,
+        name: "dead_letter_raw_headers",
+        sql: include_str!("../migrations/0005_dead_letter_raw_headers.sql"),
+    },
 ];
 
 /// The consumer's role: read and write its tables, no DDL. Created NOLOGIN
