@@ -30,7 +30,7 @@ cargo build --workspace --bins --features "$FAILPOINT_FEATURES"
 cargo test --workspace --no-fail-fast --features "$FAILPOINT_FEATURES"
 
 # The reliability suite's fast subset (`make chaos` runs every scenario).
-bash scripts/chaos.sh run --fast --only "${CHAOS_FAST_SUBSET:-2,8,9,10,12a,12c,13,15}"
+bash scripts/chaos.sh run --fast --only "${CHAOS_FAST_SUBSET:-2,8,9,10,12a,12c,13,15,16,18,20,21,22}"
 
 # Each fuzz target briefly (`make fuzz` runs them longer).
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash scripts/fuzz.sh

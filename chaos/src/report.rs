@@ -9,15 +9,15 @@ pub fn table(outcomes: &[Outcome]) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "| {:<26} | {:>9} | {:>17} | {:>15} | {:>10} | {:>9} | {:<6} |",
+        "| {:<32} | {:>9} | {:>17} | {:>15} | {:>10} | {:>9} | {:<6} |",
         "scenario", "lines in", "rows exp / found", "DL exp / found", "DL re-sent", "recovery", "result"
     );
-    let _ = writeln!(text, "|{:-<28}|{:->11}|{:->19}|{:->17}|{:->12}|{:->11}|{:-<8}|", "", "", "", "", "", "", "");
+    let _ = writeln!(text, "|{:-<34}|{:->11}|{:->19}|{:->17}|{:->12}|{:->11}|{:-<8}|", "", "", "", "", "", "", "");
     for outcome in outcomes {
         let recovery = outcome.recovered_in.map_or("—".to_string(), |took| format!("{:.1} s", took.as_secs_f64()));
         let _ = writeln!(
             text,
-            "| {:<26} | {:>9} | {:>17} | {:>15} | {:>10} | {:>9} | {:<6} |",
+            "| {:<32} | {:>9} | {:>17} | {:>15} | {:>10} | {:>9} | {:<6} |",
             outcome.name,
             outcome.lines_in,
             format!("{} / {}", outcome.rows_expected, outcome.rows_found),

@@ -41,7 +41,7 @@ pub struct ProducerMetrics {
     pub files_archived: IntCounter,
     /// Tracked files found neither in the inbox nor in the archive at start:
     /// whatever of them was not yet delivered cannot be read any more.
-    pub files_lost: IntCounter,
+    pub files_missing: IntCounter,
     /// Failed reads of the highest epoch on the topics before new files.
     pub epoch_floor_errors: IntCounter,
 }
@@ -118,8 +118,8 @@ impl ProducerMetrics {
                 "orderstream_producer_files_archived_total",
                 "Files moved into the archive folder once fully delivered and inactive.",
             ),
-            files_lost: counter(
-                "orderstream_producer_files_lost_total",
+            files_missing: counter(
+                "orderstream_producer_files_missing_total",
                 "Tracked files found neither in the inbox nor in the archive folder at start.",
             ),
             epoch_floor_errors: counter(

@@ -386,7 +386,7 @@ impl Producer {
                 None => {
                     warn!(message = "Tracked file is no longer in the inbox nor the archive; forgetting it.",
                           file = %tracked.path.display(), delivered_bytes = tracked.delivered.offset);
-                    self.metrics.files_lost.inc();
+                    self.metrics.files_missing.inc();
                     self.store.forget(tracked.identity.key());
                 }
             }
