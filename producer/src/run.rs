@@ -330,7 +330,10 @@ impl Producer {
         };
         let mut present = BTreeSet::new();
         let files = files_oldest_first(listing, &self.matcher);
-        if files.iter().any(|(_, metadata)| !self.followed.contains_key(&(metadata.dev(), metadata.ino()))) {
+        let new_files = files.iter().any(|(path, metadata)| {
+            !self.followed.contains_key(&(metadata.dev(), metadata.ino())) && !self.unreadable.contains(path)
+        });
+        if new_files {
             self.refresh_epoch_floor();
         }
         for (path, metadata) in files {
