@@ -155,7 +155,7 @@ pub fn plan_moves(current: &BTreeMap<i32, i64>, target: &BTreeMap<i32, i64>) -> 
 pub async fn replay_topic(config: &Config, args: &TopicReplayArgs) -> Result<TopicReplayReport, TopicReplayError> {
     let kafka = KafkaSide::connect(config)?;
     kafka.refuse_live_members()?;
-    let (earliest, target) = kafka.target_offsets(args.to_datetime)?;
+    let PartitionOffsets { earliest, latest, target } = kafka.target_offsets(args.to_datetime)?;
     let committed = kafka.committed(&earliest)?;
 
     let database = Database::from_args(&config.database).map_err(TopicReplayError::DatabaseConfig)?;
@@ -169,7 +169,9 @@ pub async fn replay_topic(config: &Config, args: &TopicReplayArgs) -> Result<Top
             (partition, at)
         })
         .collect();
-    let moves = plan_moves(&current, &target);
+    let mut moves = plan_moves(&current, &target);
+    // A partition that never held a record and has no stored row has nothing to replay.
+    moves.retain(|partition, _| stored.contains_key(partition) || latest[partition] > earliest[partition]);
     if !args.yes {
         return Ok(TopicReplayReport { moves, applied: false });
     }
@@ -177,6 +179,16 @@ pub async fn replay_topic(config: &Config, args: &TopicReplayArgs) -> Result<Top
     transaction.commit().await.map_err(TopicReplayError::Database)?;
     kafka.commit(&moves)?;
     Ok(TopicReplayReport { moves, applied: true })
+}
+
+/// Per partition of the topic: where it starts and ends now, and where the replay goes back to.
+struct PartitionOffsets {
+    /// The first offset Kafka holds.
+    earliest: BTreeMap<i32, i64>,
+    /// One past the last record (the high watermark).
+    latest: BTreeMap<i32, i64>,
+    /// Where to read from again.
+    target: BTreeMap<i32, i64>,
 }
 
 /// The group's side in Kafka: a client with the group's id that never joins
@@ -214,12 +226,8 @@ impl KafkaSide {
         Err(TopicReplayError::LiveMembers { group: self.group.clone(), members })
     }
 
-    /// Per partition: the first offset Kafka holds, and the offset to go back to.
-    #[allow(clippy::type_complexity)]
-    fn target_offsets(
-        &self,
-        to_datetime: Option<DateTime<Utc>>,
-    ) -> Result<(BTreeMap<i32, i64>, BTreeMap<i32, i64>), TopicReplayError> {
+    /// The partitions' offsets now, and the ones to go back to.
+    fn target_offsets(&self, to_datetime: Option<DateTime<Utc>>) -> Result<PartitionOffsets, TopicReplayError> {
         let kafka = |operation| move |source| TopicReplayError::Kafka { operation, source };
         let metadata =
             self.consumer.fetch_metadata(Some(&self.topic), KAFKA_TIMEOUT).map_err(kafka("reading the topic"))?;
@@ -238,7 +246,9 @@ impl KafkaSide {
             earliest.insert(partition, low);
             latest.insert(partition, high);
         }
-        let Some(time) = to_datetime else { return Ok((earliest.clone(), earliest)) };
+        let Some(time) = to_datetime else {
+            return Ok(PartitionOffsets { target: earliest.clone(), earliest, latest });
+        };
         let mut query = TopicPartitionList::new();
         for &partition in &partitions {
             query
@@ -258,7 +268,7 @@ impl KafkaSide {
                 (partition, offset.max(earliest[&partition]))
             })
             .collect();
-        Ok((earliest, target))
+        Ok(PartitionOffsets { earliest, latest, target })
     }
 
     /// The group's committed offsets, for the partitions that have one.
