@@ -19,7 +19,8 @@
 //! Stopped between 2 and 3, Kafka is ahead of PostgreSQL: a consumer
 //! starting there finds its first records above the stored offsets and
 //! seeks back to them (see `offsets::plan`), so the replay still happens in
-//! full, and running the command again aligns Kafka. The other order,
+//! full, though a partition is only sought back once a new record arrives
+//! in it; running the command again aligns Kafka at once. The other order,
 //! stopped half way, would leave PostgreSQL ahead: the consumer would drop
 //! the records below the stored offsets as already applied, and the replay
 //! would silently not happen. A consumer that starts between 1 and 2 is

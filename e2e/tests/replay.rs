@@ -203,3 +203,28 @@ async fn whole_topic_replay_refuses_a_live_group_and_reapplies_the_topic_once_it
     let later = replay_topic(&scenario, &["--to-datetime", &at.to_rfc3339(), "--yes"]);
     assert!(!later.status.success(), "the group is live again: {}", shown(&later));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_a_file_is_recognised_by_its_name_and_first_bytes() {
+    let scenario = Scenario::new("replay_copy").await;
+    scenario.append("2022_07.csv", format!("{HEADER}{}", order_line(1, 10, "10.00", "1")).as_bytes());
+    let _consumer = scenario.start_consumer();
+    let producer = scenario.start_producer();
+    scenario.wait_for_orders(1, ARRIVAL).await;
+    assert!(producer.terminate().success());
+    let original = versions_of(&scenario, "1", 1);
+
+    // Restored from an archive: another inode, same name and content.
+    let archive = tempfile::tempdir().unwrap();
+    let copy = archive.path().join("2022_07.csv");
+    std::fs::copy(scenario.inbox().join("2022_07.csv"), &copy).unwrap();
+    let replayed = replay_file(&scenario, &copy, &[]);
+    assert!(replayed.status.success(), "{}", shown(&replayed));
+    assert_eq!(versions_of(&scenario, "1", 2), [original[0]; 2]);
+
+    // The same name with other first bytes is another file.
+    std::fs::write(&copy, format!("{HEADER}{}", order_line(1, 10, "99.00", "1"))).unwrap();
+    let refused = replay_file(&scenario, &copy, &[]);
+    assert!(!refused.status.success(), "{}", shown(&refused));
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 2, "nothing published");
+}
