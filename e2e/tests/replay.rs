@@ -228,3 +228,34 @@ async fn a_copy_of_a_file_is_recognised_by_its_name_and_first_bytes() {
     assert!(!refused.status.success(), "{}", shown(&refused));
     assert_eq!(scenario.topic_record_count(&scenario.topic), 2, "nothing published");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_to_a_datetime_goes_back_to_the_first_record_written_since() {
+    let scenario = Scenario::new("replay_since").await;
+    let lines =
+        |ids: std::ops::RangeInclusive<i64>| -> String { ids.map(|id| order_line(id, id, "5.00", "1")).collect() };
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=20)).as_bytes());
+    let consumer = scenario.start_consumer();
+    let producer = scenario.start_producer();
+    scenario.wait_for_orders(20, ARRIVAL).await;
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    let before_since = scenario.high_watermarks();
+    let since = chrono::Utc::now();
+    scenario.append("a.csv", lines(21..=30).as_bytes());
+    scenario.wait_for_orders(30, ARRIVAL).await;
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    assert!(producer.terminate().success());
+    assert!(consumer.terminate().success());
+    assert!(poll_until(ARRIVAL, || async { group_is_empty(&scenario) }).await, "the consumer never left its group");
+
+    let moved = replay_topic(&scenario, &["--to-datetime", &since.to_rfc3339(), "--yes"]);
+    assert!(moved.status.success(), "{}", shown(&moved));
+    // Each partition goes back to its first record written after `since`.
+    let expected: BTreeMap<i32, i64> = scenario
+        .high_watermarks()
+        .keys()
+        .map(|&partition| (partition, before_since.get(&partition).copied().unwrap_or(0)))
+        .collect();
+    assert_eq!(scenario.stored_offsets(&scenario.group).await, expected);
+    assert_eq!(kafka_committed(&scenario), expected);
+}
