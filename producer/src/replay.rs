@@ -103,6 +103,15 @@ pub enum ReplayError {
         /// What was looked for.
         origin: FileOrigin,
     },
+    /// A topic to publish to does not exist: the records would wait for it
+    /// forever (the producer never gives up on a record).
+    #[error("topic {topic} does not exist (or cannot be described): {reason}")]
+    NoTopic {
+        /// The topic.
+        topic: String,
+        /// What Kafka said.
+        reason: String,
+    },
     /// The file became shorter while it was read.
     #[error("{path} was truncated while being replayed; nothing after that point was published")]
     Truncated {
@@ -250,11 +259,35 @@ pub async fn replay(config: &Config, args: &ReplayArgs) -> Result<ReplaySummary,
         Some(epoch) => (epoch, EpochSource::Given),
         None => find_epoch(&kafka, &path, FileOrigin::of(&path, &identity), args.scan_timeout).await?,
     };
+    require_topics(&kafka).await?;
     let publisher = Publisher::new(&kafka, config.max_in_flight)?;
     let tracked = TrackedFile { path: path.clone(), identity, epoch, delivered: DeliveredPosition::default() };
     let tailer = FileTailer::new(&path, file, &tracked, config.tailer_settings()).map_err(file_error)?;
     let (orders, dead_letters) = publish_file(&publisher, tailer, config.max_in_flight).await?;
     Ok(ReplaySummary { path, epoch, found_by, orders, dead_letters })
+}
+
+/// Refuses when the orders or dead-letter topic does not exist.
+async fn require_topics(kafka: &KafkaConfig) -> Result<(), ReplayError> {
+    let kafka = kafka.clone();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = client_config(&kafka)
+            .create()
+            .map_err(|error| ReplayError::NoTopic { topic: kafka.topic.clone(), reason: error.to_string() })?;
+        for topic in [&kafka.topic, &kafka.dlq_topic] {
+            let missing = |reason: String| ReplayError::NoTopic { topic: topic.clone(), reason };
+            let metadata =
+                consumer.fetch_metadata(Some(topic), Duration::from_secs(30)).map_err(|e| missing(e.to_string()))?;
+            match metadata.topics().first() {
+                Some(found) if found.error().is_none() && !found.partitions().is_empty() => {}
+                Some(found) => return Err(missing(format!("{:?}", found.error()))),
+                None => return Err(missing("not in the cluster's metadata".into())),
+            }
+        }
+        Ok(())
+    })
+    .await
+    .expect("the topic check does not panic")
 }
 
 /// Searches both topics for the file's records (on a blocking thread).
