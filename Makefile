@@ -17,7 +17,7 @@ SEED                  ?= 42
 
 export LOCAL INBOX ARCHIVE ARCHIVE_AFTER PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE
 
-.PHONY: help run down clean test deps services test-services gen report bench lint up secrets compose-check chaos soak fuzz
+.PHONY: help run down clean test deps services test-services gen report bench lint up secrets compose-check chaos soak fuzz replay replay-topic
 
 # Docker Compose (`make up`): the plugin or the standalone tool; empty without either.
 COMPOSE_YML = compose/docker-compose.yml
@@ -75,6 +75,15 @@ gen: ## write ORDERS generated orders (seed SEED) to $(INBOX)/generated-SEED.csv
 report: ## render the "Orders and baskets analysis" from PostgreSQL to $(LOCAL)/report/index.html
 	@test -f $(LOCAL)/env || { echo "report: no $(LOCAL)/env; run \`make run\` first" >&2; exit 1; }
 	@. $(LOCAL)/env && cargo run --release --quiet --bin orderstream-analytics -- report --output $(LOCAL)/report/index.html
+
+replay: ## publish FILE again with its original versions (EPOCH=N to give the epoch): restores lost rows, never overrides later corrections
+	@test -n "$(FILE)" || { echo "replay: FILE=path/to/export.csv is required" >&2; exit 1; }
+	@test -f $(LOCAL)/env || { echo "replay: no $(LOCAL)/env; run \`make run\` first" >&2; exit 1; }
+	@. $(LOCAL)/env && cargo run --release --quiet --bin orderstream-producer -- replay "$(FILE)" $(if $(EPOCH),--epoch $(EPOCH))
+
+replay-topic: ## read the whole orders topic again (SINCE=RFC3339 from that time); stop the consumers first; YES=1 moves, else shows
+	@test -f $(LOCAL)/env || { echo "replay-topic: no $(LOCAL)/env; run \`make run\` first" >&2; exit 1; }
+	@. $(LOCAL)/env && cargo run --release --quiet --bin orderstream-consumer -- replay $(if $(SINCE),--to-datetime $(SINCE),--to-earliest) $(if $(YES),--yes)
 
 bench: ## throughput, latency, memory against COPY, Kafka and a naive baseline (quick: BENCH_ORDERS=100000 BENCH_LATENCY_SECONDS=10)
 	@bash bench/run.sh

@@ -90,6 +90,10 @@ pub enum Command {
     /// The `dead_letters` table.
     #[command(subcommand)]
     DeadLetters(DeadLettersCommand),
+    /// Read the topic again from an earlier point: moves the stored offsets
+    /// (PostgreSQL) and the group's committed offsets (Kafka) back together.
+    /// Refused while the group has live members.
+    Replay(crate::replay::TopicReplayArgs),
 }
 
 /// `orderstream-consumer dead-letters …`.

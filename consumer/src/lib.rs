@@ -16,6 +16,7 @@
 //! | [`apply`]        | one batch, one transaction: offsets, rows, dead letters                  |
 //! | [`dead_letters`] | the `orders.dlq` topic, the `dead_letters` table, its spreadsheet-safe CSV export |
 //! | [`redrive`]      | re-publishing dead letters once fixed                                    |
+//! | [`replay`]       | `replay`: the group's stored and committed offsets moved back together   |
 //! | [`metrics`]      | Prometheus counters and the summary log line                             |
 //! | [`storable`]     | outside text made acceptable to PostgreSQL (no NUL), exact bytes beside it |
 //! | [`run`]          | the loop: batch, apply, retry, rebalance, shutdown                       |
@@ -42,6 +43,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod offsets;
 pub mod redrive;
+pub mod replay;
 pub mod run;
 pub mod storable;
 pub mod upsert;

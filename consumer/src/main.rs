@@ -3,7 +3,7 @@ use clap::Parser;
 use connect::Database;
 use orderstream_consumer::config::{Command, DeadLettersCommand};
 use orderstream_consumer::migrate::{migrate_database, MigrateError};
-use orderstream_consumer::{dead_letters, redrive, run, Config};
+use orderstream_consumer::{dead_letters, redrive, replay, run, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -43,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
             let count = dead_letters::export_csv(&client, &output, reason.as_deref(), pending).await?;
             println!("{count} dead letter(s) written to {}", output.display());
         }
+        Some(Command::Replay(args)) => println!("{}", replay::replay_topic(&config, &args).await?),
     }
     Ok(())
 }

@@ -11,6 +11,11 @@ use clap::Parser;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "orderstream-producer", version)]
 pub struct Config {
+    /// What to do; without a subcommand the producer follows the inbox. The
+    /// flags below go before the subcommand (or come from their variables).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Folder whose `*.csv` files are read from the start and then followed.
     #[arg(long, env = "ORDERSTREAM_INBOX", default_value = "data/inbox")]
     pub inbox: PathBuf,
@@ -89,6 +94,15 @@ pub struct Config {
     /// by Kafka and it has not changed for this long (off unless given).
     #[arg(long, env = "ORDERSTREAM_ARCHIVE_AFTER", value_parser = humantime::parse_duration, requires = "archive_dir")]
     pub archive_after: Option<Duration>,
+}
+
+/// The producer's subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Publish one export again with its original versions (found on the
+    /// topics, or `--epoch`), so that it restores missing rows without
+    /// overriding later corrections; then exit.
+    Replay(crate::replay::ReplayArgs),
 }
 
 /// Where the producer publishes, and how it reaches Kafka.
@@ -196,8 +210,17 @@ mod tests {
     }
 
     #[test]
+    fn replay_is_a_subcommand_after_the_producers_own_flags() {
+        let config = Config::try_parse_from(["p", "--topic", "t", "replay", "a.csv", "--epoch", "9"]).unwrap();
+        let Some(Command::Replay(replay)) = config.command else { panic!("not a replay") };
+        assert_eq!((replay.file, replay.epoch, config.kafka.topic.as_str()), ("a.csv".into(), Some(9), "t"));
+        assert!(Config::try_parse_from(["p", "replay"]).is_err(), "the file is required");
+    }
+
+    #[test]
     fn defaults_are_valid_for_a_local_run() {
         let config = Config::try_parse_from(["orderstream-producer"]).unwrap();
+        assert!(config.command.is_none(), "no subcommand follows the inbox");
         assert_eq!(config.kafka.connection.brokers, "127.0.0.1:9092");
         assert_eq!(config.kafka.topic, "orders");
         assert_eq!(config.validate(), Ok(()));

@@ -14,6 +14,7 @@
 //! | [`publisher`] | records → Kafka (orders topic, dead-letter topic)                     |
 //! | [`metrics`]   | the producer's Prometheus metrics                                     |
 //! | [`run`]       | the loop tying them together, and shutdown                            |
+//! | [`replay`]    | `replay FILE`: one export published again with its original versions |
 //!
 //! # Guarantee
 //!
@@ -28,6 +29,7 @@ pub mod identity;
 pub mod metrics;
 pub mod positions;
 pub mod publisher;
+pub mod replay;
 pub mod run;
 pub mod tailer;
 pub mod watch;

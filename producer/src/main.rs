@@ -1,6 +1,7 @@
 use anyhow::Context;
 use clap::Parser;
-use orderstream_producer::{run, Config};
+use orderstream_producer::config::Command;
+use orderstream_producer::{replay, run, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -9,6 +10,9 @@ async fn main() -> anyhow::Result<()> {
     let _failpoints = fail::FailScenario::setup();
     let config = Config::parse();
     config.validate().map_err(anyhow::Error::msg).context("invalid configuration")?;
-    run(config, telemetry::shutdown_signal()).await?;
+    match config.command.clone() {
+        None => run(config, telemetry::shutdown_signal()).await?,
+        Some(Command::Replay(args)) => println!("{}", replay::replay(&config, &args).await?),
+    }
     Ok(())
 }

@@ -130,7 +130,7 @@ struct Confirmation {
 }
 
 /// How a record Kafka accepted got there.
-enum Delivered {
+pub(crate) enum Delivered {
     /// As sent.
     AsSent,
     /// An order Kafka refused for good, dead-lettered instead.
@@ -749,7 +749,7 @@ impl Producer {
 /// [`classify_refusal`]): an order refused for good is dead-lettered in its
 /// place; a record whose dead letter cannot be written, a refusal that is not
 /// about the record, or a fatal client stop the producer before the record.
-async fn settle(
+pub(crate) async fn settle(
     publisher: &Publisher,
     source: &RecordSource,
     record: &TailedRecord,

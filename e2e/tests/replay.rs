@@ -1,0 +1,261 @@
+//! Replay without offset surgery, end to end: one file with its original
+//! versions (`orderstream-producer replay FILE`), and the whole topic
+//! (`orderstream-consumer replay`), on the real Kafka and PostgreSQL.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use orderstream_e2e::{binary, order_line, poll_until, Scenario, HEADER};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rust_decimal::Decimal;
+use schema::message::{epoch_of_version, source_version};
+
+const ARRIVAL: Duration = Duration::from_secs(60);
+
+/// Runs `orderstream-producer replay FILE [extra…]` to completion.
+fn replay_file(scenario: &Scenario, file: &Path, extra: &[&str]) -> Output {
+    Command::new(binary("orderstream-producer"))
+        .env("KAFKA_BROKERS", &scenario.brokers)
+        .env("ORDERSTREAM_TOPIC", &scenario.topic)
+        .env("ORDERSTREAM_DLQ_TOPIC", &scenario.dlq_topic)
+        .arg("replay")
+        .arg(file)
+        .args(extra)
+        .output()
+        .expect("run the producer's replay")
+}
+
+/// Runs `orderstream-consumer replay ARGS…` for the scenario's group.
+fn replay_topic(scenario: &Scenario, args: &[&str]) -> Output {
+    Command::new(binary("orderstream-consumer"))
+        .env("KAFKA_BROKERS", &scenario.brokers)
+        .env("ORDERSTREAM_TOPIC", &scenario.topic)
+        .env("ORDERSTREAM_DLQ_TOPIC", &scenario.dlq_topic)
+        .env("ORDERSTREAM_GROUP", &scenario.group)
+        .env("DATABASE_URL", &scenario.database_url)
+        .arg("replay")
+        .args(args)
+        .output()
+        .expect("run the consumer's replay")
+}
+
+fn shown(output: &Output) -> String {
+    format!(
+        "{}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The `source_version` of every record of the orders topic with this key.
+fn versions_of(scenario: &Scenario, key: &str, expected_records: usize) -> Vec<i64> {
+    scenario
+        .read_topic(&scenario.topic, expected_records, ARRIVAL)
+        .into_iter()
+        .filter(|record| record.key.as_deref() == Some(key))
+        .map(|record| record.headers["source_version"].parse().unwrap())
+        .collect()
+}
+
+async fn item_total(scenario: &Scenario, id: i64) -> Option<Decimal> {
+    scenario.orders().await.get(&id).map(|(_, item_total, _)| *item_total)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_a_file_restores_a_deleted_row_and_keeps_a_later_correction() {
+    let scenario = Scenario::new("replay_file").await;
+    let a = format!(
+        "{HEADER}{}{}{}",
+        order_line(1, 10, "10.00", "1"),
+        order_line(2, 11, "20.00", "1"),
+        order_line(3, 12, "30.00", "1")
+    );
+    scenario.append("a.csv", a.as_bytes());
+    let _consumer = scenario.start_consumer();
+    let producer = scenario.start_producer();
+    scenario.wait_for_orders(3, ARRIVAL).await;
+    // File B, read later, corrects order 1.
+    scenario.append("b.csv", format!("{HEADER}{}", order_line(1, 10, "12.00", "1")).as_bytes());
+    let corrected =
+        poll_until(ARRIVAL, || async { item_total(&scenario, 1).await == Some(Decimal::new(1200, 2)) }).await;
+    assert!(corrected, "the correction never arrived");
+    assert!(producer.terminate().success());
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    let original_versions = versions_of(&scenario, "2", 4);
+    assert_eq!(original_versions.len(), 1);
+
+    // A restored backup lost order 2.
+    scenario.db().await.execute("DELETE FROM orders WHERE id = 2", &[]).await.unwrap();
+    let replayed = replay_file(&scenario, &scenario.inbox().join("a.csv"), &[]);
+    assert!(replayed.status.success(), "{}", shown(&replayed));
+
+    scenario.wait_for_orders(3, ARRIVAL).await;
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    assert_eq!(item_total(&scenario, 2).await, Some(Decimal::new(2000, 2)), "order 2 is back");
+    assert_eq!(
+        item_total(&scenario, 1).await,
+        Some(Decimal::new(1200, 2)),
+        "the older file never overrides the correction"
+    );
+    let versions = versions_of(&scenario, "2", 7);
+    assert_eq!(versions, [original_versions[0]; 2], "the replayed record carries its original version");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_unknown_epoch_is_refused_unless_given_one() {
+    let scenario = Scenario::new("replay_epoch").await;
+    scenario.append("a.csv", format!("{HEADER}{}", order_line(1, 10, "10.00", "1")).as_bytes());
+    let _consumer = scenario.start_consumer();
+    let producer = scenario.start_producer();
+    scenario.wait_for_orders(1, ARRIVAL).await;
+    assert!(producer.terminate().success());
+
+    // Never published: no record on the topics tells its epoch.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let unknown = elsewhere.path().join("never-seen.csv");
+    std::fs::write(&unknown, format!("{HEADER}{}", order_line(7, 70, "70.00", "1"))).unwrap();
+    let refused = replay_file(&scenario, &unknown, &[]);
+    assert!(!refused.status.success(), "{}", shown(&refused));
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 1, "nothing published");
+
+    let epoch = 4_242;
+    let given = replay_file(&scenario, &unknown, &["--epoch", &epoch.to_string()]);
+    assert!(given.status.success(), "{}", shown(&given));
+    scenario.wait_for_orders(2, ARRIVAL).await;
+    let offset = HEADER.len() as u64;
+    assert_eq!(versions_of(&scenario, "7", 2), [source_version(epoch, offset)]);
+    let stored: i64 =
+        scenario.db().await.query_one("SELECT source_version FROM orders WHERE id = 7", &[]).await.unwrap().get(0);
+    assert_eq!(epoch_of_version(stored), epoch);
+}
+
+/// Whether the group has no members in Kafka's description of it.
+fn group_is_empty(scenario: &Scenario) -> bool {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &scenario.brokers).create().unwrap();
+    consumer
+        .fetch_group_list(Some(&scenario.group), Duration::from_secs(10))
+        .is_ok_and(|list| list.groups().iter().all(|group| group.members().is_empty()))
+}
+
+/// Partition → the group's committed offset in Kafka.
+fn kafka_committed(scenario: &Scenario) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &scenario.brokers)
+        .set("group.id", &scenario.group)
+        .create()
+        .unwrap();
+    let mut partitions = TopicPartitionList::new();
+    for partition in 0..orderstream_e2e::PARTITIONS {
+        partitions.add_partition(&scenario.topic, partition);
+    }
+    let committed = consumer.committed_offsets(partitions, Duration::from_secs(10)).unwrap();
+    committed
+        .elements()
+        .iter()
+        .filter_map(|element| match element.offset() {
+            Offset::Offset(offset) => Some((element.partition(), offset)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_topic_replay_refuses_a_live_group_and_reapplies_the_topic_once_it_stopped() {
+    let scenario = Scenario::new("replay_topic").await;
+    let lines: String = (1..=30).map(|id| order_line(id, id, "5.00", "1")).collect();
+    scenario.append("a.csv", format!("{HEADER}{lines}").as_bytes());
+    let consumer = scenario.start_consumer();
+    let producer = scenario.start_producer();
+    scenario.wait_for_orders(30, ARRIVAL).await;
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    assert!(producer.terminate().success());
+    let applied = scenario.stored_offsets(&scenario.group).await;
+
+    let refused = replay_topic(&scenario, &["--to-earliest", "--yes"]);
+    assert!(!refused.status.success(), "a live group must be refused: {}", shown(&refused));
+    assert_eq!(scenario.stored_offsets(&scenario.group).await, applied, "nothing moved");
+
+    assert!(consumer.terminate().success());
+    assert!(poll_until(ARRIVAL, || async { group_is_empty(&scenario) }).await, "the consumer never left its group");
+    scenario.db().await.execute("DELETE FROM orders WHERE id <= 10", &[]).await.unwrap();
+
+    let dry_run = replay_topic(&scenario, &["--to-earliest"]);
+    assert!(dry_run.status.success(), "{}", shown(&dry_run));
+    assert_eq!(scenario.stored_offsets(&scenario.group).await, applied, "without --yes nothing moves");
+
+    let moved = replay_topic(&scenario, &["--to-earliest", "--yes"]);
+    assert!(moved.status.success(), "{}", shown(&moved));
+    // Every partition that holds records goes back to its first one.
+    let earliest: BTreeMap<i32, i64> = applied.keys().map(|&partition| (partition, 0)).collect();
+    assert_eq!(scenario.stored_offsets(&scenario.group).await, earliest, "PostgreSQL's offsets moved");
+    assert_eq!(kafka_committed(&scenario), earliest, "Kafka's committed offsets moved");
+
+    let _consumer = scenario.start_consumer();
+    scenario.wait_for_orders(30, ARRIVAL).await;
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    assert_eq!(scenario.orders().await.len(), 30, "the deleted rows came back");
+
+    let at = chrono::Utc::now() + chrono::Duration::days(1);
+    let later = replay_topic(&scenario, &["--to-datetime", &at.to_rfc3339(), "--yes"]);
+    assert!(!later.status.success(), "the group is live again: {}", shown(&later));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_a_file_is_recognised_by_its_name_and_first_bytes() {
+    let scenario = Scenario::new("replay_copy").await;
+    scenario.append("2022_07.csv", format!("{HEADER}{}", order_line(1, 10, "10.00", "1")).as_bytes());
+    let _consumer = scenario.start_consumer();
+    let producer = scenario.start_producer();
+    scenario.wait_for_orders(1, ARRIVAL).await;
+    assert!(producer.terminate().success());
+    let original = versions_of(&scenario, "1", 1);
+
+    // Restored from an archive: another inode, same name and content.
+    let archive = tempfile::tempdir().unwrap();
+    let copy = archive.path().join("2022_07.csv");
+    std::fs::copy(scenario.inbox().join("2022_07.csv"), &copy).unwrap();
+    let replayed = replay_file(&scenario, &copy, &[]);
+    assert!(replayed.status.success(), "{}", shown(&replayed));
+    assert_eq!(versions_of(&scenario, "1", 2), [original[0]; 2]);
+
+    // The same name with other first bytes is another file.
+    std::fs::write(&copy, format!("{HEADER}{}", order_line(1, 10, "99.00", "1"))).unwrap();
+    let refused = replay_file(&scenario, &copy, &[]);
+    assert!(!refused.status.success(), "{}", shown(&refused));
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 2, "nothing published");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_to_a_datetime_goes_back_to_the_first_record_written_since() {
+    let scenario = Scenario::new("replay_since").await;
+    let lines =
+        |ids: std::ops::RangeInclusive<i64>| -> String { ids.map(|id| order_line(id, id, "5.00", "1")).collect() };
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=20)).as_bytes());
+    let consumer = scenario.start_consumer();
+    let producer = scenario.start_producer();
+    scenario.wait_for_orders(20, ARRIVAL).await;
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    let before_since = scenario.high_watermarks();
+    let since = chrono::Utc::now();
+    scenario.append("a.csv", lines(21..=30).as_bytes());
+    scenario.wait_for_orders(30, ARRIVAL).await;
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    assert!(producer.terminate().success());
+    assert!(consumer.terminate().success());
+    assert!(poll_until(ARRIVAL, || async { group_is_empty(&scenario) }).await, "the consumer never left its group");
+
+    let moved = replay_topic(&scenario, &["--to-datetime", &since.to_rfc3339(), "--yes"]);
+    assert!(moved.status.success(), "{}", shown(&moved));
+    // Each partition goes back to its first record written after `since`.
+    let expected: BTreeMap<i32, i64> = scenario
+        .high_watermarks()
+        .keys()
+        .map(|&partition| (partition, before_since.get(&partition).copied().unwrap_or(0)))
+        .collect();
+    assert_eq!(scenario.stored_offsets(&scenario.group).await, expected);
+    assert_eq!(kafka_committed(&scenario), expected);
+}
