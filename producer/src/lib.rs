@@ -13,6 +13,7 @@
 //! | [`positions`] | the delivered position of every file, saved atomically and durably    |
 //! | [`publisher`] | records → Kafka (orders topic, dead-letter topic)                     |
 //! | [`metrics`]   | the producer's Prometheus metrics                                     |
+//! | [`status`]    | `/status`: each file's size, delivered bytes and percentage; last error |
 //! | [`run`]       | the loop tying them together, and shutdown                            |
 //!
 //! # Guarantee
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod positions;
 pub mod publisher;
 pub mod run;
+pub mod status;
 pub mod tailer;
 pub mod watch;
 
