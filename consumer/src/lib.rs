@@ -17,6 +17,7 @@
 //! | [`dead_letters`] | the `orders.dlq` topic, the `dead_letters` table, its spreadsheet-safe CSV export |
 //! | [`redrive`]      | re-publishing dead letters once fixed                                    |
 //! | [`metrics`]      | Prometheus counters and the summary log line                             |
+//! | [`status`]       | `/status`: group, assigned partitions, rows/s, last error; the rate log   |
 //! | [`storable`]     | outside text made acceptable to PostgreSQL (no NUL), exact bytes beside it |
 //! | [`run`]          | the loop: batch, apply, retry, rebalance, shutdown                       |
 //!
@@ -43,6 +44,7 @@ pub mod migrate;
 pub mod offsets;
 pub mod redrive;
 pub mod run;
+pub mod status;
 pub mod storable;
 pub mod upsert;
 
