@@ -17,7 +17,7 @@ SEED                  ?= 42
 
 export LOCAL INBOX ARCHIVE ARCHIVE_AFTER PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE
 
-.PHONY: help run down clean test deps services test-services gen report bench lint up secrets compose-check chaos soak fuzz replay replay-topic
+.PHONY: help run status down clean test deps services test-services gen report bench lint up secrets compose-check chaos soak fuzz replay replay-topic
 
 # Docker Compose (`make up`): the plugin or the standalone tool; empty without either.
 COMPOSE_YML = compose/docker-compose.yml
@@ -29,6 +29,10 @@ help: ## list the targets
 
 run: ## start the stack and the pipeline, load the inbox, wait until caught up
 	@bash scripts/run.sh
+
+status: ## what the `make run` pipeline is doing: files, processes, lag, freshness, dead letters (exit 0 caught up, 1 behind, 2 unreachable; STATUS_ARGS=--json)
+	@test -f $(LOCAL)/env || { echo "status: no $(LOCAL)/env: start the stack with \`make run\` first" >&2; exit 2; }
+	@. $(LOCAL)/env && cargo run $(if $(filter debug,$(PROFILE)),,--release) --quiet --bin orderstream-status -- $(STATUS_ARGS)
 
 down: ## stop everything `make run` started, and the Compose stack if it is up (data kept)
 	@bash scripts/down.sh

@@ -42,7 +42,7 @@ bash scripts/kafka.sh start "$LOCAL/kafka" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT
 
 # Only the pipeline's binaries: never the test-only ones (e2e, chaos).
 PIPELINE_PACKAGES=(-p orderstream-producer -p orderstream-consumer -p orderstream-lag-exporter
-                   -p orderstream-analytics -p orderstream-generator)
+                   -p orderstream-analytics -p orderstream-generator -p orderstream-status)
 if [[ "$PROFILE" == release ]]; then
   cargo build --release --bins --quiet "${PIPELINE_PACKAGES[@]}"
   BIN=target/release
@@ -120,54 +120,23 @@ sed -e "s/producer:9101/127.0.0.1:$PRODUCER_METRICS_PORT/" \
 start_once prometheus prometheus --config.file="$LOCAL/prometheus/prometheus.yml" \
   --storage.tsdb.path="$LOCAL/prometheus/data" --web.listen-address="127.0.0.1:$PROMETHEUS_PORT"
 
-# The producer has caught up when every file's delivered position is at its
-# last complete line; the consumer when the group's lag is zero.
-producer_behind() {
-  python3 - "$INBOX" "$STATE_DIR/positions.json" <<'PY'
-import glob, json, os, sys
-inbox, store = sys.argv[1], sys.argv[2]
-try:
-    files = json.load(open(store)).get("files", {}).values()
-except (OSError, ValueError):
-    files = []
-delivered = {os.path.realpath(f["path"]): f["delivered"]["offset"] for f in files}
-
-def complete_bytes(path, chunk=64 * 1024):
-    """Bytes up to the end of the last complete line, read from the end
-    backwards: this runs every second, and inbox files can be large."""
-    with open(path, "rb") as f:
-        end = f.seek(0, os.SEEK_END)
-        while end > 0:
-            start = max(0, end - chunk)
-            f.seek(start)
-            newline = f.read(end - start).rfind(b"\n")
-            if newline >= 0:
-                return start + newline + 1
-            end = start
-    return 0
-
-behind = 0
-for path in glob.glob(os.path.join(inbox, "*.csv")):
-    behind += max(0, complete_bytes(path) - delivered.get(os.path.realpath(path), 0))
-print(behind)
-PY
-}
-consumer_lag() {
-  local described
-  # Fails while the group has not formed yet: that reads as "unknown".
-  described="$(bash scripts/kafka.sh run-class "$LOCAL/kafka" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" \
-      org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
-      --bootstrap-server "$KAFKA_BROKERS" --describe --group orderstream 2>/dev/null)" || true
-  echo "$described" |
-    awk '$1 == "orderstream" && $3 ~ /^[0-9]+$/ { end[$3] = $5; lag[$3] = ($6 ~ /^[0-9]+$/) ? $6 : $5 }
-         END { total = 0; for (p in lag) total += lag[p]; print (length(lag) ? total : "unknown") }'
-}
+# Caught up: every inbox file delivered to Kafka up to its last complete
+# line, the producer and consumer answering, and no lag between Kafka's high
+# watermarks and the offsets stored in PostgreSQL. `orderstream-status
+# --progress` judges it (exit 0) and prints one line per look: orders in
+# PostgreSQL of the lines to load, rate, time left (its samples for the rate
+# in $LOCAL/run/progress.json). A look takes well under a second, so a line
+# comes at least every 2 s.
+progress_state="$LOCAL/run/progress.json"
+rm -f "$progress_state"
 deadline=$((SECONDS + CATCH_UP_TIMEOUT))
 while :; do
-  behind="$(producer_behind)"
-  lag="$(consumer_lag)"
-  [[ "$behind" == 0 && "$lag" == 0 ]] && break
-  (( SECONDS < deadline )) || die "not caught up after ${CATCH_UP_TIMEOUT}s (bytes unread: $behind, consumer lag: $lag); see $LOCAL/log/"
+  if progress="$("$BIN/orderstream-status" --progress "$progress_state")"; then
+    say "$progress"
+    break
+  fi
+  say "$progress"
+  (( SECONDS < deadline )) || die "not caught up after ${CATCH_UP_TIMEOUT}s; see $LOCAL/log/ and \`make status\`"
   for name in producer consumer lag-exporter prometheus; do
     alive "$(cat "$LOCAL/run/$name.pid")" || die "$name exited; see $LOCAL/log/$name.log"
   done
@@ -185,7 +154,7 @@ cat <<SUMMARY
 orderstream is running and has caught up.
   orders in PostgreSQL:  $rows
   dead letters:          $dead   (topic orders.dlq)
-  consumer lag:          $lag
+  consumer lag:          0   (\`make status\` shows files, lag and dead letters at any time)
   inbox:                 $INBOX
   logs:                  $LOCAL/log/
   analysis report:       $LOCAL/report/index.html  (\`make report\` renders it again)

@@ -63,6 +63,11 @@ pub struct Config {
     /// configured otherwise; port 0 picks a free port).
     #[arg(long, env = "ORDERSTREAM_CONSUMER_METRICS_ADDR", default_value = "127.0.0.1:9102")]
     pub metrics_addr: std::net::SocketAddr,
+
+    /// Where to write `{"addr": ..., "pid": ...}` once the endpoints are
+    /// bound (the actual port with `--metrics-addr` port 0).
+    #[arg(long, env = "ORDERSTREAM_CONSUMER_READY_FILE")]
+    pub ready_file: Option<std::path::PathBuf>,
 }
 
 /// The consumer's subcommands.
@@ -129,6 +134,7 @@ impl std::fmt::Debug for Config {
             .field("batch_wait_ms", &self.batch_wait_ms)
             .field("fetch_queue_max_kbytes", &self.fetch_queue_max_kbytes)
             .field("metrics_addr", &self.metrics_addr)
+            .field("ready_file", &self.ready_file)
             .finish()
     }
 }

@@ -18,6 +18,7 @@
 //! | [`redrive`]      | re-publishing dead letters once fixed                                    |
 //! | [`replay`]       | `replay`: the group's stored and committed offsets moved back together   |
 //! | [`metrics`]      | Prometheus counters and the summary log line                             |
+//! | [`status`]       | `/status`: group, assigned partitions, rows/s, last error; the rate log   |
 //! | [`storable`]     | outside text made acceptable to PostgreSQL (no NUL), exact bytes beside it |
 //! | [`run`]          | the loop: batch, apply, retry, rebalance, shutdown                       |
 //!
@@ -45,6 +46,7 @@ pub mod offsets;
 pub mod redrive;
 pub mod replay;
 pub mod run;
+pub mod status;
 pub mod storable;
 pub mod upsert;
 

@@ -40,6 +40,7 @@ use crate::db::{self, DbError};
 use crate::decode::{decode, Decoded};
 use crate::metrics::Metrics;
 use crate::migrate::{migrate, MigrateError};
+use crate::status::StatusBoard;
 use crate::upsert::WritePath;
 use telemetry::{Readiness, ServeError};
 
@@ -76,6 +77,14 @@ pub enum ConsumerError {
     /// client swapped inside a running process would be a new, untested one.
     #[error("{0}; exiting so that the supervisor restarts the consumer with a new producer")]
     DeadLetterProducer(#[source] ApplyError),
+    /// The ready file (`--ready-file`) cannot be written.
+    #[error("cannot write the ready file {path}: {source}")]
+    ReadyFile {
+        /// The file asked for.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The metrics endpoint cannot be opened.
     #[error(transparent)]
     Telemetry(#[from] ServeError),
@@ -135,14 +144,22 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     });
     let metrics = Metrics::new()?;
     let readiness = Readiness::new("connecting to PostgreSQL");
-    telemetry::serve(config.metrics_addr, metrics.registry.clone(), readiness.clone()).await?;
+    let status = StatusBoard::new(&config.group);
+    let bound =
+        telemetry::serve_with_status(config.metrics_addr, metrics.registry.clone(), readiness.clone(), status.report())
+            .await?;
+    if let Some(path) = &config.ready_file {
+        telemetry::write_ready_file(path, bound)
+            .map_err(|source| ConsumerError::ReadyFile { path: path.clone(), source })?;
+    }
 
     let pool = db::pool(&config.database, 4).map_err(ConsumerError::DatabaseConfig)?;
-    let Some(()) = retry_transient("migrate", &stop, &metrics, &readiness, || apply_migrations(&pool)).await? else {
+    let Some(()) = retry_transient("migrate", &stop, &metrics, &readiness, &status, || apply_migrations(&pool)).await?
+    else {
         return Ok(());
     };
 
-    let assigned = Arc::new(Mutex::new(BTreeSet::new()));
+    let assigned = status.assigned.clone();
     let mut consumer_config = kafka_config(&config);
     // The memory bounds, and group timeouts under which a crashed member's
     // partitions move after 10 s rather than librdkafka's 45 s (heartbeats
@@ -182,7 +199,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     // The batch written in the next round, gathered during this one.
     let mut batch: Vec<Decoded> = Vec::new();
     loop {
-        let writing = (!batch.is_empty()).then(|| write_batch(&target, &batch, &seeked, &stop, &metrics, &readiness));
+        let writing =
+            (!batch.is_empty()).then(|| write_batch(&target, &batch, &seeked, &stop, &metrics, &readiness, &status));
         let (written, next) = gather_while(&consumer, &config, &stop, writing).await;
         let mut sought = BTreeMap::new();
         match written.transpose()? {
@@ -199,12 +217,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
                     report.seconds,
                 );
                 metrics.committed_at(&report.read_at, chrono::Utc::now());
+                status.batch_committed(report.accepted);
                 metrics.offsets_skipped(&report.skipped_offsets);
                 metrics.dead_letters_unrecorded(&report.unrecorded);
                 after_commit(&consumer, &config.topic, &report, &mut seeked);
                 sought = report.seeks;
                 if last_summary.elapsed() >= SUMMARY_EVERY {
                     metrics.log_summary(false);
+                    status.log_rate();
                     last_summary = Instant::now();
                 }
             }
@@ -237,8 +257,9 @@ async fn write_batch(
     stop: &CancellationToken,
     metrics: &Metrics,
     readiness: &Readiness,
+    status: &StatusBoard,
 ) -> Result<Written, ConsumerError> {
-    let applied = retry_transient("write", stop, metrics, readiness, || async {
+    let applied = retry_transient("write", stop, metrics, readiness, status, || async {
         tokio::time::timeout(BATCH_TIMEOUT, apply_batch(target, batch, seeked))
             .await
             .unwrap_or(Err(ApplyError::Database(DbError::Timeout(BATCH_TIMEOUT))))
@@ -425,6 +446,7 @@ async fn retry_transient<T, F, Fut>(
     stop: &CancellationToken,
     metrics: &Metrics,
     readiness: &Readiness,
+    status: &StatusBoard,
     mut attempt: F,
 ) -> Result<Option<T>, ConsumerError>
 where
@@ -442,6 +464,7 @@ where
             }
             Err(error) if error.is_transient() => {
                 metrics.retried();
+                status.last_error.set(&format!("{what}: {error}"));
                 readiness.not_ready(error.unavailable());
                 let jittered = backoff.mul_f64(0.5 + fastrand::f64());
                 match &error {
@@ -463,11 +486,13 @@ where
             }
             Err(error @ ApplyError::DeadLetterProducerFatal { .. }) => {
                 readiness.not_ready(error.unavailable());
+                status.last_error.set(&format!("{what}: {error}"));
                 error!(message = "Dead-letter producer failed fatally; exiting.", operation = what, %error);
                 return Err(ConsumerError::DeadLetterProducer(error));
             }
             Err(error) => {
                 readiness.not_ready("batch refused; exiting");
+                status.last_error.set(&format!("{what}: {error}"));
                 return Err(ConsumerError::Write(error));
             }
         }

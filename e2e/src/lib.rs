@@ -289,7 +289,14 @@ pub struct Process {
     name: String,
     child: Child,
     log: PathBuf,
+    /// Where the process writes its bound address (`--ready-file`).
+    ready_file: PathBuf,
 }
+
+/// The ready-file variables of the binaries that serve endpoints; each
+/// binary reads only its own.
+const READY_FILE_VARIABLES: [&str; 3] =
+    ["ORDERSTREAM_PRODUCER_READY_FILE", "ORDERSTREAM_CONSUMER_READY_FILE", "ORDERSTREAM_LAG_EXPORTER_READY_FILE"];
 
 impl Process {
     fn spawn(name: &str, mut command: Command) -> Process {
@@ -300,8 +307,20 @@ impl Process {
         let log = std::env::temp_dir().join(format!("orderstream-e2e-{name}-{}-{sequence}.log", std::process::id()));
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         command.stdout(file.try_clone().unwrap()).stderr(file);
+        // A ready file beside the log, unless the test chose one.
+        let chosen = command
+            .get_envs()
+            .find(|(name, value)| value.is_some() && READY_FILE_VARIABLES.iter().any(|variable| name == variable))
+            .and_then(|(_, value)| value.map(PathBuf::from));
+        let ready_file = chosen.unwrap_or_else(|| {
+            let path = log.with_extension("ready");
+            for variable in READY_FILE_VARIABLES {
+                command.env(variable, &path);
+            }
+            path
+        });
         let child = command.spawn().unwrap_or_else(|error| panic!("cannot start {name}: {error}"));
-        Process { name: name.to_string(), child, log }
+        Process { name: name.to_string(), child, log, ready_file }
     }
 
     /// Kills the process with SIGKILL, as a crash would.
@@ -317,17 +336,16 @@ impl Process {
         self.child.wait().unwrap()
     }
 
-    /// The address the process serves `/metrics` on, from its log (it binds
-    /// port 0 in tests); waits for the log line up to a minute.
+    /// The address the process serves `/metrics` on, from its ready file
+    /// (it binds port 0 in tests); waits for the file up to a minute.
     pub fn metrics_addr(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let output = self.output();
-            if let Some(line) = output.lines().find(|line| line.contains("Serving /metrics")) {
-                let addr = line.split("addr=").nth(1).expect("addr in the log line");
-                return addr.split_whitespace().next().unwrap().to_string();
+            let ready = std::fs::read_to_string(&self.ready_file).ok();
+            if let Some(addr) = ready.and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok()) {
+                return addr["addr"].as_str().expect("addr in the ready file").to_string();
             }
-            assert!(Instant::now() < deadline, "{} never served metrics:\n{output}", self.name);
+            assert!(Instant::now() < deadline, "{} never served metrics:\n{}", self.name, self.output());
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -394,6 +412,7 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.ready_file);
         if std::thread::panicking() {
             eprintln!("--- output of {} ---\n{}", self.name, self.output());
         }

@@ -34,6 +34,11 @@ pub struct Config {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     #[arg(long, env = "ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR", default_value = "127.0.0.1:9103")]
     pub metrics_addr: SocketAddr,
+
+    /// Where to write `{"addr": ..., "pid": ...}` once the endpoints are
+    /// bound (the actual port with `--metrics-addr` port 0).
+    #[arg(long, env = "ORDERSTREAM_LAG_EXPORTER_READY_FILE")]
+    pub ready_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -46,6 +51,7 @@ impl std::fmt::Debug for Config {
             .field("database", &self.database)
             .field("interval_ms", &self.interval_ms)
             .field("metrics_addr", &self.metrics_addr)
+            .field("ready_file", &self.ready_file)
             .finish()
     }
 }

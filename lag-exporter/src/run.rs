@@ -19,7 +19,11 @@ use crate::metrics::ExporterMetrics;
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let metrics = ExporterMetrics::new();
     let readiness = Readiness::new("no measurement yet");
-    telemetry::serve(config.metrics_addr, metrics.registry.clone(), readiness.clone()).await?;
+    let bound = telemetry::serve(config.metrics_addr, metrics.registry.clone(), readiness.clone()).await?;
+    if let Some(path) = &config.ready_file {
+        telemetry::write_ready_file(path, bound)
+            .map_err(|error| anyhow::anyhow!("cannot write the ready file {}: {error}", path.display()))?;
+    }
     let database = Database::from_args(&config.database)?;
     let mut kafka = config.kafka.clone();
     kafka.load_password_file()?;

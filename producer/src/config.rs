@@ -37,6 +37,12 @@ pub struct Config {
     #[arg(long, env = "ORDERSTREAM_PRODUCER_METRICS_ADDR", default_value = "127.0.0.1:9101")]
     pub metrics_addr: std::net::SocketAddr,
 
+    /// Where to write `{"addr": ..., "pid": ...}` once the endpoints are
+    /// bound (the actual port with `--metrics-addr` port 0): for harnesses
+    /// and scripts, instead of reading the address from the log.
+    #[arg(long, env = "ORDERSTREAM_PRODUCER_READY_FILE")]
+    pub ready_file: Option<PathBuf>,
+
     /// Partitions of the topics the producer creates when they are missing.
     #[arg(long, env = "ORDERSTREAM_PARTITIONS", default_value_t = 6)]
     pub partitions: i32,

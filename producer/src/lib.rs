@@ -13,6 +13,7 @@
 //! | [`positions`] | the delivered position of every file, saved atomically and durably    |
 //! | [`publisher`] | records → Kafka (orders topic, dead-letter topic)                     |
 //! | [`metrics`]   | the producer's Prometheus metrics                                     |
+//! | [`status`]    | `/status`: each file's size, delivered bytes and percentage; last error |
 //! | [`run`]       | the loop tying them together, and shutdown                            |
 //! | [`replay`]    | `replay FILE`: one export published again with its original versions |
 //!
@@ -31,6 +32,7 @@ pub mod positions;
 pub mod publisher;
 pub mod replay;
 pub mod run;
+pub mod status;
 pub mod tailer;
 pub mod watch;
 

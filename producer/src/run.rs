@@ -31,12 +31,16 @@ use crate::identity::{FileIdentity, FileKey};
 use crate::metrics::ProducerMetrics;
 use crate::positions::{DeliveredPosition, PositionStore, PositionStoreError, TrackedFile};
 use crate::publisher::{classify_refusal, Enqueued, PublishError, Publisher, RecordSource, Refusal};
+use crate::status::{progress, FileSnapshot, Snapshot, StatusBoard};
 use crate::tailer::{start_point, FileTailer, Poll, RecordOutcome, StartPoint, TailedRecord, TailerSettings};
 use crate::watch::InboxWatcher;
 
 /// How many records one file may contribute before the next file gets a turn,
 /// so a large file does not starve the others.
 const RECORDS_PER_TURN: usize = 2_000;
+
+/// How often a file that is behind has its progress logged.
+const PROGRESS_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// How long a clean shutdown waits for Kafka to confirm what is in flight.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
@@ -102,6 +106,14 @@ pub enum ProducerError {
     /// ones already published.
     #[error("cannot read the highest file epoch on the topics: {0}")]
     EpochFloor(#[source] KafkaError),
+    /// The ready file (`--ready-file`) cannot be written.
+    #[error("cannot write the ready file {path}: {source}")]
+    ReadyFile {
+        /// The file asked for.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The inbox folder cannot be listed at start.
     #[error("cannot list the inbox {path}: {source}")]
     Inbox {
@@ -162,11 +174,42 @@ struct Followed {
     detached_since: Option<Instant>,
     /// Records read from the file whose confirmation Kafka has not given yet.
     unconfirmed: usize,
+    /// What was delivered since the file was last caught up, for the log.
+    stretch: Stretch,
+}
+
+/// The delivery of a file from when it fell behind to when it caught up
+/// again (its whole content, for a new file): logged while it lasts and once
+/// at its end.
+struct Stretch {
+    started: Instant,
+    last_logged: Instant,
+    /// Caught up, and the end was logged.
+    finished: bool,
+    records: u64,
+    published: u64,
+    dead_lettered: u64,
+    flagged: u64,
+}
+
+impl Stretch {
+    fn new() -> Stretch {
+        let now = Instant::now();
+        Stretch {
+            started: now,
+            last_logged: now,
+            finished: false,
+            records: 0,
+            published: 0,
+            dead_lettered: 0,
+            flagged: 0,
+        }
+    }
 }
 
 impl Followed {
     fn new(tailer: FileTailer, detached: bool) -> Followed {
-        Followed { tailer, detached_since: detached.then(Instant::now), unconfirmed: 0 }
+        Followed { tailer, detached_since: detached.then(Instant::now), unconfirmed: 0, stretch: Stretch::new() }
     }
 
     /// Whether every byte of the file was read and every record read from it
@@ -189,7 +232,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     std::fs::read_dir(&config.inbox).map_err(|source| ProducerError::Inbox { path: config.inbox.clone(), source })?;
     let metrics = ProducerMetrics::new();
     let readiness = Readiness::new("creating topics");
-    telemetry::serve(config.metrics_addr, metrics.registry.clone(), readiness.clone()).await?;
+    let status = StatusBoard::new();
+    let bound =
+        telemetry::serve_with_status(config.metrics_addr, metrics.registry.clone(), readiness.clone(), status.report())
+            .await?;
+    if let Some(path) = &config.ready_file {
+        telemetry::write_ready_file(path, bound)
+            .map_err(|source| ProducerError::ReadyFile { path: path.clone(), source })?;
+    }
     let publisher = Publisher::new(&config.kafka, config.max_in_flight)?;
     publisher.ensure_topics(config.partitions).await?;
     publisher.check_record_limit(config.max_record_bytes).await?;
@@ -212,6 +262,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         unarchivable: BTreeSet::new(),
         positions_failing: false,
         readiness,
+        status,
     };
     info!(message = "Producer started.", inbox = %producer.config.inbox.display(),
           pattern = %producer.config.pattern, topic = %producer.config.kafka.topic,
@@ -315,6 +366,8 @@ struct Producer {
     positions_failing: bool,
     /// What `/readyz` says.
     readiness: Readiness,
+    /// What `/status` says.
+    status: StatusBoard,
 }
 
 impl Producer {
@@ -325,6 +378,7 @@ impl Producer {
             Ok(listing) => listing,
             Err(error) => {
                 warn!(message = "Cannot list the inbox; will retry.", inbox = %self.config.inbox.display(), %error);
+                self.status.last_error.set(&format!("cannot list the inbox {}: {error}", self.config.inbox.display()));
                 return;
             }
         };
@@ -422,6 +476,7 @@ impl Producer {
             Ok(None) => {}
             Err(error) => {
                 self.metrics.epoch_floor_errors.inc();
+                self.status.last_error.set(&format!("cannot read the highest epoch on the topics: {error}"));
                 warn!(message = "Cannot read the highest epoch on the topics; new files are versioned by this producer's counter and clock.", %error);
             }
         }
@@ -440,6 +495,7 @@ impl Producer {
             Err(error) => {
                 if self.unreadable.insert(path.to_path_buf()) {
                     warn!(message = "Cannot open file; will retry.", file = %path.display(), %error);
+                    self.status.last_error.set(&format!("cannot open {}: {error}", path.display()));
                 }
                 return;
             }
@@ -487,6 +543,7 @@ impl Producer {
                 }
                 Err(error) => {
                     warn!(message = "Cannot read file; will retry.", file = %followed.tailer.path().display(), %error);
+                    self.status.last_error.set(&format!("cannot read {}: {error}", followed.tailer.path().display()));
                     continue;
                 }
             };
@@ -678,6 +735,7 @@ impl Producer {
             }
         }
         self.metrics.unread_bytes.set(unread);
+        self.publish_status();
         if self.store.is_dirty() {
             // Chaos suite: a crash after Kafka confirmed records, before their positions are saved.
             fail::fail_point!("producer-before-position-save", |_| std::process::abort());
@@ -691,6 +749,7 @@ impl Producer {
             Ok(()) => {}
             Err(failure) => {
                 self.metrics.position_write_errors.inc();
+                self.status.last_error.set(&format!("cannot save positions: {failure}"));
                 if !self.positions_failing {
                     error!(message = "Cannot save positions; reading stops until they can be saved.", error = %failure);
                     self.readiness.not_ready("cannot save positions");
@@ -708,14 +767,17 @@ impl Producer {
             Err(error) => {
                 self.metrics.delivery_errors.inc();
                 self.readiness.not_ready(&format!("stopping: {error}"));
+                self.status.last_error.set(&error);
                 return Err(error);
             }
         };
         if let Some(followed) = self.followed.get_mut(&confirmation.key) {
             followed.unconfirmed = followed.unconfirmed.saturating_sub(1);
+            followed.stretch.count(&confirmation.sent, &delivered);
         }
         match (&confirmation.sent, delivered) {
             (_, Delivered::DeadLetteredInstead { file, offset, refusal }) => {
+                self.status.last_error.set(&format!("Kafka refused the order from {file} at byte {offset}: {refusal}"));
                 self.metrics.delivery_errors.inc();
                 self.metrics.dead_lettered.with_label_values(&[RejectionKind::RefusedByKafka.as_str()]).inc();
                 warn!(message = "Kafka refused an order for good; dead-lettered it instead.",
@@ -737,11 +799,73 @@ impl Producer {
         Ok(())
     }
 
+    /// Publishes what `/status` shows, and logs each file's progress: every
+    /// [`PROGRESS_LOG_EVERY`] while it is behind, once when it caught up.
+    fn publish_status(&mut self) {
+        let mut files = Vec::with_capacity(self.followed.len());
+        for (key, followed) in &mut self.followed {
+            let delivered = self.store.get(*key).map(|tracked| tracked.delivered).unwrap_or_default();
+            let snapshot = FileSnapshot {
+                path: followed.tailer.path().to_path_buf(),
+                delivered_bytes: delivered.offset,
+                delivered_lines: delivered.lines,
+                read_bytes: followed.tailer.position(),
+                partial_bytes: followed.tailer.partial_bytes(),
+                unconfirmed: followed.unconfirmed,
+            };
+            if let Ok(metadata) = followed.tailer.file().metadata() {
+                log_progress(&mut followed.stretch, &snapshot, metadata.len());
+            }
+            files.push(snapshot);
+        }
+        self.status.publish(Snapshot { files, in_flight: self.in_flight.len() });
+    }
+
     async fn drain(&mut self) -> Result<(), ProducerError> {
         while let Some(confirmation) = self.in_flight.next().await {
             self.confirm(confirmation)?;
         }
         Ok(())
+    }
+}
+
+impl Stretch {
+    /// Counts one confirmed record.
+    fn count(&mut self, sent: &Sent, delivered: &Delivered) {
+        self.records += 1;
+        match (sent, delivered) {
+            (_, Delivered::DeadLetteredInstead { .. }) | (Sent::DeadLetter(_), _) => self.dead_lettered += 1,
+            (Sent::Order(flags), Delivered::AsSent) => {
+                self.published += 1;
+                self.flagged += u64::from(!flags.is_empty());
+            }
+            (Sent::Header, Delivered::AsSent) => {}
+        }
+    }
+}
+
+/// Logs a file's progress while it is behind (every [`PROGRESS_LOG_EVERY`])
+/// and one line when it is caught up: read to its end and every record
+/// confirmed. A file that grows again starts a new stretch.
+fn log_progress(stretch: &mut Stretch, file: &FileSnapshot, size: u64) {
+    let (percent, caught_up) = progress(file, size);
+    let path = file.path.display();
+    match (caught_up, stretch.finished) {
+        (true, false) => {
+            stretch.finished = true;
+            if stretch.records > 0 {
+                info!(message = "File delivered.", file = %path, lines = file.delivered_lines,
+                      published = stretch.published, dead_lettered = stretch.dead_lettered,
+                      flagged = stretch.flagged, seconds = format!("{:.1}", stretch.started.elapsed().as_secs_f64()));
+            }
+        }
+        (false, true) => *stretch = Stretch::new(),
+        (false, false) if stretch.last_logged.elapsed() >= PROGRESS_LOG_EVERY => {
+            stretch.last_logged = Instant::now();
+            info!(message = "File progress.", file = %path, delivered_bytes = file.delivered_bytes,
+                  size, percent = format!("{percent:.1}"), in_flight = file.unconfirmed);
+        }
+        _ => {}
     }
 }
 

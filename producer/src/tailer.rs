@@ -325,8 +325,14 @@ impl FileTailer {
         read
     }
 
-    fn position(&self) -> u64 {
+    /// Bytes split into records so far: everything before was read and sent.
+    pub fn position(&self) -> u64 {
         self.buffer_offset + self.split as u64
+    }
+
+    /// Bytes read past [`Self::position`] that are not a complete record yet.
+    pub fn partial_bytes(&self) -> u64 {
+        self.buffer.len().saturating_sub(self.split) as u64
     }
 
     fn take(&mut self, split: SplitRecord, now: DateTime<Utc>) -> TailedRecord {

@@ -10,16 +10,28 @@
 //! - `GET /healthz`: 200 while the process is alive (a liveness probe).
 //! - `GET /readyz`: 200 once the process is connected and working, 503 with
 //!   the reason otherwise (a readiness probe).
+//! - `GET /status`: what the process is doing, as JSON, for people and
+//!   `orderstream-status` (see [`serve_with_status`]); 404 where a process
+//!   has none. Built from a snapshot the process keeps, so a request costs
+//!   no more than a `stat`.
+//!
+//! [`LastError`] keeps the last error a process met, with its time, for its
+//! `/status`; [`Rate`] measures a counter's rate over a sliding window, for
+//! `/status` and the progress logs alike; [`write_ready_file`] publishes the
+//! bound address, so a harness never reads it from a log line.
 //!
 //! The server binds loopback by default (see each binary's `--metrics-addr`):
 //! metrics are for the local Prometheus, not the network, unless configured.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use prometheus::{Encoder, Registry, TextEncoder};
@@ -87,28 +99,134 @@ pub struct ServeError {
     pub source: std::io::Error,
 }
 
+/// What `/status` answers: a JSON document built from the process's own
+/// snapshot (cheap: it runs on every request).
+pub type StatusReport = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 #[derive(Clone)]
 struct Endpoints {
     registry: Registry,
     readiness: Readiness,
+    status: Option<StatusReport>,
 }
 
 /// Binds `addr` and serves the endpoints in a background task; returns the
 /// bound address (useful with port 0).
 pub async fn serve(addr: SocketAddr, registry: Registry, readiness: Readiness) -> Result<SocketAddr, ServeError> {
+    serve_endpoints(addr, Endpoints { registry, readiness, status: None }).await
+}
+
+/// Like [`serve`], with `GET /status` answered by `status`.
+pub async fn serve_with_status(
+    addr: SocketAddr,
+    registry: Registry,
+    readiness: Readiness,
+    status: StatusReport,
+) -> Result<SocketAddr, ServeError> {
+    serve_endpoints(addr, Endpoints { registry, readiness, status: Some(status) }).await
+}
+
+async fn serve_endpoints(addr: SocketAddr, endpoints: Endpoints) -> Result<SocketAddr, ServeError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| ServeError { addr, source })?;
     let bound = listener.local_addr().map_err(|source| ServeError { addr, source })?;
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .with_state(Endpoints { registry, readiness });
+        .route("/status", get(status))
+        .with_state(endpoints);
     tokio::spawn(async move {
         // The server only ends with the runtime; an error here is logged by axum.
         let _ = axum::serve(listener, app).await;
     });
-    info!(message = "Serving /metrics, /healthz, /readyz.", addr = %bound);
+    info!(message = "Serving /metrics, /healthz, /readyz, /status.", addr = %bound);
     Ok(bound)
+}
+
+/// What a ready file holds: where the process serves its endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReadyFile {
+    /// The bound address of `/metrics`, `/healthz`, `/readyz`, `/status`.
+    pub addr: SocketAddr,
+    /// The process id, so a harness can tell a stale file from a live one.
+    pub pid: u32,
+}
+
+/// Writes `{"addr": "...", "pid": N}` to `path` atomically (a temporary
+/// file renamed over it), so a reader sees the whole file or none: the
+/// `--ready-file` of every binary. Written once the endpoints are bound;
+/// `/readyz` says when the process is ready to work.
+pub fn write_ready_file(path: &Path, addr: SocketAddr) -> std::io::Result<()> {
+    let content = ReadyFile { addr, pid: std::process::id() };
+    let text = serde_json::to_string(&content).map_err(std::io::Error::other)?;
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    std::fs::write(&partial, text + "\n")?;
+    std::fs::rename(&partial, path)
+}
+
+/// The last error a process met, and when, for its `/status`: shared between
+/// the work (which sets it) and the endpoint (which reads it).
+#[derive(Clone, Debug, Default)]
+pub struct LastError {
+    last: Arc<Mutex<Option<TimedError>>>,
+}
+
+/// An error's message and when it happened.
+type TimedError = (String, chrono::DateTime<chrono::Utc>);
+
+impl LastError {
+    /// Notes `error` as the last one, at the current time.
+    pub fn set(&self, error: &dyn std::fmt::Display) {
+        *self.last.lock().expect("last error lock") = Some((error.to_string(), chrono::Utc::now()));
+    }
+
+    /// `{"message": ..., "at": RFC 3339}`, or `null` when there was none.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &*self.last.lock().expect("last error lock") {
+            Some((message, at)) => serde_json::json!({ "message": message, "at": at.to_rfc3339() }),
+            None => serde_json::Value::Null,
+        }
+    }
+}
+
+/// A counter's rate over a sliding window: samples of the running total,
+/// the oldest dropped once past the window.
+#[derive(Debug)]
+pub struct Rate {
+    window: Duration,
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl Rate {
+    /// A rate measured over `window`.
+    pub fn new(window: Duration) -> Self {
+        Rate { window, samples: VecDeque::new() }
+    }
+
+    /// Notes the counter's running total now.
+    pub fn record(&mut self, total: u64) {
+        self.record_at(Instant::now(), total);
+    }
+
+    /// Notes the counter's running total at `at` (tests give the time).
+    pub fn record_at(&mut self, at: Instant, total: u64) {
+        self.samples.push_back((at, total));
+        // One sample older than the window stays: the rate spans the whole window.
+        while self.samples.len() > 2 && self.samples.get(1).is_some_and(|(time, _)| at - *time >= self.window) {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Per second between the oldest and newest samples; 0 with fewer than two.
+    pub fn per_second(&self) -> f64 {
+        match (self.samples.front(), self.samples.back()) {
+            (Some((first, from)), Some((last, to))) if last > first => {
+                to.saturating_sub(*from) as f64 / (*last - *first).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
 }
 
 async fn metrics(State(endpoints): State<Endpoints>) -> impl IntoResponse {
@@ -121,6 +239,13 @@ async fn metrics(State(endpoints): State<Endpoints>) -> impl IntoResponse {
             [(header::CONTENT_TYPE, "text/plain".to_string())],
             error.to_string().into_bytes(),
         ),
+    }
+}
+
+async fn status(State(endpoints): State<Endpoints>) -> Response {
+    match &endpoints.status {
+        Some(report) => axum::Json(report()).into_response(),
+        None => (StatusCode::NOT_FOUND, "no status for this process\n").into_response(),
     }
 }
 
@@ -167,5 +292,38 @@ mod tests {
         assert!(not_ready.contains("connecting to Kafka"));
         readiness.ready();
         assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+        assert!(get(addr, "/status").await.starts_with("HTTP/1.1 404"), "no status given");
+    }
+
+    #[tokio::test]
+    async fn status_serves_the_snapshot_and_the_ready_file_the_bound_address() {
+        let last_error = LastError::default();
+        let shown = last_error.clone();
+        let report: StatusReport = Arc::new(move || serde_json::json!({ "last_error": shown.to_json() }));
+        let addr = serve_with_status("127.0.0.1:0".parse().unwrap(), Registry::new(), Readiness::new("x"), report)
+            .await
+            .unwrap();
+        assert!(get(addr, "/status").await.contains(r#"{"last_error":null}"#));
+        last_error.set(&"disk full");
+        assert!(get(addr, "/status").await.contains(r#""message":"disk full""#));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ready.json");
+        write_ready_file(&path, addr).unwrap();
+        let written: ReadyFile = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(written, ReadyFile { addr, pid: std::process::id() });
+    }
+
+    #[test]
+    fn rate_spans_the_window_and_forgets_older_samples() {
+        let start = Instant::now();
+        let mut rate = Rate::new(Duration::from_secs(10));
+        assert_eq!(rate.per_second(), 0.0);
+        rate.record_at(start, 0);
+        rate.record_at(start + Duration::from_secs(5), 500);
+        assert_eq!(rate.per_second(), 100.0);
+        rate.record_at(start + Duration::from_secs(20), 500);
+        rate.record_at(start + Duration::from_secs(30), 1500);
+        assert_eq!(rate.per_second(), 100.0, "from 20 s to 30 s: the samples before are past the window");
     }
 }

@@ -1,0 +1,176 @@
+//! `orderstream-status` and the processes' `/status` and ready files, on the
+//! real binaries, Kafka and PostgreSQL: the exit code follows the pipeline
+//! (0 caught up, 1 behind or a process down, 2 a service unreachable), and
+//! the JSON carries files, percentages, lag per partition and dead letters.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use orderstream_e2e::{binary, order_line, poll_until, OutgoingRecord, Process, Scenario, HEADER};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The address a process published in its ready file, once it is there.
+async fn ready_addr(process: &mut Process, ready_file: &Path) -> SocketAddr {
+    let found = poll_until(WAIT, || async { ready_file.exists() }).await;
+    process.assert_running();
+    assert!(found, "no ready file at {}", ready_file.display());
+    let ready: Value = serde_json::from_str(&std::fs::read_to_string(ready_file).unwrap()).unwrap();
+    assert_eq!(ready["pid"].as_u64(), Some(u64::from(process.pid())), "the ready file names the process");
+    ready["addr"].as_str().unwrap().parse().unwrap()
+}
+
+/// A local port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs `orderstream-status --json` against the scenario; exit code and JSON.
+fn status(scenario: &Scenario, producer: SocketAddr, consumer: SocketAddr, overrides: &[(&str, &str)]) -> (i32, Value) {
+    let mut command = Command::new(binary("orderstream-status"));
+    command
+        .arg("--json")
+        .args(["--timeout", "3s"])
+        .env("KAFKA_BROKERS", &scenario.brokers)
+        .env("DATABASE_URL", &scenario.database_url)
+        .env("ORDERSTREAM_TOPIC", &scenario.topic)
+        .env("ORDERSTREAM_GROUP", &scenario.group)
+        .env("ORDERSTREAM_PRODUCER_METRICS_ADDR", producer.to_string())
+        .env("ORDERSTREAM_CONSUMER_METRICS_ADDR", consumer.to_string());
+    for (name, value) in overrides {
+        command.env(name, value);
+    }
+    let output = command.output().expect("run orderstream-status");
+    let json = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("not JSON ({error}): {}", String::from_utf8_lossy(&output.stdout)));
+    (output.status.code().expect("exit code"), json)
+}
+
+fn total_lag(report: &Value) -> Option<i64> {
+    report["lag"].as_i64()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_is_1_while_behind_0_once_caught_up_and_1_when_the_consumer_is_down() {
+    let scenario = Scenario::new("status_exit").await;
+    let lines: String = (1..=20).map(|id| order_line(id, 7, "10.00", "1.00")).collect();
+    scenario.append("orders.csv", format!("{HEADER}{lines}").as_bytes());
+    let size = std::fs::metadata(scenario.inbox().join("orders.csv")).unwrap().len();
+    // A record the consumer can only dead-letter, for the pending count.
+    scenario
+        .produce(&[OutgoingRecord {
+            key: Some("x".into()),
+            payload: b"not an order".to_vec(),
+            headers: vec![],
+            partition: Some(0),
+        }])
+        .await;
+
+    let producer_ready = scenario.dir.path().join("producer.ready");
+    let mut producer =
+        scenario.start_producer_with(&[("ORDERSTREAM_PRODUCER_READY_FILE", producer_ready.to_str().unwrap())]);
+    let producer_addr = ready_addr(&mut producer, &producer_ready).await;
+    let no_consumer: SocketAddr = format!("127.0.0.1:{}", closed_port()).parse().unwrap();
+
+    // Behind: every line is in Kafka, nothing is applied.
+    let mut last = Value::Null;
+    let delivered = poll_until(WAIT, || {
+        let (code, report) = status(&scenario, producer_addr, no_consumer, &[]);
+        let done = report["files"][0]["caught_up"] == true && total_lag(&report) == Some(21);
+        last = report;
+        std::future::ready(done && code == 1)
+    })
+    .await;
+    assert!(delivered, "expected every line in Kafka and a lag of 21 with exit 1: {last:#}");
+    assert_eq!(last["state"], "behind");
+    assert_eq!(last["consumer"]["up"], false);
+    assert_eq!(last["partitions"].as_array().unwrap().len(), 6, "lag for every partition");
+
+    let consumer_ready = scenario.dir.path().join("consumer.ready");
+    let mut consumer =
+        scenario.start_consumer_with(&[("ORDERSTREAM_CONSUMER_READY_FILE", consumer_ready.to_str().unwrap())]);
+    let consumer_addr = ready_addr(&mut consumer, &consumer_ready).await;
+    let caught_up = poll_until(WAIT, || {
+        let (code, report) = status(&scenario, producer_addr, consumer_addr, &[]);
+        last = report;
+        std::future::ready(code == 0)
+    })
+    .await;
+    assert!(caught_up, "expected exit 0 once the consumer applied everything: {last:#}");
+    assert_eq!(last["state"], "caught_up");
+    assert_eq!(last["orders"], 20);
+    let file = &last["files"][0];
+    assert!(file["path"].as_str().unwrap().ends_with("orders.csv"), "{file}");
+    assert_eq!((file["size"].as_u64(), file["delivered_bytes"].as_u64()), (Some(size), Some(size)));
+    assert_eq!(file["percent"], 100.0);
+    let lags: Vec<i64> = last["partitions"].as_array().unwrap().iter().map(|p| p["lag"].as_i64().unwrap()).collect();
+    assert_eq!(lags, [0; 6]);
+    assert_eq!(last["dead_letters_pending"], serde_json::json!({ "undecodable_value": 1 }));
+    assert_eq!(last["consumer"]["status"]["group"], scenario.group.as_str());
+    assert!(!last["consumer"]["status"]["assigned_partitions"].as_array().unwrap().is_empty());
+
+    consumer.kill_hard();
+    let (code, report) = status(&scenario, producer_addr, consumer_addr, &[]);
+    assert_eq!(code, 1, "a consumer down is not caught up: {report:#}");
+    assert_eq!(report["consumer"]["up"], false);
+    producer.assert_running();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_is_2_when_postgresql_or_kafka_cannot_be_reached() {
+    let scenario = Scenario::new("status_unreachable").await;
+    let nowhere: SocketAddr = format!("127.0.0.1:{}", closed_port()).parse().unwrap();
+    let closed_database = format!("postgres://nobody:secret@127.0.0.1:{}/nothing", closed_port());
+    let (code, report) = status(&scenario, nowhere, nowhere, &[("DATABASE_URL", &closed_database)]);
+    assert_eq!(code, 2, "{report:#}");
+    let said = report["unreachable"].to_string();
+    assert!(said.contains("PostgreSQL") && said.contains("make services"), "{said}");
+    assert!(!said.contains("secret"), "the password is never shown: {said}");
+
+    let closed_kafka = format!("127.0.0.1:{}", closed_port());
+    let (code, report) = status(&scenario, nowhere, nowhere, &[("KAFKA_BROKERS", &closed_kafka)]);
+    assert_eq!(code, 2, "{report:#}");
+    assert!(report["unreachable"].to_string().contains("Kafka"), "{report:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn producer_status_lists_each_followed_file_with_its_delivery() {
+    let scenario = Scenario::new("status_producer").await;
+    scenario.append("a.csv", format!("{HEADER}{}", order_line(1, 1, "5.00", "1.00")).as_bytes());
+    // A line still being written does not count against the file.
+    scenario.append("b.csv", format!("{HEADER}{}2,2,2022", order_line(3, 1, "5.00", "1.00")).as_bytes());
+    let ready_file = scenario.dir.path().join("producer.ready");
+    let mut producer =
+        scenario.start_producer_with(&[("ORDERSTREAM_PRODUCER_READY_FILE", ready_file.to_str().unwrap())]);
+    let addr = ready_addr(&mut producer, &ready_file).await;
+
+    let mut last = Value::Null;
+    let both_delivered = poll_until(WAIT, || {
+        let answer = ureq::get(&format!("http://{addr}/status"))
+            .call()
+            .ok()
+            .and_then(|mut response| response.body_mut().read_json::<Value>().ok());
+        last = answer.unwrap_or(Value::Null);
+        std::future::ready(last["caught_up"] == true && last["files"].as_array().is_some_and(|files| files.len() == 2))
+    })
+    .await;
+    assert!(both_delivered, "{last:#}");
+    let mut names: Vec<&str> = last["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|file| file["path"].as_str().unwrap().rsplit('/').next().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.csv", "b.csv"]);
+    for file in last["files"].as_array().unwrap() {
+        assert_eq!(file["percent"], 100.0, "{file}");
+        assert!(file["delivered_bytes"].as_u64().unwrap() > 0 && file["size"].as_u64().unwrap() > 0, "{file}");
+    }
+    assert_eq!(last["in_flight"], 0);
+    assert_eq!(last["last_error"], Value::Null);
+    assert!(last["started_at"].is_string() && last["version"].is_string());
+}

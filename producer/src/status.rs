@@ -1,0 +1,163 @@
+//! The producer's `/status`: every followed file with its size, delivered
+//! bytes and percentage, what is in flight, the last error, when it started.
+//!
+//! The loop publishes a [`Snapshot`] with each position flush (every
+//! `--position-flush-ms`); a request only adds one `stat` per file for its
+//! current size, so asking often costs the producer nothing.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use telemetry::{LastError, StatusReport};
+
+/// One followed file, as the loop last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSnapshot {
+    /// Where the file is now.
+    pub path: PathBuf,
+    /// Bytes up to the end of the last record Kafka confirmed.
+    pub delivered_bytes: u64,
+    /// Newlines within those bytes.
+    pub delivered_lines: u64,
+    /// Bytes split into records (sent or being sent).
+    pub read_bytes: u64,
+    /// Bytes read past `read_bytes` that do not form a complete record yet:
+    /// at the end of a file, a line still being written.
+    pub partial_bytes: u64,
+    /// Records read from the file that Kafka has not confirmed yet.
+    pub unconfirmed: usize,
+}
+
+/// What the loop knows, published for `/status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Every followed file.
+    pub files: Vec<FileSnapshot>,
+    /// Records sent and not yet confirmed, all files together.
+    pub in_flight: usize,
+}
+
+/// Shared between the loop (which publishes snapshots and errors) and the
+/// endpoint (which reads them).
+#[derive(Clone)]
+pub struct StatusBoard {
+    /// `None` until the loop has scanned the inbox once: before that, an
+    /// empty file list would read as "nothing to deliver".
+    snapshot: Arc<Mutex<Option<Snapshot>>>,
+    /// The last error met, shown until another replaces it.
+    pub last_error: LastError,
+    started_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One file in `/status`.
+#[derive(Debug, Serialize)]
+struct FileStatus {
+    path: String,
+    /// Size now (`stat`); `null` if the file cannot be looked at.
+    size: Option<u64>,
+    delivered_bytes: u64,
+    delivered_lines: u64,
+    /// Delivered bytes of the complete records the file holds.
+    percent: f64,
+    /// Every complete record of the file is confirmed by Kafka.
+    caught_up: bool,
+    in_flight: usize,
+}
+
+impl StatusBoard {
+    /// A board for a producer starting now.
+    pub fn new() -> Self {
+        StatusBoard { snapshot: Arc::default(), last_error: LastError::default(), started_at: chrono::Utc::now() }
+    }
+
+    /// Replaces the published snapshot.
+    pub fn publish(&self, snapshot: Snapshot) {
+        *self.snapshot.lock().expect("status lock") = Some(snapshot);
+    }
+
+    /// The `/status` handler.
+    pub fn report(&self) -> StatusReport {
+        let board = self.clone();
+        Arc::new(move || board.to_json())
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let snapshot = self.snapshot.lock().expect("status lock").clone();
+        let files: Option<Vec<FileStatus>> =
+            snapshot.as_ref().map(|snapshot| snapshot.files.iter().map(file_status).collect());
+        serde_json::json!({
+            "process": "producer",
+            "version": env!("CARGO_PKG_VERSION"),
+            "started_at": self.started_at.to_rfc3339(),
+            "scanned": snapshot.is_some(),
+            "caught_up": files.as_ref().is_some_and(|files| files.iter().all(|file| file.caught_up)),
+            "in_flight": snapshot.as_ref().map_or(0, |snapshot| snapshot.in_flight),
+            "files": files.unwrap_or_default(),
+            "last_error": self.last_error.to_json(),
+        })
+    }
+}
+
+impl Default for StatusBoard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn file_status(file: &FileSnapshot) -> FileStatus {
+    let size = std::fs::metadata(&file.path).ok().map(|metadata| metadata.len());
+    let (percent, caught_up) = match size {
+        Some(size) => progress(file, size),
+        None => (0.0, false),
+    };
+    FileStatus {
+        path: file.path.to_string_lossy().into_owned(),
+        size,
+        delivered_bytes: file.delivered_bytes,
+        delivered_lines: file.delivered_lines,
+        percent,
+        caught_up,
+        in_flight: file.unconfirmed,
+    }
+}
+
+/// Delivered share of the file's complete records, and whether all of them
+/// are delivered. A trailing line still being written is not counted: it is
+/// not a record yet.
+pub fn progress(file: &FileSnapshot, size: u64) -> (f64, bool) {
+    let read_to_the_end = size == file.read_bytes + file.partial_bytes;
+    let complete = if read_to_the_end { file.read_bytes } else { size };
+    let caught_up = file.unconfirmed == 0 && file.delivered_bytes >= complete;
+    let percent =
+        if complete == 0 { 100.0 } else { file.delivered_bytes.min(complete) as f64 * 100.0 / complete as f64 };
+    (if caught_up { 100.0 } else { (percent * 10.0).floor() / 10.0 }, caught_up)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(delivered: u64, read: u64, partial: u64, unconfirmed: usize) -> FileSnapshot {
+        FileSnapshot {
+            path: "f.csv".into(),
+            delivered_bytes: delivered,
+            delivered_lines: 0,
+            read_bytes: read,
+            partial_bytes: partial,
+            unconfirmed,
+        }
+    }
+
+    #[test]
+    fn a_line_still_being_written_does_not_hold_a_file_back() {
+        assert_eq!(progress(&file(100, 100, 7, 0), 107), (100.0, true));
+    }
+
+    #[test]
+    fn unread_or_unconfirmed_bytes_are_behind() {
+        assert_eq!(progress(&file(50, 100, 0, 0), 200), (25.0, false));
+        assert_eq!(progress(&file(100, 100, 0, 3), 100), (100.0, false), "records in flight: not caught up yet");
+        assert_eq!(progress(&file(0, 0, 0, 0), 0), (100.0, true), "an empty file is delivered");
+    }
+}

@@ -1,0 +1,89 @@
+//! The status tool's configuration: the addresses of every part, as flags
+//! and the environment variables the other binaries (and `.local/env`) use.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Prints what the pipeline is doing: each inbox file's delivery, whether
+/// the producer and consumer are up, lag per partition, freshness, dead
+/// letters pending. Exit code 0: caught up; 1: behind or a process down;
+/// 2: Kafka or PostgreSQL unreachable.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "orderstream-status", version)]
+pub struct Config {
+    /// Brokers, TLS, SASL and pass-through librdkafka settings.
+    #[command(flatten)]
+    pub kafka: connect::KafkaArgs,
+
+    /// Topic the orders are published to.
+    #[arg(long, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
+    pub topic: String,
+
+    /// Consumer group whose lag is shown.
+    #[arg(long, env = "ORDERSTREAM_GROUP", default_value = "orderstream")]
+    pub group: String,
+
+    /// The PostgreSQL URL (with `sslmode`) and CA file (reading only; the
+    /// analyst role is not enough: it needs `consumer_offsets` and `orders`).
+    #[command(flatten)]
+    pub database: connect::DatabaseArgs,
+
+    /// Where the producer serves `/status` (its `--metrics-addr`).
+    #[arg(long, env = "ORDERSTREAM_PRODUCER_METRICS_ADDR", default_value = "127.0.0.1:9101")]
+    pub producer_metrics_addr: SocketAddr,
+
+    /// Where the consumer serves `/status` (its `--metrics-addr`).
+    #[arg(long, env = "ORDERSTREAM_CONSUMER_METRICS_ADDR", default_value = "127.0.0.1:9102")]
+    pub consumer_metrics_addr: SocketAddr,
+
+    /// Print JSON instead of the screen, for scripts.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print one progress line instead (orders in PostgreSQL of the lines to
+    /// load, rate, time left), keeping the samples the rate needs in this
+    /// file between calls. The exit code is the same.
+    #[arg(long, value_name = "STATE_FILE", conflicts_with = "json")]
+    pub progress: Option<PathBuf>,
+
+    /// The inbox whose lines are counted for `--progress`.
+    #[arg(long, env = "ORDERSTREAM_INBOX", default_value = "data/inbox")]
+    pub inbox: PathBuf,
+
+    /// Which files of the inbox count, as the producer's `--pattern`.
+    #[arg(long, env = "ORDERSTREAM_PATTERN", default_value = "*.csv")]
+    pub pattern: String,
+
+    /// Longest each part may take to answer before it counts as unreachable.
+    #[arg(long, env = "ORDERSTREAM_STATUS_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+impl Config {
+    /// Checks what can be checked before connecting.
+    pub fn validate(&self) -> Result<(), String> {
+        globset::Glob::new(&self.pattern).map_err(|error| format!("--pattern is not a glob: {error}"))?;
+        if self.timeout.is_zero() {
+            return Err("--timeout must be more than 0".into());
+        }
+        self.kafka.validate().map_err(|error| error.to_string())?;
+        self.database.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_point_at_the_make_run_stack() {
+        let config = Config::try_parse_from(["orderstream-status"]).unwrap();
+        assert_eq!(config.producer_metrics_addr.port(), 9101);
+        assert_eq!(config.consumer_metrics_addr.port(), 9102);
+        assert_eq!(config.validate(), Ok(()));
+        assert!(Config::try_parse_from(["s", "--json", "--progress", "p.json"]).is_err());
+    }
+}

@@ -1,0 +1,231 @@
+//! Asking each part of the pipeline what it knows: the producer's and the
+//! consumer's `/status`, Kafka's high watermarks and group members,
+//! PostgreSQL's stored offsets, freshness and dead letters. Only reads.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use connect::Database;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::config::Config;
+
+/// Everything gathered in one look.
+#[derive(Debug)]
+pub struct Gathered {
+    /// The producer's `/status`.
+    pub producer: ProcessStatus,
+    /// The consumer's `/status`.
+    pub consumer: ProcessStatus,
+    /// Kafka's view, or why it could not be had.
+    pub kafka: Result<KafkaView, Unreachable>,
+    /// PostgreSQL's view, or why it could not be had.
+    pub database: Result<DatabaseView, Unreachable>,
+}
+
+/// A process's answer to `GET /status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessStatus {
+    /// Where it was asked.
+    pub addr: SocketAddr,
+    /// It answered.
+    pub up: bool,
+    /// Why it did not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<serde_json::Value>,
+}
+
+/// What Kafka says about the topic and the group.
+#[derive(Debug, Clone)]
+pub struct KafkaView {
+    /// Partition → (low, high) watermark; empty when the topic does not exist.
+    pub watermarks: BTreeMap<i32, (i64, i64)>,
+    /// The group's members now.
+    pub members: Vec<Member>,
+    /// The group's state (`Stable`, `Empty`, `PreparingRebalance`, …).
+    pub group_state: String,
+}
+
+/// One member of the consumer group.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    /// librdkafka's `client.id` of the member.
+    pub client_id: String,
+    /// Where it connects from.
+    pub host: String,
+}
+
+/// What PostgreSQL says.
+#[derive(Debug, Clone, Default)]
+pub struct DatabaseView {
+    /// Partition → next offset to apply, stored by the consumer with the rows.
+    pub stored_offsets: BTreeMap<i32, i64>,
+    /// Rows in `orders`.
+    pub orders: i64,
+    /// Newest `read_at` (when the producer read the line).
+    pub newest_read_at: Option<DateTime<Utc>>,
+    /// Newest `written_at` (when the consumer wrote the row).
+    pub newest_written_at: Option<DateTime<Utc>>,
+    /// The database's clock, for freshness.
+    pub now: Option<DateTime<Utc>>,
+    /// Reason → dead letters neither redriven nor resolved.
+    pub dead_letters_pending: BTreeMap<String, i64>,
+}
+
+/// A service the status depends on cannot be reached.
+#[derive(Debug, Clone, Error)]
+pub enum Unreachable {
+    /// Kafka did not answer.
+    #[error(
+        "cannot reach Kafka at {brokers}: {reason}. Start it with `make services` (or `make run`), or give --brokers"
+    )]
+    Kafka {
+        /// The brokers asked.
+        brokers: String,
+        /// librdkafka's answer.
+        reason: String,
+    },
+    /// PostgreSQL did not answer.
+    #[error("cannot reach PostgreSQL at {url}: {reason}. Start it with `make services` (or `make run`), or give --database-url")]
+    Postgres {
+        /// The URL asked, password redacted.
+        url: String,
+        /// The driver's answer.
+        reason: String,
+    },
+}
+
+/// Asks every part at once; each answer stands alone.
+pub async fn gather(config: &Config) -> Gathered {
+    let producer = process_status(config.producer_metrics_addr, config.timeout);
+    let consumer = process_status(config.consumer_metrics_addr, config.timeout);
+    let kafka = kafka_view(config);
+    let database = database_view(config);
+    let (producer, consumer, kafka, database) = tokio::join!(producer, consumer, kafka, database);
+    Gathered { producer, consumer, kafka, database }
+}
+
+async fn process_status(addr: SocketAddr, timeout: Duration) -> ProcessStatus {
+    let asked = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(timeout)).build().into();
+        let mut response = agent.get(&format!("http://{addr}/status")).call().map_err(|error| error.to_string())?;
+        response.body_mut().read_json().map_err(|error| error.to_string())
+    })
+    .await
+    .unwrap_or_else(|join| Err(join.to_string()));
+    match asked {
+        Ok(status) => ProcessStatus { addr, up: true, error: None, status: Some(status) },
+        Err(error) => ProcessStatus { addr, up: false, error: Some(error), status: None },
+    }
+}
+
+async fn kafka_view(config: &Config) -> Result<KafkaView, Unreachable> {
+    let mut kafka = config.kafka.clone();
+    let brokers = kafka.brokers.clone();
+    let unreachable = |reason: String| Unreachable::Kafka { brokers: brokers.clone(), reason };
+    kafka.load_password_file().map_err(|error| unreachable(error.to_string()))?;
+    let (topic, group, timeout) = (config.topic.clone(), config.group.clone(), config.timeout);
+    tokio::task::spawn_blocking(move || read_kafka(&kafka, &topic, &group, timeout))
+        .await
+        .map_err(|join| unreachable(join.to_string()))?
+        .map_err(|error| unreachable(error.to_string()))
+}
+
+fn read_kafka(
+    kafka: &connect::KafkaArgs,
+    topic: &str,
+    group: &str,
+    timeout: Duration,
+) -> Result<KafkaView, rdkafka::error::KafkaError> {
+    let consumer: BaseConsumer = kafka.client_config().create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut watermarks = BTreeMap::new();
+    for partition in partitions {
+        watermarks.insert(partition, consumer.fetch_watermarks(topic, partition, timeout)?);
+    }
+    let groups = consumer.fetch_group_list(Some(group), timeout)?;
+    let described = groups.groups().iter().find(|g| g.name() == group);
+    let members = described
+        .map(|g| {
+            g.members()
+                .iter()
+                .map(|m| Member { client_id: m.client_id().to_string(), host: m.client_host().to_string() })
+                .collect()
+        })
+        .unwrap_or_default();
+    let group_state = described.map_or_else(|| "Dead".to_string(), |g| g.state().to_string());
+    Ok(KafkaView { watermarks, members, group_state })
+}
+
+async fn database_view(config: &Config) -> Result<DatabaseView, Unreachable> {
+    let url = connect::postgres::redact(&config.database.database_url);
+    let unreachable = |reason: String| Unreachable::Postgres { url: url.clone(), reason };
+    let database = Database::from_args(&config.database).map_err(|error| unreachable(error.to_string()))?;
+    let client = tokio::time::timeout(config.timeout, database.connect())
+        .await
+        .map_err(|_| unreachable(format!("no answer within {:?}", config.timeout)))?
+        .map_err(|error| unreachable(connect::postgres::describe(&error)))?;
+    read_database(&client, &config.group, &config.topic)
+        .await
+        .map_err(|error| unreachable(connect::postgres::describe(&error)))
+}
+
+/// Reads what the status needs, defensively: a table not created yet (a
+/// consumer that never ran) reads as empty, and dead letters are counted
+/// whether or not the schema has `resolved_at` yet.
+async fn read_database(
+    client: &tokio_postgres::Client,
+    group: &str,
+    topic: &str,
+) -> Result<DatabaseView, tokio_postgres::Error> {
+    let present = client
+        .query_one(
+            "SELECT to_regclass('orders') IS NOT NULL, to_regclass('consumer_offsets') IS NOT NULL,
+                    to_regclass('dead_letters') IS NOT NULL,
+                    EXISTS (SELECT 1 FROM information_schema.columns
+                            WHERE table_schema = current_schema() AND table_name = 'dead_letters'
+                              AND column_name = 'resolved_at'),
+                    clock_timestamp()",
+            &[],
+        )
+        .await?;
+    let (orders, offsets, dead_letters, resolvable): (bool, bool, bool, bool) =
+        (present.get(0), present.get(1), present.get(2), present.get(3));
+    let mut view = DatabaseView { now: Some(present.get(4)), ..DatabaseView::default() };
+    if offsets {
+        let rows = client
+            .query(
+                "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2",
+                &[&group, &topic],
+            )
+            .await?;
+        view.stored_offsets = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    }
+    if orders {
+        let row = client.query_one("SELECT count(*), max(read_at), max(written_at) FROM orders", &[]).await?;
+        (view.orders, view.newest_read_at, view.newest_written_at) = (row.get(0), row.get(1), row.get(2));
+    }
+    if dead_letters {
+        let pending = if resolvable {
+            "SELECT reason, count(*) FROM dead_letters WHERE redriven_at IS NULL AND resolved_at IS NULL GROUP BY reason"
+        } else {
+            "SELECT reason, count(*) FROM dead_letters WHERE redriven_at IS NULL GROUP BY reason"
+        };
+        let rows = client.query(pending, &[]).await?;
+        view.dead_letters_pending = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    }
+    Ok(view)
+}

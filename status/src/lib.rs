@@ -1,0 +1,28 @@
+//! `orderstream-status`: what the pipeline is doing, on one screen or as
+//! JSON, without SQL — Kafka Connect's `/connectors/x/status` and
+//! `vector top` for orderstream.
+//!
+//! # Layout
+//!
+//! | module       | responsibility                                                             |
+//! |--------------|----------------------------------------------------------------------------|
+//! | [`config`]   | flags and environment variables (the same as the other binaries)           |
+//! | [`gather`]   | asking each part: the processes' `/status`, Kafka, PostgreSQL              |
+//! | [`report`]   | the verdict (caught up, behind, unreachable), the screen, the exit code    |
+//! | [`progress`] | `--progress`: one line of orders loaded, rate and time left per call       |
+//!
+//! # What it promises
+//!
+//! The exit code says the pipeline's state: 0 when the producer and the
+//! consumer answer and everything is delivered and applied (lag from the
+//! offsets stored in PostgreSQL, the truth, against Kafka's high
+//! watermarks); 1 when something is behind or a process is down; 2 when
+//! Kafka or PostgreSQL cannot be reached, saying which and how to start it.
+//! It only reads: nothing it does changes the pipeline.
+
+pub mod config;
+pub mod gather;
+pub mod progress;
+pub mod report;
+
+pub use config::Config;

@@ -1,0 +1,27 @@
+use clap::Parser;
+use orderstream_status::gather::gather;
+use orderstream_status::progress::progress_line;
+use orderstream_status::report::Report;
+use orderstream_status::Config;
+
+/// Exit code of a configuration mistake (clap's own): not a pipeline state.
+const INVALID_CONFIGURATION: i32 = 64;
+
+#[tokio::main]
+async fn main() {
+    let config = Config::parse();
+    if let Err(error) = config.validate() {
+        eprintln!("orderstream-status: invalid configuration: {error}");
+        std::process::exit(INVALID_CONFIGURATION);
+    }
+    let report = Report::new(gather(&config).await, &config.topic, &config.group);
+    if let Some(state_file) = &config.progress {
+        let matcher = globset::Glob::new(&config.pattern).expect("validated pattern").compile_matcher();
+        println!("{}", progress_line(&report, state_file, &config.inbox, &matcher));
+    } else if config.json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("the report serialises"));
+    } else {
+        print!("{}", report.render());
+    }
+    std::process::exit(report.exit_code());
+}

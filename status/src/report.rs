@@ -1,0 +1,269 @@
+//! The verdict and how it is shown: caught up, behind (and why), or a
+//! service unreachable; the one-screen text, the JSON, the exit code.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use orderstream_lag_exporter::lag::PartitionOffsets;
+use serde::Serialize;
+
+use crate::gather::{Gathered, Member, ProcessStatus};
+
+/// The pipeline's state, which is the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every process answers; everything is delivered and applied.
+    CaughtUp = 0,
+    /// Something is behind, or a process is down.
+    Behind = 1,
+    /// Kafka or PostgreSQL cannot be reached.
+    Unreachable = 2,
+}
+
+/// One partition's lag: Kafka's high watermark against the offset stored in
+/// PostgreSQL (the truth about what is applied).
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionLag {
+    /// The partition.
+    pub partition: i32,
+    /// One past the last record written to it.
+    pub high_watermark: i64,
+    /// The next offset the group applies, as stored with the rows.
+    pub stored_offset: Option<i64>,
+    /// Records written and not yet applied.
+    pub lag: i64,
+}
+
+/// How fresh the data is.
+#[derive(Debug, Clone, Serialize)]
+pub struct Freshness {
+    /// Newest `read_at` in `orders`.
+    pub newest_read_at: Option<DateTime<Utc>>,
+    /// Newest `written_at` in `orders`.
+    pub newest_written_at: Option<DateTime<Utc>>,
+    /// Seconds between the newest `written_at` and the database's clock.
+    pub written_seconds_ago: Option<f64>,
+}
+
+/// Everything the status shows (the `--json` document).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The verdict.
+    pub state: Verdict,
+    /// Why the pipeline is not caught up, one sentence each.
+    pub problems: Vec<String>,
+    /// The producer's answer.
+    pub producer: ProcessStatus,
+    /// The consumer's answer.
+    pub consumer: ProcessStatus,
+    /// Each followed file (from the producer's `/status`): path, size,
+    /// delivered bytes, percent, caught up.
+    pub files: Vec<serde_json::Value>,
+    /// The orders topic.
+    pub topic: String,
+    /// The consumer group.
+    pub group: String,
+    /// The group's state in Kafka.
+    pub group_state: Option<String>,
+    /// The group's members in Kafka.
+    pub members: Vec<Member>,
+    /// Lag per partition.
+    pub partitions: Vec<PartitionLag>,
+    /// Total lag; `None` when Kafka or PostgreSQL did not answer.
+    pub lag: Option<i64>,
+    /// Rows in `orders`.
+    pub orders: Option<i64>,
+    /// How fresh the data is.
+    pub freshness: Option<Freshness>,
+    /// Reason → dead letters pending (neither redriven nor resolved).
+    pub dead_letters_pending: BTreeMap<String, i64>,
+    /// Kafka or PostgreSQL unreachable, with how to start it.
+    pub unreachable: Vec<String>,
+}
+
+impl Report {
+    /// Judges what was gathered.
+    pub fn new(gathered: Gathered, topic: &str, group: &str) -> Report {
+        let mut problems = Vec::new();
+        let mut unreachable = Vec::new();
+        let files = producer_files(&gathered.producer, &mut problems);
+        if !gathered.consumer.up {
+            problems.push(format!("the consumer does not answer at {}", gathered.consumer.addr));
+        }
+        let (kafka, database) =
+            (gathered.kafka.map_err(|e| e.to_string()), gathered.database.map_err(|e| e.to_string()));
+        for error in [kafka.as_ref().err(), database.as_ref().err()].into_iter().flatten() {
+            unreachable.push(error.clone());
+        }
+        let partitions = match (&kafka, &database) {
+            (Ok(kafka), Ok(database)) => lag_per_partition(&kafka.watermarks, &database.stored_offsets),
+            _ => Vec::new(),
+        };
+        let lag = (kafka.is_ok() && database.is_ok()).then(|| partitions.iter().map(|p| p.lag).sum::<i64>());
+        if let Ok(kafka) = &kafka {
+            if kafka.watermarks.is_empty() {
+                problems.push(format!("the topic {topic} does not exist yet"));
+            }
+        }
+        if let Some(lag) = lag.filter(|lag| *lag > 0) {
+            problems.push(format!("{lag} record(s) in Kafka not applied to PostgreSQL yet"));
+        }
+        let state = if !unreachable.is_empty() {
+            Verdict::Unreachable
+        } else if problems.is_empty() {
+            Verdict::CaughtUp
+        } else {
+            Verdict::Behind
+        };
+        let database = database.ok();
+        Report {
+            state,
+            problems,
+            producer: gathered.producer,
+            consumer: gathered.consumer,
+            files,
+            topic: topic.to_string(),
+            group: group.to_string(),
+            group_state: kafka.as_ref().ok().map(|k| k.group_state.clone()),
+            members: kafka.as_ref().map(|k| k.members.clone()).unwrap_or_default(),
+            partitions,
+            lag,
+            orders: database.as_ref().map(|d| d.orders),
+            freshness: database.as_ref().map(|d| Freshness {
+                newest_read_at: d.newest_read_at,
+                newest_written_at: d.newest_written_at,
+                written_seconds_ago: d
+                    .now
+                    .zip(d.newest_written_at)
+                    .map(|(now, written)| ((now - written).num_milliseconds() as f64 / 1000.0).max(0.0)),
+            }),
+            dead_letters_pending: database.map(|d| d.dead_letters_pending).unwrap_or_default(),
+            unreachable,
+        }
+    }
+
+    /// The exit code: the verdict.
+    pub fn exit_code(&self) -> i32 {
+        self.state as i32
+    }
+
+    /// The one-screen text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let state = match self.state {
+            Verdict::CaughtUp => "caught up",
+            Verdict::Behind => "BEHIND",
+            Verdict::Unreachable => "UNREACHABLE",
+        };
+        let _ = writeln!(out, "orderstream: {state}");
+        for line in self.unreachable.iter().chain(&self.problems) {
+            let _ = writeln!(out, "  - {line}");
+        }
+        let _ = writeln!(out, "\nproducer  {}", up_line(&self.producer, &[("in flight", "in_flight")]));
+        if !self.files.is_empty() {
+            let _ = writeln!(out, "  {:>12}  {:>12}  {:>6}  file", "size", "delivered", "%");
+        }
+        for file in &self.files {
+            let _ = writeln!(
+                out,
+                "  {:>12}  {:>12}  {:>6.1}  {}",
+                file["size"].as_u64().map_or("?".into(), |size| size.to_string()),
+                file["delivered_bytes"].as_u64().unwrap_or(0),
+                file["percent"].as_f64().unwrap_or(0.0),
+                file["path"].as_str().unwrap_or("?"),
+            );
+        }
+        let _ = writeln!(out, "consumer  {}", up_line(&self.consumer, &[("rows/s", "rows_per_second")]));
+        let _ = writeln!(
+            out,
+            "\ngroup {} on {}: {}, {} member(s){}",
+            self.group,
+            self.topic,
+            self.group_state.as_deref().unwrap_or("unknown"),
+            self.members.len(),
+            self.members.iter().map(|m| format!(" {}@{}", m.client_id, m.host)).collect::<String>(),
+        );
+        if !self.partitions.is_empty() {
+            let _ =
+                writeln!(out, "  {:>9}  {:>14}  {:>14}  {:>10}", "partition", "high watermark", "stored offset", "lag");
+        }
+        for p in &self.partitions {
+            let stored = p.stored_offset.map_or("-".to_string(), |offset| offset.to_string());
+            let _ = writeln!(out, "  {:>9}  {:>14}  {:>14}  {:>10}", p.partition, p.high_watermark, stored, p.lag);
+        }
+        if let (Some(orders), Some(freshness)) = (self.orders, &self.freshness) {
+            let ago = freshness.written_seconds_ago.map_or("never".into(), |s| format!("{s:.0} s ago"));
+            let _ = writeln!(out, "\norders in PostgreSQL: {orders}; newest written {ago}");
+        }
+        let pending: Vec<String> = self.dead_letters_pending.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "dead letters pending: {}",
+            if pending.is_empty() { "none".to_string() } else { pending.join(", ") }
+        );
+        out
+    }
+}
+
+/// "up at ADDR, …" or "DOWN at ADDR (why)", with the last error if any.
+fn up_line(process: &ProcessStatus, fields: &[(&str, &str)]) -> String {
+    let Some(status) = process.status.as_ref().filter(|_| process.up) else {
+        return format!("DOWN at {} ({})", process.addr, process.error.as_deref().unwrap_or("no answer"));
+    };
+    let mut line = format!("up at {}, version {}", process.addr, status["version"].as_str().unwrap_or("?"));
+    for (label, key) in fields {
+        let _ = write!(line, ", {label} {}", status[*key]);
+    }
+    if let Some(message) = status["last_error"]["message"].as_str() {
+        let _ = write!(line, "\n  last error at {}: {message}", status["last_error"]["at"].as_str().unwrap_or("?"));
+    }
+    line
+}
+
+/// The producer's files, and what keeps it from being caught up.
+fn producer_files(producer: &ProcessStatus, problems: &mut Vec<String>) -> Vec<serde_json::Value> {
+    let Some(status) = producer.status.as_ref().filter(|_| producer.up) else {
+        problems.push(format!("the producer does not answer at {}", producer.addr));
+        return Vec::new();
+    };
+    let files = status["files"].as_array().cloned().unwrap_or_default();
+    if status["scanned"] != true {
+        problems.push("the producer has not looked at its inbox yet".into());
+    }
+    let behind = files.iter().filter(|file| file["caught_up"] != true).count();
+    if behind > 0 {
+        problems.push(format!("{behind} file(s) not completely delivered to Kafka yet"));
+    }
+    files
+}
+
+/// Lag of every partition of the topic against the offsets stored in
+/// PostgreSQL (a partition without one is behind by all it holds).
+pub fn lag_per_partition(watermarks: &BTreeMap<i32, (i64, i64)>, stored: &BTreeMap<i32, i64>) -> Vec<PartitionLag> {
+    watermarks
+        .iter()
+        .map(|(&partition, &(low, high))| {
+            let stored_offset = stored.get(&partition).copied();
+            let lag = PartitionOffsets { partition, low, high, committed: stored_offset }.lag();
+            PartitionLag { partition, high_watermark: high, stored_offset, lag }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_counts_from_the_stored_offset_and_everything_without_one() {
+        let watermarks = BTreeMap::from([(0, (0, 10)), (1, (0, 5)), (2, (0, 0))]);
+        let stored = BTreeMap::from([(0, 10), (1, 2)]);
+        let lags: Vec<(i32, i64)> =
+            lag_per_partition(&watermarks, &stored).iter().map(|p| (p.partition, p.lag)).collect();
+        assert_eq!(lags, [(0, 0), (1, 3), (2, 0)]);
+        let lags: Vec<i64> = lag_per_partition(&watermarks, &BTreeMap::new()).iter().map(|p| p.lag).collect();
+        assert_eq!(lags, [10, 5, 0], "no stored offset: behind by everything held");
+    }
+}
