@@ -15,7 +15,9 @@
 //! | [`bisect`]       | finding the rows the database refuses (pure)                             |
 //! | [`apply`]        | one batch, one transaction: offsets, rows, dead letters                  |
 //! | [`dead_letters`] | the `orders.dlq` topic, the `dead_letters` table, its spreadsheet-safe CSV export |
-//! | [`redrive`]      | re-publishing dead letters once fixed                                    |
+//! | [`intake`]       | the dead-letter topic into `dead_letters`: the producer's bad lines, exactly once |
+//! | [`triage`]       | `dead-letters list` and `resolve`: operating dead letters without SQL    |
+//! | [`redrive`]      | re-publishing the consumer's dead letters once fixed                     |
 //! | [`metrics`]      | Prometheus counters and the summary log line                             |
 //! | [`storable`]     | outside text made acceptable to PostgreSQL (no NUL), exact bytes beside it |
 //! | [`run`]          | the loop: batch, apply, retry, rebalance, shutdown                       |
@@ -38,12 +40,14 @@ pub mod config;
 pub mod db;
 pub mod dead_letters;
 pub mod decode;
+pub mod intake;
 pub mod metrics;
 pub mod migrate;
 pub mod offsets;
 pub mod redrive;
 pub mod run;
 pub mod storable;
+pub mod triage;
 pub mod upsert;
 
 pub use config::Config;
