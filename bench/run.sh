@@ -278,7 +278,7 @@ elif [[ "${BENCH_PERF:-0}" == 1 ]]; then
 fi
 t0="$(now)"
 mv "$WORK/cold.csv.tmp" "$INBOX/cold.csv"
-applied() { sql "$DB" -c "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE group_id = '$GROUP'"; }
+applied() { sql "$DB" -c "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE group_id = '$GROUP' AND topic = '$TOPIC'"; }
 published_at="" deadline=$((SECONDS + 1800))
 while :; do
   if [[ -z "$published_at" ]] && (( $(metric "$PRODUCER_PORT" orderstream_producer_records_published_total) >= ORDERS )); then
@@ -332,7 +332,7 @@ until (( $(applied) >= 2 * ORDERS )); do
   (( SECONDS < deadline )) || die "re-ingest not done after 1800 s"
   sleep 0.2
 done
-t_end="$(sql "$DB" -c "SELECT extract(epoch FROM max(updated_at)) FROM consumer_offsets WHERE group_id = '$GROUP'")"
+t_end="$(sql "$DB" -c "SELECT extract(epoch FROM max(updated_at)) FROM consumer_offsets WHERE group_id = '$GROUP' AND topic = '$TOPIC'")"
 AGAIN_S="$(calc "$t_end - $t0")"
 # The metrics follow the database commit (after the next batch is gathered):
 # give the last batch a moment to be counted.

@@ -1,7 +1,8 @@
 //! The data invariant: every valid line is in `orders` exactly once with the
 //! values of its newest version; every invalid line is on the dead-letter
-//! topic once, with its reason (and in `dead_letters` when the consumer
-//! refused it); nothing else is in either.
+//! topic once, with its reason, and in `dead_letters` exactly once with its
+//! stage (`producer` for a line it could not read, `consumer` for a record
+//! it refused); nothing else is in either.
 //!
 //! [`compare`] is pure, so the checker itself is unit-tested; [`read_found`]
 //! reads what PostgreSQL and Kafka hold.
@@ -24,7 +25,7 @@ pub struct Found {
     pub dead_letters: BTreeMap<DeadLetterKey, u32>,
     /// Records on the dead-letter topic beyond the distinct ones: re-sends.
     pub dead_letters_resent: u64,
-    /// Rows of the `dead_letters` table, as (payload, reason) → count.
+    /// Rows of the `dead_letters` table, as (payload, `stage/reason`) → count.
     pub dead_letter_rows: BTreeMap<DeadLetterKey, u32>,
 }
 
@@ -40,7 +41,7 @@ pub struct Differences {
     pub wrong: Vec<(i64, ExpectedRow, ExpectedRow)>,
     /// Dead letters expected n times but found m times: (bytes, reason, n, m).
     pub dead_letters: Vec<(String, String, u32, u32)>,
-    /// Same, for the `dead_letters` table.
+    /// Same, for the `dead_letters` table (reason as `stage/reason`).
     pub dead_letter_rows: Vec<(String, String, u32, u32)>,
 }
 
@@ -104,8 +105,28 @@ pub fn compare(expected: &Ledger, found: &Found) -> Differences {
     }
     differences.extra = found.orders.keys().filter(|id| !expected.orders.contains_key(id)).copied().collect();
     differences.dead_letters = count_differences(&expected.all_dead_letters(), &found.dead_letters);
-    differences.dead_letter_rows = count_differences(&expected.consumer_dead_letters, &found.dead_letter_rows);
+    differences.dead_letter_rows = count_differences(&expected_rows(expected), &found.dead_letter_rows);
     differences
+}
+
+/// The rows `dead_letters` must hold: every dead letter of both stages once
+/// (a line the producer re-sent is one row, like one distinct record on the
+/// topic), keyed by (bytes, `stage/reason`) so a wrong stage is a difference.
+pub fn expected_rows(expected: &Ledger) -> BTreeMap<DeadLetterKey, u32> {
+    let staged = |stage: &str, letters: &BTreeMap<DeadLetterKey, u32>| {
+        letters
+            .iter()
+            .map(|((bytes, reason), count)| ((bytes.clone(), format!("{stage}/{reason}")), *count))
+            .collect::<Vec<_>>()
+    };
+    let mut rows = BTreeMap::new();
+    for (key, count) in staged("producer", &expected.producer_dead_letters)
+        .into_iter()
+        .chain(staged("consumer", &expected.consumer_dead_letters))
+    {
+        *rows.entry(key).or_default() += count;
+    }
+    rows
 }
 
 fn count_differences(
@@ -149,7 +170,7 @@ pub async fn read_found(scenario: &Scenario) -> Option<Found> {
         })
         .collect();
     let mut dead_letter_rows: BTreeMap<DeadLetterKey, u32> = BTreeMap::new();
-    for row in client.query("SELECT payload, reason FROM dead_letters", &[]).await.ok()? {
+    for row in client.query("SELECT payload, stage || '/' || reason FROM dead_letters", &[]).await.ok()? {
         *dead_letter_rows.entry((row.get(0), row.get(1))).or_default() += 1;
     }
     let (dead_letters, dead_letters_resent) = read_dead_letter_topic(scenario);
@@ -206,7 +227,7 @@ mod tests {
             orders: ledger.orders.clone(),
             dead_letters: ledger.all_dead_letters(),
             dead_letters_resent: 0,
-            dead_letter_rows: ledger.consumer_dead_letters.clone(),
+            dead_letter_rows: expected_rows(ledger),
         }
     }
 
@@ -248,14 +269,31 @@ mod tests {
     }
 
     #[test]
-    fn consumer_dead_letters_must_also_be_in_the_table() {
+    fn every_dead_letter_must_be_in_the_table_with_its_stage() {
         let mut ledger = ledger();
         ledger.poison(b"garbage", "undecodable_value");
         let mut found = matching(&ledger);
         found.dead_letter_rows.clear();
         assert_eq!(
             compare(&ledger, &found).dead_letter_rows,
-            vec![("garbage".into(), "undecodable_value".into(), 1, 0)]
+            vec![
+                ("garbage".into(), "consumer/undecodable_value".into(), 1, 0),
+                ("x,1".into(), "producer/field_count".into(), 1, 0)
+            ]
         );
+    }
+
+    #[test]
+    fn producer_dead_letters_must_be_in_the_table_once_with_their_stage() {
+        let ledger = ledger();
+        let mut found = matching(&ledger);
+        found.dead_letter_rows.insert((b"x,1".to_vec(), "producer/field_count".into()), 2);
+        assert_eq!(
+            compare(&ledger, &found).dead_letter_rows,
+            vec![("x,1".into(), "producer/field_count".into(), 1, 2)],
+            "a re-sent line stored twice"
+        );
+        found.dead_letter_rows = BTreeMap::from([((b"x,1".to_vec(), "consumer/field_count".into()), 1)]);
+        assert_eq!(compare(&ledger, &found).dead_letter_rows.len(), 2, "wrong stage: one missing, one unexpected");
     }
 }

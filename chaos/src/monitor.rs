@@ -99,7 +99,7 @@ async fn sample(client: &tokio_postgres::Client, seen: &Mutex<Seen>) -> Result<(
     let transaction_rows = client
         .query(
             "SELECT id, source_version, NULL::text, NULL::int FROM orders
-             UNION ALL SELECT NULL, next_offset, group_id, partition FROM consumer_offsets",
+             UNION ALL SELECT NULL, next_offset, group_id || ' topic ' || topic, partition FROM consumer_offsets",
             &[],
         )
         .await;

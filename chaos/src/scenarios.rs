@@ -634,7 +634,10 @@ async fn full_replay(name: &str, size: Size) -> Outcome {
     rig.check(kafka_reset.is_ok(), format!("resetting the group's Kafka offsets failed: {kafka_reset:?}"));
     let client = rig.scenario.db().await;
     let reset = client
-        .execute("UPDATE consumer_offsets SET next_offset = 0 WHERE group_id = $1", &[&rig.scenario.group])
+        .execute(
+            "UPDATE consumer_offsets SET next_offset = 0 WHERE group_id = $1 AND topic = $2",
+            &[&rig.scenario.group, &rig.scenario.topic],
+        )
         .await
         .expect("reset offsets");
     rig.check(reset > 0, "no stored offsets to reset");

@@ -113,10 +113,62 @@ pub enum DeadLettersCommand {
         /// Only dead letters with this reason.
         #[arg(long)]
         reason: Option<String>,
-        /// Only those not redriven yet.
+        /// Only those pending (neither redriven nor resolved).
         #[arg(long)]
         pending: bool,
     },
+    /// Print the dead letters as a table: id, when, stage, reason,
+    /// file:line, message, status (pending, redriven, resolved). The newest
+    /// `--limit`, oldest first.
+    List {
+        /// Only dead letters with this reason (e.g. `invalid_timestamp`).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Only those pending: neither redriven nor resolved, i.e. needing someone.
+        #[arg(long)]
+        pending: bool,
+        /// Only those of this stage.
+        #[arg(long, value_enum)]
+        stage: Option<Stage>,
+        /// Most rows printed.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+        limit: i64,
+    },
+    /// Mark producer dead letters resolved (someone dealt with the bad lines,
+    /// e.g. by a corrected export), so that `--pending` lists only what
+    /// still needs someone. Selectors combine (all must match); at least one
+    /// is required. The consumer's dead letters are redriven, not resolved.
+    #[command(group(clap::ArgGroup::new("selector").required(true).multiple(true).args(["id", "file", "reason"])))]
+    Resolve {
+        /// This dead letter (repeatable).
+        #[arg(long)]
+        id: Vec<i64>,
+        /// Those of this source file (as the producer named it).
+        #[arg(long)]
+        file: Option<String>,
+        /// Those with this reason.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+/// Who dead-lettered a record, for `dead-letters list --stage`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stage {
+    /// A CSV line the producer could not read.
+    Producer,
+    /// A record the consumer could not decode or write.
+    Consumer,
+}
+
+impl Stage {
+    /// The `dead_letters.stage` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Producer => schema::message::stages::PRODUCER,
+            Stage::Consumer => schema::message::stages::CONSUMER,
+        }
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -230,6 +282,31 @@ mod tests {
         assert!(matches!(
             config.command,
             Some(Command::DeadLetters(DeadLettersCommand::Export { pending: true, reason: None, .. }))
+        ));
+    }
+
+    #[test]
+    fn list_takes_filters_and_resolve_refuses_without_a_selector() {
+        let config =
+            Config::try_parse_from(["c", "dead-letters", "list", "--stage", "producer", "--pending", "--limit", "5"])
+                .unwrap();
+        assert!(matches!(
+            config.command,
+            Some(Command::DeadLetters(DeadLettersCommand::List {
+                stage: Some(Stage::Producer),
+                pending: true,
+                limit: 5,
+                reason: None
+            }))
+        ));
+        assert!(Config::try_parse_from(["c", "dead-letters", "list", "--stage", "kafka"]).is_err());
+        assert!(Config::try_parse_from(["c", "dead-letters", "resolve"]).is_err(), "no selector resolves nothing");
+        let config =
+            Config::try_parse_from(["c", "dead-letters", "resolve", "--id", "3", "--id", "4", "--reason", "x"])
+                .unwrap();
+        assert!(matches!(
+            config.command,
+            Some(Command::DeadLetters(DeadLettersCommand::Resolve { ref id, file: None, reason: Some(_) })) if id == &[3, 4]
         ));
     }
 

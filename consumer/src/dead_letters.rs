@@ -1,5 +1,11 @@
 //! Records that can never be written: to the `orders.dlq` topic (for other
-//! tools) and to the `dead_letters` table (for analysts, in Metabase).
+//! tools) and to the `dead_letters` table (for operators and analysts).
+//!
+//! The table holds the dead letters of both stages, once each: the
+//! consumer's own ([`DeadLetter`], written here) and the producer's bad CSV
+//! lines ([`ProducerDeadLetter`], read from the topic by [`crate::intake`]).
+//! The consumer marks what it publishes with `stage=consumer`, so that the
+//! intake passes its own records instead of storing them twice.
 //!
 //! Readable columns (`source`, `message`, `headers`) hold [`storable`] text;
 //! the record's exact bytes are kept as `bytea` (`record_key`, `payload`,
@@ -23,7 +29,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use schema::csv_export::{row, Cell};
-use schema::message::headers;
+use schema::message::{headers, stages};
 use thiserror::Error;
 
 use crate::storable::{storable, storable_lossy};
@@ -57,32 +63,135 @@ pub struct DeadLetter {
     pub payload: Vec<u8>,
     /// The original headers, in order (names may repeat in Kafka).
     pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// Where its line is, from the producer's headers.
+    pub origin: Origin,
+}
+
+/// Where a dead letter's line is, read from the producer's headers: the
+/// `source_*` columns, so that `dead-letters list` shows `file:line` and
+/// `resolve --file` finds a file's lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The CSV file ([`storable`] text).
+    pub file: Option<String>,
+    /// 1-based line where the record starts.
+    pub line: Option<i64>,
+    /// Byte offset where the record starts.
+    pub byte_offset: Option<i64>,
+    /// The file's identity across renames.
+    pub fingerprint: Option<String>,
+}
+
+impl Origin {
+    /// The origin the headers tell; a header that is absent or not a number
+    /// (for line and offset) leaves its field empty.
+    pub fn from_headers(headers: &[(String, Option<Vec<u8>>)]) -> Self {
+        let text = |name: &str| header_text(headers, name).map(|value| storable(&value).into_owned());
+        let number = |name: &str| header_text(headers, name).and_then(|value| value.parse::<i64>().ok());
+        Origin {
+            file: text(headers::SOURCE_FILE),
+            line: number(headers::LINE),
+            byte_offset: number(headers::BYTE_OFFSET),
+            fingerprint: text(headers::SOURCE_FINGERPRINT),
+        }
+    }
+}
+
+/// The last value of header `name` as text (lossy), if present.
+fn header_text(headers: &[(String, Option<Vec<u8>>)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .rev()
+        .find(|(key, _)| key == name)
+        .and_then(|(_, value)| value.as_deref())
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+}
+
+/// A Kafka message's headers, in order.
+fn message_headers(message: &OwnedMessage) -> Vec<(String, Option<Vec<u8>>)> {
+    message
+        .headers()
+        .map(|all| all.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
+        .unwrap_or_default()
+}
+
+/// Which stage dead-lettered a record of the dead-letter topic: its `stage`
+/// header, or, on records published before that header existed, its reason
+/// (the consumer's [`reasons`] and the producer's kinds are disjoint).
+pub fn stage_of(headers: &[(String, Option<Vec<u8>>)]) -> &'static str {
+    match header_text(headers, headers::STAGE).as_deref() {
+        Some(stages::CONSUMER) => stages::CONSUMER,
+        Some(stages::PRODUCER) => stages::PRODUCER,
+        _ => match header_text(headers, headers::ERROR_KIND) {
+            Some(kind) if reasons::ALL.contains(&kind.as_str()) => stages::CONSUMER,
+            _ => stages::PRODUCER,
+        },
+    }
+}
+
+/// A producer's dead letter read from the dead-letter topic: a CSV line it
+/// could not read, with the reason in its headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerDeadLetter {
+    /// `topic/partition/offset` on the dead-letter topic, and ` file:line`.
+    pub source: String,
+    /// The producer's `error_kind` ([`storable`]), `unknown` if absent.
+    pub reason: String,
+    /// The producer's `error_message` ([`storable`]).
+    pub message: String,
+    /// The Kafka key (the line's place in its file).
+    pub key: Option<Vec<u8>>,
+    /// The line's bytes.
+    pub payload: Vec<u8>,
+    /// The record's headers, in order.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// Where the line is.
+    pub origin: Origin,
+}
+
+impl ProducerDeadLetter {
+    /// Reads a record of the dead-letter topic; `None` when the consumer
+    /// published it (see [`stage_of`]): that one is in the table already.
+    pub fn from_message(message: &OwnedMessage) -> Option<Self> {
+        let headers = message_headers(message);
+        if stage_of(&headers) != stages::PRODUCER {
+            return None;
+        }
+        let origin = Origin::from_headers(&headers);
+        let text = |name: &str| header_text(&headers, name).map(|value| storable(&value).into_owned());
+        Some(ProducerDeadLetter {
+            source: source_text(message, &headers),
+            reason: text(headers::ERROR_KIND).unwrap_or_else(|| "unknown".into()),
+            message: text(headers::ERROR_MESSAGE).unwrap_or_default(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            headers,
+            origin,
+        })
+    }
+}
+
+/// `topic/partition/offset`, and ` source_file:line` when known.
+fn source_text(message: &OwnedMessage, headers: &[(String, Option<Vec<u8>>)]) -> String {
+    let mut source = format!("{}/{}/{}", message.topic(), message.partition(), message.offset());
+    if let (Some(file), Some(line)) = (header_text(headers, headers::SOURCE_FILE), header_text(headers, headers::LINE))
+    {
+        source.push_str(&format!(" {file}:{line}"));
+    }
+    storable(&source).into_owned()
 }
 
 impl DeadLetter {
     /// Captures a Kafka record and why it is dead.
     pub fn from_message(message: &OwnedMessage, reason: &'static str, explanation: String) -> Self {
-        let headers: Vec<(String, Option<Vec<u8>>)> = message
-            .headers()
-            .map(|all| all.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
-            .unwrap_or_default();
-        let text = |name: &str| {
-            headers
-                .iter()
-                .find(|(key, _)| key == name)
-                .and_then(|(_, value)| value.as_deref())
-                .map(|value| String::from_utf8_lossy(value).into_owned())
-        };
-        let mut source = format!("{}/{}/{}", message.topic(), message.partition(), message.offset());
-        if let (Some(file), Some(line)) = (text(headers::SOURCE_FILE), text(headers::LINE)) {
-            source.push_str(&format!(" {file}:{line}"));
-        }
+        let headers = message_headers(message);
         DeadLetter {
-            source: storable(&source).into_owned(),
+            source: source_text(message, &headers),
             reason,
             message: storable(&explanation).into_owned(),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().unwrap_or_default().to_vec(),
+            origin: Origin::from_headers(&headers),
             headers,
         }
     }
@@ -91,12 +200,7 @@ impl DeadLetter {
     /// (the last value wins for a repeated name), for the `headers` column:
     /// readable, not exact; [`DeadLetter::raw_headers`] is exact.
     pub fn headers_json(&self) -> String {
-        let map: BTreeMap<String, String> = self
-            .headers
-            .iter()
-            .map(|(key, value)| (storable(key).into_owned(), storable_lossy(value.as_deref().unwrap_or_default())))
-            .collect();
-        serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
+        headers_json(&self.headers)
     }
 
     /// The original headers, exactly (order, repeated names, absent values,
@@ -104,6 +208,15 @@ impl DeadLetter {
     pub fn raw_headers(&self) -> Vec<u8> {
         encode_raw_headers(&self.headers)
     }
+}
+
+/// Headers as a JSON object of [`storable`] text (last value wins).
+fn headers_json(headers: &[(String, Option<Vec<u8>>)]) -> String {
+    let map: BTreeMap<String, String> = headers
+        .iter()
+        .map(|(key, value)| (storable(key).into_owned(), storable_lossy(value.as_deref().unwrap_or_default())))
+        .collect();
+    serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
 }
 
 /// Kafka headers as bytes: per header, the name's length (u32, big endian)
@@ -154,37 +267,97 @@ pub fn decode_raw_headers(mut bytes: &[u8]) -> Option<Vec<(String, Option<Vec<u8
     Some(headers)
 }
 
-/// Inserts rows of `dead_letters` (inside the batch transaction; the
+/// The insert of both stages; a producer's line already stored (re-sent by
+/// the producer, or read again by a replay) is passed: see the unique index
+/// `dead_letters_producer_line_once` of migration 6.
+const INSERT: &str = "INSERT INTO dead_letters (source, reason, message, record_key, payload, headers, raw_headers,
+                                  stage, source_file, source_line, source_offset, source_fingerprint)
+     VALUES ($1, $2, $3, $4, $5, ($6::text)::jsonb, $7, $8, $9, $10, $11, $12)
+     ON CONFLICT (source_fingerprint, source_offset, reason, md5(payload)) WHERE stage = 'producer' DO NOTHING";
+
+/// One row of `dead_letters`, borrowed from either stage's dead letter.
+struct Row<'a> {
+    source: &'a str,
+    reason: &'a str,
+    message: &'a str,
+    key: &'a Option<Vec<u8>>,
+    payload: &'a [u8],
+    headers: &'a [(String, Option<Vec<u8>>)],
+    stage: &'static str,
+    origin: &'a Origin,
+}
+
+/// Inserts the rows; returns how many were new.
+async fn insert_rows(client: &impl GenericClient, rows: Vec<Row<'_>>) -> Result<u64, tokio_postgres::Error> {
+    let statement = client.prepare_cached(INSERT).await?;
+    let mut inserted = 0;
+    for row in rows {
+        let headers = headers_json(row.headers);
+        let raw_headers = encode_raw_headers(row.headers);
+        let origin = row.origin;
+        inserted += client
+            .execute(
+                &statement,
+                &[
+                    &row.source,
+                    &row.reason,
+                    &row.message,
+                    row.key,
+                    &row.payload,
+                    &headers,
+                    &raw_headers,
+                    &row.stage,
+                    &origin.file,
+                    &origin.line,
+                    &origin.byte_offset,
+                    &origin.fingerprint,
+                ],
+            )
+            .await?;
+    }
+    Ok(inserted)
+}
+
+/// Inserts the consumer's dead letters (inside the batch transaction; the
 /// caller isolates a refused one, see `apply`).
 pub async fn insert_all(client: &impl GenericClient, letters: &[&DeadLetter]) -> Result<(), tokio_postgres::Error> {
     if letters.is_empty() {
         return Ok(());
     }
-    let statement = client
-        .prepare_cached(
-            "INSERT INTO dead_letters (source, reason, message, record_key, payload, headers, raw_headers)
-             VALUES ($1, $2, $3, $4, $5, ($6::text)::jsonb, $7)",
-        )
-        .await?;
-    for letter in letters {
-        let headers = letter.headers_json();
-        let raw_headers = letter.raw_headers();
-        client
-            .execute(
-                &statement,
-                &[
-                    &letter.source,
-                    &letter.reason,
-                    &letter.message,
-                    &letter.key,
-                    &letter.payload,
-                    &headers,
-                    &raw_headers,
-                ],
-            )
-            .await?;
+    let rows = letters.iter().map(|letter| Row {
+        source: &letter.source,
+        reason: letter.reason,
+        message: &letter.message,
+        key: &letter.key,
+        payload: &letter.payload,
+        headers: &letter.headers,
+        stage: stages::CONSUMER,
+        origin: &letter.origin,
+    });
+    insert_rows(client, rows.collect()).await.map(|_| ())
+}
+
+/// Inserts the producer's dead letters read from the topic (inside the
+/// intake's transaction); returns how many were new, the others being
+/// already stored.
+pub async fn insert_producer_letters(
+    client: &impl GenericClient,
+    letters: &[ProducerDeadLetter],
+) -> Result<u64, tokio_postgres::Error> {
+    if letters.is_empty() {
+        return Ok(0);
     }
-    Ok(())
+    let rows = letters.iter().map(|letter| Row {
+        source: &letter.source,
+        reason: &letter.reason,
+        message: &letter.message,
+        key: &letter.key,
+        payload: &letter.payload,
+        headers: &letter.headers,
+        stage: stages::PRODUCER,
+        origin: &letter.origin,
+    });
+    insert_rows(client, rows.collect()).await
 }
 
 /// Publishes the dead letters to the dead-letter topic with the original
@@ -198,7 +371,8 @@ pub async fn publish_all(producer: &FutureProducer, topic: &str, letters: &[Dead
         }
         let kafka_headers = kafka_headers
             .insert(Header { key: headers::ERROR_KIND, value: Some(letter.reason) })
-            .insert(Header { key: headers::ERROR_MESSAGE, value: Some(&letter.message) });
+            .insert(Header { key: headers::ERROR_MESSAGE, value: Some(&letter.message) })
+            .insert(Header { key: headers::STAGE, value: Some(stages::CONSUMER) });
         let mut record = FutureRecord::to(topic).payload(&letter.payload).headers(kafka_headers);
         if let Some(key) = &letter.key {
             record = record.key(key);
@@ -227,12 +401,28 @@ pub enum ExportError {
     },
 }
 
-/// The columns of the export, in order.
-pub const EXPORT_COLUMNS: [&str; 9] =
-    ["id", "created_at", "reason", "source", "message", "record_key", "payload", "headers", "redriven_at"];
+/// The columns of the export, in order (the ones of migration 6 last, so a
+/// reader of the older layout still finds its columns where they were).
+pub const EXPORT_COLUMNS: [&str; 14] = [
+    "id",
+    "created_at",
+    "reason",
+    "source",
+    "message",
+    "record_key",
+    "payload",
+    "headers",
+    "redriven_at",
+    "stage",
+    "source_file",
+    "source_line",
+    "source_offset",
+    "resolved_at",
+];
 
-/// Writes the dead letters (only `reason`'s, only those not redriven when
-/// `pending_only`) to `output` as CSV, in id order; returns how many. Rows
+/// Writes the dead letters of both stages (only `reason`'s, only those
+/// pending, i.e. neither redriven nor resolved, when `pending_only`) to
+/// `output` as CSV, in id order; returns how many. Rows
 /// are streamed, never all held, and the file is replaced atomically.
 pub async fn export_csv(
     client: &tokio_postgres::Client,
@@ -244,9 +434,10 @@ pub async fn export_csv(
     const UTC: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"#;
     let sql = format!(
         "SELECT id, to_char(created_at AT TIME ZONE 'UTC', {UTC}), reason, source, message, record_key, payload,
-                headers::text, to_char(redriven_at AT TIME ZONE 'UTC', {UTC})
+                headers::text, to_char(redriven_at AT TIME ZONE 'UTC', {UTC}), stage, source_file,
+                source_line::text, source_offset::text, to_char(resolved_at AT TIME ZONE 'UTC', {UTC})
          FROM dead_letters
-         WHERE ($1::text IS NULL OR reason = $1) AND (NOT $2 OR redriven_at IS NULL)
+         WHERE ($1::text IS NULL OR reason = $1) AND (NOT $2 OR (redriven_at IS NULL AND resolved_at IS NULL))
          ORDER BY id"
     );
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&reason, &pending_only];
@@ -268,7 +459,21 @@ pub async fn export_csv(
             stored.get::<_, Option<Vec<u8>>>(index).map(|value| String::from_utf8_lossy(&value).into_owned())
         };
         let id = stored.get::<_, i64>(0).to_string();
-        let cells = [text(1), text(2), text(3), text(4), bytes(5), bytes(6), text(7), text(8)];
+        let cells = [
+            text(1),
+            text(2),
+            text(3),
+            text(4),
+            bytes(5),
+            bytes(6),
+            text(7),
+            text(8),
+            text(9),
+            text(10),
+            text(11),
+            text(12),
+            text(13),
+        ];
         let mut line = vec![Cell::Number(&id)];
         line.extend(cells.iter().map(|cell| cell.as_deref().map_or(Cell::Null, Cell::Text)));
         file.write_all(row(&line).as_bytes()).map_err(io)?;
@@ -363,5 +568,74 @@ mod tests {
         let letter = DeadLetter::from_message(&message(), reasons::UNDECODABLE_VALUE, "bad".into());
         let json: serde_json::Value = serde_json::from_str(&letter.headers_json()).unwrap();
         assert_eq!(json, serde_json::json!({"source_file": "inbox/a.csv", "line": "7"}));
+    }
+
+    fn on_dead_letter_topic(extra: &[(&str, &str)]) -> OwnedMessage {
+        let mut headers = OwnedHeaders::new()
+            .insert(Header { key: headers::SOURCE_FILE, value: Some("inbox/a.csv") })
+            .insert(Header { key: headers::SOURCE_FINGERPRINT, value: Some("fp") })
+            .insert(Header { key: headers::LINE, value: Some("7") })
+            .insert(Header { key: headers::BYTE_OFFSET, value: Some("120") });
+        for (key, value) in extra {
+            headers = headers.insert(Header { key, value: Some(*value) });
+        }
+        OwnedMessage::new(
+            Some(b"9,x,bad".to_vec()),
+            Some(b"inbox/a.csv:120".to_vec()),
+            "orders.dlq".into(),
+            Timestamp::NotAvailable,
+            1,
+            4,
+            Some(headers),
+        )
+    }
+
+    #[test]
+    fn a_producer_dead_letter_keeps_reason_message_and_origin() {
+        let message = on_dead_letter_topic(&[
+            (headers::ERROR_KIND, "invalid_timestamp"),
+            (headers::ERROR_MESSAGE, "not a time"),
+            (headers::STAGE, stages::PRODUCER),
+        ]);
+        let letter = ProducerDeadLetter::from_message(&message).expect("a producer's dead letter");
+        assert_eq!(letter.reason, "invalid_timestamp");
+        assert_eq!(letter.message, "not a time");
+        assert_eq!(letter.source, "orders.dlq/1/4 inbox/a.csv:7");
+        assert_eq!(letter.payload, b"9,x,bad");
+        assert_eq!(
+            letter.origin,
+            Origin {
+                file: Some("inbox/a.csv".into()),
+                line: Some(7),
+                byte_offset: Some(120),
+                fingerprint: Some("fp".into())
+            }
+        );
+    }
+
+    #[test]
+    fn the_consumers_own_records_are_not_read_back() {
+        let marked = on_dead_letter_topic(&[(headers::ERROR_KIND, "invalid_amount"), (headers::STAGE, "consumer")]);
+        assert_eq!(ProducerDeadLetter::from_message(&marked), None);
+        // Published before the stage header existed: the consumer's reasons tell.
+        let legacy = on_dead_letter_topic(&[(headers::ERROR_KIND, reasons::REJECTED_BY_DATABASE)]);
+        assert_eq!(ProducerDeadLetter::from_message(&legacy), None);
+        let legacy_producer = on_dead_letter_topic(&[(headers::ERROR_KIND, "field_count")]);
+        assert!(ProducerDeadLetter::from_message(&legacy_producer).is_some());
+    }
+
+    #[test]
+    fn the_last_stage_header_wins_over_one_the_original_record_carried() {
+        let headers = vec![
+            (headers::STAGE.to_string(), Some(b"producer".to_vec())),
+            (headers::STAGE.to_string(), Some(b"consumer".to_vec())),
+        ];
+        assert_eq!(stage_of(&headers), stages::CONSUMER);
+    }
+
+    #[test]
+    fn an_origin_that_is_not_a_number_is_left_empty() {
+        let headers = vec![(headers::LINE.to_string(), Some(b"seven".to_vec()))];
+        assert_eq!(Origin::from_headers(&headers), Origin::default());
     }
 }

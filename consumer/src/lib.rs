@@ -15,7 +15,9 @@
 //! | [`bisect`]       | finding the rows the database refuses (pure)                             |
 //! | [`apply`]        | one batch, one transaction: offsets, rows, dead letters                  |
 //! | [`dead_letters`] | the `orders.dlq` topic, the `dead_letters` table, its spreadsheet-safe CSV export |
-//! | [`redrive`]      | re-publishing dead letters once fixed                                    |
+//! | [`intake`]       | the dead-letter topic into `dead_letters`: the producer's bad lines, exactly once |
+//! | [`triage`]       | `dead-letters list` and `resolve`: operating dead letters without SQL    |
+//! | [`redrive`]      | re-publishing the consumer's dead letters once fixed                     |
 //! | [`replay`]       | `replay`: the group's stored and committed offsets moved back together   |
 //! | [`metrics`]      | Prometheus counters and the summary log line                             |
 //! | [`status`]       | `/status`: group, assigned partitions, rows/s, last error; the rate log   |
@@ -40,6 +42,7 @@ pub mod config;
 pub mod db;
 pub mod dead_letters;
 pub mod decode;
+pub mod intake;
 pub mod metrics;
 pub mod migrate;
 pub mod offsets;
@@ -48,6 +51,7 @@ pub mod replay;
 pub mod run;
 pub mod status;
 pub mod storable;
+pub mod triage;
 pub mod upsert;
 
 pub use config::Config;

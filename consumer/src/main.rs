@@ -3,6 +3,7 @@ use clap::Parser;
 use connect::Database;
 use orderstream_consumer::config::{Command, DeadLettersCommand};
 use orderstream_consumer::migrate::{migrate_database, MigrateError};
+use orderstream_consumer::triage::{self, ListFilter, ResolveSelector};
 use orderstream_consumer::{dead_letters, redrive, replay, run, Config};
 
 #[tokio::main]
@@ -44,6 +45,26 @@ async fn main() -> anyhow::Result<()> {
             println!("{count} dead letter(s) written to {}", output.display());
         }
         Some(Command::Replay(args)) => println!("{}", replay::replay_topic(&config, &args).await?),
+        Some(Command::DeadLetters(DeadLettersCommand::List { reason, pending, stage, limit })) => {
+            let client = connect(&config).await?;
+            let filter =
+                ListFilter { reason: reason.as_deref(), stage: stage.map(|stage| stage.as_str()), pending, limit };
+            let rows = triage::list(&client, &filter).await.context("cannot read dead_letters")?;
+            print!("{}", triage::render(&rows));
+            println!("{} dead letter(s) shown", rows.len());
+        }
+        Some(Command::DeadLetters(DeadLettersCommand::Resolve { id, file, reason })) => {
+            let client = connect(&config).await?;
+            let selector = ResolveSelector { ids: &id, file: file.as_deref(), reason: reason.as_deref() };
+            let resolved = triage::resolve(&client, &selector).await.context("cannot update dead_letters")?;
+            println!("{resolved} producer dead letter(s) resolved");
+        }
     }
     Ok(())
+}
+
+/// One connection for a short command, the URL redacted in the error.
+async fn connect(config: &Config) -> anyhow::Result<tokio_postgres::Client> {
+    let database = Database::from_args(&config.database)?;
+    database.connect().await.with_context(|| format!("cannot connect to PostgreSQL at {}", database.redacted_url()))
 }

@@ -1,5 +1,8 @@
-//! `orderstream-consumer redrive`: re-publishes dead letters to the main
-//! topic once their cause is fixed, and marks them redriven.
+//! `orderstream-consumer redrive`: re-publishes the consumer's dead letters
+//! to the main topic once their cause is fixed, and marks them redriven.
+//! The producer's (bad CSV lines, `stage = 'producer'`) are never taken:
+//! their bytes are not an order and would only be dead-lettered again; the
+//! fix is a corrected export, then `dead-letters resolve`.
 //!
 //! Rows go in batches of `--batch-size` (memory and lock time stay bounded
 //! whatever the backlog): each batch is locked (`FOR UPDATE SKIP LOCKED`, so
@@ -102,7 +105,8 @@ async fn redrive_batch(
     let rows = transaction
         .query(
             "SELECT id, record_key, payload, headers::text, raw_headers FROM dead_letters
-             WHERE redriven_at IS NULL AND ($1::text IS NULL OR reason = $1) AND id > $2 AND id <= $3
+             WHERE stage = 'consumer' AND redriven_at IS NULL AND ($1::text IS NULL OR reason = $1)
+               AND id > $2 AND id <= $3
              ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED",
             &[&reason, &after, &last, &batch_size],
         )
@@ -150,6 +154,7 @@ pub fn original_headers(json: &str) -> BTreeMap<String, String> {
     let mut map: BTreeMap<String, String> = serde_json::from_str(json).unwrap_or_default();
     map.remove(headers::ERROR_KIND);
     map.remove(headers::ERROR_MESSAGE);
+    map.remove(headers::STAGE);
     map
 }
 

@@ -38,6 +38,7 @@ use crate::apply::{apply_batch, ApplyError, BatchReport, Target};
 use crate::config::Config;
 use crate::db::{self, DbError};
 use crate::decode::{decode, Decoded};
+use crate::intake;
 use crate::metrics::Metrics;
 use crate::migrate::{migrate, MigrateError};
 use crate::status::StatusBoard;
@@ -127,6 +128,13 @@ impl ConsumerContext for RebalanceContext {
     }
 }
 
+impl RebalanceContext {
+    /// A context that keeps `assigned` up to date (the dead-letter intake's).
+    pub(crate) fn tracking(assigned: Arc<Mutex<BTreeSet<i32>>>) -> Self {
+        RebalanceContext { assigned }
+    }
+}
+
 fn partitions(list: &TopicPartitionList) -> Vec<i32> {
     list.elements().iter().map(|element| element.partition()).collect()
 }
@@ -185,6 +193,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         kafka_config(&config).set("enable.idempotence", "true").set("acks", "all").create()?;
     info!(message = "Consumer started.", topic = %config.topic, group = %config.group, batch_size = config.batch_size);
     readiness.ready();
+    // The producer's dead letters into the table, beside the orders (see `intake`).
+    let intake = tokio::spawn(intake::run(
+        config.clone(),
+        pool.clone(),
+        stop.clone(),
+        metrics.clone(),
+        readiness.clone(),
+        status.clone(),
+    ));
 
     let target = Target {
         pool: &pool,
@@ -236,9 +253,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         batch = owned_partitions_only(next, &assigned, &mut seeked);
     }
     consumer.unsubscribe();
+    stop.cancel();
+    let intake = intake.await.unwrap_or_else(|panicked| {
+        error!(message = "Dead-letter intake panicked.", error = %panicked);
+        Ok(())
+    });
     metrics.log_summary(true);
     info!(message = "Consumer stopped.");
-    Ok(())
+    intake
 }
 
 /// What became of a batch handed to the writer.
@@ -291,7 +313,7 @@ fn owned_partitions_only(
 /// After the database commit: seek partitions that were ahead of the stored
 /// offsets, and commit the stored offsets to Kafka (for lag monitoring; a
 /// lost commit only means records are read again and skipped).
-fn after_commit(
+pub(crate) fn after_commit(
     consumer: &StreamConsumer<RebalanceContext>,
     topic: &str,
     report: &BatchReport,
@@ -329,7 +351,7 @@ fn after_commit(
 /// Waits until the topic exists (the producer creates it), saying so once:
 /// a subscription to a missing topic would otherwise sit silent for minutes
 /// before librdkafka looks again. `false` if shutdown came first.
-async fn wait_for_topic<C: ConsumerContext>(
+pub(crate) async fn wait_for_topic<C: ConsumerContext>(
     consumer: &StreamConsumer<C>,
     topic: &str,
     stop: &CancellationToken,
@@ -441,7 +463,7 @@ where
 /// Retries `attempt` while it fails transiently, with capped exponential
 /// backoff and jitter; consumption pauses meanwhile (nothing is read). Never
 /// skips: the same batch is tried again. `Ok(None)` if shutdown came first.
-async fn retry_transient<T, F, Fut>(
+pub(crate) async fn retry_transient<T, F, Fut>(
     what: &str,
     stop: &CancellationToken,
     metrics: &Metrics,

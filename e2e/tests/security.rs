@@ -400,7 +400,10 @@ async fn dead_letter_export_neutralises_spreadsheet_formulas() {
     assert!(text(&output).contains("2 dead letter(s)"), "{}", text(&output));
     let csv = std::fs::read_to_string(&output_file).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "id,created_at,reason,source,message,record_key,payload,headers,redriven_at");
+    assert_eq!(
+        lines[0],
+        "id,created_at,reason,source,message,record_key,payload,headers,redriven_at,stage,source_file,source_line,source_offset,resolved_at"
+    );
     assert!(lines[1].starts_with("1,"), "ids stay numbers: {}", lines[1]);
     assert!(lines[1].contains(",'-1+1 is not an order,"), "{}", lines[1]);
     assert!(lines[1].contains(r#""'=HYPERLINK(""http://attacker.example"",""open"")""#), "{}", lines[1]);

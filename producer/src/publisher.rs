@@ -330,7 +330,8 @@ impl Publisher {
     ) -> FutureRecord<'a, str, [u8]> {
         let headers = source_headers(source, record)
             .insert(header(headers::ERROR_KIND, rejection.kind.as_str()))
-            .insert(header(headers::ERROR_MESSAGE, &rejection.message));
+            .insert(header(headers::ERROR_MESSAGE, &rejection.message))
+            .insert(header(headers::STAGE, schema::message::stages::PRODUCER));
         FutureRecord::to(&self.config.dlq_topic).key(key).payload(&record.raw[..]).headers(headers)
     }
 }

@@ -34,6 +34,18 @@ pub mod headers {
     pub const ERROR_KIND: &str = "error_kind";
     /// On a dead letter: the human explanation.
     pub const ERROR_MESSAGE: &str = "error_message";
+    /// On a dead letter: who dead-lettered it, [`super::stages`]. The
+    /// consumer reads the dead-letter topic into its table and passes the
+    /// records it published itself (already in the table).
+    pub const STAGE: &str = "stage";
+}
+
+/// Values of the [`headers::STAGE`] header and of `dead_letters.stage`.
+pub mod stages {
+    /// A CSV line the producer could not read (or Kafka refused for good).
+    pub const PRODUCER: &str = "producer";
+    /// A record the consumer could not decode or write.
+    pub const CONSUMER: &str = "consumer";
 }
 
 /// Bits of [`source_version`] given to the byte offset: 64 GiB per file.

@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "dead_letter_raw_headers",
         sql: include_str!("../migrations/0005_dead_letter_raw_headers.sql"),
     },
+    Migration {
+        version: 6,
+        name: "dead_letters_of_both_stages",
+        sql: include_str!("../migrations/0006_dead_letters_of_both_stages.sql"),
+    },
 ];
 
 /// The consumer's role: read and write its tables, no DDL. Created NOLOGIN
