@@ -9,6 +9,9 @@
 //! e2e test. All checks are one function of the files' text, [`problems`],
 //! and the second test edits copies of the texts to prove that each check
 //! catches a real mismatch.
+//!
+//! The same `--help` texts keep `docs/configuration.md` honest: every flag and
+//! variable they print is in it, and every flag its tables name still exists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -594,4 +597,125 @@ fn help_parsing_reads_env_and_defaults_of_both_layouts() {
     assert_eq!(help.defaults["ORDERSTREAM_TOPIC"], "orders");
     assert_eq!(help.defaults["DATABASE_URL"], "postgres://x@h/db");
     assert_eq!(help.defaults["NAME"], "Orders and baskets");
+}
+
+/// The `--help` invocations whose flags `docs/configuration.md` documents:
+/// each binary, and each subcommand with flags of its own.
+const DOCUMENTED_HELPS: &[&[&str]] = &[
+    &["producer"],
+    &["producer", "replay"],
+    &["consumer"],
+    &["consumer", "run"],
+    &["consumer", "migrate"],
+    &["consumer", "redrive"],
+    &["consumer", "dead-letters", "list"],
+    &["consumer", "dead-letters", "resolve"],
+    &["consumer", "dead-letters", "export"],
+    &["consumer", "replay"],
+    &["lag-exporter"],
+    &["status"],
+    &["analytics"],
+    &["analytics", "report"],
+    &["analytics", "provision-metabase"],
+];
+
+/// The raw `--help` text of each documented invocation, keyed by its command line.
+fn documented_help_texts() -> BTreeMap<String, String> {
+    DOCUMENTED_HELPS
+        .iter()
+        .map(|args| {
+            let mut command = Command::new(binary(&format!("orderstream-{}", args[0])));
+            command.args(&args[1..]).arg("--help");
+            let output = command.output().unwrap();
+            assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+            (format!("orderstream-{}", args.join(" ")), String::from_utf8(output.stdout).unwrap())
+        })
+        .collect()
+}
+
+/// Every `--long-flag` in `text` (`--help` and `--version` left out).
+fn long_flags(text: &str) -> BTreeSet<String> {
+    let mut flags = BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("--") {
+        let name: String = rest[start + 2..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        let preceded_by_word = rest[..start].chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !preceded_by_word
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name != "help"
+            && name != "version"
+        {
+            flags.insert(format!("--{name}"));
+        }
+        rest = &rest[start + 2 + name.len()..];
+    }
+    flags
+}
+
+/// The flags a `--help` declares: the first `--name` of each option line.
+fn declared_flags(help: &str) -> BTreeSet<String> {
+    help.lines()
+        .map(str::trim_start)
+        .filter(|line| line.starts_with('-'))
+        .filter_map(|line| {
+            let line = line.split_once(", ").filter(|(short, _)| short.len() == 2).map_or(line, |(_, long)| long);
+            long_flags(line.split_whitespace().next()?).into_iter().next()
+        })
+        .collect()
+}
+
+/// What `docs/configuration.md` misses or keeps beyond the binaries' `--help`:
+/// every flag and every `env:` variable a `--help` prints must appear in the
+/// document, and every flag the document's tables name must be declared by
+/// some `--help`.
+fn configuration_doc_problems(doc: &str, helps: &BTreeMap<String, String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let doc_words: BTreeSet<String> = long_flags(doc);
+    let mut declared = BTreeSet::new();
+    for (command, help) in helps {
+        for flag in declared_flags(help) {
+            if !doc_words.contains(&flag) {
+                problems.push(format!("{command}: {flag} is not in docs/configuration.md"));
+            }
+            declared.insert(flag);
+        }
+        for env in parse_help(help).env {
+            if !doc.contains(&format!("`{env}`")) {
+                problems.push(format!("{command}: variable {env} is not in docs/configuration.md"));
+            }
+        }
+    }
+    let table_rows: String = doc.lines().filter(|line| line.starts_with('|')).collect::<Vec<_>>().join("\n");
+    for flag in long_flags(&table_rows) {
+        if !declared.contains(&flag) {
+            problems.push(format!("docs/configuration.md names {flag}, which no --help declares"));
+        }
+    }
+    problems
+}
+
+fn configuration_doc() -> String {
+    std::fs::read_to_string(repository().join("docs/configuration.md")).unwrap()
+}
+
+#[test]
+fn configuration_reference_lists_exactly_what_every_help_prints() {
+    let helps = documented_help_texts();
+    assert!(helps.values().all(|help| !declared_flags(help).is_empty()), "no flag found in some --help: {helps:#?}");
+    let problems = configuration_doc_problems(&configuration_doc(), &helps);
+    assert!(problems.is_empty(), "docs/configuration.md drifted from --help:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn configuration_reference_drift_is_caught_both_ways() {
+    let helps = documented_help_texts();
+    let doc = configuration_doc();
+    let row = doc.lines().find(|line| line.starts_with("| `--archive-after`")).expect("the --archive-after row");
+    let without_row = doc.replace(&format!("{row}\n"), "");
+    let problems = configuration_doc_problems(&without_row, &helps);
+    assert!(problems.iter().any(|p| p.contains("--archive-after")), "a removed row went unnoticed: {problems:?}");
+    assert!(problems.iter().any(|p| p.contains("ORDERSTREAM_ARCHIVE_AFTER")), "a removed variable went unnoticed");
+    let stale = format!("{doc}\n| `--archive-sooner` | `ORDERSTREAM_ARCHIVE_SOONER` | `1m` |\n");
+    let problems = configuration_doc_problems(&stale, &helps);
+    assert!(problems.iter().any(|p| p.contains("--archive-sooner")), "a stale row went unnoticed: {problems:?}");
 }
