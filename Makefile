@@ -44,7 +44,7 @@ up: ## the whole stack in Docker Compose, built from this checkout (needs Docker
 	@test -f compose/.env || { echo "up: compose/.env is missing: run \`make secrets\` first" >&2; exit 1; }
 	@mkdir -p $(INBOX)
 	ORDERSTREAM_HOST_INBOX=$(abspath $(INBOX)) $(COMPOSE) -f $(COMPOSE_YML) up -d --build
-	@echo "up: starting; Grafana http://127.0.0.1:3000, Metabase http://127.0.0.1:3030, Prometheus http://127.0.0.1:9090 (README: \"Run with Docker\")"
+	@echo "up: starting; Grafana http://127.0.0.1:3000, Metabase http://127.0.0.1:3030, Prometheus http://127.0.0.1:9090 (docs/operations.md: \"Run with Docker\")"
 
 secrets: ## write compose/.env with generated passwords for `make up` (never overwrites)
 	@bash scripts/secrets.sh

@@ -57,4 +57,4 @@ METABASE_ENCRYPTION_SECRET_KEY=$(secret)
 ENV
 # A hard link fails if FILE appeared meanwhile: never overwrite, even racing.
 ln "$tmp" "$FILE" 2>/dev/null || { echo "secrets: $FILE appeared meanwhile; kept as it is"; exit 0; }
-echo "secrets: wrote $FILE (mode 600); log in with the passwords in it (see README, \"Run with Docker\")"
+echo "secrets: wrote $FILE (mode 600); log in with the passwords in it (see docs/operations.md, \"Run with Docker\")"

@@ -1,6 +1,6 @@
 //! One CSV record's fields → a validated [`Order`], or the reason it is not one.
 //!
-//! The rules, which the README repeats for users:
+//! The rules, which docs/design.md repeats for users:
 //! - exactly as many fields as the header;
 //! - `id` and `user_id`: positive integers (64-bit);
 //! - `completed_at`: `YYYY-MM-DD HH:MM`, with optional seconds and fraction,
