@@ -143,8 +143,6 @@ pub struct RecordSkipper {
     pub newlines: u64,
     /// The record's first bytes, for the dead letter.
     pub prefix: Vec<u8>,
-    /// Checksum of every byte passed, for the restart content check.
-    crc: crc32fast::Hasher,
 }
 
 /// How far [`RecordSkipper::feed`] got.
@@ -170,13 +168,7 @@ impl RecordSkipper {
             skipped: 0,
             newlines: 0,
             prefix: Vec::new(),
-            crc: crc32fast::Hasher::new(),
         }
-    }
-
-    /// CRC-32 of the bytes passed so far.
-    pub fn crc(&self) -> u32 {
-        self.crc.clone().finalize()
     }
 
     /// Feeds the next bytes of the record.
@@ -210,7 +202,6 @@ impl RecordSkipper {
     fn account(&mut self, bytes: &[u8]) {
         let room = Self::PREFIX_BYTES.saturating_sub(self.prefix.len());
         self.prefix.extend_from_slice(&bytes[..room.min(bytes.len())]);
-        self.crc.update(bytes);
         self.skipped += bytes.len() as u64;
         self.newlines += count_newlines(bytes);
     }
