@@ -423,7 +423,8 @@ async fn refused_order_whose_dead_letter_is_refused_too_is_not_lost() {
     set_topic_config(&scenario.brokers, &scenario.dlq_topic, "max.message.bytes", "1048588").await;
     let restarted = scenario.start_producer();
     assert!(orders.wait_for(2, ARRIVAL), "the line was lost: its position had moved past it");
-    assert!(restarted.terminate().success());
+    let (status, output) = restarted.terminate_with_output();
+    assert!(status.success(), "{status}:\n{output}");
     assert_eq!(published_ids(&orders.records).into_keys().collect::<Vec<_>>(), [1, 2]);
 }
 

@@ -49,14 +49,23 @@ pub fn init_logging() {
         .init();
 }
 
-/// Resolves on SIGINT or SIGTERM, so that either stops a process cleanly
-/// (an orchestrator sends SIGTERM, a person at a terminal SIGINT).
-pub async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler can be installed");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+/// A future that resolves on SIGINT or SIGTERM, so that either stops a
+/// process cleanly (an orchestrator sends SIGTERM, a person at a terminal
+/// SIGINT).
+///
+/// The handlers are installed by this call, not when the future is first
+/// polled: a process polls it only once its start-up is done, and a SIGTERM
+/// that came before would otherwise kill it where it stood, mid-work, with
+/// the signal's default action. Call it first thing, inside the runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler can be installed");
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler can be installed");
+    async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
     }
 }
 
@@ -261,6 +270,22 @@ mod tests {
     use super::*;
     use prometheus::IntCounter;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A SIGTERM that arrives before the future is first polled (a process
+    /// still starting up) is held for it, not fatal: without the handler
+    /// installed by the call, this test process would die here.
+    #[tokio::test]
+    async fn a_signal_before_the_first_poll_is_held_not_fatal() {
+        let shutdown = shutdown_signal();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        tokio::time::timeout(std::time::Duration::from_secs(10), shutdown)
+            .await
+            .expect("the SIGTERM sent before the first poll was not seen");
+    }
 
     async fn get(addr: SocketAddr, path: &str) -> String {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
