@@ -13,6 +13,7 @@
 //! | [`positions`] | the delivered position of every file, saved atomically and durably    |
 //! | [`publisher`] | records → Kafka (orders topic, dead-letter topic)                     |
 //! | [`metrics`]   | the producer's Prometheus metrics                                     |
+//! | [`events`]    | one type per happening: its log line and its metrics, emitted together |
 //! | [`status`]    | `/status`: each file's size, delivered bytes and percentage; last error |
 //! | [`run`]       | the loop tying them together, and shutdown                            |
 //! | [`replay`]    | `replay FILE`: one export published again with its original versions |
@@ -26,6 +27,7 @@
 
 pub mod config;
 pub mod epoch_floor;
+pub mod events;
 pub mod identity;
 pub mod metrics;
 pub mod positions;

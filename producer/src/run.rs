@@ -24,9 +24,13 @@ use schema::{Flag, RejectionKind};
 use telemetry::{Readiness, ServeError};
 use thiserror::Error;
 use tokio::sync::Notify;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::events::{
+    FileArchived, FileFollowed, FileMissing, FileRenamed, FileTruncated, OrderRefusedByKafka, PositionsSavedAgain,
+    PositionsUnsaveable, ProducerStarted, ProducerStopped,
+};
 use crate::identity::{FileIdentity, FileKey};
 use crate::metrics::ProducerMetrics;
 use crate::positions::{DeliveredPosition, PositionStore, PositionStoreError, TrackedFile};
@@ -264,9 +268,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         readiness,
         status,
     };
-    info!(message = "Producer started.", inbox = %producer.config.inbox.display(),
-          pattern = %producer.config.pattern, topic = %producer.config.kafka.topic,
-          notifications = watcher.is_some());
+    ProducerStarted {
+        inbox: &producer.config.inbox,
+        pattern: &producer.config.pattern,
+        topic: &producer.config.kafka.topic,
+        notifications: watcher.is_some(),
+    }
+    .emit();
     tokio::pin!(shutdown);
     let mut last_flush = Instant::now();
     producer.find_files_that_left_the_inbox();
@@ -314,11 +322,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     );
     let drained = tokio::time::timeout(SHUTDOWN_DRAIN, producer.drain()).await;
     producer.flush_positions();
-    info!(
-        message = "Producer stopped.",
-        published = producer.metrics.records_published.get(),
-        read = producer.metrics.records_read.get()
-    );
+    ProducerStopped.emit(&producer.metrics);
     match drained {
         Ok(result) => result,
         Err(_) => {
@@ -395,9 +399,7 @@ impl Producer {
             present.insert(key);
             match self.followed.get_mut(&key) {
                 Some(followed) if followed.tailer.path() != path => {
-                    info!(message = "File renamed; following it under its new name.",
-                          from = %followed.tailer.path().display(), to = %path.display());
-                    self.metrics.bytes_behind.remove_label_values(&[&followed.tailer.path().to_string_lossy()]).ok();
+                    FileRenamed { from: followed.tailer.path(), to: &path }.emit(&self.metrics);
                     followed.tailer.set_path(&path);
                     followed.detached_since = None;
                     self.store.moved(key, &path);
@@ -441,9 +443,7 @@ impl Producer {
                     self.follow(path, true);
                 }
                 None => {
-                    warn!(message = "Tracked file is no longer in the inbox nor the archive; forgetting it.",
-                          file = %tracked.path.display(), delivered_bytes = tracked.delivered.offset);
-                    self.metrics.files_missing.inc();
+                    FileMissing { file: &tracked.path, delivered_bytes: tracked.delivered.offset }.emit(&self.metrics);
                     self.store.forget(tracked.identity.key());
                 }
             }
@@ -510,10 +510,7 @@ impl Producer {
                 delivered: DeliveredPosition::default(),
             },
         };
-        log_start(path, start);
-        if matches!(start, StartPoint::Rewritten | StartPoint::Truncated) {
-            self.metrics.rewrites.inc();
-        }
+        FileFollowed { file: path, start }.emit(&self.metrics);
         match FileTailer::new(path, file, &tracked, self.settings.clone()) {
             Ok(tailer) => {
                 self.store.track(tracked);
@@ -641,8 +638,7 @@ impl Producer {
     fn restart_truncated(&mut self, key: FileKey) {
         let Some(followed) = self.followed.get_mut(&key) else { return };
         let path = followed.tailer.path().to_path_buf();
-        warn!(message = "File truncated or rewritten; following it from its start.", file = %path.display());
-        self.metrics.truncations.inc();
+        FileTruncated { file: &path }.emit(&self.metrics);
         let identity = match FileIdentity::of(followed.tailer.file()) {
             Ok(identity) => identity,
             Err(error) => {
@@ -686,8 +682,7 @@ impl Producer {
             });
             match moved {
                 Ok(()) => {
-                    info!(message = "File archived.", from = %from.display(), to = %to.display());
-                    self.metrics.files_archived.inc();
+                    FileArchived { from: &from, to: &to }.emit(&self.metrics);
                     followed.tailer.set_path(&to);
                     followed.detached_since = Some(Instant::now());
                     self.store.moved(*key, &to);
@@ -742,16 +737,15 @@ impl Producer {
         }
         match self.store.persist() {
             Ok(()) if self.positions_failing => {
-                info!(message = "Positions saved again; reading resumes.");
+                PositionsSavedAgain.emit(&self.metrics);
                 self.positions_failing = false;
                 self.readiness.ready();
             }
             Ok(()) => {}
             Err(failure) => {
-                self.metrics.position_write_errors.inc();
+                PositionsUnsaveable { error: &failure, already_failing: self.positions_failing }.emit(&self.metrics);
                 self.status.last_error.set(&format!("cannot save positions: {failure}"));
                 if !self.positions_failing {
-                    error!(message = "Cannot save positions; reading stops until they can be saved.", error = %failure);
                     self.readiness.not_ready("cannot save positions");
                 }
                 self.positions_failing = true;
@@ -778,10 +772,7 @@ impl Producer {
         match (&confirmation.sent, delivered) {
             (_, Delivered::DeadLetteredInstead { file, offset, refusal }) => {
                 self.status.last_error.set(&format!("Kafka refused the order from {file} at byte {offset}: {refusal}"));
-                self.metrics.delivery_errors.inc();
-                self.metrics.dead_lettered.with_label_values(&[RejectionKind::RefusedByKafka.as_str()]).inc();
-                warn!(message = "Kafka refused an order for good; dead-lettered it instead.",
-                      file = %file, offset, error = %refusal);
+                OrderRefusedByKafka { file: &file, offset, refusal: &refusal }.emit(&self.metrics);
             }
             (Sent::Order(flags), Delivered::AsSent) => {
                 self.metrics.records_published.inc();
@@ -919,20 +910,6 @@ fn files_oldest_first(listing: std::fs::ReadDir, matcher: &GlobMatcher) -> Vec<(
         .collect();
     files.sort_by(|(a_path, a), (b_path, b)| (a.modified().ok(), a_path).cmp(&(b.modified().ok(), b_path)));
     files
-}
-
-fn log_start(path: &Path, start: StartPoint) {
-    let file = path.display();
-    match start {
-        StartPoint::NewFile => info!(message = "Following new file.", %file),
-        StartPoint::Resumed => info!(message = "Resuming file at its delivered position.", %file),
-        StartPoint::Rewritten => {
-            warn!(message = "File's delivered bytes changed since the last run; reading it from the start.", %file)
-        }
-        StartPoint::Truncated => {
-            warn!(message = "File shorter than its delivered position; reading it from the start.", %file)
-        }
-    }
 }
 
 #[cfg(test)]

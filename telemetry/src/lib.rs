@@ -18,10 +18,16 @@
 //! [`LastError`] keeps the last error a process met, with its time, for its
 //! `/status`; [`Rate`] measures a counter's rate over a sliding window, for
 //! `/status` and the progress logs alike; [`write_ready_file`] publishes the
-//! bound address, so a harness never reads it from a log line.
+//! bound address, so a harness never reads it from a log line; a
+//! [`Registrar`] (module [`metrics`]) declares a process's metrics, the same
+//! way in every process.
 //!
 //! The server binds loopback by default (see each binary's `--metrics-addr`):
 //! metrics are for the local Prometheus, not the network, unless configured.
+
+pub mod metrics;
+
+pub use metrics::Registrar;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

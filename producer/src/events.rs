@@ -1,0 +1,239 @@
+//! What happens in the producer, one type per happening: each event's
+//! `emit` writes its log line and updates its metrics together, so the log
+//! and `/metrics` never disagree, and its message is a constant.
+//!
+//! Tests and scripts never match these messages: they read the metric an
+//! event updates (or `/status`); the constants are for people reading the
+//! code and for the rare test that must name a message.
+
+use std::path::Path;
+
+use schema::RejectionKind;
+use tracing::{error, info, warn};
+
+use crate::metrics::ProducerMetrics;
+use crate::tailer::StartPoint;
+
+/// Start-up is done: the inbox is watched and files are being read.
+pub struct ProducerStarted<'a> {
+    /// The folder followed.
+    pub inbox: &'a Path,
+    /// The file name pattern.
+    pub pattern: &'a str,
+    /// The orders topic.
+    pub topic: &'a str,
+    /// Whether filesystem notifications wake the producer (else it polls).
+    pub notifications: bool,
+}
+
+impl ProducerStarted<'_> {
+    /// The log message.
+    pub const MESSAGE: &'static str = "Producer started.";
+
+    /// Logs it (`/status` shows `"scanned": true` once the first scan is done).
+    pub fn emit(&self) {
+        info!(message = Self::MESSAGE, inbox = %self.inbox.display(), pattern = %self.pattern,
+              topic = %self.topic, notifications = self.notifications);
+    }
+}
+
+/// Reading a file started: new, resumed at its delivered position, or from
+/// its first byte because it changed since the last run.
+pub struct FileFollowed<'a> {
+    /// The file.
+    pub file: &'a Path,
+    /// Where reading starts, and why.
+    pub start: StartPoint,
+}
+
+impl FileFollowed<'_> {
+    /// The message for a new file.
+    pub const NEW: &'static str = "Following new file.";
+    /// The message for a file resumed where the last run stopped.
+    pub const RESUMED: &'static str = "Resuming file at its delivered position.";
+    /// The message for a file whose delivered bytes changed between runs.
+    pub const REWRITTEN: &'static str = "File's delivered bytes changed since the last run; reading it from the start.";
+    /// The message for a file shorter than its delivered position.
+    pub const TRUNCATED: &'static str = "File shorter than its delivered position; reading it from the start.";
+
+    /// Logs it; counts it by start (`orderstream_producer_files_followed_total`),
+    /// and a changed file also as a rewrite.
+    pub fn emit(&self, metrics: &ProducerMetrics) {
+        let file = self.file.display();
+        let label = match self.start {
+            StartPoint::NewFile => {
+                info!(message = Self::NEW, %file);
+                "new"
+            }
+            StartPoint::Resumed => {
+                info!(message = Self::RESUMED, %file);
+                "resumed"
+            }
+            StartPoint::Rewritten => {
+                warn!(message = Self::REWRITTEN, %file);
+                "rewritten"
+            }
+            StartPoint::Truncated => {
+                warn!(message = Self::TRUNCATED, %file);
+                "truncated"
+            }
+        };
+        metrics.files_followed.with_label_values(&[label]).inc();
+        if matches!(self.start, StartPoint::Rewritten | StartPoint::Truncated) {
+            metrics.rewrites.inc();
+        }
+    }
+}
+
+/// A followed file was found under another name in the inbox; its position
+/// is kept.
+pub struct FileRenamed<'a> {
+    /// The old path.
+    pub from: &'a Path,
+    /// The new path.
+    pub to: &'a Path,
+}
+
+impl FileRenamed<'_> {
+    /// The log message.
+    pub const MESSAGE: &'static str = "File renamed; following it under its new name.";
+
+    /// Logs and counts it (`orderstream_producer_files_renamed_total`).
+    pub fn emit(&self, metrics: &ProducerMetrics) {
+        info!(message = Self::MESSAGE, from = %self.from.display(), to = %self.to.display());
+        metrics.files_renamed.inc();
+        metrics.bytes_behind.remove_label_values(&[&self.from.to_string_lossy()]).ok();
+    }
+}
+
+/// A followed file became shorter than what was read, or its bytes changed
+/// (copytruncate): it is followed again from its first byte.
+pub struct FileTruncated<'a> {
+    /// The file.
+    pub file: &'a Path,
+}
+
+impl FileTruncated<'_> {
+    /// The log message.
+    pub const MESSAGE: &'static str = "File truncated or rewritten; following it from its start.";
+
+    /// Logs and counts it (`orderstream_producer_truncations_total`).
+    pub fn emit(&self, metrics: &ProducerMetrics) {
+        warn!(message = Self::MESSAGE, file = %self.file.display());
+        metrics.truncations.inc();
+    }
+}
+
+/// A file was moved into `--archive-dir`, fully delivered and inactive.
+pub struct FileArchived<'a> {
+    /// Where it was.
+    pub from: &'a Path,
+    /// Where it is now.
+    pub to: &'a Path,
+}
+
+impl FileArchived<'_> {
+    /// The log message.
+    pub const MESSAGE: &'static str = "File archived.";
+
+    /// Logs and counts it (`orderstream_producer_files_archived_total`).
+    pub fn emit(&self, metrics: &ProducerMetrics) {
+        info!(message = Self::MESSAGE, from = %self.from.display(), to = %self.to.display());
+        metrics.files_archived.inc();
+    }
+}
+
+/// A tracked file is in neither the inbox nor the archive at start: what of
+/// it was not delivered cannot be read any more.
+pub struct FileMissing<'a> {
+    /// Where it was last seen.
+    pub file: &'a Path,
+    /// Bytes of it that were delivered.
+    pub delivered_bytes: u64,
+}
+
+impl FileMissing<'_> {
+    /// The log message.
+    pub const MESSAGE: &'static str = "Tracked file is no longer in the inbox nor the archive; forgetting it.";
+
+    /// Logs and counts it (`orderstream_producer_files_missing_total`).
+    pub fn emit(&self, metrics: &ProducerMetrics) {
+        warn!(message = Self::MESSAGE, file = %self.file.display(), delivered_bytes = self.delivered_bytes);
+        metrics.files_missing.inc();
+    }
+}
+
+/// The positions could not be saved (a full disk): reading stops until a
+/// save succeeds.
+pub struct PositionsUnsaveable<'a> {
+    /// Why the save failed.
+    pub error: &'a dyn std::fmt::Display,
+    /// Whether the previous save failed too: then only counted, not logged
+    /// again, so a full disk writes one error line, not one per flush.
+    pub already_failing: bool,
+}
+
+impl PositionsUnsaveable<'_> {
+    /// The log message.
+    pub const MESSAGE: &'static str = "Cannot save positions; reading stops until they can be saved.";
+
+    /// Counts the failed save (`orderstream_producer_position_write_errors_total`),
+    /// sets `orderstream_producer_positions_unsaveable` and logs the first.
+    pub fn emit(&self, metrics: &ProducerMetrics) {
+        metrics.position_write_errors.inc();
+        metrics.positions_unsaveable.set(1);
+        if !self.already_failing {
+            error!(message = Self::MESSAGE, error = %self.error);
+        }
+    }
+}
+
+/// The positions were saved after failing: reading resumes.
+pub struct PositionsSavedAgain;
+
+impl PositionsSavedAgain {
+    /// The log message.
+    pub const MESSAGE: &'static str = "Positions saved again; reading resumes.";
+
+    /// Logs it and clears `orderstream_producer_positions_unsaveable`.
+    pub fn emit(&self, metrics: &ProducerMetrics) {
+        info!(message = Self::MESSAGE);
+        metrics.positions_unsaveable.set(0);
+    }
+}
+
+/// Kafka refused an order for good (too large, invalid); its dead letter was
+/// published in its place.
+pub struct OrderRefusedByKafka<'a> {
+    /// The order's file.
+    pub file: &'a str,
+    /// Its byte offset in the file.
+    pub offset: u64,
+    /// Kafka's answer.
+    pub refusal: &'a dyn std::fmt::Display,
+}
+
+impl OrderRefusedByKafka<'_> {
+    /// The log message.
+    pub const MESSAGE: &'static str = "Kafka refused an order for good; dead-lettered it instead.";
+
+    /// Logs it; counts a delivery error and a `refused_by_kafka` dead letter.
+    pub fn emit(&self, metrics: &ProducerMetrics) {
+        warn!(message = Self::MESSAGE, file = %self.file, offset = self.offset, error = %self.refusal);
+        metrics.delivery_errors.inc();
+        metrics.dead_lettered.with_label_values(&[RejectionKind::RefusedByKafka.as_str()]).inc();
+    }
+}
+
+/// The producer stopped after its shutdown drain.
+pub struct ProducerStopped;
+
+impl ProducerStopped {
+    /// The log message.
+    pub const MESSAGE: &'static str = "Producer stopped.";
+
+    /// Logs the totals the metrics hold.
+    pub fn emit(&self, metrics: &ProducerMetrics) {
+        info!(message = Self::MESSAGE, published = metrics.records_published.get(), read = metrics.records_read.get());
+    }
+}
