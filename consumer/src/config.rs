@@ -65,7 +65,8 @@ pub struct Config {
     pub metrics_addr: std::net::SocketAddr,
 
     /// Where to write `{"addr": ..., "pid": ...}` once the endpoints are
-    /// bound (the actual port with `--metrics-addr` port 0).
+    /// bound (the actual port with `--metrics-addr` port 0); at a clean
+    /// shutdown, the final totals go beside it, to `PATH.final.json`.
     #[arg(long, env = "ORDERSTREAM_CONSUMER_READY_FILE")]
     pub ready_file: Option<std::path::PathBuf>,
 }

@@ -97,7 +97,7 @@ async fn intake(
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .create_with_context(RebalanceContext::tracking(assigned.clone()))?;
+        .create_with_context(RebalanceContext::tracking(assigned.clone(), &config.dlq_topic, metrics))?;
     if !wait_for_topic(&consumer, &config.dlq_topic, stop).await {
         return Ok(());
     }

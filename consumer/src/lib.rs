@@ -19,7 +19,8 @@
 //! | [`triage`]       | `dead-letters list` and `resolve`: operating dead letters without SQL    |
 //! | [`redrive`]      | re-publishing the consumer's dead letters once fixed                     |
 //! | [`replay`]       | `replay`: the group's stored and committed offsets moved back together   |
-//! | [`metrics`]      | Prometheus counters and the summary log line                             |
+//! | [`metrics`]      | Prometheus counters and histograms, declared once                        |
+//! | [`events`]       | one type per happening: its log line and its metrics, emitted together   |
 //! | [`status`]       | `/status`: group, assigned partitions, rows/s, last error; the rate log   |
 //! | [`storable`]     | outside text made acceptable to PostgreSQL (no NUL), exact bytes beside it |
 //! | [`run`]          | the loop: batch, apply, retry, rebalance, shutdown                       |
@@ -42,6 +43,7 @@ pub mod config;
 pub mod db;
 pub mod dead_letters;
 pub mod decode;
+pub mod events;
 pub mod intake;
 pub mod metrics;
 pub mod migrate;

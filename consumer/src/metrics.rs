@@ -1,14 +1,17 @@
-//! The consumer's metrics, in a Prometheus registry it owns (exposed over
-//! HTTP by a later issue), and the periodic summary log line built from them,
-//! so the log and the metrics never disagree.
+//! The consumer's metrics, in a Prometheus registry it owns, served on
+//! `/metrics`. What happens besides a committed batch (a retry, a
+//! rebalance, skipped offsets) is counted by its event in [`crate::events`],
+//! together with its log line.
 
-use std::collections::BTreeMap;
-
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
-use tracing::{error, info, warn};
+use prometheus::{Histogram, IntCounter, IntCounterVec, Registry};
+use telemetry::Registrar;
 
 use crate::dead_letters::reasons;
 use crate::upsert::UpsertOutcome;
+
+/// What was unavailable when a transient failure paused consumption, the
+/// `dependency` label of `orderstream_consumer_unavailable_total`.
+pub const DEPENDENCIES: [&str; 2] = ["database", "dead_letter_topic"];
 
 /// Every metric the consumer keeps.
 #[derive(Clone)]
@@ -20,9 +23,16 @@ pub struct Metrics {
     /// Dead letters by `reason`.
     dead_letters: IntCounterVec,
     /// Records skipped because the stored offsets say they were applied.
-    already_applied: IntCounter,
-    /// Retries of transient database failures.
-    retries: IntCounter,
+    pub(crate) already_applied: IntCounter,
+    /// Retries of transient failures (database, dead-letter topic).
+    pub(crate) retries: IntCounter,
+    /// Transient failures by what was unavailable ([`DEPENDENCIES`]).
+    pub(crate) unavailable: IntCounterVec,
+    /// Partitions assigned to or revoked from this member, by `topic` and
+    /// `kind` (the orders topic's group and the dead-letter intake's).
+    pub(crate) rebalances: IntCounterVec,
+    /// Schema migrations this process applied at start.
+    pub(crate) migrations_applied: IntCounter,
     /// Records per written batch.
     batch_size: Histogram,
     /// Seconds from the start of a batch transaction to its commit.
@@ -33,14 +43,14 @@ pub struct Metrics {
     end_to_end: Histogram,
     /// Offsets never read because Kafka no longer had them, by `partition`:
     /// data lost before the consumer saw it, which must not pass silently.
-    skipped_offsets: IntCounterVec,
+    pub(crate) skipped_offsets: IntCounterVec,
     /// Records neither written nor recorded in `dead_letters`: the only
     /// trace of them besides the dead-letter topic and the log.
-    skipped_records: IntCounter,
+    pub(crate) skipped_records: IntCounter,
 }
 
-/// Running totals, as logged.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Running totals: logged at shutdown and written to the final report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Totals {
     /// Inserted rows.
     pub inserted: u64,
@@ -55,104 +65,72 @@ pub struct Totals {
 impl Metrics {
     /// Creates and registers every metric, with every label value
     /// pre-registered so dashboards show zeros rather than gaps.
-    pub fn new() -> Result<Self, prometheus::Error> {
-        let registry = Registry::new();
-        let outcomes = IntCounterVec::new(
-            Opts::new("orderstream_consumer_upserts_total", "Records applied, by outcome."),
-            &["outcome"],
-        )?;
-        let dead_letters = IntCounterVec::new(
-            Opts::new("orderstream_consumer_dead_letters_total", "Records dead-lettered, by reason."),
-            &["reason"],
-        )?;
-        let already_applied = IntCounter::new(
-            "orderstream_consumer_already_applied_total",
-            "Records skipped because PostgreSQL's stored offsets show them applied.",
-        )?;
-        let retries = IntCounter::new("orderstream_consumer_retries_total", "Retries of transient database failures.")?;
-        let batch_size = Histogram::with_opts(
-            HistogramOpts::new("orderstream_consumer_batch_records", "Records per written batch.")
-                .buckets(vec![1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0]),
-        )?;
-        let commit_seconds = Histogram::with_opts(HistogramOpts::new(
-            "orderstream_consumer_batch_commit_seconds",
-            "Duration of a batch transaction, begin to commit.",
-        ))?;
-        let records = IntCounter::new("orderstream_consumer_records_total", "Records received from Kafka.")?;
-        let end_to_end = Histogram::with_opts(
-            HistogramOpts::new(
+    pub fn new() -> Self {
+        let metrics = Registrar::new();
+        Metrics {
+            outcomes: metrics.counter_vec(
+                "orderstream_consumer_upserts_total",
+                "Records applied, by outcome.",
+                "outcome",
+                &["inserted", "updated", "unchanged"],
+            ),
+            dead_letters: metrics.counter_vec(
+                "orderstream_consumer_dead_letters_total",
+                "Records dead-lettered, by reason.",
+                "reason",
+                &reasons::ALL,
+            ),
+            already_applied: metrics.counter(
+                "orderstream_consumer_already_applied_total",
+                "Records skipped because PostgreSQL's stored offsets show them applied.",
+            ),
+            retries: metrics.counter("orderstream_consumer_retries_total", "Retries of transient database failures."),
+            unavailable: metrics.counter_vec(
+                "orderstream_consumer_unavailable_total",
+                "Transient failures that paused consumption (each followed by a retry), by what was unavailable: \
+                 the database or the dead-letter topic.",
+                "dependency",
+                &DEPENDENCIES,
+            ),
+            rebalances: metrics.counters(
+                "orderstream_consumer_rebalances_total",
+                "Rebalances that assigned partitions to this consumer or revoked them, by topic and kind \
+                 (assigned, revoked).",
+                &["topic", "kind"],
+            ),
+            migrations_applied: metrics.counter(
+                "orderstream_consumer_migrations_applied_total",
+                "Schema migrations this consumer applied at start (0 when the schema was current).",
+            ),
+            batch_size: metrics.histogram(
+                "orderstream_consumer_batch_records",
+                "Records per written batch.",
+                &[1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0],
+            ),
+            commit_seconds: metrics.histogram(
+                "orderstream_consumer_batch_commit_seconds",
+                "Duration of a batch transaction, begin to commit.",
+                &[],
+            ),
+            records: metrics.counter("orderstream_consumer_records_total", "Records received from Kafka."),
+            end_to_end: metrics.histogram(
                 "orderstream_consumer_end_to_end_latency_seconds",
                 "Seconds from the producer reading a line to its row committing in PostgreSQL.",
-            )
-            .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
-        )?;
-        let skipped_offsets = IntCounterVec::new(
-            Opts::new(
+                &[0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0],
+            ),
+            skipped_offsets: metrics.counters(
                 "orderstream_consumer_skipped_offsets_total",
                 "Offsets never read because they no longer existed in Kafka when the consumer resumed at its stored \
                  offset (deleted by retention before being applied, or transaction markers), by partition; the \
                  value counts offsets, not events.",
+                &["partition"],
             ),
-            &["partition"],
-        )?;
-        let skipped_records = IntCounter::new(
-            "orderstream_consumer_skipped_records_total",
-            "Records neither written nor recorded in the dead_letters table (the table refused even their \
-             storable form): published to the dead-letter topic, logged, and passed with their offset stored.",
-        )?;
-        for outcome in ["inserted", "updated", "unchanged"] {
-            outcomes.with_label_values(&[outcome]);
-        }
-        for reason in reasons::ALL {
-            dead_letters.with_label_values(&[reason]);
-        }
-        registry.register(Box::new(outcomes.clone()))?;
-        registry.register(Box::new(dead_letters.clone()))?;
-        registry.register(Box::new(already_applied.clone()))?;
-        registry.register(Box::new(retries.clone()))?;
-        registry.register(Box::new(batch_size.clone()))?;
-        registry.register(Box::new(commit_seconds.clone()))?;
-        registry.register(Box::new(records.clone()))?;
-        registry.register(Box::new(end_to_end.clone()))?;
-        registry.register(Box::new(skipped_offsets.clone()))?;
-        registry.register(Box::new(skipped_records.clone()))?;
-        Ok(Metrics {
-            registry,
-            outcomes,
-            dead_letters,
-            already_applied,
-            retries,
-            batch_size,
-            commit_seconds,
-            records,
-            end_to_end,
-            skipped_offsets,
-            skipped_records,
-        })
-    }
-
-    /// Offsets found missing in Kafka (partition → how many): logged and counted.
-    pub fn offsets_skipped(&self, skipped: &BTreeMap<i32, i64>) {
-        for (&partition, &count) in skipped {
-            warn!(
-                message = "Offsets skipped: they no longer exist in Kafka (retention deleted them before they were applied, or transaction markers).",
-                partition,
-                skipped = count
-            );
-            self.skipped_offsets.with_label_values(&[&partition.to_string()]).inc_by(count.max(0) as u64);
-        }
-    }
-
-    /// Dead letters the table refused (source, the database's reason):
-    /// logged and counted, each one.
-    pub fn dead_letters_unrecorded(&self, unrecorded: &[(String, String)]) {
-        for (source, reason) in unrecorded {
-            error!(
-                message = "Record skipped: the dead_letters table refused it; it is only on the dead-letter topic.",
-                source = %source,
-                %reason
-            );
-            self.skipped_records.inc();
+            skipped_records: metrics.counter(
+                "orderstream_consumer_skipped_records_total",
+                "Records neither written nor recorded in the dead_letters table (the table refused even their \
+                 storable form): published to the dead-letter topic, logged, and passed with their offset stored.",
+            ),
+            registry: metrics.registry(),
         }
     }
 
@@ -188,11 +166,6 @@ impl Metrics {
         self.commit_seconds.observe(seconds);
     }
 
-    /// Records one retry of a transient failure.
-    pub fn retried(&self) {
-        self.retries.inc();
-    }
-
     /// The totals so far.
     pub fn totals(&self) -> Totals {
         let outcome = |name: &str| self.outcomes.with_label_values(&[name]).get();
@@ -203,19 +176,11 @@ impl Metrics {
             dead_lettered: reasons::ALL.iter().map(|reason| self.dead_letters.with_label_values(&[reason]).get()).sum(),
         }
     }
+}
 
-    /// Logs the totals; `final_` marks the line written at shutdown.
-    pub fn log_summary(&self, final_: bool) {
-        let totals = self.totals();
-        info!(
-            message = if final_ { "Consumer totals at shutdown." } else { "Consumer totals." },
-            inserted = totals.inserted,
-            updated = totals.updated,
-            unchanged = totals.unchanged,
-            dead_lettered = totals.dead_lettered,
-            already_applied = self.already_applied.get(),
-            retries = self.retries.get(),
-        );
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -225,7 +190,7 @@ mod tests {
 
     #[test]
     fn totals_add_up_committed_batches() {
-        let metrics = Metrics::new().unwrap();
+        let metrics = Metrics::new();
         metrics.batch_committed(
             5,
             UpsertOutcome { inserted: 3, updated: 1, unchanged: 0 },
@@ -238,20 +203,8 @@ mod tests {
     }
 
     #[test]
-    fn skipped_offsets_count_offsets_per_partition_and_skipped_records_each_record() {
-        let metrics = Metrics::new().unwrap();
-        metrics.offsets_skipped(&BTreeMap::from([(2, 100), (5, 1)]));
-        metrics.offsets_skipped(&BTreeMap::from([(2, 3)]));
-        metrics.dead_letters_unrecorded(&[("orders/0/1".into(), "refused".into())]);
-        assert_eq!(metrics.skipped_offsets.with_label_values(&["2"]).get(), 103);
-        assert_eq!(metrics.skipped_offsets.with_label_values(&["5"]).get(), 1);
-        assert_eq!(metrics.skipped_records.get(), 1);
-    }
-
-    #[test]
     fn counters_are_named_for_prometheus() {
-        let names: Vec<String> =
-            Metrics::new().unwrap().registry.gather().iter().map(|f| f.name().to_string()).collect();
+        let names: Vec<String> = Metrics::new().registry.gather().iter().map(|f| f.name().to_string()).collect();
         assert!(names.contains(&"orderstream_consumer_upserts_total".to_string()), "{names:?}");
         assert!(names.iter().all(|name| name.starts_with("orderstream_consumer_")));
     }

@@ -13,12 +13,12 @@
 //! Each migration and its bookkeeping row commit together, so a crash never
 //! leaves a migration half-recorded.
 
+use crate::events::MigrationApplied;
 use connect::Database;
 use schema::migrations::{Migration, MIGRATIONS};
 use thiserror::Error;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
-use tracing::info;
 
 /// An arbitrary constant naming orderstream's migration lock.
 const MIGRATION_LOCK: i64 = 0x6f72_6465_7273; // "orders"
@@ -139,7 +139,7 @@ async fn apply_pending(client: &mut Client) -> Result<usize, MigrateError> {
                 &[&migration.version, &migration.name],
             )
             .await?;
-        info!(message = "Migration applied.", version = migration.version, name = migration.name);
+        MigrationApplied { version: migration.version, name: migration.name }.emit();
         count += 1;
     }
     transaction.commit().await?;

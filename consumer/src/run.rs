@@ -38,6 +38,10 @@ use crate::apply::{apply_batch, ApplyError, BatchReport, Target};
 use crate::config::Config;
 use crate::db::{self, DbError};
 use crate::decode::{decode, Decoded};
+use crate::events::{
+    ConsumerStarted, DatabaseUnavailable, DeadLetterProducerFailed, DeadLetterTopicUnwritable, OffsetsSkipped,
+    PartitionsAssigned, PartitionsRevoked, RecordSkipped, SchemaMigrated, TotalsReached,
+};
 use crate::intake;
 use crate::metrics::Metrics;
 use crate::migrate::{migrate, MigrateError};
@@ -89,9 +93,6 @@ pub enum ConsumerError {
     /// The metrics endpoint cannot be opened.
     #[error(transparent)]
     Telemetry(#[from] ServeError),
-    /// The metrics registry refused a metric (a programming error).
-    #[error("metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
 }
 
 /// Tracks which partitions this consumer owns, from the rebalance callbacks
@@ -100,6 +101,10 @@ pub enum ConsumerError {
 pub struct RebalanceContext {
     /// Partitions currently assigned.
     assigned: Arc<Mutex<BTreeSet<i32>>>,
+    /// The topic subscribed to, for the rebalance events.
+    topic: String,
+    /// Where the rebalance events are counted.
+    metrics: Metrics,
 }
 
 impl ClientContext for RebalanceContext {}
@@ -108,7 +113,7 @@ impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             let revoked = partitions(list);
-            info!(message = "Partitions revoked.", partitions = ?revoked);
+            PartitionsRevoked { topic: &self.topic, partitions: &revoked }.emit(&self.metrics);
             if let Ok(mut assigned) = self.assigned.lock() {
                 revoked.iter().for_each(|p| {
                     assigned.remove(p);
@@ -120,7 +125,7 @@ impl ConsumerContext for RebalanceContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(list) = rebalance {
             let added = partitions(list);
-            info!(message = "Partitions assigned.", partitions = ?added);
+            PartitionsAssigned { topic: &self.topic, partitions: &added }.emit(&self.metrics);
             if let Ok(mut assigned) = self.assigned.lock() {
                 assigned.extend(added);
             }
@@ -129,9 +134,10 @@ impl ConsumerContext for RebalanceContext {
 }
 
 impl RebalanceContext {
-    /// A context that keeps `assigned` up to date (the dead-letter intake's).
-    pub(crate) fn tracking(assigned: Arc<Mutex<BTreeSet<i32>>>) -> Self {
-        RebalanceContext { assigned }
+    /// A context that keeps `assigned` up to date and counts the
+    /// rebalances of `topic` in `metrics`.
+    pub(crate) fn tracking(assigned: Arc<Mutex<BTreeSet<i32>>>, topic: &str, metrics: &Metrics) -> Self {
+        RebalanceContext { assigned, topic: topic.to_string(), metrics: metrics.clone() }
     }
 }
 
@@ -150,7 +156,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         shutdown.await;
         trigger.cancel();
     });
-    let metrics = Metrics::new()?;
+    let metrics = Metrics::new();
     let readiness = Readiness::new("connecting to PostgreSQL");
     let status = StatusBoard::new(&config.group);
     let bound =
@@ -162,7 +168,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
 
     let pool = db::pool(&config.database, 4).map_err(ConsumerError::DatabaseConfig)?;
-    let Some(()) = retry_transient("migrate", &stop, &metrics, &readiness, &status, || apply_migrations(&pool)).await?
+    let Some(()) =
+        retry_transient("migrate", &stop, &metrics, &readiness, &status, || apply_migrations(&pool, &metrics)).await?
     else {
         return Ok(());
     };
@@ -184,14 +191,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .create_with_context(RebalanceContext { assigned: assigned.clone() })?;
+        .create_with_context(RebalanceContext::tracking(assigned.clone(), &config.topic, &metrics))?;
     if !wait_for_topic(&consumer, &config.topic, &stop).await {
         return Ok(());
     }
     consumer.subscribe(&[&config.topic])?;
     let dlq_producer: FutureProducer =
         kafka_config(&config).set("enable.idempotence", "true").set("acks", "all").create()?;
-    info!(message = "Consumer started.", topic = %config.topic, group = %config.group, batch_size = config.batch_size);
+    ConsumerStarted { topic: &config.topic, group: &config.group, batch_size: config.batch_size }.emit();
     readiness.ready();
     // The producer's dead letters into the table, beside the orders (see `intake`).
     let intake = tokio::spawn(intake::run(
@@ -235,12 +242,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
                 );
                 metrics.committed_at(&report.read_at, chrono::Utc::now());
                 status.batch_committed(report.accepted);
-                metrics.offsets_skipped(&report.skipped_offsets);
-                metrics.dead_letters_unrecorded(&report.unrecorded);
+                for (&partition, &count) in &report.skipped_offsets {
+                    OffsetsSkipped { partition, count }.emit(&metrics);
+                }
+                for (source, reason) in &report.unrecorded {
+                    RecordSkipped { source, reason }.emit(&metrics);
+                }
                 after_commit(&consumer, &config.topic, &report, &mut seeked);
                 sought = report.seeks;
                 if last_summary.elapsed() >= SUMMARY_EVERY {
-                    metrics.log_summary(false);
+                    TotalsReached { totals: metrics.totals(), at_shutdown: false }.emit(&metrics);
                     status.log_rate();
                     last_summary = Instant::now();
                 }
@@ -258,7 +269,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         error!(message = "Dead-letter intake panicked.", error = %panicked);
         Ok(())
     });
-    metrics.log_summary(true);
+    let totals = metrics.totals();
+    TotalsReached { totals, at_shutdown: true }.emit(&metrics);
+    if let Some(path) = &config.ready_file {
+        // For a harness: the totals, once the endpoints are gone.
+        if let Err(error) = telemetry::write_final_report(path, &totals) {
+            warn!(message = "Cannot write the final report.", file = %telemetry::final_report_path(path).display(), %error);
+        }
+    }
     info!(message = "Consumer stopped.");
     intake
 }
@@ -384,10 +402,13 @@ pub(crate) fn kafka_config(config: &Config) -> ClientConfig {
     config.kafka.client_config()
 }
 
-async fn apply_migrations(pool: &Pool) -> Result<(), ApplyError> {
+async fn apply_migrations(pool: &Pool, metrics: &Metrics) -> Result<(), ApplyError> {
     let mut client = pool.get().await?;
     match migrate(&mut client).await {
-        Ok(_) => Ok(()),
+        Ok(applied) => {
+            SchemaMigrated { applied }.emit(metrics);
+            Ok(())
+        }
         Err(MigrateError::Database(error)) => Err(error.into()),
         Err(mismatch) => Err(ApplyError::Database(DbError::Migration(mismatch.to_string()))),
     }
@@ -485,31 +506,28 @@ where
                 return Ok(Some(value));
             }
             Err(error) if error.is_transient() => {
-                metrics.retried();
                 status.last_error.set(&format!("{what}: {error}"));
                 readiness.not_ready(error.unavailable());
-                let jittered = backoff.mul_f64(0.5 + fastrand::f64());
+                let retry_in = backoff.mul_f64(0.5 + fastrand::f64());
                 match &error {
-                    ApplyError::DeadLetterTopic(_) => error!(
-                        message = "Dead-letter topic unwritable; the batch waits, nothing past it is committed.",
-                        operation = what, %error, retry_in_ms = jittered.as_millis() as u64
-                    ),
-                    ApplyError::Database(_) => warn!(
-                        message = "Database unavailable; retrying.",
-                        operation = what, %error, retry_in_ms = jittered.as_millis() as u64
-                    ),
+                    ApplyError::DeadLetterTopic(_) => {
+                        DeadLetterTopicUnwritable { operation: what, error: &error, retry_in }.emit(metrics)
+                    }
+                    ApplyError::Database(_) => {
+                        DatabaseUnavailable { operation: what, error: &error, retry_in }.emit(metrics)
+                    }
                     ApplyError::DeadLetterProducerFatal { .. } => {}
                 }
                 tokio::select! {
                     () = stop.cancelled() => return Ok(None),
-                    () = tokio::time::sleep(jittered) => {}
+                    () = tokio::time::sleep(retry_in) => {}
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Err(error @ ApplyError::DeadLetterProducerFatal { .. }) => {
                 readiness.not_ready(error.unavailable());
                 status.last_error.set(&format!("{what}: {error}"));
-                error!(message = "Dead-letter producer failed fatally; exiting.", operation = what, %error);
+                DeadLetterProducerFailed { operation: what, error: &error }.emit();
                 return Err(ConsumerError::DeadLetterProducer(error));
             }
             Err(error) => {

@@ -13,9 +13,11 @@
 //! | [`config`]  | flags and environment variables                             |
 //! | [`lag`]     | lag arithmetic (pure) and reading offsets from the broker   |
 //! | [`metrics`] | the exported series                                         |
+//! | [`events`]  | one type per happening: its log line and its metrics together |
 //! | [`run`]     | the polling loop                                            |
 
 pub mod config;
+pub mod events;
 pub mod lag;
 pub mod metrics;
 pub mod run;

@@ -3,9 +3,14 @@
 //! `unread_bytes` and `unacknowledged_records` (producer), `group_lag_records`
 //! and `freshness_seconds` (here).
 
-use prometheus::{Gauge, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{Gauge, IntCounterVec, IntGauge, IntGaugeVec, Registry};
+use telemetry::Registrar;
 
 use crate::lag::GroupLag;
+
+/// Where a measurement can fail, the `source` label of
+/// `orderstream_lag_exporter_errors_total`.
+pub const SOURCES: [&str; 2] = ["kafka", "database"];
 
 /// Every series of the exporter.
 #[derive(Clone)]
@@ -19,65 +24,55 @@ pub struct ExporterMetrics {
     members: IntGaugeVec,
     freshness: Gauge,
     last_success: IntGauge,
-    errors: IntCounterVec,
+    /// Failed measurements by source ([`SOURCES`]), counted by the events.
+    pub(crate) errors: IntCounterVec,
 }
 
 impl ExporterMetrics {
     /// Creates and registers the series.
     pub fn new() -> Self {
-        let registry = Registry::new();
-        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
-            let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry.register(Box::new(metric.clone())).expect("unique metric");
-            metric
-        };
-        let freshness = Gauge::new(
-            "orderstream_backlog_freshness_seconds",
-            "Seconds since the producer read the newest order committed to PostgreSQL.",
-        )
-        .expect("valid metric");
-        registry.register(Box::new(freshness.clone())).expect("unique metric");
-        let last_success = IntGauge::new(
-            "orderstream_lag_exporter_last_success_timestamp_seconds",
-            "Unix time of the last complete measurement.",
-        )
-        .expect("valid metric");
-        registry.register(Box::new(last_success.clone())).expect("unique metric");
-        let errors = IntCounterVec::new(
-            Opts::new("orderstream_lag_exporter_errors_total", "Failed measurements, by source."),
-            &["source"],
-        )
-        .expect("valid metric");
-        registry.register(Box::new(errors.clone())).expect("unique metric");
-        for source in ["kafka", "database"] {
-            errors.with_label_values(&[source]);
-        }
+        let metrics = Registrar::new();
         ExporterMetrics {
-            partition_lag: gauge_vec(
+            partition_lag: metrics.gauge_vec(
                 "orderstream_consumer_lag_records",
                 "Records written to a partition and not yet committed by the group.",
                 &["group", "topic", "partition"],
             ),
-            high_watermark: gauge_vec(
+            high_watermark: metrics.gauge_vec(
                 "orderstream_topic_high_watermark",
                 "One past the last record written to a partition.",
                 &["topic", "partition"],
             ),
-            committed: gauge_vec(
+            committed: metrics.gauge_vec(
                 "orderstream_consumer_committed_offset",
                 "The group's committed offset of a partition (-1: none yet).",
                 &["group", "topic", "partition"],
             ),
-            group_lag: gauge_vec(
+            group_lag: metrics.gauge_vec(
                 "orderstream_backlog_group_lag_records",
                 "Records on the topic not yet committed by the group, all partitions.",
                 &["group", "topic"],
             ),
-            members: gauge_vec("orderstream_consumer_group_members", "Consumers in the group right now.", &["group"]),
-            freshness,
-            last_success,
-            errors,
-            registry,
+            members: metrics.gauge_vec(
+                "orderstream_consumer_group_members",
+                "Consumers in the group right now.",
+                &["group"],
+            ),
+            freshness: metrics.float_gauge(
+                "orderstream_backlog_freshness_seconds",
+                "Seconds since the producer read the newest order committed to PostgreSQL.",
+            ),
+            last_success: metrics.gauge(
+                "orderstream_lag_exporter_last_success_timestamp_seconds",
+                "Unix time of the last complete measurement.",
+            ),
+            errors: metrics.counter_vec(
+                "orderstream_lag_exporter_errors_total",
+                "Failed measurements, by source.",
+                "source",
+                &SOURCES,
+            ),
+            registry: metrics.registry(),
         }
     }
 
@@ -102,11 +97,6 @@ impl ExporterMetrics {
     /// Notes a complete measurement.
     pub fn succeeded(&self, unix_seconds: i64) {
         self.last_success.set(unix_seconds);
-    }
-
-    /// Counts a failed measurement.
-    pub fn failed(&self, source: &str) {
-        self.errors.with_label_values(&[source]).inc();
     }
 }
 

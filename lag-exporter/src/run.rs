@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use connect::Database;
 use rdkafka::consumer::BaseConsumer;
 use telemetry::Readiness;
-use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::events::{ExporterStarted, FreshnessUnreadable, OffsetsUnreadable};
 use crate::lag::read_group_lag;
 use crate::metrics::ExporterMetrics;
 
@@ -29,8 +29,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     kafka.load_password_file()?;
     // Reads offsets of the group without joining it.
     let consumer: Arc<BaseConsumer> = Arc::new(kafka.client_config().set("group.id", &config.group).create()?);
-    info!(message = "Lag exporter started.", topic = %config.topic, group = %config.group,
-          metrics = %config.metrics_addr);
+    ExporterStarted { topic: &config.topic, group: &config.group, addr: bound }.emit();
     tokio::pin!(shutdown);
     let mut ticks = tokio::time::interval(config.interval());
     loop {
@@ -58,14 +57,12 @@ async fn measure(
             true
         }
         Ok(Err(error)) => {
-            warn!(message = "Cannot read offsets from Kafka.", %error);
-            metrics.failed("kafka");
+            OffsetsUnreadable { error: &error }.emit(metrics);
             readiness.not_ready("Kafka unreachable");
             false
         }
         Err(join) => {
-            warn!(message = "Offset reader panicked.", error = %join);
-            metrics.failed("kafka");
+            OffsetsUnreadable { error: &format!("the offset reader panicked: {join}") }.emit(metrics);
             false
         }
     };
@@ -76,8 +73,7 @@ async fn measure(
         }
         Ok(None) => true,
         Err(error) => {
-            warn!(message = "Cannot read freshness from PostgreSQL.", error = %connect::postgres::describe(&error));
-            metrics.failed("database");
+            FreshnessUnreadable { error: &connect::postgres::describe(&error) }.emit(metrics);
             false
         }
     };

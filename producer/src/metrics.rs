@@ -67,7 +67,8 @@ impl ProducerMetrics {
         let kinds: Vec<&str> = RejectionKind::ALL.iter().map(|kind| kind.as_str()).collect();
         let flags: Vec<&str> = Flag::ALL.iter().map(|flag| flag.as_str()).collect();
         ProducerMetrics {
-            records_read: metrics.counter("orderstream_producer_records_read_total", "Complete records read from files."),
+            records_read: metrics
+                .counter("orderstream_producer_records_read_total", "Complete records read from files."),
             records_published: metrics.counter(
                 "orderstream_producer_records_published_total",
                 "Orders confirmed by Kafka on the orders topic.",
@@ -84,7 +85,8 @@ impl ProducerMetrics {
                 "flag",
                 &flags,
             ),
-            truncations: metrics.counter("orderstream_producer_truncations_total", "Files found truncated while followed."),
+            truncations: metrics
+                .counter("orderstream_producer_truncations_total", "Files found truncated while followed."),
             rewrites: metrics.counter(
                 "orderstream_producer_rewrites_total",
                 "Files whose delivered bytes changed between runs; read again from the start.",

@@ -18,7 +18,8 @@
 //! [`LastError`] keeps the last error a process met, with its time, for its
 //! `/status`; [`Rate`] measures a counter's rate over a sliding window, for
 //! `/status` and the progress logs alike; [`write_ready_file`] publishes the
-//! bound address, so a harness never reads it from a log line; a
+//! bound address, and [`write_final_report`] what a process did by the time
+//! it stopped, so a harness never reads either from a log line; a
 //! [`Registrar`] (module [`metrics`]) declares a process's metrics, the same
 //! way in every process.
 //!
@@ -31,7 +32,7 @@ pub use metrics::Registrar;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -172,8 +173,29 @@ pub struct ReadyFile {
 /// `--ready-file` of every binary. Written once the endpoints are bound;
 /// `/readyz` says when the process is ready to work.
 pub fn write_ready_file(path: &Path, addr: SocketAddr) -> std::io::Result<()> {
-    let content = ReadyFile { addr, pid: std::process::id() };
-    let text = serde_json::to_string(&content).map_err(std::io::Error::other)?;
+    write_json_atomically(path, &ReadyFile { addr, pid: std::process::id() })
+}
+
+/// Where a process started with `--ready-file PATH` writes its final report
+/// at a clean shutdown: `PATH.final.json`, beside the ready file, so a
+/// harness that knows one knows the other.
+pub fn final_report_path(ready_file: &Path) -> PathBuf {
+    let mut path = ready_file.as_os_str().to_owned();
+    path.push(".final.json");
+    PathBuf::from(path)
+}
+
+/// Writes `report` as JSON to [`final_report_path`], atomically: what a
+/// process did, published for a harness once the process can no longer be
+/// asked (the consumer's totals), instead of a log line to be parsed.
+pub fn write_final_report(ready_file: &Path, report: &impl serde::Serialize) -> std::io::Result<()> {
+    write_json_atomically(&final_report_path(ready_file), report)
+}
+
+/// Writes `content` to a temporary file renamed over `path`, so a reader
+/// sees the whole file or none.
+fn write_json_atomically(path: &Path, content: &impl serde::Serialize) -> std::io::Result<()> {
+    let text = serde_json::to_string(content).map_err(std::io::Error::other)?;
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     std::fs::write(&partial, text + "\n")?;
@@ -283,10 +305,8 @@ mod tests {
     #[tokio::test]
     async fn a_signal_before_the_first_poll_is_held_not_fatal() {
         let shutdown = shutdown_signal();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &std::process::id().to_string()])
-            .status()
-            .unwrap();
+        let sent =
+            std::process::Command::new("kill").args(["-TERM", &std::process::id().to_string()]).status().unwrap();
         assert!(sent.success());
         tokio::time::timeout(std::time::Duration::from_secs(10), shutdown)
             .await

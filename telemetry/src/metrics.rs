@@ -8,9 +8,7 @@
 //! build its metrics once, never in operation.
 
 use prometheus::core::Collector;
-use prometheus::{
-    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Creates metrics and registers them in one registry.
 #[derive(Clone, Default)]
@@ -95,7 +93,10 @@ mod tests {
         counter.inc();
         let families = registrar.registry().gather();
         let names: Vec<&str> = families.iter().map(|family| family.name()).collect();
-        assert_eq!(names, ["orderstream_test_kinds_total", "orderstream_test_seconds", "orderstream_test_things_total"]);
+        assert_eq!(
+            names,
+            ["orderstream_test_kinds_total", "orderstream_test_seconds", "orderstream_test_things_total"]
+        );
         assert_eq!(families[0].get_metric().len(), 2, "both label values present before any event");
     }
 
