@@ -126,12 +126,22 @@ async fn consumer_frozen(name: &str, size: Size) -> Outcome {
     let other = rig.scenario.start_consumer_with(&[QUICK_GROUP]);
     let load = rig.spawn_load(rig.writer("load", 3, 0));
     rig.wait_rows(quarter(size)).await;
-    let assignments = |process: &e2e::Process| process.output().matches("Partitions assigned.").count();
+    // The other consumer's assignments of the orders topic, from its metrics.
+    let assignments = |process: &e2e::Process| {
+        let series =
+            format!(r#"orderstream_consumer_rebalances_total{{kind="assigned",topic="{}"}}"#, rig.scenario.topic);
+        process.metric(&series).unwrap_or(0.0)
+    };
     let before = assignments(&other);
     frozen.signal("STOP");
     // Past the 6 s session timeout: the group evicts it, the other consumer
-    // takes its partitions.
-    let took_over = poll_until(Duration::from_secs(30), || async { assignments(&other) > before }).await;
+    // takes its partitions: every partition is assigned to it (its `/status`).
+    let owns_all = |process: &e2e::Process| {
+        process.status().and_then(|status| status["assigned_partitions"].as_array().map(Vec::len))
+            == Some(e2e::PARTITIONS as usize)
+    };
+    let took_over =
+        poll_until(Duration::from_secs(30), || async { assignments(&other) > before && owns_all(&other) }).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     frozen.signal("CONT");
     let fault_ended = Instant::now();
@@ -461,10 +471,8 @@ async fn disk_full(name: &str, size: Size) -> Outcome {
     let load = rig.spawn_load(rig.writer("load", 11, 0));
     rig.wait_rows(quarter(size)).await;
     let filler = disk.fill();
-    let said = poll_until(Duration::from_secs(20), || async {
-        producer.output().contains("Cannot save positions; reading stops")
-    })
-    .await;
+    let unsaveable = "orderstream_producer_positions_unsaveable";
+    let said = poll_until(Duration::from_secs(20), || async { producer.metric(unsaveable) == Some(1.0) }).await;
     rig.check(said, "the producer never said it cannot save its positions");
     let ready = ureq::get(&format!("http://{metrics}/readyz")).call().map(|r| r.status().as_u16()).unwrap_or_else(
         |e| match e {
@@ -480,10 +488,7 @@ async fn disk_full(name: &str, size: Size) -> Outcome {
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     std::fs::remove_file(filler).unwrap();
-    let resumed = poll_until(Duration::from_secs(20), || async {
-        producer.output().contains("Positions saved again; reading resumes.")
-    })
-    .await;
+    let resumed = poll_until(Duration::from_secs(20), || async { producer.metric(unsaveable) == Some(0.0) }).await;
     rig.check(resumed, "the producer never resumed after space was freed");
     let fault_ended = Instant::now();
     load.await.expect("load");
@@ -572,8 +577,9 @@ async fn dead_letter_topic_unwritable(name: &str, size: Size) -> Outcome {
         .map(|delivered| (delivered.partition, delivered.offset))
         .expect("poison published");
     rig.ledger.lock().unwrap().poison(&poison, "undecodable_value");
+    let stalled = r#"orderstream_consumer_unavailable_total{dependency="dead_letter_topic"}"#;
     let said =
-        poll_until(Duration::from_secs(30), || async { consumer.output().contains("Dead-letter topic unwritable") })
+        poll_until(Duration::from_secs(30), || async { consumer.metric(stalled).is_some_and(|count| count > 0.0) })
             .await;
     rig.check(said, "the consumer never said the dead-letter topic cannot be written");
     // While stalled, it never stores an offset past the poison record.

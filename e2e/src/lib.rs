@@ -361,6 +361,13 @@ impl Process {
         line.rsplit(' ').next()?.parse().ok()
     }
 
+    /// The process's `/status` document; `None` if it does not answer.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        let addr = self.metrics_addr();
+        let mut response = ureq::get(&format!("http://{addr}/status")).call().ok()?;
+        serde_json::from_str(&response.body_mut().read_to_string().ok()?).ok()
+    }
+
     /// The process's peak resident memory so far (`VmHWM`), in bytes.
     pub fn peak_memory_bytes(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
@@ -482,7 +489,7 @@ pub fn order_record(id: i64, user_id: i64, item_total: &str, version: Option<i64
     OutgoingRecord { key: Some(message.key()), payload: message.encode(), headers, partition: None }
 }
 
-/// The totals a consumer logged at shutdown.
+/// The totals a consumer wrote to its final report at shutdown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConsumerTotals {
     /// Rows inserted.
@@ -495,19 +502,18 @@ pub struct ConsumerTotals {
     pub dead_lettered: u64,
 }
 
-/// Reads the last "Consumer totals at shutdown." line of a consumer's output.
-pub fn consumer_totals(output: &str) -> Option<ConsumerTotals> {
-    let line = output.lines().rev().find(|line| line.contains("Consumer totals at shutdown."))?;
-    let field = |name: &str| -> Option<u64> {
-        let start = line.find(&format!(" {name}="))? + name.len() + 2;
-        line[start..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
-    };
-    Some(ConsumerTotals {
-        inserted: field("inserted")?,
-        updated: field("updated")?,
-        unchanged: field("unchanged")?,
-        dead_lettered: field("dead_lettered")?,
-    })
+impl ConsumerTotals {
+    /// Reads a consumer's final report (`--ready-file` + `.final.json`).
+    fn read(path: &Path) -> Option<ConsumerTotals> {
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        let field = |name: &str| report[name].as_u64();
+        Some(ConsumerTotals {
+            inserted: field("inserted")?,
+            updated: field("updated")?,
+            unchanged: field("unchanged")?,
+            dead_lettered: field("dead_lettered")?,
+        })
+    }
 }
 
 impl Scenario {
@@ -613,5 +619,16 @@ impl Process {
         let log = self.log.clone();
         let status = self.terminate();
         (status, std::fs::read_to_string(log).unwrap_or_default())
+    }
+
+    /// Sends SIGTERM, waits, and returns the exit status, the complete
+    /// output and the totals the consumer wrote at shutdown (`None` if it
+    /// wrote none).
+    pub fn terminate_with_totals(self) -> (std::process::ExitStatus, String, Option<ConsumerTotals>) {
+        let report = telemetry::final_report_path(&self.ready_file);
+        let (status, output) = self.terminate_with_output();
+        let totals = ConsumerTotals::read(&report);
+        let _ = std::fs::remove_file(&report);
+        (status, output, totals)
     }
 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use orderstream_e2e::postgres::PrivatePostgres;
-use orderstream_e2e::{consumer_totals, order_record, poll_until, ConsumerTotals, OutgoingRecord, Process, Scenario};
+use orderstream_e2e::{order_record, poll_until, ConsumerTotals, OutgoingRecord, Process, Scenario};
 use rust_decimal::Decimal;
 
 const APPLIED: Duration = Duration::from_secs(120);
@@ -26,11 +26,12 @@ fn expected_table(ids: impl Iterator<Item = i64>) -> BTreeMap<i64, (i64, Decimal
     .collect()
 }
 
-/// Stops the consumer with SIGTERM, checks it exited 0, returns its totals.
+/// Stops the consumer with SIGTERM, checks it exited 0, returns the totals
+/// of its final report.
 fn stop(consumer: Process) -> ConsumerTotals {
-    let (status, output) = consumer.terminate_with_output();
+    let (status, output, totals) = consumer.terminate_with_totals();
     assert!(status.success(), "SIGTERM must stop the consumer with exit 0, got {status}:\n{output}");
-    consumer_totals(&output).unwrap_or_else(|| panic!("no totals line at shutdown:\n{output}"))
+    totals.unwrap_or_else(|| panic!("no final report at shutdown:\n{output}"))
 }
 
 async fn written_at(scenario: &Scenario) -> BTreeMap<i64, (String, i64)> {
@@ -142,7 +143,8 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing() {
     tokio::join!(load, outage);
     scenario.wait_until_applied(&scenario.group, APPLIED).await;
     consumer.assert_running();
-    assert!(consumer.output().contains("Database unavailable; retrying."), "the outage was never noticed");
+    let noticed = consumer.metric(r#"orderstream_consumer_unavailable_total{dependency="database"}"#);
+    assert!(noticed.is_some_and(|retries| retries > 0.0), "the outage was never noticed: {noticed:?}");
     let totals = stop(consumer);
     assert_eq!(scenario.orders().await, expected_table(1..=TOTAL));
     assert_eq!(totals, ConsumerTotals { inserted: TOTAL as u64, updated: 0, unchanged: 0, dead_lettered: 0 });
@@ -265,7 +267,11 @@ async fn redrive_republishes_fixed_dead_letters_once_and_marks_them() {
     assert_eq!(redriven, 1);
     let again = scenario.redrive(None);
     assert!(again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("count=0"), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(
+        scenario.topic_record_count(&scenario.topic),
+        3,
+        "the second redrive published nothing: two orders and one redriven dead letter"
+    );
     let totals = stop(consumer);
     assert_eq!(totals, ConsumerTotals { inserted: 2, updated: 0, unchanged: 0, dead_lettered: 1 });
 }

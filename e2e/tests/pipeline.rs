@@ -136,7 +136,8 @@ async fn producer_killed_mid_file_loses_no_line() {
     let orders = scenario.orders().await;
     assert_eq!(orders.len() as i64, TOTAL);
     assert!((1..=TOTAL).all(|id| orders.contains_key(&id)));
-    assert!(restarted.output().contains("Resuming file at its delivered position"), "{}", restarted.output());
+    let resumed = restarted.metric(r#"orderstream_producer_files_followed_total{start="resumed"}"#);
+    assert_eq!(resumed, Some(1.0), "the restart did not resume the file at its delivered position");
     let published = scenario.topic_record_count(&scenario.topic);
     assert!(published < 2 * TOTAL, "the restart re-read the file: {published} records published");
     eprintln!("producer killed with {stored_at_kill} of {TOTAL} orders stored; all present after restart; {published} records published");

@@ -37,10 +37,20 @@ async fn wait_until_forgotten(scenario: &Scenario, name: &str) {
     assert!(forgotten, "{name} was never released:\n{}", std::fs::read_to_string(&positions).unwrap_or_default());
 }
 
-/// Waits until the producer's log says `text`.
-async fn wait_for_log(process: &orderstream_e2e::Process, text: &str) {
-    let said = poll_until(ARRIVAL, || async { process.output().contains(text) }).await;
-    assert!(said, "the producer never said `{text}`:\n{}", process.output());
+/// Waits until the producer's `series` (e.g. `orderstream_producer_truncations_total`) is at least `at_least`.
+async fn wait_for_metric(process: &orderstream_e2e::Process, series: &str, at_least: f64) {
+    let reached = poll_until(ARRIVAL, || async { process.metric(series).is_some_and(|value| value >= at_least) }).await;
+    assert!(reached, "{series} never reached {at_least}: {:?}", process.metric(series));
+}
+
+/// Waits until the producer's `/status` satisfies `condition`.
+async fn wait_for_status(
+    process: &orderstream_e2e::Process,
+    what: &str,
+    condition: impl Fn(&serde_json::Value) -> bool,
+) {
+    let reached = poll_until(ARRIVAL, || async { process.status().is_some_and(|status| condition(&status)) }).await;
+    assert!(reached, "/status never showed {what}: {:?}", process.status());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,7 +58,8 @@ async fn new_file_is_picked_up_within_a_second() {
     let scenario = Scenario::new("new_file").await;
     let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
     let producer = scenario.start_producer();
-    wait_for_log(&producer, "Producer started").await;
+    // The first scan of the inbox is done: start-up is over, the inbox is watched.
+    wait_for_status(&producer, "the first scan", |status| status["scanned"] == true).await;
 
     let created = Instant::now();
     scenario.append("fresh.csv", format!("{HEADER}{}", order_line(1, 1, "1", "1")).as_bytes());
@@ -86,7 +97,7 @@ async fn renamed_file_keeps_its_position() {
     let producer = scenario.start_producer();
     assert!(orders.wait_for(20, ARRIVAL));
     std::fs::rename(scenario.inbox().join("a.csv"), scenario.inbox().join("b.csv")).unwrap();
-    wait_for_log(&producer, "File renamed; following it under its new name").await;
+    wait_for_metric(&producer, "orderstream_producer_files_renamed_total", 1.0).await;
     scenario.append("b.csv", lines(21..=21).as_bytes());
     assert!(orders.wait_for(21, ARRIVAL));
     assert!(producer.terminate().success());
@@ -106,7 +117,7 @@ async fn copytruncate_is_detected_and_followed_from_the_new_start() {
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
     scenario.append("app.csv", format!("{HEADER}{}", lines(101..=120)).as_bytes());
     assert!(orders.wait_for(120, ARRIVAL), "published {}", orders.records.len());
-    wait_for_log(&producer, "File truncated").await;
+    wait_for_metric(&producer, "orderstream_producer_truncations_total", 1.0).await;
     assert!(producer.terminate().success());
     assert_eq!(scenario.topic_record_count(&scenario.topic), 120);
 }
@@ -117,7 +128,8 @@ async fn line_written_in_two_parts_seconds_apart_is_published_once_whole() {
     scenario.append("a.csv", format!("{HEADER}1,10,2022-07").as_bytes());
     let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
     let producer = scenario.start_producer();
-    wait_for_log(&producer, "Header read").await;
+    // The header is a complete record, the partial line not yet.
+    wait_for_metric(&producer, "orderstream_producer_records_read_total", 1.0).await;
     // The writer pauses mid-line: this pause is the scenario, not a wait.
     tokio::time::sleep(Duration::from_secs(2)).await;
     scenario.append("a.csv", b"-01 00:19,39.14,2.5\n");
@@ -218,7 +230,7 @@ async fn rewritten_file_is_detected_on_restart_and_read_again() {
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replace("10,11,2022-07-01 10:10,10.00", "10,11,2022-07-01 10:10,99.00")).unwrap();
     let restarted = scenario.start_producer();
-    wait_for_log(&restarted, "delivered bytes changed").await;
+    wait_for_metric(&restarted, r#"orderstream_producer_files_followed_total{start="rewritten"}"#, 1.0).await;
     assert!(orders.wait_for(20, ARRIVAL), "the rewritten file was not read again");
     let last = orders.records.iter().rev().find(|r| r.json()["id"] == 10).unwrap();
     assert_eq!(last.json()["item_total"], "99.00");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use connect::postgres::describe;
 use orderstream_e2e::postgres::PrivatePostgres;
-use orderstream_e2e::{binary, order_record, Scenario};
+use orderstream_e2e::{binary, order_record, poll_until, Scenario};
 use tokio_postgres::error::SqlState;
 
 static ROLES: AtomicU32 = AtomicU32::new(0);
@@ -153,9 +153,10 @@ async fn consumer_as_the_writer_ingests_once_the_owner_migrated_and_says_what_to
     let records: Vec<_> = (1..=50).map(|id| order_record(id, 7, "12.50", Some(id))).collect();
     scenario.produce(&records).await;
     scenario.wait_for_orders(50, Duration::from_secs(60)).await;
+    let migrated = consumer.metric("orderstream_consumer_migrations_applied_total");
     let (status, output) = consumer.terminate_with_output();
     assert!(status.success(), "{output}");
-    assert!(!output.contains("Migration applied"), "the writer migrated nothing:\n{output}");
+    assert_eq!(migrated, Some(0.0), "the writer migrated nothing:\n{output}");
 }
 
 /// A CA and a server certificate for 127.0.0.1 and localhost, made with openssl.
@@ -317,11 +318,15 @@ async fn passwords_never_reach_output_or_metrics() {
     env.push(("DATABASE_URL", &unreachable));
     let consumer = scenario.start_consumer_with(&env);
     let addr = consumer.metrics_addr();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let database_retries = r#"orderstream_consumer_unavailable_total{dependency="database"}"#;
+    let tried = poll_until(Duration::from_secs(30), || async {
+        consumer.metric(database_retries).is_some_and(|retries| retries > 0.0)
+    })
+    .await;
     seen += &http_get(&addr, "/metrics");
     seen += &http_get(&addr, "/readyz");
     let (_, output) = consumer.terminate_with_output();
-    assert!(output.contains("retrying"), "the consumer did try:\n{output}");
+    assert!(tried, "the consumer never tried the database:\n{output}");
     seen += &output;
 
     // A reachable database (trust: the password is not even asked) and a
@@ -354,23 +359,40 @@ async fn passwords_never_reach_output_or_metrics() {
     seen += &text(&output);
 
     // The lag exporter, with both passwords, against the unreachable database.
+    let ready_file = tempfile::NamedTempFile::new().unwrap();
     let mut exporter = Command::new(binary("orderstream-lag-exporter"))
         .envs(sasl)
         .env("DATABASE_URL", &unreachable)
         .env("KAFKA_BROKERS", &scenario.brokers)
         .env("ORDERSTREAM_LAG_INTERVAL_MS", "500")
         .env("ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR", "127.0.0.1:0")
+        .env("ORDERSTREAM_LAG_EXPORTER_READY_FILE", ready_file.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     // Kafka is measured first and times out after 5 s, then the database.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    let database_errors = r#"orderstream_lag_exporter_errors_total{source="database"} "#;
+    let mut exporter_metrics = String::new();
+    let measured = poll_until(Duration::from_secs(30), || {
+        let ready = std::fs::read_to_string(ready_file.path()).unwrap_or_default();
+        let addr =
+            serde_json::from_str::<serde_json::Value>(&ready).ok().and_then(|r| r["addr"].as_str().map(String::from));
+        exporter_metrics = addr.map(|addr| http_get(&addr, "/metrics")).unwrap_or_default();
+        let failed = exporter_metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(database_errors))
+            .and_then(|value| value.parse::<f64>().ok())
+            .is_some_and(|errors| errors > 0.0);
+        async move { failed }
+    })
+    .await;
     exporter.kill().unwrap();
     let output = exporter.wait_with_output().unwrap();
     let exporter_said = text(&output);
-    assert!(exporter_said.contains("Cannot read freshness"), "{exporter_said}");
+    assert!(measured, "the exporter never counted a failed freshness read:\n{exporter_metrics}\n{exporter_said}");
     seen += &exporter_said;
+    seen += &exporter_metrics;
 
     assert!(!seen.contains(&db_secret), "the database password leaked:\n{seen}");
     assert!(!seen.contains(&kafka_secret), "the SASL password leaked:\n{seen}");
