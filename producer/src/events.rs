@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use schema::RejectionKind;
+use schema::{HeaderError, RejectionKind};
 use tracing::{error, info, warn};
 
 use crate::metrics::ProducerMetrics;
@@ -160,6 +160,27 @@ impl FileMissing<'_> {
     pub fn emit(&self, metrics: &ProducerMetrics) {
         warn!(message = Self::MESSAGE, file = %self.file.display(), delivered_bytes = self.delivered_bytes);
         metrics.files_missing.inc();
+    }
+}
+
+/// A file's header cannot be used (not the expected columns, or too long):
+/// every record of the file is dead-lettered as `bad_header`. Reported once
+/// per file, not once per record.
+pub struct HeaderUnusable<'a> {
+    /// The file.
+    pub file: &'a Path,
+    /// What is wrong with its header.
+    pub error: &'a HeaderError,
+}
+
+impl HeaderUnusable<'_> {
+    /// The log message.
+    pub const MESSAGE: &'static str = "Unusable header; every record of the file is dead-lettered.";
+
+    /// Counts the file (`orderstream_producer_unusable_headers_total`) and logs it.
+    pub fn emit(&self, metrics: &ProducerMetrics) {
+        warn!(message = Self::MESSAGE, file = %self.file.display(), error = %self.error);
+        metrics.unusable_headers.inc();
     }
 }
 

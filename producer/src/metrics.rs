@@ -33,6 +33,8 @@ pub struct ProducerMetrics {
     pub files_followed: IntCounterVec,
     /// Followed files found under another name in the inbox.
     pub files_renamed: IntCounter,
+    /// Files whose header could not be used (their records dead-lettered).
+    pub unusable_headers: IntCounter,
     /// Bytes between what was read and the end of each followed file.
     pub bytes_behind: IntGaugeVec,
     /// Files followed.
@@ -101,6 +103,10 @@ impl ProducerMetrics {
             files_renamed: metrics.counter(
                 "orderstream_producer_files_renamed_total",
                 "Followed files found under a new name in the inbox; their position kept.",
+            ),
+            unusable_headers: metrics.counter(
+                "orderstream_producer_unusable_headers_total",
+                "Files whose header could not be used; every record of such a file is dead-lettered as bad_header.",
             ),
             bytes_behind: metrics.gauge_vec(
                 "orderstream_producer_bytes_behind",

@@ -28,8 +28,8 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::events::{
-    FileArchived, FileFollowed, FileMissing, FileRenamed, FileTruncated, OrderRefusedByKafka, PositionsSavedAgain,
-    PositionsUnsaveable, ProducerStarted, ProducerStopped,
+    FileArchived, FileFollowed, FileMissing, FileRenamed, FileTruncated, HeaderUnusable, OrderRefusedByKafka,
+    PositionsSavedAgain, PositionsUnsaveable, ProducerStarted, ProducerStopped,
 };
 use crate::identity::{FileIdentity, FileKey};
 use crate::metrics::ProducerMetrics;
@@ -544,6 +544,9 @@ impl Producer {
                     continue;
                 }
             };
+            if let Some(error) = followed.tailer.take_unusable_header() {
+                HeaderUnusable { file: followed.tailer.path(), error: &error }.emit(&self.metrics);
+            }
             read += records.len();
             self.metrics.records_read.inc_by(records.len() as u64);
             let source = RecordSource {

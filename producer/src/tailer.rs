@@ -139,6 +139,9 @@ pub struct FileTailer {
     /// The column layout, once the header was read; an unusable header makes
     /// every record of the file a rejection.
     columns: Option<Result<Columns, HeaderError>>,
+    /// The header just found unusable, until the run loop takes it to report
+    /// it (once per file, not once per dead-lettered record).
+    unusable_header: Option<HeaderError>,
     splitter: RecordSplitter,
     skipping: Option<Skipping>,
     /// The check of the last record read and where it ended: compared on
@@ -163,6 +166,7 @@ impl FileTailer {
             buffer_offset: tracked.delivered.offset,
             lines: tracked.delivered.lines,
             columns: None,
+            unusable_header: None,
             splitter: RecordSplitter::default(),
             skipping: None,
             last_read: tracked.delivered.last_record.map(|check| (check, tracked.delivered.offset)),
@@ -243,6 +247,12 @@ impl FileTailer {
     /// Bytes between what was read and the end of the file.
     pub fn bytes_behind(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len().saturating_sub(self.buffer_offset + self.split as u64))
+    }
+
+    /// The header found unusable by the last read, once: the caller reports
+    /// it (every record of the file is then dead-lettered as `bad_header`).
+    pub fn take_unusable_header(&mut self) -> Option<HeaderError> {
+        self.unusable_header.take()
     }
 
     /// Reads up to `max` complete records that follow the last one returned.
@@ -430,8 +440,7 @@ impl FileTailer {
                     RecordOutcome::Header
                 }
                 Err(error) => {
-                    warn!(message = "Unusable header; every record of the file is dead-lettered.",
-                          file = %self.path.display(), %error);
+                    self.unusable_header = Some(error.clone());
                     // Dead-lettered too: it may be a data line of a file
                     // without a header, which would otherwise vanish.
                     RecordOutcome::Rejected(unusable_first_line(split, error))
