@@ -28,7 +28,7 @@ use tracing::info;
 use crate::config::Config;
 use crate::db::{self, DbError};
 use crate::dead_letters::decode_raw_headers;
-use crate::run::kafka_config;
+use crate::run::dead_letter_producer;
 
 /// Why a redrive failed; nothing is marked redriven then.
 #[derive(Debug, Error)]
@@ -60,8 +60,7 @@ impl From<deadpool_postgres::PoolError> for RedriveError {
 /// of `batch_size`; returns how many were re-published.
 pub async fn redrive(config: &Config, reason: Option<&str>, batch_size: i64) -> Result<u64, RedriveError> {
     let pool = db::pool(&config.database, 1).map_err(RedriveError::DatabaseConfig)?;
-    let producer: FutureProducer =
-        kafka_config(config).set("enable.idempotence", "true").set("acks", "all").create()?;
+    let producer = dead_letter_producer(config)?;
     let count = redrive_with(&pool, &producer, &config.topic, reason, batch_size).await?;
     info!(message = "Dead letters redriven.", count, reason = reason.unwrap_or("any"), topic = %config.topic);
     Ok(count)

@@ -189,8 +189,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         return Ok(());
     }
     consumer.subscribe(&[&config.topic])?;
-    let dlq_producer: FutureProducer =
-        kafka_config(&config).set("enable.idempotence", "true").set("acks", "all").create()?;
+    let dlq_producer = dead_letter_producer(&config)?;
     info!(message = "Consumer started.", topic = %config.topic, group = %config.group, batch_size = config.batch_size);
     readiness.ready();
     // The producer's dead letters into the table, beside the orders (see `intake`).
@@ -382,6 +381,13 @@ pub(crate) async fn wait_for_topic<C: ConsumerContext>(
 /// The librdkafka settings shared by every client (brokers, TLS, SASL).
 pub(crate) fn kafka_config(config: &Config) -> ClientConfig {
     config.kafka.client_config()
+}
+
+/// The producer of dead letters (`run`) and of redriven records (`redrive`):
+/// idempotent with `acks=all`, so a record the consumer lets go of is on the
+/// brokers once, and built here only so both uses keep the same guarantee.
+pub(crate) fn dead_letter_producer(config: &Config) -> Result<FutureProducer, KafkaError> {
+    kafka_config(config).set("enable.idempotence", "true").set("acks", "all").create()
 }
 
 async fn apply_migrations(pool: &Pool) -> Result<(), ApplyError> {
