@@ -42,7 +42,6 @@ use crate::intake;
 use crate::metrics::Metrics;
 use crate::migrate::{migrate, MigrateError};
 use crate::status::StatusBoard;
-use crate::upsert::WritePath;
 use telemetry::{Readiness, ServeError};
 
 /// Longest pause between two tries of a transient failure.
@@ -51,8 +50,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often, at most, the totals are logged while records flow.
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
-/// The faster write path in our measurement (see `examples/write_bench.rs`).
-const WRITE_PATH: WritePath = WritePath::Unnest;
 
 /// Why the consumer stopped.
 #[derive(Debug, Error)]
@@ -208,7 +205,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         topic: &config.topic,
         dlq_topic: &config.dlq_topic,
         dlq_producer: &dlq_producer,
-        write_path: WRITE_PATH,
     };
     let mut seeked: BTreeMap<i32, i64> = BTreeMap::new();
     let mut last_summary = Instant::now();

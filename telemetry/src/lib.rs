@@ -277,10 +277,8 @@ mod tests {
     #[tokio::test]
     async fn a_signal_before_the_first_poll_is_held_not_fatal() {
         let shutdown = shutdown_signal();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &std::process::id().to_string()])
-            .status()
-            .unwrap();
+        let sent =
+            std::process::Command::new("kill").args(["-TERM", &std::process::id().to_string()]).status().unwrap();
         assert!(sent.success());
         tokio::time::timeout(std::time::Duration::from_secs(10), shutdown)
             .await
