@@ -142,7 +142,7 @@ pub enum KafkaConfigError {
     #[error("{0}")]
     Inconsistent(String),
     /// The password file cannot be read.
-    #[error("cannot read --kafka-sasl-password-file {path}: {source}")]
+    #[error("cannot read --kafka-sasl-password-file {path}")]
     PasswordFile {
         /// The file.
         path: PathBuf,

@@ -51,7 +51,7 @@ pub enum ApplyError {
     #[error(transparent)]
     Database(#[from] DbError),
     /// A dead letter could not be published to the dead-letter topic.
-    #[error("dead letter not published: {0}")]
+    #[error("dead letter not published")]
     DeadLetterTopic(#[source] KafkaError),
     /// The dead-letter producer hit a fatal error (e.g. its idempotence
     /// guarantee broke): that client will never publish again, so retrying
@@ -65,17 +65,7 @@ pub enum ApplyError {
     },
 }
 
-impl From<tokio_postgres::Error> for ApplyError {
-    fn from(error: tokio_postgres::Error) -> Self {
-        ApplyError::Database(DbError::Statement(error))
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for ApplyError {
-    fn from(error: deadpool_postgres::PoolError) -> Self {
-        ApplyError::Database(DbError::Pool(error))
-    }
-}
+crate::db::from_db_errors!(ApplyError);
 
 impl ApplyError {
     /// Whether trying the same batch again later may succeed. A dead letter
@@ -285,7 +275,7 @@ fn refusal(error: &DbError) -> String {
             Some(db) => format!("{} ({})", db.message(), db.code().code()),
             None => statement.to_string(),
         },
-        other => other.to_string(),
+        other => connect::postgres::describe(other),
     }
 }
 

@@ -80,7 +80,7 @@ pub enum TopicReplayError {
         members: Vec<String>,
     },
     /// A Kafka request failed.
-    #[error("Kafka, {operation}: {source}")]
+    #[error("Kafka, {operation}")]
     Kafka {
         /// What was being done.
         operation: &'static str,
@@ -91,16 +91,16 @@ pub enum TopicReplayError {
     #[error("topic {0} has no partitions: does it exist?")]
     NoPartitions(String),
     /// The database URL is unusable.
-    #[error("invalid database configuration: {0}")]
-    DatabaseConfig(#[source] connect::DatabaseConfigError),
+    #[error("invalid database configuration")]
+    DatabaseConfig(#[from] connect::DatabaseConfigError),
     /// The stored offsets could not be read or moved; nothing moved.
-    #[error("PostgreSQL, moving the stored offsets (nothing moved): {0}")]
+    #[error("PostgreSQL, moving the stored offsets (nothing moved)")]
     Database(#[source] tokio_postgres::Error),
     /// PostgreSQL's offsets moved, Kafka's did not: consumers still replay
     /// (they seek back to the stored offsets), but lag monitoring is off.
     #[error(
         "the stored offsets in PostgreSQL moved (consumers will replay from them), but Kafka refused the group's \
-         committed offsets: {0}; run the same command again once the group is stopped"
+         committed offsets; run the same command again once the group is stopped"
     )]
     KafkaCommit(#[source] KafkaError),
 }
@@ -159,7 +159,7 @@ pub async fn replay_topic(config: &Config, args: &TopicReplayArgs) -> Result<Top
     let PartitionOffsets { earliest, latest, target } = kafka.target_offsets(args.to_datetime)?;
     let committed = kafka.committed(&earliest)?;
 
-    let database = Database::from_args(&config.database).map_err(TopicReplayError::DatabaseConfig)?;
+    let database = Database::from_args(&config.database)?;
     let mut client = database.connect().await.map_err(TopicReplayError::Database)?;
     let transaction = client.transaction().await.map_err(TopicReplayError::Database)?;
     let stored = lock_stored(&transaction, &config.group, &config.topic).await.map_err(TopicReplayError::Database)?;

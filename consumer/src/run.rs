@@ -55,17 +55,17 @@ const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 #[derive(Debug, Error)]
 pub enum ConsumerError {
     /// The database URL is unusable.
-    #[error("invalid database configuration: {0}")]
-    DatabaseConfig(#[source] connect::DatabaseConfigError),
+    #[error("invalid database configuration")]
+    DatabaseConfig(#[from] connect::DatabaseConfigError),
     /// The schema could not be brought up to date.
     #[error(transparent)]
     Migrate(#[from] MigrateError),
     /// A Kafka client could not be created or subscribed.
-    #[error("Kafka: {0}")]
+    #[error("Kafka")]
     Kafka(#[from] KafkaError),
     /// The database refused a batch for a reason retrying cannot fix and
     /// that no single record explains (a missing table, a privilege).
-    #[error("batch refused: {0}")]
+    #[error("batch refused")]
     Write(#[source] ApplyError),
     /// The dead-letter producer is in librdkafka's fatal state. The process
     /// exits rather than rebuilding the client: the batch is not committed,
@@ -73,10 +73,10 @@ pub enum ConsumerError {
     /// loses nothing, gets a new producer identity and fresh consumer and
     /// pool too, and is the one path already proven by the crash tests; a
     /// client swapped inside a running process would be a new, untested one.
-    #[error("{0}; exiting so that the supervisor restarts the consumer with a new producer")]
+    #[error("the dead-letter producer is unusable; exiting so that the supervisor restarts the consumer with a new producer")]
     DeadLetterProducer(#[source] ApplyError),
     /// The ready file (`--ready-file`) cannot be written.
-    #[error("cannot write the ready file {path}: {source}")]
+    #[error("cannot write the ready file {path}")]
     ReadyFile {
         /// The file asked for.
         path: std::path::PathBuf,
@@ -87,7 +87,7 @@ pub enum ConsumerError {
     #[error(transparent)]
     Telemetry(#[from] ServeError),
     /// The metrics registry refused a metric (a programming error).
-    #[error("metrics: {0}")]
+    #[error("metrics")]
     Metrics(#[from] prometheus::Error),
 }
 
@@ -158,7 +158,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
             .map_err(|source| ConsumerError::ReadyFile { path: path.clone(), source })?;
     }
 
-    let pool = db::pool(&config.database, 4).map_err(ConsumerError::DatabaseConfig)?;
+    let pool = db::pool(&config.database, 4)?;
     let Some(()) = retry_transient("migrate", &stop, &metrics, &readiness, &status, || apply_migrations(&pool)).await?
     else {
         return Ok(());
@@ -488,17 +488,17 @@ where
             }
             Err(error) if error.is_transient() => {
                 metrics.retried();
-                status.last_error.set(&format!("{what}: {error}"));
+                status.last_error.set(&format!("{what}: {}", connect::postgres::describe(&error)));
                 readiness.not_ready(error.unavailable());
                 let jittered = backoff.mul_f64(0.5 + fastrand::f64());
                 match &error {
                     ApplyError::DeadLetterTopic(_) => error!(
                         message = "Dead-letter topic unwritable; the batch waits, nothing past it is committed.",
-                        operation = what, %error, retry_in_ms = jittered.as_millis() as u64
+                        operation = what, error = %connect::postgres::describe(&error), retry_in_ms = jittered.as_millis() as u64
                     ),
                     ApplyError::Database(_) => warn!(
                         message = "Database unavailable; retrying.",
-                        operation = what, %error, retry_in_ms = jittered.as_millis() as u64
+                        operation = what, error = %connect::postgres::describe(&error), retry_in_ms = jittered.as_millis() as u64
                     ),
                     ApplyError::DeadLetterProducerFatal { .. } => {}
                 }
@@ -510,13 +510,13 @@ where
             }
             Err(error @ ApplyError::DeadLetterProducerFatal { .. }) => {
                 readiness.not_ready(error.unavailable());
-                status.last_error.set(&format!("{what}: {error}"));
+                status.last_error.set(&format!("{what}: {}", connect::postgres::describe(&error)));
                 error!(message = "Dead-letter producer failed fatally; exiting.", operation = what, %error);
                 return Err(ConsumerError::DeadLetterProducer(error));
             }
             Err(error) => {
                 readiness.not_ready("batch refused; exiting");
-                status.last_error.set(&format!("{what}: {error}"));
+                status.last_error.set(&format!("{what}: {}", connect::postgres::describe(&error)));
                 return Err(ConsumerError::Write(error));
             }
         }

@@ -173,7 +173,8 @@ fn read_kafka(
 async fn database_view(config: &Config) -> Result<DatabaseView, Unreachable> {
     let url = connect::postgres::redact(&config.database.database_url);
     let unreachable = |reason: String| Unreachable::Postgres { url: url.clone(), reason };
-    let database = Database::from_args(&config.database).map_err(|error| unreachable(error.to_string()))?;
+    let database =
+        Database::from_args(&config.database).map_err(|error| unreachable(connect::postgres::describe(&error)))?;
     let client = tokio::time::timeout(config.timeout, database.connect())
         .await
         .map_err(|_| unreachable(format!("no answer within {:?}", config.timeout)))?
