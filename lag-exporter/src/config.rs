@@ -4,10 +4,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use thiserror::Error;
 
 /// Exports consumer-group lag (from Kafka) and data freshness (from
 /// PostgreSQL) as Prometheus metrics.
-#[derive(Clone, Parser)]
+/// Its `Debug` shows no password: the fields holding one redact it themselves.
+#[derive(Clone, Debug, Parser)]
 #[command(name = "orderstream-lag-exporter", version)]
 pub struct Config {
     /// Brokers, TLS, SASL and pass-through librdkafka settings.
@@ -28,7 +30,7 @@ pub struct Config {
     pub database: connect::DatabaseArgs,
 
     /// How often lag and freshness are measured, in milliseconds.
-    #[arg(long, env = "ORDERSTREAM_LAG_INTERVAL_MS", default_value_t = 5_000)]
+    #[arg(long, env = "ORDERSTREAM_LAG_INTERVAL_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval_ms: u64,
 
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
@@ -41,29 +43,22 @@ pub struct Config {
     pub ready_file: Option<std::path::PathBuf>,
 }
 
-impl std::fmt::Debug for Config {
-    /// Passwords are redacted by the fields' own `Debug`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("kafka", &self.kafka)
-            .field("topic", &self.topic)
-            .field("group", &self.group)
-            .field("database", &self.database)
-            .field("interval_ms", &self.interval_ms)
-            .field("metrics_addr", &self.metrics_addr)
-            .field("ready_file", &self.ready_file)
-            .finish()
-    }
+/// Why the configuration is unusable, found before connecting.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The Kafka settings contradict each other.
+    #[error(transparent)]
+    Kafka(#[from] connect::kafka::KafkaConfigError),
+    /// The database URL is unusable.
+    #[error(transparent)]
+    Database(#[from] connect::DatabaseConfigError),
 }
 
 impl Config {
-    /// Checks what can be checked before connecting.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.interval_ms == 0 {
-            return Err("--interval-ms must be at least 1".into());
-        }
-        self.kafka.validate().map_err(|error| error.to_string())?;
-        self.database.validate()
+    /// Checks what clap cannot and needs no I/O, before connecting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.kafka.validate()?;
+        Ok(self.database.validate()?)
     }
 
     /// The polling interval.
@@ -92,7 +87,8 @@ mod tests {
             "hunter3",
         ])
         .unwrap();
-        assert_eq!(config.validate(), Ok(()));
+        config.validate().unwrap();
+        assert!(Config::try_parse_from(["x", "--interval-ms", "0"]).is_err());
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter"), "{shown}");
         assert!(config.metrics_addr.ip().is_loopback(), "metrics bind loopback unless configured");

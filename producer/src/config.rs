@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use thiserror::Error;
 
 /// Tails the order CSV files of an inbox folder and publishes every record to
 /// Kafka, keyed by order id; invalid records go to a dead-letter topic.
@@ -44,12 +45,12 @@ pub struct Config {
     pub ready_file: Option<PathBuf>,
 
     /// Partitions of the topics the producer creates when they are missing.
-    #[arg(long, env = "ORDERSTREAM_PARTITIONS", default_value_t = 6)]
+    #[arg(long, env = "ORDERSTREAM_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: i32,
 
     /// How often files are checked for appended bytes and the inbox for new
     /// files when the filesystem sends no notifications, in milliseconds.
-    #[arg(long, env = "ORDERSTREAM_POLL_INTERVAL_MS", default_value_t = 100)]
+    #[arg(long, env = "ORDERSTREAM_POLL_INTERVAL_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub poll_interval_ms: u64,
 
     /// How often the inbox is rescanned even though notifications work (they
@@ -59,7 +60,8 @@ pub struct Config {
 
     /// Records longer than this many bytes are dead-lettered
     /// (`record_too_long`) without being read into memory whole.
-    #[arg(long, env = "ORDERSTREAM_MAX_RECORD_BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, env = "ORDERSTREAM_MAX_RECORD_BYTES", default_value_t = 64 * 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(64..))]
     pub max_record_bytes: usize,
 
     /// An `item_total` above this is flagged `unusual_amount` (kept, not rejected).
@@ -74,7 +76,8 @@ pub struct Config {
     /// waits, so memory stays bounded when Kafka is slow or away. 20,000 is
     /// a third of a second at the bench's publishing rate; with 50,000 the
     /// producer's peak memory reached 64-67 MiB in a bulk load.
-    #[arg(long, env = "ORDERSTREAM_MAX_IN_FLIGHT", default_value_t = 20_000)]
+    #[arg(long, env = "ORDERSTREAM_MAX_IN_FLIGHT", default_value_t = 20_000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_in_flight: usize,
 
     /// How often confirmed positions are saved to disk, in milliseconds. A
@@ -128,30 +131,35 @@ pub struct KafkaConfig {
     pub dlq_topic: String,
 }
 
+/// Why the configuration is unusable, found before anything starts.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// `--pattern` is not a glob.
+    #[error("--pattern is not a glob")]
+    Pattern(#[from] globset::Error),
+    /// Dead letters would be mixed with the orders.
+    #[error("--topic and --dlq-topic must differ")]
+    SameTopics,
+    /// Archived files would still be in the inbox, and read again.
+    #[error("--archive-dir must be another folder than --inbox")]
+    ArchiveIsInbox,
+    /// The Kafka settings contradict each other.
+    #[error(transparent)]
+    Kafka(#[from] connect::kafka::KafkaConfigError),
+}
+
 impl Config {
-    /// Checks what can be checked without I/O, so mistakes are reported before
-    /// anything connects.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.partitions < 1 {
-            return Err("--partitions must be at least 1".into());
-        }
-        if self.max_in_flight == 0 {
-            return Err("--max-in-flight must be at least 1".into());
-        }
-        if self.poll_interval_ms == 0 {
-            return Err("--poll-interval-ms must be at least 1".into());
-        }
-        if self.max_record_bytes < 64 {
-            return Err("--max-record-bytes must be at least 64".into());
-        }
-        globset::Glob::new(&self.pattern).map_err(|error| format!("--pattern is not a glob: {error}"))?;
+    /// Checks what clap cannot and needs no I/O, so mistakes are reported
+    /// before anything connects.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        globset::Glob::new(&self.pattern)?;
         if self.kafka.topic == self.kafka.dlq_topic {
-            return Err("--topic and --dlq-topic must differ".into());
+            return Err(ConfigError::SameTopics);
         }
         if self.archive_dir.as_ref().is_some_and(|archive| same_folder(archive, &self.inbox)) {
-            return Err("--archive-dir must be another folder than --inbox".into());
+            return Err(ConfigError::ArchiveIsInbox);
         }
-        self.kafka.connection.validate().map_err(|error| error.to_string())
+        Ok(self.kafka.connection.validate()?)
     }
 
     /// The poll interval as a duration.
@@ -212,7 +220,7 @@ mod tests {
     #[test]
     fn archive_inside_the_inbox_itself_is_refused() {
         let config = Config::try_parse_from(["p", "--inbox", "in", "--archive-dir", "in"]).unwrap();
-        assert!(config.validate().unwrap_err().contains("--archive-dir"));
+        assert!(matches!(config.validate(), Err(ConfigError::ArchiveIsInbox)));
     }
 
     #[test]
@@ -229,7 +237,7 @@ mod tests {
         assert!(config.command.is_none(), "no subcommand follows the inbox");
         assert_eq!(config.kafka.connection.brokers, "127.0.0.1:9092");
         assert_eq!(config.kafka.topic, "orders");
-        assert_eq!(config.validate(), Ok(()));
+        config.validate().unwrap();
     }
 
     #[test]
@@ -259,7 +267,7 @@ mod tests {
             "ssl.key.password=s3cret-key",
         ])
         .unwrap();
-        assert_eq!(config.validate(), Ok(()));
+        config.validate().unwrap();
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("orderstream-producer"), "{shown}");
@@ -268,7 +276,7 @@ mod tests {
     #[test]
     fn malformed_pattern_is_refused_before_anything_starts() {
         let config = Config::try_parse_from(["p", "--pattern", "[unclosed"]).unwrap();
-        assert!(config.validate().unwrap_err().contains("--pattern"));
+        assert!(matches!(config.validate(), Err(ConfigError::Pattern(_))));
         let config = Config::try_parse_from(["p", "--pattern", "orders-*.csv"]).unwrap();
         assert!(config.matcher().is_match("orders-2022_07.csv"));
         assert!(!config.matcher().is_match("2022_07.csv"));
@@ -277,6 +285,16 @@ mod tests {
     #[test]
     fn same_topic_for_orders_and_dead_letters_is_refused() {
         let config = Config::try_parse_from(["p", "--topic", "x", "--dlq-topic", "x"]).unwrap();
-        assert!(config.validate().is_err());
+        assert!(matches!(config.validate(), Err(ConfigError::SameTopics)));
+    }
+
+    #[test]
+    fn counts_below_their_minimum_are_refused_by_the_parser() {
+        for (flag, too_small) in
+            [("--partitions", "0"), ("--poll-interval-ms", "0"), ("--max-in-flight", "0"), ("--max-record-bytes", "63")]
+        {
+            assert!(Config::try_parse_from(["p", flag, too_small]).is_err(), "{flag} {too_small}");
+        }
+        assert!(Config::try_parse_from(["p", "--max-record-bytes", "64"]).is_ok());
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use thiserror::Error;
 
 /// Prints what the pipeline is doing: each inbox file's delivery, whether
 /// the producer and consumer are up, lag per partition, freshness, dead
@@ -62,15 +63,32 @@ pub struct Config {
     pub timeout: Duration,
 }
 
+/// Why the configuration is unusable, found before connecting.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// `--pattern` is not a glob.
+    #[error("--pattern is not a glob")]
+    Pattern(#[from] globset::Error),
+    /// Every part would count as unreachable at once.
+    #[error("--timeout must be more than 0")]
+    ZeroTimeout,
+    /// The Kafka settings contradict each other.
+    #[error(transparent)]
+    Kafka(#[from] connect::kafka::KafkaConfigError),
+    /// The database URL is unusable.
+    #[error(transparent)]
+    Database(#[from] connect::DatabaseConfigError),
+}
+
 impl Config {
     /// Checks what can be checked before connecting.
-    pub fn validate(&self) -> Result<(), String> {
-        globset::Glob::new(&self.pattern).map_err(|error| format!("--pattern is not a glob: {error}"))?;
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        globset::Glob::new(&self.pattern)?;
         if self.timeout.is_zero() {
-            return Err("--timeout must be more than 0".into());
+            return Err(ConfigError::ZeroTimeout);
         }
-        self.kafka.validate().map_err(|error| error.to_string())?;
-        self.database.validate()
+        self.kafka.validate()?;
+        Ok(self.database.validate()?)
     }
 }
 
@@ -83,7 +101,7 @@ mod tests {
         let config = Config::try_parse_from(["orderstream-status"]).unwrap();
         assert_eq!(config.producer_metrics_addr.port(), 9101);
         assert_eq!(config.consumer_metrics_addr.port(), 9102);
-        assert_eq!(config.validate(), Ok(()));
+        config.validate().unwrap();
         assert!(Config::try_parse_from(["s", "--json", "--progress", "p.json"]).is_err());
     }
 }

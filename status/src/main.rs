@@ -11,7 +11,7 @@ const INVALID_CONFIGURATION: i32 = 64;
 async fn main() {
     let config = Config::parse();
     if let Err(error) = config.validate() {
-        eprintln!("orderstream-status: invalid configuration: {error}");
+        eprintln!("orderstream-status: invalid configuration: {}", connect::postgres::describe(&error));
         std::process::exit(INVALID_CONFIGURATION);
     }
     let report = Report::new(gather(&config).await, &config.topic, &config.group);
