@@ -25,17 +25,17 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: connect::KafkaArgs,
 
-    /// Topic the orders are read from.
-    #[arg(global = true, long, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
-    pub topic: String,
+    /// The topic the orders are read from.
+    #[command(flatten)]
+    pub topic: connect::TopicArgs,
 
-    /// Topic records that can never be written go to, with the reason in headers.
-    #[arg(global = true, long, env = "ORDERSTREAM_DLQ_TOPIC", default_value = "orders.dlq")]
-    pub dlq_topic: String,
+    /// Where records that can never be written go.
+    #[command(flatten)]
+    pub dlq_topic: connect::DeadLetterTopicArgs,
 
-    /// Consumer group: consumers sharing it split the partitions between them.
-    #[arg(global = true, long, env = "ORDERSTREAM_GROUP", default_value = "orderstream")]
-    pub group: String,
+    /// The group this consumer joins.
+    #[command(flatten)]
+    pub group: connect::GroupArgs,
 
     /// The PostgreSQL URL (with `sslmode`) and CA file.
     #[command(flatten)]
@@ -196,7 +196,7 @@ impl Config {
     /// Checks what clap cannot and needs no I/O, so mistakes are reported
     /// before anything connects.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.topic == self.dlq_topic {
+        if self.topic.name == self.dlq_topic.name {
             return Err(ConfigError::SameTopics);
         }
         self.kafka.validate()?;
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn defaults_are_valid_for_a_local_run() {
         let config = Config::try_parse_from(["orderstream-consumer"]).unwrap();
-        assert_eq!(config.group, "orderstream");
+        assert_eq!(config.group.name, "orderstream");
         config.validate().unwrap();
         assert!(config.command.is_none(), "no subcommand means run");
     }
@@ -242,7 +242,7 @@ mod tests {
         assert!(
             matches!(config.command, Some(Command::Redrive { reason: Some(ref r), batch_size: 500 }) if r == "rejected_by_database")
         );
-        assert_eq!(config.topic, "t");
+        assert_eq!(config.topic.name, "t");
         let config = Config::try_parse_from(["c", "redrive", "--batch-size", "7"]).unwrap();
         assert!(matches!(config.command, Some(Command::Redrive { reason: None, batch_size: 7 })));
         assert!(Config::try_parse_from(["c", "redrive", "--batch-size", "0"]).is_err());

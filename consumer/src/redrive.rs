@@ -51,8 +51,8 @@ crate::db::from_db_errors!(RedriveError);
 pub async fn redrive(config: &Config, reason: Option<&str>, batch_size: i64) -> Result<u64, RedriveError> {
     let pool = db::pool(&config.database, 1)?;
     let producer = dead_letter_producer(config)?;
-    let count = redrive_with(&pool, &producer, &config.topic, reason, batch_size).await?;
-    info!(message = "Dead letters redriven.", count, reason = reason.unwrap_or("any"), topic = %config.topic);
+    let count = redrive_with(&pool, &producer, &config.topic.name, reason, batch_size).await?;
+    info!(message = "Dead letters redriven.", count, reason = reason.unwrap_or("any"), topic = %config.topic.name);
     Ok(count)
 }
 

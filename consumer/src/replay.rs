@@ -162,7 +162,8 @@ pub async fn replay_topic(config: &Config, args: &TopicReplayArgs) -> Result<Top
     let database = Database::from_args(&config.database)?;
     let mut client = database.connect().await.map_err(TopicReplayError::Database)?;
     let transaction = client.transaction().await.map_err(TopicReplayError::Database)?;
-    let stored = lock_stored(&transaction, &config.group, &config.topic).await.map_err(TopicReplayError::Database)?;
+    let stored =
+        lock_stored(&transaction, &config.group.name, &config.topic.name).await.map_err(TopicReplayError::Database)?;
     let current: BTreeMap<i32, i64> = earliest
         .iter()
         .map(|(&partition, &first)| {
@@ -176,7 +177,7 @@ pub async fn replay_topic(config: &Config, args: &TopicReplayArgs) -> Result<Top
     if !args.yes {
         return Ok(TopicReplayReport { moves, applied: false });
     }
-    store(&transaction, &config.group, &config.topic, &moves).await.map_err(TopicReplayError::Database)?;
+    store(&transaction, &config.group.name, &config.topic.name, &moves).await.map_err(TopicReplayError::Database)?;
     transaction.commit().await.map_err(TopicReplayError::Database)?;
     kafka.commit(&moves)?;
     Ok(TopicReplayReport { moves, applied: true })
@@ -203,11 +204,11 @@ struct KafkaSide {
 impl KafkaSide {
     fn connect(config: &Config) -> Result<KafkaSide, TopicReplayError> {
         let consumer = kafka_config(config)
-            .set("group.id", &config.group)
+            .set("group.id", &config.group.name)
             .set("enable.auto.commit", "false")
             .create()
             .map_err(|source| TopicReplayError::Kafka { operation: "creating the client", source })?;
-        Ok(KafkaSide { consumer, group: config.group.clone(), topic: config.topic.clone() })
+        Ok(KafkaSide { consumer, group: config.group.name.clone(), topic: config.topic.name.clone() })
     }
 
     fn refuse_live_members(&self) -> Result<(), TopicReplayError> {

@@ -149,7 +149,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     });
     let metrics = Metrics::new()?;
     let readiness = Readiness::new("connecting to PostgreSQL");
-    let status = StatusBoard::new(&config.group);
+    let status = StatusBoard::new(&config.group.name);
     let bound =
         telemetry::serve_with_status(config.metrics_addr, metrics.registry.clone(), readiness.clone(), status.report())
             .await?;
@@ -177,17 +177,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         }
     }
     let consumer: StreamConsumer<RebalanceContext> = consumer_config
-        .set("group.id", &config.group)
+        .set("group.id", &config.group.name)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
         .create_with_context(RebalanceContext { assigned: assigned.clone() })?;
-    if !wait_for_topic(&consumer, &config.topic, &stop).await {
+    if !wait_for_topic(&consumer, &config.topic.name, &stop).await {
         return Ok(());
     }
-    consumer.subscribe(&[&config.topic])?;
+    consumer.subscribe(&[&config.topic.name])?;
     let dlq_producer = dead_letter_producer(&config)?;
-    info!(message = "Consumer started.", topic = %config.topic, group = %config.group, batch_size = config.batch_size);
+    info!(message = "Consumer started.", topic = %config.topic.name, group = %config.group.name, batch_size = config.batch_size);
     readiness.ready();
     // The producer's dead letters into the table, beside the orders (see `intake`).
     let intake = tokio::spawn(intake::run(
@@ -201,9 +201,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 
     let target = Target {
         pool: &pool,
-        group: &config.group,
-        topic: &config.topic,
-        dlq_topic: &config.dlq_topic,
+        group: &config.group.name,
+        topic: &config.topic.name,
+        dlq_topic: &config.dlq_topic.name,
         dlq_producer: &dlq_producer,
     };
     let mut seeked: BTreeMap<i32, i64> = BTreeMap::new();
@@ -232,7 +232,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
                 status.batch_committed(report.accepted);
                 metrics.offsets_skipped(&report.skipped_offsets);
                 metrics.dead_letters_unrecorded(&report.unrecorded);
-                after_commit(&consumer, &config.topic, &report, &mut seeked);
+                after_commit(&consumer, &config.topic.name, &report, &mut seeked);
                 sought = report.seeks;
                 if last_summary.elapsed() >= SUMMARY_EVERY {
                     metrics.log_summary(false);

@@ -16,13 +16,13 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: connect::KafkaArgs,
 
-    /// Topic whose lag is measured.
-    #[arg(long, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
-    pub topic: String,
+    /// The topic of the orders.
+    #[command(flatten)]
+    pub topic: connect::TopicArgs,
 
-    /// Consumer group whose lag is measured.
-    #[arg(long, env = "ORDERSTREAM_GROUP", default_value = "orderstream")]
-    pub group: String,
+    /// The consumer group whose lag is measured.
+    #[command(flatten)]
+    pub group: connect::GroupArgs,
 
     /// The PostgreSQL URL (with `sslmode`) and CA file, for data freshness:
     /// reads the `pipeline_freshness` view (the analyst role may).

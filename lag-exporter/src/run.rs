@@ -28,8 +28,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let mut kafka = config.kafka.clone();
     kafka.load_password_file()?;
     // Reads offsets of the group without joining it.
-    let consumer: Arc<BaseConsumer> = Arc::new(kafka.client_config().set("group.id", &config.group).create()?);
-    info!(message = "Lag exporter started.", topic = %config.topic, group = %config.group,
+    let consumer: Arc<BaseConsumer> = Arc::new(kafka.client_config().set("group.id", &config.group.name).create()?);
+    info!(message = "Lag exporter started.", topic = %config.topic.name, group = %config.group.name,
           metrics = %config.metrics_addr);
     tokio::pin!(shutdown);
     let mut ticks = tokio::time::interval(config.interval());
@@ -50,11 +50,11 @@ async fn measure(
     readiness: &Readiness,
 ) {
     let timeout = config.interval().max(Duration::from_secs(5));
-    let (reader, topic, group) = (consumer.clone(), config.topic.clone(), config.group.clone());
+    let (reader, topic, group) = (consumer.clone(), config.topic.name.clone(), config.group.name.clone());
     let lag = tokio::task::spawn_blocking(move || read_group_lag(&reader, &topic, &group, timeout)).await;
     let kafka_ok = match lag {
         Ok(Ok(lag)) => {
-            metrics.observe_lag(&config.group, &config.topic, &lag);
+            metrics.observe_lag(&config.group.name, &config.topic.name, &lag);
             true
         }
         Ok(Err(error)) => {

@@ -122,13 +122,13 @@ pub struct KafkaConfig {
     #[command(flatten)]
     pub connection: connect::KafkaArgs,
 
-    /// Topic the orders are published to.
-    #[arg(long, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
-    pub topic: String,
+    /// The topic the orders are published to.
+    #[command(flatten)]
+    pub topic: connect::TopicArgs,
 
-    /// Topic invalid records are published to, with the reason in headers.
-    #[arg(long, env = "ORDERSTREAM_DLQ_TOPIC", default_value = "orders.dlq")]
-    pub dlq_topic: String,
+    /// Where invalid records are published, with the reason in headers.
+    #[command(flatten)]
+    pub dlq_topic: connect::DeadLetterTopicArgs,
 }
 
 /// Why the configuration is unusable, found before anything starts.
@@ -153,7 +153,7 @@ impl Config {
     /// before anything connects.
     pub fn validate(&self) -> Result<(), ConfigError> {
         globset::Glob::new(&self.pattern)?;
-        if self.kafka.topic == self.kafka.dlq_topic {
+        if self.kafka.topic.name == self.kafka.dlq_topic.name {
             return Err(ConfigError::SameTopics);
         }
         if self.archive_dir.as_ref().is_some_and(|archive| same_folder(archive, &self.inbox)) {
@@ -227,7 +227,7 @@ mod tests {
     fn replay_is_a_subcommand_after_the_producers_own_flags() {
         let config = Config::try_parse_from(["p", "--topic", "t", "replay", "a.csv", "--epoch", "9"]).unwrap();
         let Some(Command::Replay(replay)) = config.command else { panic!("not a replay") };
-        assert_eq!((replay.file, replay.epoch, config.kafka.topic.as_str()), ("a.csv".into(), Some(9), "t"));
+        assert_eq!((replay.file, replay.epoch, config.kafka.topic.name.as_str()), ("a.csv".into(), Some(9), "t"));
         assert!(Config::try_parse_from(["p", "replay"]).is_err(), "the file is required");
     }
 
@@ -236,7 +236,7 @@ mod tests {
         let config = Config::try_parse_from(["orderstream-producer"]).unwrap();
         assert!(config.command.is_none(), "no subcommand follows the inbox");
         assert_eq!(config.kafka.connection.brokers, "127.0.0.1:9092");
-        assert_eq!(config.kafka.topic, "orders");
+        assert_eq!(config.kafka.topic.name, "orders");
         config.validate().unwrap();
     }
 

@@ -19,13 +19,13 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: connect::KafkaArgs,
 
-    /// Topic the orders are published to.
-    #[arg(long, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
-    pub topic: String,
+    /// The topic of the orders.
+    #[command(flatten)]
+    pub topic: connect::TopicArgs,
 
-    /// Consumer group whose lag is shown.
-    #[arg(long, env = "ORDERSTREAM_GROUP", default_value = "orderstream")]
-    pub group: String,
+    /// The consumer group whose lag is shown.
+    #[command(flatten)]
+    pub group: connect::GroupArgs,
 
     /// The PostgreSQL URL (with `sslmode`) and CA file (reading only; the
     /// analyst role is not enough: it needs `consumer_offsets` and `orders`).

@@ -131,7 +131,7 @@ async fn kafka_view(config: &Config) -> Result<KafkaView, Unreachable> {
     let brokers = kafka.brokers.clone();
     let unreachable = |reason: String| Unreachable::Kafka { brokers: brokers.clone(), reason };
     kafka.load_password_file().map_err(|error| unreachable(error.to_string()))?;
-    let (topic, group, timeout) = (config.topic.clone(), config.group.clone(), config.timeout);
+    let (topic, group, timeout) = (config.topic.name.clone(), config.group.name.clone(), config.timeout);
     tokio::task::spawn_blocking(move || read_kafka(&kafka, &topic, &group, timeout))
         .await
         .map_err(|join| unreachable(join.to_string()))?
@@ -179,7 +179,7 @@ async fn database_view(config: &Config) -> Result<DatabaseView, Unreachable> {
         .await
         .map_err(|_| unreachable(format!("no answer within {:?}", config.timeout)))?
         .map_err(|error| unreachable(connect::postgres::describe(&error)))?;
-    read_database(&client, &config.group, &config.topic)
+    read_database(&client, &config.group.name, &config.topic.name)
         .await
         .map_err(|error| unreachable(connect::postgres::describe(&error)))
 }
