@@ -7,7 +7,15 @@
 #[derive(Debug, Clone, clap::Args)]
 pub struct TopicArgs {
     /// Topic the orders are published to and read from.
-    #[arg(id = "topic", long = "topic", global = true, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
+    #[arg(
+        help_heading = "Kafka",
+        id = "topic",
+        value_name = "TOPIC",
+        long = "topic",
+        global = true,
+        env = "ORDERSTREAM_TOPIC",
+        default_value = "orders"
+    )]
     pub name: String,
 }
 
@@ -16,7 +24,9 @@ pub struct TopicArgs {
 pub struct DeadLetterTopicArgs {
     /// Topic records that can never be written go to, with the reason in headers.
     #[arg(
+        help_heading = "Kafka",
         id = "dlq_topic",
+        value_name = "DLQ_TOPIC",
         long = "dlq-topic",
         global = true,
         env = "ORDERSTREAM_DLQ_TOPIC",
@@ -30,6 +40,14 @@ pub struct DeadLetterTopicArgs {
 pub struct GroupArgs {
     /// Consumer group: consumers sharing it split the partitions between
     /// them; its lag is what the lag exporter and status show.
-    #[arg(id = "group", long = "group", global = true, env = "ORDERSTREAM_GROUP", default_value = "orderstream")]
+    #[arg(
+        help_heading = "Kafka",
+        id = "group",
+        value_name = "GROUP",
+        long = "group",
+        global = true,
+        env = "ORDERSTREAM_GROUP",
+        default_value = "orderstream"
+    )]
     pub name: String,
 }

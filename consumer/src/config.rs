@@ -13,7 +13,7 @@ pub const PARTITION_FETCH_MAX_BYTES: usize = 1024 * 1024;
 
 /// Reads order records from Kafka as a consumer group and upserts them into
 /// PostgreSQL, committing Kafka offsets only after the database commit.
-/// Its `Debug` shows no password: the fields holding one redact it themselves.
+// `Debug` is derived: the fields holding a password redact it themselves.
 #[derive(Clone, Debug, Parser)]
 #[command(name = "orderstream-consumer", version)]
 pub struct Config {
@@ -42,33 +42,38 @@ pub struct Config {
     pub database: connect::DatabaseArgs,
 
     /// Most records written in one transaction.
-    #[arg(long, env = "ORDERSTREAM_BATCH_SIZE", default_value_t = 5_000, value_parser = at_least_one())]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_BATCH_SIZE", default_value_t = 5_000, value_parser = at_least_one())]
     pub batch_size: usize,
 
     /// Most bytes (keys and values) gathered in one batch: with the batch
     /// size, what bounds a batch's memory whatever the records' size.
-    #[arg(long, env = "ORDERSTREAM_BATCH_MAX_BYTES", default_value_t = 16 * 1024 * 1024, value_parser = at_least_one())]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_BATCH_MAX_BYTES", default_value_t = 16 * 1024 * 1024, value_parser = at_least_one())]
     pub batch_max_bytes: usize,
 
     /// Most kilobytes librdkafka prefetches into its local queue
     /// (`queued.max.messages.kbytes`): the bound on records read ahead of the
     /// batch being written.
-    #[arg(long, env = "ORDERSTREAM_FETCH_QUEUE_MAX_KBYTES", default_value_t = 32 * 1024, value_parser = at_least_one())]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_FETCH_QUEUE_MAX_KBYTES", default_value_t = 32 * 1024, value_parser = at_least_one())]
     pub fetch_queue_max_kbytes: usize,
 
     /// Longest a batch waits to fill before it is written, in milliseconds:
     /// the bound this adds to latency when traffic is light.
-    #[arg(long, env = "ORDERSTREAM_BATCH_WAIT_MS", default_value_t = 20)]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_BATCH_WAIT_MS", default_value_t = 20)]
     pub batch_wait_ms: u64,
 
     /// Where `/metrics`, `/healthz` and `/readyz` are served (loopback unless
     /// configured otherwise; port 0 picks a free port).
-    #[arg(long, env = "ORDERSTREAM_CONSUMER_METRICS_ADDR", default_value = "127.0.0.1:9102")]
+    #[arg(
+        help_heading = "Observability",
+        long,
+        env = "ORDERSTREAM_CONSUMER_METRICS_ADDR",
+        default_value = "127.0.0.1:9102"
+    )]
     pub metrics_addr: std::net::SocketAddr,
 
     /// Where to write `{"addr": ..., "pid": ...}` once the endpoints are
     /// bound (the actual port with `--metrics-addr` port 0).
-    #[arg(long, env = "ORDERSTREAM_CONSUMER_READY_FILE")]
+    #[arg(help_heading = "Observability", long, env = "ORDERSTREAM_CONSUMER_READY_FILE")]
     pub ready_file: Option<std::path::PathBuf>,
 }
 

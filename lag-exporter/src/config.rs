@@ -8,7 +8,7 @@ use thiserror::Error;
 
 /// Exports consumer-group lag (from Kafka) and data freshness (from
 /// PostgreSQL) as Prometheus metrics.
-/// Its `Debug` shows no password: the fields holding one redact it themselves.
+// `Debug` is derived: the fields holding a password redact it themselves.
 #[derive(Clone, Debug, Parser)]
 #[command(name = "orderstream-lag-exporter", version)]
 pub struct Config {
@@ -30,16 +30,21 @@ pub struct Config {
     pub database: connect::DatabaseArgs,
 
     /// How often lag and freshness are measured, in milliseconds.
-    #[arg(long, env = "ORDERSTREAM_LAG_INTERVAL_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(help_heading = "Observability", long, env = "ORDERSTREAM_LAG_INTERVAL_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval_ms: u64,
 
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
-    #[arg(long, env = "ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR", default_value = "127.0.0.1:9103")]
+    #[arg(
+        help_heading = "Observability",
+        long,
+        env = "ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR",
+        default_value = "127.0.0.1:9103"
+    )]
     pub metrics_addr: SocketAddr,
 
     /// Where to write `{"addr": ..., "pid": ...}` once the endpoints are
     /// bound (the actual port with `--metrics-addr` port 0).
-    #[arg(long, env = "ORDERSTREAM_LAG_EXPORTER_READY_FILE")]
+    #[arg(help_heading = "Observability", long, env = "ORDERSTREAM_LAG_EXPORTER_READY_FILE")]
     pub ready_file: Option<std::path::PathBuf>,
 }
 

@@ -18,16 +18,16 @@ pub struct Config {
     pub command: Option<Command>,
 
     /// Folder whose `*.csv` files are read from the start and then followed.
-    #[arg(long, env = "ORDERSTREAM_INBOX", default_value = "data/inbox")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_INBOX", default_value = "data/inbox")]
     pub inbox: PathBuf,
 
     /// Which files of the inbox to follow: a glob on the file name.
-    #[arg(long, env = "ORDERSTREAM_PATTERN", default_value = "*.csv")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_PATTERN", default_value = "*.csv")]
     pub pattern: String,
 
     /// Folder for the producer's own state (the delivered position of every
     /// file). Keep it on a local disk; it is fsynced.
-    #[arg(long, env = "ORDERSTREAM_STATE_DIR", default_value = ".local/state/producer")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_STATE_DIR", default_value = ".local/state/producer")]
     pub state_dir: PathBuf,
 
     #[command(flatten)]
@@ -35,73 +35,78 @@ pub struct Config {
 
     /// Where `/metrics`, `/healthz` and `/readyz` are served (loopback unless
     /// configured otherwise; port 0 picks a free port).
-    #[arg(long, env = "ORDERSTREAM_PRODUCER_METRICS_ADDR", default_value = "127.0.0.1:9101")]
+    #[arg(
+        help_heading = "Observability",
+        long,
+        env = "ORDERSTREAM_PRODUCER_METRICS_ADDR",
+        default_value = "127.0.0.1:9101"
+    )]
     pub metrics_addr: std::net::SocketAddr,
 
     /// Where to write `{"addr": ..., "pid": ...}` once the endpoints are
     /// bound (the actual port with `--metrics-addr` port 0): for harnesses
     /// and scripts, instead of reading the address from the log.
-    #[arg(long, env = "ORDERSTREAM_PRODUCER_READY_FILE")]
+    #[arg(help_heading = "Observability", long, env = "ORDERSTREAM_PRODUCER_READY_FILE")]
     pub ready_file: Option<PathBuf>,
 
     /// Partitions of the topics the producer creates when they are missing.
-    #[arg(long, env = "ORDERSTREAM_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..))]
+    #[arg(help_heading = "Kafka", long, env = "ORDERSTREAM_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: i32,
 
     /// How often files are checked for appended bytes and the inbox for new
     /// files when the filesystem sends no notifications, in milliseconds.
-    #[arg(long, env = "ORDERSTREAM_POLL_INTERVAL_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_POLL_INTERVAL_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub poll_interval_ms: u64,
 
     /// How often the inbox is rescanned even though notifications work (they
     /// can be lost, e.g. when their queue overflows), in milliseconds.
-    #[arg(long, env = "ORDERSTREAM_RESCAN_INTERVAL_MS", default_value_t = 1000)]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_RESCAN_INTERVAL_MS", default_value_t = 1000)]
     pub rescan_interval_ms: u64,
 
     /// Records longer than this many bytes are dead-lettered
     /// (`record_too_long`) without being read into memory whole.
-    #[arg(long, env = "ORDERSTREAM_MAX_RECORD_BYTES", default_value_t = 64 * 1024,
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_MAX_RECORD_BYTES", default_value_t = 64 * 1024,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(64..))]
     pub max_record_bytes: usize,
 
     /// An `item_total` above this is flagged `unusual_amount` (kept, not rejected).
-    #[arg(long, env = "ORDERSTREAM_FLAG_ITEM_TOTAL_ABOVE", default_value = "2000")]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_FLAG_ITEM_TOTAL_ABOVE", default_value = "2000")]
     pub flag_item_total_above: rust_decimal::Decimal,
 
     /// A `shipment_total` above this is flagged `unusual_amount`.
-    #[arg(long, env = "ORDERSTREAM_FLAG_SHIPMENT_TOTAL_ABOVE", default_value = "50")]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_FLAG_SHIPMENT_TOTAL_ABOVE", default_value = "50")]
     pub flag_shipment_total_above: rust_decimal::Decimal,
 
     /// Records sent but not yet confirmed by Kafka, at most: past it, reading
     /// waits, so memory stays bounded when Kafka is slow or away. 20,000 is
     /// a third of a second at the bench's publishing rate; with 50,000 the
     /// producer's peak memory reached 64-67 MiB in a bulk load.
-    #[arg(long, env = "ORDERSTREAM_MAX_IN_FLIGHT", default_value_t = 20_000,
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_MAX_IN_FLIGHT", default_value_t = 20_000,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_in_flight: usize,
 
     /// How often confirmed positions are saved to disk, in milliseconds. A
     /// crash re-sends at most what was confirmed within this window.
-    #[arg(long, env = "ORDERSTREAM_POSITION_FLUSH_MS", default_value_t = 200)]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_POSITION_FLUSH_MS", default_value_t = 200)]
     pub position_flush_ms: u64,
 
     /// How long a file that left the inbox (renamed away, archived or
     /// deleted) is still followed after it last changed, once every record
     /// read from it is confirmed: a writer may go on appending to a rotated
     /// file (Filebeat's `close_inactive`). A duration: `5m`, `30s`, `1h`.
-    #[arg(long, env = "ORDERSTREAM_CLOSE_INACTIVE", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_CLOSE_INACTIVE", default_value = "5m", value_parser = humantime::parse_duration)]
     pub close_inactive: Duration,
 
     /// Folder that processed exports are moved to, by you or by
     /// `--archive-after`. After a restart, files whose delivery was not
     /// finished and that are no longer in the inbox are looked for here by
     /// identity (device, inode, content), and finished.
-    #[arg(long, env = "ORDERSTREAM_ARCHIVE_DIR")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_ARCHIVE_DIR")]
     pub archive_dir: Option<PathBuf>,
 
     /// Moves a file into `--archive-dir` once every byte of it is confirmed
     /// by Kafka and it has not changed for this long (off unless given).
-    #[arg(long, env = "ORDERSTREAM_ARCHIVE_AFTER", value_parser = humantime::parse_duration, requires = "archive_dir")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_ARCHIVE_AFTER", value_parser = humantime::parse_duration, requires = "archive_dir")]
     pub archive_after: Option<Duration>,
 }
 

@@ -33,11 +33,11 @@ pub struct Config {
     pub database: connect::DatabaseArgs,
 
     /// Where the producer serves `/status` (its `--metrics-addr`).
-    #[arg(long, env = "ORDERSTREAM_PRODUCER_METRICS_ADDR", default_value = "127.0.0.1:9101")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_PRODUCER_METRICS_ADDR", default_value = "127.0.0.1:9101")]
     pub producer_metrics_addr: SocketAddr,
 
     /// Where the consumer serves `/status` (its `--metrics-addr`).
-    #[arg(long, env = "ORDERSTREAM_CONSUMER_METRICS_ADDR", default_value = "127.0.0.1:9102")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_CONSUMER_METRICS_ADDR", default_value = "127.0.0.1:9102")]
     pub consumer_metrics_addr: SocketAddr,
 
     /// Print JSON instead of the screen, for scripts.
@@ -51,15 +51,15 @@ pub struct Config {
     pub progress: Option<PathBuf>,
 
     /// The inbox whose lines are counted for `--progress`.
-    #[arg(long, env = "ORDERSTREAM_INBOX", default_value = "data/inbox")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_INBOX", default_value = "data/inbox")]
     pub inbox: PathBuf,
 
     /// Which files of the inbox count, as the producer's `--pattern`.
-    #[arg(long, env = "ORDERSTREAM_PATTERN", default_value = "*.csv")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_PATTERN", default_value = "*.csv")]
     pub pattern: String,
 
     /// Longest each part may take to answer before it counts as unreachable.
-    #[arg(long, env = "ORDERSTREAM_STATUS_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_STATUS_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
 }
 
