@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
     let questions = load_questions(&cli.questions)?;
     match cli.command {
         Command::Report { database, month, output } => {
-            database.validate().map_err(anyhow::Error::msg)?;
+            database.validate()?;
             let database = Database::from_args(&database)?;
             let client = database
                 .connect()

@@ -234,7 +234,7 @@ pub enum MetabaseError {
         env: &'static str,
     },
     /// A `*_FILE` secret cannot be read.
-    #[error("cannot read the secret file {path}: {source}")]
+    #[error("cannot read the secret file {path}")]
     SecretFile {
         /// The file named.
         path: PathBuf,
@@ -266,7 +266,7 @@ pub enum MetabaseError {
         body: String,
     },
     /// The request could not be sent or its answer not read.
-    #[error("{step}: {method} {path} failed: {source}")]
+    #[error("{step}: {method} {path} failed")]
     Transport {
         /// What was being done.
         step: Step,
@@ -413,7 +413,7 @@ fn wait_until_healthy(client: &Client, wait: Duration) -> Result<(), MetabaseErr
         let last = match client.get(Step::Health, "/api/health") {
             Ok(answer) if answer["status"] == "ok" => return Ok(()),
             Ok(answer) => answer.to_string(),
-            Err(error) => error.to_string(),
+            Err(error) => connect::postgres::describe(&error),
         };
         if started.elapsed() >= wait {
             return Err(MetabaseError::NotHealthy { url: client.base.clone(), waited_secs: wait.as_secs(), last });

@@ -37,7 +37,7 @@ pub struct Question {
 #[derive(Debug, Error)]
 pub enum QuestionError {
     /// The folder or a file cannot be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The path.
         path: PathBuf,

@@ -71,39 +71,68 @@ impl SaslMechanism {
 #[derive(Clone, clap::Args)]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers, comma-separated.
-    #[arg(global = true, long = "brokers", env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    #[arg(
+        help_heading = "Kafka",
+        global = true,
+        long = "brokers",
+        env = "KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092"
+    )]
     pub brokers: String,
 
     /// `security.protocol`: plaintext, ssl, sasl_plaintext or sasl_ssl.
-    #[arg(global = true, long = "kafka-security-protocol", env = "KAFKA_SECURITY_PROTOCOL", ignore_case = true)]
+    #[arg(
+        help_heading = "Security",
+        global = true,
+        long = "kafka-security-protocol",
+        env = "KAFKA_SECURITY_PROTOCOL",
+        ignore_case = true
+    )]
     pub security_protocol: Option<SecurityProtocol>,
 
     /// `sasl.mechanism`: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN.
-    #[arg(global = true, long = "kafka-sasl-mechanism", env = "KAFKA_SASL_MECHANISM", ignore_case = true)]
+    #[arg(
+        help_heading = "Security",
+        global = true,
+        long = "kafka-sasl-mechanism",
+        env = "KAFKA_SASL_MECHANISM",
+        ignore_case = true
+    )]
     pub sasl_mechanism: Option<SaslMechanism>,
 
     /// `sasl.username`.
-    #[arg(global = true, long = "kafka-sasl-username", env = "KAFKA_SASL_USERNAME")]
+    #[arg(help_heading = "Security", global = true, long = "kafka-sasl-username", env = "KAFKA_SASL_USERNAME")]
     pub sasl_username: Option<String>,
 
     /// `sasl.password`. Prefer `--kafka-sasl-password-file`: a flag shows in
     /// the process list. Never logged.
-    #[arg(global = true, long = "kafka-sasl-password", env = "KAFKA_SASL_PASSWORD", hide_env_values = true)]
+    #[arg(
+        help_heading = "Security",
+        global = true,
+        long = "kafka-sasl-password",
+        env = "KAFKA_SASL_PASSWORD",
+        hide_env_values = true
+    )]
     pub sasl_password: Option<Secret>,
 
     /// A file holding `sasl.password` (a Docker or Kubernetes secret), used
     /// when `--kafka-sasl-password` is not given.
-    #[arg(global = true, long = "kafka-sasl-password-file", env = "KAFKA_SASL_PASSWORD_FILE")]
+    #[arg(
+        help_heading = "Security",
+        global = true,
+        long = "kafka-sasl-password-file",
+        env = "KAFKA_SASL_PASSWORD_FILE"
+    )]
     pub sasl_password_file: Option<PathBuf>,
 
     /// `ssl.ca.location`: PEM file of the CAs trusted to sign the brokers'
     /// certificates (the system's store if absent).
-    #[arg(global = true, long = "kafka-ssl-ca-location", env = "KAFKA_SSL_CA_LOCATION")]
+    #[arg(help_heading = "Security", global = true, long = "kafka-ssl-ca-location", env = "KAFKA_SSL_CA_LOCATION")]
     pub ssl_ca_location: Option<PathBuf>,
 
     /// Any other librdkafka setting as `key=value` (repeatable; in the
     /// environment, comma-separated). Applied last, so it wins.
-    #[arg(
+    #[arg(help_heading = "Kafka", 
         global = true,
         long = "kafka-option",
         env = "ORDERSTREAM_KAFKA_OPTIONS",
@@ -142,7 +171,7 @@ pub enum KafkaConfigError {
     #[error("{0}")]
     Inconsistent(String),
     /// The password file cannot be read.
-    #[error("cannot read --kafka-sasl-password-file {path}: {source}")]
+    #[error("cannot read --kafka-sasl-password-file {path}")]
     PasswordFile {
         /// The file.
         path: PathBuf,

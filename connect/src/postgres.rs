@@ -45,13 +45,13 @@ pub struct DatabaseArgs {
     /// `postgres://orderstream_writer:PASSWORD@db:5432/orderstream?sslmode=verify-full`
     /// (`sslmode`: disable, prefer, require, verify-ca, verify-full). The
     /// password is never logged.
-    #[arg(long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    #[arg(help_heading = "PostgreSQL", long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
 
     /// PEM file of the certificate authorities trusted to sign the server's
     /// certificate (`sslmode=verify-ca|verify-full`); Mozilla's roots if
     /// absent. `sslrootcert` in the URL takes precedence, as in libpq.
-    #[arg(long, global = true, env = "PGSSLROOTCERT")]
+    #[arg(help_heading = "PostgreSQL", long, global = true, env = "PGSSLROOTCERT")]
     pub database_ca_file: Option<PathBuf>,
 }
 
@@ -72,9 +72,9 @@ impl DatabaseArgs {
     }
 
     /// Checks the URL without any I/O, so a mistake is reported before
-    /// anything connects. The message never holds the password.
-    pub fn validate(&self) -> Result<(), String> {
-        parse(&self.database_url).map(|_| ()).map_err(|error| error.to_string())
+    /// anything connects. The error never holds the password.
+    pub fn validate(&self) -> Result<(), DatabaseConfigError> {
+        parse(&self.database_url).map(|_| ())
     }
 
     /// The URL for showing: its password replaced by `***`.
@@ -123,7 +123,7 @@ pub enum DatabaseConfigError {
     #[error("--database-url: sslmode `{0}` is not one of disable, allow, prefer, require, verify-ca, verify-full")]
     SslMode(String),
     /// The CA file cannot be read.
-    #[error("cannot read the database CA file {path}: {source}")]
+    #[error("cannot read the database CA file {path}")]
     CaFile {
         /// The file.
         path: PathBuf,
@@ -596,7 +596,7 @@ mod tests {
     #[test]
     fn a_malformed_url_is_refused_without_its_password() {
         let args = DatabaseArgs { database_url: "postgres://w:s3cret@db:notaport/o".into(), database_ca_file: None };
-        let error = args.validate().unwrap_err();
+        let error = args.validate().unwrap_err().to_string();
         assert!(error.contains("--database-url"), "{error}");
         assert!(!error.contains("s3cret"), "{error}");
     }

@@ -7,16 +7,86 @@
 //! insert the same fresh rows, then re-apply them with a newer version (updates),
 //! in alternating order, each inside the real batch transaction shape
 //! (lock existing rows, write).
+//!
+//! The consumer writes by `unnest` only; the `COPY` path lives here, beside
+//! the measurement that decided against it, with the consumer's own column
+//! list and version guard so that both paths do the same thing.
 
 use std::time::Instant;
 
 use chrono::Utc;
+use deadpool_postgres::Transaction;
 use orderstream_consumer::batch::{OrderRecord, Source};
-use orderstream_consumer::upsert::{lock_existing, write_rows, WritePath};
+use orderstream_consumer::upsert::{lock_existing, write_rows, ORDER_COLUMNS, VERSION_GUARD};
 use rust_decimal::Decimal;
 use schema::Order;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
 
 const ROWS: i64 = 200_000;
+
+/// The way rows travel to PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WritePath {
+    /// The consumer's: one `INSERT … SELECT FROM unnest(arrays) ON CONFLICT`.
+    Unnest,
+    /// Binary `COPY` into a temporary table, then `INSERT … SELECT … ON CONFLICT`.
+    CopyTempTable,
+}
+
+const TEMP_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS orders_incoming (
+    id int8, user_id int8, completed_at timestamptz, item_total numeric, shipment_total numeric,
+    source_file text, source_line int8, source_offset int8, read_at timestamptz, source_version int8, flags text[]
+) ON COMMIT DELETE ROWS";
+
+/// Writes the records (unique ids, ascending) by binary `COPY` into a
+/// temporary table, then upserts them from it with the consumer's guard.
+async fn write_copy(client: &Transaction<'_>, records: &[&OrderRecord]) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute(TEMP_TABLE).await?;
+    client.batch_execute("TRUNCATE orders_incoming").await?;
+    let sink = client.copy_in(&format!("COPY orders_incoming ({ORDER_COLUMNS}) FROM STDIN (FORMAT binary)")).await?;
+    let types = [
+        Type::INT8,
+        Type::INT8,
+        Type::TIMESTAMPTZ,
+        Type::NUMERIC,
+        Type::NUMERIC,
+        Type::TEXT,
+        Type::INT8,
+        Type::INT8,
+        Type::TIMESTAMPTZ,
+        Type::INT8,
+        Type::TEXT_ARRAY,
+    ];
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    futures::pin_mut!(writer);
+    for record in records {
+        let flags: Vec<&str> = record.flags.iter().map(|flag| flag.as_str()).collect();
+        writer
+            .as_mut()
+            .write(&[
+                &record.order.id,
+                &record.order.user_id,
+                &record.order.completed_at,
+                &record.order.item_total,
+                &record.order.shipment_total,
+                &record.source.file,
+                &record.source.line,
+                &record.source.offset,
+                &record.source.read_at,
+                &record.source.version,
+                &flags,
+            ])
+            .await?;
+    }
+    writer.finish().await?;
+    let upsert = format!(
+        "INSERT INTO orders AS stored ({ORDER_COLUMNS}) SELECT {ORDER_COLUMNS} FROM orders_incoming ORDER BY id {VERSION_GUARD}"
+    );
+    let statement = client.prepare_cached(&upsert).await?;
+    client.execute(&statement, &[]).await?;
+    Ok(())
+}
 
 fn records(version: i64, cents: i64) -> Vec<OrderRecord> {
     (1..=ROWS)
@@ -44,7 +114,10 @@ async fn run(pool: &deadpool_postgres::Pool, path: WritePath, all: &[OrderRecord
         let ids: Vec<i64> = chunk.iter().map(|r| r.order.id).collect();
         lock_existing(&*transaction, &ids).await.unwrap();
         let rows: Vec<&OrderRecord> = chunk.iter().collect();
-        write_rows(&transaction, path, &rows).await.unwrap();
+        match path {
+            WritePath::Unnest => write_rows(&transaction, &rows).await.unwrap(),
+            WritePath::CopyTempTable => write_copy(&transaction, &rows).await.unwrap(),
+        }
         transaction.commit().await.unwrap();
     }
     all.len() as f64 / started.elapsed().as_secs_f64()

@@ -28,7 +28,7 @@ use crate::db::DbError;
 use crate::dead_letters::{self, reasons, DeadLetter};
 use crate::decode::Decoded;
 use crate::offsets::{self, offset_ranges, OffsetPlan};
-use crate::upsert::{count, lock_existing, row_outcome, write_rows, RowOutcome, UpsertOutcome, WritePath};
+use crate::upsert::{count, lock_existing, row_outcome, write_rows, RowOutcome, UpsertOutcome};
 
 /// Where a batch goes.
 pub struct Target<'a> {
@@ -42,8 +42,6 @@ pub struct Target<'a> {
     pub dlq_topic: &'a str,
     /// Publishes dead letters.
     pub dlq_producer: &'a FutureProducer,
-    /// How rows are sent.
-    pub write_path: WritePath,
 }
 
 /// Why a batch could not be applied.
@@ -53,7 +51,7 @@ pub enum ApplyError {
     #[error(transparent)]
     Database(#[from] DbError),
     /// A dead letter could not be published to the dead-letter topic.
-    #[error("dead letter not published: {0}")]
+    #[error("dead letter not published")]
     DeadLetterTopic(#[source] KafkaError),
     /// The dead-letter producer hit a fatal error (e.g. its idempotence
     /// guarantee broke): that client will never publish again, so retrying
@@ -67,17 +65,7 @@ pub enum ApplyError {
     },
 }
 
-impl From<tokio_postgres::Error> for ApplyError {
-    fn from(error: tokio_postgres::Error) -> Self {
-        ApplyError::Database(DbError::Statement(error))
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for ApplyError {
-    fn from(error: deadpool_postgres::PoolError) -> Self {
-        ApplyError::Database(DbError::Pool(error))
-    }
-}
+crate::db::from_db_errors!(ApplyError);
 
 impl ApplyError {
     /// Whether trying the same batch again later may succeed. A dead letter
@@ -158,7 +146,7 @@ pub async fn apply_batch(
     let (records, mut letters, already_applied) = accepted(batch, &plan);
     let accepted = records.len() + letters.len();
     let read_at = records.iter().map(|record| record.source.read_at).collect();
-    let (outcome, rejected) = upsert_with_bisection(&mut transaction, target.write_path, records).await?;
+    let (outcome, rejected) = upsert_with_bisection(&mut transaction, records).await?;
     if !rejected.is_empty() {
         let by_position: HashMap<(i32, i64), &Decoded> =
             batch.iter().map(|d| ((d.message.partition(), d.message.offset()), d)).collect();
@@ -217,7 +205,6 @@ fn accepted<'a>(batch: &'a [Decoded], plan: &OffsetPlan) -> (Vec<&'a OrderRecord
 /// by bisection in savepoints and returned as (partition, offset, reason).
 async fn upsert_with_bisection(
     transaction: &mut Transaction<'_>,
-    write_path: WritePath,
     records: Vec<&OrderRecord>,
 ) -> Result<(UpsertOutcome, Vec<((i32, i64), String)>), ApplyError> {
     let accepted = records.len();
@@ -238,7 +225,7 @@ async fn upsert_with_bisection(
     while let Some(range) = bisection.next_range() {
         let slice: Vec<&OrderRecord> = to_write[range.clone()].iter().map(|(record, _)| *record).collect();
         let savepoint = transaction.savepoint("batch_rows").await?;
-        match write_rows(&savepoint, write_path, &slice).await.map_err(DbError::Statement) {
+        match write_rows(&savepoint, &slice).await.map_err(DbError::Statement) {
             Ok(()) => {
                 savepoint.commit().await?;
                 to_write[range].iter().for_each(|(_, row)| count(&mut outcome, *row));
@@ -288,7 +275,7 @@ fn refusal(error: &DbError) -> String {
             Some(db) => format!("{} ({})", db.message(), db.code().code()),
             None => statement.to_string(),
         },
-        other => other.to_string(),
+        other => connect::postgres::describe(other),
     }
 }
 

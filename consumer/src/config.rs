@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use thiserror::Error;
 
 /// Most bytes one fetch response carries (`fetch.max.bytes`).
 pub const FETCH_MAX_BYTES: usize = 16 * 1024 * 1024;
@@ -12,7 +13,8 @@ pub const PARTITION_FETCH_MAX_BYTES: usize = 1024 * 1024;
 
 /// Reads order records from Kafka as a consumer group and upserts them into
 /// PostgreSQL, committing Kafka offsets only after the database commit.
-#[derive(Clone, Parser)]
+// `Debug` is derived: the fields holding a password redact it themselves.
+#[derive(Clone, Debug, Parser)]
 #[command(name = "orderstream-consumer", version)]
 pub struct Config {
     /// What to do; without a subcommand the consumer runs.
@@ -23,51 +25,56 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: connect::KafkaArgs,
 
-    /// Topic the orders are read from.
-    #[arg(global = true, long, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
-    pub topic: String,
+    /// The topic the orders are read from.
+    #[command(flatten)]
+    pub topic: connect::TopicArgs,
 
-    /// Topic records that can never be written go to, with the reason in headers.
-    #[arg(global = true, long, env = "ORDERSTREAM_DLQ_TOPIC", default_value = "orders.dlq")]
-    pub dlq_topic: String,
+    /// Where records that can never be written go.
+    #[command(flatten)]
+    pub dlq_topic: connect::DeadLetterTopicArgs,
 
-    /// Consumer group: consumers sharing it split the partitions between them.
-    #[arg(global = true, long, env = "ORDERSTREAM_GROUP", default_value = "orderstream")]
-    pub group: String,
+    /// The group this consumer joins.
+    #[command(flatten)]
+    pub group: connect::GroupArgs,
 
     /// The PostgreSQL URL (with `sslmode`) and CA file.
     #[command(flatten)]
     pub database: connect::DatabaseArgs,
 
     /// Most records written in one transaction.
-    #[arg(long, env = "ORDERSTREAM_BATCH_SIZE", default_value_t = 5_000)]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_BATCH_SIZE", default_value_t = 5_000, value_parser = at_least_one())]
     pub batch_size: usize,
 
     /// Most bytes (keys and values) gathered in one batch: with the batch
     /// size, what bounds a batch's memory whatever the records' size.
-    #[arg(long, env = "ORDERSTREAM_BATCH_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_BATCH_MAX_BYTES", default_value_t = 16 * 1024 * 1024, value_parser = at_least_one())]
     pub batch_max_bytes: usize,
 
     /// Most kilobytes librdkafka prefetches into its local queue
     /// (`queued.max.messages.kbytes`): the bound on records read ahead of the
     /// batch being written.
-    #[arg(long, env = "ORDERSTREAM_FETCH_QUEUE_MAX_KBYTES", default_value_t = 32 * 1024)]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_FETCH_QUEUE_MAX_KBYTES", default_value_t = 32 * 1024, value_parser = at_least_one())]
     pub fetch_queue_max_kbytes: usize,
 
     /// Longest a batch waits to fill before it is written, in milliseconds:
     /// the bound this adds to latency when traffic is light.
-    #[arg(long, env = "ORDERSTREAM_BATCH_WAIT_MS", default_value_t = 20)]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_BATCH_WAIT_MS", default_value_t = 20)]
     pub batch_wait_ms: u64,
 
     /// Where `/metrics`, `/healthz` and `/readyz` are served (loopback unless
     /// configured otherwise; port 0 picks a free port).
-    #[arg(long, env = "ORDERSTREAM_CONSUMER_METRICS_ADDR", default_value = "127.0.0.1:9102")]
+    #[arg(
+        help_heading = "Observability",
+        long,
+        env = "ORDERSTREAM_CONSUMER_METRICS_ADDR",
+        default_value = "127.0.0.1:9102"
+    )]
     pub metrics_addr: std::net::SocketAddr,
 
     /// Where to write `{"addr": ..., "pid": ...}` once the endpoints are
     /// bound (the actual port with `--metrics-addr` port 0); at a clean
     /// shutdown, the final totals go beside it, to `PATH.final.json`.
-    #[arg(long, env = "ORDERSTREAM_CONSUMER_READY_FILE")]
+    #[arg(help_heading = "Observability", long, env = "ORDERSTREAM_CONSUMER_READY_FILE")]
     pub ready_file: Option<std::path::PathBuf>,
 }
 
@@ -172,44 +179,34 @@ impl Stage {
     }
 }
 
-impl std::fmt::Debug for Config {
-    /// Passwords (of the database URL, of SASL) are redacted by the fields' own `Debug`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("command", &self.command)
-            .field("kafka", &self.kafka)
-            .field("topic", &self.topic)
-            .field("dlq_topic", &self.dlq_topic)
-            .field("group", &self.group)
-            .field("database", &self.database)
-            .field("batch_size", &self.batch_size)
-            .field("batch_max_bytes", &self.batch_max_bytes)
-            .field("batch_wait_ms", &self.batch_wait_ms)
-            .field("fetch_queue_max_kbytes", &self.fetch_queue_max_kbytes)
-            .field("metrics_addr", &self.metrics_addr)
-            .field("ready_file", &self.ready_file)
-            .finish()
-    }
+/// A count that must be at least 1, refused by clap itself otherwise.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
+}
+
+/// Why the configuration is unusable, found before anything connects.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// Dead letters would be read back as orders.
+    #[error("--topic and --dlq-topic must differ")]
+    SameTopics,
+    /// The Kafka settings contradict each other.
+    #[error(transparent)]
+    Kafka(#[from] connect::kafka::KafkaConfigError),
+    /// The database URL is unusable.
+    #[error(transparent)]
+    Database(#[from] connect::DatabaseConfigError),
 }
 
 impl Config {
-    /// Checks what can be checked without I/O, so mistakes are reported before
-    /// anything connects.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.batch_size == 0 {
-            return Err("--batch-size must be at least 1".into());
+    /// Checks what clap cannot and needs no I/O, so mistakes are reported
+    /// before anything connects.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.topic.name == self.dlq_topic.name {
+            return Err(ConfigError::SameTopics);
         }
-        if self.batch_max_bytes == 0 {
-            return Err("--batch-max-bytes must be at least 1".into());
-        }
-        if self.fetch_queue_max_kbytes == 0 {
-            return Err("--fetch-queue-max-kbytes must be at least 1".into());
-        }
-        if self.topic == self.dlq_topic {
-            return Err("--topic and --dlq-topic must differ".into());
-        }
-        self.kafka.validate().map_err(|error| error.to_string())?;
-        self.database.validate()
+        self.kafka.validate()?;
+        Ok(self.database.validate()?)
     }
 
     /// The consumer's own librdkafka bounds: how much it fetches and
@@ -239,8 +236,8 @@ mod tests {
     #[test]
     fn defaults_are_valid_for_a_local_run() {
         let config = Config::try_parse_from(["orderstream-consumer"]).unwrap();
-        assert_eq!(config.group, "orderstream");
-        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.group.name, "orderstream");
+        config.validate().unwrap();
         assert!(config.command.is_none(), "no subcommand means run");
     }
 
@@ -251,7 +248,7 @@ mod tests {
         assert!(
             matches!(config.command, Some(Command::Redrive { reason: Some(ref r), batch_size: 500 }) if r == "rejected_by_database")
         );
-        assert_eq!(config.topic, "t");
+        assert_eq!(config.topic.name, "t");
         let config = Config::try_parse_from(["c", "redrive", "--batch-size", "7"]).unwrap();
         assert!(matches!(config.command, Some(Command::Redrive { reason: None, batch_size: 7 })));
         assert!(Config::try_parse_from(["c", "redrive", "--batch-size", "0"]).is_err());
@@ -317,12 +314,14 @@ mod tests {
         let bounds = config.consumer_bounds();
         assert!(bounds.contains(&("queued.max.messages.kbytes", "1024".into())));
         assert!(bounds.contains(&("queued.min.messages", "200".into())));
-        assert!(Config::try_parse_from(["c", "--batch-max-bytes", "0"]).unwrap().validate().is_err());
+        assert!(Config::try_parse_from(["c", "--batch-max-bytes", "0"]).is_err());
+        assert!(Config::try_parse_from(["c", "--batch-size", "0"]).is_err());
+        assert!(Config::try_parse_from(["c", "--fetch-queue-max-kbytes", "0"]).is_err());
     }
 
     #[test]
     fn malformed_database_url_is_refused_before_connecting() {
         let config = Config::try_parse_from(["c", "--database-url", "postgres://host:notaport/db"]).unwrap();
-        assert!(config.validate().unwrap_err().contains("--database-url"));
+        assert!(config.validate().unwrap_err().to_string().contains("--database-url"));
     }
 }

@@ -14,11 +14,11 @@ use tokio_postgres::error::SqlState;
 #[derive(Debug, Error)]
 pub enum DbError {
     /// No connection could be had from the pool.
-    #[error("no database connection: {0}")]
+    #[error("no database connection")]
     Pool(#[from] PoolError),
-    /// A statement failed (or a connection: the message carries the causes,
-    /// such as why a TLS handshake failed).
-    #[error("database error: {}", connect::postgres::describe(.0))]
+    /// A statement failed (or a connection: the causes say why, such as
+    /// why a TLS handshake failed).
+    #[error("database error")]
     Statement(#[from] tokio_postgres::Error),
     /// The schema was migrated by another build: nothing to retry.
     #[error("{0}")]
@@ -27,6 +27,26 @@ pub enum DbError {
     #[error("database did not answer within {0:?}")]
     Timeout(std::time::Duration),
 }
+
+/// The conversions `?` needs to turn a driver or pool error into `$error`'s
+/// `Database` variant (a [`DbError`]): declared once for every error that
+/// wraps one, since `?` applies a single `From`.
+macro_rules! from_db_errors {
+    ($error:ty) => {
+        impl From<tokio_postgres::Error> for $error {
+            fn from(error: tokio_postgres::Error) -> Self {
+                <$error>::Database($crate::db::DbError::Statement(error))
+            }
+        }
+
+        impl From<deadpool_postgres::PoolError> for $error {
+            fn from(error: deadpool_postgres::PoolError) -> Self {
+                <$error>::Database($crate::db::DbError::Pool(error))
+            }
+        }
+    };
+}
+pub(crate) use from_db_errors;
 
 impl DbError {
     /// Whether the same write may succeed if tried again later.

@@ -389,10 +389,10 @@ pub async fn publish_all(producer: &FutureProducer, topic: &str, letters: &[Dead
 #[derive(Debug, Error)]
 pub enum ExportError {
     /// Reading the table failed.
-    #[error("cannot read dead_letters: {0}")]
+    #[error("cannot read dead_letters")]
     Database(#[from] tokio_postgres::Error),
     /// Writing the file failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -35,7 +35,7 @@ fn decode_record(message: &OwnedMessage) -> Result<OrderRecord, DeadLetter> {
             DecodeError::UnknownVersion { .. } => reasons::UNKNOWN_SCHEMA_VERSION,
             DecodeError::Malformed(_) => reasons::UNDECODABLE_VALUE,
         };
-        DeadLetter::from_message(message, reason, error.to_string())
+        DeadLetter::from_message(message, reason, connect::postgres::describe(&error))
     })?;
     let header = |name: &str| header_value(message, name);
     let read_at = header(headers::READ_AT_MS)

@@ -93,16 +93,16 @@ async fn intake(
         }
     }
     let consumer: StreamConsumer<RebalanceContext> = consumer_config
-        .set("group.id", intake_group(&config.group))
+        .set("group.id", intake_group(&config.group.name))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .create_with_context(RebalanceContext::tracking(assigned.clone(), &config.dlq_topic, metrics))?;
-    if !wait_for_topic(&consumer, &config.dlq_topic, stop).await {
+        .create_with_context(RebalanceContext::tracking(assigned.clone(), &config.dlq_topic.name, metrics))?;
+    if !wait_for_topic(&consumer, &config.dlq_topic.name, stop).await {
         return Ok(());
     }
-    consumer.subscribe(&[&config.dlq_topic])?;
-    info!(message = "Dead-letter intake started.", topic = %config.dlq_topic, group = %config.group);
+    consumer.subscribe(&[&config.dlq_topic.name])?;
+    info!(message = "Dead-letter intake started.", topic = %config.dlq_topic.name, group = %config.group.name);
     let mut seeked: BTreeMap<i32, i64> = BTreeMap::new();
     while let Some(batch) = gather(&consumer, config, stop).await {
         let batch = owned_only(batch, &assigned, &mut seeked);
@@ -110,14 +110,14 @@ async fn intake(
             continue;
         }
         let stored = retry_transient("dead-letter intake", stop, metrics, readiness, status, || {
-            store_batch(pool, &config.group, &config.dlq_topic, &batch, &seeked)
+            store_batch(pool, &config.group.name, &config.dlq_topic.name, &batch, &seeked)
         })
         .await?;
         let Some(stored) = stored else { break };
         if stored.inserted > 0 {
             info!(message = "Producer dead letters stored.", stored = stored.inserted, passed = stored.passed);
         }
-        after_commit(&consumer, &config.dlq_topic, &stored.report, &mut seeked);
+        after_commit(&consumer, &config.dlq_topic.name, &stored.report, &mut seeked);
     }
     consumer.unsubscribe();
     Ok(())

@@ -11,7 +11,7 @@
 //! | [`decode`]       | Kafka record → order record (with source version and flags) or dead letter |
 //! | [`batch`]        | the newest record per id, in id order (pure)                             |
 //! | [`offsets`]      | offsets stored in PostgreSQL: lock, plan (skip applied, detect gaps), store |
-//! | [`upsert`]       | version-guarded upsert and outcome counting (unnest or COPY)             |
+//! | [`upsert`]       | version-guarded upsert and outcome counting                               |
 //! | [`bisect`]       | finding the rows the database refuses (pure)                             |
 //! | [`apply`]        | one batch, one transaction: offsets, rows, dead letters                  |
 //! | [`dead_letters`] | the `orders.dlq` topic, the `dead_letters` table, its spreadsheet-safe CSV export |

@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
     // Reads FAILPOINTS in test builds with the `failpoints` feature; does nothing otherwise.
     let _failpoints = fail::FailScenario::setup();
     let mut config = Config::parse();
-    config.validate().map_err(anyhow::Error::msg).context("invalid configuration")?;
+    config.validate().context("invalid configuration")?;
     config.kafka.load_password_file()?;
     match config.command.clone() {
         None | Some(Command::Run) => {

@@ -35,7 +35,7 @@ pub enum MigrateError {
         reason: String,
     },
     /// The database refused a statement.
-    #[error("migration failed: {0}")]
+    #[error("migration failed")]
     Database(#[from] tokio_postgres::Error),
     /// The database records a migration under a name this build does not know
     /// for that version: it was migrated by another build.

@@ -28,42 +28,31 @@ use tracing::info;
 use crate::config::Config;
 use crate::db::{self, DbError};
 use crate::dead_letters::decode_raw_headers;
-use crate::run::kafka_config;
+use crate::run::dead_letter_producer;
 
 /// Why a redrive failed; nothing is marked redriven then.
 #[derive(Debug, Error)]
 pub enum RedriveError {
     /// The database URL is unusable.
-    #[error("invalid database configuration: {0}")]
-    DatabaseConfig(#[source] connect::DatabaseConfigError),
+    #[error("invalid database configuration")]
+    DatabaseConfig(#[from] connect::DatabaseConfigError),
     /// Reading or marking the dead letters failed.
     #[error(transparent)]
     Database(#[from] DbError),
     /// Kafka refused a record.
-    #[error("Kafka: {0}")]
+    #[error("Kafka")]
     Kafka(#[from] KafkaError),
 }
 
-impl From<tokio_postgres::Error> for RedriveError {
-    fn from(error: tokio_postgres::Error) -> Self {
-        RedriveError::Database(DbError::Statement(error))
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for RedriveError {
-    fn from(error: deadpool_postgres::PoolError) -> Self {
-        RedriveError::Database(DbError::Pool(error))
-    }
-}
+crate::db::from_db_errors!(RedriveError);
 
 /// Redrives the pending dead letters (with `reason`, if given) in batches
 /// of `batch_size`; returns how many were re-published.
 pub async fn redrive(config: &Config, reason: Option<&str>, batch_size: i64) -> Result<u64, RedriveError> {
-    let pool = db::pool(&config.database, 1).map_err(RedriveError::DatabaseConfig)?;
-    let producer: FutureProducer =
-        kafka_config(config).set("enable.idempotence", "true").set("acks", "all").create()?;
-    let count = redrive_with(&pool, &producer, &config.topic, reason, batch_size).await?;
-    info!(message = "Dead letters redriven.", count, reason = reason.unwrap_or("any"), topic = %config.topic);
+    let pool = db::pool(&config.database, 1)?;
+    let producer = dead_letter_producer(config)?;
+    let count = redrive_with(&pool, &producer, &config.topic.name, reason, batch_size).await?;
+    info!(message = "Dead letters redriven.", count, reason = reason.unwrap_or("any"), topic = %config.topic.name);
     Ok(count)
 }
 

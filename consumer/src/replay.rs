@@ -80,7 +80,7 @@ pub enum TopicReplayError {
         members: Vec<String>,
     },
     /// A Kafka request failed.
-    #[error("Kafka, {operation}: {source}")]
+    #[error("Kafka, {operation}")]
     Kafka {
         /// What was being done.
         operation: &'static str,
@@ -91,16 +91,16 @@ pub enum TopicReplayError {
     #[error("topic {0} has no partitions: does it exist?")]
     NoPartitions(String),
     /// The database URL is unusable.
-    #[error("invalid database configuration: {0}")]
-    DatabaseConfig(#[source] connect::DatabaseConfigError),
+    #[error("invalid database configuration")]
+    DatabaseConfig(#[from] connect::DatabaseConfigError),
     /// The stored offsets could not be read or moved; nothing moved.
-    #[error("PostgreSQL, moving the stored offsets (nothing moved): {0}")]
+    #[error("PostgreSQL, moving the stored offsets (nothing moved)")]
     Database(#[source] tokio_postgres::Error),
     /// PostgreSQL's offsets moved, Kafka's did not: consumers still replay
     /// (they seek back to the stored offsets), but lag monitoring is off.
     #[error(
         "the stored offsets in PostgreSQL moved (consumers will replay from them), but Kafka refused the group's \
-         committed offsets: {0}; run the same command again once the group is stopped"
+         committed offsets; run the same command again once the group is stopped"
     )]
     KafkaCommit(#[source] KafkaError),
 }
@@ -159,10 +159,11 @@ pub async fn replay_topic(config: &Config, args: &TopicReplayArgs) -> Result<Top
     let PartitionOffsets { earliest, latest, target } = kafka.target_offsets(args.to_datetime)?;
     let committed = kafka.committed(&earliest)?;
 
-    let database = Database::from_args(&config.database).map_err(TopicReplayError::DatabaseConfig)?;
+    let database = Database::from_args(&config.database)?;
     let mut client = database.connect().await.map_err(TopicReplayError::Database)?;
     let transaction = client.transaction().await.map_err(TopicReplayError::Database)?;
-    let stored = lock_stored(&transaction, &config.group, &config.topic).await.map_err(TopicReplayError::Database)?;
+    let stored =
+        lock_stored(&transaction, &config.group.name, &config.topic.name).await.map_err(TopicReplayError::Database)?;
     let current: BTreeMap<i32, i64> = earliest
         .iter()
         .map(|(&partition, &first)| {
@@ -176,7 +177,7 @@ pub async fn replay_topic(config: &Config, args: &TopicReplayArgs) -> Result<Top
     if !args.yes {
         return Ok(TopicReplayReport { moves, applied: false });
     }
-    store(&transaction, &config.group, &config.topic, &moves).await.map_err(TopicReplayError::Database)?;
+    store(&transaction, &config.group.name, &config.topic.name, &moves).await.map_err(TopicReplayError::Database)?;
     transaction.commit().await.map_err(TopicReplayError::Database)?;
     kafka.commit(&moves)?;
     Ok(TopicReplayReport { moves, applied: true })
@@ -203,11 +204,11 @@ struct KafkaSide {
 impl KafkaSide {
     fn connect(config: &Config) -> Result<KafkaSide, TopicReplayError> {
         let consumer = kafka_config(config)
-            .set("group.id", &config.group)
+            .set("group.id", &config.group.name)
             .set("enable.auto.commit", "false")
             .create()
             .map_err(|source| TopicReplayError::Kafka { operation: "creating the client", source })?;
-        Ok(KafkaSide { consumer, group: config.group.clone(), topic: config.topic.clone() })
+        Ok(KafkaSide { consumer, group: config.group.name.clone(), topic: config.topic.name.clone() })
     }
 
     fn refuse_live_members(&self) -> Result<(), TopicReplayError> {

@@ -46,7 +46,6 @@ use crate::intake;
 use crate::metrics::Metrics;
 use crate::migrate::{migrate, MigrateError};
 use crate::status::StatusBoard;
-use crate::upsert::WritePath;
 use telemetry::{Readiness, ServeError};
 
 /// Longest pause between two tries of a transient failure.
@@ -55,24 +54,22 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often, at most, the totals are logged while records flow.
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
-/// The faster write path in our measurement (see `examples/write_bench.rs`).
-const WRITE_PATH: WritePath = WritePath::Unnest;
 
 /// Why the consumer stopped.
 #[derive(Debug, Error)]
 pub enum ConsumerError {
     /// The database URL is unusable.
-    #[error("invalid database configuration: {0}")]
-    DatabaseConfig(#[source] connect::DatabaseConfigError),
+    #[error("invalid database configuration")]
+    DatabaseConfig(#[from] connect::DatabaseConfigError),
     /// The schema could not be brought up to date.
     #[error(transparent)]
     Migrate(#[from] MigrateError),
     /// A Kafka client could not be created or subscribed.
-    #[error("Kafka: {0}")]
+    #[error("Kafka")]
     Kafka(#[from] KafkaError),
     /// The database refused a batch for a reason retrying cannot fix and
     /// that no single record explains (a missing table, a privilege).
-    #[error("batch refused: {0}")]
+    #[error("batch refused")]
     Write(#[source] ApplyError),
     /// The dead-letter producer is in librdkafka's fatal state. The process
     /// exits rather than rebuilding the client: the batch is not committed,
@@ -80,10 +77,10 @@ pub enum ConsumerError {
     /// loses nothing, gets a new producer identity and fresh consumer and
     /// pool too, and is the one path already proven by the crash tests; a
     /// client swapped inside a running process would be a new, untested one.
-    #[error("{0}; exiting so that the supervisor restarts the consumer with a new producer")]
+    #[error("the dead-letter producer is unusable; exiting so that the supervisor restarts the consumer with a new producer")]
     DeadLetterProducer(#[source] ApplyError),
     /// The ready file (`--ready-file`) cannot be written.
-    #[error("cannot write the ready file {path}: {source}")]
+    #[error("cannot write the ready file {path}")]
     ReadyFile {
         /// The file asked for.
         path: std::path::PathBuf,
@@ -158,7 +155,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     });
     let metrics = Metrics::new();
     let readiness = Readiness::new("connecting to PostgreSQL");
-    let status = StatusBoard::new(&config.group);
+    let status = StatusBoard::new(&config.group.name);
     let bound =
         telemetry::serve_with_status(config.metrics_addr, metrics.registry.clone(), readiness.clone(), status.report())
             .await?;
@@ -167,7 +164,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
             .map_err(|source| ConsumerError::ReadyFile { path: path.clone(), source })?;
     }
 
-    let pool = db::pool(&config.database, 4).map_err(ConsumerError::DatabaseConfig)?;
+    let pool = db::pool(&config.database, 4)?;
     let Some(()) =
         retry_transient("migrate", &stop, &metrics, &readiness, &status, || apply_migrations(&pool, &metrics)).await?
     else {
@@ -187,18 +184,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         }
     }
     let consumer: StreamConsumer<RebalanceContext> = consumer_config
-        .set("group.id", &config.group)
+        .set("group.id", &config.group.name)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .create_with_context(RebalanceContext::tracking(assigned.clone(), &config.topic, &metrics))?;
-    if !wait_for_topic(&consumer, &config.topic, &stop).await {
+        .create_with_context(RebalanceContext::tracking(assigned.clone(), &config.topic.name, &metrics))?;
+    if !wait_for_topic(&consumer, &config.topic.name, &stop).await {
         return Ok(());
     }
-    consumer.subscribe(&[&config.topic])?;
-    let dlq_producer: FutureProducer =
-        kafka_config(&config).set("enable.idempotence", "true").set("acks", "all").create()?;
-    ConsumerStarted { topic: &config.topic, group: &config.group, batch_size: config.batch_size }.emit();
+    consumer.subscribe(&[&config.topic.name])?;
+    let dlq_producer = dead_letter_producer(&config)?;
+    ConsumerStarted { topic: &config.topic.name, group: &config.group.name, batch_size: config.batch_size }.emit();
     readiness.ready();
     // The producer's dead letters into the table, beside the orders (see `intake`).
     let intake = tokio::spawn(intake::run(
@@ -212,11 +208,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 
     let target = Target {
         pool: &pool,
-        group: &config.group,
-        topic: &config.topic,
-        dlq_topic: &config.dlq_topic,
+        group: &config.group.name,
+        topic: &config.topic.name,
+        dlq_topic: &config.dlq_topic.name,
         dlq_producer: &dlq_producer,
-        write_path: WRITE_PATH,
     };
     let mut seeked: BTreeMap<i32, i64> = BTreeMap::new();
     let mut last_summary = Instant::now();
@@ -248,7 +243,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
                 for (source, reason) in &report.unrecorded {
                     RecordSkipped { source, reason }.emit(&metrics);
                 }
-                after_commit(&consumer, &config.topic, &report, &mut seeked);
+                after_commit(&consumer, &config.topic.name, &report, &mut seeked);
                 sought = report.seeks;
                 if last_summary.elapsed() >= SUMMARY_EVERY {
                     TotalsReached { totals: metrics.totals(), at_shutdown: false }.emit(&metrics);
@@ -402,6 +397,13 @@ pub(crate) fn kafka_config(config: &Config) -> ClientConfig {
     config.kafka.client_config()
 }
 
+/// The producer of dead letters (`run`) and of redriven records (`redrive`):
+/// idempotent with `acks=all`, so a record the consumer lets go of is on the
+/// brokers once, and built here only so both uses keep the same guarantee.
+pub(crate) fn dead_letter_producer(config: &Config) -> Result<FutureProducer, KafkaError> {
+    kafka_config(config).set("enable.idempotence", "true").set("acks", "all").create()
+}
+
 async fn apply_migrations(pool: &Pool, metrics: &Metrics) -> Result<(), ApplyError> {
     let mut client = pool.get().await?;
     match migrate(&mut client).await {
@@ -506,15 +508,19 @@ where
                 return Ok(Some(value));
             }
             Err(error) if error.is_transient() => {
-                status.last_error.set(&format!("{what}: {error}"));
+                status.last_error.set(&format!("{what}: {}", connect::postgres::describe(&error)));
                 readiness.not_ready(error.unavailable());
                 let retry_in = backoff.mul_f64(0.5 + fastrand::f64());
                 match &error {
-                    ApplyError::DeadLetterTopic(_) => {
-                        DeadLetterTopicUnwritable { operation: what, error: &error, retry_in }.emit(metrics)
+                    ApplyError::DeadLetterTopic(_) => DeadLetterTopicUnwritable {
+                        operation: what,
+                        error: &connect::postgres::describe(&error),
+                        retry_in,
                     }
+                    .emit(metrics),
                     ApplyError::Database(_) => {
-                        DatabaseUnavailable { operation: what, error: &error, retry_in }.emit(metrics)
+                        DatabaseUnavailable { operation: what, error: &connect::postgres::describe(&error), retry_in }
+                            .emit(metrics)
                     }
                     ApplyError::DeadLetterProducerFatal { .. } => {}
                 }
@@ -526,13 +532,13 @@ where
             }
             Err(error @ ApplyError::DeadLetterProducerFatal { .. }) => {
                 readiness.not_ready(error.unavailable());
-                status.last_error.set(&format!("{what}: {error}"));
-                DeadLetterProducerFailed { operation: what, error: &error }.emit();
+                status.last_error.set(&format!("{what}: {}", connect::postgres::describe(&error)));
+                DeadLetterProducerFailed { operation: what, error: &connect::postgres::describe(&error) }.emit();
                 return Err(ConsumerError::DeadLetterProducer(error));
             }
             Err(error) => {
                 readiness.not_ready("batch refused; exiting");
-                status.last_error.set(&format!("{what}: {error}"));
+                status.last_error.set(&format!("{what}: {}", connect::postgres::describe(&error)));
                 return Err(ConsumerError::Write(error));
             }
         }

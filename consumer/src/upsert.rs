@@ -8,15 +8,14 @@
 //! outcome count exact (nobody changes them until we commit) and gives every
 //! consumer the same lock order, so concurrent consumers cannot deadlock.
 //!
-//! Two write paths do the same thing and are kept for the benchmark
-//! (`examples/write_bench.rs`): arrays expanded by `unnest` (the default, the
-//! faster in our measurement) and binary `COPY` into a temporary table
-//! followed by one `INSERT … SELECT`.
+//! Rows travel as arrays expanded by `unnest` in one `INSERT … SELECT`: in
+//! our measurement faster than binary `COPY` into a temporary table, which
+//! lives on only in the benchmark that compares the two
+//! (`examples/write_bench.rs`, built on [`ORDER_COLUMNS`] and [`VERSION_GUARD`]).
 
 use std::collections::HashMap;
 
-use deadpool_postgres::{GenericClient, Transaction};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::batch::{BusinessValues, OrderRecord};
@@ -133,17 +132,9 @@ pub async fn lock_existing(
         .collect())
 }
 
-/// The way rows travel to PostgreSQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WritePath {
-    /// One `INSERT … SELECT FROM unnest(arrays) ON CONFLICT`.
-    Unnest,
-    /// Binary `COPY` into a temporary table, then `INSERT … SELECT … ON CONFLICT`.
-    CopyTempTable,
-}
-
 /// The guard: a stored row is replaced only by a strictly newer version.
-const ON_CONFLICT: &str = "
+/// Public for the write benchmark, whose other write path must keep the same guard.
+pub const VERSION_GUARD: &str = "
 ON CONFLICT (id) DO UPDATE SET
     user_id = EXCLUDED.user_id,
     completed_at = EXCLUDED.completed_at,
@@ -158,42 +149,28 @@ ON CONFLICT (id) DO UPDATE SET
     written_at = clock_timestamp()
 WHERE EXCLUDED.source_version > stored.source_version";
 
-const COLUMNS: &str =
+/// The `orders` columns a write sets, in the order both write paths send
+/// them (public for the write benchmark).
+pub const ORDER_COLUMNS: &str =
     "id, user_id, completed_at, item_total, shipment_total, source_file, source_line, source_offset, read_at, source_version, flags";
 
 fn unnest_upsert() -> String {
     format!(
-        "INSERT INTO orders AS stored ({COLUMNS})
+        "INSERT INTO orders AS stored ({ORDER_COLUMNS})
          SELECT id, u, c, i, s, f, l, o, r, v, string_to_array(fl, ',')
          FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::numeric[], $5::numeric[],
                      $6::text[], $7::int8[], $8::int8[], $9::timestamptz[], $10::int8[], $11::text[])
               AS t(id, u, c, i, s, f, l, o, r, v, fl)
-         {ON_CONFLICT}"
+         {VERSION_GUARD}"
     )
 }
 
-const TEMP_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS orders_incoming (
-    id int8, user_id int8, completed_at timestamptz, item_total numeric, shipment_total numeric,
-    source_file text, source_line int8, source_offset int8, read_at timestamptz, source_version int8, flags text[]
-) ON COMMIT DELETE ROWS";
-
-fn copy_upsert() -> String {
-    format!("INSERT INTO orders AS stored ({COLUMNS}) SELECT {COLUMNS} FROM orders_incoming ORDER BY id {ON_CONFLICT}")
-}
-
 /// Writes the records (unique ids, ascending) with the version guard.
-pub async fn write_rows(
-    client: &Transaction<'_>,
-    path: WritePath,
-    records: &[&OrderRecord],
-) -> Result<(), tokio_postgres::Error> {
+pub async fn write_rows(client: &impl GenericClient, records: &[&OrderRecord]) -> Result<(), tokio_postgres::Error> {
     if records.is_empty() {
         return Ok(());
     }
-    match path {
-        WritePath::Unnest => write_unnest(client, records).await,
-        WritePath::CopyTempTable => write_copy(client, records).await,
-    }
+    write_unnest(client, records).await
 }
 
 fn flag_list(record: &OrderRecord) -> String {
@@ -227,51 +204,6 @@ async fn write_unnest(client: &impl GenericClient, records: &[&OrderRecord]) -> 
         &flags,
     ];
     client.execute(&statement, &params).await?;
-    Ok(())
-}
-
-async fn write_copy(client: &Transaction<'_>, records: &[&OrderRecord]) -> Result<(), tokio_postgres::Error> {
-    client.batch_execute(TEMP_TABLE).await?;
-    // Earlier successful slices of the same transaction (bisection) are still there.
-    client.batch_execute("TRUNCATE orders_incoming").await?;
-    let sink = client.copy_in(&format!("COPY orders_incoming ({COLUMNS}) FROM STDIN (FORMAT binary)")).await?;
-    let types = [
-        Type::INT8,
-        Type::INT8,
-        Type::TIMESTAMPTZ,
-        Type::NUMERIC,
-        Type::NUMERIC,
-        Type::TEXT,
-        Type::INT8,
-        Type::INT8,
-        Type::TIMESTAMPTZ,
-        Type::INT8,
-        Type::TEXT_ARRAY,
-    ];
-    let writer = BinaryCopyInWriter::new(sink, &types);
-    futures::pin_mut!(writer);
-    for record in records {
-        let flags: Vec<&str> = record.flags.iter().map(|flag| flag.as_str()).collect();
-        writer
-            .as_mut()
-            .write(&[
-                &record.order.id,
-                &record.order.user_id,
-                &record.order.completed_at,
-                &record.order.item_total,
-                &record.order.shipment_total,
-                &record.source.file,
-                &record.source.line,
-                &record.source.offset,
-                &record.source.read_at,
-                &record.source.version,
-                &flags,
-            ])
-            .await?;
-    }
-    writer.finish().await?;
-    let statement = client.prepare_cached(&copy_upsert()).await?;
-    client.execute(&statement, &[]).await?;
     Ok(())
 }
 

@@ -6,6 +6,6 @@ use orderstream_lag_exporter::{run, Config};
 async fn main() -> anyhow::Result<()> {
     telemetry::init_logging();
     let config = Config::parse();
-    config.validate().map_err(anyhow::Error::msg).context("invalid configuration")?;
+    config.validate().context("invalid configuration")?;
     run(config, telemetry::shutdown_signal()).await
 }

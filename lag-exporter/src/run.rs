@@ -28,8 +28,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let mut kafka = config.kafka.clone();
     kafka.load_password_file()?;
     // Reads offsets of the group without joining it.
-    let consumer: Arc<BaseConsumer> = Arc::new(kafka.client_config().set("group.id", &config.group).create()?);
-    ExporterStarted { topic: &config.topic, group: &config.group, addr: bound }.emit();
+    let consumer: Arc<BaseConsumer> = Arc::new(kafka.client_config().set("group.id", &config.group.name).create()?);
+    ExporterStarted { topic: &config.topic.name, group: &config.group.name, addr: bound }.emit();
     tokio::pin!(shutdown);
     let mut ticks = tokio::time::interval(config.interval());
     loop {
@@ -49,11 +49,11 @@ async fn measure(
     readiness: &Readiness,
 ) {
     let timeout = config.interval().max(Duration::from_secs(5));
-    let (reader, topic, group) = (consumer.clone(), config.topic.clone(), config.group.clone());
+    let (reader, topic, group) = (consumer.clone(), config.topic.name.clone(), config.group.name.clone());
     let lag = tokio::task::spawn_blocking(move || read_group_lag(&reader, &topic, &group, timeout)).await;
     let kafka_ok = match lag {
         Ok(Ok(lag)) => {
-            metrics.observe_lag(&config.group, &config.topic, &lag);
+            metrics.observe_lag(&config.group.name, &config.topic.name, &lag);
             true
         }
         Ok(Err(error)) => {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use thiserror::Error;
 
 /// Tails the order CSV files of an inbox folder and publishes every record to
 /// Kafka, keyed by order id; invalid records go to a dead-letter topic.
@@ -17,16 +18,16 @@ pub struct Config {
     pub command: Option<Command>,
 
     /// Folder whose `*.csv` files are read from the start and then followed.
-    #[arg(long, env = "ORDERSTREAM_INBOX", default_value = "data/inbox")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_INBOX", default_value = "data/inbox")]
     pub inbox: PathBuf,
 
     /// Which files of the inbox to follow: a glob on the file name.
-    #[arg(long, env = "ORDERSTREAM_PATTERN", default_value = "*.csv")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_PATTERN", default_value = "*.csv")]
     pub pattern: String,
 
     /// Folder for the producer's own state (the delivered position of every
     /// file). Keep it on a local disk; it is fsynced.
-    #[arg(long, env = "ORDERSTREAM_STATE_DIR", default_value = ".local/state/producer")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_STATE_DIR", default_value = ".local/state/producer")]
     pub state_dir: PathBuf,
 
     #[command(flatten)]
@@ -34,71 +35,78 @@ pub struct Config {
 
     /// Where `/metrics`, `/healthz` and `/readyz` are served (loopback unless
     /// configured otherwise; port 0 picks a free port).
-    #[arg(long, env = "ORDERSTREAM_PRODUCER_METRICS_ADDR", default_value = "127.0.0.1:9101")]
+    #[arg(
+        help_heading = "Observability",
+        long,
+        env = "ORDERSTREAM_PRODUCER_METRICS_ADDR",
+        default_value = "127.0.0.1:9101"
+    )]
     pub metrics_addr: std::net::SocketAddr,
 
     /// Where to write `{"addr": ..., "pid": ...}` once the endpoints are
     /// bound (the actual port with `--metrics-addr` port 0): for harnesses
     /// and scripts, instead of reading the address from the log.
-    #[arg(long, env = "ORDERSTREAM_PRODUCER_READY_FILE")]
+    #[arg(help_heading = "Observability", long, env = "ORDERSTREAM_PRODUCER_READY_FILE")]
     pub ready_file: Option<PathBuf>,
 
     /// Partitions of the topics the producer creates when they are missing.
-    #[arg(long, env = "ORDERSTREAM_PARTITIONS", default_value_t = 6)]
+    #[arg(help_heading = "Kafka", long, env = "ORDERSTREAM_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: i32,
 
     /// How often files are checked for appended bytes and the inbox for new
     /// files when the filesystem sends no notifications, in milliseconds.
-    #[arg(long, env = "ORDERSTREAM_POLL_INTERVAL_MS", default_value_t = 100)]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_POLL_INTERVAL_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub poll_interval_ms: u64,
 
     /// How often the inbox is rescanned even though notifications work (they
     /// can be lost, e.g. when their queue overflows), in milliseconds.
-    #[arg(long, env = "ORDERSTREAM_RESCAN_INTERVAL_MS", default_value_t = 1000)]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_RESCAN_INTERVAL_MS", default_value_t = 1000)]
     pub rescan_interval_ms: u64,
 
     /// Records longer than this many bytes are dead-lettered
     /// (`record_too_long`) without being read into memory whole.
-    #[arg(long, env = "ORDERSTREAM_MAX_RECORD_BYTES", default_value_t = 64 * 1024)]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_MAX_RECORD_BYTES", default_value_t = 64 * 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(64..))]
     pub max_record_bytes: usize,
 
     /// An `item_total` above this is flagged `unusual_amount` (kept, not rejected).
-    #[arg(long, env = "ORDERSTREAM_FLAG_ITEM_TOTAL_ABOVE", default_value = "2000")]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_FLAG_ITEM_TOTAL_ABOVE", default_value = "2000")]
     pub flag_item_total_above: rust_decimal::Decimal,
 
     /// A `shipment_total` above this is flagged `unusual_amount`.
-    #[arg(long, env = "ORDERSTREAM_FLAG_SHIPMENT_TOTAL_ABOVE", default_value = "50")]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_FLAG_SHIPMENT_TOTAL_ABOVE", default_value = "50")]
     pub flag_shipment_total_above: rust_decimal::Decimal,
 
     /// Records sent but not yet confirmed by Kafka, at most: past it, reading
     /// waits, so memory stays bounded when Kafka is slow or away. 20,000 is
     /// a third of a second at the bench's publishing rate; with 50,000 the
     /// producer's peak memory reached 64-67 MiB in a bulk load.
-    #[arg(long, env = "ORDERSTREAM_MAX_IN_FLIGHT", default_value_t = 20_000)]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_MAX_IN_FLIGHT", default_value_t = 20_000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_in_flight: usize,
 
     /// How often confirmed positions are saved to disk, in milliseconds. A
     /// crash re-sends at most what was confirmed within this window.
-    #[arg(long, env = "ORDERSTREAM_POSITION_FLUSH_MS", default_value_t = 200)]
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_POSITION_FLUSH_MS", default_value_t = 200)]
     pub position_flush_ms: u64,
 
     /// How long a file that left the inbox (renamed away, archived or
     /// deleted) is still followed after it last changed, once every record
     /// read from it is confirmed: a writer may go on appending to a rotated
     /// file (Filebeat's `close_inactive`). A duration: `5m`, `30s`, `1h`.
-    #[arg(long, env = "ORDERSTREAM_CLOSE_INACTIVE", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_CLOSE_INACTIVE", default_value = "5m", value_parser = humantime::parse_duration)]
     pub close_inactive: Duration,
 
     /// Folder that processed exports are moved to, by you or by
     /// `--archive-after`. After a restart, files whose delivery was not
     /// finished and that are no longer in the inbox are looked for here by
     /// identity (device, inode, content), and finished.
-    #[arg(long, env = "ORDERSTREAM_ARCHIVE_DIR")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_ARCHIVE_DIR")]
     pub archive_dir: Option<PathBuf>,
 
     /// Moves a file into `--archive-dir` once every byte of it is confirmed
     /// by Kafka and it has not changed for this long (off unless given).
-    #[arg(long, env = "ORDERSTREAM_ARCHIVE_AFTER", value_parser = humantime::parse_duration, requires = "archive_dir")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_ARCHIVE_AFTER", value_parser = humantime::parse_duration, requires = "archive_dir")]
     pub archive_after: Option<Duration>,
 }
 
@@ -119,39 +127,44 @@ pub struct KafkaConfig {
     #[command(flatten)]
     pub connection: connect::KafkaArgs,
 
-    /// Topic the orders are published to.
-    #[arg(long, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
-    pub topic: String,
+    /// The topic the orders are published to.
+    #[command(flatten)]
+    pub topic: connect::TopicArgs,
 
-    /// Topic invalid records are published to, with the reason in headers.
-    #[arg(long, env = "ORDERSTREAM_DLQ_TOPIC", default_value = "orders.dlq")]
-    pub dlq_topic: String,
+    /// Where invalid records are published, with the reason in headers.
+    #[command(flatten)]
+    pub dlq_topic: connect::DeadLetterTopicArgs,
+}
+
+/// Why the configuration is unusable, found before anything starts.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// `--pattern` is not a glob.
+    #[error("--pattern is not a glob")]
+    Pattern(#[from] globset::Error),
+    /// Dead letters would be mixed with the orders.
+    #[error("--topic and --dlq-topic must differ")]
+    SameTopics,
+    /// Archived files would still be in the inbox, and read again.
+    #[error("--archive-dir must be another folder than --inbox")]
+    ArchiveIsInbox,
+    /// The Kafka settings contradict each other.
+    #[error(transparent)]
+    Kafka(#[from] connect::kafka::KafkaConfigError),
 }
 
 impl Config {
-    /// Checks what can be checked without I/O, so mistakes are reported before
-    /// anything connects.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.partitions < 1 {
-            return Err("--partitions must be at least 1".into());
-        }
-        if self.max_in_flight == 0 {
-            return Err("--max-in-flight must be at least 1".into());
-        }
-        if self.poll_interval_ms == 0 {
-            return Err("--poll-interval-ms must be at least 1".into());
-        }
-        if self.max_record_bytes < 64 {
-            return Err("--max-record-bytes must be at least 64".into());
-        }
-        globset::Glob::new(&self.pattern).map_err(|error| format!("--pattern is not a glob: {error}"))?;
-        if self.kafka.topic == self.kafka.dlq_topic {
-            return Err("--topic and --dlq-topic must differ".into());
+    /// Checks what clap cannot and needs no I/O, so mistakes are reported
+    /// before anything connects.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        globset::Glob::new(&self.pattern)?;
+        if self.kafka.topic.name == self.kafka.dlq_topic.name {
+            return Err(ConfigError::SameTopics);
         }
         if self.archive_dir.as_ref().is_some_and(|archive| same_folder(archive, &self.inbox)) {
-            return Err("--archive-dir must be another folder than --inbox".into());
+            return Err(ConfigError::ArchiveIsInbox);
         }
-        self.kafka.connection.validate().map_err(|error| error.to_string())
+        Ok(self.kafka.connection.validate()?)
     }
 
     /// The poll interval as a duration.
@@ -212,14 +225,14 @@ mod tests {
     #[test]
     fn archive_inside_the_inbox_itself_is_refused() {
         let config = Config::try_parse_from(["p", "--inbox", "in", "--archive-dir", "in"]).unwrap();
-        assert!(config.validate().unwrap_err().contains("--archive-dir"));
+        assert!(matches!(config.validate(), Err(ConfigError::ArchiveIsInbox)));
     }
 
     #[test]
     fn replay_is_a_subcommand_after_the_producers_own_flags() {
         let config = Config::try_parse_from(["p", "--topic", "t", "replay", "a.csv", "--epoch", "9"]).unwrap();
         let Some(Command::Replay(replay)) = config.command else { panic!("not a replay") };
-        assert_eq!((replay.file, replay.epoch, config.kafka.topic.as_str()), ("a.csv".into(), Some(9), "t"));
+        assert_eq!((replay.file, replay.epoch, config.kafka.topic.name.as_str()), ("a.csv".into(), Some(9), "t"));
         assert!(Config::try_parse_from(["p", "replay"]).is_err(), "the file is required");
     }
 
@@ -228,8 +241,8 @@ mod tests {
         let config = Config::try_parse_from(["orderstream-producer"]).unwrap();
         assert!(config.command.is_none(), "no subcommand follows the inbox");
         assert_eq!(config.kafka.connection.brokers, "127.0.0.1:9092");
-        assert_eq!(config.kafka.topic, "orders");
-        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.kafka.topic.name, "orders");
+        config.validate().unwrap();
     }
 
     #[test]
@@ -259,7 +272,7 @@ mod tests {
             "ssl.key.password=s3cret-key",
         ])
         .unwrap();
-        assert_eq!(config.validate(), Ok(()));
+        config.validate().unwrap();
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("orderstream-producer"), "{shown}");
@@ -268,7 +281,7 @@ mod tests {
     #[test]
     fn malformed_pattern_is_refused_before_anything_starts() {
         let config = Config::try_parse_from(["p", "--pattern", "[unclosed"]).unwrap();
-        assert!(config.validate().unwrap_err().contains("--pattern"));
+        assert!(matches!(config.validate(), Err(ConfigError::Pattern(_))));
         let config = Config::try_parse_from(["p", "--pattern", "orders-*.csv"]).unwrap();
         assert!(config.matcher().is_match("orders-2022_07.csv"));
         assert!(!config.matcher().is_match("2022_07.csv"));
@@ -277,6 +290,16 @@ mod tests {
     #[test]
     fn same_topic_for_orders_and_dead_letters_is_refused() {
         let config = Config::try_parse_from(["p", "--topic", "x", "--dlq-topic", "x"]).unwrap();
-        assert!(config.validate().is_err());
+        assert!(matches!(config.validate(), Err(ConfigError::SameTopics)));
+    }
+
+    #[test]
+    fn counts_below_their_minimum_are_refused_by_the_parser() {
+        for (flag, too_small) in
+            [("--partitions", "0"), ("--poll-interval-ms", "0"), ("--max-in-flight", "0"), ("--max-record-bytes", "63")]
+        {
+            assert!(Config::try_parse_from(["p", flag, too_small]).is_err(), "{flag} {too_small}");
+        }
+        assert!(Config::try_parse_from(["p", "--max-record-bytes", "64"]).is_ok());
     }
 }

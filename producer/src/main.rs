@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
     // Reads FAILPOINTS in test builds with the `failpoints` feature; does nothing otherwise.
     let _failpoints = fail::FailScenario::setup();
     let config = Config::parse();
-    config.validate().map_err(anyhow::Error::msg).context("invalid configuration")?;
+    config.validate().context("invalid configuration")?;
     match config.command.clone() {
         None => run(config, telemetry::shutdown_signal()).await?,
         Some(Command::Replay(args)) => println!("{}", replay::replay(&config, &args).await?),

@@ -223,13 +223,13 @@ impl Publisher {
     pub async fn ensure_topics(&self, partitions: i32) -> Result<(), PublishError> {
         let admin: AdminClient<DefaultClientContext> =
             client_config(&self.config).create().map_err(PublishError::Client)?;
-        let topics = [&self.config.topic, &self.config.dlq_topic]
+        let topics = [&self.config.topic.name, &self.config.dlq_topic.name]
             .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(-1)));
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let results = admin
             .create_topics(&topics, &options)
             .await
-            .map_err(|source| PublishError::Topic { topic: self.config.topic.clone(), source })?;
+            .map_err(|source| PublishError::Topic { topic: self.config.topic.name.clone(), source })?;
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -260,7 +260,7 @@ impl Publisher {
         let mut limits = vec![("the client's message.max.bytes".to_string(), client_limit)];
         let admin: AdminClient<DefaultClientContext> = client.create().map_err(PublishError::Client)?;
         let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
-        for topic in [&self.config.topic, &self.config.dlq_topic] {
+        for topic in [&self.config.topic.name, &self.config.dlq_topic.name] {
             match topic_max_message_bytes(&admin, topic, &options).await {
                 Some(limit) => limits.push((format!("topic {topic}'s max.message.bytes"), limit)),
                 None => {
@@ -286,7 +286,7 @@ impl Publisher {
                     headers.insert(header(headers::FLAGS, &names.join(",")))
                 };
                 let (key, payload) = (message.key(), message.encode());
-                let order = FutureRecord::to(&self.config.topic).key(&key).payload(&payload).headers(headers);
+                let order = FutureRecord::to(&self.config.topic.name).key(&key).payload(&payload).headers(headers);
                 self.producer.send_result(order).map_err(|(error, _)| error)
             }
             RecordOutcome::Rejected(rejection) => {
@@ -332,7 +332,7 @@ impl Publisher {
             .insert(header(headers::ERROR_KIND, rejection.kind.as_str()))
             .insert(header(headers::ERROR_MESSAGE, &rejection.message))
             .insert(header(headers::STAGE, schema::message::stages::PRODUCER));
-        FutureRecord::to(&self.config.dlq_topic).key(key).payload(&record.raw[..]).headers(headers)
+        FutureRecord::to(&self.config.dlq_topic.name).key(key).payload(&record.raw[..]).headers(headers)
     }
 }
 

@@ -273,8 +273,8 @@ async fn require_topics(kafka: &KafkaConfig) -> Result<(), ReplayError> {
     tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer = client_config(&kafka)
             .create()
-            .map_err(|error| ReplayError::NoTopic { topic: kafka.topic.clone(), reason: error.to_string() })?;
-        for topic in [&kafka.topic, &kafka.dlq_topic] {
+            .map_err(|error| ReplayError::NoTopic { topic: kafka.topic.name.clone(), reason: error.to_string() })?;
+        for topic in [&kafka.topic.name, &kafka.dlq_topic.name] {
             let missing = |reason: String| ReplayError::NoTopic { topic: topic.clone(), reason };
             let metadata =
                 consumer.fetch_metadata(Some(topic), Duration::from_secs(30)).map_err(|e| missing(e.to_string()))?;
@@ -302,7 +302,7 @@ async fn find_epoch(
     let matches = tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + timeout;
         let mut matches = EpochMatches::default();
-        for topic in [&kafka.topic, &kafka.dlq_topic] {
+        for topic in [&kafka.topic.name, &kafka.dlq_topic.name] {
             scan_topic(&kafka, topic, deadline, |seen| matches.note(&looked_for, &seen))?;
         }
         Ok(matches)

@@ -271,7 +271,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     ProducerStarted {
         inbox: &producer.config.inbox,
         pattern: &producer.config.pattern,
-        topic: &producer.config.kafka.topic,
+        topic: &producer.config.kafka.topic.name,
         notifications: watcher.is_some(),
     }
     .emit();
@@ -340,7 +340,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 async fn raise_epoch_floor(config: &Config, store: &mut PositionStore) -> Result<(), ProducerError> {
     let kafka = config.kafka.clone();
     let highest = tokio::task::spawn_blocking(move || {
-        let topics = [kafka.topic.as_str(), kafka.dlq_topic.as_str()];
+        let topics = [kafka.topic.name.as_str(), kafka.dlq_topic.name.as_str()];
         crate::epoch_floor::highest_epoch_on_topics(&kafka, &topics, EPOCH_FLOOR_TIMEOUT)
     })
     .await
@@ -467,7 +467,7 @@ impl Producer {
     /// have started a file since (see [`crate::epoch_floor`]). Once per scan
     /// that finds new files, not per file.
     fn refresh_epoch_floor(&mut self) {
-        let topics = [self.config.kafka.topic.as_str(), self.config.kafka.dlq_topic.as_str()];
+        let topics = [self.config.kafka.topic.name.as_str(), self.config.kafka.dlq_topic.name.as_str()];
         let highest = tokio::task::block_in_place(|| {
             crate::epoch_floor::highest_epoch_on_topics(&self.config.kafka, &topics, EPOCH_REFRESH_TIMEOUT)
         });

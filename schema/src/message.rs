@@ -132,7 +132,7 @@ pub enum DecodeError {
         found: u64,
     },
     /// Not JSON, or JSON without the order's fields.
-    #[error("value is not an order message: {0}")]
+    #[error("value is not an order message")]
     Malformed(#[from] serde_json::Error),
 }
 

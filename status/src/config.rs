@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use thiserror::Error;
 
 /// Prints what the pipeline is doing: each inbox file's delivery, whether
 /// the producer and consumer are up, lag per partition, freshness, dead
@@ -18,13 +19,13 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: connect::KafkaArgs,
 
-    /// Topic the orders are published to.
-    #[arg(long, env = "ORDERSTREAM_TOPIC", default_value = "orders")]
-    pub topic: String,
+    /// The topic of the orders.
+    #[command(flatten)]
+    pub topic: connect::TopicArgs,
 
-    /// Consumer group whose lag is shown.
-    #[arg(long, env = "ORDERSTREAM_GROUP", default_value = "orderstream")]
-    pub group: String,
+    /// The consumer group whose lag is shown.
+    #[command(flatten)]
+    pub group: connect::GroupArgs,
 
     /// The PostgreSQL URL (with `sslmode`) and CA file (reading only; the
     /// analyst role is not enough: it needs `consumer_offsets` and `orders`).
@@ -32,11 +33,11 @@ pub struct Config {
     pub database: connect::DatabaseArgs,
 
     /// Where the producer serves `/status` (its `--metrics-addr`).
-    #[arg(long, env = "ORDERSTREAM_PRODUCER_METRICS_ADDR", default_value = "127.0.0.1:9101")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_PRODUCER_METRICS_ADDR", default_value = "127.0.0.1:9101")]
     pub producer_metrics_addr: SocketAddr,
 
     /// Where the consumer serves `/status` (its `--metrics-addr`).
-    #[arg(long, env = "ORDERSTREAM_CONSUMER_METRICS_ADDR", default_value = "127.0.0.1:9102")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_CONSUMER_METRICS_ADDR", default_value = "127.0.0.1:9102")]
     pub consumer_metrics_addr: SocketAddr,
 
     /// Print JSON instead of the screen, for scripts.
@@ -50,27 +51,44 @@ pub struct Config {
     pub progress: Option<PathBuf>,
 
     /// The inbox whose lines are counted for `--progress`.
-    #[arg(long, env = "ORDERSTREAM_INBOX", default_value = "data/inbox")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_INBOX", default_value = "data/inbox")]
     pub inbox: PathBuf,
 
     /// Which files of the inbox count, as the producer's `--pattern`.
-    #[arg(long, env = "ORDERSTREAM_PATTERN", default_value = "*.csv")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_PATTERN", default_value = "*.csv")]
     pub pattern: String,
 
     /// Longest each part may take to answer before it counts as unreachable.
-    #[arg(long, env = "ORDERSTREAM_STATUS_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_STATUS_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+}
+
+/// Why the configuration is unusable, found before connecting.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// `--pattern` is not a glob.
+    #[error("--pattern is not a glob")]
+    Pattern(#[from] globset::Error),
+    /// Every part would count as unreachable at once.
+    #[error("--timeout must be more than 0")]
+    ZeroTimeout,
+    /// The Kafka settings contradict each other.
+    #[error(transparent)]
+    Kafka(#[from] connect::kafka::KafkaConfigError),
+    /// The database URL is unusable.
+    #[error(transparent)]
+    Database(#[from] connect::DatabaseConfigError),
 }
 
 impl Config {
     /// Checks what can be checked before connecting.
-    pub fn validate(&self) -> Result<(), String> {
-        globset::Glob::new(&self.pattern).map_err(|error| format!("--pattern is not a glob: {error}"))?;
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        globset::Glob::new(&self.pattern)?;
         if self.timeout.is_zero() {
-            return Err("--timeout must be more than 0".into());
+            return Err(ConfigError::ZeroTimeout);
         }
-        self.kafka.validate().map_err(|error| error.to_string())?;
-        self.database.validate()
+        self.kafka.validate()?;
+        Ok(self.database.validate()?)
     }
 }
 
@@ -83,7 +101,7 @@ mod tests {
         let config = Config::try_parse_from(["orderstream-status"]).unwrap();
         assert_eq!(config.producer_metrics_addr.port(), 9101);
         assert_eq!(config.consumer_metrics_addr.port(), 9102);
-        assert_eq!(config.validate(), Ok(()));
+        config.validate().unwrap();
         assert!(Config::try_parse_from(["s", "--json", "--progress", "p.json"]).is_err());
     }
 }

@@ -131,7 +131,7 @@ async fn kafka_view(config: &Config) -> Result<KafkaView, Unreachable> {
     let brokers = kafka.brokers.clone();
     let unreachable = |reason: String| Unreachable::Kafka { brokers: brokers.clone(), reason };
     kafka.load_password_file().map_err(|error| unreachable(error.to_string()))?;
-    let (topic, group, timeout) = (config.topic.clone(), config.group.clone(), config.timeout);
+    let (topic, group, timeout) = (config.topic.name.clone(), config.group.name.clone(), config.timeout);
     tokio::task::spawn_blocking(move || read_kafka(&kafka, &topic, &group, timeout))
         .await
         .map_err(|join| unreachable(join.to_string()))?
@@ -173,12 +173,13 @@ fn read_kafka(
 async fn database_view(config: &Config) -> Result<DatabaseView, Unreachable> {
     let url = connect::postgres::redact(&config.database.database_url);
     let unreachable = |reason: String| Unreachable::Postgres { url: url.clone(), reason };
-    let database = Database::from_args(&config.database).map_err(|error| unreachable(error.to_string()))?;
+    let database =
+        Database::from_args(&config.database).map_err(|error| unreachable(connect::postgres::describe(&error)))?;
     let client = tokio::time::timeout(config.timeout, database.connect())
         .await
         .map_err(|_| unreachable(format!("no answer within {:?}", config.timeout)))?
         .map_err(|error| unreachable(connect::postgres::describe(&error)))?;
-    read_database(&client, &config.group, &config.topic)
+    read_database(&client, &config.group.name, &config.topic.name)
         .await
         .map_err(|error| unreachable(connect::postgres::describe(&error)))
 }

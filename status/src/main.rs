@@ -11,10 +11,10 @@ const INVALID_CONFIGURATION: i32 = 64;
 async fn main() {
     let config = Config::parse();
     if let Err(error) = config.validate() {
-        eprintln!("orderstream-status: invalid configuration: {error}");
+        eprintln!("orderstream-status: invalid configuration: {}", connect::postgres::describe(&error));
         std::process::exit(INVALID_CONFIGURATION);
     }
-    let report = Report::new(gather(&config).await, &config.topic, &config.group);
+    let report = Report::new(gather(&config).await, &config.topic.name, &config.group.name);
     if let Some(state_file) = &config.progress {
         let matcher = globset::Glob::new(&config.pattern).expect("validated pattern").compile_matcher();
         println!("{}", progress_line(&report, state_file, &config.inbox, &matcher));

@@ -107,7 +107,7 @@ impl Readiness {
 
 /// The endpoint could not be opened.
 #[derive(Debug, Error)]
-#[error("cannot serve metrics on {addr}: {source}")]
+#[error("cannot serve metrics on {addr}")]
 pub struct ServeError {
     /// The address asked for.
     pub addr: SocketAddr,
