@@ -6,9 +6,11 @@
 //!
 //! The services are found through `ORDERSTREAM_TEST_DATABASE_URL` (a role
 //! allowed to create databases) and `ORDERSTREAM_TEST_KAFKA_BROKERS`, which
-//! `make test` sets. Without them the tests fail and say how to get them:
-//! integration tests that pass without the services would prove nothing.
-
+//! `make test` sets. The tests are built only with the `integration-tests`
+//! feature (which `make test` turns on), so a plain `cargo test` runs the unit
+//! tests anywhere; with the feature but without the services the tests fail
+//! and say how to get them: integration tests that pass without the services
+//! would prove nothing.
 //!
 //! # Layout
 //!
