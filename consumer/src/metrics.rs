@@ -1,6 +1,6 @@
-//! The consumer's metrics, in a Prometheus registry it owns (exposed over
-//! HTTP by a later issue), and the periodic summary log line built from them,
-//! so the log and the metrics never disagree.
+//! The consumer's metrics, in a Prometheus registry it owns (served on
+//! `/metrics` by the telemetry crate), and the periodic summary log line built
+//! from them, so the log and the metrics never disagree.
 
 use std::collections::BTreeMap;
 
