@@ -29,6 +29,7 @@ pub struct Config {
     #[arg(long, env = "ORDERSTREAM_STATE_DIR", default_value = ".local/state/producer")]
     pub state_dir: PathBuf,
 
+    /// Brokers, topics and the producer's Kafka settings.
     #[command(flatten)]
     pub kafka: KafkaConfig,
 
