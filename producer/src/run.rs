@@ -60,7 +60,7 @@ pub enum ProducerError {
     #[error(transparent)]
     Publish(#[from] PublishError),
     /// Kafka refused a record for a reason that is not the record's own
-    /// (see [`Refusal::NotTheRecord`]), or refused a dead letter; its file's
+    /// (see `Refusal::NotTheRecord`), or refused a dead letter; its file's
     /// position stays before it, so a restart sends it again.
     #[error("Kafka refused the record from {file} at byte {offset}; a restart sends it again: {source}")]
     Delivery {
