@@ -12,13 +12,13 @@
 //! |-------------|-------------------------------------------------------------|
 //! | [`config`]  | flags and environment variables                             |
 //! | [`lag`]     | lag arithmetic (pure) and reading offsets from the broker   |
-//! | [`metrics`] | the exported series                                         |
-//! | [`run`]     | the polling loop                                            |
+//! | `metrics`   | the exported series                                         |
+//! | `run`       | the polling loop                                            |
 
 pub mod config;
 pub mod lag;
-pub mod metrics;
-pub mod run;
+mod metrics;
+mod run;
 
 pub use config::Config;
 pub use run::run;
