@@ -24,10 +24,12 @@ start_test_services "${SERVICES[@]}"
 
 bash scripts/compose-check.sh
 # The end-to-end tests start the real binaries: build them first. Test builds
-# carry the chaos suite's crash points (inert unless FAILPOINTS is set).
+# carry the chaos suite's crash points (inert unless FAILPOINTS is set). The
+# end-to-end tests are built only with orderstream-e2e's integration-tests
+# feature (a plain `cargo test` runs the unit tests without services).
 FAILPOINT_FEATURES="orderstream-producer/failpoints,orderstream-consumer/failpoints"
 cargo build --workspace --bins --features "$FAILPOINT_FEATURES"
-cargo test --workspace --no-fail-fast --features "$FAILPOINT_FEATURES"
+cargo test --workspace --no-fail-fast --features "$FAILPOINT_FEATURES,orderstream-e2e/integration-tests"
 
 # The reliability suite's fast subset (`make chaos` runs every scenario).
 bash scripts/chaos.sh run --fast --only "${CHAOS_FAST_SUBSET:-2,8,9,10,12a,12c,13,15,16,18,20,21,22}"

@@ -1,3 +1,7 @@
+//! `orderstream-analytics`: the command line over this crate: `report`
+//! writes the HTML report, `provision-metabase` builds the Metabase dashboard.
+//! Parsing and error reporting only; the work is in the library.
+
 use std::path::PathBuf;
 
 use anyhow::Context;

@@ -3,11 +3,11 @@
 //!
 //! The table holds the dead letters of both stages, once each: the
 //! consumer's own ([`DeadLetter`], written here) and the producer's bad CSV
-//! lines ([`ProducerDeadLetter`], read from the topic by [`crate::intake`]).
+//! lines ([`ProducerDeadLetter`], read from the topic by `intake`).
 //! The consumer marks what it publishes with `stage=consumer`, so that the
 //! intake passes its own records instead of storing them twice.
 //!
-//! Readable columns (`source`, `message`, `headers`) hold [`storable`] text;
+//! Readable columns (`source`, `message`, `headers`) hold `storable` text;
 //! the record's exact bytes are kept as `bytea` (`record_key`, `payload`,
 //! `raw_headers`), so a redrive publishes the original whatever it held.
 //!
@@ -72,7 +72,7 @@ pub struct DeadLetter {
 /// `resolve --file` finds a file's lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Origin {
-    /// The CSV file ([`storable`] text).
+    /// The CSV file (`storable` text).
     pub file: Option<String>,
     /// 1-based line where the record starts.
     pub line: Option<i64>,
@@ -135,9 +135,9 @@ pub fn stage_of(headers: &[(String, Option<Vec<u8>>)]) -> &'static str {
 pub struct ProducerDeadLetter {
     /// `topic/partition/offset` on the dead-letter topic, and ` file:line`.
     pub source: String,
-    /// The producer's `error_kind` ([`storable`]), `unknown` if absent.
+    /// The producer's `error_kind` (`storable`), `unknown` if absent.
     pub reason: String,
-    /// The producer's `error_message` ([`storable`]).
+    /// The producer's `error_message` (`storable`).
     pub message: String,
     /// The Kafka key (the line's place in its file).
     pub key: Option<Vec<u8>>,
@@ -196,7 +196,7 @@ impl DeadLetter {
         }
     }
 
-    /// The original headers as a JSON object of [`storable`] text values
+    /// The original headers as a JSON object of `storable` text values
     /// (the last value wins for a repeated name), for the `headers` column:
     /// readable, not exact; [`DeadLetter::raw_headers`] is exact.
     pub fn headers_json(&self) -> String {
@@ -210,7 +210,7 @@ impl DeadLetter {
     }
 }
 
-/// Headers as a JSON object of [`storable`] text (last value wins).
+/// Headers as a JSON object of `storable` text (last value wins).
 fn headers_json(headers: &[(String, Option<Vec<u8>>)]) -> String {
     let map: BTreeMap<String, String> = headers
         .iter()

@@ -8,22 +8,22 @@
 //! | [`config`]       | flags and environment variables, validated before anything connects      |
 //! | [`migrate`]      | applies the schema crate's migrations once, safely under concurrency; `migrate` as the owner, start as the writer |
 //! | [`db`]           | the connection pool; which errors are transient, which blame a record    |
-//! | [`decode`]       | Kafka record → order record (with source version and flags) or dead letter |
+//! | `decode`         | Kafka record → order record (with source version and flags) or dead letter |
 //! | [`batch`]        | the newest record per id, in id order (pure)                             |
-//! | [`offsets`]      | offsets stored in PostgreSQL: lock, plan (skip applied, detect gaps), store |
+//! | `offsets`        | offsets stored in PostgreSQL: lock, plan (skip applied, detect gaps), store |
 //! | [`upsert`]       | version-guarded upsert and outcome counting                               |
-//! | [`bisect`]       | finding the rows the database refuses (pure)                             |
-//! | [`apply`]        | one batch, one transaction: offsets, rows, dead letters                  |
+//! | `bisect`         | finding the rows the database refuses (pure)                             |
+//! | `apply`          | one batch, one transaction: offsets, rows, dead letters                  |
 //! | [`dead_letters`] | the `orders.dlq` topic, the `dead_letters` table, its spreadsheet-safe CSV export |
-//! | [`intake`]       | the dead-letter topic into `dead_letters`: the producer's bad lines, exactly once |
+//! | `intake`         | the dead-letter topic into `dead_letters`: the producer's bad lines, exactly once |
 //! | [`triage`]       | `dead-letters list` and `resolve`: operating dead letters without SQL    |
-//! | [`redrive`]      | re-publishing the consumer's dead letters once fixed                     |
+//! | `redrive`        | re-publishing the consumer's dead letters once fixed                     |
 //! | [`replay`]       | `replay`: the group's stored and committed offsets moved back together   |
-//! | [`metrics`]      | Prometheus counters and histograms, declared once                        |
-//! | [`events`]       | one type per happening: its log line and its metrics, emitted together   |
-//! | [`status`]       | `/status`: group, assigned partitions, rows/s, last error; the rate log   |
-//! | [`storable`]     | outside text made acceptable to PostgreSQL (no NUL), exact bytes beside it |
-//! | [`run`]          | the loop: batch, apply, retry, rebalance, shutdown                       |
+//! | `metrics`        | Prometheus counters and histograms, declared once                        |
+//! | `events`         | one type per happening: its log line and its metrics, emitted together   |
+//! | `status`         | `/status`: group, assigned partitions, rows/s, last error; the rate log   |
+//! | `storable`       | outside text made acceptable to PostgreSQL (no NUL), exact bytes beside it |
+//! | `run`            | the loop: batch, apply, retry, rebalance, shutdown                       |
 //!
 //! # Guarantee
 //!
@@ -36,26 +36,26 @@
 //! an order never overwrite a newer one, so re-read files and redriven dead
 //! letters are harmless too.
 
-pub mod apply;
+mod apply;
 pub mod batch;
-pub mod bisect;
+mod bisect;
 pub mod config;
 pub mod db;
 pub mod dead_letters;
-pub mod decode;
-pub mod events;
-pub mod intake;
-pub mod metrics;
+mod decode;
+mod events;
+mod intake;
+mod metrics;
 pub mod migrate;
-pub mod offsets;
-pub mod redrive;
+mod offsets;
+mod redrive;
 pub mod replay;
-pub mod run;
-pub mod status;
-pub mod storable;
+mod run;
+mod status;
+mod storable;
 pub mod triage;
 pub mod upsert;
 
 pub use config::Config;
-pub use redrive::redrive;
+pub use redrive::{redrive, RedriveError};
 pub use run::{run, ConsumerError};

@@ -1,3 +1,7 @@
+//! `orderstream-consumer`: the command line over this crate (run, `migrate`,
+//! `redrive`, `dead-letters`, `replay`). Parsing, validation and error
+//! reporting only; the work is in the library, where tests can call it.
+
 use anyhow::Context;
 use clap::Parser;
 use connect::Database;

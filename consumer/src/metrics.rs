@@ -1,7 +1,7 @@
-//! The consumer's metrics, in a Prometheus registry it owns, served on
-//! `/metrics`. What happens besides a committed batch (a retry, a
-//! rebalance, skipped offsets) is counted by its event in [`crate::events`],
-//! together with its log line.
+//! The consumer's metrics, in a Prometheus registry it owns (served on
+//! `/metrics` by the telemetry crate). What happens besides a committed
+//! batch (a retry, a rebalance, skipped offsets) is counted by its event in
+//! `crate::events`, together with its log line.
 
 use prometheus::{Histogram, IntCounter, IntCounterVec, Registry};
 use telemetry::Registrar;

@@ -2,6 +2,9 @@
 //! pipeline, every SQL file runs against the result, and each answer is
 //! checked against figures computed here, independently, from the CSV files.
 
+// End-to-end: built only with the feature `make test` turns on (docs/testing.md).
+#![cfg(feature = "integration-tests")]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::str::FromStr;

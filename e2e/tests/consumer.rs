@@ -2,6 +2,9 @@
 //! real Kafka, real PostgreSQL. Records are published straight to Kafka, so
 //! each test controls keys, partitions, versions and payloads.
 
+// End-to-end: built only with the feature `make test` turns on (docs/testing.md).
+#![cfg(feature = "integration-tests")]
+
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;

@@ -2,6 +2,9 @@
 //! without SQL (issue 15): the real producer and consumer binaries, real
 //! Kafka, real PostgreSQL.
 
+// End-to-end: built only with the feature `make test` turns on (docs/testing.md).
+#![cfg(feature = "integration-tests")]
+
 use std::collections::BTreeMap;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

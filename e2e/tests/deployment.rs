@@ -13,6 +13,9 @@
 //! The same `--help` texts keep `docs/configuration.md` honest: every flag and
 //! variable they print is in it, and every flag its tables name still exists.
 
+// End-to-end: built only with the feature `make test` turns on (docs/testing.md).
+#![cfg(feature = "integration-tests")]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,6 +2,9 @@
 //! producer, consumer and lag exporter during an ingestion, and every PromQL
 //! expression of the dashboard and of the alert rules is evaluated against it.
 
+// End-to-end: built only with the feature `make test` turns on (docs/testing.md).
+#![cfg(feature = "integration-tests")]
+
 use std::time::Duration;
 
 use orderstream_e2e::prometheus::{config_dir, metric_names, Prometheus};

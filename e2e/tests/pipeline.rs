@@ -1,6 +1,9 @@
 //! The walking skeleton's promises, end to end: real binaries, real Kafka,
 //! real PostgreSQL.
 
+// End-to-end: built only with the feature `make test` turns on (docs/testing.md).
+#![cfg(feature = "integration-tests")]
+
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::{Duration, Instant};

@@ -1,6 +1,9 @@
 //! The producer's promises, read back from Kafka itself: the real binary, the
 //! real broker, files changing under it.
 
+// End-to-end: built only with the feature `make test` turns on (docs/testing.md).
+#![cfg(feature = "integration-tests")]
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,9 @@
 //! versions (`orderstream-producer replay FILE`), and the whole topic
 //! (`orderstream-consumer replay`), on the real Kafka and PostgreSQL.
 
+// End-to-end: built only with the feature `make test` turns on (docs/testing.md).
+#![cfg(feature = "integration-tests")]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};

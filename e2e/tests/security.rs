@@ -2,6 +2,9 @@
 //! roles, TLS to PostgreSQL, secrets kept out of output and metrics, and a
 //! dead-letter export that is safe to open in a spreadsheet.
 
+// End-to-end: built only with the feature `make test` turns on (docs/testing.md).
+#![cfg(feature = "integration-tests")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -3,6 +3,9 @@
 //! (0 caught up, 1 behind or a process down, 2 a service unreachable), and
 //! the JSON carries files, percentages, lag per partition and dead letters.
 
+// End-to-end: built only with the feature `make test` turns on (docs/testing.md).
+#![cfg(feature = "integration-tests")]
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;

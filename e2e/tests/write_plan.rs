@@ -8,6 +8,9 @@
 //! This test grows a table under the consumer's `lock_existing` with
 //! autovacuum off and counts the scans PostgreSQL did for it.
 
+// End-to-end: built only with the feature `make test` turns on (docs/testing.md).
+#![cfg(feature = "integration-tests")]
+
 use orderstream_consumer::upsert::lock_existing;
 use orderstream_e2e::Scenario;
 

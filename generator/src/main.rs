@@ -1,3 +1,6 @@
+//! `orderstream-gen`: writes order exports from the library's generator
+//! (`make gen`); file handling only.
+
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 

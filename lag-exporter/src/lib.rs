@@ -12,15 +12,15 @@
 //! |-------------|-------------------------------------------------------------|
 //! | [`config`]  | flags and environment variables                             |
 //! | [`lag`]     | lag arithmetic (pure) and reading offsets from the broker   |
-//! | [`metrics`] | the exported series                                         |
-//! | [`events`]  | one type per happening: its log line and its metrics together |
-//! | [`run`]     | the polling loop                                            |
+//! | `metrics`   | the exported series                                         |
+//! | `events`    | one type per happening: its log line and its metrics together |
+//! | `run`       | the polling loop                                            |
 
 pub mod config;
 pub mod events;
 pub mod lag;
-pub mod metrics;
-pub mod run;
+mod metrics;
+mod run;
 
 pub use config::Config;
 pub use run::run;

@@ -1,3 +1,6 @@
+//! `orderstream-lag-exporter`: the command line over this crate. Parsing,
+//! validation and error reporting only; the work is in the library.
+
 use anyhow::Context;
 use clap::Parser;
 use orderstream_lag_exporter::{run, Config};

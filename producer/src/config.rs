@@ -30,6 +30,7 @@ pub struct Config {
     #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_STATE_DIR", default_value = ".local/state/producer")]
     pub state_dir: PathBuf,
 
+    /// Brokers, topics and the producer's Kafka settings.
     #[command(flatten)]
     pub kafka: KafkaConfig,
 

@@ -1,4 +1,5 @@
-//! The highest file epoch already on the topics, read once at start.
+//! The highest file epoch already on the topics, read at start and again
+//! before each scan that finds new files.
 //!
 //! A file's epoch (see `schema::message::source_version`) comes from the
 //! producer's own counter and the wall clock. The counter lives in the state
@@ -24,66 +25,94 @@ use crate::publisher::client_config;
 /// a re-read of an old file may have written lower versions last.
 const TAIL_RECORDS: i64 = 64;
 
-/// The highest epoch among the last records of every partition of `topics`,
-/// or `None` when they hold no versioned record. Blocking: run it on a
-/// blocking thread. A topic just created may not have its partition leaders
-/// yet: failed reads are tried again until `timeout` has passed.
-pub fn highest_epoch_on_topics(
-    kafka: &KafkaConfig,
-    topics: &[&str],
-    timeout: Duration,
-) -> Result<Option<u64>, KafkaError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match read_once(kafka, topics, deadline) {
-            Err(_) if Instant::now() + RETRY_PAUSE < deadline => std::thread::sleep(RETRY_PAUSE),
-            result => return result,
+/// Reads the highest epoch on the topics. It keeps one Kafka client for the
+/// process's life: a new client per scan would connect to every broker again
+/// each time a file appears.
+pub struct EpochFloorReader {
+    /// Assigned partitions by hand for each read and unassigned after it, so
+    /// it fetches nothing between reads; it never joins the group.
+    consumer: BaseConsumer,
+}
+
+impl EpochFloorReader {
+    /// Creates the client; it connects on the first read.
+    pub fn new(kafka: &KafkaConfig) -> Result<EpochFloorReader, KafkaError> {
+        let consumer = client_config(kafka)
+            // Never joins the group: partitions are assigned by hand, nothing is committed.
+            .set("group.id", "orderstream-producer-epoch-floor")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create()?;
+        Ok(EpochFloorReader { consumer })
+    }
+
+    /// The highest epoch among the last records of every partition of
+    /// `topics`, or `None` when they hold no versioned record. Blocking: run
+    /// it on a blocking thread. A topic just created may not have its
+    /// partition leaders yet: failed reads are tried again until `timeout`
+    /// has passed.
+    pub fn highest_epoch_on_topics(&self, topics: &[&str], timeout: Duration) -> Result<Option<u64>, KafkaError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.read_once(topics, deadline) {
+                Err(_) if Instant::now() + RETRY_PAUSE < deadline => std::thread::sleep(RETRY_PAUSE),
+                result => return result,
+            }
         }
+    }
+
+    /// One read of the partitions' tails; the assignment is released
+    /// whatever the outcome, so no records are fetched until the next read.
+    fn read_once(&self, topics: &[&str], deadline: Instant) -> Result<Option<u64>, KafkaError> {
+        let read = self.read_tails(topics, deadline);
+        let released = self.consumer.unassign();
+        let highest = read?;
+        released?;
+        Ok(highest)
+    }
+
+    fn read_tails(&self, topics: &[&str], deadline: Instant) -> Result<Option<u64>, KafkaError> {
+        let consumer = &self.consumer;
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let mut tails = TopicPartitionList::new();
+        for topic in topics {
+            let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+            for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
+                let (low, high) = consumer.fetch_watermarks(topic, partition.id(), timeout)?;
+                if high > low {
+                    tails.add_partition_offset(
+                        topic,
+                        partition.id(),
+                        Offset::Offset((high - TAIL_RECORDS).max(low)),
+                    )?;
+                }
+            }
+        }
+        if tails.count() == 0 {
+            return Ok(None);
+        }
+        consumer.assign(&tails)?;
+        let (mut highest, mut finished) = (None, 0);
+        while finished < tails.count() {
+            if Instant::now() >= deadline {
+                return Err(KafkaError::Global(rdkafka::types::RDKafkaErrorCode::OperationTimedOut));
+            }
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    let epoch = version_header(&message).map(epoch_of_version);
+                    highest = highest.max(epoch);
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => finished += 1,
+                Some(Err(error)) => return Err(error),
+                None => {}
+            }
+        }
+        Ok(highest)
     }
 }
 
 /// The pause between two tries of a failed read.
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
-
-fn read_once(kafka: &KafkaConfig, topics: &[&str], deadline: Instant) -> Result<Option<u64>, KafkaError> {
-    let timeout = deadline.saturating_duration_since(Instant::now());
-    let consumer: BaseConsumer = client_config(kafka)
-        // Never joins the group: partitions are assigned by hand, nothing is committed.
-        .set("group.id", "orderstream-producer-epoch-floor")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()?;
-    let mut tails = TopicPartitionList::new();
-    for topic in topics {
-        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-        for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
-            let (low, high) = consumer.fetch_watermarks(topic, partition.id(), timeout)?;
-            if high > low {
-                tails.add_partition_offset(topic, partition.id(), Offset::Offset((high - TAIL_RECORDS).max(low)))?;
-            }
-        }
-    }
-    if tails.count() == 0 {
-        return Ok(None);
-    }
-    consumer.assign(&tails)?;
-    let (mut highest, mut finished) = (None, 0);
-    while finished < tails.count() {
-        if Instant::now() >= deadline {
-            return Err(KafkaError::Global(rdkafka::types::RDKafkaErrorCode::OperationTimedOut));
-        }
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(message)) => {
-                let epoch = version_header(&message).map(epoch_of_version);
-                highest = highest.max(epoch);
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) => finished += 1,
-            Some(Err(error)) => return Err(error),
-            None => {}
-        }
-    }
-    Ok(highest)
-}
 
 fn version_header(message: &impl Message) -> Option<i64> {
     let headers = message.headers()?;

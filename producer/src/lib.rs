@@ -6,16 +6,17 @@
 //! | module        | responsibility                                                        |
 //! |---------------|-----------------------------------------------------------------------|
 //! | [`config`]    | flags and environment variables, validated before anything connects   |
-//! | [`watch`]     | filesystem notifications that wake the loop (polling otherwise)       |
-//! | [`identity`]  | which file a path holds: device, inode, checksum of the first bytes   |
+//! | `watch`       | filesystem notifications that wake the loop (polling otherwise)       |
+//! | `identity`    | which file a path holds: device, inode, checksum of the first bytes   |
 //! | [`schema::records`] | bytes → complete CSV records (a half-written record waits)    |
-//! | [`tailer`]    | one file: read, follow appends, detect truncation, classify records   |
-//! | [`positions`] | the delivered position of every file, saved atomically and durably    |
-//! | [`publisher`] | records → Kafka (orders topic, dead-letter topic)                     |
-//! | [`metrics`]   | the producer's Prometheus metrics                                     |
-//! | [`events`]    | one type per happening: its log line and its metrics, emitted together |
-//! | [`status`]    | `/status`: each file's size, delivered bytes and percentage; last error |
-//! | [`run`]       | the loop tying them together, and shutdown                            |
+//! | `tailer`      | one file: read, follow appends, detect truncation, classify records   |
+//! | `epoch_floor` | the highest file epoch already on the topics, which new epochs stay above |
+//! | `positions`   | the delivered position of every file, saved atomically and durably    |
+//! | `publisher`   | records → Kafka (orders topic, dead-letter topic)                     |
+//! | `metrics`     | the producer's Prometheus metrics                                     |
+//! | `events`      | one type per happening: its log line and its metrics, emitted together |
+//! | `status`      | `/status`: each file's size, delivered bytes and percentage; last error |
+//! | `run`         | the loop tying them together, and shutdown                            |
 //! | [`replay`]    | `replay FILE`: one export published again with its original versions |
 //!
 //! # Guarantee
@@ -26,17 +27,19 @@
 //! sent twice; the consumer's idempotent upsert makes that harmless.
 
 pub mod config;
-pub mod epoch_floor;
-pub mod events;
-pub mod identity;
-pub mod metrics;
-pub mod positions;
-pub mod publisher;
+mod epoch_floor;
+mod events;
+mod identity;
+mod metrics;
+mod positions;
+mod publisher;
 pub mod replay;
-pub mod run;
-pub mod status;
-pub mod tailer;
-pub mod watch;
+mod run;
+mod status;
+mod tailer;
+mod watch;
 
 pub use config::Config;
+pub use positions::PositionStoreError;
+pub use publisher::PublishError;
 pub use run::{run, ProducerError};

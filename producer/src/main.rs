@@ -1,3 +1,7 @@
+//! `orderstream-producer`: the command line over this crate (run, `replay
+//! FILE`). Parsing, validation and error reporting only; the work is in the
+//! library, where tests can call it.
+
 use anyhow::Context;
 use clap::Parser;
 use orderstream_producer::config::Command;

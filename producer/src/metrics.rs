@@ -1,5 +1,5 @@
-//! The producer's metrics, registered once; the observability issue serves
-//! them over HTTP. Names follow Prometheus conventions: `orderstream_producer_`
+//! The producer's metrics, registered once; the telemetry crate serves them
+//! on `/metrics`. Names follow Prometheus conventions: `orderstream_producer_`
 //! prefix, base units, `_total` on counters; label values come from small,
 //! fixed sets (rejection kinds, flags) or the followed files.
 

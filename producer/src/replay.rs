@@ -20,8 +20,8 @@
 //! again after the producer lost its state), the highest is taken: it is the
 //! one whose rows the pipeline stored last.
 //!
-//! The file is read by the producer's own [`FileTailer`] and published by its
-//! own [`Publisher`] and refusal handling ([`settle`]): every line comes out
+//! The file is read by the producer's own `FileTailer` and published by its
+//! own `Publisher` and refusal handling (`settle`): every line comes out
 //! as the producer itself writes it.
 
 use std::fmt;

@@ -27,6 +27,7 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::epoch_floor::EpochFloorReader;
 use crate::events::{
     FileArchived, FileFollowed, FileMissing, FileRenamed, FileTruncated, HeaderUnusable, OrderRefusedByKafka,
     PositionsSavedAgain, PositionsUnsaveable, ProducerStarted, ProducerStopped,
@@ -63,7 +64,7 @@ pub enum ProducerError {
     #[error(transparent)]
     Publish(#[from] PublishError),
     /// Kafka refused a record for a reason that is not the record's own
-    /// (see [`Refusal::NotTheRecord`]), or refused a dead letter; its file's
+    /// (see `Refusal::NotTheRecord`), or refused a dead letter; its file's
     /// position stays before it, so a restart sends it again.
     #[error("Kafka refused the record from {file} at byte {offset}; a restart sends it again: {source}")]
     Delivery {
@@ -249,7 +250,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     publisher.check_record_limit(config.max_record_bytes).await?;
     readiness.ready();
     let mut store = PositionStore::open(&config.state_dir)?;
-    raise_epoch_floor(&config, &mut store).await?;
+    let epoch_floor = Arc::new(EpochFloorReader::new(&config.kafka).map_err(ProducerError::EpochFloor)?);
+    raise_epoch_floor(&config, &epoch_floor, &mut store).await?;
     let wake = Arc::new(Notify::new());
     let watcher = InboxWatcher::start(&config.inbox, wake.clone());
     let idle = if watcher.is_some() { config.rescan_interval() } else { config.poll_interval() };
@@ -260,6 +262,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         publisher,
         metrics,
         store,
+        epoch_floor,
         followed: BTreeMap::new(),
         in_flight: FuturesOrdered::new(),
         unreadable: BTreeSet::new(),
@@ -337,11 +340,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
 /// Makes every epoch the store gives from now on larger than the highest one
 /// already on the topics (see [`crate::epoch_floor`]).
-async fn raise_epoch_floor(config: &Config, store: &mut PositionStore) -> Result<(), ProducerError> {
-    let kafka = config.kafka.clone();
+async fn raise_epoch_floor(
+    config: &Config,
+    epoch_floor: &Arc<EpochFloorReader>,
+    store: &mut PositionStore,
+) -> Result<(), ProducerError> {
+    let topics = [config.kafka.topic.name.clone(), config.kafka.dlq_topic.name.clone()];
+    let reader = epoch_floor.clone();
     let highest = tokio::task::spawn_blocking(move || {
-        let topics = [kafka.topic.name.as_str(), kafka.dlq_topic.name.as_str()];
-        crate::epoch_floor::highest_epoch_on_topics(&kafka, &topics, EPOCH_FLOOR_TIMEOUT)
+        let topics = topics.each_ref().map(String::as_str);
+        reader.highest_epoch_on_topics(&topics, EPOCH_FLOOR_TIMEOUT)
     })
     .await
     .expect("the epoch floor reader does not panic")
@@ -359,6 +367,8 @@ struct Producer {
     publisher: Publisher,
     metrics: ProducerMetrics,
     store: PositionStore,
+    /// Reads the highest epoch on the topics before new files get theirs.
+    epoch_floor: Arc<EpochFloorReader>,
     followed: BTreeMap<FileKey, Followed>,
     in_flight: FuturesOrdered<BoxFuture<'static, Confirmation>>,
     /// Paths already reported as unreadable, so the log says it once.
@@ -454,12 +464,7 @@ impl Producer {
     fn archived_files(&self) -> BTreeMap<FileKey, PathBuf> {
         let Some(archive) = &self.config.archive_dir else { return BTreeMap::new() };
         let Ok(listing) = std::fs::read_dir(archive) else { return BTreeMap::new() };
-        listing
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter_map(|path| std::fs::metadata(&path).ok().map(|metadata| (path, metadata)))
-            .filter(|(_, metadata)| metadata.is_file())
-            .map(|(path, metadata)| ((metadata.dev(), metadata.ino()), path))
-            .collect()
+        regular_files(listing, |_| true).map(|(path, metadata)| ((metadata.dev(), metadata.ino()), path)).collect()
     }
 
     /// Raises the epoch floor to the highest epoch on the topics now, before
@@ -468,9 +473,8 @@ impl Producer {
     /// that finds new files, not per file.
     fn refresh_epoch_floor(&mut self) {
         let topics = [self.config.kafka.topic.name.as_str(), self.config.kafka.dlq_topic.name.as_str()];
-        let highest = tokio::task::block_in_place(|| {
-            crate::epoch_floor::highest_epoch_on_topics(&self.config.kafka, &topics, EPOCH_REFRESH_TIMEOUT)
-        });
+        let highest =
+            tokio::task::block_in_place(|| self.epoch_floor.highest_epoch_on_topics(&topics, EPOCH_REFRESH_TIMEOUT));
         match highest {
             Ok(Some(epoch)) => self.store.raise_floor(epoch),
             Ok(None) => {}
@@ -905,14 +909,23 @@ pub(crate) async fn settle(
 /// appeared together (after a restart, say), the one in the file written
 /// last wins, never the one the directory happened to list last.
 fn files_oldest_first(listing: std::fs::ReadDir, matcher: &GlobMatcher) -> Vec<(PathBuf, std::fs::Metadata)> {
-    let mut files: Vec<(PathBuf, std::fs::Metadata)> = listing
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.file_name().is_some_and(|name| matcher.is_match(name)))
-        .filter_map(|path| std::fs::metadata(&path).ok().map(|metadata| (path, metadata)))
-        .filter(|(_, metadata)| metadata.is_file())
-        .collect();
+    let mut files: Vec<(PathBuf, std::fs::Metadata)> = regular_files(listing, |name| matcher.is_match(name)).collect();
     files.sort_by(|(a_path, a), (b_path, b)| (a.modified().ok(), a_path).cmp(&(b.modified().ok(), b_path)));
     files
+}
+
+/// The regular files of a directory listing (symbolic links followed) whose
+/// name `wanted` accepts, with their metadata; entries that vanish while
+/// listed are left out.
+fn regular_files(
+    listing: std::fs::ReadDir,
+    wanted: impl Fn(&std::ffi::OsStr) -> bool,
+) -> impl Iterator<Item = (PathBuf, std::fs::Metadata)> {
+    listing
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(move |path| path.file_name().is_some_and(&wanted))
+        .filter_map(|path| std::fs::metadata(&path).ok().map(|metadata| (path, metadata)))
+        .filter(|(_, metadata)| metadata.is_file())
 }
 
 #[cfg(test)]

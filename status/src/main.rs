@@ -1,3 +1,6 @@
+//! `orderstream-status`: the command line over this crate; its exit code is
+//! the verdict (0 caught up, 1 behind, 2 unreachable).
+
 use clap::Parser;
 use orderstream_status::gather::gather;
 use orderstream_status::progress::progress_line;
