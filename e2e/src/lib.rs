@@ -33,8 +33,10 @@ pub const HEADER: &str = "id,user_id,completed_at,item_total,shipment_total\n";
 /// and rebalancing are exercised.
 pub const PARTITIONS: i32 = 6;
 
+pub mod endpoints;
 pub mod kafka;
 pub mod prometheus;
+pub mod services;
 pub mod topic;
 
 pub use topic::{TopicReader, TopicRecord};
