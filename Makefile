@@ -94,8 +94,8 @@ replay-topic: ## read the whole orders topic again (SINCE=RFC3339 from that time
 	@test -f $(LOCAL)/env || { echo "replay-topic: no $(LOCAL)/env; run \`make run\` first" >&2; exit 1; }
 	@. $(LOCAL)/env && cargo run --release --quiet --bin orderstream-consumer -- replay $(if $(SINCE),--to-datetime $(SINCE),--to-earliest) $(if $(YES),--yes)
 
-bench: ## throughput, latency, memory against COPY, Kafka and a naive baseline (quick: BENCH_ORDERS=100000 BENCH_LATENCY_SECONDS=10)
-	@bash bench/run.sh
+bench: ## throughput, latency, memory against COPY, Kafka and a naive baseline (quick: BENCH_ORDERS=100000 BENCH_LATENCY_SECONDS=10; BENCH_ARGS=--help)
+	@bash scripts/bench.sh $(BENCH_ARGS)
 
 chaos: ## the reliability suite: every fault scenario, one table (CHAOS_ARGS="--fast --only 1,12a")
 	@bash scripts/chaos.sh run $(CHAOS_ARGS)
