@@ -3,13 +3,16 @@
 # Everything runs natively on Debian: scripts/ install what is missing
 # (apt-get, Maven Central) and keep all state in the git-ignored .local/.
 
+# Every port's default (run, test, chaos, bench): one file that the scripts read too.
+include ports.env
+
 LOCAL                 ?= .local
 INBOX                 ?= data/inbox
 ARCHIVE               ?=
 ARCHIVE_AFTER         ?=
-PG_PORT               ?= 5433
-KAFKA_PORT            ?= 9092
-KAFKA_CONTROLLER_PORT ?= 9093
+PG_PORT               ?= $(PORT_RUN_PG)
+KAFKA_PORT            ?= $(PORT_RUN_KAFKA)
+KAFKA_CONTROLLER_PORT ?= $(PORT_RUN_KAFKA_CONTROLLER)
 PARTITIONS            ?= 6
 PROFILE               ?= release
 ORDERS                ?= 1000000
@@ -25,7 +28,7 @@ COMPOSE     = $(shell if docker compose version >/dev/null 2>&1; then echo "dock
                 elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
+	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
 
 run: ## start the stack and the pipeline, load the inbox, wait until caught up
 	@bash scripts/run.sh
@@ -53,10 +56,12 @@ compose-check: ## validate the Compose file, lint the Dockerfile, check its COPY
 	@bash scripts/compose-check.sh
 
 clean: down ## stop everything (test services too) and delete .local/ (all local data)
-	@bash scripts/kafka.sh stop .local/test/kafka 29092 29093
-	@bash scripts/postgres.sh stop .local/test/pg 25432
-	@bash scripts/kafka.sh stop .local/chaos/kafka 29152 29153
-	@bash scripts/postgres.sh stop .local/chaos/pg 25462
+	@bash scripts/kafka.sh stop .local/test/kafka $(PORT_TEST_KAFKA) $(PORT_TEST_KAFKA_CONTROLLER)
+	@bash scripts/postgres.sh stop .local/test/pg $(PORT_TEST_PG)
+	@bash scripts/kafka.sh stop .local/chaos/kafka $(PORT_CHAOS_KAFKA) $(PORT_CHAOS_KAFKA_CONTROLLER)
+	@bash scripts/postgres.sh stop .local/chaos/pg $(PORT_CHAOS_PG)
+	@bash scripts/kafka.sh stop .local/bench/kafka $(PORT_BENCH_KAFKA) $(PORT_BENCH_KAFKA_CONTROLLER)
+	@bash scripts/postgres.sh stop .local/bench/pg $(PORT_BENCH_PG)
 	rm -rf $(LOCAL)
 
 test: ## every test, with its own PostgreSQL and Kafka
@@ -70,7 +75,7 @@ services: deps ## start only PostgreSQL and Kafka for `make run`
 	@bash scripts/kafka.sh start $(LOCAL)/kafka $(KAFKA_PORT) $(KAFKA_CONTROLLER_PORT)
 
 test-services: ## start only the test PostgreSQL and Kafka (then `. .local/test/env`)
-	@bash -c '. scripts/test-services.sh && start_test_services .local/test 25432 29092 29093'
+	@bash -c '. scripts/test-services.sh && start_test_services .local/test $(PORT_TEST_PG) $(PORT_TEST_KAFKA) $(PORT_TEST_KAFKA_CONTROLLER)'
 
 gen: ## write ORDERS generated orders (seed SEED) to $(INBOX)/generated-SEED.csv
 	@mkdir -p $(INBOX)
@@ -89,8 +94,8 @@ replay-topic: ## read the whole orders topic again (SINCE=RFC3339 from that time
 	@test -f $(LOCAL)/env || { echo "replay-topic: no $(LOCAL)/env; run \`make run\` first" >&2; exit 1; }
 	@. $(LOCAL)/env && cargo run --release --quiet --bin orderstream-consumer -- replay $(if $(SINCE),--to-datetime $(SINCE),--to-earliest) $(if $(YES),--yes)
 
-bench: ## throughput, latency, memory against COPY, Kafka and a naive baseline (quick: BENCH_ORDERS=100000 BENCH_LATENCY_SECONDS=10)
-	@bash bench/run.sh
+bench: ## throughput, latency, memory against COPY, Kafka and a naive baseline (quick: BENCH_ORDERS=100000 BENCH_LATENCY_SECONDS=10; BENCH_ARGS=--help)
+	@bash scripts/bench.sh $(BENCH_ARGS)
 
 chaos: ## the reliability suite: every fault scenario, one table (CHAOS_ARGS="--fast --only 1,12a")
 	@bash scripts/chaos.sh run $(CHAOS_ARGS)

@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOCAL="${LOCAL:-.local}"
-PG_PORT="${PG_PORT:-5433}"
-KAFKA_PORT="${KAFKA_PORT:-9092}"
-KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+. ./ports.env
+PG_PORT="${PG_PORT:-$PORT_RUN_PG}"
+KAFKA_PORT="${KAFKA_PORT:-$PORT_RUN_KAFKA}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$PORT_RUN_KAFKA_CONTROLLER}"
 
 # stop_process NAME: SIGTERM (a clean shutdown: in-flight work is finished
 # and committed), then SIGKILL after 30 s.

@@ -9,8 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export LOCAL=.local/test/make-run PG_PORT=25442 KAFKA_PORT=29102 KAFKA_CONTROLLER_PORT=29103 PROFILE=debug \
-  PRODUCER_METRICS_PORT=29111 CONSUMER_METRICS_PORT=29112 LAG_EXPORTER_METRICS_PORT=29113 PROMETHEUS_PORT=29190
+. ./ports.env
+export LOCAL=.local/test/make-run PROFILE=debug \
+  PG_PORT=$PORT_TEST_MAKE_RUN_PG KAFKA_PORT=$PORT_TEST_MAKE_RUN_KAFKA \
+  KAFKA_CONTROLLER_PORT=$PORT_TEST_MAKE_RUN_KAFKA_CONTROLLER PROMETHEUS_PORT=$PORT_TEST_MAKE_RUN_PROMETHEUS \
+  PRODUCER_METRICS_PORT=$PORT_TEST_MAKE_RUN_PRODUCER_METRICS CONSUMER_METRICS_PORT=$PORT_TEST_MAKE_RUN_CONSUMER_METRICS \
+  LAG_EXPORTER_METRICS_PORT=$PORT_TEST_MAKE_RUN_LAG_EXPORTER_METRICS
 INBOX="$(mktemp -d)"
 export INBOX
 # On failure, the processes' logs are shown before the folder goes away.
@@ -41,7 +45,7 @@ count() { psql "$(bash scripts/postgres.sh url "$LOCAL/pg" "$PG_PORT")" -Atc 'SE
 
 make --no-print-directory run
 curl -fsS "http://127.0.0.1:29190/-/ready" >/dev/null || fail "make run started no Prometheus"
-for port in 29111 29112 29113; do
+for port in "$PRODUCER_METRICS_PORT" "$CONSUMER_METRICS_PORT" "$LAG_EXPORTER_METRICS_PORT"; do
   metrics="$(curl -fsS "http://127.0.0.1:$port/metrics")" || fail "nothing serves metrics on :$port"
   grep -q '^orderstream_' <<<"$metrics" || fail ":$port serves no orderstream metric"
 done

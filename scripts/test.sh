@@ -7,12 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Ports below Linux's ephemeral range (32768-60999): a listener on a port in
-# that range can collide with the local port of any outgoing connection.
+# The ports' defaults are in ports.env.
+. ./ports.env
 TEST_LOCAL="${TEST_LOCAL:-.local/test}"
-TEST_PG_PORT="${TEST_PG_PORT:-25432}"
-TEST_KAFKA_PORT="${TEST_KAFKA_PORT:-29092}"
-TEST_KAFKA_CONTROLLER_PORT="${TEST_KAFKA_CONTROLLER_PORT:-29093}"
+TEST_PG_PORT="${TEST_PG_PORT:-$PORT_TEST_PG}"
+TEST_KAFKA_PORT="${TEST_KAFKA_PORT:-$PORT_TEST_KAFKA}"
+TEST_KAFKA_CONTROLLER_PORT="${TEST_KAFKA_CONTROLLER_PORT:-$PORT_TEST_KAFKA_CONTROLLER}"
 
 . scripts/test-services.sh
 SERVICES=("$TEST_LOCAL" "$TEST_PG_PORT" "$TEST_KAFKA_PORT" "$TEST_KAFKA_CONTROLLER_PORT")

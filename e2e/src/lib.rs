@@ -29,12 +29,14 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod endpoints;
 pub mod kafka;
 pub mod postgres;
 mod process;
 pub mod prometheus;
 mod records;
 mod scenario;
+pub mod services;
 pub mod topic;
 
 pub use process::{binary, Process};

@@ -22,7 +22,7 @@ pub fn binary(name: &str) -> PathBuf {
 /// behind. Its output goes to a log file named after it, printed on failure.
 pub struct Process {
     name: String,
-    child: Child,
+    pub(crate) child: Child,
     log: PathBuf,
     /// Where the process writes its bound address (`--ready-file`).
     ready_file: PathBuf,
@@ -94,13 +94,6 @@ impl Process {
         let text = response.body_mut().read_to_string().ok()?;
         let line = text.lines().find(|line| line.strip_prefix(series).is_some_and(|rest| rest.starts_with(' ')))?;
         line.rsplit(' ').next()?.parse().ok()
-    }
-
-    /// The process's `/status` document; `None` if it does not answer.
-    pub fn status(&self) -> Option<serde_json::Value> {
-        let addr = self.metrics_addr();
-        let mut response = ureq::get(&format!("http://{addr}/status")).call().ok()?;
-        serde_json::from_str(&response.body_mut().read_to_string().ok()?).ok()
     }
 
     /// The process's peak resident memory so far (`VmHWM`), in bytes.

@@ -70,7 +70,7 @@ impl Scenario {
         Scenario::create(name, admin_url, &required_env("ORDERSTREAM_TEST_KAFKA_BROKERS")).await
     }
 
-    async fn create(name: &str, admin_url: &str, brokers: &str) -> Scenario {
+    pub(crate) async fn create(name: &str, admin_url: &str, brokers: &str) -> Scenario {
         let unique = format!("{name}_{}_{}", std::process::id(), next_sequence());
         let database = format!("t_{unique}");
         let (admin, connection) = tokio_postgres::connect(admin_url, NoTls).await.expect("connect to PostgreSQL");

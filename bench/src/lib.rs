@@ -1,0 +1,75 @@
+//! `make bench`: orderstream's throughput, latency and memory against the
+//! limits of its parts, measured in one run on this machine, on services of
+//! its own, with the end-to-end harness's [`e2e::Scenario`] and
+//! [`e2e::Process`].
+//!
+//! Phases (each with a fresh database and fresh topics):
+//! - copy: `psql \copy` of the generated file into a table shaped like
+//!   `orders` (primary key included): PostgreSQL's limit.
+//! - kafka: the broker's own `ProducerPerformance`, records of the mean
+//!   encoded size of ours, acks=all, lz4, idempotent, 6 partitions: Kafka's
+//!   limit.
+//! - e2e: producer + consumer group: the file renamed into the empty inbox
+//!   until the last row is committed (cold), then the same file again under
+//!   another name (re-ingest: newer versions, same values, all unchanged);
+//!   CPU of every component and the consumers' batches during the cold run.
+//! - naive: one `INSERT … ON CONFLICT` and one commit per record
+//!   (`consumer/examples/naive_upsert.rs`), a sample, the rate extrapolated.
+//! - latency: a steady append; write time per line against
+//!   `orders.written_at`.
+//!
+//! Layout:
+//! - [`settings`]: the `BENCH_*` settings; [`ports`]: defaults from `ports.env`.
+//! - [`services`]: the bench's own PostgreSQL and Kafka (the project's
+//!   scripts), fresh at the start, stopped when dropped.
+//! - [`input`]: the generated file and its mean Kafka value size.
+//! - [`pipeline`]: producer and consumer group on a fresh scenario, started
+//!   and settled (ready files, `/readyz`, the consumers' `/status`).
+//! - [`procfs`]: CPU time and peak memory of processes, from `/proc`.
+//! - [`phases`]: one module per phase; [`profile`]: `BENCH_PERF` and
+//!   `BENCH_PROFILE` (`perf`).
+//! - [`report`]: the table and the machine-readable last line.
+
+pub mod input;
+pub mod phases;
+pub mod pipeline;
+pub mod ports;
+pub mod procfs;
+pub mod profile;
+pub mod report;
+pub mod services;
+pub mod settings;
+
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::report::Results;
+use crate::services::Services;
+use crate::settings::Settings;
+
+/// Prints a progress line on standard error (the report goes to standard
+/// output, its last line machine-readable).
+pub fn say(message: impl std::fmt::Display) {
+    eprintln!("bench: {message}");
+}
+
+/// Runs every phase and returns the report. Everything it starts is
+/// stopped when the returned future completes or is dropped (Ctrl-C).
+pub async fn run(settings: &Settings) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let services = Services::start_fresh(settings)?;
+    let input = input::generate(settings)?;
+    say(format!(
+        "input: {} orders, {} bytes of CSV, mean Kafka value {:.1} bytes",
+        settings.orders, input.file_bytes, input.mean_value_bytes
+    ));
+    let copy = phases::copy::run(settings, &services, &input).await.context("phase copy")?;
+    let kafka = phases::kafka::run(settings, &services, &input).await.context("phase kafka")?;
+    let e2e = phases::e2e::run(settings, &services, &input).await.context("phase e2e")?;
+    let naive = phases::naive::run(settings, &services, &input).await.context("phase naive")?;
+    let latency = phases::latency::run(settings, &services).await.context("phase latency")?;
+    drop(services);
+    let results = Results { input, copy, kafka, e2e, naive, latency };
+    Ok(report::render(settings, &results, started.elapsed()))
+}

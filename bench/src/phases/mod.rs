@@ -1,0 +1,16 @@
+//! One module per phase, each on a fresh database and fresh topics; each
+//! returns what the report needs.
+
+pub mod copy;
+pub mod e2e;
+pub mod kafka;
+pub mod latency;
+pub mod naive;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the epoch, to compare with times PostgreSQL stored
+/// (`written_at`: the same machine clock).
+pub fn epoch_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64())
+}

@@ -1,0 +1,50 @@
+//! CPU time and peak memory of processes, from `/proc`: which component
+//! sets the ceiling, and what each costs.
+
+use std::process::Command;
+
+/// The fields of `/proc/PID/stat` after the command name (which may hold
+/// spaces), so that field N of proc(5) is `fields[N - 3]`.
+fn stat_fields(pid: u32) -> Vec<u64> {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return Vec::new() };
+    let Some((_, after_name)) = stat.rsplit_once(')') else { return Vec::new() };
+    after_name.split_whitespace().map(|field| field.parse().unwrap_or(0)).collect()
+}
+
+fn field(fields: &[u64], number: usize) -> u64 {
+    fields.get(number - 3).copied().unwrap_or(0)
+}
+
+/// User + system CPU ticks of a process so far (0 once it is gone).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let fields = stat_fields(pid);
+    field(&fields, 14) + field(&fields, 15)
+}
+
+/// Like [`cpu_ticks`], plus the ticks of children it has waited for
+/// (PostgreSQL's postmaster reaps its backends).
+pub fn cpu_ticks_with_reaped_children(pid: u32) -> u64 {
+    let fields = stat_fields(pid);
+    (14..=17).map(|number| field(&fields, number)).sum()
+}
+
+/// The live children of a process.
+pub fn children(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| field(&stat_fields(pid), 4) == u64::from(parent))
+        .collect()
+}
+
+/// Ticks per second of the counters above (`getconf CLK_TCK`; 100 on Linux
+/// if that fails).
+pub fn clock_ticks_per_second() -> f64 {
+    let output = Command::new("getconf").arg("CLK_TCK").output().ok();
+    output.and_then(|output| String::from_utf8(output.stdout).ok()?.trim().parse().ok()).unwrap_or(100.0)
+}
+
+/// CPU cores of this machine.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}

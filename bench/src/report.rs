@@ -1,0 +1,223 @@
+//! The report: one table of rates against the baselines of the same run,
+//! latency, memory and where the CPU went, the targets met or missed, and
+//! a machine-readable last line (`bench: key=value …`).
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::input::Input;
+use crate::phases::copy::CopyResult;
+use crate::phases::e2e::E2eResult;
+use crate::phases::kafka::KafkaResult;
+use crate::phases::latency::LatencyResult;
+use crate::phases::naive::NaiveResult;
+use crate::procfs::cores;
+use crate::settings::Settings;
+
+/// Everything the phases measured.
+#[derive(Debug, Clone)]
+pub struct Results {
+    /// The generated file.
+    pub input: Input,
+    /// PostgreSQL's limit.
+    pub copy: CopyResult,
+    /// Kafka's limit.
+    pub kafka: KafkaResult,
+    /// The pipeline end to end.
+    pub e2e: E2eResult,
+    /// The naive baseline.
+    pub naive: NaiveResult,
+    /// Latency under a steady append.
+    pub latency: LatencyResult,
+}
+
+/// Whether the pipeline meets a target.
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+/// KiB as MiB, one decimal.
+fn mib(kib: u64) -> f64 {
+    (kib as f64 / 1024.0 * 10.0).round() / 10.0
+}
+
+/// Rounded to `decimals`, as the report prints it (targets are judged on
+/// what is printed).
+fn rounded(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
+fn row(out: &mut String, cells: [&str; 6]) {
+    let [name, rows, seconds, rate, mbps, ratio] = cells;
+    let _ = writeln!(out, "{name:<44} {rows:>10} {seconds:>9} {rate:>11} {mbps:>8} {ratio:>10}");
+}
+
+/// Renders the report; its last line is the machine-readable one.
+pub fn render(settings: &Settings, results: &Results, took: Duration) -> String {
+    let Results { input, copy, kafka, e2e, naive, latency } = results;
+    let orders = settings.orders as f64;
+    let (e2e_rps, again_rps, copy_rps) =
+        (orders / e2e.cold_seconds, orders / e2e.reingest_seconds, orders / copy.seconds);
+    let ratio = |baseline: f64| rounded(e2e_rps / baseline, 3);
+    let (copy_ratio, kafka_ratio, naive_ratio) = (ratio(copy_rps), ratio(kafka.rows_per_s), ratio(naive.rows_per_s));
+    let mb = |bytes: f64, seconds: f64| format!("{:.2}", bytes / seconds / 1e6);
+    let file_bytes = input.file_bytes as f64;
+    let record_size = input.record_size();
+    let (p50, p99, max) = latency.written_to_committed_ms;
+    let (read50, read99) = latency.written_to_read_ms;
+    let producer_hwm = mib(e2e.cold_peak_kib.0.max(latency.peak_kib.0));
+    let consumer_hwm = mib(e2e.cold_peak_kib.1.max(latency.peak_kib.1));
+    let consumers = settings.consumers;
+    let batches = e2e.batches.max(1.0);
+
+    let mut out = String::from("\n");
+    let _ = writeln!(
+        out,
+        "orderstream bench, {}, {} orders ({} bytes CSV, mean Kafka value {:.1} B), {} cores",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        settings.orders,
+        input.file_bytes,
+        input.mean_value_bytes,
+        cores()
+    );
+    row(&mut out, ["measurement", "rows", "seconds", "rows/s", "MB/s", "e2e ÷ this"]);
+    let all = settings.orders.to_string();
+    row(
+        &mut out,
+        [
+            "PostgreSQL \\copy (same table shape, PK)",
+            &all,
+            &format!("{:.2}", copy.seconds),
+            &format!("{copy_rps:.0}"),
+            &mb(file_bytes, copy.seconds),
+            &format!("{copy_ratio:.3}"),
+        ],
+    );
+    row(
+        &mut out,
+        [
+            &format!("Kafka ProducerPerformance ({record_size} B)"),
+            &all,
+            &format!("{:.2}", kafka.seconds),
+            &format!("{:.0}", kafka.rows_per_s),
+            &mb(orders * record_size as f64, kafka.seconds),
+            &format!("{kafka_ratio:.3}"),
+        ],
+    );
+    row(
+        &mut out,
+        [
+            &format!("orderstream e2e, cold ({consumers} consumer(s))"),
+            &all,
+            &format!("{:.2}", e2e.cold_seconds),
+            &format!("{e2e_rps:.0}"),
+            &mb(file_bytes, e2e.cold_seconds),
+            "1.000",
+        ],
+    );
+    row(
+        &mut out,
+        [
+            "orderstream e2e, re-ingest (all unchanged)",
+            &all,
+            &format!("{:.2}", e2e.reingest_seconds),
+            &format!("{again_rps:.0}"),
+            &mb(file_bytes, e2e.reingest_seconds),
+            &format!("{:.3}", ratio(again_rps)),
+        ],
+    );
+    row(
+        &mut out,
+        [
+            "naive upsert+commit per row (sample)",
+            &settings.naive_rows.to_string(),
+            &format!("{:.2}", naive.seconds),
+            &format!("{:.0}", naive.rows_per_s),
+            &format!("{:.2}", naive.mb_per_s),
+            &format!("{naive_ratio:.3}"),
+        ],
+    );
+    let _ = writeln!(
+        out,
+        "  naive: {} rows timed; at that rate {} rows would take {:.0} s",
+        settings.naive_rows,
+        settings.orders,
+        orders / naive.rows_per_s
+    );
+    let _ = writeln!(
+        out,
+        "latency at {} lines/s for {} s ({} lines), line written -> row committed: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",
+        settings.latency_rate, settings.latency_seconds, latency.sent
+    );
+    let _ = writeln!(
+        out,
+        "  of which line written -> read by the producer (read_at): p50 {read50:.1} ms, p99 {read99:.1} ms"
+    );
+    let _ = writeln!(
+        out,
+        "peak RSS (VmHWM): producer {:.1} MiB after cold, {:.1} MiB after latency; largest of {consumers} consumer(s) {:.1} MiB after cold, {:.1} MiB after latency",
+        mib(e2e.cold_peak_kib.0),
+        mib(latency.peak_kib.0),
+        mib(e2e.cold_peak_kib.1),
+        mib(latency.peak_kib.1)
+    );
+    let _ = writeln!(
+        out,
+        "cold run profile: producer published all records after {:.2} s (CPU {:.2} s), last row committed after {:.2} s;",
+        e2e.publish_seconds, e2e.producer_cpu_to_publish, e2e.cold_seconds
+    );
+    let cpu = e2e.cold_cpu;
+    let _ = writeln!(
+        out,
+        "  CPU seconds over the cold run: producer {:.2}, consumers {:.2}, Kafka broker {:.2}, PostgreSQL {:.2} (of {:.2} core-seconds available)",
+        cpu.producer,
+        cpu.consumers,
+        cpu.kafka,
+        cpu.postgres,
+        cores() as f64 * e2e.cold_seconds
+    );
+    let _ = writeln!(
+        out,
+        "  consumers: {:.0} batches, mean {:.0} records, mean transaction {:.1} ms, transactions {:.2} s of the {:.2} s run",
+        e2e.batches,
+        e2e.batch_records / batches,
+        1000.0 * e2e.transaction_seconds / batches,
+        e2e.transaction_seconds,
+        e2e.cold_seconds
+    );
+    let _ = writeln!(
+        out,
+        "  idle (5 s after the re-ingest, nothing to do): producer {:.2} cores, consumers {:.2} cores",
+        e2e.idle_cores.0, e2e.idle_cores.1
+    );
+    let _ = writeln!(
+        out,
+        "targets: e2e >= 150000 rows/s: {}; e2e/COPY >= 0.25: {}; e2e/naive >= 20: {};",
+        verdict(e2e_rps >= 150_000.0),
+        verdict(copy_ratio >= 0.25),
+        verdict(naive_ratio >= 20.0)
+    );
+    let _ = writeln!(
+        out,
+        "  p99 < 200 ms: {}; p50 < 50 ms: {}; producer < 64 MiB: {}; consumer < 128 MiB: {}",
+        verdict(p99 < 200.0),
+        verdict(p50 < 50.0),
+        verdict(producer_hwm < 64.0),
+        verdict(consumer_hwm < 128.0)
+    );
+    let _ = writeln!(out, "bench duration: {} s", took.as_secs());
+    let _ = writeln!(
+        out,
+        "bench: orders={} consumers={consumers} e2e_rows_per_s={e2e_rps:.0} reingest_rows_per_s={again_rps:.0} \
+         copy_rows_per_s={copy_rps:.0} kafka_rows_per_s={:.0} naive_rows_per_s={:.0} copy_ratio={copy_ratio:.3} \
+         kafka_ratio={kafka_ratio:.3} naive_ratio={naive_ratio:.1} p50_ms={p50:.1} p99_ms={p99:.1} max_ms={max:.1} \
+         producer_hwm_mib={producer_hwm:.1} consumer_hwm_mib={consumer_hwm:.1}",
+        settings.orders, kafka.rows_per_s, naive.rows_per_s
+    );
+    out
+}

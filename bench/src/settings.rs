@@ -1,0 +1,81 @@
+//! What a bench run measures and where: every setting from the environment
+//! (`BENCH_*`, as `make bench` passes them) or a flag.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::ports::port;
+
+/// orderstream's throughput, latency and memory against the limits of its
+/// parts. The last line printed is machine-readable (`bench: key=value …`).
+#[derive(Debug, Parser)]
+#[command(version)]
+pub struct Settings {
+    /// Orders generated (quick: 100000).
+    #[arg(long, env = "BENCH_ORDERS", default_value_t = 1_000_000)]
+    pub orders: u64,
+    /// Rows timed for the naive baseline.
+    #[arg(long, env = "BENCH_NAIVE_ROWS", default_value_t = 20_000)]
+    pub naive_rows: u64,
+    /// Length of the latency phase, in seconds (quick: 10).
+    #[arg(long, env = "BENCH_LATENCY_SECONDS", default_value_t = 60)]
+    pub latency_seconds: u64,
+    /// Lines per second appended in the latency phase.
+    #[arg(long, env = "BENCH_LATENCY_RATE", default_value_t = 5_000)]
+    pub latency_rate: u64,
+    /// Generator seed.
+    #[arg(long, env = "BENCH_SEED", default_value_t = 42)]
+    pub seed: u64,
+    /// Consumer processes in the group (2, as compose deploys; at most 6, the
+    /// topics' partitions).
+    #[arg(long, env = "BENCH_CONSUMERS", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=6))]
+    pub consumers: u8,
+    /// Where the pipeline's binaries are (default: beside this binary);
+    /// another folder compares an older build in the same setup.
+    #[arg(long, env = "BENCH_BIN")]
+    pub bin: Option<PathBuf>,
+    /// Samples producer and consumer with `perf` during the cold run (top
+    /// threads and symbols to `<local>/perf-top.txt`).
+    #[arg(long, env = "BENCH_PERF", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub perf: bool,
+    /// Samples the whole machine with `perf` and call graphs during the
+    /// cold run: CPU share per process and thread, flamegraphs of consumer,
+    /// producer and PostgreSQL (`<local>/profile/`; needs `inferno-flamegraph`).
+    #[arg(long, env = "BENCH_PROFILE", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub profile: bool,
+    /// Folder of the bench's services, logs and report (wiped at the start).
+    #[arg(long, env = "BENCH_LOCAL", default_value = ".local/bench")]
+    pub local: PathBuf,
+    /// The bench PostgreSQL's port.
+    #[arg(long, env = "BENCH_PG_PORT", default_value_t = port("PORT_BENCH_PG"))]
+    pub pg_port: u16,
+    /// The bench Kafka's client port.
+    #[arg(long, env = "BENCH_KAFKA_PORT", default_value_t = port("PORT_BENCH_KAFKA"))]
+    pub kafka_port: u16,
+    /// The bench Kafka's controller port.
+    #[arg(long, env = "BENCH_KAFKA_CONTROLLER_PORT", default_value_t = port("PORT_BENCH_KAFKA_CONTROLLER"))]
+    pub kafka_controller_port: u16,
+}
+
+impl Settings {
+    /// The folder holding the input, the processes' logs and the phases'
+    /// files (kept until the next run).
+    pub fn work_dir(&self) -> PathBuf {
+        std::path::absolute(self.local.join("work")).unwrap_or_else(|_| self.local.join("work"))
+    }
+
+    /// The pipeline's binaries: `--bin`, or the folder of this binary
+    /// (the same `cargo build --release`).
+    pub fn bin_dir(&self) -> PathBuf {
+        let beside_me = || std::env::current_exe().ok().and_then(|exe| exe.parent().map(PathBuf::from));
+        let dir = self.bin.clone().or_else(beside_me).unwrap_or_else(|| PathBuf::from("target/release"));
+        std::path::absolute(&dir).unwrap_or(dir)
+    }
+
+    /// The naive baseline's program, built as an example beside this binary.
+    pub fn naive_upsert(&self) -> PathBuf {
+        let beside_me = std::env::current_exe().ok().and_then(|exe| exe.parent().map(PathBuf::from));
+        beside_me.unwrap_or_else(|| PathBuf::from("target/release")).join("examples/naive_upsert")
+    }
+}
