@@ -53,15 +53,15 @@ else
   BIN=target/debug
 fi
 
-DATABASE_URL="$(bash scripts/postgres.sh url "$LOCAL/pg" "$PG_PORT")"
-KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+ORDERSTREAM_DATABASE_URL="$(bash scripts/postgres.sh url "$LOCAL/pg" "$PG_PORT")"
+ORDERSTREAM_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 mkdir -p "$INBOX" "$LOCAL/run" "$LOCAL/log"
 INBOX="$(realpath "$INBOX")"
 STATE_DIR="$(realpath -m "$LOCAL/state/producer")"
 cat > "$LOCAL/env" <<ENV
 # Written by \`make run\`: source it (. $LOCAL/env) to reach the local stack.
-export DATABASE_URL='$DATABASE_URL'
-export KAFKA_BROKERS='$KAFKA_BROKERS'
+export ORDERSTREAM_DATABASE_URL='$ORDERSTREAM_DATABASE_URL'
+export ORDERSTREAM_KAFKA_BROKERS='$ORDERSTREAM_KAFKA_BROKERS'
 export ORDERSTREAM_INBOX='$INBOX'
 export ORDERSTREAM_STATE_DIR='$STATE_DIR'
 export ORDERSTREAM_PARTITIONS='$PARTITIONS'
@@ -145,10 +145,10 @@ while :; do
   sleep 1
 done
 
-"$BIN/orderstream-analytics" report --database-url "$DATABASE_URL" --output "$LOCAL/report/index.html" >/dev/null
-rows="$(psql "$DATABASE_URL" -Atc 'SELECT count(*) FROM orders')"
+"$BIN/orderstream-analytics" report --database-url "$ORDERSTREAM_DATABASE_URL" --output "$LOCAL/report/index.html" >/dev/null
+rows="$(psql "$ORDERSTREAM_DATABASE_URL" -Atc 'SELECT count(*) FROM orders')"
 dead="$(bash scripts/kafka.sh run-class "$LOCAL/kafka" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" org.apache.kafka.tools.GetOffsetShell \
-          --bootstrap-server "$KAFKA_BROKERS" --topic orders.dlq 2>/dev/null | awk -F: '{ sum += $3 } END { print sum + 0 }')"
+          --bootstrap-server "$ORDERSTREAM_KAFKA_BROKERS" --topic orders.dlq 2>/dev/null | awk -F: '{ sum += $3 } END { print sum + 0 }')"
 csv_files=("$INBOX"/*.csv)
 first_file="${csv_files[0]}"
 cat <<SUMMARY
@@ -165,6 +165,6 @@ orderstream is running and has caught up.
 
 Append a line and see it arrive within a second:
   echo "9000001,42,$(date -u +'%Y-%m-%d %H:%M'),19.90,2.5" >> $first_file
-  . $LOCAL/env && psql "\$DATABASE_URL" -c 'SELECT * FROM orders WHERE id = 9000001'
+  . $LOCAL/env && psql "\$ORDERSTREAM_DATABASE_URL" -c 'SELECT * FROM orders WHERE id = 9000001'
 Stop everything with \`make down\` (data kept) or \`make clean\` (data removed).
 SUMMARY

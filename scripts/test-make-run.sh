@@ -51,7 +51,7 @@ for port in "$PRODUCER_METRICS_PORT" "$CONSUMER_METRICS_PORT" "$LAG_EXPORTER_MET
 done
 [[ "$(count)" == "$expected" ]] || fail "expected $expected orders after make run, found $(count)"
 [[ -f "$LOCAL/env" ]] || fail "make run wrote no $LOCAL/env"
-( . "$LOCAL/env" && [[ -n "$DATABASE_URL" && -n "$KAFKA_BROKERS" ]] ) || fail "$LOCAL/env lacks DATABASE_URL or KAFKA_BROKERS"
+( . "$LOCAL/env" && [[ -n "$ORDERSTREAM_DATABASE_URL" && -n "$ORDERSTREAM_KAFKA_BROKERS" ]] ) || fail "$LOCAL/env lacks ORDERSTREAM_DATABASE_URL or ORDERSTREAM_KAFKA_BROKERS"
 
 second="$(make --no-print-directory run)"
 grep -q "producer already running" <<<"$second" || fail "a second make run started a second producer"

@@ -41,9 +41,16 @@ enum Command {
     ProvisionMetabase(Box<MetabaseArgs>),
 }
 
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads: the aliases change the environment.
+    let deprecated = connect::env::apply_aliases();
+    main_with(deprecated)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
     telemetry::init_logging();
+    connect::env::warn_deprecated(&deprecated);
     let cli = Cli::parse();
     let questions = load_questions(&cli.questions)?;
     match cli.command {

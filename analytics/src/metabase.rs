@@ -61,19 +61,19 @@ const MAX_ERROR_BODY_CHARS: usize = 500;
 #[derive(Debug, Clone, clap::Args)]
 pub struct MetabaseArgs {
     /// Metabase's base URL.
-    #[arg(long, env = "METABASE_URL", default_value = "http://127.0.0.1:3000")]
+    #[arg(long, env = "ORDERSTREAM_METABASE_URL", default_value = "http://127.0.0.1:3000")]
     pub metabase_url: String,
 
     /// The admin's email: the first user at setup, the login afterwards.
-    #[arg(long, env = "METABASE_ADMIN_EMAIL", default_value = "admin@orderstream.local")]
+    #[arg(long, env = "ORDERSTREAM_METABASE_ADMIN_EMAIL", default_value = "admin@orderstream.local")]
     pub admin_email: String,
 
     /// The admin's password. Required, here or in `--admin-password-file`.
-    #[arg(long, env = "METABASE_ADMIN_PASSWORD", hide_env_values = true)]
+    #[arg(long, env = "ORDERSTREAM_METABASE_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<Secret>,
 
     /// A file holding the admin's password, used when `--admin-password` is not given.
-    #[arg(long, env = "METABASE_ADMIN_PASSWORD_FILE")]
+    #[arg(long, env = "ORDERSTREAM_METABASE_ADMIN_PASSWORD_FILE")]
     pub admin_password_file: Option<PathBuf>,
 
     /// The warehouse host as Metabase reaches it (inside compose: the service name).
@@ -108,20 +108,20 @@ pub struct MetabaseArgs {
     pub warehouse_password_file: Option<PathBuf>,
 
     /// The collection holding the cards and the dashboard.
-    #[arg(long, env = "METABASE_COLLECTION", default_value = "orderstream")]
+    #[arg(long, env = "ORDERSTREAM_METABASE_COLLECTION", default_value = "orderstream")]
     pub collection: String,
 
     /// The dashboard's name.
-    #[arg(long, env = "METABASE_DASHBOARD", default_value = "Orders and baskets analysis")]
+    #[arg(long, env = "ORDERSTREAM_METABASE_DASHBOARD", default_value = "Orders and baskets analysis")]
     pub dashboard: String,
 
     /// The name of the warehouse connection in Metabase: how it is found again.
-    #[arg(long, env = "METABASE_DATABASE_NAME", default_value = "orderstream warehouse")]
+    #[arg(long, env = "ORDERSTREAM_METABASE_DATABASE_NAME", default_value = "orderstream warehouse")]
     pub database_name: String,
 
     /// How long to wait for Metabase to report healthy, in seconds: its first
     /// start migrates its own database and takes minutes.
-    #[arg(long, env = "METABASE_WAIT_SECS", default_value_t = 300)]
+    #[arg(long, env = "ORDERSTREAM_METABASE_WAIT_SECS", default_value_t = 300)]
     pub wait_secs: u64,
 }
 
@@ -147,7 +147,7 @@ impl MetabaseArgs {
                 &self.admin_password,
                 &self.admin_password_file,
                 "--admin-password",
-                "METABASE_ADMIN_PASSWORD",
+                "ORDERSTREAM_METABASE_ADMIN_PASSWORD",
             )?,
             warehouse: resolve_secret(
                 &self.warehouse_password,

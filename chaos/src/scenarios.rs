@@ -243,7 +243,7 @@ async fn slow_database(name: &str, size: Size) -> Outcome {
     let proxy = Proxy::start(&host_port(&rig.scenario.database_url)).await.expect("proxy");
     let url = through_proxy(&rig.scenario.database_url, proxy.port);
     let producer = rig.scenario.start_producer();
-    let consumer = rig.scenario.start_consumer_with(&[("DATABASE_URL", &url)]);
+    let consumer = rig.scenario.start_consumer_with(&[("ORDERSTREAM_DATABASE_URL", &url)]);
     proxy.set_latency(Duration::from_millis(20));
     let load = rig.spawn_load(rig.writer("load", 7, 0));
     for part in 1..=3 {
@@ -539,7 +539,7 @@ async fn ambiguous_commit(name: &str, size: Size) -> Outcome {
     let proxy = Proxy::start(&host_port(&rig.scenario.database_url)).await.expect("proxy");
     let url = through_proxy(&rig.scenario.database_url, proxy.port);
     let producer = rig.scenario.start_producer();
-    let consumer = rig.scenario.start_consumer_with(&[("DATABASE_URL", &url)]);
+    let consumer = rig.scenario.start_consumer_with(&[("ORDERSTREAM_DATABASE_URL", &url)]);
     let load = rig.spawn_load(rig.writer("load", 13, 0));
     for cut in 1..=3 {
         rig.wait_rows(quarter(size) * cut as usize).await;

@@ -75,7 +75,7 @@ pub struct KafkaArgs {
         help_heading = "Kafka",
         global = true,
         long = "brokers",
-        env = "KAFKA_BROKERS",
+        env = "ORDERSTREAM_KAFKA_BROKERS",
         default_value = "127.0.0.1:9092"
     )]
     pub brokers: String,
@@ -85,7 +85,7 @@ pub struct KafkaArgs {
         help_heading = "Security",
         global = true,
         long = "kafka-security-protocol",
-        env = "KAFKA_SECURITY_PROTOCOL",
+        env = "ORDERSTREAM_KAFKA_SECURITY_PROTOCOL",
         ignore_case = true
     )]
     pub security_protocol: Option<SecurityProtocol>,
@@ -95,13 +95,18 @@ pub struct KafkaArgs {
         help_heading = "Security",
         global = true,
         long = "kafka-sasl-mechanism",
-        env = "KAFKA_SASL_MECHANISM",
+        env = "ORDERSTREAM_KAFKA_SASL_MECHANISM",
         ignore_case = true
     )]
     pub sasl_mechanism: Option<SaslMechanism>,
 
     /// `sasl.username`.
-    #[arg(help_heading = "Security", global = true, long = "kafka-sasl-username", env = "KAFKA_SASL_USERNAME")]
+    #[arg(
+        help_heading = "Security",
+        global = true,
+        long = "kafka-sasl-username",
+        env = "ORDERSTREAM_KAFKA_SASL_USERNAME"
+    )]
     pub sasl_username: Option<String>,
 
     /// `sasl.password`. Prefer `--kafka-sasl-password-file`: a flag shows in
@@ -110,7 +115,7 @@ pub struct KafkaArgs {
         help_heading = "Security",
         global = true,
         long = "kafka-sasl-password",
-        env = "KAFKA_SASL_PASSWORD",
+        env = "ORDERSTREAM_KAFKA_SASL_PASSWORD",
         hide_env_values = true
     )]
     pub sasl_password: Option<Secret>,
@@ -121,13 +126,18 @@ pub struct KafkaArgs {
         help_heading = "Security",
         global = true,
         long = "kafka-sasl-password-file",
-        env = "KAFKA_SASL_PASSWORD_FILE"
+        env = "ORDERSTREAM_KAFKA_SASL_PASSWORD_FILE"
     )]
     pub sasl_password_file: Option<PathBuf>,
 
     /// `ssl.ca.location`: PEM file of the CAs trusted to sign the brokers'
     /// certificates (the system's store if absent).
-    #[arg(help_heading = "Security", global = true, long = "kafka-ssl-ca-location", env = "KAFKA_SSL_CA_LOCATION")]
+    #[arg(
+        help_heading = "Security",
+        global = true,
+        long = "kafka-ssl-ca-location",
+        env = "ORDERSTREAM_KAFKA_SSL_CA_LOCATION"
+    )]
     pub ssl_ca_location: Option<PathBuf>,
 
     /// Any other librdkafka setting as `key=value` (repeatable; in the

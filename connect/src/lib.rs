@@ -20,6 +20,7 @@
 //! No secret this crate holds is ever shown: every type holding one redacts
 //! it from `Debug`, and every error it returns is free of it.
 
+pub mod env;
 pub mod kafka;
 pub mod postgres;
 pub mod secret;

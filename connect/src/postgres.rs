@@ -14,7 +14,7 @@
 //! | `verify-full`        | yes                    | signed by a trusted CA and issued for the host    |
 //!
 //! The trusted CAs are the PEM file of `sslrootcert` in the URL, else
-//! `--database-ca-file` / `PGSSLROOTCERT`, else Mozilla's roots (compiled in,
+//! `--database-ca-file` / `ORDERSTREAM_DATABASE_SSL_ROOT_CERT`, else Mozilla's roots (compiled in,
 //! so a minimal container image needs no certificate store).
 
 use std::ops::Range;
@@ -45,13 +45,13 @@ pub struct DatabaseArgs {
     /// `postgres://orderstream_writer:PASSWORD@db:5432/orderstream?sslmode=verify-full`
     /// (`sslmode`: disable, prefer, require, verify-ca, verify-full). The
     /// password is never logged.
-    #[arg(help_heading = "PostgreSQL", long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    #[arg(help_heading = "PostgreSQL", long, global = true, env = "ORDERSTREAM_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
 
     /// PEM file of the certificate authorities trusted to sign the server's
     /// certificate (`sslmode=verify-ca|verify-full`); Mozilla's roots if
     /// absent. `sslrootcert` in the URL takes precedence, as in libpq.
-    #[arg(help_heading = "PostgreSQL", long, global = true, env = "PGSSLROOTCERT")]
+    #[arg(help_heading = "PostgreSQL", long, global = true, env = "ORDERSTREAM_DATABASE_SSL_ROOT_CERT")]
     pub database_ca_file: Option<PathBuf>,
 }
 

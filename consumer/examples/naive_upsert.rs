@@ -1,7 +1,7 @@
 //! The baseline `make bench` compares orderstream with: what people write by
 //! hand, one `INSERT … ON CONFLICT (id) DO UPDATE` and one commit per record.
 //!
-//! `naive_upsert upsert DATABASE_URL FILE ROWS` reads the first ROWS records of
+//! `naive_upsert upsert ORDERSTREAM_DATABASE_URL FILE ROWS` reads the first ROWS records of
 //! the CSV export FILE, parses each with the project's own parser and upserts
 //! it into `naive_orders` (same columns, defaults and primary key as `orders`)
 //! as its own transaction, then prints one `naive:` line with the rate. The
@@ -109,7 +109,7 @@ async fn main() {
         ["upsert", url, file, rows] => upsert(url, file, rows.parse().expect("ROWS is a number")).await,
         ["encoded-size", file] => encoded_size(file),
         _ => {
-            eprintln!("usage: naive_upsert upsert DATABASE_URL FILE ROWS | naive_upsert encoded-size FILE");
+            eprintln!("usage: naive_upsert upsert ORDERSTREAM_DATABASE_URL FILE ROWS | naive_upsert encoded-size FILE");
             std::process::exit(2);
         }
     }

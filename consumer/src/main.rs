@@ -10,9 +10,16 @@ use orderstream_consumer::migrate::{migrate_database, MigrateError};
 use orderstream_consumer::triage::{self, ListFilter, ResolveSelector};
 use orderstream_consumer::{dead_letters, redrive, replay, run, Config};
 
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads: the aliases change the environment.
+    let deprecated = connect::env::apply_aliases();
+    main_with(deprecated)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
     telemetry::init_logging();
+    connect::env::warn_deprecated(&deprecated);
     // Reads FAILPOINTS in test builds with the `failpoints` feature; does nothing otherwise.
     let _failpoints = fail::FailScenario::setup();
     let mut config = Config::parse();

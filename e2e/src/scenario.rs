@@ -120,7 +120,7 @@ impl Scenario {
 
     fn common_env(&self, command: &mut Command) {
         command
-            .env("KAFKA_BROKERS", &self.brokers)
+            .env("ORDERSTREAM_KAFKA_BROKERS", &self.brokers)
             .env("ORDERSTREAM_TOPIC", &self.topic)
             .env("ORDERSTREAM_DLQ_TOPIC", &self.dlq_topic)
             .env("RUST_LOG", "info")
@@ -154,7 +154,7 @@ impl Scenario {
     pub fn start_consumer_in_group(&self, group: &str) -> Process {
         let mut command = Command::new(binary("orderstream-consumer"));
         self.common_env(&mut command);
-        command.env("DATABASE_URL", &self.database_url).env("ORDERSTREAM_GROUP", group);
+        command.env("ORDERSTREAM_DATABASE_URL", &self.database_url).env("ORDERSTREAM_GROUP", group);
         Process::spawn(&format!("{}-consumer", self.name), command)
     }
 
@@ -163,7 +163,7 @@ impl Scenario {
         let mut command = Command::new(binary("orderstream-lag-exporter"));
         self.common_env(&mut command);
         command
-            .env("DATABASE_URL", &self.database_url)
+            .env("ORDERSTREAM_DATABASE_URL", &self.database_url)
             .env("ORDERSTREAM_GROUP", &self.group)
             .env("ORDERSTREAM_LAG_INTERVAL_MS", "1000")
             .env("ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR", "127.0.0.1:0");
@@ -236,7 +236,7 @@ impl Scenario {
     pub fn start_consumer_with(&self, extra_env: &[(&str, &str)]) -> Process {
         let mut command = Command::new(binary("orderstream-consumer"));
         self.common_env(&mut command);
-        command.env("DATABASE_URL", &self.database_url).env("ORDERSTREAM_GROUP", &self.group);
+        command.env("ORDERSTREAM_DATABASE_URL", &self.database_url).env("ORDERSTREAM_GROUP", &self.group);
         for (name, value) in extra_env {
             command.env(name, value);
         }
@@ -247,7 +247,7 @@ impl Scenario {
     pub fn redrive(&self, reason: Option<&str>) -> std::process::Output {
         let mut command = Command::new(binary("orderstream-consumer"));
         self.common_env(&mut command);
-        command.env("DATABASE_URL", &self.database_url).arg("redrive");
+        command.env("ORDERSTREAM_DATABASE_URL", &self.database_url).arg("redrive");
         if let Some(reason) = reason {
             command.arg("--reason").arg(reason);
         }

@@ -382,10 +382,10 @@ async fn redrive_goes_in_batches_and_publishes_the_exact_headers() {
     client.batch_execute("ALTER TABLE orders DROP CONSTRAINT test_blocked_user").await.unwrap();
     let mut command = std::process::Command::new(orderstream_e2e::binary("orderstream-consumer"));
     command
-        .env("KAFKA_BROKERS", &scenario.brokers)
+        .env("ORDERSTREAM_KAFKA_BROKERS", &scenario.brokers)
         .env("ORDERSTREAM_TOPIC", &scenario.topic)
         .env("ORDERSTREAM_DLQ_TOPIC", &scenario.dlq_topic)
-        .env("DATABASE_URL", &scenario.database_url)
+        .env("ORDERSTREAM_DATABASE_URL", &scenario.database_url)
         .args(["redrive", "--batch-size", "10"]);
     let output = command.output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

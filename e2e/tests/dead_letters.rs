@@ -124,8 +124,8 @@ fn append_bad_lines(scenario: &Scenario, file: &str) {
 fn consumer_command(scenario: &Scenario, args: &[&str]) -> Output {
     Command::new(binary("orderstream-consumer"))
         .args(args)
-        .env("DATABASE_URL", &scenario.database_url)
-        .env("KAFKA_BROKERS", &scenario.brokers)
+        .env("ORDERSTREAM_DATABASE_URL", &scenario.database_url)
+        .env("ORDERSTREAM_KAFKA_BROKERS", &scenario.brokers)
         .env("ORDERSTREAM_TOPIC", &scenario.topic)
         .env("ORDERSTREAM_DLQ_TOPIC", &scenario.dlq_topic)
         .env("ORDERSTREAM_GROUP", &scenario.group)

@@ -592,13 +592,13 @@ fn each_kind_of_drift_is_caught() {
 fn help_parsing_reads_env_and_defaults_of_both_layouts() {
     let help = parse_help(
         "Options:\n      --topic <TOPIC>  Topic [env: ORDERSTREAM_TOPIC=] [default: orders]\n\
-         \x20     --database-url <URL>\n          PostgreSQL URL [env: DATABASE_URL]\n\
+         \x20     --database-url <URL>\n          PostgreSQL URL [env: ORDERSTREAM_DATABASE_URL]\n\
          \x20         [default: postgres://x@h/db]\n\
          \x20     --name <NAME>  A name [env: NAME=] [default: \"Orders and baskets\"]\n  -h, --help  Print help\n",
     );
-    assert_eq!(help.env.iter().collect::<Vec<_>>(), ["DATABASE_URL", "NAME", "ORDERSTREAM_TOPIC"]);
+    assert_eq!(help.env.iter().collect::<Vec<_>>(), ["NAME", "ORDERSTREAM_DATABASE_URL", "ORDERSTREAM_TOPIC"]);
     assert_eq!(help.defaults["ORDERSTREAM_TOPIC"], "orders");
-    assert_eq!(help.defaults["DATABASE_URL"], "postgres://x@h/db");
+    assert_eq!(help.defaults["ORDERSTREAM_DATABASE_URL"], "postgres://x@h/db");
     assert_eq!(help.defaults["NAME"], "Orders and baskets");
 }
 

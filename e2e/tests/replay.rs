@@ -21,7 +21,7 @@ const ARRIVAL: Duration = Duration::from_secs(60);
 /// Runs `orderstream-producer replay FILE [extra…]` to completion.
 fn replay_file(scenario: &Scenario, file: &Path, extra: &[&str]) -> Output {
     Command::new(binary("orderstream-producer"))
-        .env("KAFKA_BROKERS", &scenario.brokers)
+        .env("ORDERSTREAM_KAFKA_BROKERS", &scenario.brokers)
         .env("ORDERSTREAM_TOPIC", &scenario.topic)
         .env("ORDERSTREAM_DLQ_TOPIC", &scenario.dlq_topic)
         .arg("replay")
@@ -34,11 +34,11 @@ fn replay_file(scenario: &Scenario, file: &Path, extra: &[&str]) -> Output {
 /// Runs `orderstream-consumer replay ARGS…` for the scenario's group.
 fn replay_topic(scenario: &Scenario, args: &[&str]) -> Output {
     Command::new(binary("orderstream-consumer"))
-        .env("KAFKA_BROKERS", &scenario.brokers)
+        .env("ORDERSTREAM_KAFKA_BROKERS", &scenario.brokers)
         .env("ORDERSTREAM_TOPIC", &scenario.topic)
         .env("ORDERSTREAM_DLQ_TOPIC", &scenario.dlq_topic)
         .env("ORDERSTREAM_GROUP", &scenario.group)
-        .env("DATABASE_URL", &scenario.database_url)
+        .env("ORDERSTREAM_DATABASE_URL", &scenario.database_url)
         .arg("replay")
         .args(args)
         .output()

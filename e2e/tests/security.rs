@@ -22,13 +22,14 @@ fn consumer_command(scenario: &Scenario, database_url: &str, args: &[&str], env:
     let mut command = Command::new(binary("orderstream-consumer"));
     command
         .args(args)
-        .env("DATABASE_URL", database_url)
-        .env("KAFKA_BROKERS", &scenario.brokers)
+        .env("ORDERSTREAM_DATABASE_URL", database_url)
+        .env("ORDERSTREAM_KAFKA_BROKERS", &scenario.brokers)
         .env("ORDERSTREAM_TOPIC", &scenario.topic)
         .env("ORDERSTREAM_DLQ_TOPIC", &scenario.dlq_topic)
         .env("ORDERSTREAM_GROUP", &scenario.group)
         .env("ORDERSTREAM_CONSUMER_METRICS_ADDR", "127.0.0.1:0")
         .env_remove("PGSSLROOTCERT")
+        .env_remove("ORDERSTREAM_DATABASE_SSL_ROOT_CERT")
         .stdin(Stdio::null());
     for (name, value) in env {
         command.env(name, value);
@@ -152,7 +153,7 @@ async fn consumer_as_the_writer_ingests_once_the_owner_migrated_and_says_what_to
 
     migrate_as_owner(&scenario);
     scenario.db().await.batch_execute(&format!("GRANT {} TO {writer}", schema::migrations::WRITER_ROLE)).await.unwrap();
-    let consumer = scenario.start_consumer_with(&[("DATABASE_URL", &url_as(&scenario, &writer))]);
+    let consumer = scenario.start_consumer_with(&[("ORDERSTREAM_DATABASE_URL", &url_as(&scenario, &writer))]);
     let records: Vec<_> = (1..=50).map(|id| order_record(id, 7, "12.50", Some(id))).collect();
     scenario.produce(&records).await;
     scenario.wait_for_orders(50, Duration::from_secs(60)).await;
@@ -308,17 +309,17 @@ async fn passwords_never_reach_output_or_metrics() {
     let kafka_secret = format!("KafkaSecret{}y", std::process::id());
     let sasl = [
         ("RUST_LOG", "debug"),
-        ("KAFKA_SECURITY_PROTOCOL", "sasl_plaintext"),
-        ("KAFKA_SASL_MECHANISM", "SCRAM-SHA-256"),
-        ("KAFKA_SASL_USERNAME", "orderstream-consumer"),
-        ("KAFKA_SASL_PASSWORD", kafka_secret.as_str()),
+        ("ORDERSTREAM_KAFKA_SECURITY_PROTOCOL", "sasl_plaintext"),
+        ("ORDERSTREAM_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256"),
+        ("ORDERSTREAM_KAFKA_SASL_USERNAME", "orderstream-consumer"),
+        ("ORDERSTREAM_KAFKA_SASL_PASSWORD", kafka_secret.as_str()),
     ];
     let mut seen = String::new();
 
     // An unreachable database: the consumer retries, serving its metrics meanwhile.
     let unreachable = format!("postgres://orderstream:{db_secret}@127.0.0.1:1/orderstream");
     let mut env = sasl.to_vec();
-    env.push(("DATABASE_URL", &unreachable));
+    env.push(("ORDERSTREAM_DATABASE_URL", &unreachable));
     let consumer = scenario.start_consumer_with(&env);
     let addr = consumer.metrics_addr();
     let database_retries = r#"orderstream_consumer_unavailable_total{dependency="database"}"#;
@@ -336,7 +337,7 @@ async fn passwords_never_reach_output_or_metrics() {
     // broker that speaks no SASL: the Kafka clients are built and fail.
     let reachable = scenario.database_url.replacen("://orderstream@", &format!("://orderstream:{db_secret}@"), 1);
     let mut env = sasl.to_vec();
-    env.push(("DATABASE_URL", &reachable));
+    env.push(("ORDERSTREAM_DATABASE_URL", &reachable));
     let consumer = scenario.start_consumer_with(&env);
     let addr = consumer.metrics_addr();
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -365,8 +366,8 @@ async fn passwords_never_reach_output_or_metrics() {
     let ready_file = tempfile::NamedTempFile::new().unwrap();
     let mut exporter = Command::new(binary("orderstream-lag-exporter"))
         .envs(sasl)
-        .env("DATABASE_URL", &unreachable)
-        .env("KAFKA_BROKERS", &scenario.brokers)
+        .env("ORDERSTREAM_DATABASE_URL", &unreachable)
+        .env("ORDERSTREAM_KAFKA_BROKERS", &scenario.brokers)
         .env("ORDERSTREAM_LAG_INTERVAL_MS", "500")
         .env("ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR", "127.0.0.1:0")
         .env("ORDERSTREAM_LAG_EXPORTER_READY_FILE", ready_file.path())
@@ -440,4 +441,25 @@ async fn dead_letter_export_neutralises_spreadsheet_formulas() {
             assert!(!cell.starts_with(['=', '+', '-', '@']), "unneutralised cell {field:?} in {line}");
         }
     }
+}
+
+/// `DATABASE_URL`, the documented alias of `ORDERSTREAM_DATABASE_URL`, still
+/// configures a binary: with only the alias set, `migrate` reaches this
+/// scenario's database (ignoring it would mean the default database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_database_url_alias_still_configures_a_binary() {
+    let scenario = Scenario::new("env_alias").await;
+    let output = Command::new(binary("orderstream-consumer"))
+        .arg("migrate")
+        .env_remove("ORDERSTREAM_DATABASE_URL")
+        .env("DATABASE_URL", &scenario.database_url)
+        .env_remove("PGSSLROOTCERT")
+        .env_remove("ORDERSTREAM_DATABASE_SSL_ROOT_CERT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run orderstream-consumer");
+    assert!(output.status.success(), "migrate through DATABASE_URL failed:\n{}", text(&output));
+    let applied: i64 =
+        scenario.db().await.query_one("SELECT count(*) FROM orderstream_migrations", &[]).await.unwrap().get(0);
+    assert!(applied > 0, "the alias's database was not migrated");
 }

@@ -37,8 +37,8 @@ fn status(scenario: &Scenario, producer: SocketAddr, consumer: SocketAddr, overr
     command
         .arg("--json")
         .args(["--timeout", "3s"])
-        .env("KAFKA_BROKERS", &scenario.brokers)
-        .env("DATABASE_URL", &scenario.database_url)
+        .env("ORDERSTREAM_KAFKA_BROKERS", &scenario.brokers)
+        .env("ORDERSTREAM_DATABASE_URL", &scenario.database_url)
         .env("ORDERSTREAM_TOPIC", &scenario.topic)
         .env("ORDERSTREAM_GROUP", &scenario.group)
         .env("ORDERSTREAM_PRODUCER_METRICS_ADDR", producer.to_string())
@@ -127,14 +127,14 @@ async fn status_is_2_when_postgresql_or_kafka_cannot_be_reached() {
     let scenario = Scenario::new("status_unreachable").await;
     let nowhere: SocketAddr = format!("127.0.0.1:{}", closed_port()).parse().unwrap();
     let closed_database = format!("postgres://nobody:secret@127.0.0.1:{}/nothing", closed_port());
-    let (code, report) = status(&scenario, nowhere, nowhere, &[("DATABASE_URL", &closed_database)]);
+    let (code, report) = status(&scenario, nowhere, nowhere, &[("ORDERSTREAM_DATABASE_URL", &closed_database)]);
     assert_eq!(code, 2, "{report:#}");
     let said = report["unreachable"].to_string();
     assert!(said.contains("PostgreSQL") && said.contains("make services"), "{said}");
     assert!(!said.contains("secret"), "the password is never shown: {said}");
 
     let closed_kafka = format!("127.0.0.1:{}", closed_port());
-    let (code, report) = status(&scenario, nowhere, nowhere, &[("KAFKA_BROKERS", &closed_kafka)]);
+    let (code, report) = status(&scenario, nowhere, nowhere, &[("ORDERSTREAM_KAFKA_BROKERS", &closed_kafka)]);
     assert_eq!(code, 2, "{report:#}");
     assert!(report["unreachable"].to_string().contains("Kafka"), "{report:#}");
 }

@@ -5,9 +5,16 @@ use anyhow::Context;
 use clap::Parser;
 use orderstream_lag_exporter::{run, Config};
 
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads: the aliases change the environment.
+    let deprecated = connect::env::apply_aliases();
+    main_with(deprecated)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
     telemetry::init_logging();
+    connect::env::warn_deprecated(&deprecated);
     let config = Config::parse();
     config.validate().context("invalid configuration")?;
     run(config, telemetry::shutdown_signal()).await

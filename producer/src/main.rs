@@ -7,9 +7,16 @@ use clap::Parser;
 use orderstream_producer::config::Command;
 use orderstream_producer::{replay, run, Config};
 
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads: the aliases change the environment.
+    let deprecated = connect::env::apply_aliases();
+    main_with(deprecated)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
     telemetry::init_logging();
+    connect::env::warn_deprecated(&deprecated);
     // Reads FAILPOINTS in test builds with the `failpoints` feature; does nothing otherwise.
     let _failpoints = fail::FailScenario::setup();
     let config = Config::parse();

@@ -10,8 +10,15 @@ use orderstream_status::Config;
 /// Exit code of a configuration mistake (clap's own): not a pipeline state.
 const INVALID_CONFIGURATION: i32 = 64;
 
+fn main() {
+    // Before the runtime starts its threads: the aliases change the environment.
+    let deprecated = connect::env::apply_aliases();
+    main_with(deprecated)
+}
+
 #[tokio::main]
-async fn main() {
+async fn main_with(deprecated: Vec<connect::env::Alias>) {
+    connect::env::warn_deprecated(&deprecated);
     let config = Config::parse();
     if let Err(error) = config.validate() {
         eprintln!("orderstream-status: invalid configuration: {}", connect::postgres::describe(&error));

@@ -263,7 +263,7 @@ fn missing_password_is_reported_before_any_request() {
             .unwrap()
             .metabase;
     if args.admin_password.is_some() || args.admin_password_file.is_some() {
-        return; // METABASE_ADMIN_PASSWORD(_FILE) is set in this environment.
+        return; // ORDERSTREAM_METABASE_ADMIN_PASSWORD(_FILE) is set in this environment.
     }
     let error = provision(&args, &repository_questions()).unwrap_err();
     assert!(matches!(error, MetabaseError::MissingSecret { flag: "--admin-password", .. }), "{error:?}");

@@ -30,7 +30,7 @@ pub async fn run(settings: &Settings, services: &Services, input: &Input) -> any
     let log = std::fs::File::create(settings.work_dir().join("migrate.log"))?;
     let migrated = Command::new(settings.bin_dir().join("orderstream-consumer"))
         .arg("migrate")
-        .env("DATABASE_URL", &url)
+        .env("ORDERSTREAM_DATABASE_URL", &url)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
