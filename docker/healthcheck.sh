@@ -1,5 +1,9 @@
 #!/bin/bash
-# The orderstream images' health check: GET /healthz on the metrics address.
+# The orderstream images' health check: GET /readyz on the metrics address.
+#
+# /readyz, not /healthz: a process that is alive but cannot work (Kafka or
+# PostgreSQL unreachable, positions unsaveable) answers 503 there, so
+# `docker compose ps` shows it unhealthy instead of healthy and idle.
 #
 # Usage: orderstream-healthcheck VARIABLE
 #   VARIABLE  the binary's metrics-address variable, e.g.
@@ -7,7 +11,7 @@
 #             followed without rebuilding the image)
 #
 # Uses bash's /dev/tcp: the runtime image carries no curl or wget.
-# Exit codes: 0 healthy (HTTP 200), 1 anything else.
+# Exit codes: 0 ready (HTTP 200), 1 anything else (503: not ready; no answer).
 set -u
 
 addr="${!1:-}"
@@ -20,6 +24,6 @@ host="${host%]}"
 case "$host" in 0.0.0.0 | :: | "") host=127.0.0.1 ;; esac
 
 exec 3<>"/dev/tcp/$host/$port" || exit 1
-printf 'GET /healthz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$host" >&3
+printf 'GET /readyz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$host" >&3
 IFS= read -r -t 2 status <&3 || exit 1
 [[ "$status" == "HTTP/1."?" 200"* ]]
