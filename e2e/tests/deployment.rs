@@ -30,6 +30,7 @@ struct Sources {
     prometheus_native: String,
     dockerfile: String,
     entrypoint: String,
+    healthcheck_script: String,
     secrets_script: String,
     makefile: String,
     kafka_pom: String,
@@ -48,6 +49,7 @@ impl Sources {
             prometheus_native: read("compose/prometheus/prometheus.yml"),
             dockerfile: read("Dockerfile"),
             entrypoint: read("docker/entrypoint.sh"),
+            healthcheck_script: read("docker/healthcheck.sh"),
             secrets_script: read("scripts/secrets.sh"),
             makefile: read("Makefile"),
             kafka_pom: read("scripts/kafka/pom.xml"),
@@ -442,6 +444,51 @@ fn problems(sources: &Sources, helps: &BTreeMap<String, Help>) -> Vec<String> {
         }
     }
 
+    // The images' health check asks /readyz (connected and working), not
+    // /healthz (merely alive); a service of ours that brings its own check
+    // still runs that script.
+    let health_request = sources
+        .healthcheck_script
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .find_map(|line| line.split("'GET ").nth(1)?.split_whitespace().next())
+        .unwrap_or("nothing");
+    if health_request != "/readyz" {
+        problems.push(format!("docker/healthcheck.sh asks {health_request}, not /readyz"));
+    }
+    for (service, target) in our_services(&compose) {
+        let healthcheck = &compose["services"][service.as_str()]["healthcheck"];
+        let Some(test) = healthcheck["test"].as_sequence().filter(|_| healthcheck["disable"].is_null()) else {
+            continue;
+        };
+        let test: Vec<String> = test.iter().map(text).collect();
+        if !test.iter().any(|word| word == "orderstream-healthcheck") {
+            problems
+                .push(format!("service {service} (orderstream-{target}) checks its health with {test:?}, not /readyz"));
+        }
+    }
+
+    // Operations: every service's logs are rotated and its CPU and memory
+    // limited, so one service cannot fill the disk or starve the others.
+    for (service, definition) in services(&compose) {
+        let logging = &definition["logging"];
+        let rotated = logging["driver"].as_str() == Some("json-file")
+            && !logging["options"]["max-size"].is_null()
+            && !logging["options"]["max-file"].is_null();
+        if !rotated {
+            problems.push(format!(
+                "service {service}: logs are not rotated (logging: json-file with max-size and max-file)"
+            ));
+        }
+        let limits = &definition["deploy"]["resources"]["limits"];
+        if limits["memory"].is_null() && definition["mem_limit"].is_null() {
+            problems.push(format!("service {service} has no memory limit"));
+        }
+        if limits["cpus"].is_null() && definition["cpus"].is_null() {
+            problems.push(format!("service {service} has no CPU limit"));
+        }
+    }
+
     // Secrets: never a literal password, and every required variable is one
     // `make secrets` writes.
     let generated: BTreeSet<&str> =
@@ -509,6 +556,9 @@ fn each_kind_of_drift_is_caught() {
     fn prometheus_native(s: &mut Sources) -> &mut String {
         &mut s.prometheus_native
     }
+    fn healthcheck_script(s: &mut Sources) -> &mut String {
+        &mut s.healthcheck_script
+    }
     /// Which file of [`Sources`] a case edits.
     type File = fn(&mut Sources) -> &mut String;
     // (what the problem says, file, text replaced, replacement)
@@ -572,6 +622,17 @@ fn each_kind_of_drift_is_caught() {
             "ORDERSTREAM_INBOX=/data/inbox",
             "ORDERSTREAM_INBOXES=/data/inbox",
         ),
+        ("docker/healthcheck.sh asks /healthz, not /readyz", healthcheck_script, "'GET /readyz ", "'GET /healthz "),
+        (
+            "service producer (orderstream-producer) checks its health with",
+            compose_text,
+            "    stop_grace_period: 30s\n",
+            "    stop_grace_period: 30s\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n",
+        ),
+        ("service kafka: logs are not rotated", compose_text, "    logging: *logging\n", ""),
+        ("service kafka-init: logs are not rotated", compose_text, "max-file: \"3\"", "max-files: \"3\""),
+        ("service lag-exporter has no memory limit", compose_text, "          memory: 128M\n", ""),
+        ("service kafka has no CPU limit", compose_text, "          cpus: \"1.0\"\n", ""),
         (
             "should be orderstream/producer:0.1.0",
             compose_text,

@@ -1,6 +1,10 @@
 //! Observability, tested for real: a real Prometheus scrapes the real
 //! producer, consumer and lag exporter during an ingestion, and every PromQL
 //! expression of the dashboard and of the alert rules is evaluated against it.
+//! And what an on-call person relies on, read from the files: the dashboard
+//! works in any Grafana (no datasource uid) and filters every query by job;
+//! every alert waits before firing, links its runbook, and has promtool cases
+//! where it fires and where it does not.
 
 // End-to-end: built only with the feature `make test` turns on (docs/testing.md).
 #![cfg(feature = "integration-tests")]
@@ -13,10 +17,18 @@ use serde_json::Value;
 
 const ARRIVAL: Duration = Duration::from_secs(60);
 
+fn read(path_from_prometheus_dir: &str) -> String {
+    let path = config_dir().join(path_from_prometheus_dir);
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+fn dashboard() -> Value {
+    serde_json::from_str(&read("../../grafana/dashboards/orderstream-pipeline-health.json")).unwrap()
+}
+
 /// Every `expr` of the dashboard, with Grafana's variables set as "All".
 fn dashboard_expressions() -> Vec<(String, String)> {
-    let path = config_dir().join("../../grafana/dashboards/orderstream-pipeline-health.json");
-    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let dashboard = dashboard();
     let mut expressions = Vec::new();
     for panel in dashboard["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().unwrap() {
@@ -130,4 +142,163 @@ async fn lag_stays_visible_when_no_consumer_is_alive() {
     assert!(visible, "lag of 300 not exported:\n{metrics}");
     let members = format!("orderstream_consumer_group_members{{group=\"{}\"}}", scenario.group);
     assert_eq!(sample(&metrics, &members), Some(0.0), "no consumer is alive");
+}
+
+/// Every value under a `datasource` key, anywhere in the dashboard.
+fn datasource_references(value: &Value, found: &mut Vec<Value>) {
+    match value {
+        Value::Object(object) => {
+            for (key, inner) in object {
+                if key == "datasource" {
+                    found.push(inner.clone());
+                } else {
+                    datasource_references(inner, found);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| datasource_references(item, found)),
+        _ => {}
+    }
+}
+
+/// The headings of docs/operations.md as anchors (`## OrderstreamX` → `orderstreamx`).
+fn runbook_anchors() -> Vec<String> {
+    read("../../docs/operations.md")
+        .lines()
+        .filter_map(|line| line.strip_prefix("## "))
+        .map(|heading| heading.trim().to_lowercase().replace(' ', "-"))
+        .collect()
+}
+
+/// Where `expr` reads a series without `{job=~"$job",instance=~"$instance"`.
+fn unfiltered_selectors(expr: &str) -> Vec<String> {
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut unfiltered = Vec::new();
+    for name in metric_names(expr) {
+        for (at, _) in expr.match_indices(&name) {
+            let before = expr[..at].chars().next_back();
+            let after = &expr[at + name.len()..];
+            if before.is_some_and(is_name_char) || after.starts_with(is_name_char) {
+                continue; // part of a longer name
+            }
+            if !after.starts_with(r#"{job=~"$job",instance=~"$instance""#) {
+                unfiltered.push(name.clone());
+            }
+        }
+    }
+    unfiltered
+}
+
+#[test]
+fn dashboard_works_in_any_grafana_and_filters_every_query_by_job() {
+    let dashboard = dashboard();
+    let variable =
+        |name: &str| dashboard["templating"]["list"].as_array().unwrap().iter().find(|v| v["name"] == name).cloned();
+    let mut problems = Vec::new();
+
+    // Import asks for a Prometheus; provisioning resolves the same name as a variable.
+    let input =
+        dashboard["__inputs"].as_array().and_then(|inputs| inputs.iter().find(|i| i["name"] == "DS_PROMETHEUS"));
+    if input.is_none_or(|input| input["type"] != "datasource" || input["pluginId"] != "prometheus") {
+        problems.push(format!("no __inputs entry DS_PROMETHEUS for a prometheus datasource: {input:?}"));
+    }
+    match variable("DS_PROMETHEUS") {
+        Some(ds) if ds["type"] == "datasource" && ds["query"] == "prometheus" => {}
+        other => problems.push(format!("no datasource variable DS_PROMETHEUS of type prometheus: {other:?}")),
+    }
+    let mut references = Vec::new();
+    datasource_references(&dashboard, &mut references);
+    for reference in references.iter().filter(|r| r["uid"] != "${DS_PROMETHEUS}") {
+        problems.push(format!("datasource {reference} is not the variable ${{DS_PROMETHEUS}}"));
+    }
+
+    // `job` lists orderstream's jobs only, and "All" means those, not every job.
+    match variable("job") {
+        Some(job)
+            if job["definition"].as_str().is_some_and(|q| q.contains("orderstream_")) && job["allValue"].is_null() => {}
+        other => problems.push(format!("the job variable is not scoped to orderstream's series: {other:?}")),
+    }
+
+    let anchors = runbook_anchors();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let title = panel["title"].as_str().unwrap();
+        if panel["description"].as_str().is_none_or(str::is_empty) {
+            problems.push(format!("panel `{title}` has no description"));
+        }
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for name in unfiltered_selectors(expr) {
+                problems.push(format!("panel `{title}` reads {name} without the job and instance filters"));
+            }
+        }
+        if panel["type"] == "stat" {
+            let steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"].as_array().cloned().unwrap_or_default();
+            if steps.len() < 2 || !steps.iter().any(|step| step["color"] == "red") {
+                problems.push(format!("stat panel `{title}` has no red threshold: {steps:?}"));
+            }
+        }
+        for link in panel["links"].as_array().into_iter().flatten() {
+            let url = link["url"].as_str().unwrap_or_default();
+            match url.strip_prefix("${runbooks}#") {
+                Some(anchor) if anchors.iter().any(|a| a == anchor) => {}
+                _ => problems.push(format!("panel `{title}` links {url}, not a runbook heading of docs/operations.md")),
+            }
+        }
+    }
+    assert!(problems.is_empty(), "the dashboard:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn unfiltered_selectors_are_found() {
+    let filtered = r#"sum(rate(orderstream_x_total{job=~"$job",instance=~"$instance"}[1m]))"#;
+    assert!(unfiltered_selectors(filtered).is_empty());
+    assert_eq!(
+        unfiltered_selectors("max(orderstream_x) + orderstream_x_total{job=~\"$job\",instance=~\"$instance\"}"),
+        ["orderstream_x"]
+    );
+    assert_eq!(unfiltered_selectors(r#"up{job="producer"}"#), ["up"]);
+}
+
+#[test]
+fn every_alert_waits_links_its_runbook_and_is_tested_firing_and_quiet() {
+    let rules: serde_yaml::Value = serde_yaml::from_str(&read("rules/orderstream.yml")).unwrap();
+    let mut cases: Vec<(String, bool)> = Vec::new();
+    for file in std::fs::read_dir(config_dir().join("tests")).unwrap() {
+        let tests: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(file.unwrap().path()).unwrap()).unwrap();
+        for test in tests["tests"].as_sequence().into_iter().flatten() {
+            for case in test["alert_rule_test"].as_sequence().into_iter().flatten() {
+                let fires = case["exp_alerts"].as_sequence().is_some_and(|alerts| !alerts.is_empty());
+                cases.push((case["alertname"].as_str().unwrap().to_string(), fires));
+            }
+        }
+    }
+    let anchors = runbook_anchors();
+    let mut problems = Vec::new();
+    let mut alerts = 0;
+    for group in rules["groups"].as_sequence().unwrap() {
+        for rule in group["rules"].as_sequence().unwrap() {
+            let Some(alert) = rule["alert"].as_str() else { continue };
+            alerts += 1;
+            if rule["for"].as_str().is_none() {
+                problems.push(format!("{alert} has no `for:`: one bad evaluation pages"));
+            }
+            let anchor = alert.to_lowercase();
+            let expected = format!("docs/operations.md#{anchor}");
+            if rule["annotations"]["runbook_url"].as_str() != Some(expected.as_str()) {
+                problems
+                    .push(format!("{alert}: runbook_url is {:?}, not {expected}", rule["annotations"]["runbook_url"]));
+            }
+            if !anchors.contains(&anchor) {
+                problems.push(format!("{alert}: docs/operations.md has no heading `## {alert}`"));
+            }
+            for (fires, what) in [(true, "fires"), (false, "does not fire")] {
+                if !cases.iter().any(|(name, case_fires)| name == alert && *case_fires == fires) {
+                    problems.push(format!("{alert}: no promtool case where it {what}"));
+                }
+            }
+        }
+    }
+    assert!(alerts >= 10, "only {alerts} alerts found in rules/orderstream.yml");
+    assert!(problems.is_empty(), "the alert rules:\n{}", problems.join("\n"));
 }
