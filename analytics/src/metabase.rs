@@ -7,20 +7,20 @@
 //!
 //! The request sequence, one function per step:
 //!
-//! 1. [`wait_until_healthy`]: `GET /api/health` until `{"status":"ok"}`.
-//! 2. [`open_session`]: `GET /api/session/properties`; while Metabase has no
+//! 1. `wait_until_healthy`: `GET /api/health` until `{"status":"ok"}`.
+//! 2. `open_session`: `GET /api/session/properties`; while Metabase has no
 //!    user yet, claim its setup token with `POST /api/setup` and the admin from
 //!    the environment, so no one else can claim the instance; otherwise log in
 //!    with `POST /api/session`. Every later request carries the session in
 //!    `X-Metabase-Session`.
-//! 3. [`ensure_database`]: `GET /api/database`, then `PUT /api/database/:id`
+//! 3. `ensure_database`: `GET /api/database`, then `PUT /api/database/:id`
 //!    (so a rotated password is applied) or `POST /api/database`, always as the
 //!    read-only analyst role.
-//! 4. [`ensure_collection`]: `GET /api/collection`, then `POST /api/collection`
+//! 4. `ensure_collection`: `GET /api/collection`, then `POST /api/collection`
 //!    when missing.
-//! 5. [`ensure_cards`]: `GET /api/card?f=all`, then per question `POST
+//! 5. `ensure_cards`: `GET /api/card?f=all`, then per question `POST
 //!    /api/card`, or `PUT /api/card/:id` when the card differs from its file.
-//! 6. [`ensure_dashboard`]: `GET /api/collection/:id/items?models=dashboard`,
+//! 6. `ensure_dashboard`: `GET /api/collection/:id/items?models=dashboard`,
 //!    `POST /api/dashboard` when missing, `GET /api/dashboard/:id`, then `PUT
 //!    /api/dashboard/:id` with the dashcards and the month filter when the
 //!    layout differs.

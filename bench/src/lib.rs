@@ -19,26 +19,28 @@
 //!   `orders.written_at`.
 //!
 //! Layout:
-//! - [`settings`]: the `BENCH_*` settings; [`ports`]: defaults from `ports.env`.
-//! - [`services`]: the bench's own PostgreSQL and Kafka (the project's
+//! - `settings`: the `BENCH_*` settings; `ports`: defaults from `ports.env`.
+//! - `services`: the bench's own PostgreSQL and Kafka (the project's
 //!   scripts), fresh at the start, stopped when dropped.
-//! - [`input`]: the generated file and its mean Kafka value size.
-//! - [`pipeline`]: producer and consumer group on a fresh scenario, started
+//! - `input`: the generated file and its mean Kafka value size.
+//! - `pipeline`: producer and consumer group on a fresh scenario, started
 //!   and settled (ready files, `/readyz`, the consumers' `/status`).
-//! - [`procfs`]: CPU time and peak memory of processes, from `/proc`.
-//! - [`phases`]: one module per phase; [`profile`]: `BENCH_PERF` and
+//! - `procfs`: CPU time and peak memory of processes, from `/proc`.
+//! - `phases`: one module per phase; `profile`: `BENCH_PERF` and
 //!   `BENCH_PROFILE` (`perf`).
-//! - [`report`]: the table and the machine-readable last line.
+//! - `report`: the table and the machine-readable last line.
 
-pub mod input;
-pub mod phases;
-pub mod pipeline;
-pub mod ports;
-pub mod procfs;
-pub mod profile;
-pub mod report;
-pub mod services;
-pub mod settings;
+mod input;
+mod phases;
+mod pipeline;
+mod ports;
+mod procfs;
+mod profile;
+mod report;
+mod services;
+mod settings;
+
+pub use settings::Settings;
 
 use std::time::Instant;
 
@@ -46,7 +48,6 @@ use anyhow::Context;
 
 use crate::report::Results;
 use crate::services::Services;
-use crate::settings::Settings;
 
 /// Prints a progress line on standard error (the report goes to standard
 /// output, its last line machine-readable).

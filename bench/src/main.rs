@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use orderstream_bench::settings::Settings;
+use orderstream_bench::Settings;
 
 fn main() -> ExitCode {
     let settings = Settings::parse();

@@ -2,12 +2,12 @@
 //! Kafka and PostgreSQL, each checked against a data invariant computed from
 //! the lines written, plus a soak run.
 
-pub mod edges;
-pub mod invariant;
-pub mod ledger;
-pub mod load;
-pub mod monitor;
-pub mod proxy;
+mod edges;
+mod invariant;
+mod ledger;
+mod load;
+mod monitor;
+mod proxy;
 pub mod report;
 pub mod rig;
 pub mod scenarios;

@@ -190,7 +190,7 @@ impl Rig {
     }
 
     /// Polls until the pipeline holds the expected state and keeps holding
-    /// it for [`SETTLE`], or the deadline passes; the last state read and
+    /// it for `SETTLE`, or the deadline passes; the last state read and
     /// when the state that held started to match.
     pub async fn converge(&self) -> (Found, Differences, Option<Instant>) {
         let deadline = Instant::now() + self.size.converge_within;

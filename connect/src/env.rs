@@ -33,7 +33,7 @@ const fn deprecated(old: &'static str, canonical: &'static str) -> Alias {
 }
 
 /// Every alias, for every binary (a binary ignores the names it has no flag for).
-pub const ALIASES: [Alias; 17] = [
+pub(crate) const ALIASES: [Alias; 17] = [
     kept("DATABASE_URL", "ORDERSTREAM_DATABASE_URL"),
     kept("KAFKA_BROKERS", "ORDERSTREAM_KAFKA_BROKERS"),
     kept("PGSSLROOTCERT", "ORDERSTREAM_DATABASE_SSL_ROOT_CERT"),
@@ -56,7 +56,7 @@ pub const ALIASES: [Alias; 17] = [
 /// What [`apply_aliases`] would do with this environment: for each alias
 /// whose old name is set while its `ORDERSTREAM_` name is not, the alias and
 /// the value to copy. Pure, for tests.
-pub fn resolve(
+pub(crate) fn resolve(
     get: impl Fn(&str) -> Option<std::ffi::OsString>,
     aliases: &[Alias],
 ) -> Vec<(&Alias, std::ffi::OsString)> {

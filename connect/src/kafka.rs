@@ -28,7 +28,7 @@ pub enum SecurityProtocol {
 
 impl SecurityProtocol {
     /// The librdkafka value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SecurityProtocol::Plaintext => "plaintext",
             SecurityProtocol::Ssl => "ssl",
@@ -58,7 +58,7 @@ pub enum SaslMechanism {
 
 impl SaslMechanism {
     /// The librdkafka value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SaslMechanism::Plain => "PLAIN",
             SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
@@ -191,7 +191,7 @@ pub enum KafkaConfigError {
 }
 
 /// Whether a librdkafka setting holds a secret, by its name.
-pub fn is_sensitive(key: &str) -> bool {
+pub(crate) fn is_sensitive(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     ["password", "secret", "ssl.key.pem", "sasl.jaas", "oauthbearer.config", "token"]
         .iter()
@@ -202,7 +202,7 @@ pub fn is_sensitive(key: &str) -> bool {
 /// clap would repeat a refused value in its message, and a malformed option
 /// may be a misplaced password. A value that is not `key=value` becomes an
 /// empty key, which [`KafkaArgs::validate`] refuses without showing it.
-pub fn parse_option(raw: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_option(raw: &str) -> Result<(String, String), String> {
     Ok(raw
         .split_once('=')
         .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()))

@@ -12,8 +12,8 @@
 //! |--------------|-----------------------------------------------------------------------------|
 //! | [`postgres`] | `--database-url` with `sslmode` and `--database-ca-file`: a rustls connector, password redaction |
 //! | [`kafka`]    | `--brokers`, TLS and SASL/SCRAM flags, pass-through `--kafka-option`s → librdkafka settings |
-//! | [`secret`]   | a password that never reaches a log line or a `Debug` output                |
-//! | [`topics`]   | `--topic`, `--dlq-topic`, `--group`: where the records live in Kafka        |
+//! | `secret`     | a password that never reaches a log line or a `Debug` output                |
+//! | `topics`     | `--topic`, `--dlq-topic`, `--group`: where the records live in Kafka        |
 //!
 //! # Guarantee
 //!
@@ -23,8 +23,8 @@
 pub mod env;
 pub mod kafka;
 pub mod postgres;
-pub mod secret;
-pub mod topics;
+mod secret;
+mod topics;
 
 pub use kafka::KafkaArgs;
 pub use postgres::{Database, DatabaseArgs, DatabaseConfigError, TlsMode};

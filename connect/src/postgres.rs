@@ -32,7 +32,7 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The database of a local run (`make run`): no password, so nothing to hide.
-pub const DEFAULT_DATABASE_URL: &str = "postgres://orderstream@127.0.0.1:5433/orderstream";
+pub(crate) const DEFAULT_DATABASE_URL: &str = "postgres://orderstream@127.0.0.1:5433/orderstream";
 
 /// How long a connection attempt may take unless the URL says otherwise: a
 /// stopped or unreachable server must fail the attempt, not hang it.
@@ -509,7 +509,7 @@ pub fn redact(url: &str) -> String {
 
 /// `text` with every password of `url` (as written and decoded) replaced by
 /// `***`: for messages that may quote parts of the URL.
-pub fn scrub(text: &str, url: &str) -> String {
+pub(crate) fn scrub(text: &str, url: &str) -> String {
     let mut scrubbed = text.to_string();
     for span in password_spans(url) {
         let raw = &url[span];

@@ -60,7 +60,7 @@ impl Process {
 }
 
 /// The partitions a consumer holds now, from its `/status`.
-pub fn assigned_partitions(consumer: &Process) -> Option<Vec<i32>> {
+pub(crate) fn assigned_partitions(consumer: &Process) -> Option<Vec<i32>> {
     let status = consumer.status()?;
     let listed = status["assigned_partitions"].as_array()?;
     listed.iter().map(|partition| partition.as_i64().and_then(|p| i32::try_from(p).ok())).collect()

@@ -36,7 +36,7 @@ mod process;
 pub mod prometheus;
 mod records;
 mod scenario;
-pub mod services;
+mod services;
 pub mod topic;
 
 pub use process::{binary, Process};

@@ -59,13 +59,13 @@ impl Scenario {
     }
 
     /// Creates the database and topics of a new scenario on the given Kafka
-    /// brokers (a [`kafka::PrivateKafka`] for tests that stop Kafka).
+    /// brokers (a [`crate::kafka::PrivateKafka`] for tests that stop Kafka).
     pub async fn on_brokers(name: &str, brokers: &str) -> Scenario {
         Scenario::create(name, &required_env("ORDERSTREAM_TEST_DATABASE_URL"), brokers).await
     }
 
     /// Like [`Scenario::new`], with the database on another cluster (e.g. a
-    /// [`postgres::PrivatePostgres`] that the test stops).
+    /// [`crate::postgres::PrivatePostgres`] that the test stops).
     pub async fn new_on(name: &str, admin_url: &str) -> Scenario {
         Scenario::create(name, admin_url, &required_env("ORDERSTREAM_TEST_KAFKA_BROKERS")).await
     }

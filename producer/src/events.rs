@@ -187,8 +187,8 @@ impl HeaderUnusable<'_> {
 /// The positions could not be saved (a full disk): reading stops until a
 /// save succeeds.
 pub struct PositionsUnsaveable<'a> {
-    /// Why the save failed.
-    pub error: &'a dyn std::fmt::Display,
+    /// Why the save failed (logged with its causes).
+    pub error: &'a (dyn std::error::Error + 'static),
     /// Whether the previous save failed too: then only counted, not logged
     /// again, so a full disk writes one error line, not one per flush.
     pub already_failing: bool,
@@ -204,7 +204,7 @@ impl PositionsUnsaveable<'_> {
         metrics.position_write_errors.inc();
         metrics.positions_unsaveable.set(1);
         if !self.already_failing {
-            error!(message = Self::MESSAGE, error = %self.error);
+            error!(message = Self::MESSAGE, error = %connect::postgres::describe(self.error));
         }
     }
 }

@@ -69,7 +69,7 @@ pub struct TrackedFile {
 #[derive(Debug, Error)]
 pub enum PositionStoreError {
     /// The store exists but cannot be read.
-    #[error("cannot read the position store {path}: {source}")]
+    #[error("cannot read the position store {path}")]
     Read {
         /// The store's path.
         path: PathBuf,
@@ -78,7 +78,7 @@ pub enum PositionStoreError {
     },
     /// The store exists but is not valid JSON: refusing to start beats
     /// re-publishing every file from the start.
-    #[error("the position store {path} is corrupt ({source}); move it away to re-read every file from the start")]
+    #[error("the position store {path} is corrupt; move it away to re-read every file from the start")]
     Corrupt {
         /// The store's path.
         path: PathBuf,
@@ -86,7 +86,7 @@ pub enum PositionStoreError {
         source: serde_json::Error,
     },
     /// The new positions could not be saved (disk full, permissions, …).
-    #[error("cannot save the position store {path}: {source}")]
+    #[error("cannot save the position store {path}")]
     Write {
         /// The store's path.
         path: PathBuf,

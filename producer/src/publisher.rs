@@ -32,13 +32,13 @@ use crate::tailer::{RecordOutcome, TailedRecord};
 #[derive(Debug, Error)]
 pub enum PublishError {
     /// The client could not be created (a bad setting).
-    #[error("cannot create the Kafka client: {0}")]
+    #[error("cannot create the Kafka client")]
     Client(#[source] KafkaError),
     /// The SASL password file cannot be read.
     #[error(transparent)]
     Settings(#[from] connect::kafka::KafkaConfigError),
     /// A topic could not be created or checked.
-    #[error("cannot create topic {topic}: {source}")]
+    #[error("cannot create topic {topic}")]
     Topic {
         /// The topic.
         topic: String,

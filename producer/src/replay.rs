@@ -75,7 +75,7 @@ pub struct ReplayArgs {
 #[derive(Debug, Error)]
 pub enum ReplayError {
     /// The file cannot be opened or read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     File {
         /// The file.
         path: PathBuf,
@@ -83,7 +83,7 @@ pub enum ReplayError {
         source: std::io::Error,
     },
     /// The topics could not be searched for the file's epoch.
-    #[error("cannot search the topics for the epoch of {path}: {source}")]
+    #[error("cannot search the topics for the epoch of {path}")]
     Scan {
         /// The file.
         path: PathBuf,

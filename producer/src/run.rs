@@ -66,7 +66,7 @@ pub enum ProducerError {
     /// Kafka refused a record for a reason that is not the record's own
     /// (see `Refusal::NotTheRecord`), or refused a dead letter; its file's
     /// position stays before it, so a restart sends it again.
-    #[error("Kafka refused the record from {file} at byte {offset}; a restart sends it again: {source}")]
+    #[error("Kafka refused the record from {file} at byte {offset} (a restart sends it again)")]
     Delivery {
         /// Source file.
         file: String,
@@ -77,7 +77,7 @@ pub enum ProducerError {
     },
     /// Kafka refused an order for good, and then its dead letter too: the
     /// line is in neither topic, so its file's position stays before it.
-    #[error("Kafka refused the order from {file} at byte {offset} ({refusal}), and its dead letter: {source}")]
+    #[error("Kafka refused the order from {file} at byte {offset} ({refusal}), and its dead letter")]
     DeadLetterRefused {
         /// Source file.
         file: String,
@@ -109,10 +109,10 @@ pub enum ProducerError {
     /// The highest epoch on the topics cannot be read at start; without it
     /// a producer whose state folder was lost could version new files below
     /// ones already published.
-    #[error("cannot read the highest file epoch on the topics: {0}")]
+    #[error("cannot read the highest file epoch on the topics")]
     EpochFloor(#[source] KafkaError),
     /// The ready file (`--ready-file`) cannot be written.
-    #[error("cannot write the ready file {path}: {source}")]
+    #[error("cannot write the ready file {path}")]
     ReadyFile {
         /// The file asked for.
         path: PathBuf,
@@ -120,7 +120,7 @@ pub enum ProducerError {
         source: std::io::Error,
     },
     /// The inbox folder cannot be listed at start.
-    #[error("cannot list the inbox {path}: {source}")]
+    #[error("cannot list the inbox {path}")]
     Inbox {
         /// The inbox.
         path: PathBuf,
@@ -751,7 +751,9 @@ impl Producer {
             Ok(()) => {}
             Err(failure) => {
                 PositionsUnsaveable { error: &failure, already_failing: self.positions_failing }.emit(&self.metrics);
-                self.status.last_error.set(&format!("cannot save positions: {failure}"));
+                self.status
+                    .last_error
+                    .set(&format!("cannot save positions: {}", connect::postgres::describe(&failure)));
                 if !self.positions_failing {
                     self.readiness.not_ready("cannot save positions");
                 }
@@ -767,8 +769,9 @@ impl Producer {
             Ok(delivered) => delivered,
             Err(error) => {
                 self.metrics.delivery_errors.inc();
-                self.readiness.not_ready(&format!("stopping: {error}"));
-                self.status.last_error.set(&error);
+                let described = connect::postgres::describe(&error);
+                self.readiness.not_ready(&format!("stopping: {described}"));
+                self.status.last_error.set(&described);
                 return Err(error);
             }
         };

@@ -25,7 +25,7 @@ pub enum Cell<'a> {
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// `text` prefixed with `'` when a spreadsheet would take it for a formula.
-pub fn neutralise_formula(text: &str) -> Cow<'_, str> {
+pub(crate) fn neutralise_formula(text: &str) -> Cow<'_, str> {
     if text.starts_with(FORMULA_STARTS) {
         Cow::Owned(format!("'{text}"))
     } else {

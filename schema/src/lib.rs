@@ -10,11 +10,11 @@
 //!
 //! | module        | responsibility                                                       |
 //! |---------------|----------------------------------------------------------------------|
-//! | [`order`]     | the [`Order`] record itself                                          |
+//! | `order`       | the [`Order`] record itself                                          |
 //! | [`columns`]   | the CSV header: which column holds which field                       |
 //! | [`csv_export`]| CSV written for people: formula injection neutralised                |
 //! | [`parse`]     | one CSV record's fields → a validated [`Order`], or a [`Rejection`]  |
-//! | [`flags`]     | suspicious but valid orders: kept and flagged                        |
+//! | `flags`       | suspicious but valid orders: kept and flagged                        |
 //! | [`message`]   | the Kafka wire format: versioned JSON value and header names         |
 //! | [`migrations`]| the PostgreSQL schema as ordered, embedded SQL migrations            |
 //!
@@ -26,10 +26,10 @@
 
 pub mod columns;
 pub mod csv_export;
-pub mod flags;
+mod flags;
 pub mod message;
 pub mod migrations;
-pub mod order;
+mod order;
 pub mod parse;
 pub mod records;
 

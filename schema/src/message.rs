@@ -53,23 +53,23 @@ pub mod stages {
 pub const OFFSET_BITS: u32 = 36;
 
 /// Seconds of wall-clock time per step of a file's epoch.
-pub const EPOCH_STEP_SECONDS: i64 = 10;
+pub(crate) const EPOCH_STEP_SECONDS: i64 = 10;
 
 /// Where epochs count from: 2020-01-01T00:00:00Z. With 27 bits of epoch in
 /// 10-second steps, versions stay positive `i64`s until 2062.
-pub const EPOCH_ORIGIN_UNIX_SECONDS: i64 = 1_577_836_800;
+pub(crate) const EPOCH_ORIGIN_UNIX_SECONDS: i64 = 1_577_836_800;
 
 /// Versions written before epochs existed (file sequence × 2⁴⁰ + offset)
 /// read as epochs below every clock epoch from 2020 on: an upgrade never
 /// makes new records older than stored ones.
-pub const LEGACY_OFFSET_BITS: u32 = 40;
+pub(crate) const LEGACY_OFFSET_BITS: u32 = 40;
 
 /// The version of a record in source order: `epoch × 2³⁶ + byte offset`.
 ///
 /// The **epoch** is a hybrid logical clock the producer gives each file when
 /// it starts reading it (a new file, or one rewritten or truncated): the
-/// larger of the wall clock in [`EPOCH_STEP_SECONDS`] steps since
-/// [`EPOCH_ORIGIN_UNIX_SECONDS`] ([`clock_epoch`]), one more than the last
+/// larger of the wall clock in `EPOCH_STEP_SECONDS` steps since
+/// `EPOCH_ORIGIN_UNIX_SECONDS` ([`clock_epoch`]), one more than the last
 /// epoch it gave, and one more than the highest epoch on the topics when it
 /// started. The rule, and why it holds:
 ///

@@ -6,10 +6,10 @@
 //!
 //! | module       | responsibility                                                             |
 //! |--------------|----------------------------------------------------------------------------|
-//! | [`config`]   | flags and environment variables (the same as the other binaries)           |
-//! | [`gather`]   | asking each part: the processes' `/status`, Kafka, PostgreSQL              |
-//! | [`report`]   | the verdict (caught up, behind, unreachable), the screen, the exit code    |
-//! | [`progress`] | `--progress`: one line of orders loaded, rate and time left per call       |
+//! | `config`     | flags and environment variables (the same as the other binaries)           |
+//! | `gather`     | asking each part: the processes' `/status`, Kafka, PostgreSQL              |
+//! | `report`     | the verdict (caught up, behind, unreachable), the screen, the exit code    |
+//! | `progress`   | `--progress`: one line of orders loaded, rate and time left per call       |
 //!
 //! # What it promises
 //!
@@ -20,9 +20,12 @@
 //! Kafka or PostgreSQL cannot be reached, saying which and how to start it.
 //! It only reads: nothing it does changes the pipeline.
 
-pub mod config;
-pub mod gather;
-pub mod progress;
-pub mod report;
+mod config;
+mod gather;
+mod progress;
+mod report;
 
 pub use config::Config;
+pub use gather::gather;
+pub use progress::progress_line;
+pub use report::Report;

@@ -2,10 +2,7 @@
 //! the verdict (0 caught up, 1 behind, 2 unreachable).
 
 use clap::Parser;
-use orderstream_status::gather::gather;
-use orderstream_status::progress::progress_line;
-use orderstream_status::report::Report;
-use orderstream_status::Config;
+use orderstream_status::{gather, progress_line, Config, Report};
 
 /// Exit code of a configuration mistake (clap's own): not a pipeline state.
 const INVALID_CONFIGURATION: i32 = 64;

@@ -20,13 +20,13 @@
 //! `/status` and the progress logs alike; [`write_ready_file`] publishes the
 //! bound address, and [`write_final_report`] what a process did by the time
 //! it stopped, so a harness never reads either from a log line; a
-//! [`Registrar`] (module [`metrics`]) declares a process's metrics, the same
+//! [`Registrar`] (module `metrics`) declares a process's metrics, the same
 //! way in every process.
 //!
 //! The server binds loopback by default (see each binary's `--metrics-addr`):
 //! metrics are for the local Prometheus, not the network, unless configured.
 
-pub mod metrics;
+mod metrics;
 
 pub use metrics::Registrar;
 
@@ -100,7 +100,7 @@ impl Readiness {
     }
 
     /// `None` when ready, else the reason.
-    pub fn reason(&self) -> Option<String> {
+    pub(crate) fn reason(&self) -> Option<String> {
         self.not_ready.lock().expect("readiness lock").clone()
     }
 }
@@ -161,7 +161,7 @@ async fn serve_endpoints(addr: SocketAddr, endpoints: Endpoints) -> Result<Socke
 
 /// What a ready file holds: where the process serves its endpoints.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ReadyFile {
+pub(crate) struct ReadyFile {
     /// The bound address of `/metrics`, `/healthz`, `/readyz`, `/status`.
     pub addr: SocketAddr,
     /// The process id, so a harness can tell a stale file from a live one.
@@ -247,7 +247,7 @@ impl Rate {
     }
 
     /// Notes the counter's running total at `at` (tests give the time).
-    pub fn record_at(&mut self, at: Instant, total: u64) {
+    pub(crate) fn record_at(&mut self, at: Instant, total: u64) {
         self.samples.push_back((at, total));
         // One sample older than the window stays: the rate spans the whole window.
         while self.samples.len() > 2 && self.samples.get(1).is_some_and(|(time, _)| at - *time >= self.window) {
