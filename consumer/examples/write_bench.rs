@@ -1,31 +1,57 @@
-//! Measures the two write paths of `upsert` on a real PostgreSQL:
-//! `unnest` of arrays vs binary `COPY` into a temporary table + `INSERT … SELECT`.
+//! Measures the consumer's write path on a real PostgreSQL, two comparisons:
 //!
-//! `cargo run --release -p orderstream-consumer --example write_bench` with
-//! `ORDERSTREAM_TEST_DATABASE_URL` set (`make test-services`, `. .local/test/env`).
-//! Each run creates and drops its own database. Per batch size, both paths
-//! insert the same fresh rows, then re-apply them with a newer version (updates),
-//! in alternating order, each inside the real batch transaction shape
-//! (lock existing rows, write).
+//! - `write_bench` (default): how a batch is written and counted. *Lock then
+//!   upsert* (the stored rows locked `FOR UPDATE` and read, each row's outcome
+//!   decided in Rust, the rows that write sent by `unnest`) against *one
+//!   statement* ([`upsert_rows`]: `INSERT … ON CONFLICT … WHERE` older and
+//!   different `RETURNING`, plus a version-advance `UPDATE` only for rows it
+//!   left alone). Four sets of 200,000 rows in batches of 5,000, each in its
+//!   own transaction: insert (fresh ids), update (newer version, other
+//!   values), replay (the same versions again: nothing written) and re-read
+//!   (newer version, same values: the version advances, counted unchanged).
+//!   Both paths must count the same outcomes; rows/s and CPU seconds of the
+//!   client process and of its PostgreSQL backend (from `/proc`, so the server
+//!   must run on this machine) are printed per set, then the median ratios.
+//! - `write_bench copy`: `unnest` of arrays against binary `COPY` into a
+//!   temporary table + `INSERT … SELECT`, per batch size (the measurement that
+//!   chose `unnest`).
 //!
-//! The consumer writes by `unnest` only; the `COPY` path lives here, beside
-//! the measurement that decided against it, with the consumer's own column
-//! list and version guard so that both paths do the same thing.
+//! `cargo run --release -p orderstream-consumer --example write_bench [copy] [RUNS]`
+//! with `ORDERSTREAM_TEST_DATABASE_URL` set (`make test-services`,
+//! `. .local/test/env`). Each path writes into its own fresh database,
+//! created and dropped by the run; the order of the paths alternates between
+//! runs (RUNS, default 3).
 
 use std::time::Instant;
 
-use chrono::Utc;
-use deadpool_postgres::Transaction;
+use std::collections::HashSet;
+
+use chrono::{DateTime, TimeZone, Utc};
+use deadpool_postgres::{Pool, Transaction};
 use orderstream_consumer::batch::{OrderRecord, Source};
-use orderstream_consumer::upsert::{lock_existing, write_rows, ORDER_COLUMNS, VERSION_GUARD};
+use orderstream_consumer::upsert::{
+    count, lock_existing, row_outcome, write_rows, UpsertOutcome, ORDER_COLUMNS, VERSION_GUARD,
+};
 use rust_decimal::Decimal;
 use schema::Order;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 const ROWS: i64 = 200_000;
 
-/// The way rows travel to PostgreSQL.
+/// The consumer's batch size.
+const BATCH: usize = 5_000;
+
+/// How a batch is written and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CountingPath {
+    /// Lock and read the stored rows, decide in Rust, upsert the rows that write.
+    LockThenUpsert,
+    /// [`upsert_rows`]: decide in SQL, one statement (two for rows it leaves alone).
+    OneStatement,
+}
+
+/// The ways rows travel to PostgreSQL, for the `copy` comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WritePath {
     /// The consumer's: one `INSERT … SELECT FROM unnest(arrays) ON CONFLICT`.
@@ -88,13 +114,146 @@ async fn write_copy(client: &Transaction<'_>, records: &[&OrderRecord]) -> Resul
     Ok(())
 }
 
+fn flag_list(record: &OrderRecord) -> String {
+    record.flags.iter().map(|flag| flag.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// The records of one write as one array per column, in [`ORDER_COLUMNS`] order.
+struct ColumnArrays<'a> {
+    ids: Vec<i64>,
+    user_ids: Vec<i64>,
+    completed_at: Vec<DateTime<Utc>>,
+    item_totals: Vec<Decimal>,
+    shipment_totals: Vec<Decimal>,
+    files: Vec<&'a str>,
+    lines: Vec<i64>,
+    offsets: Vec<i64>,
+    read_at: Vec<DateTime<Utc>>,
+    versions: Vec<i64>,
+    flags: Vec<String>,
+}
+
+impl<'a> ColumnArrays<'a> {
+    fn new(records: &[&'a OrderRecord]) -> Self {
+        ColumnArrays {
+            ids: records.iter().map(|r| r.order.id).collect(),
+            user_ids: records.iter().map(|r| r.order.user_id).collect(),
+            completed_at: records.iter().map(|r| r.order.completed_at).collect(),
+            item_totals: records.iter().map(|r| r.order.item_total).collect(),
+            shipment_totals: records.iter().map(|r| r.order.shipment_total).collect(),
+            files: records.iter().map(|r| r.source.file.as_str()).collect(),
+            lines: records.iter().map(|r| r.source.line).collect(),
+            offsets: records.iter().map(|r| r.source.offset).collect(),
+            read_at: records.iter().map(|r| r.source.read_at).collect(),
+            versions: records.iter().map(|r| r.source.version).collect(),
+            flags: records.iter().map(|r| flag_list(r)).collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 11] {
+        [
+            &self.ids,
+            &self.user_ids,
+            &self.completed_at,
+            &self.item_totals,
+            &self.shipment_totals,
+            &self.files,
+            &self.lines,
+            &self.offsets,
+            &self.read_at,
+            &self.versions,
+            &self.flags,
+        ]
+    }
+}
+
+/// The candidate's first statement: inserts new ids and, `ON CONFLICT`,
+/// replaces rows whose version is older *and* whose business values differ,
+/// judged on the locked, latest version of the row (`ON CONFLICT` locks the
+/// row before testing its `WHERE`, and keeps it locked when the test fails).
+/// Returns each written id and whether it was inserted (`xmax = 0`: a row
+/// updated by `ON CONFLICT` carries our transaction as its locker).
+fn upsert_changed() -> String {
+    format!(
+        "INSERT INTO orders AS stored ({ORDER_COLUMNS})
+         SELECT id, u, c, i, s, f, l, o, r, v, string_to_array(fl, ',')
+         FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::numeric[], $5::numeric[],
+                     $6::text[], $7::int8[], $8::int8[], $9::timestamptz[], $10::int8[], $11::text[])
+              AS t(id, u, c, i, s, f, l, o, r, v, fl)
+         ORDER BY id
+         {VERSION_GUARD}
+           AND (stored.user_id, stored.completed_at, stored.item_total, stored.shipment_total, stored.flags)
+               IS DISTINCT FROM
+               (EXCLUDED.user_id, EXCLUDED.completed_at, EXCLUDED.item_total, EXCLUDED.shipment_total, EXCLUDED.flags)
+         RETURNING id, xmax = 0"
+    )
+}
+
+/// Advances the version (and provenance) of stored rows older than the
+/// record: run only on ids the first statement left alone, which it locked,
+/// so any row still older has the record's business values.
+const ADVANCE_VERSION: &str = "UPDATE orders AS stored SET
+        source_file = t.f, source_line = t.l, source_offset = t.o, read_at = t.r,
+        source_version = t.v, written_at = clock_timestamp()
+    FROM unnest($1::int8[], $6::text[], $7::int8[], $8::int8[], $9::timestamptz[], $10::int8[])
+         AS t(id, f, l, o, r, v)
+    WHERE stored.id = t.id AND stored.source_version < t.v";
+
+/// The parameter types of [`ColumnArrays::params`], sent with the statements.
+const ARRAY_TYPES: [Type; 11] = [
+    Type::INT8_ARRAY,
+    Type::INT8_ARRAY,
+    Type::TIMESTAMPTZ_ARRAY,
+    Type::NUMERIC_ARRAY,
+    Type::NUMERIC_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::INT8_ARRAY,
+    Type::INT8_ARRAY,
+    Type::TIMESTAMPTZ_ARRAY,
+    Type::INT8_ARRAY,
+    Type::TEXT_ARRAY,
+];
+
+/// The candidate: writes the records (unique ids, ascending) and counts how
+/// they landed, without locking or reading the stored rows first.
+async fn upsert_rows(
+    client: &deadpool_postgres::Transaction<'_>,
+    records: &[&OrderRecord],
+) -> Result<UpsertOutcome, tokio_postgres::Error> {
+    let mut outcome = UpsertOutcome::default();
+    if records.is_empty() {
+        return Ok(outcome);
+    }
+    let arrays = ColumnArrays::new(records);
+    let statement = client.prepare_cached(&upsert_changed()).await?;
+    let written = client.query(&statement, &arrays.params()).await?;
+    let mut written_ids = HashSet::with_capacity(written.len());
+    for row in &written {
+        written_ids.insert(row.get::<_, i64>(0));
+        if row.get::<_, bool>(1) {
+            outcome.inserted += 1;
+        } else {
+            outcome.updated += 1;
+        }
+    }
+    let left: Vec<&OrderRecord> =
+        records.iter().copied().filter(|record| !written_ids.contains(&record.order.id)).collect();
+    outcome.unchanged = left.len() as u64;
+    if !left.is_empty() {
+        let arrays = ColumnArrays::new(&left);
+        let params: Vec<(&(dyn ToSql + Sync), Type)> = arrays.params().into_iter().zip(ARRAY_TYPES).collect();
+        (**client).query_typed(ADVANCE_VERSION, &params).await?;
+    }
+    Ok(outcome)
+}
+
 fn records(version: i64, cents: i64) -> Vec<OrderRecord> {
     (1..=ROWS)
         .map(|id| OrderRecord {
             order: Order {
                 id,
                 user_id: id % 5000 + 1,
-                completed_at: Utc::now(),
+                completed_at: Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap() + chrono::Duration::seconds(id),
                 item_total: Decimal::new(cents + id % 10_000, 2),
                 shipment_total: Decimal::new(250, 2),
             },
@@ -106,7 +265,142 @@ fn records(version: i64, cents: i64) -> Vec<OrderRecord> {
         .collect()
 }
 
-async fn run(pool: &deadpool_postgres::Pool, path: WritePath, all: &[OrderRecord], batch: usize) -> f64 {
+/// User plus system CPU seconds of a process, from `/proc/PID/stat`
+/// (clock ticks of 1/100 s, Linux's `USER_HZ`).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| fields.get(index).and_then(|field| field.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// What one set cost.
+#[derive(Debug, Clone, Copy)]
+struct Cost {
+    rows_per_s: f64,
+    client_cpu: f64,
+    server_cpu: f64,
+    outcome: UpsertOutcome,
+}
+
+/// Writes one batch the way the consumer did before [`upsert_rows`].
+async fn lock_then_upsert(transaction: &Transaction<'_>, rows: &[&OrderRecord]) -> UpsertOutcome {
+    let ids: Vec<i64> = rows.iter().map(|r| r.order.id).collect();
+    let existing = lock_existing(&**transaction, &ids).await.unwrap();
+    let mut outcome = UpsertOutcome::default();
+    let mut to_write = Vec::with_capacity(rows.len());
+    for &record in rows {
+        let row = row_outcome(record, existing.get(&record.order.id));
+        count(&mut outcome, row);
+        if row.writes() {
+            to_write.push(record);
+        }
+    }
+    write_rows(transaction, &to_write).await.unwrap();
+    outcome
+}
+
+async fn write_set(pool: &Pool, backend: &str, path: CountingPath, all: &[OrderRecord]) -> Cost {
+    let (client_before, server_before) = (cpu_seconds("self"), cpu_seconds(backend));
+    let started = Instant::now();
+    let mut outcome = UpsertOutcome::default();
+    for chunk in all.chunks(BATCH) {
+        let mut client = pool.get().await.unwrap();
+        let transaction = client.transaction().await.unwrap();
+        let rows: Vec<&OrderRecord> = chunk.iter().collect();
+        outcome += match path {
+            CountingPath::LockThenUpsert => lock_then_upsert(&transaction, &rows).await,
+            CountingPath::OneStatement => upsert_rows(&transaction, &rows).await.unwrap(),
+        };
+        transaction.commit().await.unwrap();
+    }
+    Cost {
+        rows_per_s: all.len() as f64 / started.elapsed().as_secs_f64(),
+        client_cpu: cpu_seconds("self") - client_before,
+        server_cpu: cpu_seconds(backend) - server_before,
+        outcome,
+    }
+}
+
+/// A fresh migrated database, its pool (one connection) and its backend's pid.
+async fn fresh_database(admin: &tokio_postgres::Client, admin_url: &str, name: &str) -> (Pool, String) {
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let pool = orderstream_consumer::db::pool(&connect::DatabaseArgs::from_url(&url), 1).unwrap();
+    let mut client = pool.get().await.unwrap();
+    orderstream_consumer::migrate::migrate(&mut client).await.unwrap();
+    let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    drop(client);
+    (pool, backend.to_string())
+}
+
+const SETS: [&str; 4] = ["insert", "update", "replay", "re-read"];
+
+/// One run of both counting paths over the four sets; returns each path's costs per set.
+async fn counting_run(admin: &tokio_postgres::Client, admin_url: &str, run: usize) -> [[Cost; 4]; 2] {
+    let sets = [records(1, 1000), records(2, 2000), records(2, 2000), records(3, 2000)];
+    let order = if run % 2 == 0 {
+        [CountingPath::LockThenUpsert, CountingPath::OneStatement]
+    } else {
+        [CountingPath::OneStatement, CountingPath::LockThenUpsert]
+    };
+    let mut costs: [Option<[Cost; 4]>; 2] = [None, None];
+    for path in order {
+        let name = format!("bench_{}_{run}_{}", std::process::id(), path as u8);
+        let (pool, backend) = fresh_database(admin, admin_url, &name).await;
+        let mut per_set = Vec::new();
+        for set in &sets {
+            per_set.push(write_set(&pool, &backend, path, set).await);
+        }
+        drop(pool);
+        admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
+        costs[path as usize] = Some(per_set.try_into().unwrap());
+    }
+    let [old, new] = costs.map(Option::unwrap);
+    for (set, (old, new)) in SETS.iter().zip(old.iter().zip(new.iter())) {
+        assert_eq!(old.outcome, new.outcome, "both paths count the {set} set alike");
+    }
+    [old, new]
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+async fn compare_counting(admin: &tokio_postgres::Client, admin_url: &str, runs: usize) {
+    println!("rows={ROWS}, batch={BATCH}; old = lock then upsert, new = one statement");
+    println!("rows/s, and CPU seconds of the client (cl) and its PostgreSQL backend (pg)");
+    println!(
+        "{:>3} {:>7} {:>9} {:>9} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7}",
+        "run", "set", "old r/s", "new r/s", "ratio", "old cl", "new cl", "old pg", "new pg", "cpu new/old", "outcome"
+    );
+    let mut ratios = vec![(Vec::new(), Vec::new()); 4];
+    for run in 0..runs {
+        let [old, new] = counting_run(admin, admin_url, run).await;
+        for (index, set) in SETS.iter().enumerate() {
+            let (o, n) = (old[index], new[index]);
+            let speed = n.rows_per_s / o.rows_per_s;
+            let cpu = (n.client_cpu + n.server_cpu) / (o.client_cpu + o.server_cpu);
+            ratios[index].0.push(speed);
+            ratios[index].1.push(cpu);
+            let UpsertOutcome { inserted, updated, unchanged } = n.outcome;
+            println!(
+                "{run:>3} {set:>7} {:>9.0} {:>9.0} {speed:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {cpu:>11.2} {inserted}/{updated}/{unchanged}",
+                o.rows_per_s, n.rows_per_s, o.client_cpu, n.client_cpu, o.server_cpu, n.server_cpu
+            );
+        }
+    }
+    println!("median over {runs} runs: new ÷ old");
+    for (set, (speed, cpu)) in SETS.iter().zip(ratios) {
+        println!("{set:>7}: rows/s {:.2}, CPU {:.2}", median(speed), median(cpu));
+    }
+}
+
+async fn run_copy(pool: &Pool, path: WritePath, all: &[OrderRecord], batch: usize) -> f64 {
     let started = Instant::now();
     for chunk in all.chunks(batch) {
         let mut client = pool.get().await.unwrap();
@@ -123,34 +417,37 @@ async fn run(pool: &deadpool_postgres::Pool, path: WritePath, all: &[OrderRecord
     all.len() as f64 / started.elapsed().as_secs_f64()
 }
 
-#[tokio::main]
-async fn main() {
-    let admin_url = std::env::var("ORDERSTREAM_TEST_DATABASE_URL").expect("ORDERSTREAM_TEST_DATABASE_URL");
-    let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+async fn compare_copy(admin: &tokio_postgres::Client, admin_url: &str) {
     println!("rows={ROWS}; rows/s per path; insert = fresh ids, update = same ids with a newer version");
     println!("{:>6} {:>8} {:>12} {:>12} {:>7}", "batch", "phase", "unnest", "copy", "ratio");
     for batch in [1_000usize, 5_000, 20_000] {
         let mut results = Vec::new();
         for path in [WritePath::Unnest, WritePath::CopyTempTable] {
-            let database =
+            let name =
                 format!("bench_{}_{batch}_{}", std::process::id(), if path == WritePath::Unnest { "u" } else { "c" });
-            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database}")).await.unwrap();
-            admin.batch_execute(&format!("CREATE DATABASE {database}")).await.unwrap();
-            let url = format!("{}/{database}", admin_url.rsplit_once('/').unwrap().0);
-            let pool = orderstream_consumer::db::pool(&connect::DatabaseArgs::from_url(&url), 1).unwrap();
-            {
-                let mut client = pool.get().await.unwrap();
-                orderstream_consumer::migrate::migrate(&mut client).await.unwrap();
-            }
-            let insert = run(&pool, path, &records(1, 1000), batch).await;
-            let update = run(&pool, path, &records(2, 2000), batch).await;
+            let (pool, _) = fresh_database(admin, admin_url, &name).await;
+            let insert = run_copy(&pool, path, &records(1, 1000), batch).await;
+            let update = run_copy(&pool, path, &records(2, 2000), batch).await;
             results.push((insert, update));
             drop(pool);
-            admin.batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)")).await.unwrap();
+            admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
         }
         let (unnest, copy) = (results[0], results[1]);
         println!("{batch:>6} {:>8} {:>12.0} {:>12.0} {:>7.2}", "insert", unnest.0, copy.0, unnest.0 / copy.0);
         println!("{batch:>6} {:>8} {:>12.0} {:>12.0} {:>7.2}", "update", unnest.1, copy.1, unnest.1 / copy.1);
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let admin_url = std::env::var("ORDERSTREAM_TEST_DATABASE_URL").expect("ORDERSTREAM_TEST_DATABASE_URL");
+    let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runs = args.iter().find_map(|arg| arg.parse().ok()).unwrap_or(3);
+    if args.iter().any(|arg| arg == "copy") {
+        compare_copy(&admin, &admin_url).await;
+    } else {
+        compare_counting(&admin, &admin_url, runs).await;
     }
 }
