@@ -3,9 +3,11 @@
 //! worker per peer phase with that phase's connector, stopped when dropped
 //! (also on failure and Ctrl-C).
 
+use std::cell::Cell;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
@@ -17,11 +19,17 @@ pub struct ConnectWorker {
     /// The worker's folder (jars, logs, pid file): kept between runs, so
     /// the jars are fetched once.
     dir: PathBuf,
-    /// Its REST port (only for the script; the bench reads no REST).
+    /// Its REST port: the connectors' state.
     port: u16,
     /// The JVM's pid, for its CPU time.
     pid: u32,
+    /// When the connectors' state was last asked for.
+    last_asked: Cell<Instant>,
 }
+
+/// How often [`ConnectWorker::check`] asks for the connectors' state: at
+/// every poll it would cost the worker CPU that is measured.
+const ASK_STATE_EVERY: Duration = Duration::from_secs(5);
 
 /// Where the script is: the repository this binary was built from.
 fn script() -> PathBuf {
@@ -51,7 +59,7 @@ impl ConnectWorker {
         run(&dir, port, &args, false)?;
         let output = run(&dir, port, &["pid".into()], true)?;
         let pid = String::from_utf8_lossy(&output).trim().parse().context("the worker's pid")?;
-        Ok(ConnectWorker { dir, port, pid })
+        Ok(ConnectWorker { dir, port, pid, last_asked: Cell::new(Instant::now()) })
     }
 
     /// CPU ticks of the worker's JVM so far.
@@ -59,9 +67,28 @@ impl ConnectWorker {
         procfs::cpu_ticks(self.pid)
     }
 
-    /// Whether the JVM still runs.
-    pub fn is_running(&self) -> bool {
-        Path::new(&format!("/proc/{}", self.pid)).exists()
+    /// Fails if the JVM has exited, or (every few seconds) if `connector`
+    /// or one of its tasks has failed: the worker keeps running then, and
+    /// the load would never finish. A worker that does not answer is not a
+    /// failure.
+    pub fn check(&self, connector: &str) -> anyhow::Result<()> {
+        if !Path::new(&format!("/proc/{}", self.pid)).exists() {
+            bail!("the Connect worker exited; see {}", self.log().display());
+        }
+        if self.last_asked.get().elapsed() < ASK_STATE_EVERY {
+            return Ok(());
+        }
+        self.last_asked.set(Instant::now());
+        let url = format!("http://127.0.0.1:{}/connectors/{connector}/status", self.port);
+        let Ok(mut response) = ureq::get(&url).call() else { return Ok(()) };
+        let Ok(status) = response.body_mut().read_json::<serde_json::Value>() else { return Ok(()) };
+        let failed = std::iter::once(&status["connector"])
+            .chain(status["tasks"].as_array().into_iter().flatten())
+            .any(|part| part["state"].as_str() == Some("FAILED"));
+        if failed {
+            bail!("Kafka Connect's {connector} failed: {status}; see {}", self.log().display());
+        }
+        Ok(())
     }
 
     /// The worker's log, for error messages.

@@ -29,6 +29,8 @@ use crate::settings::Settings;
 const DATABASE: &str = "bench_peer";
 const TOPIC: &str = "bench.peer.orders";
 const TABLE: &str = "peer_orders";
+/// The connector's name.
+const CONNECTOR: &str = "peer-jdbc-sink";
 /// Partitions of the topic: as orderstream's.
 const PARTITIONS: i32 = e2e::PARTITIONS;
 /// How long the drain may take.
@@ -70,12 +72,7 @@ pub async fn run(settings: &Settings, services: &Services, input: &Input) -> any
     let started = epoch_now();
     let peer = ConnectWorker::start(settings, &worker, &[connector])?;
     let ticks = || CpuTicks { loader: peer.ticks(), service: services.postgres_ticks() };
-    let mut check = || {
-        if !peer.is_running() {
-            bail!("the Connect worker exited; see {}", peer.log().display());
-        }
-        Ok(())
-    };
+    let mut check = || peer.check(CONNECTOR);
     // Cheap at any size: whether any row is there, and which of the last
     // record of each partition are (the connector writes a partition in
     // order); a count(*) of the growing table every poll would cost
@@ -142,7 +139,7 @@ fn connector_properties(url: &str) -> anyhow::Result<Vec<(&'static str, String)>
     let user = config.get_user().unwrap_or("postgres").to_string();
     let password = config.get_password().map(|bytes| String::from_utf8_lossy(bytes).into_owned()).unwrap_or_default();
     Ok(vec![
-        ("name", "peer-jdbc-sink".into()),
+        ("name", CONNECTOR.into()),
         ("connector.class", "io.debezium.connector.jdbc.JdbcSinkConnector".into()),
         ("tasks.max", "1".into()),
         ("topics", TOPIC.into()),
