@@ -62,6 +62,7 @@ clean: down ## stop everything (test services too) and delete .local/ (all local
 	@bash scripts/postgres.sh stop .local/chaos/pg $(PORT_CHAOS_PG)
 	@bash scripts/kafka.sh stop .local/bench/kafka $(PORT_BENCH_KAFKA) $(PORT_BENCH_KAFKA_CONTROLLER)
 	@bash scripts/postgres.sh stop .local/bench/pg $(PORT_BENCH_PG)
+	@bash scripts/connect.sh stop .local/bench/connect $(PORT_BENCH_CONNECT)
 	rm -rf $(LOCAL)
 
 test: ## every test, with its own PostgreSQL and Kafka

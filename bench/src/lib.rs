@@ -17,6 +17,13 @@
 //!   (`consumer/examples/naive_upsert.rs`), a sample, the rate extrapolated.
 //! - latency: a steady append; write time per line against
 //!   `orders.written_at`.
+//! - source: the producer alone publishes the file into a topic (timed
+//!   from the topic's end offsets); sink: the consumer group then drains
+//!   that topic into `orders` (timed by `written_at`, first row to last).
+//! - peer_source, peer_sink (`BENCH_PEERS`, on by default): Kafka Connect,
+//!   standalone, doing each half instead: `FileStreamSource` reading the
+//!   same file, the Debezium JDBC sink upserting the same orders; timed and
+//!   costed the same way.
 //!
 //! Layout:
 //! - `settings`: the `BENCH_*` settings; `ports`: defaults from `ports.env`.
@@ -25,12 +32,19 @@
 //! - `input`: the generated file and its mean Kafka value size.
 //! - `pipeline`: producer and consumer group on a fresh scenario, started
 //!   and settled (ready files, `/readyz`, the consumers' `/status`).
+//! - `connect_worker`: the peers' Kafka Connect worker
+//!   (`scripts/connect.sh`); `connect_json`: orders as its JSON converter
+//!   reads them; `load_watch`: one half's load watched from outside
+//!   (first and last arrival, CPU between).
 //! - `procfs`: CPU time and peak memory of processes, from `/proc`.
 //! - `phases`: one module per phase; `profile`: `BENCH_PERF` and
 //!   `BENCH_PROFILE` (`perf`).
 //! - `report`: the table and the machine-readable last line.
 
+mod connect_json;
+mod connect_worker;
 mod input;
+mod load_watch;
 mod phases;
 mod pipeline;
 mod ports;
@@ -46,7 +60,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::report::Results;
+use crate::report::{Peers, Results};
 use crate::services::Services;
 
 /// Prints a progress line on standard error (the report goes to standard
@@ -70,7 +84,17 @@ pub async fn run(settings: &Settings) -> anyhow::Result<String> {
     let e2e = phases::e2e::run(settings, &services, &input).await.context("phase e2e")?;
     let naive = phases::naive::run(settings, &services, &input).await.context("phase naive")?;
     let latency = phases::latency::run(settings, &services).await.context("phase latency")?;
+    let (source, filled) = phases::source::run(settings, &services, &input).await.context("phase source")?;
+    let sink = phases::sink::run(settings, &services, filled).await.context("phase sink")?;
+    let peers = if settings.peers {
+        let source = phases::peer_source::run(settings, &services, &input).await.context("phase peer_source")?;
+        let sink = phases::peer_sink::run(settings, &services, &input).await.context("phase peer_sink")?;
+        Some(Peers { source, sink })
+    } else {
+        say("peers skipped (BENCH_PEERS=0)");
+        None
+    };
     drop(services);
-    let results = Results { input, copy, kafka, e2e, naive, latency };
+    let results = Results { input, copy, kafka, e2e, naive, latency, source, sink, peers };
     Ok(report::render(settings, &results, started.elapsed()))
 }

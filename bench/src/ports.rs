@@ -22,8 +22,13 @@ mod tests {
     #[test]
     fn bench_ports_come_from_ports_env() {
         assert_eq!(
-            [port("PORT_BENCH_PG"), port("PORT_BENCH_KAFKA"), port("PORT_BENCH_KAFKA_CONTROLLER")],
-            [25452, 29132, 29133]
+            [
+                port("PORT_BENCH_PG"),
+                port("PORT_BENCH_KAFKA"),
+                port("PORT_BENCH_KAFKA_CONTROLLER"),
+                port("PORT_BENCH_CONNECT")
+            ],
+            [25452, 29132, 29133, 29134]
         );
     }
 }

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::input::Input;
+use crate::load_watch::LoadResult;
 use crate::phases::copy::CopyResult;
 use crate::phases::e2e::E2eResult;
 use crate::phases::kafka::KafkaResult;
@@ -29,6 +30,56 @@ pub struct Results {
     pub naive: NaiveResult,
     /// Latency under a steady append.
     pub latency: LatencyResult,
+    /// orderstream's producer alone, file → Kafka.
+    pub source: LoadResult,
+    /// orderstream's consumer group alone, Kafka → PostgreSQL.
+    pub sink: LoadResult,
+    /// The peers' halves, unless `BENCH_PEERS=0`.
+    pub peers: Option<Peers>,
+}
+
+/// What a user would pick instead, each half measured as orderstream's.
+#[derive(Debug, Clone, Copy)]
+pub struct Peers {
+    /// Kafka Connect's FileStreamSource, file → Kafka.
+    pub source: LoadResult,
+    /// Kafka Connect with the Debezium JDBC sink, Kafka → PostgreSQL.
+    pub sink: LoadResult,
+}
+
+/// The side-by-side figures the report prints and the last line carries.
+#[derive(Debug, Clone, Copy)]
+struct SideBySide {
+    /// orderstream's rows/s first → last: source, sink.
+    ours: (f64, f64),
+    /// The peers': source, sink.
+    peers: Option<(f64, f64)>,
+    /// CPU seconds of producer, consumers, broker and PostgreSQL over the
+    /// cold e2e run, per order, in µs.
+    cpu_us_per_record: f64,
+    /// That over COPY's µs per row of the same run (machine speed cancels).
+    cpu_vs_copy: f64,
+}
+
+impl SideBySide {
+    fn of(settings: &Settings, results: &Results) -> SideBySide {
+        let orders = settings.orders;
+        let cpu = results.e2e.cold_cpu;
+        let cpu_us_per_record = (cpu.producer + cpu.consumers + cpu.kafka + cpu.postgres) / orders as f64 * 1e6;
+        let copy_us_per_row = results.copy.seconds / orders as f64 * 1e6;
+        SideBySide {
+            ours: (results.source.rows_per_s(orders), results.sink.rows_per_s(orders)),
+            peers: results.peers.map(|peers| (peers.source.rows_per_s(orders), peers.sink.rows_per_s(orders))),
+            cpu_us_per_record: rounded(cpu_us_per_record, 2),
+            cpu_vs_copy: rounded(cpu_us_per_record / copy_us_per_row, 2),
+        }
+    }
+
+    /// orderstream ÷ peer, rows/s first → last: source, sink.
+    fn ratios(&self) -> Option<(f64, f64)> {
+        let (source, sink) = self.peers?;
+        Some((rounded(self.ours.0 / source, 2), rounded(self.ours.1 / sink, 2)))
+    }
 }
 
 /// Whether the pipeline meets a target.
@@ -59,7 +110,7 @@ fn row(out: &mut String, cells: [&str; 6]) {
 
 /// Renders the report; its last line is the machine-readable one.
 pub fn render(settings: &Settings, results: &Results, took: Duration) -> String {
-    let Results { input, copy, kafka, e2e, naive, latency } = results;
+    let Results { input, copy, kafka, e2e, naive, latency, .. } = results;
     let orders = settings.orders as f64;
     let (e2e_rps, again_rps, copy_rps) =
         (orders / e2e.cold_seconds, orders / e2e.reingest_seconds, orders / copy.seconds);
@@ -142,6 +193,8 @@ pub fn render(settings: &Settings, results: &Results, took: Duration) -> String 
             &format!("{naive_ratio:.3}"),
         ],
     );
+    let sides = SideBySide::of(settings, results);
+    side_by_side_rows(&mut out, settings, results, e2e_rps);
     let _ = writeln!(
         out,
         "  naive: {} rows timed; at that rate {} rows would take {:.0} s",
@@ -210,14 +263,108 @@ pub fn render(settings: &Settings, results: &Results, took: Duration) -> String 
         verdict(producer_hwm < 64.0),
         verdict(consumer_hwm < 128.0)
     );
+    let _ = writeln!(
+        out,
+        "  CPU/COPY <= 7: {} ({:.2} µs of CPU per record over the cold run, producer + consumers + broker + PostgreSQL, = {:.2} × COPY's µs per row)",
+        verdict(sides.cpu_vs_copy <= 7.0),
+        sides.cpu_us_per_record,
+        sides.cpu_vs_copy
+    );
+    if let Some((source_vs_peer, sink_vs_peer)) = sides.ratios() {
+        let _ = writeln!(
+            out,
+            "  sink/peer >= 4 (first -> last): {} ({sink_vs_peer:.2}); source/peer >= 1: {} ({source_vs_peer:.2})",
+            verdict(sink_vs_peer >= 4.0),
+            verdict(source_vs_peer >= 1.0)
+        );
+    }
     let _ = writeln!(out, "bench duration: {} s", took.as_secs());
     let _ = writeln!(
         out,
         "bench: orders={} consumers={consumers} e2e_rows_per_s={e2e_rps:.0} reingest_rows_per_s={again_rps:.0} \
          copy_rows_per_s={copy_rps:.0} kafka_rows_per_s={:.0} naive_rows_per_s={:.0} copy_ratio={copy_ratio:.3} \
          kafka_ratio={kafka_ratio:.3} naive_ratio={naive_ratio:.1} p50_ms={p50:.1} p99_ms={p99:.1} max_ms={max:.1} \
-         producer_hwm_mib={producer_hwm:.1} consumer_hwm_mib={consumer_hwm:.1}",
-        settings.orders, kafka.rows_per_s, naive.rows_per_s
+         producer_hwm_mib={producer_hwm:.1} consumer_hwm_mib={consumer_hwm:.1}{}",
+        settings.orders,
+        kafka.rows_per_s,
+        naive.rows_per_s,
+        side_by_side_keys(results, &sides)
     );
     out
+}
+
+/// The side-by-side rows of the table (first → last), and a line per half
+/// with the from-start figures and the CPU of each side.
+fn side_by_side_rows(out: &mut String, settings: &Settings, results: &Results, e2e_rps: f64) {
+    let orders = settings.orders;
+    let all = orders.to_string();
+    let mut half = |name: &str, load: &LoadResult| {
+        row(
+            out,
+            [
+                name,
+                &all,
+                &format!("{:.2}", load.first_to_last_seconds),
+                &format!("{:.0}", load.rows_per_s(orders)),
+                &format!("{:.2}", results.input.file_bytes as f64 / load.first_to_last_seconds / 1e6),
+                &format!("{:.3}", rounded(e2e_rps / load.rows_per_s(orders), 3)),
+            ],
+        );
+    };
+    half("source: orderstream producer alone", &results.source);
+    if let Some(peers) = &results.peers {
+        half("source: Kafka Connect FileStreamSource", &peers.source);
+    }
+    half(&format!("sink: orderstream consumers ({})", settings.consumers), &results.sink);
+    if let Some(peers) = &results.peers {
+        half("sink: Kafka Connect + Debezium JDBC (upsert)", &peers.sink);
+    }
+    let detail = |out: &mut String, name: &str, load: &LoadResult, loader: &str, service: &str| {
+        let _ = writeln!(
+            out,
+            "  {name}: first -> last {:.2} s, from start {:.2} s ({:.0} rows/s); CPU s over the load: {loader} {:.2} + {service} {:.2} = {:.2}",
+            load.first_to_last_seconds,
+            load.from_start_seconds,
+            load.rows_per_s_from_start(orders),
+            load.loader_cpu_seconds,
+            load.service_cpu_seconds,
+            load.cpu_seconds()
+        );
+    };
+    detail(out, "source, orderstream", &results.source, "producer", "broker");
+    if let Some(peers) = &results.peers {
+        detail(out, "source, peer", &peers.source, "Connect", "broker");
+    }
+    detail(out, "sink, orderstream", &results.sink, "consumers", "PostgreSQL");
+    if let Some(peers) = &results.peers {
+        detail(out, "sink, peer", &peers.sink, "Connect", "PostgreSQL");
+        let _ = writeln!(
+            out,
+            "  peers' settings: BENCHMARKS.md, \"Peers\"; sink CPU, peer ÷ orderstream: {:.2}",
+            sink_cpu_vs_peer(&results.sink, &peers.sink)
+        );
+    }
+}
+
+/// The peer sink's CPU seconds (worker + PostgreSQL) over orderstream's
+/// (consumers + PostgreSQL).
+fn sink_cpu_vs_peer(ours: &LoadResult, peer: &LoadResult) -> f64 {
+    rounded(peer.cpu_seconds() / ours.cpu_seconds(), 2)
+}
+
+/// The side-by-side keys of the last line (the peers' only when they ran).
+fn side_by_side_keys(results: &Results, sides: &SideBySide) -> String {
+    let mut keys = format!(" sink_rows_per_s={:.0} source_rows_per_s={:.0}", sides.ours.1, sides.ours.0);
+    if let (Some(peers), Some((peer_source, peer_sink)), Some((source_vs_peer, sink_vs_peer))) =
+        (&results.peers, sides.peers, sides.ratios())
+    {
+        let _ = write!(
+            keys,
+            " peer_sink_rows_per_s={peer_sink:.0} sink_vs_peer={sink_vs_peer:.2} sink_cpu_vs_peer={:.2} \
+             peer_source_rows_per_s={peer_source:.0} source_vs_peer={source_vs_peer:.2}",
+            sink_cpu_vs_peer(&results.sink, &peers.sink)
+        );
+    }
+    let _ = write!(keys, " cpu_us_per_record={:.2} cpu_vs_copy={:.2}", sides.cpu_us_per_record, sides.cpu_vs_copy);
+    keys
 }

@@ -44,6 +44,11 @@ pub struct Settings {
     /// producer and PostgreSQL (`<local>/profile/`; needs `inferno-flamegraph`).
     #[arg(long, env = "BENCH_PROFILE", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub profile: bool,
+    /// Runs the peers side by side: Kafka Connect's Debezium JDBC sink
+    /// against the consumer group, its FileStreamSource against the
+    /// producer (`0` skips them: no Java worker, no peer keys).
+    #[arg(long, env = "BENCH_PEERS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true, action = clap::ArgAction::Set)]
+    pub peers: bool,
     /// Folder of the bench's services, logs and report (wiped at the start).
     #[arg(long, env = "BENCH_LOCAL", default_value = ".local/bench")]
     pub local: PathBuf,
@@ -56,6 +61,9 @@ pub struct Settings {
     /// The bench Kafka's controller port.
     #[arg(long, env = "BENCH_KAFKA_CONTROLLER_PORT", default_value_t = port("PORT_BENCH_KAFKA_CONTROLLER"))]
     pub kafka_controller_port: u16,
+    /// The peers' Kafka Connect worker's REST port.
+    #[arg(long, env = "BENCH_CONNECT_PORT", default_value_t = port("PORT_BENCH_CONNECT"))]
+    pub connect_port: u16,
 }
 
 impl Settings {

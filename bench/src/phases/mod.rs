@@ -6,6 +6,10 @@ pub mod e2e;
 pub mod kafka;
 pub mod latency;
 pub mod naive;
+pub mod peer_sink;
+pub mod peer_source;
+pub mod sink;
+pub mod source;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
