@@ -17,9 +17,24 @@ pub struct Registrar {
 }
 
 impl Registrar {
-    /// A registrar with a new, empty registry.
+    /// A registrar with a new registry that already holds what every
+    /// process exports: `process_*` (CPU seconds, resident memory, open file
+    /// descriptors, start time of this process, read from `/proc`) and
+    /// `orderstream_build_info{version, revision}`, so a dashboard can tell
+    /// which build is running and what it costs without another exporter.
     pub fn new() -> Self {
-        Registrar::default()
+        let registrar = Registrar::default();
+        registrar
+            .registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .expect("the process collector registered once");
+        let build_info = registrar.gauge_vec(
+            "orderstream_build_info",
+            "Always 1; its labels say which build runs: the version and the git revision it was built from.",
+            &["version", "revision"],
+        );
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION"), env!("ORDERSTREAM_REVISION")]).set(1);
+        registrar
     }
 
     /// The registry, for the `/metrics` endpoint.
@@ -92,12 +107,29 @@ mod tests {
         registrar.histogram("orderstream_test_seconds", "Seconds.", &[]);
         counter.inc();
         let families = registrar.registry().gather();
-        let names: Vec<&str> = families.iter().map(|family| family.name()).collect();
+        let ours: Vec<_> = families.iter().filter(|family| family.name().starts_with("orderstream_test_")).collect();
+        let names: Vec<&str> = ours.iter().map(|family| family.name()).collect();
         assert_eq!(
             names,
             ["orderstream_test_kinds_total", "orderstream_test_seconds", "orderstream_test_things_total"]
         );
-        assert_eq!(families[0].get_metric().len(), 2, "both label values present before any event");
+        assert_eq!(ours[0].get_metric().len(), 2, "both label values present before any event");
+    }
+
+    #[test]
+    fn every_registry_exports_the_process_and_the_build() {
+        let families = Registrar::new().registry().gather();
+        let names: Vec<&str> = families.iter().map(|family| family.name()).collect();
+        for expected in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"] {
+            assert!(names.contains(&expected), "{expected} missing from {names:?}");
+        }
+        let build = families.iter().find(|family| family.name() == "orderstream_build_info").expect("build info");
+        let labels: Vec<(&str, &str)> =
+            build.get_metric()[0].get_label().iter().map(|label| (label.name(), label.value())).collect();
+        assert_eq!(labels[1], ("version", env!("CARGO_PKG_VERSION")));
+        assert_eq!(labels[0].0, "revision");
+        assert!(!labels[0].1.is_empty());
+        assert_eq!(build.get_metric()[0].get_gauge().get_value(), 1.0);
     }
 
     #[test]
