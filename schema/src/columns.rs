@@ -112,7 +112,17 @@ pub struct HeaderRules {
 impl HeaderRules {
     /// Whether a header name, as written, stands for a known column.
     pub fn names_a_known_column(&self, raw: &str) -> bool {
-        self.known_column(&normalise(raw)).is_some()
+        self.known_column_as_written(raw).is_some()
+    }
+
+    /// [`Self::known_column`] of a name as written, compared in place rather
+    /// than through [`normalise`]: every record of a file is checked for
+    /// being a header line, and most are not.
+    fn known_column_as_written(&self, raw: &str) -> Option<usize> {
+        let name = raw.trim_start_matches('\u{feff}').trim();
+        let name =
+            self.aliases.iter().find(|alias| alias.from.eq_ignore_ascii_case(name)).map_or(name, |alias| alias.to);
+        EXPECTED_HEADER.iter().position(|expected| expected.eq_ignore_ascii_case(name))
     }
 
     /// The known column a header name stands for, after aliases.
@@ -261,11 +271,7 @@ impl Columns {
     pub fn is_header<'a>(fields: impl IntoIterator<Item = &'a str>, rules: &HeaderRules) -> bool {
         let mut named = [false; 5];
         for field in fields {
-            // Long fields are data: no column name is longer than a line of text.
-            if field.len() > 256 {
-                continue;
-            }
-            if let Some(slot) = rules.known_column(&normalise(field)) {
+            if let Some(slot) = rules.known_column_as_written(field) {
                 named[slot] = true;
             }
         }
