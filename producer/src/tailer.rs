@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use schema::columns::EXPECTED_HEADER;
+use schema::columns::{unknown_names, EXPECTED_HEADER};
 use schema::message::source_version;
 use schema::{parse_order, Columns, Extra, Flag, FlagRules, HeaderError, HeaderRules, Order, Rejection, RejectionKind};
 use tracing::{info, warn};
@@ -529,20 +529,16 @@ impl FileTailer {
     /// the header before it.
     fn adopt_header(&mut self, split: &SplitRecord, offset: u64, line: u64) {
         let rules = &self.settings.header_rules;
-        let seen_before: Vec<String> = match &self.header {
-            Some(header) => header.names.iter().filter(|name| !rules.names_a_known_column(name)).cloned().collect(),
+        let seen_before: Vec<&String> = match &self.header {
+            Some(header) => unknown_names(&header.names, rules).collect(),
             None => Vec::new(),
         };
         let header = self.header_of(split, offset);
-        let new_columns: Vec<String> = header
-            .names
-            .iter()
-            .filter(|name| !name.is_empty() && !rules.names_a_known_column(name) && !seen_before.contains(name))
-            .cloned()
-            .collect();
+        let new_columns: Vec<String> =
+            unknown_names(&header.names, rules).filter(|name| !seen_before.contains(name)).cloned().collect();
         // An unusable header's extra columns are named by its error; only a
-        // header records are read by counts new columns, so a junk first
-        // line cannot fill the metric with labels.
+        // usable header counts new columns, so a junk first line cannot fill
+        // the metric with labels.
         match &header.columns {
             Ok(_) if !new_columns.is_empty() => {
                 self.notices.push(HeaderNotice::NewColumns { line, columns: new_columns });

@@ -283,11 +283,12 @@ impl Columns {
     pub fn extra_values(&self, fields: &[&str]) -> Extra {
         self.extra.iter().map(|column| (column.name.clone(), fields[column.index].to_string())).collect()
     }
+}
 
-    /// The names of the extra columns of the header, whether kept or not.
-    pub fn unknown_names<'a>(&'a self, rules: &'a HeaderRules) -> impl Iterator<Item = &'a str> + 'a {
-        self.names.iter().filter(move |name| !name.is_empty() && rules.known_column(name).is_none()).map(String::as_str)
-    }
+/// The names among a header's (normalised, see [`Columns::names`]) that
+/// stand for no known column: its extra columns, kept or not.
+pub fn unknown_names<'a>(names: &'a [String], rules: &'a HeaderRules) -> impl Iterator<Item = &'a String> + 'a {
+    names.iter().filter(move |name| !name.is_empty() && rules.known_column(name).is_none())
 }
 
 /// Whether a record's fields, normalised, are these header names (see
@@ -383,7 +384,7 @@ mod tests {
         let columns = Columns::read_header(header, &rules(&[], UnknownColumns::Ignore)).unwrap();
         assert_eq!((columns.width, columns.extra.len()), (6, 0));
         let default_rules = HeaderRules::default();
-        assert_eq!(columns.unknown_names(&default_rules).collect::<Vec<_>>(), ["coupon"]);
+        assert_eq!(unknown_names(&columns.names, &default_rules).collect::<Vec<_>>(), ["coupon"]);
     }
 
     #[test]
