@@ -62,7 +62,7 @@ async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot connect to PostgreSQL at {}", database.redacted_url()))?;
             let mut answered = Vec::new();
-            for question in questions {
+            for question in questions.into_iter().filter(|question| question.in_report()) {
                 let answer = answers::answer(&client, &question, month)
                     .await
                     .with_context(|| format!("question {} failed", question.key))?;

@@ -127,12 +127,15 @@ mod tests {
         TextEncoder::new().encode(&metrics.registry.gather(), &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(
-            text.contains(r#"orderstream_lag_exporter_partition_lag_records{group="orderstream",partition="0",topic="orders"} 6"#),
+            text.contains(
+                r#"orderstream_lag_exporter_partition_lag_records{group="orderstream",partition="0",topic="orders"} 6"#
+            ),
             "{text}"
         );
         assert!(text.contains(r#"orderstream_backlog_group_lag_records{group="orderstream",topic="orders"} 11"#));
         assert!(text.contains(r#"orderstream_lag_exporter_group_members{group="orderstream"} 0"#));
-        assert!(text
-            .contains(r#"orderstream_lag_exporter_committed_offset{group="orderstream",partition="1",topic="orders"} -1"#));
+        assert!(text.contains(
+            r#"orderstream_lag_exporter_committed_offset{group="orderstream",partition="1",topic="orders"} -1"#
+        ));
     }
 }
