@@ -1,6 +1,8 @@
 //! Runs a question against PostgreSQL and keeps its answer as plain values,
 //! so the report (and tests) can use it without knowing column types.
 
+use std::str::FromStr;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -36,7 +38,16 @@ impl Cell {
         }
     }
 
-    /// How the value is shown in a table.
+    /// The exact value, if numeric: money is formatted from this, never from
+    /// the float kept for charts.
+    pub fn decimal(&self) -> Option<Decimal> {
+        match self {
+            Cell::Number { text, .. } => Decimal::from_str(text).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as PostgreSQL wrote it, for developers and tests.
     pub fn display(&self) -> String {
         match self {
             Cell::Null => "—".to_string(),
@@ -66,6 +77,24 @@ impl Answer {
     pub fn first(&self, name: &str) -> Option<&Cell> {
         self.rows.first().and_then(|row| row.get(self.column(name)?))
     }
+}
+
+/// The time span the orders cover: the report says how fresh its figures are
+/// and which periods are only partly in the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataSpan {
+    /// Completion time of the oldest order: a period starting before it is partial.
+    pub first_order: NaiveDateTime,
+    /// Completion time of the newest order: "data as of", and a period ending
+    /// after it is partial.
+    pub newest_order: NaiveDateTime,
+}
+
+/// The span of the orders in `analysis_orders`, `None` when there are none.
+pub async fn data_span(client: &Client) -> Result<Option<DataSpan>, tokio_postgres::Error> {
+    let row = client.query_one("SELECT min(completed_time), max(completed_time) FROM analysis_orders", &[]).await?;
+    let (first, newest): (Option<NaiveDateTime>, Option<NaiveDateTime>) = (row.try_get(0)?, row.try_get(1)?);
+    Ok(first.zip(newest).map(|(first_order, newest_order)| DataSpan { first_order, newest_order }))
 }
 
 /// Runs `question` (for `month`, or the data's latest complete month).

@@ -119,6 +119,15 @@ impl Question {
         sql
     }
 
+    /// A header line not every question has (`-- if empty: …`), read from
+    /// the file's text.
+    pub fn optional_header(&self, field: &str) -> Option<&str> {
+        self.sql
+            .lines()
+            .take_while(|line| line.starts_with("--"))
+            .find_map(|line| line.strip_prefix("-- ")?.strip_prefix(field)?.strip_prefix(':').map(str::trim))
+    }
+
     /// Whether the query has the optional `month` filter.
     pub fn has_month_parameter(&self) -> bool {
         self.sql.contains("{{month}}")
@@ -164,6 +173,13 @@ mod tests {
         assert_eq!(questions.len(), 8);
         assert!(questions.iter().all(|q| !q.title.is_empty() && !q.description.is_empty()));
         assert_eq!(questions[0].key, "01_total_sales_last_month");
+    }
+
+    #[test]
+    fn optional_headers_are_read_from_the_header_only() {
+        let q = question("-- title: T\n-- if empty: Nothing to report.\nSELECT 1 -- if empty: not this");
+        assert_eq!(q.optional_header("if empty"), Some("Nothing to report."));
+        assert_eq!(q.optional_header("unit"), None);
     }
 
     #[test]
