@@ -88,13 +88,25 @@ pub struct DataSpan {
     /// Completion time of the newest order: "data as of", and a period ending
     /// after it is partial.
     pub newest_order: NaiveDateTime,
+    /// The month the "last N months" questions end with (first day): the
+    /// data's latest complete month, or the one asked for.
+    pub last_month: NaiveDate,
 }
 
-/// The span of the orders in `analysis_orders`, `None` when there are none.
-pub async fn data_span(client: &Client) -> Result<Option<DataSpan>, tokio_postgres::Error> {
-    let row = client.query_one("SELECT min(completed_time), max(completed_time) FROM analysis_orders", &[]).await?;
-    let (first, newest): (Option<NaiveDateTime>, Option<NaiveDateTime>) = (row.try_get(0)?, row.try_get(1)?);
-    Ok(first.zip(newest).map(|(first_order, newest_order)| DataSpan { first_order, newest_order }))
+/// The span of the orders in `analysis_orders`, `None` when there are none;
+/// its `last_month` is `month` if given, else `analysis_anchor`'s.
+pub async fn data_span(client: &Client, month: Option<NaiveDate>) -> Result<Option<DataSpan>, tokio_postgres::Error> {
+    let sql = "SELECT min(completed_time), max(completed_time), (SELECT last_month FROM analysis_anchor) FROM analysis_orders";
+    let row = client.query_one(sql, &[]).await?;
+    let first: Option<NaiveDateTime> = row.try_get(0)?;
+    let newest: Option<NaiveDateTime> = row.try_get(1)?;
+    let anchor: Option<NaiveDate> = row.try_get(2)?;
+    Ok(match (first, newest, month.or(anchor)) {
+        (Some(first_order), Some(newest_order), Some(last_month)) => {
+            Some(DataSpan { first_order, newest_order, last_month })
+        }
+        _ => None,
+    })
 }
 
 /// Runs `question` (for `month`, or the data's latest complete month).

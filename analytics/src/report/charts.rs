@@ -19,7 +19,7 @@ use super::format;
 use super::periods::{self, Period};
 
 /// Chart size in pixels (scaled down by CSS on narrow screens).
-const SIZE: (u32, u32) = (760, 340);
+const SIZE: (u32, u32) = (920, 380);
 
 /// Series colours, picked for contrast, in series order (the HTML legend
 /// uses the same).
@@ -189,8 +189,15 @@ impl Chart {
                     Rectangle::new([(x - 0.36, 0.0), (x + 0.36, *value)], fill)
                 }))?;
             } else {
-                let line = points.iter().map(|(index, value)| (*index as f64, *value));
-                chart.draw_series(LineSeries::new(line, colour.stroke_width(2)))?;
+                // A segment reaching a partial period is dashed: its fall is the data's edge.
+                for pair in points.windows(2) {
+                    let ends = pair.iter().map(|(index, value)| (*index as f64, *value));
+                    if self.partial[pair[0].0] || self.partial[pair[1].0] {
+                        chart.draw_series(DashedLineSeries::new(ends, 6, 5, colour.stroke_width(2)))?;
+                    } else {
+                        chart.draw_series(LineSeries::new(ends, colour.stroke_width(2)))?;
+                    }
+                }
                 chart.draw_series(points.iter().map(|(index, value)| {
                     let style = if self.partial[*index] { WHITE.filled() } else { colour.filled() };
                     Circle::new((*index as f64, *value), 4, style)
@@ -263,6 +270,7 @@ mod tests {
         let span = DataSpan {
             first_order: NaiveDate::from_ymd_opt(2022, 8, 1).unwrap().and_hms_opt(0, 5, 0).unwrap(),
             newest_order: NaiveDate::from_ymd_opt(2022, 8, 31).unwrap().and_hms_opt(22, 0, 0).unwrap(),
+            last_month: NaiveDate::from_ymd_opt(2022, 8, 1).unwrap(),
         };
         let chart = charts(&weekly(), Some(&span), true).remove(0);
         assert_eq!(chart.partial, [false, false, true], "only the week the data leaves on a Wednesday");

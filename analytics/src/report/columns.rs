@@ -79,6 +79,7 @@ const KNOWN: &[(&str, Column)] = &[
         "recurring_average_basket",
         charted("Average basket of recurring customers", Kind::Money, "Average basket (shop currency)"),
     ),
+    ("recurring_orders", column("Orders of recurring customers", Kind::Count)),
     ("customer_type", column("Customer type", Kind::Text)),
     ("average_days_between_orders", charted("Average days between orders", Kind::Days, "Days between orders")),
     ("repeat_orders", column("Repeat orders", Kind::Count)),

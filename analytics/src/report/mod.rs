@@ -32,6 +32,10 @@ use crate::questions::Question;
 /// (`-- if empty: No dead letters …`): "nothing to report" is news too.
 const IF_EMPTY_HEADER: &str = "if empty";
 
+/// The header line of a question over the last N months (`-- window months:
+/// 3`): the weeks its window cuts are partial too.
+const WINDOW_HEADER: &str = "window months";
+
 /// Renders the report of `answered` questions over the orders of `span`
 /// (`None` when there are none), generated at `generated_at` (UTC).
 pub fn render(answered: &[(Question, Answer)], span: Option<DataSpan>, generated_at: NaiveDateTime) -> String {
@@ -80,6 +84,9 @@ fn section(question: &Question, answer: &Answer, span: Option<&DataSpan>) -> Str
         escape(&question.title),
         escape(&question.description)
     );
+    let window = question.optional_header(WINDOW_HEADER).and_then(|months| months.parse().ok());
+    let windowed = span.zip(window).map(|(span, months)| periods::within_months(span, months));
+    let span = windowed.as_ref().or(span);
     let charts = charts::charts(answer, span, question.display == "bar");
     for chart in &charts {
         match chart.svg() {
@@ -141,7 +148,7 @@ h1{font-size:1.7em;margin:.2em 0}h2{font-size:1.2em;margin:0 0 .3em}\
 .card dt{color:#666}.card dd{margin:0;text-align:right;font-variant-numeric:tabular-nums}\
 .description{color:#555;font-size:.9em;margin:.3em 0}\
 .question{margin-top:2.4em;border-top:1px solid #eee;padding-top:1.2em}\
-figure{margin:1em 0}svg{display:block;max-width:100%;height:auto}\
+figure{margin:1em 0}svg{display:block;width:100%;height:auto}\
 .legend{font-size:.9em;display:flex;flex-wrap:wrap;gap:4px 18px}\
 .legend i{display:inline-block;width:14px;height:14px;border-radius:3px;margin-right:6px;vertical-align:-2px}\
 .note{font-size:.85em;color:#555;background:#f4f4f4;border-left:3px solid #bbb;padding:6px 10px}\
@@ -196,6 +203,7 @@ mod tests {
         DataSpan {
             first_order: date(2022, 7, 13).and_hms_opt(10, 0, 0).unwrap(),
             newest_order: date(2022, 10, 4).and_hms_opt(13, 20, 0).unwrap(),
+            last_month: date(2022, 9, 1),
         }
     }
 

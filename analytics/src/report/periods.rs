@@ -75,6 +75,20 @@ impl Period {
     }
 }
 
+/// The part of `span` a question over the `months` months ending with
+/// `span.last_month` sees: a week cut by the window's first or last day is
+/// as partial as one cut by the data's.
+pub fn within_months(span: &DataSpan, months: u32) -> DataSpan {
+    let window_start =
+        span.last_month.checked_sub_months(Months::new(months.saturating_sub(1))).unwrap_or(span.last_month);
+    let window_end = Period::Month.last_day(span.last_month).and_hms_opt(23, 59, 59).unwrap_or(span.newest_order);
+    DataSpan {
+        first_order: span.first_order.max(window_start.and_hms_opt(0, 0, 0).unwrap_or(span.first_order)),
+        newest_order: span.newest_order.min(window_end),
+        last_month: span.last_month,
+    }
+}
+
 /// Why the partial periods of a chart are partial, in one sentence, e.g.
 /// "Partial weeks, drawn lighter: the week of 27 Jun 2022 (the data starts
 /// on Wednesday 13 Jul 2022) and the week of 3 Oct 2022 (it ends on Tuesday
@@ -88,8 +102,8 @@ pub fn partial_note(period: Period, starts: &[NaiveDate], span: &DataSpan) -> Op
     let first = span.first_order.date();
     let newest = span.newest_order.date();
     Some(format!(
-        "Partial {noun}s, drawn lighter and marked “partial” in the table: {list}. The data starts on {first_day} {first} and ends on {newest_day} {newest}, \
-         so {these} {noun_plural} hold only part of {their} orders.",
+        "Partial {noun}s, shaded and marked “partial” in the table: {list}. The orders this question covers run from {first_day} {first} \
+         to {newest_day} {newest}, so {these} {noun_plural} hold only part of {their} orders.",
         noun = period.noun(),
         list = named.join(", "),
         first_day = first.format("%A"),
@@ -115,7 +129,20 @@ mod tests {
         DataSpan {
             first_order: date(2022, 7, 13).and_hms_opt(10, 0, 0).unwrap(),
             newest_order: date(2022, 10, 4).and_hms_opt(13, 20, 0).unwrap(),
+            last_month: date(2022, 9, 1),
         }
+    }
+
+    #[test]
+    fn a_window_of_months_cuts_the_weeks_at_its_ends() {
+        let window = within_months(&span(), 2);
+        // August and September 2022: 1 August is a Monday, 30 September a Friday.
+        assert_eq!(window.first_order, date(2022, 8, 1).and_hms_opt(0, 0, 0).unwrap());
+        assert_eq!(window.newest_order, date(2022, 9, 30).and_hms_opt(23, 59, 59).unwrap());
+        assert!(!Period::Week.is_partial(date(2022, 8, 1), &window));
+        assert!(Period::Week.is_partial(date(2022, 9, 26), &window), "cut by the window, not the data");
+        let wider = within_months(&span(), 3);
+        assert_eq!(wider.first_order, span().first_order, "the data starts after the window");
     }
 
     #[test]
@@ -143,6 +170,7 @@ mod tests {
         let span = DataSpan {
             first_order: date(2022, 7, 1).and_hms_opt(0, 19, 0).unwrap(),
             newest_order: date(2022, 8, 31).and_hms_opt(0, 5, 0).unwrap(),
+            last_month: date(2022, 8, 1),
         };
         assert!(!Period::Month.is_partial(date(2022, 7, 1), &span));
         assert!(!Period::Month.is_partial(date(2022, 8, 1), &span));
@@ -162,8 +190,7 @@ mod tests {
         let starts = [date(2022, 7, 11), date(2022, 7, 18), date(2022, 10, 3)];
         let note = partial_note(Period::Week, &starts, &span()).unwrap();
         assert!(note.contains("Week of 11 Jul 2022, Week of 3 Oct 2022"), "{note}");
-        assert!(note.contains("starts on Wednesday 13 Jul 2022"), "{note}");
-        assert!(note.contains("ends on Tuesday 4 Oct 2022"), "{note}");
+        assert!(note.contains("run from Wednesday 13 Jul 2022 to Tuesday 4 Oct 2022"), "{note}");
         assert!(partial_note(Period::Week, &[date(2022, 7, 18)], &span()).is_none());
     }
 }

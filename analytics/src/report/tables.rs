@@ -141,6 +141,7 @@ mod tests {
         let span = DataSpan {
             first_order: NaiveDate::from_ymd_opt(2022, 8, 3).unwrap().and_hms_opt(9, 0, 0).unwrap(),
             newest_order: NaiveDate::from_ymd_opt(2022, 8, 20).unwrap().and_hms_opt(9, 0, 0).unwrap(),
+            last_month: NaiveDate::from_ymd_opt(2022, 8, 1).unwrap(),
         };
         let answer = Answer {
             columns: vec!["week".into(), "orders".into()],
