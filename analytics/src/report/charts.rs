@@ -18,8 +18,33 @@ use super::columns::{self, Column};
 use super::format;
 use super::periods::{self, Period};
 
-/// Chart size in pixels (scaled down by CSS on narrow screens).
-const SIZE: (u32, u32) = (920, 380);
+/// The two drawings of every chart: scaling one SVG from a laptop's width
+/// down to a phone's would shrink its labels below reading size, so phones
+/// get their own, with fewer ticks (the page shows one by CSS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Width {
+    /// For screens wider than 600 px: 920 × 380, scaled to the page.
+    Wide,
+    /// For phones: 400 × 300.
+    Narrow,
+}
+
+impl Width {
+    fn size(self) -> (u32, u32) {
+        match self {
+            Width::Wide => (920, 380),
+            Width::Narrow => (400, 300),
+        }
+    }
+
+    /// At most this many dated ticks fit side by side.
+    fn ticks(self) -> usize {
+        match self {
+            Width::Wide => 7,
+            Width::Narrow => 3,
+        }
+    }
+}
 
 /// Series colours, picked for contrast, in series order (the HTML legend
 /// uses the same).
@@ -31,7 +56,7 @@ const PARTIAL_SHADE: RGBColor = RGBColor(236, 236, 236);
 
 /// One chart, ready to draw.
 pub struct Chart {
-    /// Shown above the plot: "Sales per week".
+    /// Shown above the plot (in HTML, where it can wrap): "Sales per week".
     pub title: String,
     /// The x axis title: "Week (Monday to Sunday)".
     x_axis: String,
@@ -122,10 +147,10 @@ pub fn charts(answer: &Answer, span: Option<&DataSpan>, bars: bool) -> Vec<Chart
 }
 
 impl Chart {
-    /// The chart as an SVG element, or why plotters could not draw it.
-    pub fn svg(&self) -> Result<String, String> {
+    /// The chart as an SVG element for `width`, or why plotters could not draw it.
+    pub fn svg(&self, width: Width) -> Result<String, String> {
         let mut svg = String::new();
-        self.draw(&mut svg).map_err(|error| error.to_string())?;
+        self.draw(&mut svg, width).map_err(|error| error.to_string())?;
         Ok(svg)
     }
 
@@ -144,18 +169,17 @@ impl Chart {
         }
     }
 
-    fn draw(&self, svg: &mut String) -> Result<(), Box<dyn std::error::Error>> {
-        let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+    fn draw(&self, svg: &mut String, width: Width) -> Result<(), Box<dyn std::error::Error>> {
+        let root = SVGBackend::with_string(svg, width.size()).into_drawing_area();
         root.fill(&WHITE)?;
         let periods = self.starts.len();
         let x_range = -0.6..(periods as f64 - 0.4);
         let y_max = self.y_max();
         let mut chart = ChartBuilder::on(&root)
-            .caption(&self.title, ("sans-serif", 22).into_font().style(FontStyle::Bold))
             .margin(12)
-            .margin_right(48)
+            .margin_right(if width == Width::Wide { 48 } else { 36 })
             .x_label_area_size(52)
-            .y_label_area_size(84)
+            .y_label_area_size(if width == Width::Wide { 84 } else { 72 })
             .build_cartesian_2d(x_range, 0.0..y_max)?;
         let tick = |x: &f64| self.tick(*x);
         let y_tick = |y: &f64| y_tick(*y, y_max);
@@ -164,7 +188,7 @@ impl Chart {
             .disable_x_mesh()
             .light_line_style(WHITE)
             .bold_line_style(RGBColor(225, 225, 225))
-            .x_labels(periods.clamp(1, 7))
+            .x_labels(periods.clamp(1, width.ticks()))
             .y_labels(6)
             .x_label_formatter(&tick)
             .y_label_formatter(&y_tick)
@@ -259,7 +283,7 @@ mod tests {
         let charts = charts(&weekly(), None, true);
         let titles: Vec<&str> = charts.iter().map(|c| c.title.as_str()).collect();
         assert_eq!(titles, ["Sales per week", "Orders per week"]);
-        let svg = charts[1].svg().unwrap();
+        let svg = charts[1].svg(Width::Wide).unwrap();
         assert!(svg.contains("Orders (count)"), "y axis title with its unit");
         assert!(svg.contains("Week (Monday to Sunday)"), "x axis title");
         assert!(svg.contains("29 Aug 2022"), "ticks carry the year");
@@ -274,9 +298,9 @@ mod tests {
         };
         let chart = charts(&weekly(), Some(&span), true).remove(0);
         assert_eq!(chart.partial, [false, false, true], "only the week the data leaves on a Wednesday");
-        assert_eq!(chart.svg().unwrap().matches(">\npartial\n").count(), 1);
+        assert_eq!(chart.svg(Width::Narrow).unwrap().matches(">\npartial\n").count(), 1);
         let complete = charts(&weekly(), None, true).remove(0);
-        assert!(!complete.svg().unwrap().contains(">\npartial\n"));
+        assert!(!complete.svg(Width::Wide).unwrap().contains(">\npartial\n"));
     }
 
     #[test]

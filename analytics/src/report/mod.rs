@@ -27,6 +27,7 @@ use chrono::NaiveDateTime;
 
 use crate::answers::{Answer, DataSpan};
 use crate::questions::Question;
+use charts::Width;
 
 /// The header line a question may carry to say what an empty answer means
 /// (`-- if empty: No dead letters …`): "nothing to report" is news too.
@@ -89,9 +90,14 @@ fn section(question: &Question, answer: &Answer, span: Option<&DataSpan>) -> Str
     let span = windowed.as_ref().or(span);
     let charts = charts::charts(answer, span, question.display == "bar");
     for chart in &charts {
-        match chart.svg() {
-            Ok(svg) => {
-                let _ = write!(html, "<figure>{svg}{}</figure>", legend(chart));
+        match chart.svg(Width::Wide).and_then(|wide| Ok((wide, chart.svg(Width::Narrow)?))) {
+            Ok((wide, narrow)) => {
+                let _ = write!(
+                    html,
+                    "<figure><h3>{}</h3><div class=\"wide\">{wide}</div><div class=\"narrow\">{narrow}</div>{}</figure>",
+                    escape(&chart.title),
+                    legend(chart)
+                );
             }
             Err(error) => {
                 tracing::warn!(message = "A chart could not be drawn.", chart = %chart.title, %error);
@@ -148,7 +154,8 @@ h1{font-size:1.7em;margin:.2em 0}h2{font-size:1.2em;margin:0 0 .3em}\
 .card dt{color:#666}.card dd{margin:0;text-align:right;font-variant-numeric:tabular-nums}\
 .description{color:#555;font-size:.9em;margin:.3em 0}\
 .question{margin-top:2.4em;border-top:1px solid #eee;padding-top:1.2em}\
-figure{margin:1em 0}svg{display:block;width:100%;height:auto}\
+figure{margin:1.2em 0}figure h3{font-size:1.05em;margin:0 0 .3em;text-align:center}svg{display:block;width:100%;height:auto}\
+.narrow{display:none}@media (max-width:600px){.wide{display:none}.narrow{display:block}}\
 .legend{font-size:.9em;display:flex;flex-wrap:wrap;gap:4px 18px}\
 .legend i{display:inline-block;width:14px;height:14px;border-radius:3px;margin-right:6px;vertical-align:-2px}\
 .note{font-size:.85em;color:#555;background:#f4f4f4;border-left:3px solid #bbb;padding:6px 10px}\
@@ -256,7 +263,9 @@ mod tests {
             ],
         };
         let html = render(&[(question("bar", "Weekly", ""), weekly)], Some(span()), generated());
-        assert_eq!(html.matches("<svg").count(), 2, "sales and order count");
+        assert_eq!(html.matches("<figure>").count(), 2, "sales and order count");
+        assert!(html.contains("<h3>Sales per week</h3>") && html.contains("<h3>Orders per week</h3>"));
+        assert_eq!(html.matches("<svg").count(), 4, "each drawn for wide screens and for phones");
         assert!(html.contains("Partial weeks"), "the note says why the ends are low");
         assert!(html.contains("Week of 3 Oct 2022 (partial)"));
     }
