@@ -43,9 +43,11 @@ impl Period {
     /// Whether the data covers the period starting on `start` only in part:
     /// its first order came after the period's first day, or its newest
     /// order before the period's last day. (A month is complete once the
-    /// data reaches its last day, as `analysis_anchor` decides.)
+    /// data reaches its last day, as `analysis_anchor` decides.) Days are
+    /// never partial: they are the unit, and the data-quality table's days
+    /// count dead letters by when they were recorded, not orders.
     pub fn is_partial(self, start: NaiveDate, span: &DataSpan) -> bool {
-        span.first_order.date() > start || span.newest_order.date() < self.last_day(start)
+        self != Period::Day && (span.first_order.date() > start || span.newest_order.date() < self.last_day(start))
     }
 
     /// The period in words, with its year: "Week of 29 Aug 2022", "August 2022".
@@ -177,6 +179,11 @@ mod tests {
         // 1 July 2022 is a Friday: its week started before the data; 31 August a Wednesday.
         assert!(Period::Week.is_partial(date(2022, 6, 27), &span));
         assert!(Period::Week.is_partial(date(2022, 8, 29), &span));
+    }
+
+    #[test]
+    fn days_are_never_partial() {
+        assert!(!Period::Day.is_partial(date(2026, 11, 29), &span()), "a dead letter recorded after the newest order");
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub fn table(answer: &Answer, span: Option<&DataSpan>) -> String {
     let (recent, earlier): (Vec<&Vec<Cell>>, Vec<&Vec<Cell>>) = match period {
         Some((index, _)) => {
             let starts: BTreeSet<NaiveDate> = answer.rows.iter().filter_map(|row| date(&row[index])).collect();
-            let first_recent = starts.iter().rev().take(RECENT_PERIODS).last().copied();
+            let first_recent = starts.iter().nth_back(RECENT_PERIODS - 1).or_else(|| starts.first()).copied();
             answer.rows.iter().partition(|row| date(&row[index]) >= first_recent)
         }
         None => {
