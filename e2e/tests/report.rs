@@ -102,7 +102,10 @@ async fn the_report_reads_well_in_a_browser_at_laptop_and_phone_width() {
         .unwrap();
     assert!(rendered.status.success(), "report failed: {}", String::from_utf8_lossy(&rendered.stderr));
     let html = std::fs::read_to_string(&page).unwrap();
-    assert!(!html.contains("<script") && !html.contains("src=\"http"), "one self-contained file without JavaScript");
+    assert!(!html.contains("<script"), "no JavaScript");
+    for fetch in ["src=", "href=", "url(", "@import"] {
+        assert!(!html.contains(fetch), "one self-contained file: nothing to fetch, yet it holds {fetch}");
+    }
 
     let expected = Expected::from_database(&scenario).await;
     for width in WIDTHS {

@@ -76,14 +76,18 @@ pub struct Chart {
 
 /// Where an answer's chart data sits: its period column, its optional group
 /// column, its charted measures.
-struct Layout<'a> {
+struct Layout {
+    /// The column of the periods' first days (`week`, `month`).
     period_index: usize,
+    /// What those periods are.
     period: Period,
+    /// A text column splitting the rows into series (`customer_type`).
     group_index: Option<usize>,
-    measures: Vec<(usize, &'a str, Column)>,
+    /// The charted columns and how they read.
+    measures: Vec<(usize, Column)>,
 }
 
-fn layout(answer: &Answer) -> Option<Layout<'_>> {
+fn layout(answer: &Answer) -> Option<Layout> {
     let row = answer.rows.first()?;
     let (period_index, period) = answer.columns.iter().enumerate().find_map(|(index, name)| {
         Period::of_column(name).filter(|_| matches!(row[index], Cell::Date(_))).map(|p| (index, p))
@@ -93,8 +97,8 @@ fn layout(answer: &Answer) -> Option<Layout<'_>> {
         .columns
         .iter()
         .enumerate()
-        .map(|(index, name)| (index, name.as_str(), columns::describe(name)))
-        .filter(|(_, _, column)| column.axis.is_some())
+        .map(|(index, name)| (index, columns::describe(name)))
+        .filter(|(_, column)| column.axis.is_some())
         .collect::<Vec<_>>();
     (!measures.is_empty()).then_some(Layout { period_index, period, group_index, measures })
 }
@@ -120,7 +124,7 @@ pub fn charts(answer: &Answer, span: Option<&DataSpan>, bars: bool) -> Vec<Chart
     layout
         .measures
         .iter()
-        .map(|(measure, _, column)| {
+        .map(|(measure, column)| {
             let mut by_group: BTreeMap<String, Vec<(usize, f64)>> = BTreeMap::new();
             for row in &answer.rows {
                 let (Cell::Date(date), Some(value)) = (&row[layout.period_index], row[*measure].number()) else {
