@@ -206,8 +206,18 @@ impl Chart {
             let x = index as f64;
             Rectangle::new([(x - 0.5, 0.0), (x + 0.5, y_max)], PARTIAL_SHADE.filled())
         }))?;
-        let label = ("sans-serif", 15).into_font().color(&RGBColor(90, 90, 90)).pos(Pos::new(HPos::Center, VPos::Top));
-        chart.draw_series(shades.map(|index| Text::new("partial", (index as f64, y_max * 0.985), label.clone())))?;
+        // The first and last labels grow inwards from the shade's outer edge:
+        // centred on a narrow period they would cross the axis.
+        let labels = shades.map(|index| {
+            let (x, anchor) = match index {
+                0 => (-0.45, HPos::Left),
+                last if last + 1 == periods => (last as f64 + 0.45, HPos::Right),
+                middle => (middle as f64, HPos::Center),
+            };
+            let font = ("sans-serif", 15).into_font().color(&RGBColor(90, 90, 90)).pos(Pos::new(anchor, VPos::Top));
+            Text::new("partial", (x, y_max * 0.985), font)
+        });
+        chart.draw_series(labels)?;
         for (number, (_, points)) in self.series.iter().enumerate() {
             let colour = COLOURS[number % COLOURS.len()];
             if self.bars {
