@@ -68,7 +68,8 @@ async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
                     .with_context(|| format!("question {} failed", question.key))?;
                 answered.push((question, answer));
             }
-            let html = report::render(&answered, chrono::Utc::now().naive_utc());
+            let span = answers::data_span(&client, month).await.context("cannot read the orders' time span")?;
+            let html = report::render(&answered, span, chrono::Utc::now().naive_utc());
             if let Some(folder) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(folder)?;
             }

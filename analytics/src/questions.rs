@@ -140,6 +140,15 @@ impl Question {
         sql
     }
 
+    /// A header line not every question has (`-- if empty: …`), read from
+    /// the file's text.
+    pub fn optional_header(&self, field: &str) -> Option<&str> {
+        self.sql
+            .lines()
+            .take_while(|line| line.starts_with("--"))
+            .find_map(|line| line.strip_prefix("-- ")?.strip_prefix(field)?.strip_prefix(':').map(str::trim))
+    }
+
     /// Whether the query has the optional `month` filter.
     pub fn has_month_parameter(&self) -> bool {
         self.sql.contains("{{month}}")
@@ -239,6 +248,13 @@ mod tests {
         let error = load_question(&path).unwrap_err();
         assert!(matches!(error, QuestionError::Presentation { .. }), "{error:?}");
         assert!(error.to_string().contains("salse"), "{error}");
+    }
+
+    #[test]
+    fn optional_headers_are_read_from_the_header_only() {
+        let q = question("-- title: T\n-- if empty: Nothing to report.\nSELECT 1 -- if empty: not this");
+        assert_eq!(q.optional_header("if empty"), Some("Nothing to report."));
+        assert_eq!(q.optional_header("unit"), None);
     }
 
     #[test]

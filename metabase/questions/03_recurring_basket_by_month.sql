@@ -15,7 +15,7 @@ WITH months AS (
     GROUP BY m.month, o.user_id
     HAVING count(*) >= 2
 )
-SELECT o.month, round(avg(o.item_total), 2) AS recurring_average_basket, count(*) AS orders
+SELECT o.month, round(avg(o.item_total), 2) AS recurring_average_basket, count(*) AS recurring_orders
 FROM analysis_orders o
 JOIN recurring r ON r.month = o.month AND r.user_id = o.user_id
 GROUP BY o.month

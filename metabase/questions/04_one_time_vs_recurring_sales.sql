@@ -15,5 +15,7 @@ WITH anchor AS (
 SELECT sum(sales) FILTER (WHERE orders = 1)                              AS one_time_sales,
        sum(sales) FILTER (WHERE orders >= 2)                             AS recurring_sales,
        round(sum(sales) FILTER (WHERE orders = 1)
-             / nullif(sum(sales) FILTER (WHERE orders >= 2), 0), 2)      AS ratio
+             / nullif(sum(sales) FILTER (WHERE orders >= 2), 0), 2)      AS ratio,
+       (SELECT (month - interval '2 months')::date FROM anchor)         AS first_month,
+       (SELECT month FROM anchor)                                       AS last_month
 FROM customers;

@@ -6,6 +6,7 @@
 -- x-title: Week
 -- y-title: Average basket
 -- money: average_basket
+-- window months: 3
 WITH anchor AS (
     SELECT coalesce([[ {{month}}::date, ]] last_month) AS month FROM analysis_anchor
 ), window_orders AS (

@@ -6,6 +6,7 @@
 -- x-title: Week
 -- y-title: Days between consecutive orders
 -- decimal: average_days_between_orders
+-- window months: 2
 WITH anchor AS (
     SELECT coalesce([[ {{month}}::date, ]] last_month) AS month FROM analysis_anchor
 )
