@@ -258,7 +258,15 @@ fn records(version: i64, cents: i64) -> Vec<OrderRecord> {
                 shipment_total: Decimal::new(250, 2),
             },
             flags: Vec::new(),
-            source: Source { file: "bench.csv".into(), line: id + 1, offset: id * 40, read_at: Utc::now(), version },
+            extra: schema::Extra::new(),
+            source: Source {
+                file: "bench.csv".into(),
+                line: id + 1,
+                offset: id * 40,
+                read_at: Utc::now(),
+                version,
+                columns: None,
+            },
             partition: 0,
             offset: id,
         })

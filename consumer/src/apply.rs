@@ -1,5 +1,5 @@
 //! Applies one batch in one PostgreSQL transaction: offsets locked and
-//! checked, rows upserted (bad rows found by bisection), dead letters
+//! checked, the files' headers recorded, rows upserted (bad rows found by bisection), dead letters
 //! recorded (a refused one isolated the same way), offsets stored, then
 //! commit.
 //!
@@ -28,6 +28,7 @@ use crate::db::DbError;
 use crate::dead_letters::{self, reasons, DeadLetter};
 use crate::decode::Decoded;
 use crate::offsets::{self, offset_ranges, OffsetPlan};
+use crate::source_files;
 use crate::upsert::{count, lock_existing, row_outcome, write_rows, RowOutcome, UpsertOutcome};
 
 /// Where a batch goes.
@@ -146,6 +147,7 @@ pub async fn apply_batch(
     let (records, mut letters, already_applied) = accepted(batch, &plan);
     let accepted = records.len() + letters.len();
     let read_at = records.iter().map(|record| record.source.read_at).collect();
+    source_files::record(&transaction, &source_files::file_headers(records.iter().copied())).await?;
     let (outcome, rejected) = upsert_with_bisection(&mut transaction, records).await?;
     if !rejected.is_empty() {
         let by_position: HashMap<(i32, i64), &Decoded> =

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use schema::{Flag, Order};
+use schema::{Extra, Flag, Order};
 
 /// Where a record came from: the producer's headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,10 @@ pub struct Source {
     /// [`schema::message::source_version`]); 0 when absent, i.e. older than
     /// any versioned record. Decides which of two versions of an order wins.
     pub version: i64,
+    /// The file's header in force at the record (header `columns`, a JSON
+    /// array of names), as sent; absent from older producers. Recorded per
+    /// file in `source_files`.
+    pub columns: Option<String>,
 }
 
 /// One decoded order record and its place in Kafka.
@@ -32,6 +36,8 @@ pub struct OrderRecord {
     pub order: Order,
     /// Why it looks odd, if it does; stored with the row for analysts.
     pub flags: Vec<Flag>,
+    /// The export's columns beyond the known ones (stored in `orders.extra`).
+    pub extra: Extra,
     /// Its origin.
     pub source: Source,
     /// Kafka partition.
@@ -49,8 +55,16 @@ impl OrderRecord {
             item_total: self.order.item_total,
             shipment_total: self.order.shipment_total,
             flags: self.flags.iter().map(|flag| flag.as_str().to_string()).collect(),
+            extra: extra_json(&self.extra),
         }
     }
+}
+
+/// Extra values as the JSON object `orders.extra` holds; `None` (SQL NULL)
+/// when there are none. Compared as JSON values, so key order (which `jsonb`
+/// does not keep) never makes a difference.
+pub fn extra_json(extra: &Extra) -> Option<serde_json::Value> {
+    (!extra.is_empty()).then(|| serde_json::to_value(extra).expect("string pairs serialise"))
 }
 
 /// What an order says, as opposed to where it came from: a newer version with
@@ -67,6 +81,9 @@ pub struct BusinessValues {
     pub shipment_total: rust_decimal::Decimal,
     /// Flag names.
     pub flags: Vec<String>,
+    /// The export's extra columns as a JSON object: a correction that only
+    /// changes one of them is an update.
+    pub extra: Option<serde_json::Value>,
 }
 
 /// The rows of one write, one per order id, borrowed from the batch (a
@@ -122,7 +139,8 @@ pub(crate) mod tests {
                 shipment_total: Decimal::ZERO,
             },
             flags: Vec::new(),
-            source: Source { file: "a.csv".into(), line: 2, offset: 0, read_at: Utc::now(), version },
+            extra: Extra::new(),
+            source: Source { file: "a.csv".into(), line: 2, offset: 0, read_at: Utc::now(), version, columns: None },
             partition: 0,
             offset,
         }

@@ -50,10 +50,18 @@ fn decode_record(message: &OwnedMessage) -> Result<OrderRecord, DeadLetter> {
         offset: header(headers::BYTE_OFFSET).and_then(|v| v.parse().ok()).unwrap_or(0),
         read_at,
         version: source_version(header(headers::SOURCE_VERSION)),
+        columns: header(headers::COLUMNS).map(str::to_string),
     };
+    // Escaped like the source file: a NUL would make `jsonb` refuse the row.
+    let extra = decoded
+        .extra
+        .into_iter()
+        .map(|(name, value)| (storable(&name).into_owned(), storable(&value).into_owned()))
+        .collect();
     Ok(OrderRecord {
         order: decoded.order,
         flags: decoded.flags,
+        extra,
         source,
         partition: message.partition(),
         offset: message.offset(),
@@ -93,6 +101,29 @@ mod tests {
         assert_eq!(record.source.version, 1 << 40);
         assert_eq!(record.flags, vec![schema::Flag::ZeroTotals]);
         assert_eq!((record.partition, record.offset), (1, 5));
+    }
+
+    #[test]
+    fn extra_values_and_the_header_travel_with_the_order() {
+        const WITH_EXTRA: &[u8] = br#"{"schema_version":2,"id":7,"user_id":3,"completed_at":"2022-07-01T00:19:00Z","item_total":"39.14","shipment_total":"2.5","extra":{"currency":"EUR","note":"a\u0000b"}}"#;
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: headers::SOURCE_FILE, value: Some("a.csv") })
+            .insert(Header { key: headers::COLUMNS, value: Some(r#"["id","currency"]"#) });
+        let sent = OwnedMessage::new(
+            Some(WITH_EXTRA.to_vec()),
+            None,
+            "orders".into(),
+            Timestamp::NotAvailable,
+            1,
+            5,
+            Some(headers),
+        );
+        let record = decode(sent).record.unwrap();
+        let extra: Vec<_> = record.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(extra, [("currency", "EUR"), ("note", "a\\u0000b")], "in file order, NUL escaped");
+        assert_eq!(record.source.columns.as_deref(), Some(r#"["id","currency"]"#));
+        let plain = decode(message(ORDER, None)).record.unwrap();
+        assert!(plain.extra.is_empty() && plain.source.columns.is_none(), "version 1 from an older producer");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! | [`batch`]        | the newest record per id, in id order (pure)                             |
 //! | `offsets`        | offsets stored in PostgreSQL: lock, plan (skip applied, detect gaps), store |
 //! | [`upsert`]       | version-guarded upsert and outcome counting                               |
+//! | `source_files`   | the header each file was read with, for the data-quality question      |
 //! | `bisect`         | finding the rows the database refuses (pure)                             |
 //! | `apply`          | one batch, one transaction: offsets, rows, dead letters                  |
 //! | [`dead_letters`] | the `orders.dlq` topic, the `dead_letters` table, its spreadsheet-safe CSV export |
@@ -51,6 +52,7 @@ mod offsets;
 mod redrive;
 pub mod replay;
 mod run;
+mod source_files;
 mod status;
 mod storable;
 pub mod triage;

@@ -87,6 +87,7 @@ fn same_values(stored: &BusinessValues, incoming: &BusinessValues) -> bool {
         && stored.item_total == incoming.item_total
         && stored.shipment_total == incoming.shipment_total
         && stored.flags == incoming.flags
+        && stored.extra == incoming.extra
 }
 
 /// Adds one row outcome to the counts.
@@ -105,7 +106,8 @@ pub fn count(outcome: &mut UpsertOutcome, row: RowOutcome) {
 /// sequential scan, kept while the table grows (until autovacuum's `ANALYZE`
 /// invalidates it) — every batch then scans the whole table. Measured at
 /// 5,000 lines/s on a fresh database: latency growing to 40 s within 20 s.
-const LOCK_EXISTING: &str = "SELECT id, source_version, user_id, completed_at, item_total, shipment_total, flags
+const LOCK_EXISTING: &str =
+    "SELECT id, source_version, user_id, completed_at, item_total, shipment_total, flags, extra::text
      FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 
 /// Locks the stored rows of these ids (ascending) and returns them.
@@ -126,6 +128,9 @@ pub async fn lock_existing(
                 item_total: row.get(4),
                 shipment_total: row.get(5),
                 flags: row.get(6),
+                // Read as text and parsed here: the column is written only
+                // from JSON this consumer serialised, so it always parses.
+                extra: row.get::<_, Option<&str>>(7).and_then(|text| serde_json::from_str(text).ok()),
             };
             (row.get(0), StoredRow { version: row.get(1), values })
         })
@@ -146,21 +151,24 @@ ON CONFLICT (id) DO UPDATE SET
     read_at = EXCLUDED.read_at,
     source_version = EXCLUDED.source_version,
     flags = EXCLUDED.flags,
+    extra = EXCLUDED.extra,
     written_at = clock_timestamp()
 WHERE EXCLUDED.source_version > stored.source_version";
 
 /// The `orders` columns a write sets, in the order both write paths send
-/// them (public for the write benchmark).
+/// them (public for the write benchmark). The consumer's write also sets
+/// `extra` ([`VERSION_GUARD`] copies it); the benchmark's rows have none,
+/// so its path leaves it NULL.
 pub const ORDER_COLUMNS: &str =
     "id, user_id, completed_at, item_total, shipment_total, source_file, source_line, source_offset, read_at, source_version, flags";
 
 fn unnest_upsert() -> String {
     format!(
-        "INSERT INTO orders AS stored ({ORDER_COLUMNS})
-         SELECT id, u, c, i, s, f, l, o, r, v, string_to_array(fl, ',')
+        "INSERT INTO orders AS stored ({ORDER_COLUMNS}, extra)
+         SELECT id, u, c, i, s, f, l, o, r, v, string_to_array(fl, ','), e::jsonb
          FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::numeric[], $5::numeric[],
-                     $6::text[], $7::int8[], $8::int8[], $9::timestamptz[], $10::int8[], $11::text[])
-              AS t(id, u, c, i, s, f, l, o, r, v, fl)
+                     $6::text[], $7::int8[], $8::int8[], $9::timestamptz[], $10::int8[], $11::text[], $12::text[])
+              AS t(id, u, c, i, s, f, l, o, r, v, fl, e)
          {VERSION_GUARD}"
     )
 }
@@ -189,8 +197,13 @@ async fn write_unnest(client: &impl GenericClient, records: &[&OrderRecord]) -> 
     let read_at: Vec<_> = records.iter().map(|r| r.source.read_at).collect();
     let versions: Vec<i64> = records.iter().map(|r| r.source.version).collect();
     let flags: Vec<String> = records.iter().map(|r| flag_list(r)).collect();
+    // Sent as text, cast to jsonb in the statement: no JSON type support needed in the driver.
+    let extra: Vec<Option<String>> = records
+        .iter()
+        .map(|r| (!r.extra.is_empty()).then(|| serde_json::to_string(&r.extra).expect("string pairs")))
+        .collect();
     let statement = client.prepare_cached(&unnest_upsert()).await?;
-    let params: [&(dyn ToSql + Sync); 11] = [
+    let params: [&(dyn ToSql + Sync); 12] = [
         &ids,
         &user_ids,
         &completed_at,
@@ -202,6 +215,7 @@ async fn write_unnest(client: &impl GenericClient, records: &[&OrderRecord]) -> 
         &read_at,
         &versions,
         &flags,
+        &extra,
     ];
     client.execute(&statement, &params).await?;
     Ok(())
@@ -244,6 +258,19 @@ mod tests {
         let mut counts = UpsertOutcome::default();
         count(&mut counts, outcome);
         assert_eq!(counts, UpsertOutcome { inserted: 0, updated: 0, unchanged: 1 });
+    }
+
+    #[test]
+    fn a_correction_of_an_extra_value_alone_is_an_update() {
+        let mut old = stored(10, 100);
+        old.values.extra = Some(serde_json::json!({"currency": "EUR", "coupon": "X"}));
+        let mut incoming = record(1, 100, 11, 0);
+        incoming.extra = [("coupon", "X"), ("currency", "EUR")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+        assert_eq!(row_outcome(&incoming, Some(&old)), RowOutcome::NewerVersionSameValues, "key order is no change");
+        incoming.extra.insert("currency".into(), "USD".into());
+        assert_eq!(row_outcome(&incoming, Some(&old)), RowOutcome::Updated);
+        incoming.extra.clear();
+        assert_eq!(row_outcome(&incoming, Some(&old)), RowOutcome::Updated, "extras dropped is a change too");
     }
 
     #[test]

@@ -1,5 +1,9 @@
-//! Any bytes through the producer's record splitter and the order validator:
-//! no panic, progress on every record, and every accepted order keeps the
+//! Any bytes through the producer's record splitter, header matching and
+//! the order validator: the first record is read as the header (with an
+//! alias and extra columns kept, as the producer does; the usual header when
+//! it is unusable), every record is also tried as a header line. No panic,
+//! progress on every record, extra values as many as the kept extra columns,
+//! and every accepted order keeps the
 //! rules (no negative money, at most two decimals, not more than a day ahead)
 //! and reads back identical when written out again as a CSV line. Every
 //! money field is also checked against [`reference_money`], a plain
@@ -10,10 +14,12 @@ use chrono::{TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
 use schema::records::RecordSplitter;
 use schema::parse::{parse_money, parse_order, RejectionKind, MAX_FUTURE};
-use schema::Columns;
+use schema::{Columns, HeaderRules};
 
 fuzz_target!(|input: &[u8]| {
-    let columns = Columns::from_header(["id", "user_id", "completed_at", "item_total", "shipment_total"]).unwrap();
+    let standard = Columns::standard();
+    let rules = HeaderRules { aliases: vec!["order_id=id".parse().unwrap()], ..HeaderRules::default() };
+    let mut columns: Option<Columns> = None;
     let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let mut splitter = RecordSplitter::default();
     let mut rest = input;
@@ -27,7 +33,18 @@ fuzz_target!(|input: &[u8]| {
             let found = parse_money("item_total", field).map(|amount| amount.to_string()).map_err(|r| r.kind);
             assert_eq!(found, reference_money(field), "money field {field:?}");
         }
-        let Ok(order) = parse_order(&fields, &columns, now) else { continue };
+        let _ = Columns::is_header(fields.iter().copied(), &rules);
+        let Some(columns) = &columns else {
+            let header = Columns::read_header(fields.iter().copied(), &rules);
+            if let Ok(header) = &header {
+                assert_eq!(header.width, fields.len());
+                assert!(header.extra.iter().all(|extra| extra.index < header.width));
+            }
+            columns = Some(header.unwrap_or_else(|_| standard.clone()));
+            continue;
+        };
+        let Ok(order) = parse_order(&fields, columns, now) else { continue };
+        assert_eq!(columns.extra_values(&fields).len(), columns.extra.len(), "one value per kept extra column");
         assert!(order.item_total >= rust_decimal::Decimal::ZERO && order.shipment_total >= rust_decimal::Decimal::ZERO);
         assert!(order.item_total.scale() <= 2 && order.shipment_total.scale() <= 2);
         assert!(order.completed_at <= now + MAX_FUTURE);
@@ -41,7 +58,7 @@ fuzz_target!(|input: &[u8]| {
         );
         let again = splitter.split(line.as_bytes()).expect("a written line splits");
         let fields: Vec<&str> = again.fields.iter().map(|f| std::str::from_utf8(f).unwrap()).collect();
-        assert_eq!(parse_order(&fields, &columns, now).expect("a written order parses"), order);
+        assert_eq!(parse_order(&fields, &standard, now).expect("a written order parses"), order);
     }
 });
 

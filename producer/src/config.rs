@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser as _;
 use clap::Parser;
 use thiserror::Error;
 
@@ -77,6 +78,27 @@ pub struct Config {
     /// A `shipment_total` above this is flagged `unusual_amount`.
     #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_FLAG_SHIPMENT_TOTAL_ABOVE", default_value = "50")]
     pub flag_shipment_total_above: rust_decimal::Decimal,
+
+    /// What becomes of an export's columns beyond id, user_id, completed_at,
+    /// item_total and shipment_total: `keep` carries their values with each
+    /// order (stored in `orders.extra`), `ignore` drops them, `reject`
+    /// dead-letters every record of the file (`bad_header`).
+    #[arg(help_heading = "Columns", long, env = "ORDERSTREAM_UNKNOWN_COLUMNS", default_value = "keep",
+          value_parser = clap::builder::PossibleValuesParser::new(schema::UnknownColumns::NAMES)
+              .try_map(|mode| mode.parse::<schema::UnknownColumns>()))]
+    pub unknown_columns: schema::UnknownColumns,
+
+    /// A renamed column read as a known one, `FROM=TO` (e.g. `order_id=id`);
+    /// repeatable, or comma-separated in the variable. Names compare
+    /// case-insensitively, a byte-order mark ignored.
+    #[arg(
+        help_heading = "Columns",
+        long = "column-alias",
+        value_name = "FROM=TO",
+        env = "ORDERSTREAM_COLUMN_ALIASES",
+        value_delimiter = ','
+    )]
+    pub column_aliases: Vec<schema::ColumnAlias>,
 
     /// Records sent but not yet confirmed by Kafka, at most: past it, reading
     /// waits, so memory stays bounded when Kafka is slow or away. 20,000 is
@@ -187,6 +209,7 @@ impl Config {
     pub fn tailer_settings(&self) -> crate::tailer::TailerSettings {
         crate::tailer::TailerSettings {
             max_record_bytes: self.max_record_bytes,
+            header_rules: schema::HeaderRules { aliases: self.column_aliases.clone(), unknown: self.unknown_columns },
             flag_rules: schema::FlagRules {
                 max_usual_item_total: self.flag_item_total_above,
                 max_usual_shipment_total: self.flag_shipment_total_above,
@@ -292,6 +315,28 @@ mod tests {
     fn same_topic_for_orders_and_dead_letters_is_refused() {
         let config = Config::try_parse_from(["p", "--topic", "x", "--dlq-topic", "x"]).unwrap();
         assert!(matches!(config.validate(), Err(ConfigError::SameTopics)));
+    }
+
+    #[test]
+    fn column_rules_are_typed_and_aliases_repeat_or_come_comma_separated() {
+        let config = Config::try_parse_from(["p"]).unwrap();
+        assert_eq!((config.unknown_columns, config.column_aliases.len()), (schema::UnknownColumns::Keep, 0));
+        let config = Config::try_parse_from([
+            "p",
+            "--unknown-columns",
+            "reject",
+            "--column-alias",
+            "order_id=id",
+            "--column-alias",
+            "Customer=user_id,total=item_total",
+        ])
+        .unwrap();
+        assert_eq!(config.unknown_columns, schema::UnknownColumns::Reject);
+        let aliases: Vec<_> = config.column_aliases.iter().map(|a| (a.from.as_str(), a.to)).collect();
+        assert_eq!(aliases, [("order_id", "id"), ("customer", "user_id"), ("total", "item_total")]);
+        assert!(Config::try_parse_from(["p", "--unknown-columns", "drop"]).is_err());
+        assert!(Config::try_parse_from(["p", "--column-alias", "order_id"]).is_err());
+        assert!(Config::try_parse_from(["p", "--column-alias", "order_id=ident"]).is_err(), "not a known column");
     }
 
     #[test]

@@ -163,24 +163,59 @@ impl FileMissing<'_> {
     }
 }
 
-/// A file's header cannot be used (not the expected columns, or too long):
-/// every record of the file is dead-lettered as `bad_header`. Reported once
-/// per file, not once per record.
+/// A file's header cannot be used (a required column missing, columns
+/// refused by `--unknown-columns reject`, or too long): every record under
+/// it is dead-lettered as `bad_header`, with the same reason. Reported once
+/// per header, not once per record.
 pub struct HeaderUnusable<'a> {
     /// The file.
     pub file: &'a Path,
-    /// What is wrong with its header.
+    /// What is wrong with its header: names exactly the missing columns and
+    /// the extra ones seen.
     pub error: &'a HeaderError,
 }
 
 impl HeaderUnusable<'_> {
     /// The log message.
-    pub const MESSAGE: &'static str = "Unusable header; every record of the file is dead-lettered.";
+    pub const MESSAGE: &'static str = "Unusable header; every record under it is dead-lettered.";
 
     /// Counts the file (`orderstream_producer_unusable_headers_total`) and logs it.
     pub fn emit(&self, metrics: &ProducerMetrics) {
         warn!(message = Self::MESSAGE, file = %self.file.display(), error = %self.error);
         metrics.unusable_headers.inc();
+    }
+}
+
+/// A file's header has columns beyond the known ones that its previous
+/// header (if any) did not have: the export changed. Their values travel
+/// with the orders (`--unknown-columns keep`) or are dropped (`ignore`).
+pub struct NewColumnsSeen<'a> {
+    /// The file.
+    pub file: &'a Path,
+    /// 1-based line of the header.
+    pub line: u64,
+    /// The new columns, normalised, in file order.
+    pub columns: &'a [String],
+}
+
+impl NewColumnsSeen<'_> {
+    /// The log message.
+    pub const MESSAGE: &'static str = "Header has new columns; the export changed.";
+
+    /// Longest column name used as a label value; longer ones are cut there.
+    pub const MAX_LABEL_CHARS: usize = 64;
+
+    /// Logs it once, with the file, and counts each column
+    /// (`orderstream_producer_new_columns_total{column}`): the file is in
+    /// the log line, not a label, so the series stay as few as the distinct
+    /// column names the exports ever had.
+    pub fn emit(&self, metrics: &ProducerMetrics) {
+        info!(message = Self::MESSAGE, file = %self.file.display(), line = self.line,
+              columns = %self.columns.join(","));
+        for column in self.columns {
+            let label: String = column.chars().take(Self::MAX_LABEL_CHARS).collect();
+            metrics.new_columns.with_label_values(&[&label]).inc();
+        }
     }
 }
 

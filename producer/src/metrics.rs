@@ -35,6 +35,9 @@ pub struct ProducerMetrics {
     pub files_renamed: IntCounter,
     /// Files whose header could not be used (their records dead-lettered).
     pub unusable_headers: IntCounter,
+    /// Columns beyond the known ones, counted once per file (and header)
+    /// that has them for the first time, labelled by column name.
+    pub new_columns: IntCounterVec,
     /// Bytes between what was read and the end of each followed file.
     pub bytes_behind: IntGaugeVec,
     /// Files followed.
@@ -107,6 +110,11 @@ impl ProducerMetrics {
             unusable_headers: metrics.counter(
                 "orderstream_producer_unusable_headers_total",
                 "Files whose header could not be used; every record of such a file is dead-lettered as bad_header.",
+            ),
+            new_columns: metrics.counters(
+                "orderstream_producer_new_columns_total",
+                "Columns beyond the known ones, once per file header that has them first, by column name.",
+                &["column"],
             ),
             bytes_behind: metrics.gauge_vec(
                 "orderstream_producer_unread_bytes",

@@ -47,6 +47,12 @@ pub struct DeliveredPosition {
     pub lines: u64,
     /// The last delivered record, if any.
     pub last_record: Option<RecordCheck>,
+    /// Byte offset of the header in force at `offset`: the first record, or
+    /// a header line further down the file (an export appended with a
+    /// changed header). A restart reads the records after `offset` by it.
+    /// Stores from before header changes were honoured lack it: 0.
+    #[serde(default)]
+    pub header_offset: u64,
 }
 
 /// One file the producer follows.
@@ -293,7 +299,7 @@ mod tests {
             path: PathBuf::from(format!("/inbox/{inode}.csv")),
             identity: FileIdentity { device: 1, inode, head_len: 10, head_crc: 7 },
             epoch,
-            delivered: DeliveredPosition { offset, lines: offset / 10, last_record: None },
+            delivered: DeliveredPosition { offset, lines: offset / 10, last_record: None, header_offset: 0 },
         }
     }
 
@@ -303,8 +309,12 @@ mod tests {
         let mut store = PositionStore::open(dir.path()).unwrap();
         let epoch = store.allocate_epoch(chrono::Utc::now());
         store.track(tracked(2, epoch, 0));
-        let position =
-            DeliveredPosition { offset: 120, lines: 3, last_record: Some(RecordCheck { start: 100, crc: 9 }) };
+        let position = DeliveredPosition {
+            offset: 120,
+            lines: 3,
+            last_record: Some(RecordCheck { start: 100, crc: 9 }),
+            header_offset: 60,
+        };
         store.record((1, 2), epoch, position);
         store.persist().unwrap();
         let reopened = PositionStore::open(dir.path()).unwrap();
@@ -369,7 +379,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = PositionStore::open(dir.path()).unwrap();
         store.track(tracked(2, 5, 0));
-        store.record((1, 2), 4, DeliveredPosition { offset: 999, lines: 9, last_record: None });
+        store.record((1, 2), 4, DeliveredPosition { offset: 999, lines: 9, last_record: None, header_offset: 0 });
         assert_eq!(store.get((1, 2)).unwrap().delivered.offset, 0);
     }
 

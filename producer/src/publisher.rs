@@ -276,8 +276,8 @@ impl Publisher {
     pub fn enqueue(&self, source: &RecordSource, record: &TailedRecord) -> Enqueued {
         let sent = match &record.outcome {
             RecordOutcome::Header => return Enqueued::Nothing,
-            RecordOutcome::Order(order, flags) => {
-                let message = OrderMessage::new(order.clone(), flags.clone());
+            RecordOutcome::Order(order, flags, extra) => {
+                let message = OrderMessage::with_extra(order.clone(), flags.clone(), extra.clone());
                 let headers = source_headers(source, record);
                 let headers = if flags.is_empty() {
                     headers
@@ -358,13 +358,17 @@ fn source_headers(source: &RecordSource, record: &TailedRecord) -> OwnedHeaders 
     let line = DecimalText::unsigned(record.line);
     let read_at = DecimalText::signed(source.read_at_ms);
     let version = DecimalText::signed(record.version);
-    OwnedHeaders::new_with_capacity(8)
+    let headers = OwnedHeaders::new_with_capacity(9)
         .insert(header(headers::SOURCE_FILE, &source.file))
         .insert(header(headers::SOURCE_FINGERPRINT, &source.fingerprint))
         .insert(header(headers::LINE, line.as_str()))
         .insert(header(headers::BYTE_OFFSET, offset.as_str()))
         .insert(header(headers::SOURCE_VERSION, version.as_str()))
-        .insert(header(headers::READ_AT_MS, read_at.as_str()))
+        .insert(header(headers::READ_AT_MS, read_at.as_str()));
+    match &record.columns {
+        Some(columns) => headers.insert(header(headers::COLUMNS, columns)),
+        None => headers,
+    }
 }
 
 fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {

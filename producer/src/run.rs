@@ -29,15 +29,17 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::epoch_floor::EpochFloorReader;
 use crate::events::{
-    FileArchived, FileFollowed, FileMissing, FileRenamed, FileTruncated, HeaderUnusable, OrderRefusedByKafka,
-    PositionsSavedAgain, PositionsUnsaveable, ProducerStarted, ProducerStopped,
+    FileArchived, FileFollowed, FileMissing, FileRenamed, FileTruncated, HeaderUnusable, NewColumnsSeen,
+    OrderRefusedByKafka, PositionsSavedAgain, PositionsUnsaveable, ProducerStarted, ProducerStopped,
 };
 use crate::identity::{FileIdentity, FileKey};
 use crate::metrics::ProducerMetrics;
 use crate::positions::{DeliveredPosition, PositionStore, PositionStoreError, TrackedFile};
 use crate::publisher::{classify_refusal, Enqueued, PublishError, Publisher, RecordSource, Refusal};
 use crate::status::{progress, FileSnapshot, Snapshot, StatusBoard};
-use crate::tailer::{start_point, FileTailer, Poll, RecordOutcome, StartPoint, TailedRecord, TailerSettings};
+use crate::tailer::{
+    start_point, FileTailer, HeaderNotice, Poll, RecordOutcome, StartPoint, TailedRecord, TailerSettings,
+};
 use crate::watch::InboxWatcher;
 
 /// How many records one file may contribute before the next file gets a turn,
@@ -548,8 +550,14 @@ impl Producer {
                     continue;
                 }
             };
-            if let Some(error) = followed.tailer.take_unusable_header() {
-                HeaderUnusable { file: followed.tailer.path(), error: &error }.emit(&self.metrics);
+            for notice in followed.tailer.take_header_notices() {
+                let file = followed.tailer.path();
+                match notice {
+                    HeaderNotice::Unusable(error) => HeaderUnusable { file, error: &error }.emit(&self.metrics),
+                    HeaderNotice::NewColumns { line, columns } => {
+                        NewColumnsSeen { file, line, columns: &columns }.emit(&self.metrics)
+                    }
+                }
             }
             read += records.len();
             self.metrics.records_read.inc_by(records.len() as u64);
@@ -583,7 +591,7 @@ impl Producer {
             followed.unconfirmed += 1;
         }
         let sent = match &record.outcome {
-            RecordOutcome::Order(_, flags) => Sent::Order(flags.clone()),
+            RecordOutcome::Order(_, flags, _) => Sent::Order(flags.clone()),
             RecordOutcome::Rejected(rejection) => Sent::DeadLetter(rejection.kind),
             RecordOutcome::Header => Sent::Header,
         };

@@ -1,6 +1,14 @@
 //! Follows one CSV file: reads what is there, then what is appended, and turns
 //! each complete record into an order, a rejection, or nothing (a header).
 //!
+//! The first record is the header. A later record that names most of the
+//! required columns and is not a valid order is a header line too: a copy of
+//! the header in force (exports concatenated with `cat`) is skipped, another
+//! header (an exporter appending with a changed export) is honoured from that
+//! line on. The offset of the header in force is saved with every delivered
+//! position, so a restart in the middle of a file reads its records by the
+//! header they were written under.
+//!
 //! Reading is positional (`pread`) on a file handle kept open, so a file
 //! renamed or deleted while being read is still read to its end. Memory is
 //! bounded: a record longer than the limit is walked past, not held.
@@ -9,11 +17,12 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use schema::columns::EXPECTED_HEADER;
+use schema::columns::{unknown_names, EXPECTED_HEADER};
 use schema::message::source_version;
-use schema::{parse_order, Columns, Flag, FlagRules, HeaderError, Order, Rejection, RejectionKind};
+use schema::{parse_order, Columns, Extra, Flag, FlagRules, HeaderError, HeaderRules, Order, Rejection, RejectionKind};
 use tracing::{info, warn};
 
 use crate::identity::{crc_of_range, FileIdentity};
@@ -32,6 +41,8 @@ pub const TAIL_CHECK_BYTES: u64 = 4096;
 pub struct TailerSettings {
     /// Records longer than this many bytes are dead-lettered unread.
     pub max_record_bytes: usize,
+    /// How header names map to the order's fields, and what becomes of the others.
+    pub header_rules: HeaderRules,
     /// When a valid order is flagged.
     pub flag_rules: FlagRules,
 }
@@ -39,8 +50,9 @@ pub struct TailerSettings {
 /// What one record of the file turned out to be.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordOutcome {
-    /// A valid order, with its flags, to publish on the orders topic.
-    Order(Order, Vec<Flag>),
+    /// A valid order, with its flags and the values of the export's extra
+    /// columns, to publish on the orders topic.
+    Order(Order, Vec<Flag>, Extra),
     /// Not a valid order: its original bytes go to the dead-letter topic.
     Rejected(Rejection),
     /// The header, or a copy of it: nothing to publish.
@@ -63,6 +75,39 @@ pub struct TailedRecord {
     pub end: DeliveredPosition,
     /// Order, rejection or header.
     pub outcome: RecordOutcome,
+    /// The header in force, its names as a JSON array (see
+    /// `schema::message::headers::COLUMNS`); `None` when the file has no
+    /// header (its first record was too long).
+    pub columns: Option<Arc<str>>,
+}
+
+/// Something about a header that the run loop reports (once per header
+/// read, not once per record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderNotice {
+    /// The header cannot be used: the records under it are dead-lettered.
+    Unusable(HeaderError),
+    /// The header has columns beyond the known ones that the file's previous
+    /// header (if any) did not have.
+    NewColumns {
+        /// 1-based line of the header.
+        line: u64,
+        /// The new columns' names, normalised, in file order.
+        columns: Vec<String>,
+    },
+}
+
+/// The header records are read by, and where it is.
+#[derive(Debug)]
+struct HeaderInForce {
+    /// Byte offset of the header line, saved with every delivered position.
+    offset: u64,
+    /// Its names, normalised: a copy of the header is recognised by them.
+    names: Vec<String>,
+    /// The names as a JSON array, shared by every record read under it.
+    json: Option<Arc<str>>,
+    /// The layout, or why there is none (its records are dead-lettered).
+    columns: Result<Columns, HeaderError>,
 }
 
 /// Where reading a file starts, and why; logged once per file.
@@ -136,12 +181,12 @@ pub struct FileTailer {
     buffer_offset: u64,
     /// Newlines in the file before `buffer[split]`.
     lines: u64,
-    /// The column layout, once the header was read; an unusable header makes
-    /// every record of the file a rejection.
-    columns: Option<Result<Columns, HeaderError>>,
-    /// The header just found unusable, until the run loop takes it to report
-    /// it (once per file, not once per dead-lettered record).
-    unusable_header: Option<HeaderError>,
+    /// The header in force, once the first record was read; an unusable
+    /// header makes every record under it a rejection.
+    header: Option<HeaderInForce>,
+    /// What the headers read say, until the run loop takes it to report it
+    /// (once per header, not once per record).
+    notices: Vec<HeaderNotice>,
     splitter: RecordSplitter,
     skipping: Option<Skipping>,
     /// The check of the last record read and where it ended: compared on
@@ -165,15 +210,15 @@ impl FileTailer {
             split: 0,
             buffer_offset: tracked.delivered.offset,
             lines: tracked.delivered.lines,
-            columns: None,
-            unusable_header: None,
+            header: None,
+            notices: Vec::new(),
             splitter: RecordSplitter::default(),
             skipping: None,
             last_read: tracked.delivered.last_record.map(|check| (check, tracked.delivered.offset)),
             last_seen: None,
         };
         if tailer.buffer_offset > 0 {
-            tailer.columns = Some(tailer.read_header()?);
+            tailer.header = Some(tailer.read_header(tracked.delivered.header_offset)?);
         }
         Ok(tailer)
     }
@@ -186,7 +231,7 @@ impl FileTailer {
         self.split = 0;
         self.buffer_offset = 0;
         self.lines = 0;
-        self.columns = None;
+        self.header = None;
         self.skipping = None;
         self.last_read = None;
         self.last_seen = None;
@@ -249,10 +294,11 @@ impl FileTailer {
         Ok(self.file.metadata()?.len().saturating_sub(self.buffer_offset + self.split as u64))
     }
 
-    /// The header found unusable by the last read, once: the caller reports
-    /// it (every record of the file is then dead-lettered as `bad_header`).
-    pub fn take_unusable_header(&mut self) -> Option<HeaderError> {
-        self.unusable_header.take()
+    /// What the headers found by the last read say, once: the caller
+    /// reports it (an unusable header's records are dead-lettered as
+    /// `bad_header`; new columns are counted).
+    pub fn take_header_notices(&mut self) -> Vec<HeaderNotice> {
+        std::mem::take(&mut self.notices)
     }
 
     /// Reads up to `max` complete records that follow the last one returned.
@@ -285,25 +331,28 @@ impl FileTailer {
         pending.len() - leading_blank_len(pending)
     }
 
-    /// Reads the header record from the start of the file, for a tailer that
-    /// resumes past it. Reads at most a record's limit: a file whose first
-    /// record was too long has no usable header, as when it was first read.
-    fn read_header(&self) -> io::Result<Result<Columns, HeaderError>> {
+    /// Reads the header in force at `offset` (the first record, or a header
+    /// line further down), for a tailer that resumes past it. Reads at most
+    /// a record's limit: a file whose first record was too long has no
+    /// usable header, as when it was first read.
+    fn read_header(&self, offset: u64) -> io::Result<HeaderInForce> {
         let limit = self.settings.max_record_bytes;
         // The record, its line terminator, and blank lines before it.
-        let window = (limit as u64 + 2).min(self.file.metadata()?.len()) as usize;
+        let window = (limit as u64 + 2).min(self.file.metadata()?.len().saturating_sub(offset)) as usize;
         let mut bytes = vec![0; window];
         let mut filled = 0;
         while filled < window {
-            match self.file.read_at(&mut bytes[filled..], filled as u64)? {
+            match self.file.read_at(&mut bytes[filled..], offset + filled as u64)? {
                 0 => break,
                 read => filled += read,
             }
         }
+        let too_long =
+            || HeaderInForce { offset, names: Vec::new(), json: None, columns: Err(HeaderError::TooLong(limit)) };
         match RecordSplitter::default().split(&bytes[..filled]) {
-            Some(header) if header.raw_len <= limit => Ok(columns_of(&header)),
-            Some(_) => Ok(Err(HeaderError::TooLong(limit))),
-            None if filled > limit => Ok(Err(HeaderError::TooLong(limit))),
+            Some(header) if header.raw_len <= limit => Ok(self.header_of(&header, offset)),
+            Some(_) => Ok(too_long()),
+            None if filled > limit => Ok(too_long()),
             None => {
                 Err(io::Error::new(io::ErrorKind::InvalidData, "resuming past a header that is no longer complete"))
             }
@@ -364,17 +413,18 @@ impl FileTailer {
             self.no_header_after_a_too_long_first_record();
             RecordOutcome::Rejected(too_long(split.raw_len as u64, self.settings.max_record_bytes))
         } else {
-            self.classify(&split, now)
+            self.classify(&split, offset, line, now)
         };
         self.record(offset, line, raw, check, outcome)
     }
 
-    /// A first record too long to read is no header: every record after it
-    /// is dead-lettered (`bad_header`), not read by a header guessed from the
-    /// second line.
+    /// A first record too long to read is no header: the records after it
+    /// are dead-lettered (`bad_header`), not read by a header guessed from
+    /// the second line, until a header line comes.
     fn no_header_after_a_too_long_first_record(&mut self) {
-        if self.columns.is_none() {
-            self.columns = Some(Err(HeaderError::TooLong(self.settings.max_record_bytes)));
+        if self.header.is_none() {
+            let columns = Err(HeaderError::TooLong(self.settings.max_record_bytes));
+            self.header = Some(HeaderInForce { offset: 0, names: Vec::new(), json: None, columns });
         }
     }
 
@@ -386,9 +436,16 @@ impl FileTailer {
         check: RecordCheck,
         outcome: RecordOutcome,
     ) -> TailedRecord {
-        let end = DeliveredPosition { offset: self.position(), lines: self.lines, last_record: Some(check) };
+        let header = self.header.as_ref();
+        let end = DeliveredPosition {
+            offset: self.position(),
+            lines: self.lines,
+            last_record: Some(check),
+            header_offset: header.map_or(0, |header| header.offset),
+        };
         self.last_read = Some((check, end.offset));
-        TailedRecord { offset, line, raw, version: source_version(self.epoch, offset), end, outcome }
+        let columns = header.and_then(|header| header.json.clone());
+        TailedRecord { offset, line, raw, version: source_version(self.epoch, offset), end, outcome, columns }
     }
 
     fn start_skipping(&mut self) {
@@ -431,42 +488,74 @@ impl FileTailer {
         }
     }
 
-    fn classify(&mut self, split: &SplitRecord, now: DateTime<Utc>) -> RecordOutcome {
-        let Some(columns) = &self.columns else {
-            let columns = columns_of(split);
-            let outcome = match &columns {
-                Ok(_) => {
-                    info!(message = "Header read.", file = %self.path.display());
-                    RecordOutcome::Header
-                }
-                Err(error) => {
-                    self.unusable_header = Some(error.clone());
-                    // Dead-lettered too: it may be a data line of a file
-                    // without a header, which would otherwise vanish.
-                    RecordOutcome::Rejected(unusable_first_line(split, error))
-                }
+    fn classify(&mut self, split: &SplitRecord, offset: u64, line: u64, now: DateTime<Utc>) -> RecordOutcome {
+        let Some(header) = &self.header else {
+            self.adopt_header(split, offset, line);
+            return match &self.header.as_ref().expect("just adopted").columns {
+                Ok(_) => RecordOutcome::Header,
+                // Dead-lettered too: it may be a data line of a file without
+                // a header, which would otherwise vanish.
+                Err(error) => RecordOutcome::Rejected(unusable_first_line(split, error, &self.settings.header_rules)),
             };
-            self.columns = Some(columns);
-            return outcome;
         };
         let fields = match utf8_fields(split) {
             Ok(fields) => fields,
             Err(rejection) => return RecordOutcome::Rejected(rejection),
         };
-        if Columns::is_header(fields.iter().copied()) {
-            return RecordOutcome::Header;
+        if Columns::is_header(fields.iter().copied(), &self.settings.header_rules) {
+            let is_data = matches!(&header.columns, Ok(columns) if parse_order(&fields, columns, now).is_ok());
+            if !is_data {
+                if !schema::columns::same_names(&header.names, &fields) {
+                    self.adopt_header(split, offset, line);
+                }
+                return RecordOutcome::Header;
+            }
         }
-        let columns = match columns {
+        let columns = match &header.columns {
             Ok(columns) => columns,
             Err(error) => return RecordOutcome::Rejected(Rejection::new(RejectionKind::BadHeader, error.to_string())),
         };
         match parse_order(&fields, columns, now) {
             Ok(order) => {
                 let flags = self.settings.flag_rules.flags(&order);
-                RecordOutcome::Order(order, flags)
+                RecordOutcome::Order(order, flags, columns.extra_values(&fields))
             }
             Err(rejection) => RecordOutcome::Rejected(rejection),
         }
+    }
+
+    /// Makes `split`, found at `offset` on `line`, the header in force, and
+    /// notes what to report about it: unusable, or new columns compared with
+    /// the header before it.
+    fn adopt_header(&mut self, split: &SplitRecord, offset: u64, line: u64) {
+        let rules = &self.settings.header_rules;
+        let seen_before: Vec<&String> = match &self.header {
+            Some(header) => unknown_names(&header.names, rules).collect(),
+            None => Vec::new(),
+        };
+        let header = self.header_of(split, offset);
+        let new_columns: Vec<String> =
+            unknown_names(&header.names, rules).filter(|name| !seen_before.contains(name)).cloned().collect();
+        // An unusable header's extra columns are named by its error; only a
+        // usable header counts new columns, so a junk first line cannot fill
+        // the metric with labels.
+        match &header.columns {
+            Ok(_) if !new_columns.is_empty() => {
+                self.notices.push(HeaderNotice::NewColumns { line, columns: new_columns });
+            }
+            Ok(_) => info!(message = "Header read.", file = %self.path.display(), line),
+            Err(error) => self.notices.push(HeaderNotice::Unusable(error.clone())),
+        }
+        self.header = Some(header);
+    }
+
+    /// The header a record at `offset` makes.
+    fn header_of(&self, split: &SplitRecord, offset: u64) -> HeaderInForce {
+        let names: Vec<String> =
+            split.fields.iter().map(|field| schema::columns::normalise(&String::from_utf8_lossy(field))).collect();
+        let json = serde_json::to_string(&names).expect("names serialise");
+        let columns = Columns::read_header(names.iter().map(String::as_str), &self.settings.header_rules);
+        HeaderInForce { offset, names, json: Some(json.into()), columns }
     }
 }
 
@@ -496,20 +585,15 @@ fn leading_blank_len(bytes: &[u8]) -> usize {
 
 /// The rejection of a first line that is not a usable header, saying
 /// whether it looks like no header at all (none of its fields is a column name).
-fn unusable_first_line(split: &SplitRecord, error: &HeaderError) -> Rejection {
+fn unusable_first_line(split: &SplitRecord, error: &HeaderError, rules: &HeaderRules) -> Rejection {
     let names: Vec<String> = split.fields.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
-    let names_a_column = names.iter().any(|name| Columns::is_header([name.as_str()]));
+    let names_a_column = names.iter().any(|name| rules.names_a_known_column(name));
     let message = if names_a_column {
         format!("the first line is an unusable header: {error}")
     } else {
         format!("the first line is not a header (expected {}): {error}", EXPECTED_HEADER.join(","))
     };
     Rejection::new(RejectionKind::BadHeader, message)
-}
-
-fn columns_of(header: &SplitRecord) -> Result<Columns, HeaderError> {
-    let names: Vec<String> = header.fields.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
-    Columns::from_header(names.iter().map(String::as_str))
 }
 
 fn utf8_fields(split: &SplitRecord) -> Result<Vec<&str>, Rejection> {
@@ -537,7 +621,7 @@ mod tests {
     }
 
     fn settings() -> TailerSettings {
-        TailerSettings { max_record_bytes: 200, flag_rules: FlagRules::default() }
+        TailerSettings { max_record_bytes: 200, header_rules: HeaderRules::default(), flag_rules: FlagRules::default() }
     }
 
     fn append(path: &Path, text: &[u8]) {
@@ -565,8 +649,12 @@ mod tests {
         records
             .iter()
             .map(|r| match &r.outcome {
-                RecordOutcome::Order(order, flags) if flags.is_empty() => format!("order {}", order.id),
-                RecordOutcome::Order(order, flags) => format!("order {} {flags:?}", order.id),
+                RecordOutcome::Order(order, flags, extra) if !extra.is_empty() => {
+                    let extra: Vec<String> = extra.iter().map(|(name, value)| format!("{name}={value}")).collect();
+                    format!("order {} {}", order.id, extra.join(" "))
+                }
+                RecordOutcome::Order(order, flags, _) if flags.is_empty() => format!("order {}", order.id),
+                RecordOutcome::Order(order, flags, _) => format!("order {} {flags:?}", order.id),
                 RecordOutcome::Rejected(rejection) => rejection.kind.to_string(),
                 RecordOutcome::Header => "header".into(),
             })
@@ -715,15 +803,146 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.csv");
         let junk = "j".repeat(READ_CHUNK * 2);
-        append(&path, format!("{junk}\n{HEADER}1,10,2022-07-01 00:19,1,1\n").as_bytes());
+        append(&path, format!("{junk}\n1,10,2022-07-01 00:19,1,1\n{HEADER}2,10,2022-07-01 00:19,1,1\n").as_bytes());
         let read = records(&mut open(&path));
-        // A header line further down is a copy of a header (skipped), not the header.
-        assert_eq!(summary(&read), ["record_too_long", "header", "bad_header"]);
+        // No header is guessed from the second line; a header line further
+        // down is honoured from there on.
+        assert_eq!(summary(&read), ["record_too_long", "bad_header", "header", "order 2"]);
         // Resuming after the junk record reads the same (no) header, holding
         // no more than a record's limit.
         let known = tracked(&path, 1, read[0].end);
         let mut resumed = FileTailer::new(&path, File::open(&path).unwrap(), &known, settings()).unwrap();
-        assert_eq!(summary(&records(&mut resumed)), ["header", "bad_header"]);
+        assert_eq!(summary(&records(&mut resumed)), ["bad_header", "header", "order 2"]);
+    }
+
+    fn with_rules(rules: HeaderRules) -> TailerSettings {
+        TailerSettings { header_rules: rules, ..settings() }
+    }
+
+    fn open_with(path: &Path, settings: TailerSettings) -> FileTailer {
+        FileTailer::new(path, File::open(path).unwrap(), &tracked(path, 1, DeliveredPosition::default()), settings)
+            .unwrap()
+    }
+
+    #[test]
+    fn extra_columns_travel_with_the_order_and_are_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        let header = "coupon_code,shipment_total,completed_at,Id,item_total,user_id,Currency\n";
+        append(
+            &path,
+            format!("{header}SUMMER,2.5,2022-07-01 00:19,1,39.14,10,EUR\n,0,2022-07-01 00:20,2,1,11,\n").as_bytes(),
+        );
+        let mut tailer = open(&path);
+        let read = records(&mut tailer);
+        assert_eq!(
+            summary(&read),
+            ["header", "order 1 coupon_code=SUMMER currency=EUR", "order 2 coupon_code= currency="]
+        );
+        let json = r#"["coupon_code","shipment_total","completed_at","id","item_total","user_id","currency"]"#;
+        assert_eq!(read[1].columns.as_deref(), Some(json), "the header travels with the record");
+        let notices = tailer.take_header_notices();
+        assert_eq!(
+            notices,
+            [HeaderNotice::NewColumns { line: 1, columns: vec!["coupon_code".into(), "currency".into()] }]
+        );
+        append(&path, format!("{header}3,x\n").as_bytes());
+        assert_eq!(summary(&records(&mut tailer)), ["header", "field_count"], "a copy of the header is skipped");
+        assert!(tailer.take_header_notices().is_empty(), "reported once per header");
+    }
+
+    #[test]
+    fn ignored_columns_are_dropped_and_rejected_ones_dead_letter_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, b"id,user_id,completed_at,item_total,shipment_total,coupon\n1,10,2022-07-01 00:19,1,1,X\n");
+        let ignore = HeaderRules { unknown: schema::UnknownColumns::Ignore, ..HeaderRules::default() };
+        assert_eq!(summary(&records(&mut open_with(&path, with_rules(ignore)))), ["header", "order 1"]);
+        let reject = HeaderRules { unknown: schema::UnknownColumns::Reject, ..HeaderRules::default() };
+        let mut tailer = open_with(&path, with_rules(reject));
+        let read = records(&mut tailer);
+        assert_eq!(summary(&read), ["bad_header", "bad_header"]);
+        let RecordOutcome::Rejected(rejection) = &read[1].outcome else { unreachable!() };
+        assert!(
+            rejection.message.contains("`coupon`") && rejection.message.contains("reject"),
+            "{}",
+            rejection.message
+        );
+        let notices = tailer.take_header_notices();
+        assert_eq!(notices, [HeaderNotice::Unusable(HeaderError::UnknownColumns(vec!["coupon".into()]))]);
+    }
+
+    #[test]
+    fn an_aliased_header_reads_as_the_known_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(
+            &path,
+            b"\xef\xbb\xbfOrder_ID,Customer,completed_at,item_total,shipment_total\n7,10,2022-07-01 00:19,1,1\n",
+        );
+        let rules = HeaderRules {
+            aliases: vec!["order_id=id".parse().unwrap(), "customer=user_id".parse().unwrap()],
+            ..HeaderRules::default()
+        };
+        let mut tailer = open_with(&path, with_rules(rules));
+        assert_eq!(summary(&records(&mut tailer)), ["header", "order 7"]);
+        assert!(tailer.take_header_notices().is_empty(), "aliased columns are not new columns");
+    }
+
+    #[test]
+    fn a_missing_column_dead_letters_the_records_naming_it_and_the_extra_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, b"id,user_id,completed_at,total,currency\n1,10,2022-07-01 00:19,1,EUR\n");
+        let mut tailer = open(&path);
+        let read = records(&mut tailer);
+        assert_eq!(summary(&read), ["bad_header", "bad_header"]);
+        let RecordOutcome::Rejected(rejection) = &read[1].outcome else { unreachable!() };
+        assert_eq!(
+            rejection.message,
+            "header lacks the column(s) `item_total`, `shipment_total` (extra columns seen: `total`, `currency`)"
+        );
+        assert_eq!(tailer.take_header_notices().len(), 1, "one notice for the file, not one per record");
+    }
+
+    #[test]
+    fn a_header_changed_inside_the_file_is_honoured_from_that_line_on_and_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        let changed = "currency,id,user_id,completed_at,item_total,shipment_total,coupon\n";
+        append(
+            &path,
+            format!("{HEADER}1,10,2022-07-01 00:19,1,1\n{changed}EUR,2,10,2022-07-01 00:19,1,1,X\nUSD,3,10,2022-07-01 00:19,1,1,\n")
+                .as_bytes(),
+        );
+        let mut tailer = open(&path);
+        let read = records(&mut tailer);
+        assert_eq!(
+            summary(&read),
+            ["header", "order 1", "header", "order 2 currency=EUR coupon=X", "order 3 currency=USD coupon="]
+        );
+        let notices = tailer.take_header_notices();
+        assert_eq!(notices, [HeaderNotice::NewColumns { line: 3, columns: vec!["currency".into(), "coupon".into()] }]);
+        assert_eq!(read[3].end.header_offset, read[2].offset, "the position knows the header in force");
+        assert_eq!(read[1].end.header_offset, 0);
+        // A restart after order 2 reads order 3 by the changed header.
+        let known = tracked(&path, 1, read[3].end);
+        let mut resumed = FileTailer::new(&path, File::open(&path).unwrap(), &known, settings()).unwrap();
+        assert_eq!(summary(&records(&mut resumed)), ["order 3 currency=USD coupon="]);
+        assert!(resumed.take_header_notices().is_empty(), "reported by the run that read the header");
+        // Back to the first header: only columns the previous header lacked are new.
+        append(&path, format!("{HEADER}4,10,2022-07-01 00:19,1,1\n").as_bytes());
+        assert_eq!(summary(&records(&mut resumed)), ["header", "order 4"]);
+        assert!(resumed.take_header_notices().is_empty());
+    }
+
+    #[test]
+    fn a_data_line_holding_column_names_is_still_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        let header = "id,user_id,completed_at,item_total,shipment_total,a,b,c\n";
+        append(&path, format!("{header}1,10,2022-07-01 00:19,1,1,id,user_id,item_total\n").as_bytes());
+        assert_eq!(summary(&records(&mut open(&path))), ["header", "order 1 a=id b=user_id c=item_total"]);
     }
 
     #[test]

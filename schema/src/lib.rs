@@ -11,7 +11,7 @@
 //! | module        | responsibility                                                       |
 //! |---------------|----------------------------------------------------------------------|
 //! | `order`       | the [`Order`] record itself                                          |
-//! | [`columns`]   | the CSV header: which column holds which field                       |
+//! | [`columns`]   | the CSV header: which column holds which field; aliases, extra columns |
 //! | [`csv_export`]| CSV written for people: formula injection neutralised                |
 //! | [`parse`]     | one CSV record's fields → a validated [`Order`], or a [`Rejection`]  |
 //! | `flags`       | suspicious but valid orders: kept and flagged                        |
@@ -33,7 +33,7 @@ mod order;
 pub mod parse;
 pub mod records;
 
-pub use columns::{Columns, HeaderError};
+pub use columns::{ColumnAlias, Columns, Extra, HeaderError, HeaderRules, UnknownColumns};
 pub use flags::{Flag, FlagRules};
 pub use message::{DecodeError, OrderMessage, SCHEMA_VERSION};
 pub use order::Order;

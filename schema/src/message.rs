@@ -3,14 +3,33 @@
 //!
 //! The value carries `schema_version` so that a consumer meeting a version it
 //! does not know dead-letters the record instead of misreading it.
+//!
+//! | version | layout                                                                  |
+//! |---------|-------------------------------------------------------------------------|
+//! | 1       | the order's five fields, and `flags` when there are some                |
+//! | 2       | version 1, and `extra`: the export's other columns, name → value, in file order |
+//!
+//! An order without extra values is still written as version 1, the same
+//! bytes as before: a consumer from before version 2 keeps reading every
+//! file whose export did not change (upgrade consumers first, see
+//! docs/upgrading.md).
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::columns::Extra;
 use crate::{Flag, Order};
 
-/// The version of the value layout this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The newest value layout this build writes and reads (it reads every
+/// version from [`OLDEST_SCHEMA_VERSION`] on).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest value layout this build still reads.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
+
+/// The layout of a message without extra values: version 1, readable by
+/// consumers from before version 2.
+const PLAIN_SCHEMA_VERSION: u32 = 1;
 
 /// Names of the Kafka headers the producer sets on every record.
 pub mod headers {
@@ -34,6 +53,10 @@ pub mod headers {
     pub const ERROR_KIND: &str = "error_kind";
     /// On a dead letter: the human explanation.
     pub const ERROR_MESSAGE: &str = "error_message";
+    /// The header in force where the record was read: its names, normalised,
+    /// as a JSON array of strings. The consumer records it per file, so that
+    /// a change of export between files shows in the data-quality question.
+    pub const COLUMNS: &str = "columns";
     /// On a dead letter: who dead-lettered it, [`super::stages`]. The
     /// consumer reads the dead-letter topic into its table and passes the
     /// records it published itself (already in the table).
@@ -119,6 +142,10 @@ pub struct OrderMessage {
     /// Why the order looks odd, if it does; absent when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<Flag>,
+    /// The export's columns beyond the known ones, name → value in file
+    /// order (version 2); absent when empty.
+    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// Why a Kafka value cannot be read as an order. Both are permanent: the same
@@ -126,7 +153,7 @@ pub struct OrderMessage {
 #[derive(Debug, Error)]
 pub enum DecodeError {
     /// Written by a producer with a layout this consumer does not know.
-    #[error("unknown schema_version {found} (this build reads {SCHEMA_VERSION})")]
+    #[error("unknown schema_version {found} (this build reads {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION})")]
     UnknownVersion {
         /// The version the record claims.
         found: u64,
@@ -147,9 +174,16 @@ impl DecodeError {
 }
 
 impl OrderMessage {
-    /// Wraps an order in the current layout.
+    /// Wraps an order without extra values (version 1).
     pub fn new(order: Order, flags: Vec<Flag>) -> Self {
-        OrderMessage { schema_version: SCHEMA_VERSION, order, flags }
+        OrderMessage::with_extra(order, flags, Extra::new())
+    }
+
+    /// Wraps an order and its extra values: version 2 when there are some,
+    /// else version 1 (see the module's table).
+    pub fn with_extra(order: Order, flags: Vec<Flag>, extra: Extra) -> Self {
+        let schema_version = if extra.is_empty() { PLAIN_SCHEMA_VERSION } else { SCHEMA_VERSION };
+        OrderMessage { schema_version, order, flags, extra }
     }
 
     /// Serialises to the JSON value.
@@ -165,7 +199,7 @@ impl OrderMessage {
             schema_version: u64,
         }
         let Versioned { schema_version } = serde_json::from_slice(bytes)?;
-        if schema_version != u64::from(SCHEMA_VERSION) {
+        if !(u64::from(OLDEST_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&schema_version) {
             return Err(DecodeError::UnknownVersion { found: schema_version });
         }
         Ok(serde_json::from_slice(bytes)?)
@@ -213,10 +247,34 @@ mod tests {
     }
 
     #[test]
+    fn extra_values_travel_as_version_2_in_file_order() {
+        let mut message = sample();
+        message.extra = [("currency", "EUR"), ("coupon_code", "SUMMER")]
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let message = OrderMessage::with_extra(message.order, message.flags, message.extra);
+        let bytes = message.encode();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains(r#""extra":{"currency":"EUR","coupon_code":"SUMMER"}"#), "{text}");
+        assert!(text.starts_with(r#"{"schema_version":2,"#), "{text}");
+        let decoded = OrderMessage::decode(&bytes).unwrap();
+        assert_eq!(decoded, message);
+        assert_eq!(decoded.extra.keys().collect::<Vec<_>>(), ["currency", "coupon_code"]);
+    }
+
+    #[test]
+    fn version_1_without_extra_is_still_read() {
+        let value = br#"{"schema_version":1,"id":7,"user_id":3,"completed_at":"2022-07-01T00:19:00Z","item_total":"39.14","shipment_total":"2.5"}"#;
+        let decoded = OrderMessage::decode(value).unwrap();
+        assert_eq!((decoded.schema_version, decoded.order.id, decoded.extra.len()), (1, 7, 0));
+    }
+
+    #[test]
     fn unknown_version_is_reported_as_such() {
-        let value = br#"{"schema_version":2,"id":1}"#;
+        let value = br#"{"schema_version":3,"id":1}"#;
         let error = OrderMessage::decode(value).unwrap_err();
-        assert!(matches!(error, DecodeError::UnknownVersion { found: 2 }), "{error}");
+        assert!(matches!(error, DecodeError::UnknownVersion { found: 3 }), "{error}");
         assert_eq!(error.kind(), "unknown_schema_version");
     }
 

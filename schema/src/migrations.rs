@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "dead_letters_of_both_stages",
         sql: include_str!("../migrations/0006_dead_letters_of_both_stages.sql"),
     },
+    Migration { version: 7, name: "export_columns", sql: include_str!("../migrations/0007_export_columns.sql") },
 ];
 
 /// The consumer's role: read and write its tables, no DDL. Created NOLOGIN

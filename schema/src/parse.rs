@@ -308,7 +308,7 @@ mod tests {
 
     fn parse(line: &str) -> Result<Order, Rejection> {
         let fields: Vec<&str> = line.split(',').collect();
-        parse_order(&fields, &Columns::STANDARD, now())
+        parse_order(&fields, &Columns::standard(), now())
     }
 
     #[test]
