@@ -64,9 +64,10 @@ impl Size {
         }
     }
 
-    /// The cluster scenarios, shorter.
+    /// The cluster scenarios, shorter (at half the rate, so the load still
+    /// flows when a fault hits).
     pub fn cluster_fast() -> Size {
-        Size { lines: 12_000, outage: Duration::from_secs(5), ..Size::cluster() }
+        Size { lines: 12_000, rate: 500, outage: Duration::from_secs(5), ..Size::cluster() }
     }
 }
 
