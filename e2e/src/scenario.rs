@@ -82,7 +82,7 @@ impl Scenario {
         Scenario::create_replicated(name, admin_url, brokers, 1).await
     }
 
-    async fn create_replicated(name: &str, admin_url: &str, brokers: &str, replication: i32) -> Scenario {
+    pub(crate) async fn create_replicated(name: &str, admin_url: &str, brokers: &str, replication: i32) -> Scenario {
         let unique = format!("{name}_{}_{}", std::process::id(), next_sequence());
         let database = format!("t_{unique}");
         let (admin, connection) = tokio_postgres::connect(admin_url, NoTls).await.expect("connect to PostgreSQL");
