@@ -11,7 +11,8 @@
 #   ARCHIVE      folder processed exports are moved to (the producer's --archive-dir; off by default)
 #   ARCHIVE_AFTER  the producer moves delivered files idle this long into ARCHIVE (e.g. 10m; off by default)
 #   BROKERS      Kafka nodes: 1 (default) or 3, a local KRaft cluster whose topics are
-#                replicated 3 times with min.insync.replicas=2 (scripts/run-kafka-args.sh)
+#                replicated 3 times with min.insync.replicas=2 (scripts/run-kafka-args.sh;
+#                nodes 2 and 3 on KAFKA_2_PORT, KAFKA_3_PORT and their _CONTROLLER_PORT)
 #   PG_PORT, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PARTITIONS, PROFILE (release|debug)
 #   PRODUCER_METRICS_PORT, CONSUMER_METRICS_PORT, LAG_EXPORTER_METRICS_PORT, PROMETHEUS_PORT
 #   (the ports' defaults are in ports.env)
