@@ -190,7 +190,7 @@ pub fn render(settings: &Settings, results: &Results, took: Duration) -> String 
         row(
             &mut out,
             [
-                "orderstream e2e, cold, 3 brokers (replication 3)",
+                "orderstream e2e, cold, 3 brokers (RF 3)",
                 &all,
                 &format!("{:.2}", replicated.cold_seconds),
                 &format!("{replicated_rps:.0}"),
