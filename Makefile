@@ -21,7 +21,7 @@ SEED                  ?= 42
 
 export LOCAL INBOX ARCHIVE ARCHIVE_AFTER PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE BROKERS
 
-.PHONY: help run status down clean test deps services test-services gen report bench lint up secrets compose-check chaos chaos-cluster soak fuzz replay replay-topic
+.PHONY: help run status down clean test deps services test-services gen report report-screenshot bench lint up secrets compose-check chaos chaos-cluster soak fuzz replay replay-topic
 
 # Docker Compose (`make up`): the plugin or the standalone tool; empty without either.
 COMPOSE_YML = compose/docker-compose.yml
@@ -74,7 +74,7 @@ clean: down ## stop everything (test services too) and delete .local/ (all local
 test: ## every test, with its own PostgreSQL and Kafka
 	@bash scripts/test.sh
 
-deps: ## install missing Debian packages (PostgreSQL, Java 17, Maven, build tools)
+deps: ## install missing Debian packages (PostgreSQL, Java 17, Maven, build tools, Chromium)
 	@bash scripts/deps.sh
 
 services: deps ## start only PostgreSQL and Kafka for `make run` (BROKERS=3: the cluster)
@@ -91,6 +91,11 @@ gen: ## write ORDERS generated orders (seed SEED) to $(INBOX)/generated-SEED.csv
 report: ## render the "Orders and baskets analysis" from PostgreSQL to $(LOCAL)/report/index.html
 	@test -f $(LOCAL)/env || { echo "report: no $(LOCAL)/env; run \`make run\` first" >&2; exit 1; }
 	@. $(LOCAL)/env && cargo run --release --quiet --bin orderstream-analytics -- report --output $(LOCAL)/report/index.html
+
+report-screenshot: test-services ## refresh docs/report.png: the report of generated orders, in headless Chromium (e2e/tests/report.rs)
+	cargo build --workspace --bins
+	@. .local/test/env && ORDERSTREAM_REPORT_SCREENSHOT=$(CURDIR)/docs/report.png \
+	  cargo test -p orderstream-e2e --features integration-tests --test report
 
 replay: ## publish FILE again with its original versions (EPOCH=N to give the epoch): restores lost rows, never overrides later corrections
 	@test -n "$(FILE)" || { echo "replay: FILE=path/to/export.csv is required" >&2; exit 1; }

@@ -10,6 +10,8 @@
 #   - native build tools for the Rust rdkafka crate (librdkafka built from source):
 #     gcc, g++, make, cmake, pkg-config, libssl-dev, zlib1g-dev
 #   - Prometheus and promtool       (prometheus)      -> prometheus
+#   - Chromium and a font           (/usr/bin/chromium) -> chromium fonts-dejavu-core
+#     (e2e/tests/report.rs lays the analysis report out in headless Chromium)
 #
 # Prints one line per item: "present: ..." or "installed: ...".
 # `apt-get update` runs at most once, and only if something must be installed.
@@ -37,6 +39,8 @@ java_major() {
 # The Debian package starts a system Prometheus where systemd runs; ours runs
 # apart, on its own port and data folder, so only the binaries matter here.
 have_prometheus() { have_cmd prometheus && have_cmd promtool; }
+# The report check needs a font too: --no-install-recommends skips chromium's.
+have_chromium() { [[ -x /usr/bin/chromium ]] && have_pkg fonts-dejavu-core; }
 have_java17() { have_cmd java && [[ "$(java_major)" =~ ^[0-9]+$ ]] && (( $(java_major) >= 17 )); }
 
 # name | check | apt packages
@@ -54,6 +58,7 @@ ITEMS=(
   "zlib1g-dev|have_pkg zlib1g-dev|zlib1g-dev"
   "prometheus + promtool|have_prometheus|prometheus"
   "curl|have_cmd curl|curl"
+  "chromium + font (report check)|have_chromium|chromium fonts-dejavu-core"
 )
 
 SUDO=()

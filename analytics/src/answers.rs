@@ -1,6 +1,8 @@
 //! Runs a question against PostgreSQL and keeps its answer as plain values,
 //! so the report (and tests) can use it without knowing column types.
 
+use std::str::FromStr;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -36,7 +38,16 @@ impl Cell {
         }
     }
 
-    /// How the value is shown in a table.
+    /// The exact value, if numeric: money is formatted from this, never from
+    /// the float kept for charts.
+    pub fn decimal(&self) -> Option<Decimal> {
+        match self {
+            Cell::Number { text, .. } => Decimal::from_str(text).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as PostgreSQL wrote it, for developers and tests.
     pub fn display(&self) -> String {
         match self {
             Cell::Null => "—".to_string(),
@@ -66,6 +77,36 @@ impl Answer {
     pub fn first(&self, name: &str) -> Option<&Cell> {
         self.rows.first().and_then(|row| row.get(self.column(name)?))
     }
+}
+
+/// The time span the orders cover: the report says how fresh its figures are
+/// and which periods are only partly in the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataSpan {
+    /// Completion time of the oldest order: a period starting before it is partial.
+    pub first_order: NaiveDateTime,
+    /// Completion time of the newest order: "data as of", and a period ending
+    /// after it is partial.
+    pub newest_order: NaiveDateTime,
+    /// The month the "last N months" questions end with (first day): the
+    /// data's latest complete month, or the one asked for.
+    pub last_month: NaiveDate,
+}
+
+/// The span of the orders in `analysis_orders`, `None` when there are none;
+/// its `last_month` is `month` if given, else `analysis_anchor`'s.
+pub async fn data_span(client: &Client, month: Option<NaiveDate>) -> Result<Option<DataSpan>, tokio_postgres::Error> {
+    let sql = "SELECT min(completed_time), max(completed_time), (SELECT last_month FROM analysis_anchor) FROM analysis_orders";
+    let row = client.query_one(sql, &[]).await?;
+    let first: Option<NaiveDateTime> = row.try_get(0)?;
+    let newest: Option<NaiveDateTime> = row.try_get(1)?;
+    let anchor: Option<NaiveDate> = row.try_get(2)?;
+    Ok(match (first, newest, month.or(anchor)) {
+        (Some(first_order), Some(newest_order), Some(last_month)) => {
+            Some(DataSpan { first_order, newest_order, last_month })
+        }
+        _ => None,
+    })
 }
 
 /// Runs `question` (for `month`, or the data's latest complete month).

@@ -12,11 +12,17 @@
 //! | module        | responsibility                                              |
 //! |---------------|-------------------------------------------------------------|
 //! | [`questions`] | the question files: header, SQL, Metabase optional clauses  |
+//! | [`presentation`] | the header keys saying how an answer is shown and where |
 //! | [`answers`]   | running a question against PostgreSQL                       |
 //! | [`report`]    | the HTML report with SVG charts                             |
 //! | [`metabase`]  | idempotent provisioning of Metabase over its REST API       |
+//! | [`visualization`] | a card's Metabase `visualization_settings`, from its presentation |
+//! | [`unchanged`] | the version a provisioned object carries, and the SQL read back in either query shape |
 
 pub mod answers;
 pub mod metabase;
+pub mod presentation;
 pub mod questions;
 pub mod report;
+pub mod unchanged;
+pub mod visualization;

@@ -62,13 +62,14 @@ async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot connect to PostgreSQL at {}", database.redacted_url()))?;
             let mut answered = Vec::new();
-            for question in questions {
+            for question in questions.into_iter().filter(|question| question.in_report()) {
                 let answer = answers::answer(&client, &question, month)
                     .await
                     .with_context(|| format!("question {} failed", question.key))?;
                 answered.push((question, answer));
             }
-            let html = report::render(&answered, chrono::Utc::now().naive_utc());
+            let span = answers::data_span(&client, month).await.context("cannot read the orders' time span")?;
+            let html = report::render(&answered, span, chrono::Utc::now().naive_utc());
             if let Some(folder) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(folder)?;
             }

@@ -1,9 +1,18 @@
 //! Idempotent provisioning of Metabase over its REST API.
 //!
 //! Run it once or a hundred times: the result is one admin, one warehouse
-//! connection, one collection, one card per question file and one dashboard.
-//! Every object is looked up by name before anything is created and existing
-//! ones are updated in place, so a second run creates nothing.
+//! connection, one collection, one card per question file shown in Metabase
+//! (all but `-- only-in: report`) and one dashboard. Every object is looked
+//! up by name before anything is created and existing ones are updated in
+//! place, so a second run creates nothing; and a card or the dashboard that
+//! is as its files say is left alone, judged by the version it carries in its
+//! description ([`crate::unchanged`]), since Metabase returns a card's query in
+//! another shape than it was sent.
+//!
+//! Every request and body field below is checked against Metabase's OpenAPI
+//! document for the version compose pins (see "Checked against Metabase's
+//! API" in `docs/analysis.md`; the stub's test
+//! `requests_match_the_openapi_extract` keeps them in step).
 //!
 //! The request sequence, one function per step:
 //!
@@ -20,6 +29,8 @@
 //!    when missing.
 //! 5. `ensure_cards`: `GET /api/card?f=all`, then per question `POST
 //!    /api/card`, or `PUT /api/card/:id` when the card differs from its file.
+//!    Each card's `visualization_settings` come from its file's header
+//!    ([`crate::visualization`]).
 //! 6. `ensure_dashboard`: `GET /api/collection/:id/items?models=dashboard`,
 //!    `POST /api/dashboard` when missing, `GET /api/dashboard/:id`, then `PUT
 //!    /api/dashboard/:id` with the dashcards and the month filter when the
@@ -36,7 +47,10 @@ use serde_json::{json, Value};
 use thiserror::Error;
 use tracing::{info, warn};
 
+use crate::presentation::PresentationError;
 use crate::questions::Question;
+use crate::unchanged::{native_sql, stamped, version_in, version_of};
+use crate::visualization;
 
 /// The header Metabase reads the session from.
 const SESSION_HEADER: &str = "X-Metabase-Session";
@@ -52,6 +66,10 @@ const HEALTH_POLL: Duration = Duration::from_millis(500);
 const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 /// Longest error body kept in an error, so a stack trace does not flood logs.
 const MAX_ERROR_BODY_CHARS: usize = 500;
+/// What the dashboard's description says, before its version.
+const DASHBOARD_DESCRIPTION: &str = "The orderstream analysis questions.";
+/// Where the dashboard comes from, as its description says.
+const DASHBOARD_SOURCE: &str = "metabase/questions/ in the orderstream repository";
 
 /// Where Metabase is, who administers it, and which warehouse it reads.
 ///
@@ -277,6 +295,14 @@ pub enum MetabaseError {
         /// The transport error.
         source: Box<ureq::Error>,
     },
+    /// A question's presentation header cannot be turned into card settings.
+    #[error("question {key}: {source}")]
+    Question {
+        /// The question's key (file name without `.sql`).
+        key: String,
+        /// What is wrong with its header.
+        source: PresentationError,
+    },
     /// Metabase answered 2xx with something we cannot use.
     #[error("{step}: {method} {path} answered unexpectedly: {detail}")]
     Unexpected {
@@ -388,6 +414,8 @@ impl fmt::Display for Provisioned {
 /// Blocking; safe to run again at any time.
 pub fn provision(args: &MetabaseArgs, questions: &[Question]) -> Result<Provisioned, MetabaseError> {
     let secrets = args.secrets()?;
+    let questions: Vec<Question> = questions.iter().filter(|question| question.in_metabase()).cloned().collect();
+    let questions = questions.as_slice();
     let mut client = Client::new(args.base_url(), &secrets);
     wait_until_healthy(&client, Duration::from_secs(args.wait_secs))?;
     let setup = open_session(&mut client, args, &secrets)?;
@@ -451,9 +479,10 @@ fn setup_body(token: &str, args: &MetabaseArgs, secrets: &Secrets) -> Value {
             "last_name": "Admin",
             "email": args.admin_email,
             "password": secrets.admin.expose(),
-            "site_name": "orderstream",
         },
-        "prefs": { "site_name": "orderstream", "site_locale": "en", "allow_tracking": false },
+        // Anonymous tracking is off through MB_ANON_TRACKING_ENABLED in
+        // compose: `allow_tracking` is no longer a documented preference.
+        "prefs": { "site_name": "orderstream", "site_locale": "en" },
     })
 }
 
@@ -465,25 +494,22 @@ fn login_body(args: &MetabaseArgs, secrets: &Secrets) -> Value {
 /// password) when it exists. Returns its id.
 fn ensure_database(client: &Client, args: &MetabaseArgs, secrets: &Secrets) -> Result<(i64, Outcome), MetabaseError> {
     let databases = client.get(Step::Database, "/api/database")?;
-    let body = database_body(args, secrets);
     let existing = listed(&databases)
         .iter()
         .find(|database| database["name"] == args.database_name.as_str())
         .and_then(|database| database["id"].as_i64());
     let (id, outcome) = match existing {
         Some(id) => {
-            client.put(Step::Database, &format!("/api/database/{id}"), &body)?;
+            client.put(Step::Database, &format!("/api/database/{id}"), &database_body(args, secrets))?;
             (id, Outcome::Updated)
         }
-        None => (
-            required_id(
-                &client.post(Step::Database, "/api/database", &body)?,
-                Step::Database,
-                "POST",
-                "/api/database",
-            )?,
-            Outcome::Created,
-        ),
+        None => {
+            let mut body = database_body(args, secrets);
+            // Only creation documents `is_full_sync` (`PUT` does not).
+            body["is_full_sync"] = json!(true);
+            let answer = client.post(Step::Database, "/api/database", &body)?;
+            (required_id(&answer, Step::Database, "POST", "/api/database")?, Outcome::Created)
+        }
     };
     info!(message = "Metabase warehouse connection applied.", database_id = id, role = %args.warehouse_user, ?outcome);
     Ok((id, outcome))
@@ -501,7 +527,6 @@ fn database_body(args: &MetabaseArgs, secrets: &Secrets) -> Value {
             "password": secrets.warehouse.expose(),
             "ssl": args.warehouse_ssl,
         },
-        "is_full_sync": true,
     })
 }
 
@@ -515,7 +540,7 @@ fn ensure_collection(client: &Client, name: &str) -> Result<(i64, Outcome), Meta
     if let Some(id) = existing {
         return Ok((id, Outcome::Unchanged));
     }
-    let body = json!({ "name": name, "color": "#509EE3", "parent_id": null });
+    let body = json!({ "name": name, "parent_id": null });
     let id = required_id(
         &client.post(Step::Collection, "/api/collection", &body)?,
         Step::Collection,
@@ -542,13 +567,13 @@ fn ensure_cards(
     let mut tally = Tally::default();
     let mut ids = Vec::with_capacity(questions.len());
     for question in questions {
-        let body = card_body(question, database_id, collection_id);
+        let body = card_body(question, database_id, collection_id)?;
         let existing = in_collection
             .iter()
             .filter(|card| card["name"] == question.title.as_str())
             .min_by_key(|card| card["id"].as_i64());
         let (id, outcome) = match existing {
-            Some(card) => update_card(client, card, &body)?,
+            Some(card) => update_card(client, card, &body, question)?,
             None => (
                 required_id(&client.post(Step::Cards, "/api/card", &body)?, Step::Cards, "POST", "/api/card")?,
                 Outcome::Created,
@@ -563,19 +588,38 @@ fn ensure_cards(
     Ok((ids, tally))
 }
 
-/// Updates an existing card when it differs from the body we would send.
-fn update_card(client: &Client, card: &Value, body: &Value) -> Result<(i64, Outcome), MetabaseError> {
+/// Updates an existing card unless it is as `body` would make it.
+fn update_card(
+    client: &Client,
+    card: &Value,
+    body: &Value,
+    question: &Question,
+) -> Result<(i64, Outcome), MetabaseError> {
     let id = required_id(card, Step::Cards, "GET", "/api/card?f=all")?;
-    if json_contains(card, body) {
+    if card_is_current(card, body, question) {
         return Ok((id, Outcome::Unchanged));
     }
     client.put(Step::Cards, &format!("/api/card/{id}"), body)?;
     Ok((id, Outcome::Updated))
 }
 
+/// Whether the card Metabase returned was written from `body` and still has
+/// its file's SQL and display (which a person could have edited in Metabase).
+fn card_is_current(card: &Value, body: &Value, question: &Question) -> bool {
+    let wanted = body["description"].as_str().and_then(version_in);
+    wanted.is_some()
+        && card["description"].as_str().and_then(version_in) == wanted
+        && card["display"] == body["display"]
+        && native_sql(&card["dataset_query"]) == Some(question.sql.as_str())
+}
+
 /// The card as Metabase stores it: a native query with the file's SQL, and
-/// the `month` template tag when the SQL has the optional month clause.
-fn card_body(question: &Question, database_id: i64, collection_id: i64) -> Value {
+/// the `month` template tag when the SQL has the optional month clause; the
+/// header's presentation as `visualization_settings`; the description ends
+/// with the version of all that.
+fn card_body(question: &Question, database_id: i64, collection_id: i64) -> Result<Value, MetabaseError> {
+    let presentation =
+        question.presentation().map_err(|source| MetabaseError::Question { key: question.key.clone(), source })?;
     let mut native = json!({ "query": question.sql });
     if question.has_month_parameter() {
         native["template-tags"] = json!({
@@ -587,14 +631,17 @@ fn card_body(question: &Question, database_id: i64, collection_id: i64) -> Value
             }
         });
     }
-    json!({
+    let mut body = json!({
         "name": question.title,
         "description": question.description,
         "display": question.display,
         "collection_id": collection_id,
-        "visualization_settings": {},
+        "visualization_settings": visualization::settings(&question.display, &presentation),
         "dataset_query": { "type": "native", "database": database_id, "native": native },
-    })
+    });
+    let source = format!("metabase/questions/{}.sql", question.key);
+    body["description"] = json!(stamped(&question.description, &source, &version_of(&body)));
+    Ok(body)
 }
 
 /// Finds or creates the dashboard, then lays out one dashcard per card and
@@ -630,11 +677,7 @@ fn find_dashboard(client: &Client, collection_id: i64, name: &str) -> Result<Opt
 }
 
 fn create_dashboard(client: &Client, collection_id: i64, name: &str) -> Result<i64, MetabaseError> {
-    let body = json!({
-        "name": name,
-        "collection_id": collection_id,
-        "description": "Provisioned from metabase/questions/ in the orderstream repository: edit the files, not this dashboard.",
-    });
+    let body = json!({ "name": name, "collection_id": collection_id, "description": DASHBOARD_DESCRIPTION });
     required_id(&client.post(Step::Dashboard, "/api/dashboard", &body)?, Step::Dashboard, "POST", "/api/dashboard")
 }
 
@@ -647,7 +690,8 @@ fn existing_dashcards(dashboard: &Value) -> Vec<Value> {
 
 /// The `PUT /api/dashboard/:id` body: every card placed, existing dashcards
 /// kept by id (so Metabase updates rather than recreates them), new ones with
-/// negative ids as the API asks.
+/// negative ids as the API asks; the description ends with the version of the
+/// layout (without the dashcard ids, which Metabase assigns).
 fn layout_body(questions: &[Question], card_ids: &[i64], existing: &[Value]) -> Value {
     let mut next_new_id = 0;
     let dashcards: Vec<Value> = questions
@@ -666,7 +710,20 @@ fn layout_body(questions: &[Question], card_ids: &[i64], existing: &[Value]) -> 
             dashcard(id, question, card_id, place)
         })
         .collect();
-    json!({ "dashcards": dashcards, "parameters": [month_parameter()] })
+    let mut layout = json!({ "dashcards": dashcards, "parameters": [month_parameter()] });
+    let version = version_of(&without_dashcard_ids(&layout));
+    layout["description"] = json!(stamped(DASHBOARD_DESCRIPTION, DASHBOARD_SOURCE, &version));
+    layout
+}
+
+fn without_dashcard_ids(layout: &Value) -> Value {
+    let mut layout = layout.clone();
+    for dashcard in layout["dashcards"].as_array_mut().into_iter().flatten() {
+        if let Some(fields) = dashcard.as_object_mut() {
+            fields.remove("id");
+        }
+    }
+    layout
 }
 
 fn dashcard(id: i64, question: &Question, card_id: i64, place: Placement) -> Value {
@@ -687,7 +744,6 @@ fn dashcard(id: i64, question: &Question, card_id: i64, place: Placement) -> Val
         "size_x": place.size_x,
         "size_y": place.size_y,
         "parameter_mappings": mappings,
-        "visualization_settings": {},
     })
 }
 
@@ -697,14 +753,19 @@ fn month_parameter() -> Value {
     json!({ "id": MONTH_PARAMETER_ID, "name": "Month", "slug": "month", "type": "date/single", "sectionId": "date" })
 }
 
-/// Whether the dashboard already has exactly these dashcards and filter.
+/// Whether the dashboard was laid out from this very layout (its version)
+/// and its grid is still so: the same cards in the same places (plain
+/// numbers, which Metabase returns as they were sent).
 fn layout_is_current(dashboard: &Value, existing: &[Value], layout: &Value) -> bool {
-    let wanted = layout["dashcards"].as_array().map(Vec::as_slice).unwrap_or_default();
-    wanted.len() == existing.len()
-        && wanted.iter().all(|dashcard| {
-            existing.iter().any(|current| current["id"] == dashcard["id"] && json_contains(current, dashcard))
-        })
-        && json_contains(&dashboard["parameters"], &layout["parameters"])
+    let wanted = layout["description"].as_str().and_then(version_in);
+    let grid = |dashcard: &Value| {
+        ["card_id", "row", "col", "size_x", "size_y"].map(|field| dashcard[field].as_i64().unwrap_or(-1))
+    };
+    let mut wanted_grid: Vec<_> = layout["dashcards"].as_array().into_iter().flatten().map(grid).collect();
+    let mut current_grid: Vec<_> = existing.iter().map(grid).collect();
+    wanted_grid.sort_unstable();
+    current_grid.sort_unstable();
+    wanted.is_some() && dashboard["description"].as_str().and_then(version_in) == wanted && wanted_grid == current_grid
 }
 
 /// Where a card sits on the 24-column grid.
@@ -716,12 +777,12 @@ struct Placement {
     size_y: u32,
 }
 
-/// Lays the questions out in bands: the scalars 6×4 side by side, then the
+/// Lays the questions out in bands: the key figures and trends 6×4 side by side, then the
 /// charts 12×6 two per row, then tables full width at the bottom; file order
 /// within a band. Returns the placements in question order.
 fn layout(questions: &[Question]) -> Vec<Placement> {
     let band = |display: &str| match display {
-        "scalar" => 0,
+        "scalar" | "smartscalar" => 0,
         "table" => 2,
         _ => 1,
     };
@@ -768,22 +829,6 @@ fn stable_uuid(seed: &str) -> String {
         low >> 48,
         low & 0xffff_ffff_ffff
     )
-}
-
-/// Whether every field of `wanted` is in `actual` with the same value;
-/// Metabase adds fields of its own (ids, timestamps, metadata) to what it
-/// stores, and those must not count as a difference.
-fn json_contains(actual: &Value, wanted: &Value) -> bool {
-    match (actual, wanted) {
-        (Value::Object(actual), Value::Object(wanted)) => {
-            wanted.iter().all(|(key, value)| actual.get(key).is_some_and(|current| json_contains(current, value)))
-        }
-        (Value::Array(actual), Value::Array(wanted)) => {
-            actual.len() == wanted.len()
-                && actual.iter().zip(wanted).all(|(current, value)| json_contains(current, value))
-        }
-        _ => actual == wanted,
-    }
 }
 
 /// The items of a list answer: newer Metabase wraps some lists in
@@ -945,13 +990,6 @@ mod tests {
         assert_ne!(id, stable_uuid("orderstream/02/month"));
         let lengths: Vec<usize> = id.split('-').map(str::len).collect();
         assert_eq!(lengths, [8, 4, 4, 4, 12]);
-    }
-
-    #[test]
-    fn json_contains_ignores_fields_metabase_adds() {
-        let stored = json!({ "id": 3, "name": "a", "dataset_query": { "native": { "query": "x" }, "database": 1 }, "created_at": "t" });
-        assert!(json_contains(&stored, &json!({ "name": "a", "dataset_query": { "native": { "query": "x" } } })));
-        assert!(!json_contains(&stored, &json!({ "dataset_query": { "native": { "query": "y" } } })));
     }
 
     #[test]

@@ -8,14 +8,18 @@
 //! SELECT ...
 //! ```
 //!
-//! `display` is Metabase's visualisation name (`scalar`, `line`, `bar`,
-//! `table`). Queries may hold Metabase optional clauses (`[[ … {{month}} … ]]`):
+//! `display` is Metabase's visualisation name (`scalar`, `smartscalar` — the
+//! "trend" card —, `line`, `bar`, `table`). Further header keys say how the
+//! answer is shown ([`crate::presentation`]); `metabase/README.md` lists them
+//! all. Queries may hold Metabase optional clauses (`[[ … {{month}} … ]]`):
 //! Metabase fills them from its filter, and [`Question::sql_with`] fills or
 //! removes them for everyone else.
 
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
+
+use crate::presentation::{self, Presentation, PresentationError};
 
 /// One question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,11 +29,12 @@ pub struct Question {
     pub key: String,
     /// The title shown on cards and in the report.
     pub title: String,
-    /// Metabase's visualisation: `scalar`, `line`, `bar` or `table`.
+    /// Metabase's visualisation: `scalar`, `smartscalar`, `line`, `bar` or `table`.
     pub display: String,
     /// What the question answers, for readers.
     pub description: String,
-    /// The SQL as written, with Metabase's optional clauses.
+    /// The file as written: its header comments, then the SQL with
+    /// Metabase's optional clauses.
     pub sql: String,
 }
 
@@ -53,16 +58,24 @@ pub enum QuestionError {
         field: &'static str,
     },
     /// The display is not one we can render.
-    #[error("{path}: display `{display}` is not one of scalar, line, bar, table")]
+    #[error("{path}: display `{display}` is not one of scalar, smartscalar, line, bar, table")]
     UnknownDisplay {
         /// The file.
         path: PathBuf,
         /// The value found.
         display: String,
     },
+    /// A presentation key (`value`, `x`, `money`, `only-in`, …) is wrong.
+    #[error("{path}: {source}")]
+    Presentation {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: PresentationError,
+    },
 }
 
-const DISPLAYS: [&str; 4] = ["scalar", "line", "bar", "table"];
+const DISPLAYS: [&str; 5] = ["scalar", "smartscalar", "line", "bar", "table"];
 
 /// Loads every `*.sql` question of `folder`, in file-name order.
 pub fn load_questions(folder: &Path) -> Result<Vec<Question>, QuestionError> {
@@ -81,8 +94,7 @@ pub fn load_question(path: &Path) -> Result<Question, QuestionError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| QuestionError::Read { path: path.to_path_buf(), source })?;
     let header = |field: &'static str| {
-        text.lines()
-            .find_map(|line| line.strip_prefix("-- ")?.strip_prefix(field)?.strip_prefix(':').map(str::trim))
+        header_value(&text, field)
             .map(str::to_string)
             .ok_or(QuestionError::MissingHeader { path: path.to_path_buf(), field })
     };
@@ -90,13 +102,22 @@ pub fn load_question(path: &Path) -> Result<Question, QuestionError> {
     if !DISPLAYS.contains(&display.as_str()) {
         return Err(QuestionError::UnknownDisplay { path: path.to_path_buf(), display });
     }
-    Ok(Question {
+    let question = Question {
         key: path.file_stem().expect("a .sql file has a stem").to_string_lossy().into_owned(),
         title: header("title")?,
         description: header("description")?,
         display,
-        sql: text,
-    })
+        sql: text.clone(),
+    };
+    let invalid = |source| QuestionError::Presentation { path: path.to_path_buf(), source };
+    Presentation::from_question(&question).map_err(invalid)?;
+    presentation::audience(&question).map_err(invalid)?;
+    Ok(question)
+}
+
+/// The value of the header line `-- field: value`, trimmed.
+fn header_value<'a>(text: &'a str, field: &str) -> Option<&'a str> {
+    text.lines().find_map(|line| line.strip_prefix("-- ")?.strip_prefix(field)?.strip_prefix(':').map(str::trim))
 }
 
 impl Question {
@@ -119,9 +140,47 @@ impl Question {
         sql
     }
 
+    /// A header line not every question has (`-- if empty: …`), read from
+    /// the file's text.
+    pub fn optional_header(&self, field: &str) -> Option<&str> {
+        self.sql
+            .lines()
+            .take_while(|line| line.starts_with("--"))
+            .find_map(|line| line.strip_prefix("-- ")?.strip_prefix(field)?.strip_prefix(':').map(str::trim))
+    }
+
     /// Whether the query has the optional `month` filter.
     pub fn has_month_parameter(&self) -> bool {
         self.sql.contains("{{month}}")
+    }
+
+    /// The value of the header line `-- field: value`, if the file has it.
+    pub fn header(&self, field: &str) -> Option<&str> {
+        header_value(&self.sql, field)
+    }
+
+    /// The SQL without its leading comment lines (the header).
+    pub fn body(&self) -> &str {
+        let mut rest = self.sql.as_str();
+        while rest.starts_with("--") {
+            rest = rest.split_once('\n').map_or("", |(_, after)| after);
+        }
+        rest
+    }
+
+    /// How the answer is shown, from the header (checked at load).
+    pub fn presentation(&self) -> Result<Presentation, PresentationError> {
+        Presentation::from_question(self)
+    }
+
+    /// Whether the Metabase dashboard shows this question (`-- only-in:`).
+    pub fn in_metabase(&self) -> bool {
+        presentation::audience(self).is_ok_and(|audience| audience != presentation::Audience::Report)
+    }
+
+    /// Whether the HTML report shows this question (`-- only-in:`).
+    pub fn in_report(&self) -> bool {
+        presentation::audience(self).is_ok_and(|audience| audience != presentation::Audience::Metabase)
     }
 }
 
@@ -161,9 +220,41 @@ mod tests {
     fn repository_questions_all_load_with_headers() {
         let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../metabase/questions");
         let questions = load_questions(&folder).unwrap();
-        assert_eq!(questions.len(), 8);
+        assert_eq!(questions.len(), 10);
         assert!(questions.iter().all(|q| !q.title.is_empty() && !q.description.is_empty()));
         assert_eq!(questions[0].key, "01_total_sales_last_month");
+        assert_eq!(questions.iter().filter(|q| q.in_report()).count(), 8, "the report keeps its eight questions");
+        assert_eq!(questions.iter().filter(|q| q.in_metabase()).count(), 8, "the trend cards replace two key figures");
+        let trends: Vec<&str> =
+            questions.iter().filter(|q| q.display == "smartscalar").map(|q| q.key.as_str()).collect();
+        assert_eq!(trends, ["01_total_sales_trend", "02_average_basket_trend"]);
+        assert!(trends.iter().all(|key| questions.iter().any(|q| q.key == *key && !q.in_report())));
+    }
+
+    #[test]
+    fn body_is_the_sql_after_the_header() {
+        let q = question("-- title: t\n-- display: scalar\nSELECT 1 -- trailing\n-- not a header\n");
+        assert_eq!(q.body(), "SELECT 1 -- trailing\n-- not a header\n");
+        assert_eq!(q.header("display"), Some("scalar"));
+        assert_eq!(q.header("value"), None);
+    }
+
+    #[test]
+    fn a_wrong_presentation_key_is_named_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.sql");
+        std::fs::write(&path, "-- title: X\n-- display: scalar\n-- description: d\n-- money: salse\nSELECT 1 AS sales")
+            .unwrap();
+        let error = load_question(&path).unwrap_err();
+        assert!(matches!(error, QuestionError::Presentation { .. }), "{error:?}");
+        assert!(error.to_string().contains("salse"), "{error}");
+    }
+
+    #[test]
+    fn optional_headers_are_read_from_the_header_only() {
+        let q = question("-- title: T\n-- if empty: Nothing to report.\nSELECT 1 -- if empty: not this");
+        assert_eq!(q.optional_header("if empty"), Some("Nothing to report."));
+        assert_eq!(q.optional_header("unit"), None);
     }
 
     #[test]

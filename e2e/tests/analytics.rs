@@ -98,7 +98,7 @@ async fn every_question_answers_the_seed_sample_like_the_csv_does() {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../metabase/questions");
     let questions: BTreeMap<String, Question> =
         load_questions(&folder).unwrap().into_iter().map(|q| (q.key.clone(), q)).collect();
-    assert_eq!(questions.len(), 8);
+    assert_eq!(questions.len(), 10);
     let client = scenario.db().await;
     let mut answers = BTreeMap::new();
     for (key, question) in &questions {
@@ -131,6 +131,31 @@ async fn every_question_answers_the_seed_sample_like_the_csv_does() {
     let july_basket = answer(&client, &questions["02_average_basket_last_month"], Some(july)).await.unwrap();
     assert_eq!(num(july_basket.first("orders").unwrap()), Decimal::from(1359));
     assert_eq!(num(july_basket.first("average_basket").unwrap()), Decimal::from_str("49.54").unwrap());
+
+    // 1 and 2 as Metabase's trend cards: one row per month up to the last
+    // complete one, which the card compares with the row before it.
+    let last_two = |answer: &Answer, value: &str| {
+        let (month, value) = (answer.column("month").unwrap(), answer.column(value).unwrap());
+        let rows: Vec<(NaiveDate, Decimal)> =
+            answer.rows.iter().map(|row| (date(&row[month]), num(&row[value]))).collect();
+        assert!(rows.windows(2).all(|pair| pair[0].0 < pair[1].0), "months in order: {rows:?}");
+        rows[rows.len().saturating_sub(2)..].to_vec()
+    };
+    let monthly_sales = |month: &NaiveDate| monthly[month].iter().sum::<Decimal>();
+    assert_eq!(
+        last_two(&answers["01_total_sales_trend"], "sales"),
+        [(july, monthly_sales(&july)), (august, monthly_sales(&august))]
+    );
+    assert_eq!(
+        last_two(&answers["02_average_basket_trend"], "average_basket"),
+        [(july, mean(&monthly[&july])), (august, mean(&monthly[&august]))]
+    );
+    let july_trend = answer(&client, &questions["01_total_sales_trend"], Some(july)).await.unwrap();
+    assert_eq!(
+        last_two(&july_trend, "sales").last(),
+        Some(&(july, Decimal::from_str("67330.96").unwrap())),
+        "the month filter ends the series"
+    );
 
     // 3: recurring customers' basket by month (2+ orders in the 3 months ending that month).
     let recurring_in = |month: NaiveDate| -> BTreeSet<i64> {

@@ -140,7 +140,7 @@ async fn lag_stays_visible_when_no_consumer_is_alive() {
     let visible = poll_until(ARRIVAL, || async { sample(&get(&addr, "/metrics").1, &group_lag) == Some(300.0) }).await;
     let metrics = get(&addr, "/metrics").1;
     assert!(visible, "lag of 300 not exported:\n{metrics}");
-    let members = format!("orderstream_consumer_group_members{{group=\"{}\"}}", scenario.group);
+    let members = format!("orderstream_lag_exporter_group_members{{group=\"{}\"}}", scenario.group);
     assert_eq!(sample(&metrics, &members), Some(0.0), "no consumer is alive");
 }
 

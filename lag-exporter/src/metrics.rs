@@ -34,17 +34,17 @@ impl ExporterMetrics {
         let metrics = Registrar::new();
         ExporterMetrics {
             partition_lag: metrics.gauge_vec(
-                "orderstream_consumer_lag_records",
+                "orderstream_lag_exporter_partition_lag_records",
                 "Records written to a partition and not yet committed by the group.",
                 &["group", "topic", "partition"],
             ),
             high_watermark: metrics.gauge_vec(
-                "orderstream_topic_high_watermark",
+                "orderstream_lag_exporter_high_watermark_offset",
                 "One past the last record written to a partition.",
                 &["topic", "partition"],
             ),
             committed: metrics.gauge_vec(
-                "orderstream_consumer_committed_offset",
+                "orderstream_lag_exporter_committed_offset",
                 "The group's committed offset of a partition (-1: none yet).",
                 &["group", "topic", "partition"],
             ),
@@ -54,7 +54,7 @@ impl ExporterMetrics {
                 &["group", "topic"],
             ),
             members: metrics.gauge_vec(
-                "orderstream_consumer_group_members",
+                "orderstream_lag_exporter_group_members",
                 "Consumers in the group right now.",
                 &["group"],
             ),
@@ -127,12 +127,15 @@ mod tests {
         TextEncoder::new().encode(&metrics.registry.gather(), &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(
-            text.contains(r#"orderstream_consumer_lag_records{group="orderstream",partition="0",topic="orders"} 6"#),
+            text.contains(
+                r#"orderstream_lag_exporter_partition_lag_records{group="orderstream",partition="0",topic="orders"} 6"#
+            ),
             "{text}"
         );
         assert!(text.contains(r#"orderstream_backlog_group_lag_records{group="orderstream",topic="orders"} 11"#));
-        assert!(text.contains(r#"orderstream_consumer_group_members{group="orderstream"} 0"#));
-        assert!(text
-            .contains(r#"orderstream_consumer_committed_offset{group="orderstream",partition="1",topic="orders"} -1"#));
+        assert!(text.contains(r#"orderstream_lag_exporter_group_members{group="orderstream"} 0"#));
+        assert!(text.contains(
+            r#"orderstream_lag_exporter_committed_offset{group="orderstream",partition="1",topic="orders"} -1"#
+        ));
     }
 }

@@ -1,6 +1,11 @@
 -- title: Average basket of recurring customers, by month
 -- display: line
 -- description: For each month, the mean item_total of orders by customers with 2 or more orders in the 3 months ending with that month.
+-- x: month
+-- y: recurring_average_basket
+-- x-title: Month
+-- y-title: Average basket of recurring customers
+-- money: recurring_average_basket
 WITH months AS (
     SELECT DISTINCT month FROM analysis_orders
 ), recurring AS (
@@ -10,7 +15,7 @@ WITH months AS (
     GROUP BY m.month, o.user_id
     HAVING count(*) >= 2
 )
-SELECT o.month, round(avg(o.item_total), 2) AS recurring_average_basket, count(*) AS orders
+SELECT o.month, round(avg(o.item_total), 2) AS recurring_average_basket, count(*) AS recurring_orders
 FROM analysis_orders o
 JOIN recurring r ON r.month = o.month AND r.user_id = o.user_id
 GROUP BY o.month

@@ -1,6 +1,9 @@
 -- title: Sales to one-time over sales to recurring customers
 -- display: scalar
 -- description: Over the 3 months ending with the latest complete month, item_total of customers with exactly one order divided by that of customers with 2 or more.
+-- value: ratio
+-- money: one_time_sales, recurring_sales
+-- decimal: ratio
 WITH anchor AS (
     SELECT coalesce([[ {{month}}::date, ]] last_month) AS month FROM analysis_anchor
 ), customers AS (
@@ -12,5 +15,7 @@ WITH anchor AS (
 SELECT sum(sales) FILTER (WHERE orders = 1)                              AS one_time_sales,
        sum(sales) FILTER (WHERE orders >= 2)                             AS recurring_sales,
        round(sum(sales) FILTER (WHERE orders = 1)
-             / nullif(sum(sales) FILTER (WHERE orders >= 2), 0), 2)      AS ratio
+             / nullif(sum(sales) FILTER (WHERE orders >= 2), 0), 2)      AS ratio,
+       (SELECT (month - interval '2 months')::date FROM anchor)         AS first_month,
+       (SELECT month FROM anchor)                                       AS last_month
 FROM customers;

@@ -109,11 +109,11 @@ impl ProducerMetrics {
                 "Files whose header could not be used; every record of such a file is dead-lettered as bad_header.",
             ),
             bytes_behind: metrics.gauge_vec(
-                "orderstream_producer_bytes_behind",
+                "orderstream_producer_unread_bytes",
                 "Bytes between what was read and the end of the file.",
                 &["file"],
             ),
-            files_tracked: metrics.gauge("orderstream_producer_files_tracked", "Files followed."),
+            files_tracked: metrics.gauge("orderstream_producer_tracked_files", "Files followed."),
             in_flight: metrics.gauge(
                 "orderstream_backlog_unacknowledged_records",
                 "Records read and sent, not yet acknowledged by Kafka.",

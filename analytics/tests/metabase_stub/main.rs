@@ -1,8 +1,11 @@
 //! Provisioning against an in-process stub of Metabase's REST API.
 //!
-//! Real Metabase cannot run here, so the stub (`stub.rs`) plays it and
-//! refuses every request off the documented shapes. The tests here pin what a
-//! first run creates and that later runs create nothing.
+//! Real Metabase cannot run here, so the stub (`stub.rs`) plays it as the
+//! pinned version answers (MBQL 5 queries included) and refuses every request
+//! off the documented shapes. The tests here pin what a first run creates,
+//! that later runs change nothing, that an edited file changes exactly its
+//! card, and that every request stays within Metabase's OpenAPI document
+//! (`openapi_extract.json`).
 
 mod stub;
 
@@ -37,6 +40,39 @@ fn repository_questions() -> Vec<Question> {
     load_questions(&questions_folder()).unwrap()
 }
 
+/// The repository's questions that Metabase shows (all but `only-in: report`).
+fn metabase_questions() -> Vec<Question> {
+    repository_questions().into_iter().filter(Question::in_metabase).collect()
+}
+
+/// A copy of the repository's question folder, to edit.
+fn copied_questions() -> tempfile::TempDir {
+    let folder = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(questions_folder()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, folder.path().join(path.file_name().unwrap())).unwrap();
+    }
+    folder
+}
+
+/// Replaces `from` by `to` in one question file of `folder`.
+fn edit(folder: &Path, file: &str, from: &str, to: &str) {
+    let path = folder.join(file);
+    let original = std::fs::read_to_string(&path).unwrap();
+    assert!(original.contains(from), "{file} has no {from:?}");
+    std::fs::write(&path, original.replace(from, to)).unwrap();
+}
+
+/// The stored card of `question`, found by title as provisioning finds it.
+fn card_of(stub: &Stub, question: &Question) -> Value {
+    stub.state().cards.iter().find(|card| card["name"] == question.title.as_str()).unwrap().clone()
+}
+
+/// A card's native stage, in the MBQL 5 shape the stub (like Metabase 0.57+) answers with.
+fn stage(card: &Value) -> &Value {
+    &card["dataset_query"]["stages"][0]
+}
+
 fn questions_folder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../metabase/questions")
 }
@@ -68,10 +104,10 @@ fn overlap(a: &Value, b: &Value) -> bool {
 #[test]
 fn first_run_claims_setup_and_creates_everything() {
     let stub = Stub::start(2);
-    let questions = repository_questions();
+    let questions = metabase_questions();
     assert_eq!(questions.len(), 8);
 
-    let provisioned = run(&stub, ADMIN_PASSWORD, &questions).unwrap();
+    let provisioned = run(&stub, ADMIN_PASSWORD, &repository_questions()).unwrap();
 
     stub.assert_no_violations();
     assert_eq!(provisioned.setup, SetupOutcome::Claimed);
@@ -88,7 +124,7 @@ fn first_run_claims_setup_and_creates_everything() {
     assert_eq!(setup_body["token"], SETUP_TOKEN);
     assert_eq!(setup_body["user"]["email"], "admin@orderstream.local");
     assert_eq!(setup_body["user"]["password"], ADMIN_PASSWORD);
-    assert_eq!(setup_body["prefs"]["allow_tracking"], false);
+    assert_eq!(setup_body["prefs"]["site_name"], "orderstream");
     let setup_index = requests.iter().position(|request| request.path == "/api/setup").unwrap();
     assert!(requests[..setup_index].iter().all(|request| request.method == "GET" && request.session.is_none()));
     assert!(
@@ -117,8 +153,8 @@ fn first_run_claims_setup_and_creates_everything() {
         assert_eq!(card["collection_id"], collection_id);
         assert_eq!(card["display"], question.display.as_str());
         assert_eq!(card["dataset_query"]["database"], database["id"]);
-        assert_eq!(card["dataset_query"]["native"]["query"], question.sql.as_str(), "{}", question.key);
-        let tags = card["dataset_query"]["native"]["template-tags"].as_object().unwrap();
+        assert_eq!(stage(card)["native"], question.sql.as_str(), "{}", question.key);
+        let tags = stage(card)["template-tags"].as_object().unwrap();
         assert_eq!(tags.contains_key("month"), question.has_month_parameter(), "{}", question.key);
     }
 
@@ -149,14 +185,16 @@ fn first_run_claims_setup_and_creates_everything() {
             map.entry(display_of(dashcard)).or_insert_with(Vec::new).push((place[0], place[1], place[2], place[3]));
             map
         });
-    assert!(by_display["scalar"].iter().all(|&(row, _, x, y)| row == 0 && (x, y) == (6, 4)), "{by_display:?}");
+    let key_figures = by_display["scalar"].iter().chain(&by_display["smartscalar"]);
+    assert!(key_figures.clone().all(|&(row, _, x, y)| row == 0 && (x, y) == (6, 4)), "{by_display:?}");
+    assert_eq!(key_figures.count(), 3, "two trend cards and the sales ratio");
     let table = by_display["table"][0];
     let bottom = dashcards.iter().map(|dashcard| dashcard["row"].as_i64().unwrap()).max().unwrap();
     assert_eq!((table.0, table.1, table.2), (bottom, 0, 24), "the data-quality table is full width at the bottom");
     for dashcard in dashcards {
         let card = state.cards.iter().find(|card| card["id"] == dashcard["card_id"]).unwrap();
         let mapped = !dashcard["parameter_mappings"].as_array().unwrap().is_empty();
-        let has_month = card["dataset_query"]["native"]["template-tags"].get("month").is_some();
+        let has_month = stage(card)["template-tags"].get("month").is_some();
         assert_eq!(mapped, has_month, "the month filter reaches exactly the cards with the month tag");
     }
 }
@@ -166,6 +204,10 @@ fn second_run_creates_nothing_new() {
     let stub = Stub::start(0);
     let questions = repository_questions();
     run(&stub, ADMIN_PASSWORD, &questions).unwrap();
+    assert!(
+        stub.state().cards.iter().all(|card| card["dataset_query"]["lib/type"] == "mbql/query"),
+        "the stub answers as Metabase 0.57+ does: MBQL 5, not what was sent"
+    );
     let after_first = stub.counts();
     let dashcards_before = stub.state().dashboards[0]["dashcards"].clone();
     let first_requests = stub.requests().len();
@@ -207,32 +249,209 @@ fn second_run_creates_nothing_new() {
 }
 
 #[test]
-fn changed_question_is_updated_in_place() {
+fn changed_sql_updates_exactly_its_card_in_place() {
     let stub = Stub::start(0);
-    let folder = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(questions_folder()).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, folder.path().join(path.file_name().unwrap())).unwrap();
-    }
+    let folder = copied_questions();
     run(&stub, ADMIN_PASSWORD, &load_questions(folder.path()).unwrap()).unwrap();
-    let edited = folder.path().join("07_weekly_sales_and_orders.sql");
-    let original = std::fs::read_to_string(&edited).unwrap();
-    std::fs::write(&edited, original.replace("ORDER BY week;", "ORDER BY week DESC;")).unwrap();
+    edit(folder.path(), "07_weekly_sales_and_orders.sql", "ORDER BY week;", "ORDER BY week DESC;");
     let questions = load_questions(folder.path()).unwrap();
     let changed = questions.iter().find(|question| question.key == "07_weekly_sales_and_orders").unwrap();
-    assert_ne!(changed.sql, original, "the edit took");
-    let card_id_before =
-        stub.state().cards.iter().find(|card| card["name"] == changed.title.as_str()).unwrap()["id"].clone();
+    let card_before = card_of(&stub, changed);
 
     let provisioned = run(&stub, ADMIN_PASSWORD, &questions).unwrap();
 
     stub.assert_no_violations();
     assert_eq!((provisioned.cards.created, provisioned.cards.updated, provisioned.cards.unchanged), (0, 1, 7));
-    let state = stub.state();
-    assert_eq!(state.cards.len(), 8);
-    let card = state.cards.iter().find(|card| card["name"] == changed.title.as_str()).unwrap();
-    assert_eq!(card["id"], card_id_before, "updated in place");
-    assert_eq!(card["dataset_query"]["native"]["query"], changed.sql.as_str());
+    assert_eq!(provisioned.dashboard.updated, 0, "the same cards in the same places");
+    let card = card_of(&stub, changed);
+    assert_eq!(stub.state().cards.len(), 8);
+    assert_eq!(card["id"], card_before["id"], "updated in place");
+    assert_eq!(stage(&card)["native"], changed.sql.as_str());
+    assert_ne!(card["description"], card_before["description"], "the card carries its new version");
+}
+
+#[test]
+fn changed_presentation_header_updates_exactly_its_card() {
+    let stub = Stub::start(0);
+    let folder = copied_questions();
+    run(&stub, ADMIN_PASSWORD, &load_questions(folder.path()).unwrap()).unwrap();
+    edit(
+        folder.path(),
+        "06_weekly_time_between_orders.sql",
+        "-- y-title: Days between",
+        "-- y-title: Mean days between",
+    );
+    let questions = load_questions(folder.path()).unwrap();
+    let changed = questions.iter().find(|question| question.key == "06_weekly_time_between_orders").unwrap();
+
+    let provisioned = run(&stub, ADMIN_PASSWORD, &questions).unwrap();
+
+    stub.assert_no_violations();
+    assert_eq!((provisioned.cards.created, provisioned.cards.updated, provisioned.cards.unchanged), (0, 1, 7));
+    let card = card_of(&stub, changed);
+    assert_eq!(card["visualization_settings"]["graph.y_axis.title_text"], "Mean days between consecutive orders");
+    assert_eq!(stage(&card)["native"], changed.sql.as_str(), "the SQL went along, header included");
+}
+
+#[test]
+fn a_card_edited_in_metabase_is_restored() {
+    let stub = Stub::start(0);
+    let questions = repository_questions();
+    run(&stub, ADMIN_PASSWORD, &questions).unwrap();
+    let question = metabase_questions().into_iter().find(|question| question.display == "bar").unwrap();
+    {
+        // Someone edits the SQL in Metabase's editor; the description (and its version) stays.
+        let mut state = stub.state();
+        let card = state.cards.iter_mut().find(|card| card["name"] == question.title.as_str()).unwrap();
+        card["dataset_query"]["stages"][0]["native"] = json!("SELECT 1");
+    }
+
+    let provisioned = run(&stub, ADMIN_PASSWORD, &questions).unwrap();
+
+    assert_eq!((provisioned.cards.updated, provisioned.cards.unchanged), (1, 7));
+    assert_eq!(stage(&card_of(&stub, &question))["native"], question.sql.as_str());
+}
+
+#[test]
+fn cards_carry_the_presentation_of_their_headers() {
+    let stub = Stub::start(0);
+    run(&stub, ADMIN_PASSWORD, &repository_questions()).unwrap();
+    let questions = metabase_questions();
+    let settings = |key: &str| {
+        let question = questions.iter().find(|question| question.key == key).unwrap();
+        card_of(&stub, question)["visualization_settings"].clone()
+    };
+
+    let trend = settings("01_total_sales_trend");
+    assert_eq!(trend["scalar.field"], "sales");
+    assert_eq!(trend["scalar.comparisons"][0]["type"], "previousValue");
+    assert_eq!(trend["column_settings"]["[\"name\",\"sales\"]"]["decimals"], 2);
+    assert_eq!(settings("02_average_basket_trend")["scalar.field"], "average_basket");
+    let ratio = settings("04_one_time_vs_recurring_sales");
+    assert_eq!(ratio["scalar.field"], "ratio");
+    assert_eq!(ratio["column_settings"]["[\"name\",\"ratio\"]"]["decimals"], 2);
+    let weekly = settings("05_weekly_basket_by_customer_type");
+    assert_eq!(weekly["graph.dimensions"], json!(["week", "customer_type"]));
+    assert_eq!(weekly["graph.metrics"], json!(["average_basket"]));
+    assert_eq!(weekly["graph.x_axis.title_text"], "Week");
+    assert_eq!(weekly["graph.y_axis.title_text"], "Average basket");
+    let sales = settings("07_weekly_sales_and_orders");
+    assert_eq!(sales["graph.metrics"], json!(["sales", "orders"]));
+    assert_eq!(sales["column_settings"]["[\"name\",\"sales\"]"]["number_style"], "decimal");
+    assert_eq!(settings("08_data_quality"), json!({}), "the table keeps Metabase's defaults");
+    let displays: BTreeMap<String, String> = stub
+        .state()
+        .cards
+        .iter()
+        .map(|card| (card["name"].as_str().unwrap().to_string(), card["display"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(displays["Total sales, last complete month"], "smartscalar");
+    assert_eq!(displays["Average basket, last complete month"], "smartscalar");
+}
+
+#[test]
+fn requests_match_the_openapi_extract() {
+    let extract: Value = serde_json::from_str(include_str!("openapi_extract.json")).expect("the extract is JSON");
+    let stub = Stub::start(1);
+    let folder = copied_questions();
+    run(&stub, ADMIN_PASSWORD, &load_questions(folder.path()).unwrap()).unwrap();
+    edit(folder.path(), "07_weekly_sales_and_orders.sql", "ORDER BY week;", "ORDER BY week DESC;");
+    run(&stub, ADMIN_PASSWORD, &load_questions(folder.path()).unwrap()).unwrap();
+    stub.assert_no_violations();
+
+    let mut problems = Vec::new();
+    let mut used = HashSet::new();
+    for request in stub.requests() {
+        let (path, query) = request.path.split_once('?').unwrap_or((&request.path, ""));
+        let Some((name, endpoint)) = openapi::endpoint(&extract, &request.method, path) else {
+            problems.push(format!("{} {path}: not in the extract", request.method));
+            continue;
+        };
+        used.insert(name.clone());
+        problems.extend(openapi::query_problems(&name, endpoint, query));
+        if let Some(body) = &request.body {
+            openapi::body_problems(&extract, &name, &endpoint["body"], body, "", &mut problems);
+        }
+    }
+    let listed: HashSet<String> = extract["endpoints"].as_object().unwrap().keys().cloned().collect();
+    let unused: Vec<&String> = listed.difference(&used).collect();
+    assert!(unused.is_empty(), "the extract lists endpoints provisioning never calls: {unused:?}");
+    problems.sort();
+    problems.dedup();
+    assert!(problems.is_empty(), "requests off Metabase's OpenAPI document: {problems:#?}");
+}
+
+/// Checking recorded requests against `openapi_extract.json`.
+mod openapi {
+    use serde_json::Value;
+
+    /// The extract's endpoint (`"METHOD /path/{param}"`) a request falls under.
+    pub(crate) fn endpoint<'a>(extract: &'a Value, method: &str, path: &str) -> Option<(String, &'a Value)> {
+        let segments = |path: &str| path.trim_end_matches('/').split('/').map(str::to_string).collect::<Vec<_>>();
+        let wanted = segments(path);
+        extract["endpoints"].as_object()?.iter().find_map(|(name, endpoint)| {
+            let (listed_method, template) = name.split_once(' ')?;
+            let template = segments(template);
+            let fits = listed_method == method
+                && template.len() == wanted.len()
+                && template.iter().zip(&wanted).all(|(part, actual)| part.starts_with('{') || part == actual);
+            fits.then(|| (name.clone(), endpoint))
+        })
+    }
+
+    /// Query parameters the endpoint does not document, or values off its enum.
+    pub(crate) fn query_problems(name: &str, endpoint: &Value, query: &str) -> Vec<String> {
+        query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .filter_map(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                match endpoint["query"].get(key) {
+                    None => Some(format!("{name}: query parameter {key} is not documented")),
+                    Some(Value::Array(allowed)) if !allowed.iter().any(|item| item == value) => {
+                        Some(format!("{name}: {key}={value} is not one of {allowed:?}"))
+                    }
+                    Some(_) => None,
+                }
+            })
+            .collect()
+    }
+
+    /// Keys sent that the schema does not list (unless the extract says why
+    /// they are sent all the same), and required keys missing.
+    pub(crate) fn body_problems(
+        extract: &Value,
+        name: &str,
+        schema: &Value,
+        sent: &Value,
+        at: &str,
+        problems: &mut Vec<String>,
+    ) {
+        if let Some(items) = schema.get("items") {
+            for item in sent.as_array().into_iter().flatten() {
+                body_problems(extract, name, items, item, &format!("{at}[]"), problems);
+            }
+        }
+        let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return };
+        let Some(fields) = sent.as_object() else {
+            problems.push(format!("{name}: {at} must be an object"));
+            return;
+        };
+        for (key, value) in fields {
+            let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+            match properties.get(key) {
+                Some(child) => body_problems(extract, name, child, value, &path, problems),
+                None if extract["sent_though_undocumented"].get(format!("{name} {path}")).is_some() => {}
+                None => problems.push(format!("{name}: {path} is not a documented property")),
+            }
+        }
+        let defaulted = |key: &str| schema["defaults"].as_array().is_some_and(|keys| keys.iter().any(|k| k == key));
+        for required in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if !fields.contains_key(required) && !defaulted(required) {
+                problems.push(format!("{name}: required {at}.{required} is missing"));
+            }
+        }
+    }
 }
 
 #[test]
@@ -288,7 +507,7 @@ fn passwords_never_appear_in_debug_output() {
     let logged = logs.text();
     let summary = provisioned.to_string();
 
-    assert!(logged.contains("Metabase provisioned."), "the run logs: {logged}");
+    assert!(logged.lines().count() >= 5, "the run logs (so the check below means something): {logged}");
     assert!(summary.contains("created 8"), "{summary}");
     for shown in [&debug, &logged, &summary, &format!("{provisioned:?}")] {
         for secret in [ADMIN_PASSWORD, WAREHOUSE_PASSWORD] {

@@ -1,11 +1,14 @@
-//! The stub of Metabase's REST API: its state, the routes provisioning
-//! calls, and the documented shape of every request body, checked.
+//! The stub of Metabase's REST API, as the version compose pins (v0.64)
+//! answers: its state, the routes provisioning calls, and the documented
+//! shape of every request body, checked.
 //!
 //! It keeps state (setup done, sessions, databases, collections, cards,
 //! dashboards with dashcards), records every request, and rejects any request
 //! that does not have the documented shape: a missing or mistyped field is a
 //! 400 and a recorded violation, a missing session a 401, a reused setup
-//! token a 403.
+//! token a 403. Like Metabase 0.57 and later, it stores a card's query as MBQL
+//! 5 and answers with that shape, not the legacy one it was sent.
+//! `openapi_extract.json` beside it is what the requests are checked against.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -266,7 +269,7 @@ fn properties(state: &MetabaseState) -> Answer {
     // Like Metabase, the token stays listed after setup; only `has-user-setup` tells.
     (
         StatusCode::OK,
-        json!({ "setup-token": SETUP_TOKEN, "has-user-setup": state.admin.is_some(), "version": { "tag": "v0.50.0" } }),
+        json!({ "setup-token": SETUP_TOKEN, "has-user-setup": state.admin.is_some(), "version": { "tag": "v0.64.2.2" } }),
     )
 }
 
@@ -292,11 +295,15 @@ fn setup(state: &mut MetabaseState, body: &Value) -> Answer {
     }
 }
 
+/// `POST /api/setup`: `user` needs `email` and `password` (names optional
+/// but not blank), `prefs` needs `site_name` (`site_locale` optional).
 fn check_setup(body: &Value) -> Result<(String, String), (StatusCode, String)> {
     let user = &body["user"];
     object(body, "user")?;
-    for field in ["first_name", "last_name", "site_name"] {
-        non_blank(user, field)?;
+    for field in ["first_name", "last_name"] {
+        if !user[field].is_null() {
+            non_blank(user, field)?;
+        }
     }
     let email = non_blank(user, "email")?;
     if !email.contains('@') {
@@ -306,8 +313,9 @@ fn check_setup(body: &Value) -> Result<(String, String), (StatusCode, String)> {
     let prefs = &body["prefs"];
     object(body, "prefs")?;
     non_blank(prefs, "site_name")?;
-    non_blank(prefs, "site_locale")?;
-    boolean(prefs, "allow_tracking")?;
+    if !prefs["site_locale"].is_null() {
+        non_blank(prefs, "site_locale")?;
+    }
     Ok((email.to_string(), password.to_string()))
 }
 
@@ -397,14 +405,10 @@ fn collection_list(state: &MetabaseState) -> Value {
 
 fn create_collection(state: &mut MetabaseState, body: &Value) -> Outcome {
     let name = non_blank(body, "name")?.to_string();
-    let color = non_blank(body, "color")?;
-    if !(color.len() == 7 && color.starts_with('#') && color[1..].chars().all(|c| c.is_ascii_hexdigit())) {
-        return Err(bad("`color` must be a hex color string like #509EE3"));
-    }
     if !body["parent_id"].is_null() {
         integer(body, "parent_id")?;
     }
-    let collection = json!({ "id": next_id(state), "name": name, "color": color, "archived": false, "location": "/" });
+    let collection = json!({ "id": next_id(state), "name": name, "archived": false, "location": "/" });
     state.collections.push(collection.clone());
     Ok(collection)
 }
@@ -434,7 +438,7 @@ fn collection_items(state: &MetabaseState, id: Option<i64>, query: &str) -> Outc
 
 // --- cards ------------------------------------------------------------------
 
-const DISPLAYS: [&str; 6] = ["scalar", "line", "bar", "table", "area", "row"];
+const DISPLAYS: [&str; 7] = ["scalar", "smartscalar", "line", "bar", "table", "area", "row"];
 
 /// The documented card shape, for a native query: the tags declared must be
 /// exactly the `{{tags}}` the SQL uses, or Metabase cannot run it.
@@ -499,8 +503,7 @@ fn create_card(state: &mut MetabaseState, body: &Value) -> Outcome {
     card["id"] = json!(next_id(state));
     card["archived"] = json!(false);
     card["created_at"] = json!("2026-01-01T00:00:00Z");
-    card["dataset_query"]["native"]["template-tags"] =
-        body["dataset_query"]["native"].get("template-tags").cloned().unwrap_or(json!({}));
+    card["dataset_query"] = as_mbql5(&body["dataset_query"]);
     state.cards.push(card.clone());
     Ok(card)
 }
@@ -511,9 +514,23 @@ fn update_card(state: &mut MetabaseState, id: Option<i64>, body: &Value) -> Outc
     for (key, value) in body.as_object().unwrap() {
         card[key] = value.clone();
     }
-    card["dataset_query"]["native"]["template-tags"] =
-        body["dataset_query"]["native"].get("template-tags").cloned().unwrap_or(json!({}));
+    card["dataset_query"] = as_mbql5(&body["dataset_query"]);
     Ok(card.clone())
+}
+
+/// A legacy native query as Metabase 0.57+ stores and returns it: MBQL 5,
+/// one native stage holding the SQL and its template tags.
+fn as_mbql5(legacy: &Value) -> Value {
+    let native = &legacy["native"];
+    json!({
+        "lib/type": "mbql/query",
+        "database": legacy["database"],
+        "stages": [{
+            "lib/type": "mbql.stage/native",
+            "native": native["query"],
+            "template-tags": native.get("template-tags").cloned().unwrap_or(json!({})),
+        }],
+    })
 }
 
 // --- dashboards -------------------------------------------------------------
@@ -628,7 +645,9 @@ fn check_dashcards(
                 "dashcard {id} at row {row} col {col} size {size_x}×{size_y} is off the 24-column grid"
             )));
         }
-        object(dashcard, "visualization_settings")?;
+        if !dashcard["visualization_settings"].is_null() {
+            object(dashcard, "visualization_settings")?;
+        }
         for mapping in array(dashcard, "parameter_mappings")? {
             check_mapping(mapping, card, card_id, &parameter_ids)?;
         }
@@ -661,7 +680,7 @@ fn check_mapping(
         },
         _ => return Err(bad(format!("target {} is not [\"variable\", [\"template-tag\", name]]", mapping["target"]))),
     };
-    if card["dataset_query"]["native"]["template-tags"].get(&tag).is_none() {
+    if card["dataset_query"]["stages"][0]["template-tags"].get(&tag).is_none() {
         return Err(bad(format!("card {card_id} has no template tag {tag}")));
     }
     Ok(())
