@@ -14,13 +14,14 @@ PG_PORT               ?= $(PORT_RUN_PG)
 KAFKA_PORT            ?= $(PORT_RUN_KAFKA)
 KAFKA_CONTROLLER_PORT ?= $(PORT_RUN_KAFKA_CONTROLLER)
 PARTITIONS            ?= 6
+BROKERS               ?= 1
 PROFILE               ?= release
 ORDERS                ?= 1000000
 SEED                  ?= 42
 
-export LOCAL INBOX ARCHIVE ARCHIVE_AFTER PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE
+export LOCAL INBOX ARCHIVE ARCHIVE_AFTER PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE BROKERS
 
-.PHONY: help run status down clean test deps services test-services gen report report-screenshot bench lint up secrets compose-check chaos soak fuzz replay replay-topic
+.PHONY: help run status down clean test deps services test-services gen report report-screenshot bench lint up secrets compose-check chaos chaos-cluster soak fuzz replay replay-topic
 
 # Docker Compose (`make up`): the plugin or the standalone tool; empty without either.
 COMPOSE_YML = compose/docker-compose.yml
@@ -30,7 +31,7 @@ COMPOSE     = $(shell if docker compose version >/dev/null 2>&1; then echo "dock
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
 
-run: ## start the stack and the pipeline, load the inbox, wait until caught up
+run: ## start the stack and the pipeline, load the inbox, wait until caught up (BROKERS=3: a three-node Kafka cluster, topics replicated 3 times)
 	@bash scripts/run.sh
 
 status: ## what the `make run` pipeline is doing: files, processes, lag, freshness, dead letters (exit 0 caught up, 1 behind, 2 unreachable; STATUS_ARGS=--json)
@@ -52,7 +53,7 @@ up: ## the whole stack in Docker Compose, built from this checkout (needs Docker
 secrets: ## write compose/.env with generated passwords for `make up` (never overwrites)
 	@bash scripts/secrets.sh
 
-compose-check: ## validate the Compose file, lint the Dockerfile, check its COPY sources (no Docker engine needed)
+compose-check: ## validate the Compose files (and the three-broker override), lint the Dockerfile, check its COPY sources (no Docker engine needed)
 	@bash scripts/compose-check.sh
 
 clean: down ## stop everything (test services too) and delete .local/ (all local data)
@@ -61,6 +62,11 @@ clean: down ## stop everything (test services too) and delete .local/ (all local
 	@bash scripts/kafka.sh stop .local/chaos/kafka $(PORT_CHAOS_KAFKA) $(PORT_CHAOS_KAFKA_CONTROLLER)
 	@bash scripts/postgres.sh stop .local/chaos/pg $(PORT_CHAOS_PG)
 	@bash scripts/kafka.sh stop .local/bench/kafka $(PORT_BENCH_KAFKA) $(PORT_BENCH_KAFKA_CONTROLLER)
+	@bash scripts/kafka.sh stop .local/bench/cluster $(PORT_BENCH_CLUSTER_KAFKA_1),$(PORT_BENCH_CLUSTER_KAFKA_2),$(PORT_BENCH_CLUSTER_KAFKA_3) \
+	    $(PORT_BENCH_CLUSTER_KAFKA_CONTROLLER_1),$(PORT_BENCH_CLUSTER_KAFKA_CONTROLLER_2),$(PORT_BENCH_CLUSTER_KAFKA_CONTROLLER_3)
+	@bash scripts/kafka.sh stop .local/chaos-cluster/kafka $(PORT_CHAOS_CLUSTER_KAFKA_1),$(PORT_CHAOS_CLUSTER_KAFKA_2),$(PORT_CHAOS_CLUSTER_KAFKA_3) \
+	    $(PORT_CHAOS_CLUSTER_KAFKA_CONTROLLER_1),$(PORT_CHAOS_CLUSTER_KAFKA_CONTROLLER_2),$(PORT_CHAOS_CLUSTER_KAFKA_CONTROLLER_3)
+	@bash scripts/postgres.sh stop .local/chaos-cluster/pg $(PORT_CHAOS_CLUSTER_PG)
 	@bash scripts/postgres.sh stop .local/bench/pg $(PORT_BENCH_PG)
 	@bash scripts/connect.sh stop .local/bench/connect $(PORT_BENCH_CONNECT)
 	rm -rf $(LOCAL)
@@ -71,9 +77,9 @@ test: ## every test, with its own PostgreSQL and Kafka
 deps: ## install missing Debian packages (PostgreSQL, Java 17, Maven, build tools, Chromium)
 	@bash scripts/deps.sh
 
-services: deps ## start only PostgreSQL and Kafka for `make run`
+services: deps ## start only PostgreSQL and Kafka for `make run` (BROKERS=3: the cluster)
 	@bash scripts/postgres.sh start $(LOCAL)/pg $(PG_PORT)
-	@bash scripts/kafka.sh start $(LOCAL)/kafka $(KAFKA_PORT) $(KAFKA_CONTROLLER_PORT)
+	@bash scripts/kafka.sh start $$(bash scripts/run-kafka-args.sh)
 
 test-services: ## start only the test PostgreSQL and Kafka (then `. .local/test/env`)
 	@bash -c '. scripts/test-services.sh && start_test_services .local/test $(PORT_TEST_PG) $(PORT_TEST_KAFKA) $(PORT_TEST_KAFKA_CONTROLLER)'
@@ -105,6 +111,9 @@ bench: ## throughput, latency, memory against COPY, Kafka and a naive baseline (
 
 chaos: ## the reliability suite: every fault scenario, one table (CHAOS_ARGS="--fast --only 1,12a")
 	@bash scripts/chaos.sh run $(CHAOS_ARGS)
+
+chaos-cluster: ## the suite's load, ledger and invariant on a three-node Kafka cluster: broker and controller kills, a broker down or paused, a rolling restart, a three-consumer group (~15 min; CHAOS_ARGS="--only c1,c5")
+	@bash scripts/chaos.sh cluster $(CHAOS_ARGS)
 
 soak: ## the pipeline at a steady rate for SOAK_MINUTES (default 30), memory sampled, invariant checked
 	@bash scripts/chaos.sh soak --minutes $(or $(SOAK_MINUTES),30) --rate $(or $(SOAK_RATE),1000)

@@ -4,6 +4,13 @@
 #
 #   scripts/chaos.sh run [--fast] [--only 1,12a,15]
 #   scripts/chaos.sh soak [--minutes 30] [--rate 1000]
+#   scripts/chaos.sh cluster [--fast] [--only c1,c5]
+#
+# `cluster` (`make chaos-cluster`) runs on a three-node Kafka cluster and a
+# PostgreSQL of its own under CHAOS_CLUSTER_LOCAL (.local/chaos-cluster), on
+# ports.env's PORT_CHAOS_CLUSTER_* (overrides: CHAOS_CLUSTER_PG_PORT,
+# CHAOS_CLUSTER_KAFKA_PORTS, CHAOS_CLUSTER_KAFKA_CONTROLLER_PORTS, comma-
+# separated); both are stopped when it ends.
 #
 # The binaries are built with the `failpoints` features (crash points driven
 # by FAILPOINTS; release builds never have them). Scenario 11 mounts a small
@@ -18,7 +25,29 @@ CHAOS_KAFKA_PORT="${CHAOS_KAFKA_PORT:-$PORT_CHAOS_KAFKA}"
 CHAOS_KAFKA_CONTROLLER_PORT="${CHAOS_KAFKA_CONTROLLER_PORT:-$PORT_CHAOS_KAFKA_CONTROLLER}"
 FAILPOINT_FEATURES="orderstream-producer/failpoints,orderstream-consumer/failpoints"
 
-if [ -z "${ORDERSTREAM_TEST_DATABASE_URL:-}" ]; then
+if [ "${1:-}" = cluster ]; then
+  CHAOS_CLUSTER_LOCAL="${CHAOS_CLUSTER_LOCAL:-.local/chaos-cluster}"
+  CHAOS_CLUSTER_PG_PORT="${CHAOS_CLUSTER_PG_PORT:-$PORT_CHAOS_CLUSTER_PG}"
+  CHAOS_CLUSTER_KAFKA_PORTS="${CHAOS_CLUSTER_KAFKA_PORTS:-$PORT_CHAOS_CLUSTER_KAFKA_1,$PORT_CHAOS_CLUSTER_KAFKA_2,$PORT_CHAOS_CLUSTER_KAFKA_3}"
+  CHAOS_CLUSTER_KAFKA_CONTROLLER_PORTS="${CHAOS_CLUSTER_KAFKA_CONTROLLER_PORTS:-$PORT_CHAOS_CLUSTER_KAFKA_CONTROLLER_1,$PORT_CHAOS_CLUSTER_KAFKA_CONTROLLER_2,$PORT_CHAOS_CLUSTER_KAFKA_CONTROLLER_3}"
+  KAFKA_CLUSTER=("$CHAOS_CLUSTER_LOCAL/kafka" "$CHAOS_CLUSTER_KAFKA_PORTS" "$CHAOS_CLUSTER_KAFKA_CONTROLLER_PORTS")
+  stop_cluster_services() {
+    bash scripts/kafka.sh stop "${KAFKA_CLUSTER[@]}" || true
+    bash scripts/postgres.sh stop "$CHAOS_CLUSTER_LOCAL/pg" "$CHAOS_CLUSTER_PG_PORT" || true
+  }
+  trap stop_cluster_services EXIT
+  bash scripts/deps.sh
+  bash scripts/postgres.sh start "$CHAOS_CLUSTER_LOCAL/pg" "$CHAOS_CLUSTER_PG_PORT"
+  bash scripts/kafka.sh start "${KAFKA_CLUSTER[@]}"
+  ORDERSTREAM_TEST_DATABASE_URL="$(bash scripts/postgres.sh url "$CHAOS_CLUSTER_LOCAL/pg" "$CHAOS_CLUSTER_PG_PORT")"
+  ORDERSTREAM_TEST_KAFKA_BROKERS="$(IFS=, read -r -a ports <<<"$CHAOS_CLUSTER_KAFKA_PORTS"; printf '127.0.0.1:%s,' "${ports[@]}")"
+  ORDERSTREAM_TEST_KAFKA_BROKERS="${ORDERSTREAM_TEST_KAFKA_BROKERS%,}"
+  ORDERSTREAM_CHAOS_KAFKA_DIR="$(realpath -m "${KAFKA_CLUSTER[0]}")"
+  ORDERSTREAM_CHAOS_KAFKA_PORTS="$CHAOS_CLUSTER_KAFKA_PORTS"
+  ORDERSTREAM_CHAOS_KAFKA_CONTROLLER_PORTS="$CHAOS_CLUSTER_KAFKA_CONTROLLER_PORTS"
+  export ORDERSTREAM_TEST_DATABASE_URL ORDERSTREAM_TEST_KAFKA_BROKERS ORDERSTREAM_CHAOS_KAFKA_DIR \
+    ORDERSTREAM_CHAOS_KAFKA_PORTS ORDERSTREAM_CHAOS_KAFKA_CONTROLLER_PORTS
+elif [ -z "${ORDERSTREAM_TEST_DATABASE_URL:-}" ]; then
   . scripts/test-services.sh
   SERVICES=("$CHAOS_LOCAL" "$CHAOS_PG_PORT" "$CHAOS_KAFKA_PORT" "$CHAOS_KAFKA_CONTROLLER_PORT")
   trap 'stop_test_services "${SERVICES[@]}"' EXIT

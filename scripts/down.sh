@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 LOCAL="${LOCAL:-.local}"
 . ./ports.env
 PG_PORT="${PG_PORT:-$PORT_RUN_PG}"
-KAFKA_PORT="${KAFKA_PORT:-$PORT_RUN_KAFKA}"
-KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$PORT_RUN_KAFKA_CONTROLLER}"
+export LOCAL KAFKA_PORT="${KAFKA_PORT:-$PORT_RUN_KAFKA}"
+export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$PORT_RUN_KAFKA_CONTROLLER}"
 
 # stop_process NAME: SIGTERM (a clean shutdown: in-flight work is finished
 # and committed), then SIGKILL after 30 s.
@@ -25,6 +25,7 @@ stop_process producer
 stop_process consumer
 stop_process lag-exporter
 stop_process prometheus
-[[ -d "$LOCAL/kafka" ]] && bash scripts/kafka.sh stop "$LOCAL/kafka" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+[[ -d "$LOCAL/kafka" ]] && bash scripts/kafka.sh stop $(bash scripts/run-kafka-args.sh 1)
+[[ -d "$LOCAL/kafka-cluster" ]] && bash scripts/kafka.sh stop $(bash scripts/run-kafka-args.sh 3)
 [[ -d "$LOCAL/pg" ]] && bash scripts/postgres.sh stop "$LOCAL/pg" "$PG_PORT"
 exit 0

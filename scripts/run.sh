@@ -10,6 +10,9 @@
 #   INBOX        folder the producer watches (default data/inbox)
 #   ARCHIVE      folder processed exports are moved to (the producer's --archive-dir; off by default)
 #   ARCHIVE_AFTER  the producer moves delivered files idle this long into ARCHIVE (e.g. 10m; off by default)
+#   BROKERS      Kafka nodes: 1 (default) or 3, a local KRaft cluster whose topics are
+#                replicated 3 times with min.insync.replicas=2 (scripts/run-kafka-args.sh;
+#                nodes 2 and 3 on KAFKA_2_PORT, KAFKA_3_PORT and their _CONTROLLER_PORT)
 #   PG_PORT, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PARTITIONS, PROFILE (release|debug)
 #   PRODUCER_METRICS_PORT, CONSUMER_METRICS_PORT, LAG_EXPORTER_METRICS_PORT, PROMETHEUS_PORT
 #   (the ports' defaults are in ports.env)
@@ -34,13 +37,22 @@ CONSUMER_METRICS_PORT="${CONSUMER_METRICS_PORT:-$PORT_RUN_CONSUMER_METRICS}"
 LAG_EXPORTER_METRICS_PORT="${LAG_EXPORTER_METRICS_PORT:-$PORT_RUN_LAG_EXPORTER_METRICS}"
 PROMETHEUS_PORT="${PROMETHEUS_PORT:-$PORT_RUN_PROMETHEUS}"
 CATCH_UP_TIMEOUT="${CATCH_UP_TIMEOUT:-300}"
+BROKERS="${BROKERS:-1}"
+[[ "$BROKERS" == 1 || "$BROKERS" == 3 ]] || { echo "run: error: BROKERS must be 1 or 3, got '$BROKERS'" >&2; exit 2; }
 
 say() { echo "run: $*"; }
 die() { echo "run: error: $*" >&2; exit 1; }
 
+# One Kafka layout at a time: a single node and a cluster share port KAFKA_PORT.
+read -r -a KAFKA_ARGS <<<"$(bash scripts/run-kafka-args.sh "$BROKERS")"
+read -r -a OTHER_KAFKA_ARGS <<<"$(bash scripts/run-kafka-args.sh "$(( BROKERS == 1 ? 3 : 1 ))")"
+if [[ "$(bash scripts/kafka.sh status "${OTHER_KAFKA_ARGS[@]}" 2>/dev/null)" != "not running" ]]; then
+  die "Kafka runs with another number of brokers (in ${OTHER_KAFKA_ARGS[0]}); \`make down\` first, then \`make run BROKERS=$BROKERS\`"
+fi
+
 bash scripts/deps.sh >/dev/null
 bash scripts/postgres.sh start "$LOCAL/pg" "$PG_PORT"
-bash scripts/kafka.sh start "$LOCAL/kafka" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+bash scripts/kafka.sh start "${KAFKA_ARGS[@]}"
 
 # Only the pipeline's binaries: never the test-only ones (e2e, chaos).
 PIPELINE_PACKAGES=(-p orderstream-producer -p orderstream-consumer -p orderstream-lag-exporter
@@ -54,7 +66,8 @@ else
 fi
 
 ORDERSTREAM_DATABASE_URL="$(bash scripts/postgres.sh url "$LOCAL/pg" "$PG_PORT")"
-ORDERSTREAM_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+ORDERSTREAM_KAFKA_BROKERS="$(IFS=, read -r -a ports <<<"${KAFKA_ARGS[1]}"; printf '127.0.0.1:%s,' "${ports[@]}")"
+ORDERSTREAM_KAFKA_BROKERS="${ORDERSTREAM_KAFKA_BROKERS%,}"
 mkdir -p "$INBOX" "$LOCAL/run" "$LOCAL/log"
 INBOX="$(realpath "$INBOX")"
 STATE_DIR="$(realpath -m "$LOCAL/state/producer")"
@@ -147,7 +160,7 @@ done
 
 "$BIN/orderstream-analytics" report --database-url "$ORDERSTREAM_DATABASE_URL" --output "$LOCAL/report/index.html" >/dev/null
 rows="$(psql "$ORDERSTREAM_DATABASE_URL" -Atc 'SELECT count(*) FROM orders')"
-dead="$(bash scripts/kafka.sh run-class "$LOCAL/kafka" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" org.apache.kafka.tools.GetOffsetShell \
+dead="$(bash scripts/kafka.sh run-class "${KAFKA_ARGS[@]}" org.apache.kafka.tools.GetOffsetShell \
           --bootstrap-server "$ORDERSTREAM_KAFKA_BROKERS" --topic orders.dlq 2>/dev/null | awk -F: '{ sum += $3 } END { print sum + 0 }')"
 csv_files=("$INBOX"/*.csv)
 first_file="${csv_files[0]}"
@@ -157,6 +170,7 @@ orderstream is running and has caught up.
   orders in PostgreSQL:  $rows
   dead letters:          $dead   (topic orders.dlq)
   consumer lag:          0   (\`make status\` shows files, lag and dead letters at any time)
+  Kafka:                 $ORDERSTREAM_KAFKA_BROKERS  ($BROKERS broker(s); topics replicated $BROKERS times$( (( BROKERS == 1 )) || echo ", min.insync.replicas 2"))
   inbox:                 $INBOX
   logs:                  $LOCAL/log/
   analysis report:       $LOCAL/report/index.html  (\`make report\` renders it again)

@@ -13,6 +13,8 @@
 //!   until the last row is committed (cold), then the same file again under
 //!   another name (re-ingest: newer versions, same values, all unchanged);
 //!   CPU of every component and the consumers' batches during the cold run.
+//! - replicated (`--cluster`): the e2e cold run again on a three-node
+//!   Kafka cluster, topics replicated 3 times: the cost of replication.
 //! - naive: one `INSERT … ON CONFLICT` and one commit per record
 //!   (`consumer/examples/naive_upsert.rs`), a sample, the rate extrapolated.
 //! - latency: a steady append; write time per line against
@@ -28,7 +30,8 @@
 //! Layout:
 //! - `settings`: the `BENCH_*` settings; `ports`: defaults from `ports.env`.
 //! - `services`: the bench's own PostgreSQL and Kafka (the project's
-//!   scripts), fresh at the start, stopped when dropped.
+//!   scripts), fresh at the start, stopped when dropped; `cluster`: the
+//!   replicated run's three-node Kafka cluster.
 //! - `input`: the generated file and its mean Kafka value size.
 //! - `pipeline`: producer and consumer group on a fresh scenario, started
 //!   and settled (ready files, `/readyz`, the consumers' `/status`).
@@ -41,6 +44,7 @@
 //!   `BENCH_PROFILE` (`perf`).
 //! - `report`: the table and the machine-readable last line.
 
+mod cluster;
 mod connect_json;
 mod connect_worker;
 mod input;
@@ -82,6 +86,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<String> {
     let copy = phases::copy::run(settings, &services, &input).await.context("phase copy")?;
     let kafka = phases::kafka::run(settings, &services, &input).await.context("phase kafka")?;
     let e2e = phases::e2e::run(settings, &services, &input).await.context("phase e2e")?;
+    let replicated = if settings.cluster {
+        Some(phases::replicated::run(settings, &services, &input).await.context("phase replicated")?)
+    } else {
+        None
+    };
     let naive = phases::naive::run(settings, &services, &input).await.context("phase naive")?;
     let latency = phases::latency::run(settings, &services).await.context("phase latency")?;
     let (source, filled) = phases::source::run(settings, &services, &input).await.context("phase source")?;
@@ -95,6 +104,6 @@ pub async fn run(settings: &Settings) -> anyhow::Result<String> {
         None
     };
     drop(services);
-    let results = Results { input, copy, kafka, e2e, naive, latency, source, sink, peers };
+    let results = Results { input, copy, kafka, e2e, replicated, naive, latency, source, sink, peers };
     Ok(report::render(settings, &results, started.elapsed()))
 }

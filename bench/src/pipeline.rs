@@ -32,7 +32,21 @@ impl Pipeline {
     /// returns once the group has settled: every partition held by one
     /// member, every member holding some (started is not yet consuming).
     pub async fn start(phase: &str, services: &Services, consumers: u8) -> anyhow::Result<Pipeline> {
-        let scenario = Scenario::on_services(&format!("bench_{phase}"), &services.admin_url, &services.brokers).await;
+        Pipeline::start_on(phase, services, &services.brokers, 1, consumers).await
+    }
+
+    /// Like [`Pipeline::start`], on other Kafka brokers (the replicated
+    /// run's cluster), topics replicated `replication` times.
+    pub async fn start_on(
+        phase: &str,
+        services: &Services,
+        brokers: &str,
+        replication: i32,
+        consumers: u8,
+    ) -> anyhow::Result<Pipeline> {
+        let scenario =
+            Scenario::on_replicated_services(&format!("bench_{phase}"), &services.admin_url, brokers, replication)
+                .await;
         let mut producer = scenario.start_producer();
         ensure!(producer.wait_ready(READY_WITHIN), "the {phase} producer was not ready within {READY_WITHIN:?}");
         let mut members = Vec::new();

@@ -12,6 +12,7 @@ use crate::phases::e2e::E2eResult;
 use crate::phases::kafka::KafkaResult;
 use crate::phases::latency::LatencyResult;
 use crate::phases::naive::NaiveResult;
+use crate::phases::replicated::ReplicatedResult;
 use crate::procfs::cores;
 use crate::settings::Settings;
 
@@ -26,6 +27,8 @@ pub struct Results {
     pub kafka: KafkaResult,
     /// The pipeline end to end.
     pub e2e: E2eResult,
+    /// The same on a three-node cluster, replication 3 (`--cluster`).
+    pub replicated: Option<ReplicatedResult>,
     /// The naive baseline.
     pub naive: NaiveResult,
     /// Latency under a steady append.
@@ -182,6 +185,20 @@ pub fn render(settings: &Settings, results: &Results, took: Duration) -> String 
             &format!("{:.3}", ratio(again_rps)),
         ],
     );
+    if let Some(replicated) = &results.replicated {
+        let replicated_rps = orders / replicated.cold_seconds;
+        row(
+            &mut out,
+            [
+                "orderstream e2e, cold, 3 brokers (RF 3)",
+                &all,
+                &format!("{:.2}", replicated.cold_seconds),
+                &format!("{replicated_rps:.0}"),
+                &mb(file_bytes, replicated.cold_seconds),
+                &format!("{:.3}", ratio(replicated_rps)),
+            ],
+        );
+    }
     row(
         &mut out,
         [
@@ -278,6 +295,9 @@ pub fn render(settings: &Settings, results: &Results, took: Duration) -> String 
             verdict(source_vs_peer >= 1.0)
         );
     }
+    if let Some(replicated) = &results.replicated {
+        let _ = writeln!(out, "{}", replication_line(orders, e2e, replicated));
+    }
     let _ = writeln!(out, "bench duration: {} s", took.as_secs());
     let _ = writeln!(
         out,
@@ -290,7 +310,46 @@ pub fn render(settings: &Settings, results: &Results, took: Duration) -> String 
         naive.rows_per_s,
         side_by_side_keys(results, &sides)
     );
+    if let Some(replicated) = &results.replicated {
+        // Appended to the machine-readable last line.
+        out.pop();
+        let replicated_rps = orders / replicated.cold_seconds;
+        let _ = writeln!(
+            out,
+            " cluster_e2e_rows_per_s={replicated_rps:.0} replication_cost={:.3} cluster_cpu_us_per_record={:.2}",
+            rounded(replicated_rps / e2e_rps, 3),
+            cpu_us_per_record(&replicated.cold_cpu, orders)
+        );
+    }
     out
+}
+
+/// The cost of replication 3 in one line: the cluster's e2e rate over the
+/// one broker's, and where the extra CPU went.
+fn replication_line(orders: f64, single: &E2eResult, replicated: &ReplicatedResult) -> String {
+    let (one, three) = (single.cold_cpu, replicated.cold_cpu);
+    format!(
+        "  replication 3: {:.0} rows/s = {:.3} × the one-broker rate; CPU µs per record, one broker -> three: \
+         producer {:.2} -> {:.2}, consumers {:.2} -> {:.2}, Kafka {:.2} -> {:.2}, PostgreSQL {:.2} -> {:.2}, \
+         all {:.2} -> {:.2}",
+        orders / replicated.cold_seconds,
+        single.cold_seconds / replicated.cold_seconds,
+        1e6 * one.producer / orders,
+        1e6 * three.producer / orders,
+        1e6 * one.consumers / orders,
+        1e6 * three.consumers / orders,
+        1e6 * one.kafka / orders,
+        1e6 * three.kafka / orders,
+        1e6 * one.postgres / orders,
+        1e6 * three.postgres / orders,
+        cpu_us_per_record(&one, orders),
+        cpu_us_per_record(&three, orders)
+    )
+}
+
+/// CPU µs per record of every component together.
+fn cpu_us_per_record(cpu: &crate::phases::e2e::CpuSeconds, orders: f64) -> f64 {
+    1e6 * (cpu.producer + cpu.consumers + cpu.kafka + cpu.postgres) / orders
 }
 
 /// The side-by-side rows of the table (first → last), and a line per half

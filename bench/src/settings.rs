@@ -49,6 +49,12 @@ pub struct Settings {
     /// producer (`0` skips them: no Java worker, no peer keys).
     #[arg(long, env = "BENCH_PEERS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true, action = clap::ArgAction::Set)]
     pub peers: bool,
+    /// Also runs the cold end-to-end load on a three-node Kafka cluster
+    /// (topics replicated 3 times, `min.insync.replicas` 2; ports.env's
+    /// `PORT_BENCH_CLUSTER_*`): the cost of replication, as its rate over
+    /// the one-broker e2e rate of the same run.
+    #[arg(long, env = "BENCH_CLUSTER", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub cluster: bool,
     /// Folder of the bench's services, logs and report (wiped at the start).
     #[arg(long, env = "BENCH_LOCAL", default_value = ".local/bench")]
     pub local: PathBuf,

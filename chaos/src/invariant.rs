@@ -55,6 +55,21 @@ impl Differences {
             && self.dead_letter_rows.is_empty()
     }
 
+    /// Orders and dead letters expected but not (or too seldom) found.
+    pub fn lost(&self) -> u64 {
+        let dead_letters = self.dead_letters.iter().chain(&self.dead_letter_rows);
+        self.missing.len() as u64
+            + dead_letters.map(|(_, _, expected, found)| u64::from(expected.saturating_sub(*found))).sum::<u64>()
+    }
+
+    /// Orders no line produced, and dead letters found more often than
+    /// expected.
+    pub fn doubled(&self) -> u64 {
+        let dead_letters = self.dead_letters.iter().chain(&self.dead_letter_rows);
+        self.extra.len() as u64
+            + dead_letters.map(|(_, _, expected, found)| u64::from(found.saturating_sub(*expected))).sum::<u64>()
+    }
+
     /// The differences, a few of each kind, for the report.
     pub fn describe(&self) -> String {
         const SHOWN: usize = 5;

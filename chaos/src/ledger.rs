@@ -83,6 +83,13 @@ impl Ledger {
         all
     }
 
+    /// How many records the producer must publish to the orders topic: one
+    /// per valid line written.
+    pub fn order_records(&self) -> u64 {
+        let rejected: u64 = self.producer_dead_letters.values().map(|&count| u64::from(count)).sum();
+        self.lines_in - rejected
+    }
+
     /// How many dead letters are expected on the topic.
     pub fn dead_letter_count(&self) -> u64 {
         self.all_dead_letters().values().map(|&count| u64::from(count)).sum()

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use orderstream_chaos::rig::Size;
+use orderstream_chaos::cluster::KafkaCluster;
+use orderstream_chaos::cluster_scenarios::{self, CLUSTER_SCENARIOS};
+use orderstream_chaos::rig::{Outcome, Size};
 use orderstream_chaos::scenarios::{self, SCENARIOS};
 use orderstream_chaos::{report, soak};
 
@@ -25,6 +27,17 @@ enum Mode {
         #[arg(long)]
         fast: bool,
         /// Scenario ids to run (e.g. `1,12a,15`); all by default.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+    },
+    /// Runs the cluster scenarios on the three-node Kafka cluster
+    /// `scripts/chaos.sh cluster` started, and prints the table and each
+    /// scenario's verdict; exits 1 if any failed.
+    Cluster {
+        /// Shorter load and outages.
+        #[arg(long)]
+        fast: bool,
+        /// Scenario ids to run (e.g. `c1,c5`); all by default.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
@@ -48,33 +61,31 @@ async fn main() -> std::process::ExitCode {
     match Cli::parse().command {
         Mode::Run { fast, only } => {
             let size = if fast { Size::fast() } else { Size::full() };
-            let unknown: Vec<&String> =
-                only.iter().filter(|id| !SCENARIOS.iter().any(|(known, _)| known == id)).collect();
-            if !unknown.is_empty() {
-                eprintln!("unknown scenarios {unknown:?}; known: {:?}", SCENARIOS.map(|(id, _)| id));
-                return std::process::ExitCode::from(2);
-            }
+            let Some(chosen) = chosen(&SCENARIOS, &only) else { return std::process::ExitCode::from(2) };
             let mut outcomes = Vec::new();
-            for (id, name) in SCENARIOS.iter().filter(|(id, _)| only.is_empty() || only.iter().any(|o| o == id)) {
-                eprintln!("chaos: running {name} ...");
-                let started = std::time::Instant::now();
-                let outcome = scenarios::run(id, size).await;
-                eprintln!(
-                    "chaos: {name}: {} in {:.0} s",
-                    if outcome.passed { "pass" } else { "FAIL" },
-                    started.elapsed().as_secs_f64()
-                );
-                outcomes.push(outcome);
+            for (id, name) in chosen {
+                outcomes.push(timed(name, scenarios::run(id, size)).await);
             }
             println!("{}", report::table(&outcomes));
-            let failed = outcomes.iter().filter(|outcome| !outcome.passed).count();
-            // The plain closing line CI reads: `N passed, N failed`.
-            println!("chaos: {} passed, {failed} failed", outcomes.len() - failed);
-            if failed == 0 {
-                std::process::ExitCode::SUCCESS
-            } else {
-                std::process::ExitCode::FAILURE
+            closing("chaos", &outcomes)
+        }
+        Mode::Cluster { fast, only } => {
+            let size = if fast { Size::cluster_fast() } else { Size::cluster() };
+            let cluster = match KafkaCluster::from_env() {
+                Ok(cluster) => cluster,
+                Err(error) => {
+                    eprintln!("chaos-cluster: {error}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            let Some(chosen) = chosen(&CLUSTER_SCENARIOS, &only) else { return std::process::ExitCode::from(2) };
+            let mut outcomes = Vec::new();
+            for (id, name) in chosen {
+                outcomes.push(timed(name, cluster_scenarios::run(id, size, &cluster)).await);
             }
+            println!("{}", report::table(&outcomes));
+            print!("{}", report::verdicts(&outcomes));
+            closing("chaos-cluster", &outcomes)
         }
         Mode::Soak { minutes, rate, sample_seconds } => {
             let (outcome, memory) =
@@ -86,5 +97,41 @@ async fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// The scenarios `--only` names, in the suite's order; `None` (after saying
+/// which) if it names one the suite does not have.
+fn chosen<'a>(suite: &'a [(&'a str, &'a str)], only: &[String]) -> Option<Vec<(&'a str, &'a str)>> {
+    let unknown: Vec<&String> = only.iter().filter(|id| !suite.iter().any(|(known, _)| known == id)).collect();
+    if !unknown.is_empty() {
+        eprintln!("unknown scenarios {unknown:?}; known: {:?}", suite.iter().map(|(id, _)| id).collect::<Vec<_>>());
+        return None;
+    }
+    Some(suite.iter().copied().filter(|(id, _)| only.is_empty() || only.iter().any(|o| o == id)).collect())
+}
+
+/// Runs one scenario, saying when it starts and how it ended.
+async fn timed(name: &str, scenario: impl std::future::Future<Output = Outcome>) -> Outcome {
+    eprintln!("chaos: running {name} ...");
+    let started = std::time::Instant::now();
+    let outcome = scenario.await;
+    eprintln!(
+        "chaos: {name}: {} in {:.0} s",
+        if outcome.passed { "pass" } else { "FAIL" },
+        started.elapsed().as_secs_f64()
+    );
+    outcome
+}
+
+/// Prints the plain closing line CI reads, `SUITE: N passed, N failed`, and
+/// the exit code: 1 if any failed.
+fn closing(suite: &str, outcomes: &[Outcome]) -> std::process::ExitCode {
+    let failed = outcomes.iter().filter(|outcome| !outcome.passed).count();
+    println!("{suite}: {} passed, {failed} failed", outcomes.len() - failed);
+    if failed == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
     }
 }

@@ -18,6 +18,10 @@ struct Seen {
     versions: BTreeMap<i64, i64>,
     offsets: BTreeMap<(String, i32), i64>,
     violations: Vec<String>,
+    /// Every time an order's version was seen lower than before.
+    versions_down: u64,
+    /// Every time a stored offset was seen lower than before.
+    offsets_back: u64,
     samples: u64,
     /// Bumped by every deliberate offset reset: a sample read before a reset
     /// but recorded after it would otherwise look like offsets going back.
@@ -30,6 +34,7 @@ impl Seen {
     fn version(&mut self, id: i64, version: i64) {
         let previous = self.versions.insert(id, version);
         if let Some(previous) = previous.filter(|&previous| version < previous) {
+            self.versions_down += 1;
             self.violate(format!("order {id}: version went down from {previous} to {version}"));
         }
     }
@@ -37,6 +42,7 @@ impl Seen {
     fn offset(&mut self, group: String, partition: i32, offset: i64) {
         let previous = self.offsets.insert((group.clone(), partition), offset);
         if let Some(previous) = previous.filter(|&previous| offset < previous) {
+            self.offsets_back += 1;
             self.violate(format!(
                 "group {group} partition {partition}: stored offset went back from {previous} to {offset}"
             ));
@@ -48,6 +54,19 @@ impl Seen {
             self.violations.push(violation);
         }
     }
+}
+
+/// What the monitor saw over a whole scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Watched {
+    /// The regressions, described (the first few).
+    pub violations: Vec<String>,
+    /// How often an order's version went down.
+    pub versions_down: u64,
+    /// How often a stored offset went back.
+    pub offsets_back: u64,
+    /// Samples taken: 0 means the database was never read.
+    pub samples: u64,
 }
 
 /// The running monitor of one scenario.
@@ -73,10 +92,15 @@ impl Monitor {
     }
 
     /// Stops sampling; the regressions seen and how many samples were taken.
-    pub fn finish(self) -> (Vec<String>, u64) {
+    pub fn finish(self) -> Watched {
         self.task.abort();
         let seen = self.seen.lock().unwrap();
-        (seen.violations.clone(), seen.samples)
+        Watched {
+            violations: seen.violations.clone(),
+            versions_down: seen.versions_down,
+            offsets_back: seen.offsets_back,
+            samples: seen.samples,
+        }
     }
 }
 

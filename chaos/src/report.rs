@@ -32,3 +32,10 @@ pub fn table(outcomes: &[Outcome]) -> String {
     }
     text
 }
+
+/// One line per scenario with the invariant's verdict, the closing lines of
+/// `make chaos-cluster`: `c1 …: 0 lost, 0 doubled, versions never down,
+/// offsets never back`.
+pub fn verdicts(outcomes: &[Outcome]) -> String {
+    outcomes.iter().map(|outcome| format!("{}: {}\n", outcome.name, outcome.verdict)).collect()
+}

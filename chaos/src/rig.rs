@@ -50,6 +50,25 @@ impl Size {
             converge_within: Duration::from_secs(120),
         }
     }
+
+    /// `make chaos-cluster`: a slower, longer load, so that it still flows
+    /// while a broker of the three restarts (tens of seconds on 2 cores),
+    /// and time to converge after a broker came back.
+    pub fn cluster() -> Size {
+        Size {
+            lines: 40_000,
+            rate: 1_000,
+            outage: Duration::from_secs(10),
+            huge_line: 0,
+            converge_within: Duration::from_secs(240),
+        }
+    }
+
+    /// The cluster scenarios, shorter (at half the rate, so the load still
+    /// flows when a fault hits).
+    pub fn cluster_fast() -> Size {
+        Size { lines: 12_000, rate: 500, outage: Duration::from_secs(5), ..Size::cluster() }
+    }
 }
 
 /// One row of the final table.
@@ -71,10 +90,33 @@ pub struct Outcome {
     pub dead_letters_resent: u64,
     /// From the end of the fault (or of the load, if later) to the invariant holding.
     pub recovered_in: Option<Duration>,
+    /// The invariant in one line: `0 lost, 0 doubled, versions never down,
+    /// offsets never back` when it held.
+    pub verdict: String,
     /// Whether the invariant and every check held.
     pub passed: bool,
     /// What went wrong, if anything.
     pub details: String,
+}
+
+impl Outcome {
+    /// The row of a scenario that could not start (its services would not
+    /// come up): a failure, with the reason.
+    pub fn not_run(name: &str, reason: String) -> Outcome {
+        Outcome {
+            name: name.to_string(),
+            lines_in: 0,
+            rows_expected: 0,
+            rows_found: 0,
+            dead_letters_expected: 0,
+            dead_letters_found: 0,
+            dead_letters_resent: 0,
+            recovered_in: None,
+            verdict: "not run".to_string(),
+            passed: false,
+            details: reason,
+        }
+    }
 }
 
 /// The pipeline of one scenario.
@@ -93,6 +135,9 @@ pub struct Rig {
     /// (a crash, a lost state folder): only then may a dead letter appear
     /// on the topic twice.
     producer_resends: bool,
+    /// Whether the orders topic must hold exactly one record per valid
+    /// line (no producer crash, so any surplus is a duplicate Kafka let in).
+    each_line_once_on_topic: bool,
 }
 
 /// How long the expected state must keep holding once first reached: a
@@ -125,6 +170,7 @@ impl Rig {
             monitor,
             failures: Vec::new(),
             producer_resends: false,
+            each_line_once_on_topic: false,
         }
     }
 
@@ -133,6 +179,20 @@ impl Rig {
     /// topic more than once. Every other scenario must show none re-sent.
     pub fn expect_producer_resends(&mut self) {
         self.producer_resends = true;
+    }
+
+    /// A rig on a Kafka cluster: its topics are replicated `replication`
+    /// times, `min.insync.replicas` 2.
+    pub async fn on_cluster(name: &str, brokers: &str, replication: i32, size: Size) -> Rig {
+        Rig::around(name, Scenario::on_cluster(&slug(name), brokers, replication).await, size)
+    }
+
+    /// Declares that the producer never re-sends on purpose here, so the
+    /// orders topic must end with exactly one record per valid line: a
+    /// broker failing over must not make the idempotent producer's retries
+    /// land twice, nor lose an acknowledged record.
+    pub fn expect_each_line_once_on_topic(&mut self) {
+        self.each_line_once_on_topic = true;
     }
 
     /// A load writer on this rig's inbox; `id_base` keeps writers' ids apart.
@@ -218,21 +278,32 @@ impl Rig {
         // ended later (scenarios finish once their load is written).
         let recovering_since = fault_ended.max(Instant::now());
         let (found, differences, matched_at) = self.converge().await;
-        let (violations, samples) = self.monitor.finish();
+        let watched = self.monitor.finish();
         let mut details: Vec<String> = self.failures;
         if !differences.is_empty() {
             details.push(differences.describe());
         } else if matched_at.is_none() {
             details.push(format!("the expected state did not hold for {SETTLE:?} once reached"));
         }
-        if !self.producer_resends && found.dead_letters_resent > 0 {
+        let resent_unexpectedly = if self.producer_resends { 0 } else { found.dead_letters_resent };
+        if resent_unexpectedly > 0 {
             details.push(format!(
                 "{} dead letters were on the topic twice, though the producer never crashed nor lost its state",
                 found.dead_letters_resent
             ));
         }
-        details.extend(violations);
-        if samples == 0 {
+        let (mut topic_short, mut topic_surplus) = (0, 0);
+        if self.each_line_once_on_topic {
+            let expected = self.ledger.lock().unwrap().order_records();
+            let published = tokio::task::block_in_place(|| self.scenario.topic_record_count(&self.scenario.topic));
+            let published = u64::try_from(published).unwrap_or(0);
+            (topic_short, topic_surplus) = (expected.saturating_sub(published), published.saturating_sub(expected));
+            if published != expected {
+                details.push(format!("the orders topic holds {published} records for {expected} valid lines"));
+            }
+        }
+        details.extend(watched.violations.iter().cloned());
+        if watched.samples == 0 {
             details.push("the monitor never read the database".into());
         }
         if !details.is_empty() {
@@ -246,6 +317,13 @@ impl Rig {
             }
         }
         drop(processes);
+        let verdict = Verdict {
+            lost: differences.lost() + topic_short,
+            doubled: differences.doubled() + resent_unexpectedly + topic_surplus,
+            wrong: differences.wrong.len() as u64,
+            versions_down: watched.versions_down,
+            offsets_back: watched.offsets_back,
+        };
         let ledger = self.ledger.lock().unwrap();
         Outcome {
             name: self.name.clone(),
@@ -256,6 +334,7 @@ impl Rig {
             dead_letters_found: found.dead_letters.values().map(|&count| u64::from(count)).sum(),
             dead_letters_resent: found.dead_letters_resent,
             recovered_in: matched_at.map(|at| at.saturating_duration_since(recovering_since)),
+            verdict: verdict.to_string(),
             passed: details.is_empty(),
             details: details.join("\n"),
         }
@@ -267,8 +346,52 @@ impl Rig {
     }
 }
 
+/// The invariant's four counts, as the suite's closing lines print them.
+struct Verdict {
+    lost: u64,
+    doubled: u64,
+    /// Orders stored with other values than their newest line's.
+    wrong: u64,
+    versions_down: u64,
+    offsets_back: u64,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{} lost, {} doubled, ", self.lost, self.doubled)?;
+        match self.versions_down {
+            0 => write!(formatter, "versions never down, ")?,
+            times => write!(formatter, "versions down {times} times, ")?,
+        }
+        match self.offsets_back {
+            0 => write!(formatter, "offsets never back")?,
+            times => write!(formatter, "offsets back {times} times")?,
+        }
+        if self.wrong > 0 {
+            write!(formatter, ", {} orders with wrong values", self.wrong)?;
+        }
+        Ok(())
+    }
+}
+
 fn slug(name: &str) -> String {
     let slug: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
     slug.chars().take(24).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_invariant_reads_as_the_closing_sentence() {
+        let held = Verdict { lost: 0, doubled: 0, wrong: 0, versions_down: 0, offsets_back: 0 };
+        assert_eq!(held.to_string(), "0 lost, 0 doubled, versions never down, offsets never back");
+        let broken = Verdict { lost: 3, doubled: 1, wrong: 2, versions_down: 4, offsets_back: 1 };
+        assert_eq!(
+            broken.to_string(),
+            "3 lost, 1 doubled, versions down 4 times, offsets back 1 times, 2 orders with wrong values"
+        );
+    }
 }

@@ -70,7 +70,19 @@ impl Scenario {
         Scenario::create(name, admin_url, &required_env("ORDERSTREAM_TEST_KAFKA_BROKERS")).await
     }
 
+    /// Like [`Scenario::on_brokers`], on a Kafka cluster: the topics are
+    /// replicated `replication` times with `min.insync.replicas` 2, so a
+    /// record is acknowledged only once two brokers hold it (`make
+    /// chaos-cluster` kills brokers under load).
+    pub async fn on_cluster(name: &str, brokers: &str, replication: i32) -> Scenario {
+        Scenario::create_replicated(name, &required_env("ORDERSTREAM_TEST_DATABASE_URL"), brokers, replication).await
+    }
+
     pub(crate) async fn create(name: &str, admin_url: &str, brokers: &str) -> Scenario {
+        Scenario::create_replicated(name, admin_url, brokers, 1).await
+    }
+
+    pub(crate) async fn create_replicated(name: &str, admin_url: &str, brokers: &str, replication: i32) -> Scenario {
         let unique = format!("{name}_{}_{}", std::process::id(), next_sequence());
         let database = format!("t_{unique}");
         let (admin, connection) = tokio_postgres::connect(admin_url, NoTls).await.expect("connect to PostgreSQL");
@@ -87,15 +99,19 @@ impl Scenario {
             dir: tempfile::tempdir().unwrap(),
         };
         std::fs::create_dir_all(scenario.inbox()).unwrap();
-        scenario.create_topics().await;
+        scenario.create_topics(replication).await;
         scenario
     }
 
-    async fn create_topics(&self) {
+    async fn create_topics(&self, replication: i32) {
         let admin: AdminClient<DefaultClientContext> =
             ClientConfig::new().set("bootstrap.servers", &self.brokers).create().unwrap();
-        let topics =
-            [&self.topic, &self.dlq_topic].map(|name| NewTopic::new(name, PARTITIONS, TopicReplication::Fixed(1)));
+        let min_insync = replication.min(2).to_string();
+        let topics = [&self.topic, &self.dlq_topic].map(|name| {
+            NewTopic::new(name, PARTITIONS, TopicReplication::Fixed(replication))
+                .set("min.insync.replicas", &min_insync)
+                .set("unclean.leader.election.enable", "false")
+        });
         for result in admin.create_topics(&topics, &AdminOptions::new()).await.expect("create test topics") {
             result.expect("test topic created");
         }

@@ -14,6 +14,13 @@ impl Scenario {
         Scenario::create(name, admin_url, brokers).await
     }
 
+    /// Like [`Scenario::on_services`], with topics replicated `replication`
+    /// times (`min.insync.replicas` 2 from 2 on): the bench's run on a Kafka
+    /// cluster.
+    pub async fn on_replicated_services(name: &str, admin_url: &str, brokers: &str, replication: i32) -> Scenario {
+        Scenario::create_replicated(name, admin_url, brokers, replication).await
+    }
+
     /// Drops this scenario's database (through `admin_url`), once its
     /// processes are stopped: a large run's rows need not stay on disk.
     pub async fn drop_database(&self, admin_url: &str) -> Result<(), tokio_postgres::Error> {

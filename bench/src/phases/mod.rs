@@ -8,6 +8,7 @@ pub mod latency;
 pub mod naive;
 pub mod peer_sink;
 pub mod peer_source;
+pub mod replicated;
 pub mod sink;
 pub mod source;
 
