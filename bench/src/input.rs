@@ -26,14 +26,20 @@ impl Input {
     }
 }
 
-/// Generates `settings.orders` orders. One order a minute (the generator's
-/// default is one per 30 min): 1,000,000 orders from 2022-09-01 end in
-/// 2024, never in the future (which the producer would dead-letter).
+/// Seconds between two generated orders: one a minute (the generator's
+/// default is one per 30 min) up to 1,000,000 orders, which from 2022-09-01
+/// end in 2024; more orders come closer together so that the last is still
+/// in 2024, never in the future (which the producer would dead-letter).
+fn interval_secs(orders: u64) -> u64 {
+    (60 * 1_000_000 / orders.max(1)).clamp(1, 60)
+}
+
+/// Generates `settings.orders` orders, [`interval_secs`] apart.
 pub fn generate(settings: &Settings) -> anyhow::Result<Input> {
     let file = settings.work_dir().join("orders.csv");
     let status = Command::new(settings.bin_dir().join("orderstream-gen"))
         .args(["--orders", &settings.orders.to_string(), "--seed", &settings.seed.to_string()])
-        .args(["--interval-secs", "60", "--output"])
+        .args(["--interval-secs", &interval_secs(settings.orders).to_string(), "--output"])
         .arg(&file)
         .stdin(Stdio::null())
         .stdout(std::io::stderr())

@@ -22,6 +22,8 @@
 //! - source: the producer alone publishes the file into a topic (timed
 //!   from the topic's end offsets); sink: the consumer group then drains
 //!   that topic into `orders` (timed by `written_at`, first row to last).
+//! - with `BENCH_SCALING=1`, only copy and e2e, and a one-line report: how
+//!   the cost grows with consumers and orders.
 //! - peer_source, peer_sink (`BENCH_PEERS`, on by default): Kafka Connect,
 //!   standalone, doing each half instead: `FileStreamSource` reading the
 //!   same file, the Debezium JDBC sink upserting the same orders; timed and
@@ -84,6 +86,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<String> {
         settings.orders, input.file_bytes, input.mean_value_bytes
     ));
     let copy = phases::copy::run(settings, &services, &input).await.context("phase copy")?;
+    if settings.scaling {
+        let e2e = phases::e2e::run(settings, &services, &input).await.context("phase e2e")?;
+        drop(services);
+        return Ok(report::render_scaling(settings, &copy, &e2e, started.elapsed()));
+    }
     let kafka = phases::kafka::run(settings, &services, &input).await.context("phase kafka")?;
     let e2e = phases::e2e::run(settings, &services, &input).await.context("phase e2e")?;
     let replicated = if settings.cluster {

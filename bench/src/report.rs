@@ -352,6 +352,36 @@ fn cpu_us_per_record(cpu: &crate::phases::e2e::CpuSeconds, orders: f64) -> f64 {
     1e6 * (cpu.producer + cpu.consumers + cpu.kafka + cpu.postgres) / orders
 }
 
+/// Renders the scaling run (`BENCH_SCALING=1`: COPY and the end-to-end
+/// phase only) as one line, the machine-readable `scaling:` line, the
+/// per-record CPU split by component so a growing share shows where cost
+/// grows.
+pub fn render_scaling(settings: &Settings, copy: &CopyResult, e2e: &E2eResult, took: Duration) -> String {
+    let orders = settings.orders as f64;
+    let (e2e_rps, copy_rps) = (orders / e2e.cold_seconds, orders / copy.seconds);
+    let cpu = e2e.cold_cpu;
+    let per_record = |seconds: f64| seconds / orders * 1e6;
+    let total = per_record(cpu.producer + cpu.consumers + cpu.kafka + cpu.postgres);
+    let copy_us_per_row = per_record(copy.seconds);
+    format!(
+        "scaling: orders={} consumers={} e2e_rows_per_s={e2e_rps:.0} reingest_rows_per_s={:.0} copy_rows_per_s={copy_rps:.0} \
+         copy_ratio={:.3} cpu_us_per_record={total:.2} cpu_vs_copy={:.2} producer_us={:.2} consumers_us={:.2} \
+         broker_us={:.2} postgres_us={:.2} producer_hwm_mib={:.1} consumer_hwm_mib={:.1} duration_s={}\n",
+        settings.orders,
+        settings.consumers,
+        orders / e2e.reingest_seconds,
+        e2e_rps / copy_rps,
+        total / copy_us_per_row,
+        per_record(cpu.producer),
+        per_record(cpu.consumers),
+        per_record(cpu.kafka),
+        per_record(cpu.postgres),
+        mib(e2e.cold_peak_kib.0),
+        mib(e2e.cold_peak_kib.1),
+        took.as_secs()
+    )
+}
+
 /// The side-by-side rows of the table (first → last), and a line per half
 /// with the from-start figures and the CPU of each side.
 fn side_by_side_rows(out: &mut String, settings: &Settings, results: &Results, e2e_rps: f64) {

@@ -55,6 +55,12 @@ pub struct Settings {
     /// the one-broker e2e rate of the same run.
     #[arg(long, env = "BENCH_CLUSTER", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub cluster: bool,
+    /// Runs only `COPY` and the end-to-end phase and prints one
+    /// `scaling:` line (rows/s, CPU per record by component, the ratios to
+    /// `COPY`): how cost grows with the consumers and the table, several
+    /// points in the time of one full run (BENCHMARKS.md, "How cost grows").
+    #[arg(long, env = "BENCH_SCALING", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub scaling: bool,
     /// Folder of the bench's services, logs and report (wiped at the start).
     #[arg(long, env = "BENCH_LOCAL", default_value = ".local/bench")]
     pub local: PathBuf,

@@ -623,7 +623,13 @@ impl Producer {
                     },
                     Pending::Refused(error) => Err(error),
                 };
-                let result = settle(&publisher, &source, &record, answer).await;
+                let result = match answer {
+                    Ok(()) => Ok(Delivered::AsSent),
+                    // Boxed: the refusal path (a dead letter sent and awaited)
+                    // holds far more state than a confirmation, and every
+                    // record in flight would otherwise be sized for it.
+                    refused => Box::pin(settle(&publisher, &source, &record, refused)).await,
+                };
                 Confirmation { key, epoch, end, sent, read_at, result }
             }
             .boxed(),
