@@ -15,8 +15,20 @@
 //! - `write_bench copy`: `unnest` of arrays against binary `COPY` into a
 //!   temporary table + `INSERT … SELECT`, per batch size (the measurement that
 //!   chose `unnest`).
+//! - `write_bench partition [SIZES…]`: whether partitioning `orders` by month
+//!   of `completed_at` keeps the write cost flat as the table grows
+//!   (docs/scaling.md). Per size (default 1,000,000 and 10,000,000 rows) two
+//!   databases are filled alike (ids ascending with `completed_at` over 36
+//!   months): the migrated, *plain* `orders`, and a *monthly* one (same
+//!   columns, `PARTITION BY RANGE (completed_at)`, primary key
+//!   `(id, completed_at)`). Then the same batches of 5,000 (4,000 new orders
+//!   in the newest month, 1,000 corrections of ids drawn over the whole
+//!   table) go through the consumer's lock-then-upsert into both,
+//!   interleaved; printed: µs of backend CPU per row and rows/s per layout,
+//!   and their ratio. The monthly table needs `ON CONFLICT (id, completed_at)`;
+//!   the corrections keep their `completed_at`.
 //!
-//! `cargo run --release -p orderstream-consumer --example write_bench [copy] [RUNS]`
+//! `cargo run --release -p orderstream-consumer --example write_bench [copy|partition] [RUNS|SIZES…]`
 //! with `ORDERSTREAM_TEST_DATABASE_URL` set (`make test-services`,
 //! `. .local/test/env`). Each path writes into its own fresh database,
 //! created and dropped by the run; the order of the paths alternates between
@@ -446,6 +458,281 @@ async fn compare_copy(admin: &tokio_postgres::Client, admin_url: &str) {
     }
 }
 
+/// Table sizes of the partition comparison when none are given.
+const PARTITION_SIZES: [i64; 2] = [1_000_000, 10_000_000];
+
+/// Measured batches per layout and size, after one warm-up batch each.
+const PARTITION_BATCHES: usize = 20;
+
+/// Of each batch, the new orders; the rest are corrections of stored ones.
+const NEW_PER_BATCH: usize = 4_000;
+
+/// The filled rows' `completed_at` spans 36 months (1,095 days, in seconds)
+/// from [`FIRST_MONTH`]: the monthly table has 36 partitions, all realistic.
+const SPAN_SECONDS: i64 = 1_095 * 86_400;
+
+/// The first month of the filled rows.
+const FIRST_MONTH: &str = "2022-01-01 00:00:00+00";
+
+/// How `orders` is laid out in one of the compared databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// The migrated table: primary key `id`.
+    Plain,
+    /// Partitioned by month of `completed_at`: primary key `(id, completed_at)`.
+    Monthly,
+}
+
+impl Layout {
+    fn name(self) -> &'static str {
+        match self {
+            Layout::Plain => "plain",
+            Layout::Monthly => "monthly",
+        }
+    }
+
+    /// The consumer's guarded upsert for this layout: a partitioned table's
+    /// unique key must contain the partition key, so the conflict target does.
+    fn upsert(self) -> String {
+        let guard = match self {
+            Layout::Plain => VERSION_GUARD.to_string(),
+            Layout::Monthly => VERSION_GUARD.replacen("ON CONFLICT (id)", "ON CONFLICT (id, completed_at)", 1),
+        };
+        format!(
+            "INSERT INTO orders AS stored ({ORDER_COLUMNS})
+             SELECT id, u, c, i, s, f, l, o, r, v, string_to_array(fl, ',')
+             FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::numeric[], $5::numeric[],
+                         $6::text[], $7::int8[], $8::int8[], $9::timestamptz[], $10::int8[], $11::text[])
+                  AS t(id, u, c, i, s, f, l, o, r, v, fl)
+             {guard}"
+        )
+    }
+}
+
+/// Replaces the migrated `orders` (and the views on it, which writes do not
+/// touch) by the same columns partitioned by month, one partition per month
+/// of the fill.
+fn monthly_orders() -> String {
+    format!(
+        "CREATE TABLE orders_monthly (LIKE orders INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+             PRIMARY KEY (id, completed_at)) PARTITION BY RANGE (completed_at);
+         DROP TABLE orders CASCADE;
+         ALTER TABLE orders_monthly RENAME TO orders;
+         DO $$ BEGIN
+           FOR month IN 0..35 LOOP
+             EXECUTE format('CREATE TABLE orders_%s PARTITION OF orders FOR VALUES FROM (%L) TO (%L)',
+               month, timestamptz '{FIRST_MONTH}' + month * interval '1 month',
+               timestamptz '{FIRST_MONTH}' + (month + 1) * interval '1 month');
+           END LOOP;
+         END $$;"
+    )
+}
+
+/// The `completed_at` of filled row `id` of `size`: ids ascend with time,
+/// as an export's do. Integer seconds, so SQL and Rust agree exactly.
+fn filled_completed_at(id: i64, size: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2022, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds((id - 1) * SPAN_SECONDS / size)
+}
+
+/// Fills `orders` with `size` rows at version 1.
+fn fill(size: i64) -> String {
+    format!(
+        "INSERT INTO orders (id, user_id, completed_at, item_total, shipment_total,
+                             source_file, source_line, source_offset, read_at, source_version)
+         SELECT i, i % 50000 + 1, timestamptz '{FIRST_MONTH}' + ((i - 1) * {SPAN_SECONDS} / {size}) * interval '1 second',
+                (i % 100000) / 100.0, 4.99, 'fill.csv', i + 1, i * 60, now(), 1
+         FROM generate_series(1::int8, {size}) AS i"
+    )
+}
+
+fn order_record(id: i64, completed_at: DateTime<Utc>, cents: i64, version: i64) -> OrderRecord {
+    OrderRecord {
+        order: Order {
+            id,
+            user_id: id % 50_000 + 1,
+            completed_at,
+            item_total: Decimal::new(cents, 2),
+            shipment_total: Decimal::new(499, 2),
+        },
+        flags: Vec::new(),
+        extra: schema::Extra::new(),
+        source: Source {
+            file: "bench.csv".into(),
+            line: id + 1,
+            offset: id * 60,
+            read_at: Utc::now(),
+            version,
+            columns: None,
+        },
+        partition: 0,
+        offset: id,
+    }
+}
+
+/// The batches for one size, the same for both layouts: ids ascending and
+/// unique, as the consumer writes them. Corrections carry a newer version
+/// and another item total, and keep their `completed_at`; new orders land in
+/// the last month of the fill.
+fn partition_batches(size: i64) -> Vec<Vec<OrderRecord>> {
+    let mut random = fastrand::Rng::with_seed(size as u64);
+    let newest = Utc.with_ymd_and_hms(2024, 12, 31, 0, 0, 0).unwrap();
+    let mut next_id = size + 1;
+    (0..=PARTITION_BATCHES as i64)
+        .map(|batch| {
+            let version = batch + 2;
+            let mut corrected: Vec<i64> = (0..BATCH - NEW_PER_BATCH).map(|_| random.i64(1..=size)).collect();
+            corrected.sort_unstable();
+            corrected.dedup();
+            let mut rows: Vec<OrderRecord> = corrected
+                .into_iter()
+                .map(|id| order_record(id, filled_completed_at(id, size), 100_000 + version, version))
+                .collect();
+            for _ in 0..NEW_PER_BATCH {
+                let completed_at = newest + chrono::Duration::milliseconds(next_id - size);
+                rows.push(order_record(next_id, completed_at, next_id % 100_000, 1));
+                next_id += 1;
+            }
+            rows
+        })
+        .collect()
+}
+
+/// One layout's database at one size: its pool, backend pid and statement.
+struct PartitionTarget {
+    layout: Layout,
+    pool: Pool,
+    backend: String,
+    upsert: String,
+    rows: usize,
+    seconds: f64,
+    /// Backend CPU seconds of the whole batches, and of their lock query alone.
+    cpu: f64,
+    lock_cpu: f64,
+    outcome: UpsertOutcome,
+}
+
+/// Locks, decides and writes one batch the consumer's way (the upsert being
+/// the layout's), in one transaction; adds its wall and backend CPU time.
+async fn write_partition_batch(target: &mut PartitionTarget, rows: &[OrderRecord], measured: bool) {
+    let cpu_before = cpu_seconds(&target.backend);
+    let started = Instant::now();
+    let mut client = target.pool.get().await.unwrap();
+    let transaction = client.transaction().await.unwrap();
+    let ids: Vec<i64> = rows.iter().map(|r| r.order.id).collect();
+    let existing = lock_existing(&*transaction, &ids).await.unwrap();
+    let locked_cpu = cpu_seconds(&target.backend);
+    let mut outcome = UpsertOutcome::default();
+    let mut to_write = Vec::with_capacity(rows.len());
+    for record in rows {
+        let row = row_outcome(record, existing.get(&record.order.id));
+        count(&mut outcome, row);
+        if row.writes() {
+            to_write.push(record);
+        }
+    }
+    let arrays = ColumnArrays::new(&to_write);
+    let statement = transaction.prepare_cached(&target.upsert).await.unwrap();
+    transaction.execute(&statement, &arrays.params()).await.unwrap();
+    transaction.commit().await.unwrap();
+    if measured {
+        target.seconds += started.elapsed().as_secs_f64();
+        target.cpu += cpu_seconds(&target.backend) - cpu_before;
+        target.lock_cpu += locked_cpu - cpu_before;
+        target.rows += rows.len();
+        target.outcome += outcome;
+    }
+}
+
+/// A fresh migrated database with `orders` in this layout, filled with `size` rows.
+async fn partition_target(
+    admin: &tokio_postgres::Client,
+    admin_url: &str,
+    layout: Layout,
+    size: i64,
+) -> PartitionTarget {
+    let name = format!("bench_partition_{}", layout.name());
+    let (pool, backend) = fresh_database(admin, admin_url, &name).await;
+    let client = pool.get().await.unwrap();
+    if layout == Layout::Monthly {
+        client.batch_execute(&monthly_orders()).await.unwrap();
+    }
+    let started = Instant::now();
+    client.batch_execute(&fill(size)).await.unwrap();
+    // Each its own statement (VACUUM refuses a transaction block): the
+    // measured writes then do not pay for hint bits or a pending checkpoint.
+    client.batch_execute("VACUUM (ANALYZE) orders").await.unwrap();
+    client.batch_execute("CHECKPOINT").await.unwrap();
+    eprintln!("{}: filled {size} rows in {:.0} s", layout.name(), started.elapsed().as_secs_f64());
+    drop(client);
+    PartitionTarget {
+        layout,
+        pool,
+        backend,
+        upsert: layout.upsert(),
+        rows: 0,
+        seconds: 0.0,
+        cpu: 0.0,
+        lock_cpu: 0.0,
+        outcome: UpsertOutcome::default(),
+    }
+}
+
+/// Index bytes of `orders`, over all its partitions (a plain table has no partition tree).
+async fn index_bytes(target: &PartitionTarget) -> i64 {
+    let client = target.pool.get().await.unwrap();
+    let query = "SELECT coalesce((SELECT sum(pg_indexes_size(relid)) FROM pg_partition_tree('orders') WHERE isleaf),
+                         pg_indexes_size('orders'))::int8";
+    client.query_one(query, &[]).await.unwrap().get(0)
+}
+
+async fn compare_partitioning(admin: &tokio_postgres::Client, admin_url: &str, sizes: &[i64]) {
+    println!(
+        "batches of {BATCH} ({NEW_PER_BATCH} new in the newest month, the rest corrections over the whole table), \
+         {PARTITION_BATCHES} per layout and size, interleaved; CPU = the PostgreSQL backend's"
+    );
+    println!(
+        "{:>10} {:>8} {:>10} {:>9} {:>9} {:>10} {:>15}",
+        "rows", "layout", "cpu µs/row", "of: lock", "rows/s", "index MB", "outcome"
+    );
+    for &size in sizes {
+        let mut targets = [
+            partition_target(admin, admin_url, Layout::Plain, size).await,
+            partition_target(admin, admin_url, Layout::Monthly, size).await,
+        ];
+        for (index, batch) in partition_batches(size).iter().enumerate() {
+            // Alternate which layout goes first, so neither always follows the other's writes.
+            let order = if index % 2 == 0 { [0, 1] } else { [1, 0] };
+            for which in order {
+                write_partition_batch(&mut targets[which], batch, index > 0).await;
+            }
+        }
+        for target in &targets {
+            let UpsertOutcome { inserted, updated, unchanged } = target.outcome;
+            println!(
+                "{size:>10} {:>8} {:>10.1} {:>9.1} {:>9.0} {:>10.0} {:>15}",
+                target.layout.name(),
+                target.cpu * 1e6 / target.rows as f64,
+                target.lock_cpu * 1e6 / target.rows as f64,
+                target.rows as f64 / target.seconds,
+                index_bytes(target).await as f64 / 1e6,
+                format!("{inserted}/{updated}/{unchanged}")
+            );
+        }
+        let [plain, monthly] = &targets;
+        assert_eq!(plain.outcome, monthly.outcome, "both layouts count the batches alike");
+        println!(
+            "{size:>10} monthly/plain: cpu per row {:.2}, rows/s {:.2}",
+            (monthly.cpu / monthly.rows as f64) / (plain.cpu / plain.rows as f64),
+            (monthly.rows as f64 / monthly.seconds) / (plain.rows as f64 / plain.seconds)
+        );
+        for target in targets {
+            drop(target.pool);
+            let name = format!("bench_partition_{}", target.layout.name());
+            admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let admin_url = std::env::var("ORDERSTREAM_TEST_DATABASE_URL").expect("ORDERSTREAM_TEST_DATABASE_URL");
@@ -455,6 +742,9 @@ async fn main() {
     let runs = args.iter().find_map(|arg| arg.parse().ok()).unwrap_or(3);
     if args.iter().any(|arg| arg == "copy") {
         compare_copy(&admin, &admin_url).await;
+    } else if args.iter().any(|arg| arg == "partition") {
+        let sizes: Vec<i64> = args.iter().filter_map(|arg| arg.parse().ok()).collect();
+        compare_partitioning(&admin, &admin_url, if sizes.is_empty() { &PARTITION_SIZES } else { &sizes }).await;
     } else {
         compare_counting(&admin, &admin_url, runs).await;
     }
