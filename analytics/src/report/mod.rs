@@ -183,8 +183,7 @@ fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use chrono::NaiveDate;
-
+    use super::periods::tests::{date, span};
     use super::*;
     use crate::answers::Cell;
 
@@ -199,18 +198,6 @@ mod tests {
             display: display.into(),
             description: "why".into(),
             sql: sql.into(),
-        }
-    }
-
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
-
-    fn span() -> DataSpan {
-        DataSpan {
-            first_order: date(2022, 7, 13).and_hms_opt(10, 0, 0).unwrap(),
-            newest_order: date(2022, 10, 4).and_hms_opt(13, 20, 0).unwrap(),
-            last_month: date(2022, 9, 1),
         }
     }
 
@@ -253,7 +240,7 @@ mod tests {
 
     #[test]
     fn weekly_sections_chart_sales_and_orders_and_explain_partial_weeks() {
-        let week = |d: NaiveDate| Cell::Date(d);
+        let week = |d: chrono::NaiveDate| Cell::Date(d);
         let weekly = Answer {
             columns: vec!["week".into(), "sales".into(), "orders".into()],
             rows: vec![

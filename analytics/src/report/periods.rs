@@ -119,15 +119,15 @@ pub fn partial_note(period: Period, starts: &[NaiveDate], span: &DataSpan) -> Op
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    pub(in crate::report) fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
     }
 
     /// Orders from Wednesday 13 July 2022 10:00 to Tuesday 4 October 2022 13:20.
-    fn span() -> DataSpan {
+    pub(in crate::report) fn span() -> DataSpan {
         DataSpan {
             first_order: date(2022, 7, 13).and_hms_opt(10, 0, 0).unwrap(),
             newest_order: date(2022, 10, 4).and_hms_opt(13, 20, 0).unwrap(),
