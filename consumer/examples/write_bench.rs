@@ -186,18 +186,27 @@ impl<'a> ColumnArrays<'a> {
 /// Returns each written id and whether it was inserted (`xmax = 0`: a row
 /// updated by `ON CONFLICT` carries our transaction as its locker).
 fn upsert_changed() -> String {
+    unnest_insert(&format!(
+        "ORDER BY id
+         {VERSION_GUARD}
+           AND (stored.user_id, stored.completed_at, stored.item_total, stored.shipment_total, stored.flags)
+               IS DISTINCT FROM
+               (EXCLUDED.user_id, EXCLUDED.completed_at, EXCLUDED.item_total, EXCLUDED.shipment_total, EXCLUDED.flags)
+         RETURNING id, xmax = 0"
+    ))
+}
+
+/// The rows of a batch as `unnest`ed arrays into `orders`, followed by
+/// `tail` (the conflict handling): the shape of the consumer's own write
+/// (consumer/src/upsert.rs), without `extra`, which the benchmark's rows lack.
+fn unnest_insert(tail: &str) -> String {
     format!(
         "INSERT INTO orders AS stored ({ORDER_COLUMNS})
          SELECT id, u, c, i, s, f, l, o, r, v, string_to_array(fl, ',')
          FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::numeric[], $5::numeric[],
                      $6::text[], $7::int8[], $8::int8[], $9::timestamptz[], $10::int8[], $11::text[])
               AS t(id, u, c, i, s, f, l, o, r, v, fl)
-         ORDER BY id
-         {VERSION_GUARD}
-           AND (stored.user_id, stored.completed_at, stored.item_total, stored.shipment_total, stored.flags)
-               IS DISTINCT FROM
-               (EXCLUDED.user_id, EXCLUDED.completed_at, EXCLUDED.item_total, EXCLUDED.shipment_total, EXCLUDED.flags)
-         RETURNING id, xmax = 0"
+         {tail}"
     )
 }
 
@@ -498,14 +507,7 @@ impl Layout {
             Layout::Plain => VERSION_GUARD.to_string(),
             Layout::Monthly => VERSION_GUARD.replacen("ON CONFLICT (id)", "ON CONFLICT (id, completed_at)", 1),
         };
-        format!(
-            "INSERT INTO orders AS stored ({ORDER_COLUMNS})
-             SELECT id, u, c, i, s, f, l, o, r, v, string_to_array(fl, ',')
-             FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::numeric[], $5::numeric[],
-                         $6::text[], $7::int8[], $8::int8[], $9::timestamptz[], $10::int8[], $11::text[])
-                  AS t(id, u, c, i, s, f, l, o, r, v, fl)
-             {guard}"
-        )
+        unnest_insert(&guard)
     }
 }
 
