@@ -19,9 +19,13 @@ PROFILE               ?= release
 ORDERS                ?= 1000000
 SEED                  ?= 42
 
+# The operator commands (status, dead letters, replay) run the binaries `make run` built.
+RELEASE_FLAG = $(if $(filter debug,$(PROFILE)),,--release)
+NEED_RUN     = test -f $(LOCAL)/env || { echo "$@: no $(LOCAL)/env: start the stack with \`make run\` first" >&2; exit 2; }
+
 export LOCAL INBOX ARCHIVE ARCHIVE_AFTER PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE BROKERS
 
-.PHONY: help run status down clean test deps services test-services gen report report-screenshot bench lint up secrets compose-check chaos chaos-cluster soak fuzz replay replay-topic
+.PHONY: help run status dead-letters redrive down clean test deps services test-services gen report report-screenshot bench lint up secrets compose-check chaos chaos-cluster soak fuzz replay replay-topic
 
 # Docker Compose (`make up`): the plugin or the standalone tool; empty without either.
 COMPOSE_YML = compose/docker-compose.yml
@@ -35,8 +39,16 @@ run: ## start the stack and the pipeline, load the inbox, wait until caught up (
 	@bash scripts/run.sh
 
 status: ## what the `make run` pipeline is doing: files, processes, lag, freshness, dead letters (exit 0 caught up, 1 behind, 2 unreachable; STATUS_ARGS=--json)
-	@test -f $(LOCAL)/env || { echo "status: no $(LOCAL)/env: start the stack with \`make run\` first" >&2; exit 2; }
-	@. $(LOCAL)/env && cargo run $(if $(filter debug,$(PROFILE)),,--release) --quiet --bin orderstream-status -- $(STATUS_ARGS)
+	@$(NEED_RUN)
+	@. $(LOCAL)/env && cargo run $(RELEASE_FLAG) --quiet --bin orderstream-status -- $(STATUS_ARGS)
+
+dead-letters: ## bad lines and unwritable records of both stages, without SQL (DL_ARGS, default "list --pending"; e.g. "list --reason bad_amount", "resolve --file 2022_08.csv", "export")
+	@$(NEED_RUN)
+	@. $(LOCAL)/env && cargo run $(RELEASE_FLAG) --quiet --bin orderstream-consumer -- dead-letters $(or $(DL_ARGS),list --pending)
+
+redrive: ## publish the consumer's dead letters to the orders topic again, once their cause is fixed
+	@$(NEED_RUN)
+	@. $(LOCAL)/env && cargo run $(RELEASE_FLAG) --quiet --bin orderstream-consumer -- redrive
 
 down: ## stop everything `make run` started, and the Compose stack if it is up (data kept)
 	@bash scripts/down.sh
@@ -99,12 +111,12 @@ report-screenshot: test-services ## refresh docs/report.png: the report of gener
 
 replay: ## publish FILE again with its original versions (EPOCH=N to give the epoch): restores lost rows, never overrides later corrections
 	@test -n "$(FILE)" || { echo "replay: FILE=path/to/export.csv is required" >&2; exit 1; }
-	@test -f $(LOCAL)/env || { echo "replay: no $(LOCAL)/env; run \`make run\` first" >&2; exit 1; }
-	@. $(LOCAL)/env && cargo run --release --quiet --bin orderstream-producer -- replay "$(FILE)" $(if $(EPOCH),--epoch $(EPOCH))
+	@$(NEED_RUN)
+	@. $(LOCAL)/env && cargo run $(RELEASE_FLAG) --quiet --bin orderstream-producer -- replay "$(FILE)" $(if $(EPOCH),--epoch $(EPOCH))
 
 replay-topic: ## read the whole orders topic again (SINCE=RFC3339 from that time); stop the consumers first; YES=1 moves, else shows
-	@test -f $(LOCAL)/env || { echo "replay-topic: no $(LOCAL)/env; run \`make run\` first" >&2; exit 1; }
-	@. $(LOCAL)/env && cargo run --release --quiet --bin orderstream-consumer -- replay $(if $(SINCE),--to-datetime $(SINCE),--to-earliest) $(if $(YES),--yes)
+	@$(NEED_RUN)
+	@. $(LOCAL)/env && cargo run $(RELEASE_FLAG) --quiet --bin orderstream-consumer -- replay $(if $(SINCE),--to-datetime $(SINCE),--to-earliest) $(if $(YES),--yes)
 
 bench: ## throughput, latency, memory against COPY, Kafka and a naive baseline (quick: BENCH_ORDERS=100000 BENCH_LATENCY_SECONDS=10; BENCH_ARGS=--help)
 	@bash scripts/bench.sh $(BENCH_ARGS)

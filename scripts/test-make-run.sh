@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Smoke test of `make run` as a user runs it: load an inbox, check the table,
-# run it again (no duplicates), kill the consumer and run it again (it comes
-# back, still no duplicates), then `make down`.
+# ask `make status` and `make dead-letters`, run it again (no duplicates, no
+# second producer), kill the consumer and run it again (it comes back, still
+# no duplicates), then `make down`. It reads pid files, exit codes and JSON,
+# never the scripts' printed text.
 #
 # Uses its own folder and ports, so it never touches a developer's `make run`.
 # Uses debug binaries (PROFILE=debug): the release build is the same code and
@@ -53,14 +55,27 @@ done
 [[ -f "$LOCAL/env" ]] || fail "make run wrote no $LOCAL/env"
 ( . "$LOCAL/env" && [[ -n "$ORDERSTREAM_DATABASE_URL" && -n "$ORDERSTREAM_KAFKA_BROKERS" ]] ) || fail "$LOCAL/env lacks ORDERSTREAM_DATABASE_URL or ORDERSTREAM_KAFKA_BROKERS"
 
-second="$(make --no-print-directory run)"
-grep -q "producer already running" <<<"$second" || fail "a second make run started a second producer"
+# Caught up: `make status` says so by its exit code, and its JSON names every inbox file.
+make --no-print-directory status >/dev/null || fail "make status exited $? after make run caught up (0 expected)"
+status_json="$(make --no-print-directory status STATUS_ARGS=--json)" || fail "make status --json exited $?"
+inbox_files="$(find "$INBOX" -maxdepth 1 -name '*.csv' | wc -l)"
+python3 -c 'import json, sys; files = json.load(sys.stdin)["files"]; sys.exit(0 if len(files) == int(sys.argv[1]) else 1)' \
+  "$inbox_files" <<<"$status_json" || fail "make status --json does not list the inbox's $inbox_files file(s)"
+make --no-print-directory dead-letters >/dev/null || fail "make dead-letters exited $?"
+
+alive() { kill -0 "$1" 2>/dev/null; }
+producer_pid="$(cat "$LOCAL/run/producer.pid")"
+make --no-print-directory run >/dev/null
+[[ "$(cat "$LOCAL/run/producer.pid")" == "$producer_pid" ]] && alive "$producer_pid" \
+  || fail "a second make run replaced the running producer"
 [[ "$(count)" == "$expected" ]] || fail "a second make run changed the row count to $(count)"
 
-kill -9 "$(cat "$LOCAL/run/consumer.pid")"
-third="$(make --no-print-directory run)"
-grep -q "consumer started" <<<"$third" || fail "make run did not bring the killed consumer back"
+consumer_pid="$(cat "$LOCAL/run/consumer.pid")"
+kill -9 "$consumer_pid"
+make --no-print-directory run >/dev/null
+restarted="$(cat "$LOCAL/run/consumer.pid")"
+[[ "$restarted" != "$consumer_pid" ]] && alive "$restarted" || fail "make run did not bring the killed consumer back"
 [[ "$(count)" == "$expected" ]] || fail "after the consumer was killed and restarted: $(count) orders"
 
-echo "test-make-run: $expected orders; Prometheus and every /metrics answered; a second run and a consumer restart added no duplicates"
+echo "test-make-run: $expected orders; Prometheus and every /metrics answered; make status said caught up; a second run and a consumer restart added no duplicates"
 echo "test-make-run: 1 passed, 0 failed"
