@@ -38,6 +38,7 @@ set -euo pipefail
 PROG="connect.sh"
 die()   { echo "$PROG: error: $*" >&2; exit 1; }
 usage() { sed -n '2,/^# Exit codes/{s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib/process.sh"
 
 [[ $# -ge 3 ]] || usage
 CMD="$1" DIR_ARG="$2" PORT="$3"
@@ -62,75 +63,39 @@ STOP_TIMEOUT=60
 # standalone worker); G1 as the broker.
 WORKER_JVM_OPTS=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true)
 
-need_java() {
-  command -v java >/dev/null || die "java not found; Kafka Connect 4 needs Java 17+ (run: bash scripts/deps.sh)"
-  local v
-  v="$(java -version 2>&1 | awk -F'"' '/version/ {print $2; exit}')"
-  [[ "$v" == 1.* ]] && v="${v#1.}"
-  v="${v%%.*}"
-  if ! [[ "$v" =~ ^[0-9]+$ ]] || (( v < 17 )); then
-    die "java $v found; Kafka Connect 4 needs Java 17+ (run: bash scripts/deps.sh)"
-  fi
-}
+need_java() { need_java_for "Kafka Connect 4"; }
 
 pom_stamp() { echo "pom.sha256=$(sha256sum "$1" | cut -d' ' -f1)"; }
-current() { [[ -f "$2/.stamp" && "$(<"$2/.stamp")" == "$(pom_stamp "$1")" ]]; }
+current() { stamp_matches "$2" "$(pom_stamp "$1")"; }
 installed() { current "$RUNTIME_POM" "$LIBS" && current "$PLUGIN_POM" "$JDBC_PLUGIN"; }
 
 # --- process state -----------------------------------------------------------
-read_pid() { if [[ -f "$PIDFILE" ]]; then tr -dc '0-9' <"$PIDFILE"; fi; }
+read_pid() { pid_in "$PIDFILE"; }
 # The pid is ours only if it is alive and runs ConnectStandalone with this DIR's config.
-is_our_worker() {
-  local pid="$1"
-  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "ConnectStandalone $PROPS"
-}
-# Alive and not a zombie.
-alive() {
-  kill -0 "$1" 2>/dev/null || return 1
-  [[ "$(sed -n 's/.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]]
-}
 running_pid() {
   local pid; pid="$(read_pid)"
-  is_our_worker "$pid" && echo "$pid"
+  runs "$pid" "ConnectStandalone $PROPS" && echo "$pid"
   return 0
 }
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # --- install -------------------------------------------------------------------
-# copy_dependencies POM TARGET: the pom's runtime jars into TARGET, swapped in whole.
-copy_dependencies() {
-  local pom="$1" target="$2" tmp="$2.new" log="$DIR/install.log"
-  rm -rf "$tmp"
-  if ! mvn -q -B -f "$pom" dependency:copy-dependencies \
-        -DoutputDirectory="$tmp" -DincludeScope=runtime >"$log" 2>&1; then
-    tail -n 30 "$log" >&2
-    die "mvn could not fetch the jars of $pom (full log: $log); check access to Maven Central"
-  fi
-  pom_stamp "$pom" >"$tmp/.stamp"
-  rm -rf "$target"
-  mv "$tmp" "$target"
-}
-
 do_install() {
   if installed; then
     echo "$PROG: Kafka Connect already installed in $DIR"
     return 0
   fi
   [[ -z "$(running_pid)" ]] || die "worker in $DIR is running with other jars; stop it before re-installing"
-  command -v mvn >/dev/null || die "mvn not found; run: bash scripts/deps.sh"
   need_java
   mkdir -p "$PLUGINS"
   local t0=$SECONDS
   echo "$PROG: installing Kafka Connect and the Debezium JDBC sink into $DIR (Maven Central) ..."
-  current "$RUNTIME_POM" "$LIBS" || copy_dependencies "$RUNTIME_POM" "$LIBS"
-  compgen -G "$LIBS/connect-runtime-*.jar" >/dev/null || die "mvn finished but no connect-runtime jar in $LIBS"
+  current "$RUNTIME_POM" "$LIBS" \
+    || maven_jars "$RUNTIME_POM" "$LIBS" "$(pom_stamp "$RUNTIME_POM")" "connect-runtime-*.jar" "$DIR/install.log"
   if ! current "$PLUGIN_POM" "$JDBC_PLUGIN"; then
-    copy_dependencies "$PLUGIN_POM" "$JDBC_PLUGIN"
+    maven_jars "$PLUGIN_POM" "$JDBC_PLUGIN" "$(pom_stamp "$PLUGIN_POM")" "debezium-connector-jdbc-*.jar" "$DIR/install.log"
     # The worker provides these; a second copy in the plugin's class loader breaks it.
     rm -f "$JDBC_PLUGIN"/jackson-*.jar "$JDBC_PLUGIN"/slf4j-api-*.jar
   fi
-  compgen -G "$JDBC_PLUGIN/debezium-connector-jdbc-*.jar" >/dev/null || die "mvn finished but no debezium-connector-jdbc jar in $JDBC_PLUGIN"
   echo "$PROG: installed ($(find "$LIBS" -name '*.jar' | wc -l) runtime jars, $(find "$JDBC_PLUGIN" -name '*.jar' | wc -l) plugin jars) in $((SECONDS - t0)) s"
 }
 
@@ -218,17 +183,7 @@ do_stop() {
     echo "$PROG: not running"
     return 0
   fi
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + STOP_TIMEOUT))
-  while alive "$pid"; do
-    if (( SECONDS >= deadline )); then
-      echo "$PROG: worker (pid $pid) did not exit within ${STOP_TIMEOUT}s; sending SIGKILL" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 1
-      break
-    fi
-    sleep 0.2
-  done
+  stop_pid "$pid" worker "$STOP_TIMEOUT"
   rm -f "$PIDFILE"
   echo "$PROG: stopped (pid $pid)"
 }

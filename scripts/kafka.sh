@@ -53,6 +53,7 @@ set -euo pipefail
 PROG="kafka.sh"
 die()   { echo "$PROG: error: $*" >&2; exit 1; }
 usage() { sed -n '2,/^# Exit codes/{s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib/process.sh"
 
 [[ $# -ge 4 ]] || usage
 CMD="$1" DIR_ARG="$2" PORTS_ARG="$3" CPORTS_ARG="$4"
@@ -109,40 +110,20 @@ BROKER_JVM_OPTS+=(-XX:+UseG1GC -XX:MaxGCPauseMillis=20
 TOOL_JVM_OPTS=(-Xms64m -Xmx512m -XX:+UseSerialGC -Djava.awt.headless=true)
 
 # --- prerequisites -----------------------------------------------------------
-need_java() {
-  command -v java >/dev/null || die "java not found; Kafka 4 needs Java 17+ (run: bash scripts/deps.sh)"
-  local v
-  v="$(java -version 2>&1 | awk -F'"' '/version/ {print $2; exit}')"
-  [[ "$v" == 1.* ]] && v="${v#1.}"
-  v="${v%%.*}"
-  if ! [[ "$v" =~ ^[0-9]+$ ]] || (( v < 17 )); then
-    die "java $v found; Kafka 4 needs Java 17+ (run: bash scripts/deps.sh)"
-  fi
-}
+need_java() { need_java_for "Kafka 4"; }
 
 pom_version() { sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM" | head -n1; }
 pom_stamp()   { echo "kafka.version=$(pom_version) pom.sha256=$(sha256sum "$POM" | cut -d' ' -f1)"; }
-libs_current() { [[ -f "$STAMP" && "$(<"$STAMP")" == "$(pom_stamp)" ]]; }
+libs_current() { stamp_matches "$LIBS" "$(pom_stamp)"; }
 
 # --- process state -----------------------------------------------------------
-read_pid() { if [[ -f "$PIDFILE" ]]; then tr -dc '0-9' <"$PIDFILE"; fi; }
+read_pid() { pid_in "$PIDFILE"; }
 # The pid is ours only if it is alive and runs kafka.Kafka with this DIR's config.
-is_our_broker() {
-  local pid="$1"
-  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "kafka.Kafka $PROPS"
-}
-# Alive and not a zombie (PID 1 here may reap orphans only after a delay).
-alive() {
-  kill -0 "$1" 2>/dev/null || return 1
-  [[ "$(sed -n 's/.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]]
-}
 running_pid() {
   local pid; pid="$(read_pid)"
-  is_our_broker "$pid" && echo "$pid"
+  runs "$pid" "kafka.Kafka $PROPS" && echo "$pid"
   return 0
 }
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # --- CLI tools -----------------------------------------------------------------
 write_tools_log4j() {
@@ -178,22 +159,11 @@ do_install() {
     return 0
   fi
   ! any_node_running || die "Kafka in $DIR is running with other jars; stop it before re-installing"
-  command -v mvn >/dev/null || die "mvn not found; run: bash scripts/deps.sh"
   need_java
   mkdir -p "$DIR"
-  local tmp="$DIR/libs.new" log="$DIR/install.log" t0=$SECONDS
-  rm -rf "$tmp"
+  local t0=$SECONDS
   echo "$PROG: installing Kafka $version into $LIBS (Maven Central) ..."
-  if ! mvn -q -B -f "$POM" dependency:copy-dependencies \
-        -DoutputDirectory="$tmp" -DincludeScope=runtime >"$log" 2>&1; then
-    tail -n 30 "$log" >&2
-    die "mvn could not fetch the Kafka jars (full log: $log); check access to Maven Central and the version in $POM"
-  fi
-  compgen -G "$tmp/kafka_2.13-$version.jar" >/dev/null || die "mvn finished but $tmp/kafka_2.13-$version.jar is missing; see $log"
-  pom_stamp >"$tmp/.stamp"
-  # Swap in whole, so that jars of an older version never mix with the new ones.
-  rm -rf "$LIBS"
-  mv "$tmp" "$LIBS"
+  maven_jars "$POM" "$LIBS" "$(pom_stamp)" "kafka_2.13-$version.jar" "$DIR/install.log"
   echo "$PROG: installed Kafka $version ($(find "$LIBS" -name '*.jar' | wc -l) jars) in $((SECONDS - t0)) s"
 }
 
@@ -373,19 +343,6 @@ do_start() {
 }
 
 # --- stop / status ---------------------------------------------------------------
-wait_stopped() {
-  local pid="$1" deadline=$((SECONDS + STOP_TIMEOUT))
-  while alive "$pid"; do
-    if (( SECONDS >= deadline )); then
-      echo "$PROG: broker (pid $pid) did not exit within ${STOP_TIMEOUT}s; sending SIGKILL" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 1
-      break
-    fi
-    sleep 0.2
-  done
-}
-
 # stop_node: stops the selected node (SIGTERM, then SIGKILL after STOP_TIMEOUT).
 stop_node() {
   local pid; pid="$(running_pid)"
@@ -394,8 +351,7 @@ stop_node() {
     echo "$PROG: not running$( (( NODES == 1 )) || echo " (node $NODE)")"
     return 0
   fi
-  kill -TERM "$pid" 2>/dev/null || true
-  wait_stopped "$pid"
+  stop_pid "$pid" broker "$STOP_TIMEOUT"
   rm -f "$PIDFILE"
   echo "$PROG: stopped (pid $pid$( (( NODES == 1 )) || echo ", node $NODE"))"
 }
@@ -421,7 +377,7 @@ do_stop() {
   local entry
   for entry in "${stopping[@]}"; do
     select_node "${entry%%:*}"
-    wait_stopped "${entry#*:}"
+    wait_exit "${entry#*:}" broker "$STOP_TIMEOUT"
     rm -f "$PIDFILE"
     echo "$PROG: stopped (pid ${entry#*:}$( (( NODES == 1 )) || echo ", node ${entry%%:*}"))"
   done

@@ -33,6 +33,7 @@ set -euo pipefail
 
 PROG="postgres.sh"
 die()   { echo "$PROG: error: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib/process.sh"
 usage() { sed -n '2,/^# Exit codes/{s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
 
 [[ $# -eq 3 ]] || usage
@@ -88,7 +89,6 @@ pg_status() {
 running_pid()  { sed -n 1p "$DATA/postmaster.pid" 2>/dev/null || true; }
 running_port() { sed -n 4p "$DATA/postmaster.pid" 2>/dev/null || true; }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 psql_admin() {
   "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$RUN" -p "$PORT" -U postgres -d postgres "$@"
