@@ -14,6 +14,7 @@
 //! | [`kafka`]    | `--brokers`, TLS and SASL/SCRAM flags, pass-through `--kafka-option`s → librdkafka settings |
 //! | `secret`     | a password that never reaches a log line or a `Debug` output                |
 //! | `topics`     | `--topic`, `--dlq-topic`, `--group`: where the records live in Kafka        |
+//! | `faults`     | test builds only (`failpoints`): a fatal error raised in a Kafka client      |
 //!
 //! # Guarantee
 //!
@@ -21,6 +22,8 @@
 //! it from `Debug`, and every error it returns is free of it.
 
 pub mod env;
+#[cfg(feature = "failpoints")]
+pub mod faults;
 pub mod kafka;
 pub mod postgres;
 mod secret;

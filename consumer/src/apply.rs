@@ -45,6 +45,20 @@ pub struct Target<'a> {
     pub dlq_producer: &'a FutureProducer,
 }
 
+impl Target<'_> {
+    /// Test builds: `FAILPOINTS=consumer-dlq-producer-fatal=return` puts the
+    /// dead-letter producer in librdkafka's fatal state before a batch's dead
+    /// letters are published, so that the end-to-end tests see the consumer
+    /// stop on a fatal client (nothing outside the process can cause one on
+    /// demand). Inert unless set, and absent from release builds.
+    fn dead_letter_producer_fatal_failpoint(&self) {
+        fail::fail_point!("consumer-dlq-producer-fatal", |_| connect::faults::raise_fatal_error(
+            self.dlq_producer.client(),
+            "failpoint consumer-dlq-producer-fatal"
+        ));
+    }
+}
+
 /// Why a batch could not be applied.
 #[derive(Debug, Error)]
 pub enum ApplyError {
@@ -162,6 +176,9 @@ pub async fn apply_batch(
     let unrecorded = record_dead_letters(&mut transaction, &letters).await?;
     let next_offsets = plan.next_offsets();
     offsets::store(&transaction, target.group, target.topic, &next_offsets).await?;
+    if !letters.is_empty() {
+        target.dead_letter_producer_fatal_failpoint();
+    }
     dead_letters::publish_all(target.dlq_producer, target.dlq_topic, &letters)
         .await
         .map_err(|error| publish_failure(error, target.dlq_producer.client().fatal_error()))?;

@@ -101,6 +101,26 @@ pub async fn set_topic_config(brokers: &str, topic: &str, name: &str, value: &st
     assert!(applied, "topic {topic} never reported {name}={value}");
 }
 
+/// Deletes the records of one partition below offset `before`, as Kafka's
+/// retention would (the broker's DeleteRecords), so a test can make offsets
+/// disappear before a consumer read them; returns the partition's new low
+/// watermark.
+pub async fn delete_records_before(brokers: &str, topic: &str, partition: i32, before: i64) -> i64 {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
+    let mut offsets = TopicPartitionList::new();
+    offsets.add_partition_offset(topic, partition, Offset::Offset(before)).unwrap();
+    let deleted = admin.delete_records(&offsets, &AdminOptions::new()).await.expect("delete records");
+    let element = deleted.find_partition(topic, partition).expect("the partition in the answer");
+    element.error().expect("records deleted");
+    match element.offset() {
+        Offset::Offset(low_watermark) => low_watermark,
+        other => panic!("DeleteRecords answered {other:?} for {topic}/{partition}"),
+    }
+}
+
 impl TopicRecord {
     /// About how many bytes the record takes in a batch of its own, before
     /// compression: key, value, headers, and the batch's and record's framing.

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use orderstream_e2e::postgres::PrivatePostgres;
+use orderstream_e2e::topic::delete_records_before;
 use orderstream_e2e::{order_record, poll_until, ConsumerTotals, OutgoingRecord, Process, Scenario};
 use rust_decimal::Decimal;
 
@@ -407,4 +408,87 @@ async fn redrive_goes_in_batches_and_publishes_the_exact_headers() {
     assert_eq!(consumer.metric(r#"orderstream_consumer_upserts_total{outcome="inserted"}"#), Some(REFUSED as f64));
     let status = consumer.terminate();
     assert!(status.success(), "SIGTERM must stop the consumer with exit 0, got {status}");
+}
+
+/// Every record on partition 0: the test's offsets are then exact.
+fn all_on_partition_0(records: Vec<OutgoingRecord>) -> Vec<OutgoingRecord> {
+    records.into_iter().map(|record| OutgoingRecord { partition: Some(0), ..record }).collect()
+}
+
+/// Rows of `dead_letters`: (reason, source).
+async fn stored_dead_letters(scenario: &Scenario) -> Vec<(String, String)> {
+    let client = scenario.db().await;
+    let rows = client.query("SELECT reason, source FROM dead_letters ORDER BY id", &[]).await.unwrap();
+    rows.iter().map(|row| (row.get(0), row.get(1))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fatal_dead_letter_producer_stops_the_consumer_before_the_record_and_a_restart_dead_letters_it_once() {
+    let scenario = Scenario::new("dlq_fatal").await;
+    let bad = OutgoingRecord {
+        key: Some("999".into()),
+        payload: b"this is not json".to_vec(),
+        headers: vec![("source_file".into(), "bad.csv".into()), ("line".into(), "6".into())],
+        partition: Some(0),
+    };
+    // Offsets 0-4 good, 5 the bad record, 6-10 good.
+    let mut records = all_on_partition_0(orders(1..=5));
+    records.push(bad);
+    records.extend(all_on_partition_0(orders(6..=10)));
+    scenario.produce(&records).await;
+
+    // The dead-letter producer turns fatal before the bad record's dead letter is published.
+    let mut failing = scenario.start_consumer_with(&[FAST_GROUP, ("FAILPOINTS", "consumer-dlq-producer-fatal=return")]);
+    let status = failing.wait_exit(APPLIED).expect("the consumer went on with a fatal dead-letter producer");
+    assert!(!status.success(), "a stop on a fatal client must not look clean: {status}");
+    let stored = scenario.stored_offsets(&scenario.group).await;
+    assert!(stored.get(&0).copied().unwrap_or(0) <= 5, "offsets moved past the record not dead-lettered: {stored:?}");
+    assert_eq!(stored_dead_letters(&scenario).await, vec![], "the failed batch's dead letter was committed");
+    assert_eq!(scenario.topic_record_count(&scenario.dlq_topic), 0, "a fatal client published");
+    drop(failing);
+
+    let restarted = scenario.start_consumer_with(&[FAST_GROUP]);
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+    let letters = scenario.read_topic(&scenario.dlq_topic, 1, APPLIED);
+    let totals = stop(restarted);
+    assert_eq!(scenario.orders().await, expected_table(1..=10));
+    assert_eq!(
+        stored_dead_letters(&scenario).await,
+        vec![("undecodable_value".into(), format!("{}/0/5 bad.csv:6", scenario.topic))]
+    );
+    assert_eq!(scenario.topic_record_count(&scenario.dlq_topic), 1, "the dead letter was published twice");
+    assert_eq!(letters[0].payload, b"this is not json");
+    assert_eq!(letters[0].headers["error_kind"], "undecodable_value");
+    assert_eq!(totals.dead_lettered, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_retention_deleted_before_they_were_applied_are_counted_and_the_rest_applied() {
+    let scenario = Scenario::new("retention_gap").await;
+    scenario.produce(&all_on_partition_0(orders(1..=10))).await;
+    let consumer = scenario.start_consumer_with(&[FAST_GROUP]);
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+    stop(consumer);
+
+    // Offsets 10-29 arrive while the consumer is down; 10-19 are deleted
+    // (as retention would) before it reads them.
+    scenario.produce(&all_on_partition_0(orders(11..=30))).await;
+    let low_watermark = delete_records_before(&scenario.brokers, &scenario.topic, 0, 20).await;
+    assert_eq!(low_watermark, 20);
+    let restarted = scenario.start_consumer_with(&[FAST_GROUP]);
+    scenario.wait_until_applied(&scenario.group, APPLIED).await;
+    assert_eq!(scenario.stored_offsets(&scenario.group).await, BTreeMap::from([(0, 30)]), "not at the high watermark");
+    let skipped = r#"orderstream_consumer_skipped_offsets_total{partition="0"}"#;
+    let counted = poll_until(APPLIED, || async { restarted.metric(skipped).is_some_and(|count| count >= 10.0) }).await;
+    assert!(counted, "the lost offsets were never counted: {:?}", restarted.metric(skipped));
+    assert_eq!(
+        restarted.metric_sum("orderstream_consumer_skipped_offsets_total"),
+        Some(10.0),
+        "exactly the deleted offsets 10-19, on partition 0 only"
+    );
+    let totals = stop(restarted);
+    let mut expected = expected_table(1..=10);
+    expected.extend(expected_table(21..=30));
+    assert_eq!(scenario.orders().await, expected, "the records after the deletion point must be applied");
+    assert_eq!(totals.inserted, 10);
 }

@@ -458,3 +458,78 @@ async fn max_record_bytes_larger_than_the_topic_accepts_is_refused_at_start() {
     assert!(orders.wait_for(3, ARRIVAL), "a --max-record-bytes that fits was refused too");
     assert!(fitting.terminate().success());
 }
+
+/// The delivered byte offset the producer saved for the file whose path ends
+/// with `name` (0 when it saved none).
+fn saved_position(scenario: &Scenario, name: &str) -> u64 {
+    let Ok(text) = std::fs::read_to_string(scenario.state_dir().join("positions.json")) else { return 0 };
+    let stored: serde_json::Value = serde_json::from_str(&text).expect("positions.json is JSON");
+    let files = stored["files"].as_object().expect("files in positions.json");
+    let file = files.values().find(|file| file["path"].as_str().is_some_and(|path| path.ends_with(name)));
+    file.map_or(0, |file| file["delivered"]["offset"].as_u64().expect("a delivered offset"))
+}
+
+/// The byte offset at which each line of `text` starts.
+fn line_starts(text: &str) -> Vec<u64> {
+    let mut starts = vec![0];
+    starts.extend(text.match_indices('\n').map(|(at, _)| at as u64 + 1).filter(|start| *start < text.len() as u64));
+    starts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fatal_kafka_client_stops_the_producer_and_a_restart_delivers_every_line_once() {
+    let scenario = Scenario::new("producer_fatal").await;
+    const TOTAL: i64 = 3_000;
+    const FIRST_PART: i64 = 500;
+    // The fatal error comes with the 1,001st record: after the first part
+    // was confirmed, while the second is being sent.
+    let failpoint = ("FAILPOINTS", "producer-kafka-fatal=1000*off->return");
+    let first_part = format!("{HEADER}{}", lines(1..=FIRST_PART));
+    scenario.append("a.csv", first_part.as_bytes());
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let mut failing = scenario.start_producer_with(&[failpoint]);
+    assert!(orders.wait_for(FIRST_PART as usize, ARRIVAL), "published {}", orders.records.len());
+    scenario.append("a.csv", lines(FIRST_PART + 1..=TOTAL).as_bytes());
+    let status = failing.wait_exit(ARRIVAL).expect("the producer went on with a fatal client");
+    assert_eq!(status.code(), Some(1), "a fatal client must stop the producer with an error: {status}");
+    drop(failing);
+
+    // The saved position covers only records Kafka confirmed: every line
+    // before it is on the topic.
+    let text = std::fs::read_to_string(scenario.inbox().join("a.csv")).unwrap();
+    let saved = saved_position(&scenario, "a.csv");
+    assert!(
+        saved >= first_part.len() as u64 && saved < text.len() as u64,
+        "saved {saved}: not between the confirmed first part ({}) and the end ({})",
+        first_part.len(),
+        text.len()
+    );
+    let on_topic = scenario.topic_record_count(&scenario.topic) as usize;
+    let mut published = TopicReader::new(&scenario.brokers, &scenario.topic);
+    assert!(published.wait_for(on_topic, ARRIVAL));
+    let confirmed: std::collections::BTreeSet<u64> =
+        published.records.iter().map(|record| record.headers["byte_offset"].parse().unwrap()).collect();
+    let header_bytes = HEADER.len() as u64;
+    let unconfirmed: Vec<u64> = line_starts(&text)
+        .into_iter()
+        .filter(|start| *start >= header_bytes && *start < saved && !confirmed.contains(start))
+        .collect();
+    assert!(unconfirmed.is_empty(), "the saved position {saved} passed unconfirmed records at {unconfirmed:?}");
+
+    // Restarted without the failpoint: every line in PostgreSQL, once.
+    let consumer = scenario.start_consumer();
+    let restarted = scenario.start_producer();
+    scenario.wait_for_orders(TOTAL, ARRIVAL).await;
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    let expected: BTreeMap<i64, (i64, rust_decimal::Decimal, rust_decimal::Decimal)> = (1..=TOTAL)
+        .map(|id| (id, (id % 50 + 1, rust_decimal::Decimal::new(1000, 2), rust_decimal::Decimal::new(25, 1))))
+        .collect();
+    assert_eq!(scenario.orders().await, expected, "PostgreSQL differs from the file");
+    let (status, output, totals) = consumer.terminate_with_totals();
+    assert!(status.success(), "{status}:\n{output}");
+    let totals = totals.expect("the consumer's final report");
+    assert_eq!((totals.inserted, totals.updated), (TOTAL as u64, 0), "a line was applied twice: {totals:?}");
+    assert!(restarted.terminate().success());
+    assert_eq!(scenario.topic_record_count(&scenario.dlq_topic), 0, "a line was dead-lettered");
+    assert_eq!(totals.dead_lettered, 0);
+}

@@ -279,6 +279,9 @@ impl Publisher {
     /// Enqueues one record: an order to the orders topic, a rejection with
     /// its original bytes to the dead-letter topic.
     pub fn enqueue(&self, source: &RecordSource, record: &TailedRecord) -> Enqueued {
+        if !matches!(record.outcome, RecordOutcome::Header) {
+            self.fatal_error_failpoint();
+        }
         let sent = match &record.outcome {
             RecordOutcome::Header => return Enqueued::Nothing,
             RecordOutcome::Order(order, flags, extra) => {
@@ -324,6 +327,18 @@ impl Publisher {
     /// The client's fatal error, once it has one: then it can produce no more.
     pub fn fatal_error(&self) -> Option<(RDKafkaErrorCode, String)> {
         self.producer.client().fatal_error()
+    }
+
+    /// Test builds: `FAILPOINTS=producer-kafka-fatal=K*off->return` puts the
+    /// client in librdkafka's fatal state before its K+1-th record is sent,
+    /// so that the end-to-end tests see the producer stop on a fatal client
+    /// (nothing outside the process can cause one on demand). Inert unless
+    /// set, and absent from release builds.
+    fn fatal_error_failpoint(&self) {
+        fail::fail_point!("producer-kafka-fatal", |_| connect::faults::raise_fatal_error(
+            self.producer.client(),
+            "failpoint producer-kafka-fatal"
+        ));
     }
 
     fn dead_letter<'a>(
