@@ -40,6 +40,6 @@ mod tailer;
 mod watch;
 
 pub use config::Config;
-pub use positions::PositionStoreError;
+pub use positions::{DeliveredPosition, PositionStoreError, SavedPositions};
 pub use publisher::PublishError;
 pub use run::{run, ProducerError};
