@@ -36,7 +36,7 @@ run: ## start the stack and the pipeline, load the inbox, wait until caught up (
 
 status: ## what the `make run` pipeline is doing: files, processes, lag, freshness, dead letters (exit 0 caught up, 1 behind, 2 unreachable; STATUS_ARGS=--json)
 	@test -f $(LOCAL)/env || { echo "status: no $(LOCAL)/env: start the stack with \`make run\` first" >&2; exit 2; }
-	@. $(LOCAL)/env && cargo run $(if $(filter debug,$(PROFILE)),,--release) --quiet --bin orderstream-status -- $(STATUS_ARGS)
+	@. $(LOCAL)/env && cargo run $(if $(filter debug,$(PROFILE)),,--release) --quiet --bin orderstream-status -- --producer-state-dir $(LOCAL)/state/producer $(STATUS_ARGS)
 
 down: ## stop everything `make run` started, and the Compose stack if it is up (data kept)
 	@bash scripts/down.sh
