@@ -13,6 +13,9 @@
 //! crash or power cut leaves either the old or the new positions, never a
 //! mixture or an empty file. A failed write (a full disk) leaves the old file
 //! in place.
+//!
+//! [`SavedPositions`] reads the same file without writing anything, for
+//! `orderstream-status` while the producer is down: the format stays here.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};

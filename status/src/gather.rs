@@ -27,9 +27,9 @@ pub struct Gathered {
     pub kafka: Result<KafkaView, Unreachable>,
     /// PostgreSQL's view, or why it could not be had.
     pub database: Result<DatabaseView, Unreachable>,
-    /// The inbox's delivery from the producer's saved positions: read only
-    /// when the producer does not answer.
-    pub saved: Option<SavedDelivery>,
+    /// The inbox's delivery from the producer's saved positions, or why
+    /// they cannot be read: read only when the producer does not answer.
+    pub saved: Option<Result<SavedDelivery, String>>,
 }
 
 /// A process's answer to `GET /status`.

@@ -238,7 +238,7 @@ fn up_line(process: &ProcessStatus, fields: &[(&str, &str)]) -> String {
 /// being caught up.
 fn producer_files(
     producer: &ProcessStatus,
-    saved: Option<SavedDelivery>,
+    saved: Option<Result<SavedDelivery, String>>,
     problems: &mut Vec<String>,
 ) -> (Vec<serde_json::Value>, Option<PathBuf>) {
     let (files, store) = match producer.status.as_ref().filter(|_| producer.up) {
@@ -250,9 +250,9 @@ fn producer_files(
         }
         None => {
             problems.push(format!("the producer does not answer at {}", producer.addr));
-            match saved.map(|saved| (saved.files, saved.store)) {
-                Some((Ok(files), store)) => (files.iter().map(to_json).collect(), Some(store)),
-                Some((Err(error), _)) => {
+            match saved {
+                Some(Ok(saved)) => (saved.files.iter().map(to_json).collect(), Some(saved.store)),
+                Some(Err(error)) => {
                     problems.push(format!("cannot read the producer's saved positions: {error}"));
                     (Vec::new(), None)
                 }
@@ -310,7 +310,7 @@ mod tests {
         assert_eq!(lags, [10, 5, 0], "no stored offset: behind by everything held");
     }
 
-    fn gathered_with_the_producer_down(saved: SavedDelivery) -> Gathered {
+    fn gathered_with_the_producer_down(saved: Result<SavedDelivery, String>) -> Gathered {
         use crate::gather::{DatabaseView, KafkaView};
         let process = |port| ProcessStatus {
             addr: ([127, 0, 0, 1], port).into(),
@@ -342,7 +342,7 @@ mod tests {
             caught_up: false,
             source: FileSource::SavedPositions,
         };
-        let saved = SavedDelivery { store: "state/positions.json".into(), files: Ok(vec![file]) };
+        let saved = Ok(SavedDelivery { store: "state/positions.json".into(), files: vec![file] });
         let report = Report::new(gathered_with_the_producer_down(saved), "orders", "group");
         assert_eq!(report.exit_code(), 1, "the producer is down");
         assert_eq!(report.files[0]["source"], "saved_positions");
@@ -355,7 +355,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_store_is_a_problem_not_an_empty_inbox() {
-        let saved = SavedDelivery { store: "state/positions.json".into(), files: Err("corrupt".into()) };
+        let saved = Err("the position store state/positions.json is corrupt".into());
         let report = Report::new(gathered_with_the_producer_down(saved), "orders", "group");
         assert_eq!(report.exit_code(), 1);
         assert!(report.files.is_empty() && report.saved_positions.is_none());

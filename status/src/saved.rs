@@ -31,8 +31,8 @@ pub enum FileSource {
 pub struct SavedDelivery {
     /// The store read (`positions.json` in the producer's state folder).
     pub store: PathBuf,
-    /// Each inbox file, or why the store could not be read.
-    pub files: Result<Vec<SavedFile>, String>,
+    /// Each inbox file.
+    pub files: Vec<SavedFile>,
 }
 
 /// One inbox file, as far as the saved positions say it was delivered.
@@ -55,12 +55,12 @@ pub struct SavedFile {
     pub source: FileSource,
 }
 
-/// Reads the store in `state_dir` and each inbox file matching `matcher`.
-pub fn saved_delivery(state_dir: &Path, inbox: &Path, matcher: &GlobMatcher) -> SavedDelivery {
-    let files = SavedPositions::read(state_dir).map_err(|error| error.to_string()).map(|saved| {
-        inbox_files(inbox, matcher).into_iter().map(|(path, size)| saved_file(&saved, &path, size)).collect()
-    });
-    SavedDelivery { store: state_dir.join("positions.json"), files }
+/// Reads the store in `state_dir` and each inbox file matching `matcher`;
+/// the error says why the store cannot be read.
+pub fn saved_delivery(state_dir: &Path, inbox: &Path, matcher: &GlobMatcher) -> Result<SavedDelivery, String> {
+    let saved = SavedPositions::read(state_dir).map_err(|error| error.to_string())?;
+    let files = inbox_files(inbox, matcher).into_iter().map(|(path, size)| saved_file(&saved, &path, size)).collect();
+    Ok(SavedDelivery { store: saved.path().to_path_buf(), files })
 }
 
 /// One file against the store; a file that cannot be opened counts as
@@ -107,8 +107,9 @@ mod tests {
         std::fs::create_dir(&inbox).unwrap();
         std::fs::write(inbox.join("a.csv"), "id\n1\n").unwrap();
         let matcher = globset::Glob::new("*.csv").unwrap().compile_matcher();
-        let delivery = saved_delivery(&dir.path().join("state"), &inbox, &matcher);
-        let files = delivery.files.unwrap();
+        let delivery = saved_delivery(&dir.path().join("state"), &inbox, &matcher).unwrap();
+        assert!(delivery.store.ends_with("state/positions.json"), "{}", delivery.store.display());
+        let files = delivery.files;
         assert_eq!(files.len(), 1);
         assert_eq!((files[0].size, files[0].delivered_bytes, files[0].percent), (5, 0, 0.0));
         assert_eq!(files[0].source, FileSource::SavedPositions);
@@ -119,6 +120,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("positions.json"), "{ half").unwrap();
         let matcher = globset::Glob::new("*.csv").unwrap().compile_matcher();
-        assert!(saved_delivery(dir.path(), dir.path(), &matcher).files.is_err());
+        assert!(saved_delivery(dir.path(), dir.path(), &matcher).is_err());
     }
 }
