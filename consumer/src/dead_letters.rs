@@ -288,14 +288,16 @@ struct Row<'a> {
 }
 
 /// Inserts the rows; returns how many were new.
-async fn insert_rows(client: &impl GenericClient, rows: Vec<Row<'_>>) -> Result<u64, tokio_postgres::Error> {
+/// Inserts the rows; says of each whether it was new in the table (a line
+/// already stored is passed by the unique index).
+async fn insert_rows(client: &impl GenericClient, rows: Vec<Row<'_>>) -> Result<Vec<bool>, tokio_postgres::Error> {
     let statement = client.prepare_cached(INSERT).await?;
-    let mut inserted = 0;
+    let mut inserted = Vec::with_capacity(rows.len());
     for row in rows {
         let headers = headers_json(row.headers);
         let raw_headers = encode_raw_headers(row.headers);
         let origin = row.origin;
-        inserted += client
+        let count = client
             .execute(
                 &statement,
                 &[
@@ -314,6 +316,7 @@ async fn insert_rows(client: &impl GenericClient, rows: Vec<Row<'_>>) -> Result<
                 ],
             )
             .await?;
+        inserted.push(count > 0);
     }
     Ok(inserted)
 }
@@ -338,14 +341,14 @@ pub async fn insert_all(client: &impl GenericClient, letters: &[&DeadLetter]) ->
 }
 
 /// Inserts the producer's dead letters read from the topic (inside the
-/// intake's transaction); returns how many were new, the others being
+/// intake's transaction); returns those that were new, the others being
 /// already stored.
-pub async fn insert_producer_letters(
+pub async fn insert_producer_letters<'a>(
     client: &impl GenericClient,
-    letters: &[ProducerDeadLetter],
-) -> Result<u64, tokio_postgres::Error> {
+    letters: &'a [ProducerDeadLetter],
+) -> Result<Vec<&'a ProducerDeadLetter>, tokio_postgres::Error> {
     if letters.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let rows = letters.iter().map(|letter| Row {
         source: &letter.source,
@@ -357,7 +360,8 @@ pub async fn insert_producer_letters(
         stage: stages::PRODUCER,
         origin: &letter.origin,
     });
-    insert_rows(client, rows.collect()).await
+    let inserted = insert_rows(client, rows.collect()).await?;
+    Ok(letters.iter().zip(inserted).filter_map(|(letter, new)| new.then_some(letter)).collect())
 }
 
 /// Publishes the dead letters to the dead-letter topic with the original

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tracing::{error, info, warn};
 
-use crate::metrics::{Metrics, Totals};
+use crate::metrics::{producer_reason_label, Metrics, Totals};
 
 /// The consumer joined its group and reads.
 pub struct ConsumerStarted<'a> {
@@ -179,6 +179,34 @@ impl RecordSkipped<'_> {
     }
 }
 
+/// The dead-letter intake committed a transaction that stored producer
+/// dead letters in `dead_letters`.
+pub struct ProducerDeadLettersStored<'a> {
+    /// The `error_kind` of each dead letter new in the table.
+    pub reasons: &'a [&'a str],
+    /// Records passed in the same transaction: the consumer's own, or lines
+    /// already stored.
+    pub passed: u64,
+    /// When it committed.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl ProducerDeadLettersStored<'_> {
+    /// The log message.
+    pub const MESSAGE: &'static str = "Producer dead letters stored.";
+
+    /// Logs it; counts each dead letter by reason
+    /// (`orderstream_consumer_intake_dead_letters_total{reason}`) and sets
+    /// `orderstream_consumer_intake_last_stored_timestamp_seconds`.
+    pub fn emit(&self, metrics: &Metrics) {
+        info!(message = Self::MESSAGE, stored = self.reasons.len(), passed = self.passed);
+        for reason in self.reasons {
+            metrics.intake_stored.with_label_values(&[producer_reason_label(reason)]).inc();
+        }
+        metrics.intake_last_stored.set(self.at.timestamp());
+    }
+}
+
 /// One schema migration was applied (inside the migration transaction).
 pub struct MigrationApplied<'a> {
     /// Its version.
@@ -273,6 +301,18 @@ mod tests {
         assert_eq!(metrics.retries.get(), 3);
         assert_eq!(metrics.unavailable.with_label_values(&["database"]).get(), 2);
         assert_eq!(metrics.unavailable.with_label_values(&["dead_letter_topic"]).get(), 1);
+    }
+
+    #[test]
+    fn stored_producer_dead_letters_are_counted_by_a_bounded_reason() {
+        let metrics = Metrics::new();
+        let at: chrono::DateTime<chrono::Utc> = "2026-11-29T10:00:00Z".parse().unwrap();
+        assert_eq!(metrics.intake_last_stored.get(), 0, "nothing stored yet");
+        let reasons = ["invalid_amount", "invalid_amount", "field_count", "made_up_by_another_tool"];
+        ProducerDeadLettersStored { reasons: &reasons, passed: 2, at }.emit(&metrics);
+        let stored = |reason| metrics.intake_stored.with_label_values(&[reason]).get();
+        assert_eq!((stored("invalid_amount"), stored("field_count"), stored("other")), (2, 1, 1));
+        assert_eq!(metrics.intake_last_stored.get(), at.timestamp());
     }
 
     #[test]

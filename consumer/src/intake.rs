@@ -34,6 +34,7 @@ use tracing::info;
 use crate::apply::{ApplyError, BatchReport};
 use crate::config::Config;
 use crate::dead_letters::{self, ProducerDeadLetter};
+use crate::events::ProducerDeadLettersStored;
 use crate::metrics::Metrics;
 use crate::offsets::{self, offset_ranges};
 use crate::run::{after_commit, kafka_config, retry_transient, wait_for_topic, ConsumerError, RebalanceContext};
@@ -51,8 +52,8 @@ pub fn intake_group(group: &str) -> String {
 /// What one intake transaction did.
 #[derive(Debug, Default)]
 struct Stored {
-    /// Producer dead letters new in the table.
-    inserted: u64,
+    /// The `error_kind` of each producer dead letter new in the table.
+    inserted: Vec<String>,
     /// Records passed: the consumer's own, or lines already stored.
     passed: u64,
     /// Offsets stored and seeks to make, in the form `after_commit` takes.
@@ -114,8 +115,10 @@ async fn intake(
         })
         .await?;
         let Some(stored) = stored else { break };
-        if stored.inserted > 0 {
-            info!(message = "Producer dead letters stored.", stored = stored.inserted, passed = stored.passed);
+        if !stored.inserted.is_empty() {
+            let reasons: Vec<&str> = stored.inserted.iter().map(String::as_str).collect();
+            ProducerDeadLettersStored { reasons: &reasons, passed: stored.passed, at: chrono::Utc::now() }
+                .emit(metrics);
         }
         after_commit(&consumer, &config.dlq_topic.name, &stored.report, &mut seeked);
     }
@@ -181,13 +184,17 @@ async fn store_batch(
     let stored = offsets::lock_stored(&transaction, group, topic, &ranges).await?;
     let plan = offsets::plan(&ranges, &stored, seeked);
     let (accepted, letters) = producer_letters(batch, &plan);
-    let inserted = dead_letters::insert_producer_letters(&transaction, &letters).await?;
+    let inserted: Vec<String> = dead_letters::insert_producer_letters(&transaction, &letters)
+        .await?
+        .into_iter()
+        .map(|letter| letter.reason.clone())
+        .collect();
     let next_offsets = plan.next_offsets();
     offsets::store(&transaction, group, topic, &next_offsets).await?;
     transaction.commit().await?;
     Ok(Stored {
+        passed: accepted - inserted.len() as u64,
         inserted,
-        passed: accepted - inserted,
         report: BatchReport { next_offsets, seeks: plan.seeks(), ..BatchReport::default() },
     })
 }

@@ -3,7 +3,8 @@
 //! batch (a retry, a rebalance, skipped offsets) is counted by its event in
 //! `crate::events`, together with its log line.
 
-use prometheus::{Histogram, IntCounter, IntCounterVec, Registry};
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, Registry};
+use schema::RejectionKind;
 use telemetry::Registrar;
 
 use crate::dead_letters::reasons;
@@ -12,6 +13,22 @@ use crate::upsert::UpsertOutcome;
 /// What was unavailable when a transient failure paused consumption, the
 /// `dependency` label of `orderstream_consumer_unavailable_total`.
 pub const DEPENDENCIES: [&str; 2] = ["database", "dead_letter_topic"];
+
+/// The `reason` of a producer dead letter the intake stored whose
+/// `error_kind` is none of the producer's [`RejectionKind`]s (a header
+/// missing, or written by another tool): the label set stays bounded.
+pub const OTHER_PRODUCER_REASON: &str = "other";
+
+/// The `reason` label of a producer dead letter stored by the intake: its
+/// `error_kind` when it is one of the producer's kinds, else
+/// [`OTHER_PRODUCER_REASON`].
+pub fn producer_reason_label(error_kind: &str) -> &'static str {
+    RejectionKind::ALL
+        .iter()
+        .map(|kind| kind.as_str())
+        .find(|name| *name == error_kind)
+        .unwrap_or(OTHER_PRODUCER_REASON)
+}
 
 /// Every metric the consumer keeps.
 #[derive(Clone)]
@@ -47,6 +64,13 @@ pub struct Metrics {
     /// Records neither written nor recorded in `dead_letters`: the only
     /// trace of them besides the dead-letter topic and the log.
     pub(crate) skipped_records: IntCounter,
+    /// Producer dead letters the intake stored in `dead_letters`, by
+    /// `reason`: beside the producer's own count, it shows the intake keep up
+    /// or stall.
+    pub(crate) intake_stored: IntCounterVec,
+    /// Unix time the intake last stored a producer dead letter (0: not since
+    /// this process started).
+    pub(crate) intake_last_stored: IntGauge,
 }
 
 /// Running totals: logged at shutdown and written to the final report.
@@ -129,6 +153,22 @@ impl Metrics {
                 "orderstream_consumer_skipped_records_total",
                 "Records neither written nor recorded in the dead_letters table (the table refused even their \
                  storable form): published to the dead-letter topic, logged, and passed with their offset stored.",
+            ),
+            intake_stored: {
+                let reasons: Vec<&str> =
+                    RejectionKind::ALL.iter().map(|kind| kind.as_str()).chain([OTHER_PRODUCER_REASON]).collect();
+                metrics.counter_vec(
+                    "orderstream_consumer_intake_dead_letters_total",
+                    "Producer dead letters (bad CSV lines from the dead-letter topic) the dead-letter intake stored in \
+                     the dead_letters table, by reason; lines already stored are not counted.",
+                    "reason",
+                    &reasons,
+                )
+            },
+            intake_last_stored: metrics.gauge(
+                "orderstream_consumer_intake_last_stored_timestamp_seconds",
+                "Unix time the dead-letter intake last stored a producer dead letter (0: not since this consumer \
+                 started).",
             ),
             registry: metrics.registry(),
         }

@@ -172,6 +172,28 @@ async fn appended_bad_lines_are_in_dead_letters_once_with_stage_reason_and_place
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_appended_bad_line_raises_the_intakes_stored_counter_by_exactly_one() {
+    const STORED: &str = "orderstream_consumer_intake_dead_letters_total";
+    const LAST_STORED: &str = "orderstream_consumer_intake_last_stored_timestamp_seconds";
+    let scenario = Scenario::new("dl_intake_metrics").await;
+    let (_producer, consumer) = running_pipeline(&scenario, "export.csv").await;
+    assert_eq!(consumer.metric_sum(STORED), Some(0.0), "no bad line yet");
+    assert_eq!(consumer.metric(LAST_STORED), Some(0.0), "nothing stored yet");
+    let before = chrono::Utc::now().timestamp();
+
+    let (line, reason, _) = BAD_LINES[1];
+    scenario.append("export.csv", format!("{line}\n").as_bytes());
+    wait_for_letters(&scenario, 1, VISIBLE).await;
+    wait_until_dead_letter_topic_read(&scenario, &scenario.group).await;
+    // Counted right after the commit that stored it.
+    let counted = poll_until(VISIBLE, || std::future::ready(consumer.metric_sum(STORED) == Some(1.0))).await;
+    assert!(counted, "{STORED} should read 1: {:?}", consumer.metric_sum(STORED));
+    assert_eq!(consumer.metric(&format!("{STORED}{{reason=\"{reason}\"}}")), Some(1.0), "counted by its reason");
+    let last_stored = consumer.metric(LAST_STORED).unwrap();
+    assert!(last_stored >= before as f64, "{LAST_STORED} = {last_stored}, appended at {before}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_or_a_replay_of_the_dead_letter_topic_stores_no_dead_letter_twice() {
     let scenario = Scenario::new("dl_replay").await;
     let (producer, consumer) = running_pipeline(&scenario, "export.csv").await;

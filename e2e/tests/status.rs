@@ -177,3 +177,58 @@ async fn producer_status_lists_each_followed_file_with_its_delivery() {
     assert_eq!(last["last_error"], Value::Null);
     assert!(last["started_at"].is_string() && last["version"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_producer_down_status_shows_each_file_from_its_saved_positions() {
+    let scenario = Scenario::new("status_saved").await;
+    let lines: String = (1..=5).map(|id| order_line(id, 7, "10.00", "1.00")).collect();
+    scenario.append("orders.csv", format!("{HEADER}{lines}").as_bytes());
+    let size = std::fs::metadata(scenario.inbox().join("orders.csv")).unwrap().len();
+    let (inbox, state_dir) = (scenario.inbox(), scenario.state_dir());
+    let saved_positions =
+        [("ORDERSTREAM_INBOX", inbox.to_str().unwrap()), ("ORDERSTREAM_STATE_DIR", state_dir.to_str().unwrap())];
+    let producer_ready = scenario.dir.path().join("producer.ready");
+    let mut producer =
+        scenario.start_producer_with(&[("ORDERSTREAM_PRODUCER_READY_FILE", producer_ready.to_str().unwrap())]);
+    let producer_addr = ready_addr(&mut producer, &producer_ready).await;
+    let no_consumer: SocketAddr = format!("127.0.0.1:{}", closed_port()).parse().unwrap();
+    let nowhere: SocketAddr = format!("127.0.0.1:{}", closed_port()).parse().unwrap();
+
+    // The whole file saved as delivered: asked as if the producer were down
+    // while it runs, so the wait ends with its position flush, not a sleep.
+    let mut last = Value::Null;
+    let saved = poll_until(WAIT, || {
+        let (_, report) = status(&scenario, nowhere, no_consumer, &saved_positions);
+        let done = report["files"][0]["percent"] == 100.0;
+        last = report;
+        std::future::ready(done)
+    })
+    .await;
+    assert!(saved, "expected the file saved as delivered: {last:#}");
+    producer.kill_hard();
+
+    let (code, report) = status(&scenario, producer_addr, no_consumer, &saved_positions);
+    assert_eq!(code, 1, "the producer is down: {report:#}");
+    assert_eq!(report["producer"]["up"], false);
+    let files = report["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{report:#}");
+    let file = &files[0];
+    assert!(file["path"].as_str().unwrap().ends_with("orders.csv"), "{file}");
+    assert_eq!(file["source"], "saved_positions");
+    assert_eq!((file["size"].as_u64(), file["delivered_bytes"].as_u64()), (Some(size), Some(size)));
+    assert_eq!(file["percent"], 100.0);
+    assert_eq!(file["caught_up"], true);
+    assert!(report["saved_positions"].as_str().unwrap().ends_with("positions.json"), "{report:#}");
+
+    // Lines appended while it is down are not delivered: below 100 %.
+    let appended: String = (6..=9).map(|id| order_line(id, 7, "10.00", "1.00")).collect();
+    scenario.append("orders.csv", appended.as_bytes());
+    let (code, report) = status(&scenario, producer_addr, no_consumer, &saved_positions);
+    assert_eq!(code, 1, "{report:#}");
+    let file = &report["files"][0];
+    assert_eq!(file["source"], "saved_positions");
+    assert_eq!(file["delivered_bytes"].as_u64(), Some(size), "{file}");
+    assert_eq!(file["size"].as_u64(), Some(size + appended.len() as u64), "{file}");
+    assert!(file["percent"].as_f64().unwrap() < 100.0, "{file}");
+    assert_eq!(file["caught_up"], false);
+}

@@ -11,7 +11,7 @@
 //! | [`schema::records`] | bytes → complete CSV records (a half-written record waits)    |
 //! | `tailer`      | one file: read, follow appends, detect truncation, classify records   |
 //! | `epoch_floor` | the highest file epoch already on the topics, which new epochs stay above |
-//! | `positions`   | the delivered position of every file, saved atomically and durably    |
+//! | `positions`   | the delivered position of every file, saved atomically and durably; read back by `orderstream-status` |
 //! | `publisher`   | records → Kafka (orders topic, dead-letter topic)                     |
 //! | `metrics`     | the producer's Prometheus metrics                                     |
 //! | `events`      | one type per happening: its log line and its metrics, emitted together |
@@ -40,6 +40,6 @@ mod tailer;
 mod watch;
 
 pub use config::Config;
-pub use positions::PositionStoreError;
+pub use positions::{DeliveredPosition, PositionStoreError, SavedPositions};
 pub use publisher::PublishError;
 pub use run::{run, ProducerError};

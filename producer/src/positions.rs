@@ -13,10 +13,14 @@
 //! crash or power cut leaves either the old or the new positions, never a
 //! mixture or an empty file. A failed write (a full disk) leaves the old file
 //! in place.
+//!
+//! [`SavedPositions`] reads the same file without writing anything, for
+//! `orderstream-status` while the producer is down: the format stays here.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -172,13 +176,7 @@ impl PositionStore {
     pub fn open(state_dir: &Path) -> Result<Self, PositionStoreError> {
         let path = state_dir.join(FILE_NAME);
         fs::create_dir_all(state_dir).map_err(|source| PositionStoreError::Write { path: path.clone(), source })?;
-        let stored = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<Stored>(&bytes)
-                .map_err(|source| PositionStoreError::Corrupt { path: path.clone(), source })?
-                .upgrade(),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Stored::default(),
-            Err(source) => return Err(PositionStoreError::Read { path, source }),
-        };
+        let stored = read_stored(&path)?;
         Ok(PositionStore { path, stored, dirty: false })
     }
 
@@ -262,6 +260,53 @@ impl PositionStore {
             .map_err(|source| PositionStoreError::Write { path: self.path.clone(), source })?;
         self.dirty = false;
         Ok(())
+    }
+}
+
+/// Reads and upgrades the store at `path`; a missing store is an empty one.
+fn read_stored(path: &Path) -> Result<Stored, PositionStoreError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(serde_json::from_slice::<Stored>(&bytes)
+            .map_err(|source| PositionStoreError::Corrupt { path: path.to_path_buf(), source })?
+            .upgrade()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Stored::default()),
+        Err(source) => Err(PositionStoreError::Read { path: path.to_path_buf(), source }),
+    }
+}
+
+/// The positions the producer last saved, read without creating or changing
+/// anything: `orderstream-status` shows them when the producer does not
+/// answer, which is when an operator asks how far it got.
+#[derive(Debug)]
+pub struct SavedPositions {
+    /// The store that was read.
+    path: PathBuf,
+    /// The files it tracks, by key name.
+    files: BTreeMap<String, TrackedFile>,
+}
+
+impl SavedPositions {
+    /// Reads the store in `state_dir`; a missing store (or folder) means
+    /// nothing was delivered yet.
+    pub fn read(state_dir: &Path) -> Result<Self, PositionStoreError> {
+        let path = state_dir.join(FILE_NAME);
+        let stored = read_stored(&path)?;
+        Ok(SavedPositions { path, files: stored.files })
+    }
+
+    /// Where the store is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How far `file` was delivered, if the store knows it: the same
+    /// identity as the producer's (device, inode and first bytes), so a
+    /// renamed file keeps its position and a rewritten one has none, exactly
+    /// as the producer would resume.
+    pub fn delivered(&self, file: &File) -> io::Result<Option<DeliveredPosition>> {
+        let metadata = file.metadata()?;
+        let Some(tracked) = self.files.get(&key_name((metadata.dev(), metadata.ino()))) else { return Ok(None) };
+        Ok(tracked.identity.same_file(file)?.then_some(tracked.delivered))
     }
 }
 
@@ -390,6 +435,30 @@ mod tests {
         store.track(tracked(2, 1, 120));
         assert!(store.is_dirty());
         assert_eq!(PositionStore::open(dir.path()).unwrap().get((1, 2)), None);
+    }
+
+    #[test]
+    fn saved_positions_are_read_by_file_identity_without_creating_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        assert!(SavedPositions::read(&state).unwrap().files.is_empty(), "no store: nothing delivered");
+        assert!(!state.exists(), "reading creates nothing");
+
+        let delivered = dir.path().join("delivered.csv");
+        fs::write(&delivered, "id\n1\n2\n").unwrap();
+        let unknown = dir.path().join("unknown.csv");
+        fs::write(&unknown, "id\n3\n").unwrap();
+        let identity = FileIdentity::of(&File::open(&delivered).unwrap()).unwrap();
+        let mut store = PositionStore::open(&state).unwrap();
+        let position = DeliveredPosition { offset: 5, lines: 2, last_record: None, header_offset: 0 };
+        store.track(TrackedFile { path: delivered.clone(), identity, epoch: 1, delivered: position });
+        store.persist().unwrap();
+
+        let saved = SavedPositions::read(&state).unwrap();
+        assert_eq!(saved.delivered(&File::open(&delivered).unwrap()).unwrap(), Some(position));
+        assert_eq!(saved.delivered(&File::open(&unknown).unwrap()).unwrap(), None);
+        fs::write(&delivered, "xx\n1\n2\n").unwrap();
+        assert_eq!(saved.delivered(&File::open(&delivered).unwrap()).unwrap(), None, "rewritten: another file");
     }
 
     #[test]

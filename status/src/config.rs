@@ -50,9 +50,16 @@ pub struct Config {
     #[arg(long, value_name = "STATE_FILE", conflicts_with = "json")]
     pub progress: Option<PathBuf>,
 
-    /// The inbox whose lines are counted for `--progress`.
+    /// The inbox whose lines are counted for `--progress`, and whose files
+    /// are shown from the saved positions when the producer is down.
     #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_INBOX", default_value = "data/inbox")]
     pub inbox: PathBuf,
+
+    /// The producer's state folder (its `--state-dir`): when the producer
+    /// does not answer, each inbox file's delivery is read from the positions
+    /// it saved there.
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_STATE_DIR", default_value = ".local/state/producer")]
+    pub producer_state_dir: PathBuf,
 
     /// Which files of the inbox count, as the producer's `--pattern`.
     #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_PATTERN", default_value = "*.csv")]
@@ -101,6 +108,7 @@ mod tests {
         let config = Config::try_parse_from(["orderstream-status"]).unwrap();
         assert_eq!(config.producer_metrics_addr.port(), 9101);
         assert_eq!(config.consumer_metrics_addr.port(), 9102);
+        assert_eq!(config.producer_state_dir, PathBuf::from(".local/state/producer"), "the producer's default");
         config.validate().unwrap();
         assert!(Config::try_parse_from(["s", "--json", "--progress", "p.json"]).is_err());
     }

@@ -1,6 +1,7 @@
 //! Asking each part of the pipeline what it knows: the producer's and the
 //! consumer's `/status`, Kafka's high watermarks and group members,
-//! PostgreSQL's stored offsets, freshness and dead letters. Only reads.
+//! PostgreSQL's stored offsets, freshness and dead letters; the producer's
+//! saved positions when it does not answer. Only reads.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::config::Config;
+use crate::saved::{saved_delivery, SavedDelivery};
 
 /// Everything gathered in one look.
 #[derive(Debug)]
@@ -25,6 +27,9 @@ pub struct Gathered {
     pub kafka: Result<KafkaView, Unreachable>,
     /// PostgreSQL's view, or why it could not be had.
     pub database: Result<DatabaseView, Unreachable>,
+    /// The inbox's delivery from the producer's saved positions, or why
+    /// they cannot be read: read only when the producer does not answer.
+    pub saved: Option<Result<SavedDelivery, String>>,
 }
 
 /// A process's answer to `GET /status`.
@@ -109,7 +114,11 @@ pub async fn gather(config: &Config) -> Gathered {
     let kafka = kafka_view(config);
     let database = database_view(config);
     let (producer, consumer, kafka, database) = tokio::join!(producer, consumer, kafka, database);
-    Gathered { producer, consumer, kafka, database }
+    let saved = (!producer.up).then(|| {
+        let matcher = globset::Glob::new(&config.pattern).expect("validated pattern").compile_matcher();
+        saved_delivery(&config.producer_state_dir, &config.inbox, &matcher)
+    });
+    Gathered { producer, consumer, kafka, database, saved }
 }
 
 async fn process_status(addr: SocketAddr, timeout: Duration) -> ProcessStatus {

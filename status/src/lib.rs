@@ -8,6 +8,7 @@
 //! |--------------|----------------------------------------------------------------------------|
 //! | `config`     | flags and environment variables (the same as the other binaries)           |
 //! | `gather`     | asking each part: the processes' `/status`, Kafka, PostgreSQL              |
+//! | `saved`      | each inbox file's delivery from the producer's saved positions, when it is down |
 //! | `report`     | the verdict (caught up, behind, unreachable), the screen, the exit code    |
 //! | `progress`   | `--progress`: one line of orders loaded, rate and time left per call       |
 //!
@@ -24,6 +25,7 @@ mod config;
 mod gather;
 mod progress;
 mod report;
+mod saved;
 
 pub use config::Config;
 pub use gather::gather;

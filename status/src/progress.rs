@@ -81,7 +81,7 @@ fn describe(report: &Report, orders: i64, lines: u64, rate: f64) -> String {
 }
 
 /// The inbox's matching files and their sizes, by name.
-fn inbox_files(inbox: &Path, matcher: &GlobMatcher) -> Vec<(PathBuf, u64)> {
+pub(crate) fn inbox_files(inbox: &Path, matcher: &GlobMatcher) -> Vec<(PathBuf, u64)> {
     let Ok(listing) = std::fs::read_dir(inbox) else { return Vec::new() };
     let mut files: Vec<(PathBuf, u64)> = listing
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use orderstream_lag_exporter::lag::PartitionOffsets;
 use serde::Serialize;
 
 use crate::gather::{Gathered, Member, ProcessStatus};
+use crate::saved::{FileSource, SavedDelivery, SavedFile};
 
 /// The pipeline's state, which is the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,9 +60,14 @@ pub struct Report {
     pub producer: ProcessStatus,
     /// The consumer's answer.
     pub consumer: ProcessStatus,
-    /// Each followed file (from the producer's `/status`): path, size,
-    /// delivered bytes, percent, caught up.
+    /// Each followed file: path, size, delivered bytes, percent, caught up,
+    /// and `source`: `producer` (its `/status`) or `saved_positions` (the
+    /// positions it saved, read because it does not answer).
     pub files: Vec<serde_json::Value>,
+    /// The positions store the files were read from, when the producer does
+    /// not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_positions: Option<PathBuf>,
     /// The orders topic.
     pub topic: String,
     /// The consumer group.
@@ -88,7 +95,7 @@ impl Report {
     pub fn new(gathered: Gathered, topic: &str, group: &str) -> Report {
         let mut problems = Vec::new();
         let mut unreachable = Vec::new();
-        let files = producer_files(&gathered.producer, &mut problems);
+        let (files, saved_positions) = producer_files(&gathered.producer, gathered.saved, &mut problems);
         if !gathered.consumer.up {
             problems.push(format!("the consumer does not answer at {}", gathered.consumer.addr));
         }
@@ -124,6 +131,7 @@ impl Report {
             producer: gathered.producer,
             consumer: gathered.consumer,
             files,
+            saved_positions,
             topic: topic.to_string(),
             group: group.to_string(),
             group_state: kafka.as_ref().ok().map(|k| k.group_state.clone()),
@@ -162,6 +170,9 @@ impl Report {
             let _ = writeln!(out, "  - {line}");
         }
         let _ = writeln!(out, "\nproducer  {}", up_line(&self.producer, &[("in flight", "in_flight")]));
+        if let Some(store) = &self.saved_positions {
+            let _ = writeln!(out, "  saved positions (producer down), from {}:", store.display());
+        }
         if !self.files.is_empty() {
             let _ = writeln!(out, "  {:>12}  {:>12}  {:>6}  file", "size", "delivered", "%");
         }
@@ -222,21 +233,53 @@ fn up_line(process: &ProcessStatus, fields: &[(&str, &str)]) -> String {
     line
 }
 
-/// The producer's files, and what keeps it from being caught up.
-fn producer_files(producer: &ProcessStatus, problems: &mut Vec<String>) -> Vec<serde_json::Value> {
-    let Some(status) = producer.status.as_ref().filter(|_| producer.up) else {
-        problems.push(format!("the producer does not answer at {}", producer.addr));
-        return Vec::new();
+/// The producer's files, from its `/status` or, when it does not answer,
+/// from its saved positions (with the store read); and what keeps it from
+/// being caught up.
+fn producer_files(
+    producer: &ProcessStatus,
+    saved: Option<Result<SavedDelivery, String>>,
+    problems: &mut Vec<String>,
+) -> (Vec<serde_json::Value>, Option<PathBuf>) {
+    let (files, store) = match producer.status.as_ref().filter(|_| producer.up) {
+        Some(status) => {
+            if status["scanned"] != true {
+                problems.push("the producer has not looked at its inbox yet".into());
+            }
+            (live_files(status), None)
+        }
+        None => {
+            problems.push(format!("the producer does not answer at {}", producer.addr));
+            match saved {
+                Some(Ok(saved)) => (saved.files.iter().map(to_json).collect(), Some(saved.store)),
+                Some(Err(error)) => {
+                    problems.push(format!("cannot read the producer's saved positions: {error}"));
+                    (Vec::new(), None)
+                }
+                None => (Vec::new(), None),
+            }
+        }
     };
-    let files = status["files"].as_array().cloned().unwrap_or_default();
-    if status["scanned"] != true {
-        problems.push("the producer has not looked at its inbox yet".into());
-    }
     let behind = files.iter().filter(|file| file["caught_up"] != true).count();
     if behind > 0 {
         problems.push(format!("{behind} file(s) not completely delivered to Kafka yet"));
     }
+    (files, store)
+}
+
+/// The files of the producer's `/status`, each marked as read from it.
+fn live_files(status: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut files = status["files"].as_array().cloned().unwrap_or_default();
+    for file in &mut files {
+        if let Some(file) = file.as_object_mut() {
+            file.insert("source".into(), serde_json::json!(FileSource::Producer));
+        }
+    }
     files
+}
+
+fn to_json(file: &SavedFile) -> serde_json::Value {
+    serde_json::to_value(file).expect("a saved file serialises")
 }
 
 /// Lag of every partition of the topic against the offsets stored in
@@ -265,5 +308,57 @@ mod tests {
         assert_eq!(lags, [(0, 0), (1, 3), (2, 0)]);
         let lags: Vec<i64> = lag_per_partition(&watermarks, &BTreeMap::new()).iter().map(|p| p.lag).collect();
         assert_eq!(lags, [10, 5, 0], "no stored offset: behind by everything held");
+    }
+
+    fn gathered_with_the_producer_down(saved: Result<SavedDelivery, String>) -> Gathered {
+        use crate::gather::{DatabaseView, KafkaView};
+        let process = |port| ProcessStatus {
+            addr: ([127, 0, 0, 1], port).into(),
+            up: port != 1,
+            error: (port == 1).then(|| "connection refused".into()),
+            status: (port != 1).then(|| serde_json::json!({ "version": "0" })),
+        };
+        Gathered {
+            producer: process(1),
+            consumer: process(2),
+            kafka: Ok(KafkaView {
+                watermarks: BTreeMap::from([(0, (0, 3))]),
+                members: Vec::new(),
+                group_state: "Stable".into(),
+            }),
+            database: Ok(DatabaseView { stored_offsets: BTreeMap::from([(0, 3)]), ..DatabaseView::default() }),
+            saved: Some(saved),
+        }
+    }
+
+    #[test]
+    fn with_the_producer_down_the_files_come_from_its_saved_positions() {
+        let file = SavedFile {
+            path: "inbox/a.csv".into(),
+            size: 200,
+            delivered_bytes: 150,
+            delivered_lines: 3,
+            percent: 75.0,
+            caught_up: false,
+            source: FileSource::SavedPositions,
+        };
+        let saved = Ok(SavedDelivery { store: "state/positions.json".into(), files: vec![file] });
+        let report = Report::new(gathered_with_the_producer_down(saved), "orders", "group");
+        assert_eq!(report.exit_code(), 1, "the producer is down");
+        assert_eq!(report.files[0]["source"], "saved_positions");
+        assert_eq!(report.files[0]["percent"], 75.0);
+        assert_eq!(report.saved_positions, Some(PathBuf::from("state/positions.json")));
+        let screen = report.render();
+        assert!(screen.contains("saved positions (producer down), from state/positions.json"), "{screen}");
+        assert!(screen.contains("inbox/a.csv"), "{screen}");
+    }
+
+    #[test]
+    fn an_unreadable_store_is_a_problem_not_an_empty_inbox() {
+        let saved = Err("the position store state/positions.json is corrupt".into());
+        let report = Report::new(gathered_with_the_producer_down(saved), "orders", "group");
+        assert_eq!(report.exit_code(), 1);
+        assert!(report.files.is_empty() && report.saved_positions.is_none());
+        assert!(report.problems.iter().any(|problem| problem.contains("corrupt")), "{:?}", report.problems);
     }
 }
