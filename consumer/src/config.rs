@@ -9,7 +9,20 @@ use thiserror::Error;
 /// Most bytes one fetch response carries (`fetch.max.bytes`).
 pub const FETCH_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// Most bytes fetched per partition at a time (`max.partition.fetch.bytes`).
-pub const PARTITION_FETCH_MAX_BYTES: usize = 1024 * 1024;
+///
+/// Counted *compressed*, and it is what bounds a backlogged consumer's
+/// memory: librdkafka checks its prefetch bounds (`queued.min.messages`,
+/// and `queued.max.messages.kbytes`, which counts keys and values only)
+/// before a fetch, not within one, and each record it returns holds its
+/// message set decompressed, headers included. Orders compress about 7 to 1
+/// (the provenance and `columns` headers repeat on every record: ~57 bytes
+/// an order on the wire), so with 1 MiB one fetch of six partitions could
+/// bring ~110,000 orders; at the heap's peak (heaptrack, one consumer on a
+/// 300,000-order backlog) librdkafka held 76 MiB of decompressed message
+/// sets and 33 MiB of per-record state. At 256 KiB a partition's fetch is
+/// ~4,500 orders, most of a batch: that backlog peaks at 60-71 MiB instead
+/// of 126-132, drained in 13-15 s instead of 11-13 (BENCHMARKS.md, history).
+pub const PARTITION_FETCH_MAX_BYTES: usize = 256 * 1024;
 
 /// Reads order records from Kafka as a consumer group and upserts them into
 /// PostgreSQL, committing Kafka offsets only after the database commit.
