@@ -179,8 +179,8 @@ impl RecordSkipped<'_> {
     }
 }
 
-/// The dead-letter intake committed a transaction that stored producer
-/// dead letters in `dead_letters`.
+/// The dead-letter intake committed a transaction: the producer dead letters
+/// new in `dead_letters`, and records it passed.
 pub struct ProducerDeadLettersStored<'a> {
     /// The `error_kind` of each dead letter new in the table.
     pub reasons: &'a [&'a str],
@@ -195,10 +195,16 @@ impl ProducerDeadLettersStored<'_> {
     /// The log message.
     pub const MESSAGE: &'static str = "Producer dead letters stored.";
 
-    /// Logs it; counts each dead letter by reason
+    /// Counts every record committed past
+    /// (`orderstream_consumer_intake_records_total`); when some dead letters
+    /// were new, logs it, counts each by reason
     /// (`orderstream_consumer_intake_dead_letters_total{reason}`) and sets
     /// `orderstream_consumer_intake_last_stored_timestamp_seconds`.
     pub fn emit(&self, metrics: &Metrics) {
+        metrics.intake_records.inc_by(self.reasons.len() as u64 + self.passed);
+        if self.reasons.is_empty() {
+            return;
+        }
         info!(message = Self::MESSAGE, stored = self.reasons.len(), passed = self.passed);
         for reason in self.reasons {
             metrics.intake_stored.with_label_values(&[producer_reason_label(reason)]).inc();
@@ -313,6 +319,12 @@ mod tests {
         let stored = |reason| metrics.intake_stored.with_label_values(&[reason]).get();
         assert_eq!((stored("invalid_amount"), stored("field_count"), stored("other")), (2, 1, 1));
         assert_eq!(metrics.intake_last_stored.get(), at.timestamp());
+        assert_eq!(metrics.intake_records.get(), 6, "stored and passed");
+
+        let later: chrono::DateTime<chrono::Utc> = "2026-11-29T11:00:00Z".parse().unwrap();
+        ProducerDeadLettersStored { reasons: &[], passed: 3, at: later }.emit(&metrics);
+        assert_eq!(metrics.intake_records.get(), 9, "records passed with nothing new still count");
+        assert_eq!(metrics.intake_last_stored.get(), at.timestamp(), "nothing new stored: unchanged");
     }
 
     #[test]

@@ -115,11 +115,8 @@ async fn intake(
         })
         .await?;
         let Some(stored) = stored else { break };
-        if !stored.inserted.is_empty() {
-            let reasons: Vec<&str> = stored.inserted.iter().map(String::as_str).collect();
-            ProducerDeadLettersStored { reasons: &reasons, passed: stored.passed, at: chrono::Utc::now() }
-                .emit(metrics);
-        }
+        let reasons: Vec<&str> = stored.inserted.iter().map(String::as_str).collect();
+        ProducerDeadLettersStored { reasons: &reasons, passed: stored.passed, at: chrono::Utc::now() }.emit(metrics);
         after_commit(&consumer, &config.dlq_topic.name, &stored.report, &mut seeked);
     }
     consumer.unsubscribe();

@@ -71,6 +71,10 @@ pub struct Metrics {
     /// Unix time the intake last stored a producer dead letter (0: not since
     /// this process started).
     pub(crate) intake_last_stored: IntGauge,
+    /// Records of the dead-letter topic the intake committed past (stored,
+    /// already stored, or the consumer's own): with the producer's dead
+    /// letters, it tells a stalled intake from one with nothing new to store.
+    pub(crate) intake_records: IntCounter,
 }
 
 /// Running totals: logged at shutdown and written to the final report.
@@ -169,6 +173,11 @@ impl Metrics {
                 "orderstream_consumer_intake_last_stored_timestamp_seconds",
                 "Unix time the dead-letter intake last stored a producer dead letter (0: not since this consumer \
                  started).",
+            ),
+            intake_records: metrics.counter(
+                "orderstream_consumer_intake_records_total",
+                "Records of the dead-letter topic the dead-letter intake committed past: stored, already stored, or \
+                 the consumer's own dead letters.",
             ),
             registry: metrics.registry(),
         }

@@ -175,9 +175,11 @@ async fn appended_bad_lines_are_in_dead_letters_once_with_stage_reason_and_place
 async fn an_appended_bad_line_raises_the_intakes_stored_counter_by_exactly_one() {
     const STORED: &str = "orderstream_consumer_intake_dead_letters_total";
     const LAST_STORED: &str = "orderstream_consumer_intake_last_stored_timestamp_seconds";
+    const COMMITTED: &str = "orderstream_consumer_intake_records_total";
     let scenario = Scenario::new("dl_intake_metrics").await;
     let (_producer, consumer) = running_pipeline(&scenario, "export.csv").await;
     assert_eq!(consumer.metric_sum(STORED), Some(0.0), "no bad line yet");
+    assert_eq!(consumer.metric(COMMITTED), Some(0.0), "no record of the dead-letter topic yet");
     assert_eq!(consumer.metric(LAST_STORED), Some(0.0), "nothing stored yet");
     let before = chrono::Utc::now().timestamp();
 
@@ -189,6 +191,7 @@ async fn an_appended_bad_line_raises_the_intakes_stored_counter_by_exactly_one()
     let counted = poll_until(VISIBLE, || std::future::ready(consumer.metric_sum(STORED) == Some(1.0))).await;
     assert!(counted, "{STORED} should read 1: {:?}", consumer.metric_sum(STORED));
     assert_eq!(consumer.metric(&format!("{STORED}{{reason=\"{reason}\"}}")), Some(1.0), "counted by its reason");
+    assert_eq!(consumer.metric(COMMITTED), Some(1.0), "the one record of the dead-letter topic, committed past");
     let last_stored = consumer.metric(LAST_STORED).unwrap();
     assert!(last_stored >= before as f64, "{LAST_STORED} = {last_stored}, appended at {before}");
 }
