@@ -97,6 +97,13 @@ impl Config {
         self.kafka.validate()?;
         Ok(self.database.validate()?)
     }
+
+    /// Which inbox files count (`--pattern`), for the progress line and the
+    /// saved positions alike. Call after [`Config::validate`], which
+    /// refuses a pattern that is no glob.
+    pub fn inbox_matcher(&self) -> globset::GlobMatcher {
+        globset::Glob::new(&self.pattern).expect("validated pattern").compile_matcher()
+    }
 }
 
 #[cfg(test)]

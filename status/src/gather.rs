@@ -114,10 +114,8 @@ pub async fn gather(config: &Config) -> Gathered {
     let kafka = kafka_view(config);
     let database = database_view(config);
     let (producer, consumer, kafka, database) = tokio::join!(producer, consumer, kafka, database);
-    let saved = (!producer.up).then(|| {
-        let matcher = globset::Glob::new(&config.pattern).expect("validated pattern").compile_matcher();
-        saved_delivery(&config.producer_state_dir, &config.inbox, &matcher)
-    });
+    let saved =
+        (!producer.up).then(|| saved_delivery(&config.producer_state_dir, &config.inbox, &config.inbox_matcher()));
     Gathered { producer, consumer, kafka, database, saved }
 }
 

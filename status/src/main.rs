@@ -23,8 +23,7 @@ async fn main_with(deprecated: Vec<connect::env::Alias>) {
     }
     let report = Report::new(gather(&config).await, &config.topic.name, &config.group.name);
     if let Some(state_file) = &config.progress {
-        let matcher = globset::Glob::new(&config.pattern).expect("validated pattern").compile_matcher();
-        println!("{}", progress_line(&report, state_file, &config.inbox, &matcher));
+        println!("{}", progress_line(&report, state_file, &config.inbox, &config.inbox_matcher()));
     } else if config.json {
         println!("{}", serde_json::to_string_pretty(&report).expect("the report serialises"));
     } else {
