@@ -89,6 +89,11 @@ mod tests {
         if let Some(version) = version {
             headers = headers.insert(Header { key: headers::SOURCE_VERSION, value: Some(version) });
         }
+        with_headers(payload, headers)
+    }
+
+    /// A record of the orders topic at partition 1, offset 5.
+    fn with_headers(payload: &[u8], headers: OwnedHeaders) -> OwnedMessage {
         OwnedMessage::new(Some(payload.to_vec()), None, "orders".into(), Timestamp::NotAvailable, 1, 5, Some(headers))
     }
 
@@ -109,16 +114,7 @@ mod tests {
         let headers = OwnedHeaders::new()
             .insert(Header { key: headers::SOURCE_FILE, value: Some("a.csv") })
             .insert(Header { key: headers::COLUMNS, value: Some(r#"["id","currency"]"#) });
-        let sent = OwnedMessage::new(
-            Some(WITH_EXTRA.to_vec()),
-            None,
-            "orders".into(),
-            Timestamp::NotAvailable,
-            1,
-            5,
-            Some(headers),
-        );
-        let record = decode(sent).record.unwrap();
+        let record = decode(with_headers(WITH_EXTRA, headers)).record.unwrap();
         let extra: Vec<_> = record.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(extra, [("currency", "EUR"), ("note", "a\\u0000b")], "in file order, NUL escaped");
         assert_eq!(record.source.columns.as_deref(), Some(r#"["id","currency"]"#));
@@ -137,16 +133,7 @@ mod tests {
     #[test]
     fn a_nul_in_the_source_file_header_is_escaped_and_the_order_kept() {
         let headers = OwnedHeaders::new().insert(Header { key: headers::SOURCE_FILE, value: Some("a\0.csv") });
-        let message = OwnedMessage::new(
-            Some(ORDER.to_vec()),
-            None,
-            "orders".into(),
-            Timestamp::NotAvailable,
-            1,
-            5,
-            Some(headers),
-        );
-        assert_eq!(decode(message).record.unwrap().source.file, "a\\u0000.csv");
+        assert_eq!(decode(with_headers(ORDER, headers)).record.unwrap().source.file, "a\\u0000.csv");
     }
 
     #[test]
