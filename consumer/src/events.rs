@@ -181,7 +181,7 @@ impl RecordSkipped<'_> {
 
 /// The dead-letter intake committed a transaction: the producer dead letters
 /// new in `dead_letters`, and records it passed.
-pub struct ProducerDeadLettersStored<'a> {
+pub struct DeadLetterIntakeCommitted<'a> {
     /// The `error_kind` of each dead letter new in the table.
     pub reasons: &'a [&'a str],
     /// Records passed in the same transaction: the consumer's own, or lines
@@ -191,7 +191,7 @@ pub struct ProducerDeadLettersStored<'a> {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
-impl ProducerDeadLettersStored<'_> {
+impl DeadLetterIntakeCommitted<'_> {
     /// The log message.
     pub const MESSAGE: &'static str = "Producer dead letters stored.";
 
@@ -315,14 +315,14 @@ mod tests {
         let at: chrono::DateTime<chrono::Utc> = "2026-11-29T10:00:00Z".parse().unwrap();
         assert_eq!(metrics.intake_last_stored.get(), 0, "nothing stored yet");
         let reasons = ["invalid_amount", "invalid_amount", "field_count", "made_up_by_another_tool"];
-        ProducerDeadLettersStored { reasons: &reasons, passed: 2, at }.emit(&metrics);
+        DeadLetterIntakeCommitted { reasons: &reasons, passed: 2, at }.emit(&metrics);
         let stored = |reason| metrics.intake_stored.with_label_values(&[reason]).get();
         assert_eq!((stored("invalid_amount"), stored("field_count"), stored("other")), (2, 1, 1));
         assert_eq!(metrics.intake_last_stored.get(), at.timestamp());
         assert_eq!(metrics.intake_records.get(), 6, "stored and passed");
 
         let later: chrono::DateTime<chrono::Utc> = "2026-11-29T11:00:00Z".parse().unwrap();
-        ProducerDeadLettersStored { reasons: &[], passed: 3, at: later }.emit(&metrics);
+        DeadLetterIntakeCommitted { reasons: &[], passed: 3, at: later }.emit(&metrics);
         assert_eq!(metrics.intake_records.get(), 9, "records passed with nothing new still count");
         assert_eq!(metrics.intake_last_stored.get(), at.timestamp(), "nothing new stored: unchanged");
     }

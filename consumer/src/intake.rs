@@ -34,7 +34,7 @@ use tracing::info;
 use crate::apply::{ApplyError, BatchReport};
 use crate::config::Config;
 use crate::dead_letters::{self, ProducerDeadLetter};
-use crate::events::ProducerDeadLettersStored;
+use crate::events::DeadLetterIntakeCommitted;
 use crate::metrics::Metrics;
 use crate::offsets::{self, offset_ranges};
 use crate::run::{after_commit, kafka_config, retry_transient, wait_for_topic, ConsumerError, RebalanceContext};
@@ -116,7 +116,7 @@ async fn intake(
         .await?;
         let Some(stored) = stored else { break };
         let reasons: Vec<&str> = stored.inserted.iter().map(String::as_str).collect();
-        ProducerDeadLettersStored { reasons: &reasons, passed: stored.passed, at: chrono::Utc::now() }.emit(metrics);
+        DeadLetterIntakeCommitted { reasons: &reasons, passed: stored.passed, at: chrono::Utc::now() }.emit(metrics);
         after_commit(&consumer, &config.dlq_topic.name, &stored.report, &mut seeked);
     }
     consumer.unsubscribe();
