@@ -25,7 +25,7 @@ NEED_RUN     = test -f $(LOCAL)/env || { echo "$@: no $(LOCAL)/env: start the st
 
 export LOCAL INBOX ARCHIVE ARCHIVE_AFTER PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE BROKERS
 
-.PHONY: help run status dead-letters redrive down clean test deps services test-services gen report report-screenshot bench lint up secrets compose-check chaos chaos-cluster soak fuzz replay replay-topic
+.PHONY: help run status dead-letters redrive down clean test deps services test-services gen report report-screenshot bench bench-compare lint up secrets compose-check chaos chaos-cluster soak fuzz replay replay-topic
 
 # Docker Compose (`make up`): the plugin or the standalone tool; empty without either.
 COMPOSE_YML = compose/docker-compose.yml
@@ -120,6 +120,9 @@ replay-topic: ## read the whole orders topic again (SINCE=RFC3339 from that time
 
 bench: ## throughput, latency, memory against COPY, Kafka and a naive baseline (quick: BENCH_ORDERS=100000 BENCH_LATENCY_SECONDS=10; BENCH_ARGS=--help)
 	@bash scripts/bench.sh $(BENCH_ARGS)
+
+bench-compare: ## this tree against REF (default: the last release in bench/releases.tsv), alternately, new/old per figure (BENCH_ORDERS=100000, BENCH_ROUNDS=2, BENCH_MIN_RATIO to fail)
+	@REF="$(REF)" bash scripts/bench-compare.sh $(BENCH_ARGS)
 
 chaos: ## the reliability suite: every fault scenario, one table (CHAOS_ARGS="--fast --only 1,12a")
 	@bash scripts/chaos.sh run $(CHAOS_ARGS)

@@ -3,7 +3,8 @@
 #
 # Starts its own PostgreSQL and Kafka (ports and folders apart from `make
 # run`'s, so both can run side by side), runs the unit and end-to-end tests,
-# then a smoke test of `make run` itself, and stops what it started.
+# then a smoke test of `make run` itself, stops what it started, and ends
+# with the speed gate against the last release (`make bench-compare`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,3 +38,12 @@ bash scripts/chaos.sh run --fast --only "${CHAOS_FAST_SUBSET:-2,8,9,10,12a,12c,1
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash scripts/fuzz.sh
 
 bash scripts/test-make-run.sh
+
+# The speed gate: this tree against the last release (bench/releases.tsv),
+# alternately on the bench's own services, two rounds each, medians; fails
+# when the end-to-end or the sink rate falls below 0.75 of the release's
+# (BENCHMARKS.md, "The regression gate"). The test services go first: the
+# gate measures, so nothing else may run beside it.
+stop_test_services "${SERVICES[@]}"
+BENCH_ORDERS="${GATE_ORDERS:-100000}" BENCH_ROUNDS="${GATE_ROUNDS:-2}" BENCH_MIN_RATIO="${GATE_MIN_RATIO:-0.75}" \
+  bash scripts/bench-compare.sh

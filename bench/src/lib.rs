@@ -24,6 +24,8 @@
 //!   that topic into `orders` (timed by `written_at`, first row to last).
 //! - with `BENCH_SCALING=1`, only copy and e2e, and a one-line report: how
 //!   the cost grows with consumers and orders.
+//! - with `--compare-with DIR` (`make bench-compare`), only the e2e cold
+//!   load, source and sink, for each build in turn, and the ratios.
 //! - peer_source, peer_sink (`BENCH_PEERS`, on by default): Kafka Connect,
 //!   standalone, doing each half instead: `FileStreamSource` reading the
 //!   same file, the Debezium JDBC sink upserting the same orders; timed and
@@ -44,9 +46,13 @@
 //! - `procfs`: CPU time and peak memory of processes, from `/proc`.
 //! - `phases`: one module per phase; `profile`: `BENCH_PERF` and
 //!   `BENCH_PROFILE` (`perf`).
-//! - `report`: the table and the machine-readable last line.
+//! - `report`: the table and the machine-readable last line; `wire`: bytes
+//!   per record on the topic, stored and decompressed.
+//! - `compare` (`--compare-with`, `make bench-compare`): this build against
+//!   an older one, alternately on the same services and input; new ÷ old.
 
 mod cluster;
+mod compare;
 mod connect_json;
 mod connect_worker;
 mod input;
@@ -59,6 +65,7 @@ mod profile;
 mod report;
 mod services;
 mod settings;
+mod wire;
 
 pub use settings::Settings;
 
@@ -85,6 +92,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<String> {
         "input: {} orders, {} bytes of CSV, mean Kafka value {:.1} bytes",
         settings.orders, input.file_bytes, input.mean_value_bytes
     ));
+    if settings.compare_with.is_some() {
+        let report = compare::run(settings, &services, &input).await;
+        drop(services);
+        return report;
+    }
     let copy = phases::copy::run(settings, &services, &input).await.context("phase copy")?;
     if settings.scaling {
         let e2e = phases::e2e::run(settings, &services, &input).await.context("phase e2e")?;
@@ -111,6 +123,18 @@ pub async fn run(settings: &Settings) -> anyhow::Result<String> {
         None
     };
     drop(services);
-    let results = Results { input, copy, kafka, e2e, replicated, naive, latency, source, sink, peers };
+    let results = Results {
+        input,
+        copy,
+        kafka,
+        e2e,
+        replicated,
+        naive,
+        latency,
+        source,
+        sink: sink.load,
+        sink_peak_kib: sink.consumer_peak_kib,
+        peers,
+    };
     Ok(report::render(settings, &results, started.elapsed()))
 }

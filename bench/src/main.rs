@@ -27,7 +27,8 @@ fn main() -> ExitCode {
     match outcome {
         Ok(report) => {
             print!("{report}");
-            let path = settings.local.join("report.txt");
+            let name = if settings.compare_with.is_some() { "compare.txt" } else { "report.txt" };
+            let path = settings.local.join(name);
             if let Err(error) = std::fs::write(&path, &report) {
                 eprintln!("bench: error: cannot write {}: {error}", path.display());
                 return ExitCode::FAILURE;

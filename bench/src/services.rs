@@ -116,6 +116,11 @@ impl Services {
         Ok(command)
     }
 
+    /// The broker's log folder (its topics' partitions, one folder each).
+    pub fn kafka_log_dir(&self) -> PathBuf {
+        self.kafka_dir.join("data")
+    }
+
     /// CPU ticks of the broker so far.
     pub fn kafka_ticks(&self) -> u64 {
         let pid = std::fs::read_to_string(self.kafka_dir.join("kafka.pid")).unwrap_or_default();

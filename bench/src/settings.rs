@@ -9,7 +9,7 @@ use crate::ports::port;
 
 /// orderstream's throughput, latency and memory against the limits of its
 /// parts. The last line printed is machine-readable (`bench: key=value …`).
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(version)]
 pub struct Settings {
     /// Orders generated (quick: 100000).
@@ -61,6 +61,23 @@ pub struct Settings {
     /// points in the time of one full run (BENCHMARKS.md, "How cost grows").
     #[arg(long, env = "BENCH_SCALING", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub scaling: bool,
+    /// Compares this build against the pipeline binaries in this folder
+    /// (an older release's, built by `make bench-compare REF=…`): both run
+    /// alternately on the same services and input, and the report is new
+    /// ÷ old for each figure instead of the phases' table.
+    #[arg(long, env = "BENCH_COMPARE_WITH")]
+    pub compare_with: Option<PathBuf>,
+    /// What the compared build is called in the report (its git ref).
+    #[arg(long, env = "BENCH_COMPARE_LABEL", default_value = "baseline")]
+    pub compare_label: String,
+    /// Rounds of the comparison; each runs the baseline, then this build
+    /// (A B A B …), and the medians are compared.
+    #[arg(long, env = "BENCH_ROUNDS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
+    /// Fails the comparison (exit 1) when this build's end-to-end or sink
+    /// rate is below this fraction of the baseline's (`make test`: 0.75).
+    #[arg(long, env = "BENCH_MIN_RATIO")]
+    pub min_ratio: Option<f64>,
     /// Folder of the bench's services, logs and report (wiped at the start).
     #[arg(long, env = "BENCH_LOCAL", default_value = ".local/bench")]
     pub local: PathBuf,

@@ -80,6 +80,9 @@ impl Process {
             if let Some(addr) = ready.and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok()) {
                 return addr["addr"].as_str().expect("addr in the ready file").to_string();
             }
+            if let Some(addr) = logged_metrics_addr(&self.output()) {
+                return addr;
+            }
             assert!(Instant::now() < deadline, "{} never served metrics:\n{}", self.name, self.output());
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -169,5 +172,26 @@ impl Drop for Process {
         if std::thread::panicking() {
             eprintln!("--- output of {} ---\n{}", self.name, self.output());
         }
+    }
+}
+
+/// The metrics address an older release logged at start (`Serving /metrics,
+/// /healthz, /readyz.` with `addr=…`): releases before the ready file, which
+/// the bench's comparison still runs.
+fn logged_metrics_addr(output: &str) -> Option<String> {
+    let line = output.lines().find(|line| line.contains("Serving /metrics"))?;
+    let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
+    Some(addr.trim_matches('"').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_metrics_addr;
+
+    #[test]
+    fn an_older_release_s_logged_metrics_address_is_found() {
+        let log = "2026-11-28T00:00:00Z  INFO orderstream_telemetry: Serving /metrics, /healthz, /readyz. addr=127.0.0.1:40123\n";
+        assert_eq!(logged_metrics_addr(log).as_deref(), Some("127.0.0.1:40123"));
+        assert_eq!(logged_metrics_addr("INFO Started.\n"), None);
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -49,6 +49,9 @@ pub struct Scenario {
     pub group: String,
     /// Temporary folder holding the inbox and the producer's state.
     pub dir: tempfile::TempDir,
+    /// Where its binaries come from, when not [`binary`]'s folder: the
+    /// bench's comparison runs an older release's build on the same services.
+    binaries: Option<PathBuf>,
 }
 
 impl Scenario {
@@ -97,6 +100,7 @@ impl Scenario {
             dlq_topic: format!("orders.dlq-{unique}"),
             group: format!("group-{unique}"),
             dir: tempfile::tempdir().unwrap(),
+            binaries: None,
         };
         std::fs::create_dir_all(scenario.inbox()).unwrap();
         scenario.create_topics(replication).await;
@@ -114,6 +118,21 @@ impl Scenario {
         });
         for result in admin.create_topics(&topics, &AdminOptions::new()).await.expect("create test topics") {
             result.expect("test topic created");
+        }
+    }
+
+    /// Runs the binaries of `folder` instead of [`binary`]'s (another
+    /// build, e.g. an older release's, on the same services).
+    pub fn with_binaries_from(mut self, folder: &Path) -> Scenario {
+        self.binaries = Some(folder.to_path_buf());
+        self
+    }
+
+    /// The path of one of this scenario's binaries.
+    fn binary(&self, name: &str) -> PathBuf {
+        match &self.binaries {
+            Some(folder) => folder.join(name),
+            None => binary(name),
         }
     }
 
@@ -143,6 +162,12 @@ impl Scenario {
             .env("ORDERSTREAM_PRODUCER_METRICS_ADDR", "127.0.0.1:0")
             .env("ORDERSTREAM_CONSUMER_METRICS_ADDR", "127.0.0.1:0")
             .stdin(Stdio::null());
+        if self.binaries.is_some() {
+            // Another build may be an older release, from before every
+            // variable was `ORDERSTREAM_…`; these names are still read as
+            // aliases, and the `ORDERSTREAM_` names win where both are set.
+            command.env("KAFKA_BROKERS", &self.brokers).env("DATABASE_URL", &self.database_url);
+        }
     }
 
     /// Starts the real producer binary on this scenario's inbox.
@@ -152,7 +177,7 @@ impl Scenario {
 
     /// Starts the producer with extra environment (e.g. `FAILPOINTS`).
     pub fn start_producer_with(&self, extra_env: &[(&str, &str)]) -> Process {
-        let mut command = Command::new(binary("orderstream-producer"));
+        let mut command = Command::new(self.binary("orderstream-producer"));
         self.common_env(&mut command);
         command.env("ORDERSTREAM_INBOX", self.inbox()).env("ORDERSTREAM_STATE_DIR", self.state_dir());
         for (name, value) in extra_env {
@@ -168,7 +193,7 @@ impl Scenario {
 
     /// Starts a consumer in another group: it re-reads the whole topic.
     pub fn start_consumer_in_group(&self, group: &str) -> Process {
-        let mut command = Command::new(binary("orderstream-consumer"));
+        let mut command = Command::new(self.binary("orderstream-consumer"));
         self.common_env(&mut command);
         command.env("ORDERSTREAM_DATABASE_URL", &self.database_url).env("ORDERSTREAM_GROUP", group);
         Process::spawn(&format!("{}-consumer", self.name), command)
@@ -176,7 +201,7 @@ impl Scenario {
 
     /// Starts the real lag exporter on this scenario's group, topic and database.
     pub fn start_lag_exporter(&self) -> Process {
-        let mut command = Command::new(binary("orderstream-lag-exporter"));
+        let mut command = Command::new(self.binary("orderstream-lag-exporter"));
         self.common_env(&mut command);
         command
             .env("ORDERSTREAM_DATABASE_URL", &self.database_url)
@@ -250,7 +275,7 @@ impl Scenario {
     /// Starts the consumer binary with extra environment (e.g. batch size,
     /// `ORDERSTREAM_KAFKA_OPTIONS`).
     pub fn start_consumer_with(&self, extra_env: &[(&str, &str)]) -> Process {
-        let mut command = Command::new(binary("orderstream-consumer"));
+        let mut command = Command::new(self.binary("orderstream-consumer"));
         self.common_env(&mut command);
         command.env("ORDERSTREAM_DATABASE_URL", &self.database_url).env("ORDERSTREAM_GROUP", &self.group);
         for (name, value) in extra_env {
@@ -261,7 +286,7 @@ impl Scenario {
 
     /// Runs `orderstream-consumer redrive [--reason REASON]` to completion.
     pub fn redrive(&self, reason: Option<&str>) -> std::process::Output {
-        let mut command = Command::new(binary("orderstream-consumer"));
+        let mut command = Command::new(self.binary("orderstream-consumer"));
         self.common_env(&mut command);
         command.env("ORDERSTREAM_DATABASE_URL", &self.database_url).arg("redrive");
         if let Some(reason) = reason {

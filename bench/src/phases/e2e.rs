@@ -62,15 +62,40 @@ pub struct E2eResult {
     pub idle_cores: (f64, f64),
 }
 
-/// Runs the phase.
+/// Runs the phase: the cold load, then the re-ingest.
 pub async fn run(settings: &Settings, services: &Services, input: &Input) -> anyhow::Result<E2eResult> {
     say(format!("phase e2e: cold load of {} orders, then re-ingest of the same file", settings.orders));
+    run_loads(settings, services, input, Reingest::Yes).await
+}
+
+/// Runs the cold load only (the comparison's rounds: the re-ingest and
+/// the idle window add minutes and no figure it compares).
+pub async fn run_cold(settings: &Settings, services: &Services, input: &Input) -> anyhow::Result<E2eResult> {
+    say(format!("phase e2e: cold load of {} orders ({})", settings.orders, settings.bin_dir().display()));
+    run_loads(settings, services, input, Reingest::No).await
+}
+
+/// Whether the phase re-ingests the file after the cold load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reingest {
+    Yes,
+    No,
+}
+
+async fn run_loads(
+    settings: &Settings,
+    services: &Services,
+    input: &Input,
+    reingest: Reingest,
+) -> anyhow::Result<E2eResult> {
     let orders = settings.orders as i64;
     let work = settings.work_dir();
     let (cold_file, again_file) = (work.join("cold.csv.tmp"), work.join("again.csv.tmp"));
     std::fs::copy(&input.file, &cold_file)?;
-    std::fs::copy(&input.file, &again_file)?;
-    let mut pipeline = Pipeline::start("e2e", services, settings.consumers).await?;
+    if reingest == Reingest::Yes {
+        std::fs::copy(&input.file, &again_file)?;
+    }
+    let mut pipeline = Pipeline::start("e2e", settings, services).await?;
     let tick = clock_ticks_per_second();
     let cpu_seconds = |from: u64, to: u64| to.saturating_sub(from) as f64 / tick;
 
@@ -130,6 +155,11 @@ pub async fn run(settings: &Settings, services: &Services, input: &Input) -> any
     ensure!(applied == orders, "consumer_offsets sum {applied} != {orders} after the cold run");
     let rows: i64 = db.query_one("SELECT count(*) FROM orders", &[]).await?.get(0);
     ensure!(rows == orders, "{rows} rows, not {orders}, after the cold run");
+    if reingest == Reingest::No {
+        drop(db);
+        pipeline.stop(services).await?;
+        return Ok(result);
+    }
 
     let started = epoch_now();
     std::fs::rename(&again_file, pipeline.scenario.inbox().join("again.csv"))?;

@@ -41,7 +41,7 @@ type Sent = (i64, f64);
 /// Runs the phase.
 pub async fn run(settings: &Settings, services: &Services) -> anyhow::Result<LatencyResult> {
     say(format!("phase latency: {} lines/s for {} s", settings.latency_rate, settings.latency_seconds));
-    let pipeline = Pipeline::start("latency", services, settings.consumers).await?;
+    let pipeline = Pipeline::start("latency", settings, services).await?;
     let file = pipeline.scenario.inbox().join("live.csv");
     let (rate, seconds) = (settings.latency_rate, Duration::from_secs(settings.latency_seconds));
     let sent = tokio::task::spawn_blocking(move || append_steadily(&file, rate, seconds)).await??;

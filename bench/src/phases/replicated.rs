@@ -40,8 +40,7 @@ pub async fn run(settings: &Settings, services: &Services, input: &Input) -> any
     let file = settings.work_dir().join("replicated.csv.tmp");
     std::fs::copy(&input.file, &file)?;
     let replication = i32::try_from(NODES)?;
-    let mut pipeline =
-        Pipeline::start_on("replicated", services, &cluster.brokers, replication, settings.consumers).await?;
+    let mut pipeline = Pipeline::start_on("replicated", settings, services, &cluster.brokers, replication).await?;
     let tick = clock_ticks_per_second();
     let cpu_seconds = |from: u64, to: u64| to.saturating_sub(from) as f64 / tick;
     let (producer0, consumers0) = (pipeline.producer_ticks(), pipeline.consumer_ticks());

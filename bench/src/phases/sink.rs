@@ -21,9 +21,19 @@ const LOAD_WITHIN: Duration = Duration::from_secs(1800);
 /// How often progress is read (as the e2e phase: the group's stored offsets).
 const POLL: Duration = Duration::from_millis(200);
 
+/// What the phase measured.
+#[derive(Debug, Clone, Copy)]
+pub struct SinkResult {
+    /// The drain, watched like its peer's.
+    pub load: LoadResult,
+    /// Peak resident memory of the largest member, KiB: a consumer catching
+    /// up on a full topic, where its prefetch bounds are tested.
+    pub consumer_peak_kib: u64,
+}
+
 /// Runs the phase on `scenario`, whose topic holds the N orders; drops its
 /// database at the end.
-pub async fn run(settings: &Settings, services: &Services, scenario: Scenario) -> anyhow::Result<LoadResult> {
+pub async fn run(settings: &Settings, services: &Services, scenario: Scenario) -> anyhow::Result<SinkResult> {
     say(format!("phase sink: {} consumers drain {} orders into orders", settings.consumers, settings.orders));
     let orders = settings.orders as i64;
     let started = epoch_now();
@@ -59,9 +69,10 @@ pub async fn run(settings: &Settings, services: &Services, scenario: Scenario) -
     let (rows, first, last): (i64, f64, f64) = (row.get(0), row.get(1), row.get(2));
     ensure!(rows == orders, "{rows} rows, not {orders}, after the sink phase");
     drop(db);
+    let consumer_peak_kib = consumers.iter().filter_map(Process::peak_memory_bytes).max().unwrap_or(0) / 1024;
     for consumer in consumers {
         consumer.terminate();
     }
     scenario.drop_database(&services.admin_url).await?;
-    Ok(watched.result_between(first, last))
+    Ok(SinkResult { load: watched.result_between(first, last), consumer_peak_kib })
 }

@@ -27,7 +27,9 @@ pub const POLL: Duration = Duration::from_millis(50);
 /// the N orders in orderstream's wire format.
 pub async fn run(settings: &Settings, services: &Services, input: &Input) -> anyhow::Result<(LoadResult, Scenario)> {
     say(format!("phase source: the producer alone publishes {} orders", settings.orders));
-    let scenario = Scenario::on_services("bench_sink", &services.admin_url, &services.brokers).await;
+    let scenario = Scenario::on_services("bench_sink", &services.admin_url, &services.brokers)
+        .await
+        .with_binaries_from(&settings.bin_dir());
     let staged = settings.work_dir().join("source.csv.tmp");
     std::fs::copy(&input.file, &staged)?;
     let mut producer = scenario.start_producer();
