@@ -88,7 +88,10 @@ async fn intake(
 ) -> Result<(), ConsumerError> {
     let assigned = Arc::new(Mutex::new(BTreeSet::new()));
     let mut consumer_config = kafka_config(config);
-    for (key, value) in [("session.timeout.ms", "10000"), ("heartbeat.interval.ms", "2000")] {
+    // The main consumer's memory bounds and group timeouts, each unless
+    // `--kafka-option` sets it: a backlog of dead letters is bounded alike.
+    let group_timeouts = [("session.timeout.ms", "10000".to_string()), ("heartbeat.interval.ms", "2000".to_string())];
+    for (key, value) in config.consumer_bounds().into_iter().chain(group_timeouts) {
         if consumer_config.get(key).is_none() {
             consumer_config.set(key, value);
         }
