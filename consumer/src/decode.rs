@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use rdkafka::message::{Headers, Message, OwnedMessage};
+use schema::columns::STANDARD_COLUMNS_JSON;
 use schema::message::headers;
 use schema::{DecodeError, OrderMessage};
 
@@ -50,7 +51,8 @@ fn decode_record(message: &OwnedMessage) -> Result<OrderRecord, DeadLetter> {
         offset: header(headers::BYTE_OFFSET).and_then(|v| v.parse().ok()).unwrap_or(0),
         read_at,
         version: source_version(header(headers::SOURCE_VERSION)),
-        columns: header(headers::COLUMNS).map(str::to_string),
+        // Absent: the standard header (see `headers::COLUMNS`).
+        columns: Some(header(headers::COLUMNS).unwrap_or(STANDARD_COLUMNS_JSON).to_string()),
     };
     // Escaped like the source file: a NUL would make `jsonb` refuse the row.
     let extra = decoded
@@ -119,7 +121,12 @@ mod tests {
         assert_eq!(extra, [("currency", "EUR"), ("note", "a\\u0000b")], "in file order, NUL escaped");
         assert_eq!(record.source.columns.as_deref(), Some(r#"["id","currency"]"#));
         let plain = decode(message(ORDER, None)).record.unwrap();
-        assert!(plain.extra.is_empty() && plain.source.columns.is_none(), "version 1 from an older producer");
+        assert!(plain.extra.is_empty(), "version 1: no extra values");
+        assert_eq!(
+            plain.source.columns.as_deref(),
+            Some(STANDARD_COLUMNS_JSON),
+            "no columns header: the standard five, which the producer does not send"
+        );
     }
 
     #[test]

@@ -104,7 +104,8 @@ struct HeaderInForce {
     offset: u64,
     /// Its names, normalised: a copy of the header is recognised by them.
     names: Vec<String>,
-    /// The names as a JSON array, shared by every record read under it.
+    /// The names as a JSON array, shared by every record read under it;
+    /// `None` for the standard header, which is not sent.
     json: Option<Arc<str>>,
     /// The layout, or why there is none (its records are dead-lettered).
     columns: Result<Columns, HeaderError>,
@@ -553,9 +554,11 @@ impl FileTailer {
     fn header_of(&self, split: &SplitRecord, offset: u64) -> HeaderInForce {
         let names: Vec<String> =
             split.fields.iter().map(|field| schema::columns::normalise(&String::from_utf8_lossy(field))).collect();
-        let json = serde_json::to_string(&names).expect("names serialise");
+        // The usual header travels as no header at all (see `headers::COLUMNS`).
+        let json = (!schema::columns::is_standard_header(&names))
+            .then(|| serde_json::to_string(&names).expect("names serialise").into());
         let columns = Columns::read_header(names.iter().map(String::as_str), &self.settings.header_rules);
-        HeaderInForce { offset, names, json: Some(json.into()), columns }
+        HeaderInForce { offset, names, json, columns }
     }
 }
 
@@ -822,6 +825,16 @@ mod tests {
     fn open_with(path: &Path, settings: TailerSettings) -> FileTailer {
         FileTailer::new(path, File::open(path).unwrap(), &tracked(path, 1, DeliveredPosition::default()), settings)
             .unwrap()
+    }
+
+    #[test]
+    fn the_standard_header_does_not_travel_with_each_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, b"ID,user_id,completed_at,item_total,shipment_total\n1,10,2022-07-01 00:19,39.14,2.5\n");
+        let read = records(&mut open(&path));
+        assert_eq!(summary(&read), ["header", "order 1"]);
+        assert_eq!(read[1].columns, None, "the usual five names, normalised, are not sent");
     }
 
     #[test]

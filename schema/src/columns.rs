@@ -15,6 +15,17 @@ use thiserror::Error;
 /// The header every order export must have, in its usual order.
 pub const EXPECTED_HEADER: [&str; 5] = ["id", "user_id", "completed_at", "item_total", "shipment_total"];
 
+/// [`EXPECTED_HEADER`] as the `columns` header's JSON array, the value a
+/// record without that header stands for (see
+/// [`crate::message::headers::COLUMNS`]).
+pub const STANDARD_COLUMNS_JSON: &str = r#"["id","user_id","completed_at","item_total","shipment_total"]"#;
+
+/// Whether normalised header names are the standard five in their usual
+/// order: records read under them travel without a `columns` header.
+pub fn is_standard_header(names: &[String]) -> bool {
+    names.iter().map(String::as_str).eq(EXPECTED_HEADER)
+}
+
 /// How many of the required column names a record must hold to be read as a
 /// header line: a majority. Data never holds them (ids, times and amounts are
 /// not names); requiring several keeps a stray word in a free-text column
@@ -308,6 +319,15 @@ pub fn normalise(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_standard_columns_json_is_the_expected_header_as_the_producer_writes_it() {
+        assert_eq!(serde_json::to_string(&EXPECTED_HEADER).unwrap(), STANDARD_COLUMNS_JSON);
+        let names = |list: &[&str]| list.iter().map(|name| name.to_string()).collect::<Vec<_>>();
+        assert!(is_standard_header(&names(&EXPECTED_HEADER)));
+        assert!(!is_standard_header(&names(&["user_id", "id", "completed_at", "item_total", "shipment_total"])));
+        assert!(!is_standard_header(&names(&["id", "user_id", "completed_at", "item_total", "shipment_total", "x"])));
+    }
     use super::*;
 
     fn rules(aliases: &[&str], unknown: UnknownColumns) -> HeaderRules {

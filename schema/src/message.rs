@@ -56,6 +56,13 @@ pub mod headers {
     /// The header in force where the record was read: its names, normalised,
     /// as a JSON array of strings. The consumer records it per file, so that
     /// a change of export between files shows in the data-quality question.
+    ///
+    /// Absent when the names are exactly [`crate::columns::EXPECTED_HEADER`]
+    /// (or the file has no header line, which is read by those): the
+    /// consumer then takes [`crate::columns::STANDARD_COLUMNS_JSON`]. Sent on
+    /// every record, the usual list cost ~70 bytes a record once
+    /// decompressed, in the broker's validation and in every consumer's
+    /// fetch memory, for no information.
     pub const COLUMNS: &str = "columns";
     /// On a dead letter: who dead-lettered it, [`super::stages`]. The
     /// consumer reads the dead-letter topic into its table and passes the
