@@ -7,7 +7,12 @@ use clap::Parser;
 use orderstream_producer::config::Command;
 use orderstream_producer::{replay, run, Config};
 
+/// See `telemetry::allocator`: glibc's malloc cost a tenth of the CPU.
+#[global_allocator]
+static ALLOCATOR: telemetry::allocator::Allocator = telemetry::allocator::Allocator;
+
 fn main() -> anyhow::Result<()> {
+    telemetry::allocator::tune();
     // Before the runtime starts its threads: the aliases change the environment.
     let deprecated = connect::env::apply_aliases();
     main_with(deprecated)

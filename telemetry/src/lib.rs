@@ -23,9 +23,12 @@
 //! [`Registrar`] (module `metrics`) declares a process's metrics, the same
 //! way in every process.
 //!
+//! [`allocator`]: the producer's allocator (mimalloc) and its tuning.
+//!
 //! The server binds loopback by default (see each binary's `--metrics-addr`):
 //! metrics are for the local Prometheus, not the network, unless configured.
 
+pub mod allocator;
 mod metrics;
 
 pub use metrics::Registrar;
