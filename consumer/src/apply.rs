@@ -1,7 +1,8 @@
 //! Applies one batch in one PostgreSQL transaction: offsets locked and
-//! checked, the files' headers recorded, rows upserted (bad rows found by bisection), dead letters
-//! recorded (a refused one isolated the same way), offsets stored, then
-//! commit.
+//! checked, the files' headers recorded (a refused one isolated by
+//! bisection, and passed), rows upserted (bad rows found by bisection), dead
+//! letters recorded (a refused one isolated the same way), offsets stored,
+//! then commit.
 //!
 //! Everything the batch changes commits together, so the database never
 //! holds rows without the offsets that cover them, or the reverse. No
@@ -130,6 +131,10 @@ pub struct BatchReport {
     /// Dead letters the `dead_letters` table refused (source, the database's
     /// reason): published to the topic only, and passed.
     pub unrecorded: Vec<(String, String)>,
+    /// File headers `source_files` refused (file, the database's reason):
+    /// the batch's orders are written all the same, only that side-table
+    /// row is missing.
+    pub unrecorded_headers: Vec<(String, String)>,
     /// Partition → offsets skipped because they no longer exist in Kafka
     /// (see [`OffsetPlan::skipped`]).
     pub skipped_offsets: BTreeMap<i32, i64>,
@@ -161,7 +166,8 @@ pub async fn apply_batch(
     let (records, mut letters, already_applied) = accepted(batch, &plan);
     let accepted = records.len() + letters.len();
     let read_at = records.iter().map(|record| record.source.read_at).collect();
-    source_files::record(&transaction, &source_files::file_headers(records.iter().copied())).await?;
+    let file_headers = source_files::file_headers(records.iter().copied());
+    let unrecorded_headers = record_file_headers(&mut transaction, &file_headers).await?;
     let (outcome, rejected) = upsert_with_bisection(&mut transaction, records).await?;
     if !rejected.is_empty() {
         let by_position: HashMap<(i32, i64), &Decoded> =
@@ -188,6 +194,10 @@ pub async fn apply_batch(
         outcome,
         dead_letter_reasons: letters.iter().map(|letter| letter.reason).collect(),
         unrecorded: unrecorded.into_iter().map(|(index, reason)| (letters[index].source.clone(), reason)).collect(),
+        unrecorded_headers: unrecorded_headers
+            .into_iter()
+            .map(|(index, reason)| (file_headers[index].file.clone(), reason))
+            .collect(),
         skipped_offsets: plan.skipped.clone(),
         already_applied,
         next_offsets,
@@ -287,8 +297,31 @@ async fn record_dead_letters(
     Ok(bisection.into_rejected())
 }
 
+/// Records the files' headers in `source_files`; headers the table refuses
+/// are isolated by bisection in savepoints and returned as (index, reason):
+/// a side table's row never costs the batch its orders.
+async fn record_file_headers(
+    transaction: &mut Transaction<'_>,
+    headers: &[source_files::FileHeader],
+) -> Result<Vec<(usize, String)>, ApplyError> {
+    let mut bisection = Bisection::new(headers.len());
+    while let Some(range) = bisection.next_range() {
+        let slice: Vec<&source_files::FileHeader> = headers[range.clone()].iter().collect();
+        let savepoint = transaction.savepoint("file_headers").await?;
+        match source_files::record(&savepoint, &slice).await.map_err(DbError::Statement) {
+            Ok(()) => savepoint.commit().await?,
+            Err(error) if error.is_record_specific() => {
+                savepoint.rollback().await?;
+                bisection.failed(range, refusal(&error));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(bisection.into_rejected())
+}
+
 /// The database's own sentence about a refused row.
-fn refusal(error: &DbError) -> String {
+pub(crate) fn refusal(error: &DbError) -> String {
     match error {
         DbError::Statement(statement) => match statement.as_db_error() {
             Some(db) => format!("{} ({})", db.message(), db.code().code()),
