@@ -14,9 +14,11 @@
 
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::time::Instant;
 
 use deadpool_postgres::{Pool, Transaction};
+use futures::future::BoxFuture;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, Producer};
@@ -250,24 +252,18 @@ async fn upsert_with_bisection(
         }
     }
 
-    let mut bisection = Bisection::new(to_write.len());
-    while let Some(range) = bisection.next_range() {
-        let slice: Vec<&OrderRecord> = to_write[range.clone()].iter().map(|(record, _)| *record).collect();
-        let savepoint = transaction.savepoint("batch_rows").await?;
-        match write_rows(&savepoint, &slice).await.map_err(DbError::Statement) {
-            Ok(()) => {
-                savepoint.commit().await?;
-                to_write[range].iter().for_each(|(_, row)| count(&mut outcome, *row));
-            }
-            Err(error) if error.is_record_specific() => {
-                savepoint.rollback().await?;
-                bisection.failed(range, refusal(&error));
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-    let rejected = bisection
-        .into_rejected()
+    let refused = write_in_savepoints(
+        transaction,
+        "batch_rows",
+        &to_write,
+        |savepoint, rows| {
+            let records: Vec<&OrderRecord> = rows.iter().map(|(record, _)| *record).collect();
+            Box::pin(async move { write_rows(savepoint, &records).await })
+        },
+        |range, ()| to_write[range].iter().for_each(|(_, row)| count(&mut outcome, *row)),
+    )
+    .await?;
+    let rejected = refused
         .into_iter()
         .map(|(index, reason)| ((to_write[index].0.partition, to_write[index].0.offset), reason))
         .collect();
@@ -281,20 +277,17 @@ async fn record_dead_letters(
     transaction: &mut Transaction<'_>,
     letters: &[DeadLetter],
 ) -> Result<Vec<(usize, String)>, ApplyError> {
-    let mut bisection = Bisection::new(letters.len());
-    while let Some(range) = bisection.next_range() {
-        let slice: Vec<&DeadLetter> = letters[range.clone()].iter().collect();
-        let savepoint = transaction.savepoint("dead_letters").await?;
-        match dead_letters::insert_all(&savepoint, &slice).await.map_err(DbError::Statement) {
-            Ok(()) => savepoint.commit().await?,
-            Err(error) if error.is_record_specific() => {
-                savepoint.rollback().await?;
-                bisection.failed(range, refusal(&error));
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Ok(bisection.into_rejected())
+    write_in_savepoints(
+        transaction,
+        "dead_letters",
+        letters,
+        |savepoint, letters| {
+            let letters: Vec<&DeadLetter> = letters.iter().collect();
+            Box::pin(async move { dead_letters::insert_all(savepoint, &letters).await })
+        },
+        |_, ()| {},
+    )
+    .await
 }
 
 /// Records the files' headers in `source_files`; headers the table refuses
@@ -304,12 +297,40 @@ async fn record_file_headers(
     transaction: &mut Transaction<'_>,
     headers: &[source_files::FileHeader],
 ) -> Result<Vec<(usize, String)>, ApplyError> {
-    let mut bisection = Bisection::new(headers.len());
+    write_in_savepoints(
+        transaction,
+        "file_headers",
+        headers,
+        |savepoint, headers| {
+            let headers: Vec<&source_files::FileHeader> = headers.iter().collect();
+            Box::pin(async move { source_files::record(savepoint, &headers).await })
+        },
+        |_, ()| {},
+    )
+    .await
+}
+
+/// Writes `items` in one savepoint, or, when the database refuses them for
+/// a record-specific reason ([`DbError::is_record_specific`]), in halves,
+/// each in its own savepoint, until the refused items stand alone (see
+/// [`Bisection`]). `written` is told each range that committed and what its
+/// write returned. Returns the refused items as (index, the database's
+/// reason); any other error fails the whole write.
+pub(crate) async fn write_in_savepoints<T: Sync, O>(
+    transaction: &mut Transaction<'_>,
+    savepoint_name: &str,
+    items: &[T],
+    write: impl for<'a> Fn(&'a Transaction<'a>, &'a [T]) -> BoxFuture<'a, Result<O, tokio_postgres::Error>>,
+    mut written: impl FnMut(Range<usize>, O),
+) -> Result<Vec<(usize, String)>, ApplyError> {
+    let mut bisection = Bisection::new(items.len());
     while let Some(range) = bisection.next_range() {
-        let slice: Vec<&source_files::FileHeader> = headers[range.clone()].iter().collect();
-        let savepoint = transaction.savepoint("file_headers").await?;
-        match source_files::record(&savepoint, &slice).await.map_err(DbError::Statement) {
-            Ok(()) => savepoint.commit().await?,
+        let savepoint = transaction.savepoint(savepoint_name).await?;
+        match write(&savepoint, &items[range.clone()]).await.map_err(DbError::Statement) {
+            Ok(output) => {
+                savepoint.commit().await?;
+                written(range, output);
+            }
             Err(error) if error.is_record_specific() => {
                 savepoint.rollback().await?;
                 bisection.failed(range, refusal(&error));
@@ -321,7 +342,7 @@ async fn record_file_headers(
 }
 
 /// The database's own sentence about a refused row.
-pub(crate) fn refusal(error: &DbError) -> String {
+fn refusal(error: &DbError) -> String {
     match error {
         DbError::Statement(statement) => match statement.as_db_error() {
             Some(db) => format!("{} ({})", db.message(), db.code().code()),

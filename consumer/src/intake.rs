@@ -36,10 +36,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::apply::{refusal, ApplyError, BatchReport};
-use crate::bisect::Bisection;
+use crate::apply::{write_in_savepoints, ApplyError, BatchReport};
 use crate::config::Config;
-use crate::db::DbError;
 use crate::dead_letters::{self, ProducerDeadLetter};
 use crate::events::{DeadLetterIntakeCommitted, RecordSkipped};
 use crate::metrics::Metrics;
@@ -216,25 +214,20 @@ async fn record_producer_letters(
     letters: &[ProducerDeadLetter],
 ) -> Result<(Vec<String>, Vec<(usize, String)>), ApplyError> {
     let mut inserted = Vec::new();
-    let mut bisection = Bisection::new(letters.len());
-    while let Some(range) = bisection.next_range() {
-        let savepoint = transaction.savepoint("producer_dead_letters").await?;
-        match dead_letters::insert_producer_letters(&savepoint, &letters[range.clone()])
-            .await
-            .map_err(DbError::Statement)
-        {
-            Ok(new) => {
-                inserted.extend(new.into_iter().map(|letter| letter.reason.clone()));
-                savepoint.commit().await?;
-            }
-            Err(error) if error.is_record_specific() => {
-                savepoint.rollback().await?;
-                bisection.failed(range, refusal(&error));
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Ok((inserted, bisection.into_rejected()))
+    let refused = write_in_savepoints(
+        transaction,
+        "producer_dead_letters",
+        letters,
+        |savepoint, letters| {
+            Box::pin(async move {
+                let new = dead_letters::insert_producer_letters(savepoint, letters).await?;
+                Ok(new.into_iter().map(|letter| letter.reason.clone()).collect::<Vec<_>>())
+            })
+        },
+        |_, reasons| inserted.extend(reasons),
+    )
+    .await?;
+    Ok((inserted, refused))
 }
 
 /// How many records the plan accepts, and the producer dead letters among
