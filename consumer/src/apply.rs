@@ -1,7 +1,8 @@
 //! Applies one batch in one PostgreSQL transaction: offsets locked and
-//! checked, the files' headers recorded, rows upserted (bad rows found by bisection), dead letters
-//! recorded (a refused one isolated the same way), offsets stored, then
-//! commit.
+//! checked, the files' headers recorded (a refused one isolated by
+//! bisection, and passed), rows upserted (bad rows found by bisection), dead
+//! letters recorded (a refused one isolated the same way), offsets stored,
+//! then commit.
 //!
 //! Everything the batch changes commits together, so the database never
 //! holds rows without the offsets that cover them, or the reverse. No
@@ -13,9 +14,11 @@
 
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::time::Instant;
 
 use deadpool_postgres::{Pool, Transaction};
+use futures::future::BoxFuture;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, Producer};
@@ -130,6 +133,10 @@ pub struct BatchReport {
     /// Dead letters the `dead_letters` table refused (source, the database's
     /// reason): published to the topic only, and passed.
     pub unrecorded: Vec<(String, String)>,
+    /// File headers `source_files` refused (file, the database's reason):
+    /// the batch's orders are written all the same, only that side-table
+    /// row is missing.
+    pub unrecorded_headers: Vec<(String, String)>,
     /// Partition → offsets skipped because they no longer exist in Kafka
     /// (see [`OffsetPlan::skipped`]).
     pub skipped_offsets: BTreeMap<i32, i64>,
@@ -161,7 +168,8 @@ pub async fn apply_batch(
     let (records, mut letters, already_applied) = accepted(batch, &plan);
     let accepted = records.len() + letters.len();
     let read_at = records.iter().map(|record| record.source.read_at).collect();
-    source_files::record(&transaction, &source_files::file_headers(records.iter().copied())).await?;
+    let file_headers = source_files::file_headers(records.iter().copied());
+    let unrecorded_headers = record_file_headers(&mut transaction, &file_headers).await?;
     let (outcome, rejected) = upsert_with_bisection(&mut transaction, records).await?;
     if !rejected.is_empty() {
         let by_position: HashMap<(i32, i64), &Decoded> =
@@ -188,6 +196,10 @@ pub async fn apply_batch(
         outcome,
         dead_letter_reasons: letters.iter().map(|letter| letter.reason).collect(),
         unrecorded: unrecorded.into_iter().map(|(index, reason)| (letters[index].source.clone(), reason)).collect(),
+        unrecorded_headers: unrecorded_headers
+            .into_iter()
+            .map(|(index, reason)| (file_headers[index].file.clone(), reason))
+            .collect(),
         skipped_offsets: plan.skipped.clone(),
         already_applied,
         next_offsets,
@@ -240,24 +252,18 @@ async fn upsert_with_bisection(
         }
     }
 
-    let mut bisection = Bisection::new(to_write.len());
-    while let Some(range) = bisection.next_range() {
-        let slice: Vec<&OrderRecord> = to_write[range.clone()].iter().map(|(record, _)| *record).collect();
-        let savepoint = transaction.savepoint("batch_rows").await?;
-        match write_rows(&savepoint, &slice).await.map_err(DbError::Statement) {
-            Ok(()) => {
-                savepoint.commit().await?;
-                to_write[range].iter().for_each(|(_, row)| count(&mut outcome, *row));
-            }
-            Err(error) if error.is_record_specific() => {
-                savepoint.rollback().await?;
-                bisection.failed(range, refusal(&error));
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-    let rejected = bisection
-        .into_rejected()
+    let refused = write_in_savepoints(
+        transaction,
+        "batch_rows",
+        &to_write,
+        |savepoint, rows| {
+            let records: Vec<&OrderRecord> = rows.iter().map(|(record, _)| *record).collect();
+            Box::pin(async move { write_rows(savepoint, &records).await })
+        },
+        |range, ()| to_write[range].iter().for_each(|(_, row)| count(&mut outcome, *row)),
+    )
+    .await?;
+    let rejected = refused
         .into_iter()
         .map(|(index, reason)| ((to_write[index].0.partition, to_write[index].0.offset), reason))
         .collect();
@@ -271,12 +277,60 @@ async fn record_dead_letters(
     transaction: &mut Transaction<'_>,
     letters: &[DeadLetter],
 ) -> Result<Vec<(usize, String)>, ApplyError> {
-    let mut bisection = Bisection::new(letters.len());
+    write_in_savepoints(
+        transaction,
+        "dead_letters",
+        letters,
+        |savepoint, letters| {
+            let letters: Vec<&DeadLetter> = letters.iter().collect();
+            Box::pin(async move { dead_letters::insert_all(savepoint, &letters).await })
+        },
+        |_, ()| {},
+    )
+    .await
+}
+
+/// Records the files' headers in `source_files`; headers the table refuses
+/// are isolated by bisection in savepoints and returned as (index, reason):
+/// a side table's row never costs the batch its orders.
+async fn record_file_headers(
+    transaction: &mut Transaction<'_>,
+    headers: &[source_files::FileHeader],
+) -> Result<Vec<(usize, String)>, ApplyError> {
+    write_in_savepoints(
+        transaction,
+        "file_headers",
+        headers,
+        |savepoint, headers| {
+            let headers: Vec<&source_files::FileHeader> = headers.iter().collect();
+            Box::pin(async move { source_files::record(savepoint, &headers).await })
+        },
+        |_, ()| {},
+    )
+    .await
+}
+
+/// Writes `items` in one savepoint, or, when the database refuses them for
+/// a record-specific reason ([`DbError::is_record_specific`]), in halves,
+/// each in its own savepoint, until the refused items stand alone (see
+/// [`Bisection`]). `written` is told each range that committed and what its
+/// write returned. Returns the refused items as (index, the database's
+/// reason); any other error fails the whole write.
+pub(crate) async fn write_in_savepoints<T: Sync, O>(
+    transaction: &mut Transaction<'_>,
+    savepoint_name: &str,
+    items: &[T],
+    write: impl for<'a> Fn(&'a Transaction<'a>, &'a [T]) -> BoxFuture<'a, Result<O, tokio_postgres::Error>>,
+    mut written: impl FnMut(Range<usize>, O),
+) -> Result<Vec<(usize, String)>, ApplyError> {
+    let mut bisection = Bisection::new(items.len());
     while let Some(range) = bisection.next_range() {
-        let slice: Vec<&DeadLetter> = letters[range.clone()].iter().collect();
-        let savepoint = transaction.savepoint("dead_letters").await?;
-        match dead_letters::insert_all(&savepoint, &slice).await.map_err(DbError::Statement) {
-            Ok(()) => savepoint.commit().await?,
+        let savepoint = transaction.savepoint(savepoint_name).await?;
+        match write(&savepoint, &items[range.clone()]).await.map_err(DbError::Statement) {
+            Ok(output) => {
+                savepoint.commit().await?;
+                written(range, output);
+            }
             Err(error) if error.is_record_specific() => {
                 savepoint.rollback().await?;
                 bisection.failed(range, refusal(&error));

@@ -72,8 +72,9 @@ pub struct Config {
     #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_BATCH_SIZE", default_value_t = 5_000, value_parser = at_least_one())]
     pub batch_size: usize,
 
-    /// Most bytes (keys and values) gathered in one batch: with the batch
-    /// size, what bounds a batch's memory whatever the records' size.
+    /// Most bytes (keys, values and headers) gathered in one batch: with the
+    /// batch size, what bounds a batch's memory whatever the records' size
+    /// (a wide export's `columns` header weighs as much as its value).
     #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_BATCH_MAX_BYTES", default_value_t = 16 * 1024 * 1024, value_parser = at_least_one())]
     pub batch_max_bytes: usize,
 

@@ -59,7 +59,8 @@ impl DbError {
     }
 
     /// Whether the database refused the *data* of a statement (a data
-    /// exception such as a numeric overflow, or a constraint violation): the
+    /// exception such as a numeric overflow, a constraint violation, or a
+    /// value too wide for a row or an index entry, SQLSTATE 54000): the
     /// fault lies with some row, which bisection can find and dead-letter.
     /// Any other permanent error (a missing table, a privilege) would hit
     /// every row alike, so it stops the consumer instead of dead-lettering
@@ -68,7 +69,7 @@ impl DbError {
         match self {
             DbError::Statement(error) => error.code().is_some_and(|code| {
                 let class = &code.code()[..2];
-                class == "22" || class == "23"
+                class == "22" || class == "23" || code == &SqlState::PROGRAM_LIMIT_EXCEEDED
             }),
             _ => false,
         }

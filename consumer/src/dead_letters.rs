@@ -32,7 +32,7 @@ use schema::csv_export::{row, Cell};
 use schema::message::{headers, stages};
 use thiserror::Error;
 
-use crate::storable::{storable, storable_lossy};
+use crate::storable::{bounded, storable, storable_lossy};
 
 /// Why the consumer dead-lettered a record: a bounded set, used as the
 /// `reason` column, the `error_kind` header and a metric label.
@@ -46,6 +46,12 @@ pub mod reasons {
     /// Every reason, for pre-registering metric labels.
     pub const ALL: [&str; 3] = [UNDECODABLE_VALUE, UNKNOWN_SCHEMA_VERSION, REJECTED_BY_DATABASE];
 }
+
+/// The longest `reason` stored, in bytes. The producer's kinds are short
+/// names; any `error_kind` header longer (from another tool) is cut to it
+/// (see [`bounded`]), since `reason` is indexed. Its exact value stays in
+/// `raw_headers`.
+pub const REASON_MAX_BYTES: usize = 64;
 
 /// One record that cannot be written, with everything needed to inspect and
 /// redrive it.
@@ -135,7 +141,8 @@ pub fn stage_of(headers: &[(String, Option<Vec<u8>>)]) -> &'static str {
 pub struct ProducerDeadLetter {
     /// `topic/partition/offset` on the dead-letter topic, and ` file:line`.
     pub source: String,
-    /// The producer's `error_kind` (`storable`), `unknown` if absent.
+    /// The producer's `error_kind` (`storable`, cut to [`REASON_MAX_BYTES`]),
+    /// `unknown` if absent.
     pub reason: String,
     /// The producer's `error_message` (`storable`).
     pub message: String,
@@ -161,7 +168,8 @@ impl ProducerDeadLetter {
         let text = |name: &str| header_text(&headers, name).map(|value| storable(&value).into_owned());
         Some(ProducerDeadLetter {
             source: source_text(message, &headers),
-            reason: text(headers::ERROR_KIND).unwrap_or_else(|| "unknown".into()),
+            reason: text(headers::ERROR_KIND)
+                .map_or_else(|| "unknown".into(), |kind| bounded(&kind, REASON_MAX_BYTES).into_owned()),
             message: text(headers::ERROR_MESSAGE).unwrap_or_default(),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().unwrap_or_default().to_vec(),
@@ -269,11 +277,12 @@ pub fn decode_raw_headers(mut bytes: &[u8]) -> Option<Vec<(String, Option<Vec<u8
 
 /// The insert of both stages; a producer's line already stored (re-sent by
 /// the producer, or read again by a replay) is passed: see the unique index
-/// `dead_letters_producer_line_once` of migration 6.
+/// `dead_letters_producer_line_once` of migrations 6 and 8 (the fingerprint
+/// keyed by its digest, so a header of any width fits).
 const INSERT: &str = "INSERT INTO dead_letters (source, reason, message, record_key, payload, headers, raw_headers,
                                   stage, source_file, source_line, source_offset, source_fingerprint)
      VALUES ($1, $2, $3, $4, $5, ($6::text)::jsonb, $7, $8, $9, $10, $11, $12)
-     ON CONFLICT (source_fingerprint, source_offset, reason, md5(payload)) WHERE stage = 'producer' DO NOTHING";
+     ON CONFLICT (md5(source_fingerprint), source_offset, reason, md5(payload)) WHERE stage = 'producer' DO NOTHING";
 
 /// One row of `dead_letters`, borrowed from either stage's dead letter.
 struct Row<'a> {
@@ -287,7 +296,6 @@ struct Row<'a> {
     origin: &'a Origin,
 }
 
-/// Inserts the rows; returns how many were new.
 /// Inserts the rows; says of each whether it was new in the table (a line
 /// already stored is passed by the unique index).
 async fn insert_rows(client: &impl GenericClient, rows: Vec<Row<'_>>) -> Result<Vec<bool>, tokio_postgres::Error> {
@@ -615,6 +623,16 @@ mod tests {
                 fingerprint: Some("fp".into())
             }
         );
+    }
+
+    #[test]
+    fn an_oversized_error_kind_is_cut_and_kept_exactly_in_the_headers() {
+        let huge = "k".repeat(10_000);
+        let message = on_dead_letter_topic(&[(headers::ERROR_KIND, &huge), (headers::STAGE, stages::PRODUCER)]);
+        let letter = ProducerDeadLetter::from_message(&message).expect("a producer's dead letter");
+        assert!(letter.reason.len() <= REASON_MAX_BYTES && letter.reason.starts_with("kkk"), "{}", letter.reason);
+        let kept = letter.headers.iter().find(|(name, _)| name == headers::ERROR_KIND).and_then(|(_, v)| v.clone());
+        assert_eq!(kept.as_deref(), Some(huge.as_bytes()));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Decoding is pure and happens before any transaction, so a batch's
 //! undecodable records are known before the database is touched.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use schema::columns::STANDARD_COLUMNS_JSON;
 use schema::message::headers;
@@ -39,11 +39,7 @@ fn decode_record(message: &OwnedMessage) -> Result<OrderRecord, DeadLetter> {
         DeadLetter::from_message(message, reason, connect::postgres::describe(&error))
     })?;
     let header = |name: &str| header_value(message, name);
-    let read_at = header(headers::READ_AT_MS)
-        .and_then(|ms| ms.parse().ok())
-        .and_then(DateTime::<Utc>::from_timestamp_millis)
-        .or_else(|| message.timestamp().to_millis().and_then(DateTime::<Utc>::from_timestamp_millis))
-        .unwrap_or_else(Utc::now);
+    let read_at = read_time(header(headers::READ_AT_MS), message.timestamp().to_millis(), Utc::now());
     let source = Source {
         // Escaped: a NUL would make PostgreSQL refuse the row (see `storable`).
         file: storable(header(headers::SOURCE_FILE).unwrap_or_default()).into_owned(),
@@ -68,6 +64,38 @@ fn decode_record(message: &OwnedMessage) -> Result<OrderRecord, DeadLetter> {
         partition: message.partition(),
         offset: message.offset(),
     })
+}
+
+/// What a record weighs against `--batch-max-bytes`: its key, value and
+/// headers (names and values). Headers count because any producer may send
+/// wide ones: a wide export's `columns` header is as large as its value.
+pub fn record_bytes(message: &impl Message) -> usize {
+    let headers = message
+        .headers()
+        .map_or(0, |headers| headers.iter().map(|header| header.key.len() + header.value.map_or(0, <[u8]>::len)).sum());
+    message.payload().map_or(0, <[u8]>::len) + message.key().map_or(0, <[u8]>::len) + headers
+}
+
+/// How far past the consumer's clock a read time may lie: producers' clocks
+/// drift, but not by a day (NTP is required, see docs/design.md).
+pub const READ_TIME_FUTURE_TOLERANCE: TimeDelta = TimeDelta::days(1);
+
+/// When the producer read the record: the `read_at_ms` header if it is a
+/// plausible time, else the Kafka record's timestamp if that is, else `now`.
+///
+/// Plausible is from the Unix epoch to `now` + [`READ_TIME_FUTURE_TOLERANCE`].
+/// An earlier time may be one PostgreSQL refuses (before 4713 BC), and a
+/// later one, stored, would stay the newest `read_at` for good and hide the
+/// pipeline's staleness (`pipeline_freshness`). The order itself is valid
+/// either way: only its provenance is approximated, never the order lost.
+pub fn read_time(header_ms: Option<&str>, kafka_timestamp_ms: Option<i64>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let plausible = |time: &DateTime<Utc>| *time >= DateTime::UNIX_EPOCH && *time <= now + READ_TIME_FUTURE_TOLERANCE;
+    let from_ms = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).filter(plausible);
+    header_ms
+        .and_then(|ms| ms.trim().parse::<i64>().ok())
+        .and_then(from_ms)
+        .or_else(|| kafka_timestamp_ms.and_then(from_ms))
+        .unwrap_or(now)
 }
 
 /// The `source_version` header as a version: absent or unreadable is 0, the
@@ -127,6 +155,53 @@ mod tests {
             Some(STANDARD_COLUMNS_JSON),
             "no columns header: the standard five, which the producer does not send"
         );
+    }
+
+    #[test]
+    fn a_record_weighs_its_key_value_and_headers() {
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: headers::COLUMNS, value: Some(r#"["id","currency"]"#) })
+            .insert(Header::<&str> { key: "empty", value: None });
+        let message = OwnedMessage::new(
+            Some(ORDER.to_vec()),
+            Some(b"7".to_vec()),
+            "orders".into(),
+            Timestamp::NotAvailable,
+            1,
+            5,
+            Some(headers),
+        );
+        assert_eq!(record_bytes(&message), ORDER.len() + 1 + "columns".len() + 17 + "empty".len());
+    }
+
+    #[test]
+    fn a_plausible_read_time_is_kept() {
+        let now = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z").unwrap().to_utc();
+        let read = now - TimeDelta::minutes(5);
+        let ms = read.timestamp_millis().to_string();
+        assert_eq!(read_time(Some(&ms), Some(now.timestamp_millis()), now), read);
+        let slightly_ahead = (now + TimeDelta::hours(2)).timestamp_millis().to_string();
+        assert_eq!(read_time(Some(&slightly_ahead), None, now), now + TimeDelta::hours(2), "a clock a bit ahead");
+    }
+
+    #[test]
+    fn an_implausible_read_time_falls_back_to_the_kafka_timestamp_then_now() {
+        let now = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z").unwrap().to_utc();
+        let kafka = now - TimeDelta::seconds(1);
+        let unusable = [
+            "99999999999999999", // past what chrono represents
+            "-1000000000000000", // year -29,719: before PostgreSQL's 4713 BC
+            "6250000000000000",  // year 200,000: would pin the newest read time
+            "-1",                // before the Unix epoch
+            "9223372036854775807",
+            "soon",
+            "",
+        ];
+        for header in unusable {
+            assert_eq!(read_time(Some(header), Some(kafka.timestamp_millis()), now), kafka, "{header}");
+            assert_eq!(read_time(Some(header), Some(i64::MIN), now), now, "{header}, no usable timestamp");
+        }
+        assert_eq!(read_time(None, None, now), now);
     }
 
     #[test]

@@ -179,6 +179,27 @@ impl RecordSkipped<'_> {
     }
 }
 
+/// A file's header the `source_files` table refused: the batch's orders
+/// are written all the same; only the data-quality question misses it.
+pub struct FileHeaderUnrecorded<'a> {
+    /// The file.
+    pub file: &'a str,
+    /// The database's reason.
+    pub reason: &'a str,
+}
+
+impl FileHeaderUnrecorded<'_> {
+    /// The log message.
+    pub const MESSAGE: &'static str =
+        "File header not recorded: source_files refused it; the file's orders are stored.";
+
+    /// Logs and counts it (`orderstream_consumer_unrecorded_file_headers_total`).
+    pub fn emit(&self, metrics: &Metrics) {
+        warn!(message = Self::MESSAGE, file = %self.file, reason = %self.reason);
+        metrics.unrecorded_file_headers.inc();
+    }
+}
+
 /// The dead-letter intake committed a transaction: the producer dead letters
 /// new in `dead_letters`, and records it passed.
 pub struct DeadLetterIntakeCommitted<'a> {
@@ -294,6 +315,13 @@ mod tests {
         assert_eq!(metrics.skipped_offsets.with_label_values(&["2"]).get(), 103);
         assert_eq!(metrics.skipped_offsets.with_label_values(&["5"]).get(), 1);
         assert_eq!(metrics.skipped_records.get(), 1);
+    }
+
+    #[test]
+    fn an_unrecorded_file_header_is_counted() {
+        let metrics = Metrics::new();
+        FileHeaderUnrecorded { file: "wide.csv", reason: "refused" }.emit(&metrics);
+        assert_eq!(metrics.unrecorded_file_headers.get(), 1);
     }
 
     #[test]

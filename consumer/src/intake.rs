@@ -17,6 +17,11 @@
 //! topic from its start is passed by the table's unique index on the line
 //! (`dead_letters_producer_line_once`).
 //!
+//! No record's content stops it: its headers are stored in bounded form
+//! (`dead_letters`), and a row the table still refuses is isolated by
+//! bisection, logged, counted (`orderstream_consumer_skipped_records_total`)
+//! and passed: it stays on the dead-letter topic.
+//!
 //! The intake runs beside the orders loop and never holds it up: it has its
 //! own connection and transaction. A failure a retry may fix is retried
 //! (readiness says so meanwhile); any other stops the whole consumer.
@@ -24,17 +29,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use deadpool_postgres::Pool;
+use deadpool_postgres::{Pool, Transaction};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::apply::{ApplyError, BatchReport};
+use crate::apply::{write_in_savepoints, ApplyError, BatchReport};
 use crate::config::Config;
 use crate::dead_letters::{self, ProducerDeadLetter};
-use crate::events::DeadLetterIntakeCommitted;
+use crate::events::{DeadLetterIntakeCommitted, RecordSkipped};
 use crate::metrics::Metrics;
 use crate::offsets::{self, offset_ranges};
 use crate::run::{after_commit, kafka_config, retry_transient, wait_for_topic, ConsumerError, RebalanceContext};
@@ -54,8 +59,12 @@ pub fn intake_group(group: &str) -> String {
 struct Stored {
     /// The `error_kind` of each producer dead letter new in the table.
     inserted: Vec<String>,
-    /// Records passed: the consumer's own, or lines already stored.
+    /// Records passed: the consumer's own, lines already stored, or ones
+    /// the table refused.
     passed: u64,
+    /// Producer dead letters the table refused (source, the database's
+    /// reason): they stay on the dead-letter topic only.
+    unrecorded: Vec<(String, String)>,
     /// Offsets stored and seeks to make, in the form `after_commit` takes.
     report: BatchReport,
 }
@@ -118,6 +127,9 @@ async fn intake(
         })
         .await?;
         let Some(stored) = stored else { break };
+        for (source, reason) in &stored.unrecorded {
+            RecordSkipped { source, reason }.emit(metrics);
+        }
         let reasons: Vec<&str> = stored.inserted.iter().map(String::as_str).collect();
         DeadLetterIntakeCommitted { reasons: &reasons, passed: stored.passed, at: chrono::Utc::now() }.emit(metrics);
         after_commit(&consumer, &config.dlq_topic.name, &stored.report, &mut seeked);
@@ -179,24 +191,46 @@ async fn store_batch(
     seeked: &BTreeMap<i32, i64>,
 ) -> Result<Stored, ApplyError> {
     let mut client = pool.get().await?;
-    let transaction = client.transaction().await?;
+    let mut transaction = client.transaction().await?;
     let ranges = offset_ranges(batch.iter().map(|message| (message.partition(), message.offset())));
     let stored = offsets::lock_stored(&transaction, group, topic, &ranges).await?;
     let plan = offsets::plan(&ranges, &stored, seeked);
     let (accepted, letters) = producer_letters(batch, &plan);
-    let inserted: Vec<String> = dead_letters::insert_producer_letters(&transaction, &letters)
-        .await?
-        .into_iter()
-        .map(|letter| letter.reason.clone())
-        .collect();
+    let (inserted, refused) = record_producer_letters(&mut transaction, &letters).await?;
     let next_offsets = plan.next_offsets();
     offsets::store(&transaction, group, topic, &next_offsets).await?;
     transaction.commit().await?;
     Ok(Stored {
         passed: accepted - inserted.len() as u64,
         inserted,
+        unrecorded: refused.into_iter().map(|(index, reason)| (letters[index].source.clone(), reason)).collect(),
         report: BatchReport { next_offsets, seeks: plan.seeks(), ..BatchReport::default() },
     })
+}
+
+/// Inserts the producer's dead letters; ones the table refuses are isolated
+/// by bisection in savepoints, as the orders' batches isolate theirs, and
+/// returned as (index, reason) instead of stopping the intake. Returns the
+/// reasons of the letters new in the table, and the refused ones.
+async fn record_producer_letters(
+    transaction: &mut Transaction<'_>,
+    letters: &[ProducerDeadLetter],
+) -> Result<(Vec<String>, Vec<(usize, String)>), ApplyError> {
+    let mut inserted = Vec::new();
+    let refused = write_in_savepoints(
+        transaction,
+        "producer_dead_letters",
+        letters,
+        |savepoint, letters| {
+            Box::pin(async move {
+                let new = dead_letters::insert_producer_letters(savepoint, letters).await?;
+                Ok(new.into_iter().map(|letter| letter.reason.clone()).collect::<Vec<_>>())
+            })
+        },
+        |_, reasons| inserted.extend(reasons),
+    )
+    .await?;
+    Ok((inserted, refused))
 }
 
 /// How many records the plan accepts, and the producer dead letters among

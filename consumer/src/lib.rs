@@ -8,11 +8,11 @@
 //! | [`config`]       | flags and environment variables, validated before anything connects      |
 //! | [`migrate`]      | applies the schema crate's migrations once, safely under concurrency; `migrate` as the owner, start as the writer |
 //! | [`db`]           | the connection pool; which errors are transient, which blame a record    |
-//! | `decode`         | Kafka record → order record (with source version and flags) or dead letter |
+//! | [`decode`]       | Kafka record → order record (with source version and flags) or dead letter |
 //! | [`batch`]        | the newest record per id, in id order (pure)                             |
 //! | `offsets`        | offsets stored in PostgreSQL: lock, plan (skip applied, detect gaps), store |
 //! | [`upsert`]       | version-guarded upsert and outcome counting                               |
-//! | `source_files`   | the header each file was read with, for the data-quality question      |
+//! | [`source_files`] | the header each file was read with, for the data-quality question      |
 //! | `bisect`         | finding the rows the database refuses (pure)                             |
 //! | `apply`          | one batch, one transaction: offsets, rows, dead letters                  |
 //! | [`dead_letters`] | the `orders.dlq` topic, the `dead_letters` table, its spreadsheet-safe CSV export |
@@ -43,7 +43,7 @@ mod bisect;
 pub mod config;
 pub mod db;
 pub mod dead_letters;
-mod decode;
+pub mod decode;
 mod events;
 mod intake;
 mod metrics;
@@ -52,7 +52,7 @@ mod offsets;
 mod redrive;
 pub mod replay;
 mod run;
-mod source_files;
+pub mod source_files;
 mod status;
 mod storable;
 pub mod triage;

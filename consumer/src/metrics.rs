@@ -64,6 +64,9 @@ pub struct Metrics {
     /// Records neither written nor recorded in `dead_letters`: the only
     /// trace of them besides the dead-letter topic and the log.
     pub(crate) skipped_records: IntCounter,
+    /// File headers `source_files` refused: their orders are stored, the
+    /// data-quality question lacks those headers.
+    pub(crate) unrecorded_file_headers: IntCounter,
     /// Producer dead letters the intake stored in `dead_letters`, by
     /// `reason`: beside the producer's own count, it shows the intake keep up
     /// or stall.
@@ -157,6 +160,11 @@ impl Metrics {
                 "orderstream_consumer_skipped_records_total",
                 "Records neither written nor recorded in the dead_letters table (the table refused even their \
                  storable form): published to the dead-letter topic, logged, and passed with their offset stored.",
+            ),
+            unrecorded_file_headers: metrics.counter(
+                "orderstream_consumer_unrecorded_file_headers_total",
+                "File headers the source_files table refused (logged with the database's reason): their orders \
+                 are stored, the data-quality question lacks those headers.",
             ),
             intake_stored: {
                 let reasons: Vec<&str> =

@@ -37,10 +37,10 @@ use tracing::{error, info, warn};
 use crate::apply::{apply_batch, ApplyError, BatchReport, Target};
 use crate::config::Config;
 use crate::db::{self, DbError};
-use crate::decode::{decode, Decoded};
+use crate::decode::{decode, record_bytes, Decoded};
 use crate::events::{
-    ConsumerStarted, DatabaseUnavailable, DeadLetterProducerFailed, DeadLetterTopicUnwritable, OffsetsSkipped,
-    PartitionsAssigned, PartitionsRevoked, RecordSkipped, SchemaMigrated, TotalsReached,
+    ConsumerStarted, DatabaseUnavailable, DeadLetterProducerFailed, DeadLetterTopicUnwritable, FileHeaderUnrecorded,
+    OffsetsSkipped, PartitionsAssigned, PartitionsRevoked, RecordSkipped, SchemaMigrated, TotalsReached,
 };
 use crate::intake;
 use crate::metrics::Metrics;
@@ -243,6 +243,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
                 for (source, reason) in &report.unrecorded {
                     RecordSkipped { source, reason }.emit(&metrics);
                 }
+                for (file, reason) in &report.unrecorded_headers {
+                    FileHeaderUnrecorded { file, reason }.emit(&metrics);
+                }
                 after_commit(&consumer, &config.topic.name, &report, &mut seeked);
                 sought = report.seeks;
                 if last_summary.elapsed() >= SUMMARY_EVERY {
@@ -278,8 +281,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 
 /// What became of a batch handed to the writer.
 enum Written {
-    /// Committed in PostgreSQL.
-    Committed(BatchReport),
+    /// Committed in PostgreSQL (boxed: the report is large, `Abandoned` empty).
+    Committed(Box<BatchReport>),
     /// Shutdown came while the database was away: not committed.
     Abandoned,
 }
@@ -300,7 +303,7 @@ async fn write_batch(
             .unwrap_or(Err(ApplyError::Database(DbError::Timeout(BATCH_TIMEOUT))))
     })
     .await?;
-    Ok(applied.map_or(Written::Abandoned, Written::Committed))
+    Ok(applied.map_or(Written::Abandoned, |report| Written::Committed(Box::new(report))))
 }
 
 /// Drops the records of partitions revoked while the batch was gathered:
@@ -468,7 +471,7 @@ where
             () = wait, if written.is_some() => break,
             received = consumer.recv() => match received {
                 Ok(message) => {
-                    bytes += message.payload_len() + message.key().map_or(0, <[u8]>::len);
+                    bytes += record_bytes(&message);
                     batch.push(decode(message.detach()));
                     deadline.get_or_insert_with(|| Instant::now() + config.batch_wait());
                 }

@@ -6,7 +6,8 @@
 //! refusal that no retry can fix must never stop the consumer, so every
 //! readable column written from a record goes through [`storable`]. The
 //! readable form is for people; where the exact bytes matter they are kept
-//! beside it as `bytea` (a dead letter's key, payload and headers).
+//! beside it as `bytea` (a dead letter's key, payload and headers). Values
+//! an index keys on are also [`bounded`] in length, or keyed by a digest.
 
 use std::borrow::Cow;
 
@@ -22,6 +23,25 @@ pub fn storable(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// What ends a text [`bounded`] cut: visibly not the whole value.
+pub const CUT_MARK: char = '…';
+
+/// The text cut to at most `max_bytes` bytes, at a character boundary and
+/// ending in [`CUT_MARK`] when cut; borrowed when it fits. For values an
+/// index keys on: a btree entry wider than about a third of a page makes
+/// PostgreSQL refuse the whole statement. Where the exact value matters it
+/// is kept beside (a dead letter's `raw_headers`).
+pub fn bounded(text: &str, max_bytes: usize) -> Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max_bytes.saturating_sub(CUT_MARK.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}{CUT_MARK}", &text[..end]))
 }
 
 /// Bytes as storable text: invalid UTF-8 becomes U+FFFD, NUL the escape.
@@ -42,6 +62,15 @@ mod tests {
     fn every_nul_becomes_a_visible_escape() {
         assert_eq!(storable("a\0b\0"), "a\\u0000b\\u0000");
         assert!(!storable("\0").contains('\0'));
+    }
+
+    #[test]
+    fn text_that_fits_is_borrowed_and_longer_text_is_cut_at_a_character_with_a_mark() {
+        assert!(matches!(bounded("invalid_amount", 64), Cow::Borrowed("invalid_amount")));
+        assert_eq!(bounded("abcdefgh", 6), "abc…");
+        let cut = bounded("ééééé", 7);
+        assert_eq!(cut, "éé…", "never inside a character");
+        assert!(cut.len() <= 7);
     }
 
     #[test]

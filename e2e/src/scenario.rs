@@ -298,6 +298,12 @@ impl Scenario {
     /// Publishes records to this scenario's topic and waits for every
     /// delivery confirmation.
     pub async fn produce(&self, records: &[OutgoingRecord]) {
+        self.produce_to(&self.topic, records).await;
+    }
+
+    /// Publishes records to `topic` (e.g. the scenario's dead-letter topic,
+    /// as another producer would) and waits for every delivery confirmation.
+    pub async fn produce_to(&self, topic: &str, records: &[OutgoingRecord]) {
         use rdkafka::message::{Header, OwnedHeaders};
         use rdkafka::producer::{FutureProducer, FutureRecord};
         let producer: FutureProducer = ClientConfig::new()
@@ -311,7 +317,7 @@ impl Scenario {
             for (key, value) in &record.headers {
                 headers = headers.insert(Header { key, value: Some(value) });
             }
-            let mut kafka = FutureRecord::to(&self.topic).payload(&record.payload).headers(headers);
+            let mut kafka = FutureRecord::to(topic).payload(&record.payload).headers(headers);
             if let Some(key) = &record.key {
                 kafka = kafka.key(key);
             }

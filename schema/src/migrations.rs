@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0006_dead_letters_of_both_stages.sql"),
     },
     Migration { version: 7, name: "export_columns", sql: include_str!("../migrations/0007_export_columns.sql") },
+    Migration {
+        version: 8,
+        name: "bounded_index_keys",
+        sql: include_str!("../migrations/0008_bounded_index_keys.sql"),
+    },
 ];
 
 /// The consumer's role: read and write its tables, no DDL. Created NOLOGIN
