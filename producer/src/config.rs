@@ -101,10 +101,11 @@ pub struct Config {
     pub column_aliases: Vec<schema::ColumnAlias>,
 
     /// Records sent but not yet confirmed by Kafka, at most: past it, reading
-    /// waits, so memory stays bounded when Kafka is slow or away. 20,000 is
-    /// a third of a second at the bench's publishing rate; with 50,000 the
-    /// producer's peak memory reached 64-67 MiB in a bulk load.
-    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_MAX_IN_FLIGHT", default_value_t = 20_000,
+    /// waits, so memory stays bounded when Kafka is slow or away. 10,000 is
+    /// a twentieth of a second at the source half's rate; 20,000 published
+    /// no faster and peaked at 74-78 MiB against 50-54 (`make
+    /// bench-compare`, 300,000 orders).
+    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_MAX_IN_FLIGHT", default_value_t = 10_000,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_in_flight: usize,
 
