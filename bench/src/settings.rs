@@ -58,7 +58,7 @@ pub struct Settings {
     /// Runs only `COPY` and the end-to-end phase and prints one
     /// `scaling:` line (rows/s, CPU per record by component, the ratios to
     /// `COPY`): how cost grows with the consumers and the table, several
-    /// points in the time of one full run (BENCHMARKS.md, "How cost grows").
+    /// points in the time of one full run (docs/runs/2026-11-benchmarks.md, "How cost grows").
     #[arg(long, env = "BENCH_SCALING", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub scaling: bool,
     /// Compares this build against the pipeline binaries in this folder
