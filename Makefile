@@ -133,7 +133,7 @@ chaos-cluster: ## the suite's load, ledger and invariant on a three-node Kafka c
 soak: ## the pipeline at a steady rate for SOAK_MINUTES (default 30), memory sampled, invariant checked
 	@bash scripts/chaos.sh soak --minutes $(or $(SOAK_MINUTES),30) --rate $(or $(SOAK_RATE),1000)
 
-fuzz: ## every cargo fuzz target for FUZZ_SECONDS each (default 300; nightly toolchain)
+fuzz: ## every cargo fuzz target (FUZZ_TARGETS: some) for FUZZ_SECONDS each (default 300; nightly toolchain)
 	@bash scripts/fuzz.sh
 
 lint: ## formatting and clippy
