@@ -189,7 +189,7 @@ mod tests {
     use super::logged_metrics_addr;
 
     #[test]
-    fn an_older_release_s_logged_metrics_address_is_found() {
+    fn the_metrics_address_older_releases_logged_is_found() {
         let log = "2026-11-28T00:00:00Z  INFO orderstream_telemetry: Serving /metrics, /healthz, /readyz. addr=127.0.0.1:40123\n";
         assert_eq!(logged_metrics_addr(log).as_deref(), Some("127.0.0.1:40123"));
         assert_eq!(logged_metrics_addr("INFO Started.\n"), None);
