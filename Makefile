@@ -25,7 +25,7 @@ NEED_RUN     = test -f $(LOCAL)/env || { echo "$@: no $(LOCAL)/env: start the st
 
 export LOCAL INBOX ARCHIVE ARCHIVE_AFTER PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE BROKERS
 
-.PHONY: help run status dead-letters redrive down clean test deps services test-services gen report report-screenshot bench bench-compare lint up secrets compose-check chaos chaos-cluster soak fuzz replay replay-topic
+.PHONY: help run demo status dead-letters redrive down clean test deps services test-services gen report report-screenshot bench bench-compare lint up secrets compose-check chaos chaos-cluster soak fuzz replay replay-topic
 
 # Docker Compose (`make up`): the plugin or the standalone tool; empty without either.
 COMPOSE_YML = compose/docker-compose.yml
@@ -35,8 +35,11 @@ COMPOSE     = $(shell if docker compose version >/dev/null 2>&1; then echo "dock
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
 
-run: ## start the stack and the pipeline, load the inbox, wait until caught up (BROKERS=3: a three-node Kafka cluster, topics replicated 3 times)
+run: ## start the stack and the pipeline, load the inbox (INBOX must exist; a fresh clone's first run gets sample orders), wait until caught up (BROKERS=3: a three-node Kafka cluster, topics replicated 3 times)
 	@bash scripts/run.sh
+
+demo: ## `make run` on made-up sample orders: SAMPLE_ORDERS (default 5000) into data/inbox/sample-orders.csv; refuses a warehouse holding real orders
+	@DEMO=1 bash scripts/run.sh
 
 status: ## what the `make run` pipeline is doing: files, processes, lag, freshness, dead letters (exit 0 caught up, 1 behind, 2 unreachable; STATUS_ARGS=--json)
 	@$(NEED_RUN)
@@ -68,7 +71,9 @@ secrets: ## write compose/.env with generated passwords for `make up` (never ove
 compose-check: ## validate the Compose files (and the three-broker override), lint the Dockerfile, check its COPY sources (no Docker engine needed)
 	@bash scripts/compose-check.sh
 
-clean: down ## stop everything (test services too) and delete .local/ (all local data)
+clean: ## stop everything (test services too) and delete .local/ (LOCAL): the warehouse, every order in it; asks first (YES=1 without a terminal)
+	@YES="$(YES)" bash scripts/confirm-clean.sh
+	@$(MAKE) --no-print-directory down
 	@bash scripts/kafka.sh stop .local/test/kafka $(PORT_TEST_KAFKA) $(PORT_TEST_KAFKA_CONTROLLER)
 	@bash scripts/postgres.sh stop .local/test/pg $(PORT_TEST_PG)
 	@bash scripts/kafka.sh stop .local/chaos/kafka $(PORT_CHAOS_KAFKA) $(PORT_CHAOS_KAFKA_CONTROLLER)

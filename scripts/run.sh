@@ -5,9 +5,16 @@
 # Idempotent: what already runs is left alone, what is missing is started (so
 # after a process was killed, running this again brings it back).
 #
+# Sample orders (orderstream-gen, DEFAULT_INBOX/SAMPLE_FILE) are generated
+# only by `make demo`, or when the default inbox does not exist yet and the
+# warehouse holds no order (a fresh clone's first `make run`). Any other
+# missing inbox is an error naming it, before anything starts: a mistyped
+# path must never fill the warehouse with made-up orders.
+#
 # Settings come from the environment (the Makefile passes them):
 #   LOCAL        state folder (default .local)
-#   INBOX        folder the producer watches (default data/inbox)
+#   INBOX        folder the producer watches (default data/inbox); it must exist, except
+#                the default one on a first run (below)
 #   ARCHIVE      folder processed exports are moved to (the producer's --archive-dir; off by default)
 #   ARCHIVE_AFTER  the producer moves delivered files idle this long into ARCHIVE (e.g. 10m; off by default)
 #   BROKERS      Kafka nodes: 1 (default) or 3, a local KRaft cluster whose topics are
@@ -16,7 +23,8 @@
 #   PG_PORT, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PARTITIONS, PROFILE (release|debug)
 #   PRODUCER_METRICS_PORT, CONSUMER_METRICS_PORT, LAG_EXPORTER_METRICS_PORT, PROMETHEUS_PORT
 #   (the ports' defaults are in ports.env)
-#   SAMPLE_ORDERS  orders generated into an empty inbox (default 5000)
+#   DEMO         1 (`make demo`): sample orders into the default inbox, then run
+#   SAMPLE_ORDERS  how many sample orders (default 5000)
 #   CATCH_UP_TIMEOUT  seconds to wait for the pipeline to catch up (default 300)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +51,30 @@ BROKERS="${BROKERS:-1}"
 say() { echo "run: $*"; }
 die() { echo "run: error: $*" >&2; exit 1; }
 
+DEFAULT_INBOX=data/inbox
+SAMPLE_FILE=sample-orders.csv
+DEMO="${DEMO:-}"
+is_default_inbox() { [[ "$(realpath -m "$INBOX")" == "$(realpath -m "$DEFAULT_INBOX")" ]]; }
+[[ -z "$DEMO" || "$DEMO" == 0 ]] && DEMO=""
+if [[ -n "$DEMO" ]]; then
+  is_default_inbox || die "\`make demo\` loads sample orders into the default inbox $DEFAULT_INBOX only, not INBOX=$INBOX; nothing was started"
+  for export in "$INBOX"/*.csv; do
+    [[ -e "$export" && "$(basename "$export")" != "$SAMPLE_FILE" ]] || continue
+    die "$INBOX holds exports besides the sample ($(basename "$export")): the demo would mix made-up orders with them; nothing was started"
+  done
+fi
+# Whether sample orders are to be generated; decided once the database answers.
+first_run_sample=""
+if [[ ! -e "$INBOX" ]]; then
+  if [[ -n "$DEMO" ]] || is_default_inbox; then
+    first_run_sample=1
+  else
+    die "inbox $INBOX does not exist; nothing was started. Create it and put the exports there (mkdir -p '$INBOX'), or leave INBOX out to use the default inbox $DEFAULT_INBOX (\`make demo\` fills it with sample orders)"
+  fi
+elif [[ ! -d "$INBOX" ]]; then
+  die "inbox $INBOX is not a folder; nothing was started"
+fi
+
 # One Kafka layout at a time: a single node and a cluster share port KAFKA_PORT.
 read -r -a KAFKA_ARGS <<<"$(bash scripts/run-kafka-args.sh "$BROKERS")"
 read -r -a OTHER_KAFKA_ARGS <<<"$(bash scripts/run-kafka-args.sh "$(( BROKERS == 1 ? 3 : 1 ))")"
@@ -68,7 +100,27 @@ fi
 ORDERSTREAM_DATABASE_URL="$(bash scripts/postgres.sh url "$LOCAL/pg" "$PG_PORT")"
 ORDERSTREAM_KAFKA_BROKERS="$(IFS=, read -r -a ports <<<"${KAFKA_ARGS[1]}"; printf '127.0.0.1:%s,' "${ports[@]}")"
 ORDERSTREAM_KAFKA_BROKERS="${ORDERSTREAM_KAFKA_BROKERS%,}"
-mkdir -p "$INBOX" "$LOCAL/run" "$LOCAL/log"
+
+# Sample orders go only into a warehouse that holds none but sample ones.
+# Orders from elsewhere: a first run's missing default inbox is an error
+# like any missing inbox, and the demo refuses to mix.
+if [[ -n "$first_run_sample$DEMO" ]]; then
+  other_orders=0
+  if [[ "$(psql "$ORDERSTREAM_DATABASE_URL" -Atc "SELECT to_regclass('orders') IS NOT NULL")" == t ]]; then
+    other_orders="$(psql "$ORDERSTREAM_DATABASE_URL" -Atc \
+      "SELECT count(*) FROM orders WHERE source_file NOT LIKE '%/$SAMPLE_FILE'")"
+  fi
+  if (( other_orders > 0 )); then
+    [[ -n "$DEMO" ]] && die "the warehouse ($LOCAL/pg) holds $other_orders orders that are not sample orders: the demo would mix made-up orders with them. \`make clean YES=1\` deletes the warehouse first"
+    die "inbox $INBOX does not exist and the warehouse ($LOCAL/pg) already holds $other_orders orders, so no sample orders are made. Create it and put the exports there (mkdir -p '$INBOX'), or name yours with INBOX=/path"
+  fi
+fi
+if [[ -n "$first_run_sample$DEMO" && ! -e "$INBOX/$SAMPLE_FILE" ]]; then
+  mkdir -p "$INBOX"
+  say "generating $SAMPLE_ORDERS sample orders into $INBOX/$SAMPLE_FILE (made up, for a demo: before loading real exports, \`make clean YES=1\` and remove that file)"
+  "$BIN/orderstream-gen" --orders "$SAMPLE_ORDERS" --output "$INBOX/$SAMPLE_FILE"
+fi
+mkdir -p "$LOCAL/run" "$LOCAL/log"
 INBOX="$(realpath "$INBOX")"
 STATE_DIR="$(realpath -m "$LOCAL/state/producer")"
 cat > "$LOCAL/env" <<ENV
@@ -94,9 +146,9 @@ fi
 # shellcheck disable=SC1091
 . "$LOCAL/env"
 
-if ! compgen -G "$INBOX/*.csv" >/dev/null; then
-  say "inbox $INBOX is empty: generating $SAMPLE_ORDERS sample orders"
-  "$BIN/orderstream-gen" --orders "$SAMPLE_ORDERS" --output "$INBOX/sample-orders.csv"
+compgen -G "$INBOX/*.csv" >/dev/null || say "inbox $INBOX holds no export (*.csv) yet: the producer loads each one put there"
+if [[ -f "$INBOX/$SAMPLE_FILE" ]] && compgen -G "$INBOX/*.csv" | grep -qv "/$SAMPLE_FILE\$"; then
+  say "warning: $INBOX holds made-up sample orders ($SAMPLE_FILE) beside other exports; they all go into one warehouse"
 fi
 
 # alive PID: the process exists and is not a zombie (a killed process whose
@@ -162,8 +214,21 @@ done
 rows="$(psql "$ORDERSTREAM_DATABASE_URL" -Atc 'SELECT count(*) FROM orders')"
 dead="$(bash scripts/kafka.sh run-class "${KAFKA_ARGS[@]}" org.apache.kafka.tools.GetOffsetShell \
           --bootstrap-server "$ORDERSTREAM_KAFKA_BROKERS" --topic orders.dlq 2>/dev/null | awk -F: '{ sum += $3 } END { print sum + 0 }')"
-csv_files=("$INBOX"/*.csv)
-first_file="${csv_files[0]}"
+# The made-up order to append is offered for the sample file only: appended
+# to a real export, it would be a fake order in the warehouse.
+if [[ -f "$INBOX/$SAMPLE_FILE" ]]; then
+  try_it="$(cat <<TRY
+Append a made-up order to the sample file and see it arrive within a second:
+  echo "9000001,42,$(date -u +'%Y-%m-%d %H:%M'),19.90,2.5" >> $INBOX/$SAMPLE_FILE
+  . $LOCAL/env && psql "\$ORDERSTREAM_DATABASE_URL" -c 'SELECT * FROM orders WHERE id = 9000001'
+The sample orders are made up: before loading real exports, \`make clean YES=1\`
+and remove $INBOX/$SAMPLE_FILE.
+TRY
+)"
+else
+  try_it="Lines appended to an export in the inbox, and exports put there, arrive within a
+second; \`make status\` shows each file's delivery."
+fi
 cat <<SUMMARY
 
 orderstream is running and has caught up.
@@ -177,8 +242,6 @@ orderstream is running and has caught up.
   Prometheus:            http://127.0.0.1:$PROMETHEUS_PORT  (alerts: /alerts)
   metrics:               producer :$PRODUCER_METRICS_PORT, consumer :$CONSUMER_METRICS_PORT, lag exporter :$LAG_EXPORTER_METRICS_PORT  (/metrics, /healthz, /readyz)
 
-Append a line and see it arrive within a second:
-  echo "9000001,42,$(date -u +'%Y-%m-%d %H:%M'),19.90,2.5" >> $first_file
-  . $LOCAL/env && psql "\$ORDERSTREAM_DATABASE_URL" -c 'SELECT * FROM orders WHERE id = 9000001'
-Stop everything with \`make down\` (data kept) or \`make clean\` (data removed).
+$try_it
+Stop everything with \`make down\` (data kept); \`make clean\` deletes the warehouse (asks first).
 SUMMARY

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Smoke test of `make run` as a user runs it: load an inbox, check the table,
+# Smoke test of `make run` as a user runs it: refuse a missing inbox and an
+# unconfirmed `make clean`, load an inbox, check the table,
 # ask `make status` and `make dead-letters`, run it again (no duplicates, no
 # second producer), kill the consumer and run it again (it comes back, still
 # no duplicates), then `make down`. It reads pid files, exit codes and JSON,
-# never the scripts' printed text.
+# never the scripts' printed text (but for the refusals: they must name the path).
 #
 # Uses its own folder and ports, so it never touches a developer's `make run`.
 # Uses debug binaries (PROFILE=debug): the release build is the same code and
@@ -32,6 +33,31 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "test-make-run: FAILED: $*" >&2; exit 1; }
+
+# Two refusals first, while nothing runs; each check is listed when it fails.
+refusals=()
+# A mistyped inbox is an error naming it, before anything starts: no folder
+# made, no sample orders generated, no PostgreSQL started, nothing loaded.
+missing="$INBOX/no-such-inbox"
+started=$SECONDS
+if ! out="$(INBOX="$missing" timeout 60 make --no-print-directory run 2>&1 </dev/null)"; then
+  (( SECONDS - started <= 10 )) || refusals+=("make run INBOX=<missing> took $((SECONDS - started)) s to fail (10 s at most)")
+  grep -qF -- "$missing" <<<"$out" || refusals+=("make run INBOX=<missing> failed without naming the path: $out")
+else
+  refusals+=("make run INBOX=<missing> exited 0")
+fi
+[[ ! -e "$missing" ]] || refusals+=("make run INBOX=<missing> created $missing")
+[[ ! -e "$LOCAL" ]] || refusals+=("make run INBOX=<missing> started something ($LOCAL exists)")
+make --no-print-directory down >/dev/null
+# `make clean` without YES=1 and without a terminal deletes nothing.
+clean_local="$LOCAL-clean-check"
+mkdir -p "$clean_local/pg" && touch "$clean_local/pg/kept"
+if LOCAL="$clean_local" make --no-print-directory clean </dev/null >/dev/null 2>&1; then
+  refusals+=("make clean without YES=1 and without a terminal exited 0")
+fi
+[[ -f "$clean_local/pg/kept" ]] || refusals+=("make clean without YES=1 and without a terminal deleted $clean_local")
+rm -rf "$clean_local"
+(( ${#refusals[@]} == 0 )) || { printf 'test-make-run: FAILED: %s\n' "${refusals[@]}" >&2; exit 1; }
 
 SEED=../shared/data/seed-orders
 if compgen -G "$SEED/*.csv" >/dev/null; then
@@ -77,5 +103,5 @@ restarted="$(cat "$LOCAL/run/consumer.pid")"
 [[ "$restarted" != "$consumer_pid" ]] && alive "$restarted" || fail "make run did not bring the killed consumer back"
 [[ "$(count)" == "$expected" ]] || fail "after the consumer was killed and restarted: $(count) orders"
 
-echo "test-make-run: $expected orders; Prometheus and every /metrics answered; make status said caught up; a second run and a consumer restart added no duplicates"
+echo "test-make-run: a missing inbox and an unconfirmed make clean were refused; $expected orders; Prometheus and every /metrics answered; make status said caught up; a second run and a consumer restart added no duplicates"
 echo "test-make-run: 1 passed, 0 failed"
