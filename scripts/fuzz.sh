@@ -17,6 +17,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz from crates.io"
   cargo install cargo-fuzz --locked --quiet
 fi
+# The targets that link the consumer crate (and librdkafka).
+CONSUMER_TARGETS="headers"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 # FUZZ_TARGETS: a space-separated subset (default: every target).
@@ -24,7 +26,10 @@ for target in ${FUZZ_TARGETS:-$(cd fuzz && cargo +nightly fuzz list)}; do
   mkdir -p "fuzz/corpus/$target"
   echo "fuzz: $target for ${seconds} s"
   status=0
-  (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+  features=()
+  # Targets on the consumer crate need its feature (fuzz/Cargo.toml).
+  [[ " $CONSUMER_TARGETS " == *" $target "* ]] && features=(--features consumer-targets)
+  (cd fuzz && cargo +nightly fuzz run "${features[@]}" "$target" "corpus/$target" "seeds/$target" -- \
       -max_total_time="$seconds" -max_len=4096 -print_final_stats=1) >"$log" 2>&1 || status=$?
   grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs)" "$log" || true
   if [ "$status" -ne 0 ]; then
