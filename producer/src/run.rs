@@ -772,7 +772,6 @@ impl Producer {
         for key in finished {
             let followed = self.followed.remove(&key).expect("listed above");
             info!(message = "File released.", file = %followed.tailer.path().display());
-            self.metrics.bytes_behind.remove_label_values(&[&followed.tailer.path().to_string_lossy()]).ok();
             self.store.forget(key);
         }
         self.metrics.files_tracked.set(self.followed.len() as i64);
@@ -781,15 +780,16 @@ impl Producer {
     /// Saves the positions; while that fails (a full disk), reading stops and
     /// the failure is logged once, until a save succeeds again.
     fn flush_positions(&mut self) {
-        let mut unread = 0;
-        for followed in self.followed.values() {
-            if let Ok(behind) = followed.tailer.bytes_behind() {
-                let file = followed.tailer.path().to_string_lossy();
-                self.metrics.bytes_behind.with_label_values(&[&file]).set(behind as i64);
-                unread += behind as i64;
-            }
-        }
-        self.metrics.unread_bytes.set(unread);
+        let unread: Vec<(String, i64)> = self
+            .followed
+            .values()
+            .filter_map(|followed| {
+                let behind = followed.tailer.bytes_behind().ok()?;
+                Some((followed.tailer.path().to_string_lossy().into_owned(), behind as i64))
+            })
+            .collect();
+        self.metrics.unread_bytes.set(unread.iter().map(|(_, behind)| behind).sum());
+        self.metrics.bytes_behind.update(&unread.into_iter().collect());
         self.publish_status();
         if self.store.is_dirty() {
             // Chaos suite: a crash after Kafka confirmed records, before their positions are saved.
