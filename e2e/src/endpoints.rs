@@ -53,6 +53,22 @@ impl Process {
         Some(sum)
     }
 
+    /// Every series of a metric (`name{…}` as written on `/metrics`, without
+    /// its value); `None` if the endpoint does not answer.
+    pub fn metric_series(&self, name: &str) -> Option<Vec<String>> {
+        let addr = self.metrics_addr();
+        let mut response = ureq::get(&format!("http://{addr}/metrics")).call().ok()?;
+        let text = response.body_mut().read_to_string().ok()?;
+        let labelled = format!("{name}{{");
+        let series = text
+            .lines()
+            .filter_map(|line| line.rsplit_once(' ').map(|(series, _)| series))
+            .filter(|series| *series == name || series.starts_with(&labelled))
+            .map(str::to_owned)
+            .collect();
+        Some(series)
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().ok().flatten().is_none()

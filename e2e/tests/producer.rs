@@ -220,6 +220,27 @@ async fn archive_after_moves_a_delivered_inactive_file_and_it_is_not_read_again(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archived_and_released_file_leaves_no_unread_bytes_series() {
+    let scenario = Scenario::new("archive_series").await;
+    let archive = scenario.dir.path().join("archive");
+    let settings =
+        [("ORDERSTREAM_ARCHIVE_DIR", archive.to_str().unwrap()), ("ORDERSTREAM_ARCHIVE_AFTER", "1s"), QUICK_CLOSE];
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=10)).as_bytes());
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer_with(&settings);
+    assert!(orders.wait_for(10, ARRIVAL));
+    let series_of_a = || async {
+        let series = producer.metric_series("orderstream_producer_unread_bytes").unwrap_or_default();
+        series.into_iter().filter(|series| series.contains("a.csv")).collect::<Vec<_>>()
+    };
+    assert!(poll_until(ARRIVAL, || async { !series_of_a().await.is_empty() }).await, "a.csv never had a series");
+    assert!(poll_until(ARRIVAL, || async { archive.join("a.csv").exists() }).await, "never archived");
+    wait_until_forgotten(&scenario, "a.csv").await;
+    let gone = poll_until(ARRIVAL, || async { series_of_a().await.is_empty() }).await;
+    assert!(gone, "series of a released file are still exported: {:?}", series_of_a().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewritten_file_is_detected_on_restart_and_read_again() {
     let scenario = Scenario::new("rewritten").await;
     scenario.append("a.csv", format!("{HEADER}{}", lines(1..=10)).as_bytes());

@@ -130,10 +130,34 @@ async fn a_file_of_unknown_epoch_is_refused_unless_given_one() {
     assert!(given.status.success(), "{}", shown(&given));
     scenario.wait_for_orders(2, ARRIVAL).await;
     let offset = HEADER.len() as u64;
-    assert_eq!(versions_of(&scenario, "7", 2), [source_version(epoch, offset)]);
+    assert_eq!(versions_of(&scenario, "7", 2), [source_version(epoch, offset).unwrap()]);
     let stored: i64 =
         scenario.db().await.query_one("SELECT source_version FROM orders WHERE id = 7", &[]).await.unwrap().get(0);
     assert_eq!(epoch_of_version(stored), epoch);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_epoch_left_stops_the_producer_instead_of_wrapping_versions() {
+    let scenario = Scenario::new("replay_last_epoch").await;
+    scenario.append("a.csv", format!("{HEADER}{}", order_line(7, 1, "10.00", "2.5")).as_bytes());
+    let file = scenario.inbox().join("a.csv");
+    let past = replay_file(&scenario, &file, &["--epoch", "134217728"]);
+    assert!(!past.status.success(), "{}", shown(&past));
+    assert!(shown(&past).contains("past the largest epoch, 134217727"), "{}", shown(&past));
+
+    // The largest epoch fits; it leaves no epoch above it for a new file.
+    let last = replay_file(&scenario, &file, &["--epoch", "134217727"]);
+    assert!(last.status.success(), "{}", shown(&last));
+    let mut producer = scenario.start_producer();
+    let exited = producer.wait_exit(ARRIVAL);
+    assert!(exited.is_some_and(|status| !status.success()), "still running or succeeded:\n{}", producer.output());
+    assert!(producer.output().contains("no file epoch is left"), "{}", producer.output());
+    let versions = versions_of(&scenario, "7", 1);
+    assert_eq!(
+        versions,
+        [source_version(134_217_727, HEADER.len() as u64).unwrap()],
+        "a wrapped version was published"
+    );
 }
 
 /// Whether the group has no members in Kafka's description of it.

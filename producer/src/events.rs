@@ -102,7 +102,6 @@ impl FileRenamed<'_> {
     pub fn emit(&self, metrics: &ProducerMetrics) {
         info!(message = Self::MESSAGE, from = %self.from.display(), to = %self.to.display());
         metrics.files_renamed.inc();
-        metrics.bytes_behind.remove_label_values(&[&self.from.to_string_lossy()]).ok();
     }
 }
 
@@ -207,14 +206,14 @@ impl NewColumnsSeen<'_> {
 
     /// Logs it once, with the file, and counts each column
     /// (`orderstream_producer_new_columns_total{column}`): the file is in
-    /// the log line, not a label, so the series stay as few as the distinct
-    /// column names the exports ever had.
+    /// the log line, not a label, and past a bounded number of distinct
+    /// names the rest count under one label, so the series stay few.
     pub fn emit(&self, metrics: &ProducerMetrics) {
         info!(message = Self::MESSAGE, file = %self.file.display(), line = self.line,
               columns = %self.columns.join(","));
         for column in self.columns {
             let label: String = column.chars().take(Self::MAX_LABEL_CHARS).collect();
-            metrics.new_columns.with_label_values(&[&label]).inc();
+            metrics.new_columns.inc(&label);
         }
     }
 }

@@ -1,7 +1,11 @@
 //! The producer's metrics, registered once; the telemetry crate serves them
 //! on `/metrics`. Names follow Prometheus conventions: `orderstream_producer_`
 //! prefix, base units, `_total` on counters; label values come from small,
-//! fixed sets (rejection kinds, flags) or the followed files.
+//! fixed sets (rejection kinds, flags), the files followed now (a series
+//! leaves with its file), or a bounded set of column names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry};
 use schema::{Flag, RejectionKind};
@@ -10,6 +14,72 @@ use telemetry::Registrar;
 /// How reading a file started, the `start` label of
 /// `orderstream_producer_files_followed_total`.
 pub const FILE_STARTS: [&str; 4] = ["new", "resumed", "rewritten", "truncated"];
+
+/// Distinct column names `orderstream_producer_new_columns_total` counts
+/// under their own label, per process: enough for every export a shop
+/// plausibly has, few enough that one wide header cannot flood Prometheus.
+pub const MAX_COLUMN_LABELS: usize = 100;
+
+/// The `column` label of the new columns past [`MAX_COLUMN_LABELS`]; not a
+/// possible column name label (names are trimmed, never parenthesised
+/// like this by the exports seen).
+pub const OTHER_COLUMNS: &str = "(other)";
+
+/// `orderstream_producer_new_columns_total{column}`, with at most
+/// [`MAX_COLUMN_LABELS`] column labels: later names are counted under
+/// [`OTHER_COLUMNS`], so the number of series is bounded whatever the
+/// headers hold.
+#[derive(Clone)]
+pub struct NewColumnsCounter {
+    counter: IntCounterVec,
+    /// The column names that have their own label: shared by every clone.
+    labelled: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl NewColumnsCounter {
+    /// Counts one new column.
+    pub fn inc(&self, column: &str) {
+        let label = self.label_for(column);
+        self.counter.with_label_values(&[&label]).inc();
+    }
+
+    /// The column's own name while fewer than [`MAX_COLUMN_LABELS`] names
+    /// have a label (or it has one), else [`OTHER_COLUMNS`].
+    fn label_for(&self, column: &str) -> String {
+        let mut labelled = self.labelled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if labelled.contains(column) || labelled.len() < MAX_COLUMN_LABELS {
+            labelled.insert(column.to_owned());
+            column.to_owned()
+        } else {
+            OTHER_COLUMNS.to_owned()
+        }
+    }
+}
+
+/// `orderstream_producer_unread_bytes{file}`: one series per file followed
+/// now. A file released, archived or renamed loses its old series at the
+/// next update, so the series never outnumber the files followed.
+#[derive(Clone)]
+pub struct UnreadBytesByFile {
+    gauge: IntGaugeVec,
+    /// The `file` labels set by the last update: shared by every clone.
+    labelled: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl UnreadBytesByFile {
+    /// Sets the series of exactly the files in `unread` (path → bytes) and
+    /// removes every series of a file not in it.
+    pub fn update(&self, unread: &BTreeMap<String, i64>) {
+        let mut labelled = self.labelled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for gone in labelled.iter().filter(|file| !unread.contains_key(*file)) {
+            self.gauge.remove_label_values(&[gone]).ok();
+        }
+        for (file, bytes) in unread {
+            self.gauge.with_label_values(&[file]).set(*bytes);
+        }
+        *labelled = unread.keys().cloned().collect();
+    }
+}
 
 /// Every metric of the producer.
 #[derive(Clone)]
@@ -36,10 +106,11 @@ pub struct ProducerMetrics {
     /// Files whose header could not be used (their records dead-lettered).
     pub unusable_headers: IntCounter,
     /// Columns beyond the known ones, counted once per file (and header)
-    /// that has them for the first time, labelled by column name.
-    pub new_columns: IntCounterVec,
+    /// that has them for the first time, labelled by column name (a
+    /// bounded set of names, see [`NewColumnsCounter`]).
+    pub new_columns: NewColumnsCounter,
     /// Bytes between what was read and the end of each followed file.
-    pub bytes_behind: IntGaugeVec,
+    pub bytes_behind: UnreadBytesByFile,
     /// Files followed.
     pub files_tracked: IntGauge,
     /// Records sent and not yet confirmed by Kafka (a backlog stage).
@@ -111,16 +182,23 @@ impl ProducerMetrics {
                 "orderstream_producer_unusable_headers_total",
                 "Files whose header could not be used; every record of such a file is dead-lettered as bad_header.",
             ),
-            new_columns: metrics.counters(
-                "orderstream_producer_new_columns_total",
-                "Columns beyond the known ones, once per file header that has them first, by column name.",
-                &["column"],
-            ),
-            bytes_behind: metrics.gauge_vec(
-                "orderstream_producer_unread_bytes",
-                "Bytes between what was read and the end of the file.",
-                &["file"],
-            ),
+            new_columns: NewColumnsCounter {
+                counter: metrics.counters(
+                    "orderstream_producer_new_columns_total",
+                    "Columns beyond the known ones, once per file header that has them first, by column name; \
+                     past the first 100 names, under column=\"(other)\".",
+                    &["column"],
+                ),
+                labelled: Arc::default(),
+            },
+            bytes_behind: UnreadBytesByFile {
+                gauge: metrics.gauge_vec(
+                    "orderstream_producer_unread_bytes",
+                    "Bytes between what was read and the end of the file, for each file followed now.",
+                    &["file"],
+                ),
+                labelled: Arc::default(),
+            },
             files_tracked: metrics.gauge("orderstream_producer_tracked_files", "Files followed."),
             in_flight: metrics.gauge(
                 "orderstream_backlog_unacknowledged_records",
@@ -162,5 +240,51 @@ impl ProducerMetrics {
 impl Default for ProducerMetrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The labelled series of one metric, as `/metrics` shows them: (the
+    /// label's value, the series' value).
+    fn series(metrics: &ProducerMetrics, name: &str) -> Vec<(String, f64)> {
+        let text = prometheus::TextEncoder::new().encode_to_string(&metrics.registry.gather()).unwrap();
+        let prefix = format!("{name}{{");
+        text.lines()
+            .filter_map(|line| line.strip_prefix(&prefix))
+            .map(|rest| {
+                let (labels, value) = rest.split_once("} ").unwrap();
+                let label = labels.split_once('=').unwrap().1.trim_matches('"');
+                (label.to_owned(), value.parse().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_wide_header_adds_at_most_the_bounded_number_of_column_series() {
+        let metrics = ProducerMetrics::new();
+        let columns: Vec<String> = (0..400).map(|n| format!("shop_field_{n:03}")).collect();
+        crate::events::NewColumnsSeen { file: std::path::Path::new("/inbox/wide.csv"), line: 1, columns: &columns }
+            .emit(&metrics);
+        let counted = series(&metrics, "orderstream_producer_new_columns_total");
+        assert_eq!(counted.len(), MAX_COLUMN_LABELS + 1, "the first names, and (other)");
+        assert!(counted.contains(&("shop_field_000".into(), 1.0)));
+        assert!(counted.contains(&(OTHER_COLUMNS.into(), 300.0)), "{counted:?}");
+        // A name labelled before keeps its label once the bound is reached.
+        metrics.new_columns.inc("shop_field_001");
+        assert!(series(&metrics, "orderstream_producer_new_columns_total").contains(&("shop_field_001".into(), 2.0)));
+    }
+
+    #[test]
+    fn unread_bytes_series_leave_with_their_files() {
+        let metrics = ProducerMetrics::new();
+        let unread = |files: &[(&str, i64)]| files.iter().map(|(file, bytes)| (file.to_string(), *bytes)).collect();
+        metrics.bytes_behind.update(&unread(&[("/inbox/a.csv", 10), ("/inbox/b.csv", 0)]));
+        metrics.bytes_behind.update(&unread(&[("/archive/a.csv", 4)]));
+        assert_eq!(series(&metrics, "orderstream_producer_unread_bytes"), [("/archive/a.csv".to_string(), 4.0)]);
+        metrics.bytes_behind.update(&BTreeMap::new());
+        assert_eq!(series(&metrics, "orderstream_producer_unread_bytes"), []);
     }
 }

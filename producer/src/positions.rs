@@ -23,6 +23,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use schema::message::{check_epoch, clock_epoch, EpochOutOfRange};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -94,6 +95,15 @@ pub enum PositionStoreError {
         path: PathBuf,
         /// The parse error.
         source: serde_json::Error,
+    },
+    /// The store holds an epoch past the largest (written by a build that
+    /// let versions wrap): its files' versions cannot be made.
+    #[error("the position store {path} holds a file epoch past the largest; move it away to re-read every file")]
+    EpochOutOfRange {
+        /// The store's path.
+        path: PathBuf,
+        /// The epoch refused.
+        source: EpochOutOfRange,
     },
     /// The new positions could not be saved (disk full, permissions, …).
     #[error("cannot save the position store {path}")]
@@ -177,6 +187,10 @@ impl PositionStore {
         let path = state_dir.join(FILE_NAME);
         fs::create_dir_all(state_dir).map_err(|source| PositionStoreError::Write { path: path.clone(), source })?;
         let stored = read_stored(&path)?;
+        for file in stored.files.values() {
+            check_epoch(file.epoch)
+                .map_err(|source| PositionStoreError::EpochOutOfRange { path: path.clone(), source })?;
+        }
         Ok(PositionStore { path, stored, dirty: false })
     }
 
@@ -187,12 +201,21 @@ impl PositionStore {
 
     /// A new file epoch: larger than every one given before, than `floor`
     /// and than none of the wall clock's (see
-    /// `schema::message::source_version` for the rule).
-    pub fn allocate_epoch(&mut self, now: chrono::DateTime<chrono::Utc>) -> u64 {
-        let epoch = (self.stored.last_epoch + 1).max(schema::message::clock_epoch(now));
+    /// `schema::message::source_version` for the rule). Refused once that
+    /// is past the largest epoch (a clock past 2062, or a floor raised to
+    /// the largest): giving it would make versions wrap.
+    pub fn allocate_epoch(&mut self, now: chrono::DateTime<chrono::Utc>) -> Result<u64, EpochOutOfRange> {
+        let epoch = self.next_epoch(now)?;
         self.stored.last_epoch = epoch;
         self.dirty = true;
-        epoch
+        Ok(epoch)
+    }
+
+    /// The epoch [`Self::allocate_epoch`] would give now, without giving it:
+    /// checked at start, so a producer that could not version a new file
+    /// refuses to start instead of failing on the first one.
+    pub fn next_epoch(&self, now: chrono::DateTime<chrono::Utc>) -> Result<u64, EpochOutOfRange> {
+        check_epoch(self.stored.last_epoch.saturating_add(1).max(clock_epoch(now)))
     }
 
     /// Makes every epoch given from now on larger than `epoch`: the highest
@@ -352,7 +375,7 @@ mod tests {
     fn persisted_positions_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = PositionStore::open(dir.path()).unwrap();
-        let epoch = store.allocate_epoch(chrono::Utc::now());
+        let epoch = store.allocate_epoch(chrono::Utc::now()).unwrap();
         store.track(tracked(2, epoch, 0));
         let position = DeliveredPosition {
             offset: 120,
@@ -376,20 +399,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = at("2026-11-29T10:00:00Z");
         let mut store = PositionStore::open(dir.path()).unwrap();
-        let first = store.allocate_epoch(now);
-        let second = store.allocate_epoch(now);
+        let first = store.allocate_epoch(now).unwrap();
+        let second = store.allocate_epoch(now).unwrap();
         assert!(second > first);
         store.persist().unwrap();
         let mut reopened = PositionStore::open(dir.path()).unwrap();
-        assert!(reopened.allocate_epoch(now) > second);
+        assert!(reopened.allocate_epoch(now).unwrap() > second);
     }
 
     #[test]
     fn a_lost_state_folder_gives_epochs_above_those_given_before() {
         let (before, after) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let earlier = PositionStore::open(before.path()).unwrap().allocate_epoch(at("2026-11-29T10:00:00Z"));
+        let earlier = PositionStore::open(before.path()).unwrap().allocate_epoch(at("2026-11-29T10:00:00Z")).unwrap();
         // The folder is gone: a fresh store, a minute later, knows nothing.
-        let fresh = PositionStore::open(after.path()).unwrap().allocate_epoch(at("2026-11-29T10:01:00Z"));
+        let fresh = PositionStore::open(after.path()).unwrap().allocate_epoch(at("2026-11-29T10:01:00Z")).unwrap();
         assert!(fresh > earlier);
     }
 
@@ -399,9 +422,47 @@ mod tests {
         let mut store = PositionStore::open(dir.path()).unwrap();
         let clock = schema::message::clock_epoch(at("2026-11-29T10:00:00Z"));
         store.raise_floor(clock + 500);
-        assert_eq!(store.allocate_epoch(at("2026-11-29T10:00:00Z")), clock + 501);
+        assert_eq!(store.allocate_epoch(at("2026-11-29T10:00:00Z")).unwrap(), clock + 501);
         store.raise_floor(3);
-        assert_eq!(store.allocate_epoch(at("2026-11-29T10:00:00Z")), clock + 502, "a lower floor changes nothing");
+        assert_eq!(
+            store.allocate_epoch(at("2026-11-29T10:00:00Z")).unwrap(),
+            clock + 502,
+            "a lower floor changes nothing"
+        );
+    }
+
+    #[test]
+    fn no_epoch_past_the_largest_is_ever_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = PositionStore::open(dir.path()).unwrap();
+        let now = at("2026-11-29T10:00:00Z");
+        // A replay with the largest epoch raised the floor to it.
+        store.raise_floor(schema::message::MAX_EPOCH);
+        let refused = EpochOutOfRange { epoch: schema::message::MAX_EPOCH + 1 };
+        assert_eq!(store.next_epoch(now), Err(refused));
+        assert_eq!(store.allocate_epoch(now), Err(refused));
+        store.raise_floor(u64::MAX);
+        assert!(store.allocate_epoch(now).is_err(), "the counter saturates, it never wraps to 0");
+    }
+
+    #[test]
+    fn a_clock_past_2062_gives_no_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = PositionStore::open(dir.path()).unwrap();
+        assert!(store.next_epoch(at("2062-07-01T00:00:00Z")).is_ok());
+        let late = at("2063-01-01T00:00:00Z");
+        assert_eq!(store.allocate_epoch(late), Err(EpochOutOfRange { epoch: clock_epoch(late) }));
+    }
+
+    #[test]
+    fn a_store_holding_an_epoch_past_the_largest_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let wrapped = r#"{"layout": 2, "last_epoch": 134217728, "files": {"1:2": {"path": "/inbox/a.csv",
+            "identity": {"device": 1, "inode": 2, "head_len": 10, "head_crc": 7}, "epoch": 134217728,
+            "delivered": {"offset": 120, "lines": 3, "last_record": null}}}}"#;
+        fs::write(dir.path().join(FILE_NAME), wrapped).unwrap();
+        let error = PositionStore::open(dir.path()).unwrap_err();
+        assert!(matches!(error, PositionStoreError::EpochOutOfRange { .. }), "{error}");
     }
 
     #[test]
@@ -414,9 +475,9 @@ mod tests {
         let mut store = PositionStore::open(dir.path()).unwrap();
         let file = store.get((1, 2)).unwrap().clone();
         let old_version = ((3u64 << 40) | 119) as i64;
-        assert!(schema::message::source_version(file.epoch, 120) > old_version);
+        assert!(schema::message::source_version(file.epoch, 120).unwrap() > old_version);
         assert_eq!(file.delivered.offset, 120);
-        assert!(store.allocate_epoch(at("2020-01-01T00:00:00Z")) > file.epoch);
+        assert!(store.allocate_epoch(at("2020-01-01T00:00:00Z")).unwrap() > file.epoch);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::DeliveryFuture;
 use rdkafka::{Offset, TopicPartitionList};
-use schema::message::{epoch_of_version, headers, OFFSET_BITS};
+use schema::message::{check_epoch, epoch_of_version, headers};
 use thiserror::Error;
 
 use crate::config::{Config, KafkaConfig};
@@ -44,9 +44,6 @@ use crate::positions::{DeliveredPosition, TrackedFile};
 use crate::publisher::{client_config, Enqueued, PublishError, Publisher, RecordSource};
 use crate::run::{settle, Delivered, ProducerError};
 use crate::tailer::{FileTailer, Poll, RecordOutcome, TailedRecord};
-
-/// Epochs are 27 bits wide (see `schema::message::source_version`).
-const EPOCH_LIMIT: u64 = 1 << (63 - OFFSET_BITS);
 
 /// Records read from the file per turn.
 const READ_BATCH: usize = 1_000;
@@ -61,14 +58,22 @@ pub struct ReplayArgs {
 
     /// The file's original epoch, when the topics cannot tell it (its records
     /// were deleted by retention, or the file was edited since): the
-    /// `source_version` header of one of its records divided by 2^36.
-    #[arg(long, env = "ORDERSTREAM_REPLAY_EPOCH", value_parser = clap::value_parser!(u64).range(0..EPOCH_LIMIT))]
+    /// `source_version` header of one of its records divided by 2^36. At most
+    /// 134217727 (`schema::message::MAX_EPOCH`): larger ones would wrap.
+    #[arg(long, env = "ORDERSTREAM_REPLAY_EPOCH", value_parser = parse_epoch)]
     pub epoch: Option<u64>,
 
     /// Longest the search of the topics for the file's epoch may take (it
     /// reads the headers of every record). A duration: `10m`, `30s`.
     #[arg(long, env = "ORDERSTREAM_REPLAY_SCAN_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
     pub scan_timeout: Duration,
+}
+
+/// `--epoch`: a whole number no larger than the largest epoch, refused by
+/// the parser with the limit named, so no version made of it can wrap.
+fn parse_epoch(text: &str) -> Result<u64, String> {
+    let epoch: u64 = text.parse().map_err(|error| format!("{error}: an epoch is a whole number"))?;
+    check_epoch(epoch).map_err(|refused| refused.to_string())
 }
 
 /// Why a replay stopped.
@@ -474,7 +479,7 @@ mod tests {
         SeenSource {
             fingerprint: Some(fingerprint.into()),
             file: Some(file.into()),
-            version: Some(source_version(epoch, 120)),
+            version: Some(source_version(epoch, 120).unwrap()),
         }
     }
 
@@ -506,7 +511,7 @@ mod tests {
     }
 
     #[test]
-    fn an_epoch_beyond_27_bits_is_refused() {
+    fn an_epoch_past_the_largest_is_refused_naming_the_largest() {
         use clap::Parser;
         #[derive(Parser)]
         struct Cli {
@@ -514,6 +519,12 @@ mod tests {
             replay: ReplayArgs,
         }
         assert_eq!(Cli::try_parse_from(["r", "a.csv", "--epoch", "7"]).unwrap().replay.epoch, Some(7));
-        assert!(Cli::try_parse_from(["r", "a.csv", "--epoch", &EPOCH_LIMIT.to_string()]).is_err());
+        let largest = schema::message::MAX_EPOCH.to_string();
+        assert_eq!(Cli::try_parse_from(["r", "a.csv", "--epoch", &largest]).unwrap().replay.epoch, Some(134_217_727));
+        for too_large in ["134217728", "18446744073709551615"] {
+            let refused = Cli::try_parse_from(["r", "a.csv", "--epoch", too_large]).err().expect(too_large).to_string();
+            assert!(refused.contains("past the largest epoch, 134217727"), "{refused}");
+        }
+        assert!(Cli::try_parse_from(["r", "a.csv", "--epoch", "-1"]).is_err());
     }
 }

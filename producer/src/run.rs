@@ -20,6 +20,7 @@ use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesOrdered, StreamExt};
 use globset::GlobMatcher;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use schema::message::{check_epoch, clock_epoch, EpochOutOfRange};
 use schema::{Flag, RejectionKind};
 use telemetry::{Readiness, ServeError};
 use thiserror::Error;
@@ -113,6 +114,20 @@ pub enum ProducerError {
     /// ones already published.
     #[error("cannot read the highest file epoch on the topics")]
     EpochFloor(#[source] KafkaError),
+    /// The wall clock is past the last epoch (mid-2062): a file read now
+    /// could only be versioned by wrapping, below every stored record.
+    #[error("the clock ({now}) is past the last file epoch (mid-2062): a new file's versions would wrap")]
+    ClockPastLastEpoch {
+        /// The clock's time.
+        now: chrono::DateTime<Utc>,
+        /// The clock's epoch, refused.
+        source: EpochOutOfRange,
+    },
+    /// Every epoch up to the largest was given (the topics or the saved
+    /// state hold the largest, e.g. after a replay with `--epoch` at the
+    /// limit): a new or rewritten file cannot be versioned above them.
+    #[error("no file epoch is left above those already given: a new file's versions would wrap")]
+    NoEpochLeft(#[source] EpochOutOfRange),
     /// The ready file (`--ready-file`) cannot be written.
     #[error("cannot write the ready file {path}")]
     ReadyFile {
@@ -225,10 +240,10 @@ impl Followed {
         self.unconfirmed == 0 && self.tailer.bytes_behind().is_ok_and(|behind| behind == 0)
     }
 
-    /// How long since the file last changed (its modification time).
+    /// How long since the file last changed, by its modification time and
+    /// by a monotonic clock (see [`FileTailer::unchanged_for`]).
     fn idle_for(&self) -> Duration {
-        let modified = self.tailer.file().metadata().and_then(|metadata| metadata.modified());
-        modified.ok().and_then(|modified| modified.elapsed().ok()).unwrap_or_default()
+        self.tailer.unchanged_for()
     }
 }
 
@@ -236,6 +251,7 @@ impl Followed {
 /// records to be confirmed and saves the positions. Serves its metrics and
 /// health on `config.metrics_addr` meanwhile.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ProducerError> {
+    refuse_a_clock_past_the_last_epoch(Utc::now())?;
     std::fs::read_dir(&config.inbox).map_err(|source| ProducerError::Inbox { path: config.inbox.clone(), source })?;
     let metrics = ProducerMetrics::new();
     let readiness = Readiness::new("creating topics");
@@ -254,6 +270,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mut store = PositionStore::open(&config.state_dir)?;
     let epoch_floor = Arc::new(EpochFloorReader::new(&config.kafka).map_err(ProducerError::EpochFloor)?);
     raise_epoch_floor(&config, &epoch_floor, &mut store).await?;
+    store.next_epoch(Utc::now()).map_err(ProducerError::NoEpochLeft)?;
     let wake = Arc::new(Notify::new());
     let watcher = InboxWatcher::start(&config.inbox, wake.clone());
     let idle = if watcher.is_some() { config.rescan_interval() } else { config.poll_interval() };
@@ -269,6 +286,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         in_flight: FuturesOrdered::new(),
         unreadable: BTreeSet::new(),
         unarchivable: BTreeSet::new(),
+        epochs_exhausted: None,
         positions_failing: false,
         readiness,
         status,
@@ -286,6 +304,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let stopped = loop {
         producer.discover();
         producer.look_for_rewrites();
+        if let Some(refused) = producer.epochs_exhausted.take() {
+            break Some(ProducerError::NoEpochLeft(refused));
+        }
         let sent = if producer.positions_failing {
             0
         } else {
@@ -340,6 +361,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
 }
 
+/// Refuses to start when the wall clock's epoch is past the largest: every
+/// new file would need a version that wraps.
+fn refuse_a_clock_past_the_last_epoch(now: chrono::DateTime<Utc>) -> Result<(), ProducerError> {
+    check_epoch(clock_epoch(now)).map_err(|source| ProducerError::ClockPastLastEpoch { now, source })?;
+    Ok(())
+}
+
 /// Makes every epoch the store gives from now on larger than the highest one
 /// already on the topics (see [`crate::epoch_floor`]).
 async fn raise_epoch_floor(
@@ -377,6 +405,10 @@ struct Producer {
     unreadable: BTreeSet<PathBuf>,
     /// Paths already reported as impossible to archive, likewise.
     unarchivable: BTreeSet<PathBuf>,
+    /// Set when a file needed a new epoch and none was left (the clock
+    /// passed 2062 while running, or the topics' floor reached the
+    /// largest): the loop stops with [`ProducerError::NoEpochLeft`].
+    epochs_exhausted: Option<EpochOutOfRange>,
     /// Set while the positions cannot be saved: reading stops, so that no
     /// more is sent than a restart could account for.
     positions_failing: bool,
@@ -509,12 +541,10 @@ impl Producer {
         self.unreadable.remove(path);
         let tracked = match (start, self.store.get(identity.key())) {
             (StartPoint::Resumed, Some(known)) => TrackedFile { path: path.to_path_buf(), ..known.clone() },
-            _ => TrackedFile {
-                path: path.to_path_buf(),
-                identity,
-                epoch: self.store.allocate_epoch(Utc::now()),
-                delivered: DeliveredPosition::default(),
-            },
+            _ => {
+                let Some(epoch) = self.new_epoch() else { return };
+                TrackedFile { path: path.to_path_buf(), identity, epoch, delivered: DeliveredPosition::default() }
+            }
         };
         FileFollowed { file: path, start }.emit(&self.metrics);
         match FileTailer::new(path, file, &tracked, self.settings.clone()) {
@@ -523,6 +553,19 @@ impl Producer {
                 self.followed.insert(identity.key(), Followed::new(tailer, detached));
             }
             Err(error) => warn!(message = "Cannot resume file; will retry.", file = %path.display(), %error),
+        }
+    }
+
+    /// A new file epoch, or `None` when none is left: then the loop stops
+    /// (see [`Producer::epochs_exhausted`]) rather than version the file by
+    /// wrapping below every record already stored.
+    fn new_epoch(&mut self) -> Option<u64> {
+        match self.store.allocate_epoch(Utc::now()) {
+            Ok(epoch) => Some(epoch),
+            Err(refused) => {
+                self.epochs_exhausted = Some(refused);
+                None
+            }
         }
     }
 
@@ -668,13 +711,9 @@ impl Producer {
             }
         };
         self.refresh_epoch_floor();
+        let Some(epoch) = self.new_epoch() else { return };
         let Some(followed) = self.followed.get_mut(&key) else { return };
-        let tracked = TrackedFile {
-            path,
-            identity,
-            epoch: self.store.allocate_epoch(Utc::now()),
-            delivered: DeliveredPosition::default(),
-        };
+        let tracked = TrackedFile { path, identity, epoch, delivered: DeliveredPosition::default() };
         followed.tailer.restart(&tracked);
         self.store.track(tracked);
     }
@@ -733,7 +772,6 @@ impl Producer {
         for key in finished {
             let followed = self.followed.remove(&key).expect("listed above");
             info!(message = "File released.", file = %followed.tailer.path().display());
-            self.metrics.bytes_behind.remove_label_values(&[&followed.tailer.path().to_string_lossy()]).ok();
             self.store.forget(key);
         }
         self.metrics.files_tracked.set(self.followed.len() as i64);
@@ -742,15 +780,16 @@ impl Producer {
     /// Saves the positions; while that fails (a full disk), reading stops and
     /// the failure is logged once, until a save succeeds again.
     fn flush_positions(&mut self) {
-        let mut unread = 0;
-        for followed in self.followed.values() {
-            if let Ok(behind) = followed.tailer.bytes_behind() {
-                let file = followed.tailer.path().to_string_lossy();
-                self.metrics.bytes_behind.with_label_values(&[&file]).set(behind as i64);
-                unread += behind as i64;
-            }
-        }
-        self.metrics.unread_bytes.set(unread);
+        let unread: Vec<(String, i64)> = self
+            .followed
+            .values()
+            .filter_map(|followed| {
+                let behind = followed.tailer.bytes_behind().ok()?;
+                Some((followed.tailer.path().to_string_lossy().into_owned(), behind as i64))
+            })
+            .collect();
+        self.metrics.unread_bytes.set(unread.iter().map(|(_, behind)| behind).sum());
+        self.metrics.bytes_behind.update(&unread.into_iter().collect());
         self.publish_status();
         if self.store.is_dirty() {
             // Chaos suite: a crash after Kafka confirmed records, before their positions are saved.
@@ -963,5 +1002,35 @@ mod tests {
             .map(|(path, _)| path.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["b-oldest.csv", "c-middle.csv", "a-newest.csv"]);
+    }
+
+    #[test]
+    fn a_forward_clock_step_does_not_make_a_file_being_written_look_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rotated.csv");
+        std::fs::write(&path, "id,user_id,completed_at,item_total,shipment_total\n").unwrap();
+        // Written a moment ago, but the wall clock has since jumped a year
+        // ahead: by modification time alone the file looks a year idle.
+        let year_ago = std::time::SystemTime::now() - Duration::from_secs(365 * 24 * 3600);
+        File::options().write(true).open(&path).unwrap().set_modified(year_ago).unwrap();
+        let file = File::open(&path).unwrap();
+        let identity = FileIdentity::of(&file).unwrap();
+        let tracked = TrackedFile { path: path.clone(), identity, epoch: 1, delivered: DeliveredPosition::default() };
+        let settings = TailerSettings {
+            max_record_bytes: 1024,
+            header_rules: schema::HeaderRules::default(),
+            flag_rules: schema::FlagRules::default(),
+        };
+        let followed = Followed::new(FileTailer::new(&path, file, &tracked, settings).unwrap(), true);
+        assert!(followed.idle_for() < Duration::from_secs(60), "idle for {:?}", followed.idle_for());
+    }
+
+    #[test]
+    fn a_clock_past_2062_is_refused_at_start() {
+        let at = |text: &str| text.parse::<chrono::DateTime<Utc>>().unwrap();
+        assert!(refuse_a_clock_past_the_last_epoch(at("2026-12-07T00:00:00Z")).is_ok());
+        let refused = refuse_a_clock_past_the_last_epoch(at("2063-01-01T00:00:00Z")).unwrap_err();
+        assert!(matches!(refused, ProducerError::ClockPastLastEpoch { .. }), "{refused}");
+        assert!(refused.to_string().contains("past the last file epoch"), "{refused}");
     }
 }

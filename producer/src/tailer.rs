@@ -18,10 +18,11 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use schema::columns::{unknown_names, EXPECTED_HEADER};
-use schema::message::source_version;
+use schema::message::{check_epoch, source_version};
 use schema::{parse_order, Columns, Extra, Flag, FlagRules, HeaderError, HeaderRules, Order, Rejection, RejectionKind};
 use tracing::{info, warn};
 
@@ -196,16 +197,23 @@ pub struct FileTailer {
     last_read: Option<(RecordCheck, u64)>,
     /// Size and modification time at the last look.
     last_seen: Option<(u64, Option<std::time::SystemTime>)>,
+    /// When the last look found the size or modification time changed (or
+    /// the tailer started): the monotonic half of [`Self::unchanged_for`],
+    /// which no step of the wall clock moves.
+    last_change: Instant,
 }
 
 impl FileTailer {
     /// Follows `file` (found at `path`) from the position `tracked` records.
+    /// An epoch past the largest is refused (`InvalidInput`): its versions
+    /// would wrap.
     pub fn new(path: &Path, file: File, tracked: &TrackedFile, settings: TailerSettings) -> io::Result<FileTailer> {
+        let epoch = check_epoch(tracked.epoch).map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
         let mut tailer = FileTailer {
             path: path.to_path_buf(),
             file,
             identity: tracked.identity,
-            epoch: tracked.epoch,
+            epoch,
             settings,
             buffer: Vec::new(),
             split: 0,
@@ -217,6 +225,7 @@ impl FileTailer {
             skipping: None,
             last_read: tracked.delivered.last_record.map(|check| (check, tracked.delivered.offset)),
             last_seen: None,
+            last_change: Instant::now(),
         };
         if tailer.buffer_offset > 0 {
             tailer.header = Some(tailer.read_header(tracked.delivered.header_offset)?);
@@ -236,6 +245,7 @@ impl FileTailer {
         self.skipping = None;
         self.last_read = None;
         self.last_seen = None;
+        self.last_change = Instant::now();
     }
 
     /// Whether the bytes read so far are still the file's. Looks at the
@@ -253,6 +263,7 @@ impl FileTailer {
         if self.last_seen == Some(seen) {
             return Ok(true);
         }
+        self.last_change = Instant::now();
         if metadata.len() < self.position() || !self.identity.same_file(&self.file)? {
             return Ok(false);
         }
@@ -263,6 +274,17 @@ impl FileTailer {
         }
         self.last_seen = Some(seen);
         Ok(true)
+    }
+
+    /// How long the file has not changed: the shorter of the time since its
+    /// modification time (the wall clock: right across restarts) and the
+    /// time since a look at it last found its size or modification time
+    /// changed (a monotonic clock). A forward step of the wall clock cannot
+    /// make a file that is still being written look idle.
+    pub fn unchanged_for(&self) -> Duration {
+        let modified = self.file.metadata().and_then(|metadata| metadata.modified());
+        let by_wall_clock = modified.ok().and_then(|modified| modified.elapsed().ok()).unwrap_or_default();
+        by_wall_clock.min(self.last_change.elapsed())
     }
 
     /// The path the file was found at.
@@ -446,7 +468,12 @@ impl FileTailer {
         };
         self.last_read = Some((check, end.offset));
         let columns = header.and_then(|header| header.json.clone());
-        TailedRecord { offset, line, raw, version: source_version(self.epoch, offset), end, outcome, columns }
+        TailedRecord { offset, line, raw, version: self.version_at(offset), end, outcome, columns }
+    }
+
+    /// The version of the record at `offset`.
+    fn version_at(&self, offset: u64) -> i64 {
+        source_version(self.epoch, offset).expect("epochs are checked before a tailer gets one: new, allocate_epoch")
     }
 
     fn start_skipping(&mut self) {
@@ -705,7 +732,7 @@ mod tests {
         append(&path, format!("{HEADER}1,10,2022-07-01 00:19,1,1\n1,10,2022-07-01 00:19,2,1\n").as_bytes());
         let read = records(&mut open(&path));
         assert!(read[1].version < read[2].version);
-        assert_eq!(read[1].version, source_version(1, read[1].offset));
+        assert_eq!(read[1].version, source_version(1, read[1].offset).unwrap());
     }
 
     #[test]
@@ -759,7 +786,7 @@ mod tests {
         tailer.restart(&fresh);
         let again = records(&mut tailer);
         assert_eq!(summary(&again), ["header", "order 2"]);
-        assert_eq!(again[1].version, source_version(2, again[1].offset));
+        assert_eq!(again[1].version, source_version(2, again[1].offset).unwrap());
     }
 
     #[test]

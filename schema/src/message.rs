@@ -89,6 +89,35 @@ pub(crate) const EPOCH_STEP_SECONDS: i64 = 10;
 /// 10-second steps, versions stay positive `i64`s until 2062.
 pub(crate) const EPOCH_ORIGIN_UNIX_SECONDS: i64 = 1_577_836_800;
 
+/// The largest epoch: every version of it, up to the largest offset, is
+/// still a positive `i64` (2⁶³ − 1 at most). Reached by the wall clock in
+/// 2062 (see [`clock_epoch`]); no epoch past it is ever given or accepted.
+pub const MAX_EPOCH: u64 = (1 << (63 - OFFSET_BITS)) - 1;
+
+/// An epoch past [`MAX_EPOCH`]: its versions would wrap to negative numbers,
+/// which read as older than every record and would lose every later
+/// correction, so it is refused wherever an epoch enters the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error(
+    "epoch {epoch} is past the largest epoch, {MAX_EPOCH} (2062 in wall-clock epochs): \
+     its versions would not fit a signed 64-bit integer"
+)]
+pub struct EpochOutOfRange {
+    /// The refused epoch.
+    pub epoch: u64,
+}
+
+/// `epoch` itself when it is at most [`MAX_EPOCH`]: the one check every
+/// place an epoch comes from (the clock, the counter, a flag, a saved
+/// state) goes through before a version is made of it.
+pub fn check_epoch(epoch: u64) -> Result<u64, EpochOutOfRange> {
+    if epoch <= MAX_EPOCH {
+        Ok(epoch)
+    } else {
+        Err(EpochOutOfRange { epoch })
+    }
+}
+
 /// Versions written before epochs existed (file sequence × 2⁴⁰ + offset)
 /// read as epochs below every clock epoch from 2020 on: an upgrade never
 /// makes new records older than stored ones.
@@ -113,11 +142,12 @@ pub(crate) const LEGACY_OFFSET_BITS: u32 = 40;
 ///   correction still wins.
 ///
 /// Byte offsets at or past 64 GiB are clamped to the largest offset, so the
-/// version never spills into the epoch.
-pub fn source_version(epoch: u64, byte_offset: u64) -> i64 {
-    debug_assert!(epoch < 1 << (63 - OFFSET_BITS), "epoch {epoch} overflows a version");
+/// version never spills into the epoch; an epoch past [`MAX_EPOCH`] is
+/// refused, so the version never wraps to a negative number.
+pub fn source_version(epoch: u64, byte_offset: u64) -> Result<i64, EpochOutOfRange> {
+    let epoch = check_epoch(epoch)?;
     let offset = byte_offset.min((1 << OFFSET_BITS) - 1);
-    ((epoch << OFFSET_BITS) | offset) as i64
+    Ok(((epoch << OFFSET_BITS) | offset) as i64)
 }
 
 /// The epoch part of a version (for a legacy version, an epoch at least as
@@ -127,6 +157,7 @@ pub fn epoch_of_version(version: i64) -> u64 {
 }
 
 /// The wall clock as an epoch: 10-second steps since 2020 (0 before then).
+/// Past [`MAX_EPOCH`] from 2062 on: callers check it ([`check_epoch`]).
 pub fn clock_epoch(now: chrono::DateTime<chrono::Utc>) -> u64 {
     (now.timestamp() - EPOCH_ORIGIN_UNIX_SECONDS).max(0) as u64 / EPOCH_STEP_SECONDS as u64
 }
@@ -365,18 +396,23 @@ mod tests {
         assert_eq!(OrderMessage::decode(&flagged.encode()).unwrap(), flagged);
     }
 
+    /// A version of an epoch known to be in range.
+    fn version(epoch: u64, byte_offset: u64) -> i64 {
+        source_version(epoch, byte_offset).unwrap()
+    }
+
     #[test]
     fn later_files_and_later_bytes_are_newer_versions() {
-        assert!(source_version(1, 500) < source_version(1, 501));
-        assert!(source_version(1, (1 << OFFSET_BITS) - 1) < source_version(2, 0));
-        assert!(source_version(0, 0) >= 0);
-        assert_eq!(epoch_of_version(source_version(77, 12_345)), 77);
+        assert!(version(1, 500) < version(1, 501));
+        assert!(version(1, (1 << OFFSET_BITS) - 1) < version(2, 0));
+        assert!(version(0, 0) >= 0);
+        assert_eq!(epoch_of_version(version(77, 12_345)), 77);
     }
 
     #[test]
     fn offsets_past_64_gib_never_reach_the_next_epoch() {
-        assert_eq!(source_version(3, 1 << OFFSET_BITS), source_version(3, (1 << OFFSET_BITS) - 1));
-        assert!(source_version(3, u64::MAX) < source_version(4, 0));
+        assert_eq!(version(3, 1 << OFFSET_BITS), version(3, (1 << OFFSET_BITS) - 1));
+        assert!(version(3, u64::MAX) < version(4, 0));
     }
 
     #[test]
@@ -386,7 +422,24 @@ mod tests {
         assert_eq!(clock_epoch(at("2020-01-01T00:00:09Z")), 0);
         assert_eq!(clock_epoch(at("2020-01-01T00:00:10Z")), 1);
         let late = clock_epoch(at("2062-01-01T00:00:00Z"));
-        assert!(source_version(late, (1 << OFFSET_BITS) - 1) > 0, "still a positive i64 in 2062");
+        assert!(version(late, (1 << OFFSET_BITS) - 1) > 0, "still a positive i64 in 2062");
+    }
+
+    #[test]
+    fn an_epoch_past_the_largest_is_refused_and_never_wraps() {
+        assert_eq!(version(MAX_EPOCH, u64::MAX), i64::MAX, "the largest version is the largest i64");
+        assert_eq!(source_version(MAX_EPOCH + 1, 0), Err(EpochOutOfRange { epoch: MAX_EPOCH + 1 }));
+        assert_eq!(source_version(u64::MAX, 7), Err(EpochOutOfRange { epoch: u64::MAX }));
+        let message = EpochOutOfRange { epoch: MAX_EPOCH + 1 }.to_string();
+        assert!(message.contains("largest epoch, 134217727"), "{message}");
+    }
+
+    #[test]
+    fn the_clock_passes_the_largest_epoch_in_2062() {
+        let at = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        assert!(check_epoch(clock_epoch(at("2062-07-01T00:00:00Z"))).is_ok());
+        let past = clock_epoch(at("2063-01-01T00:00:00Z"));
+        assert_eq!(check_epoch(past), Err(EpochOutOfRange { epoch: past }));
     }
 
     #[test]
@@ -394,11 +447,11 @@ mod tests {
         let legacy = |sequence: u64, offset: u64| ((sequence << LEGACY_OFFSET_BITS) | offset) as i64;
         for sequence in [0, 1, 5, 1_000] {
             let epoch = legacy_epoch(sequence);
-            assert!(legacy(sequence, (1 << LEGACY_OFFSET_BITS) - 1) < source_version(epoch, 0) + (1 << OFFSET_BITS));
-            assert!(legacy(sequence, 0) >= source_version(epoch - 15, 0));
+            assert!(legacy(sequence, (1 << LEGACY_OFFSET_BITS) - 1) < version(epoch, 0) + (1 << OFFSET_BITS));
+            assert!(legacy(sequence, 0) >= version(epoch - 15, 0));
         }
         let today = clock_epoch("2026-11-29T00:00:00Z".parse().unwrap());
-        assert!(legacy(1_000, (1 << LEGACY_OFFSET_BITS) - 1) < source_version(today, 0));
+        assert!(legacy(1_000, (1 << LEGACY_OFFSET_BITS) - 1) < version(today, 0));
     }
 
     #[test]
