@@ -133,10 +133,8 @@ async fn a_source_file_path_longer_than_an_index_entry_is_recorded_whole() {
     consumer.assert_running();
     assert!(all_arrived, "2 orders expected, {} in PostgreSQL", scenario.order_count().await);
     let client = scenario.db().await;
-    let recorded = client
-        .query_one("SELECT count(*) FROM source_files WHERE source_file = $1", &[&long_path])
-        .await
-        .unwrap();
+    let recorded =
+        client.query_one("SELECT count(*) FROM source_files WHERE source_file = $1", &[&long_path]).await.unwrap();
     assert_eq!(recorded.get::<_, i64>(0), 1, "the long path is recorded whole, once");
 }
 
