@@ -241,6 +241,22 @@ async fn an_archived_and_released_file_leaves_no_unread_bytes_series() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_under_two_inbox_names_is_published_once_and_never_flaps_between_them() {
+    let scenario = Scenario::new("two_names").await;
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=10)).as_bytes());
+    std::fs::hard_link(scenario.inbox().join("a.csv"), scenario.inbox().join("b.csv")).unwrap();
+    std::os::unix::fs::symlink(scenario.inbox().join("a.csv"), scenario.inbox().join("c.csv")).unwrap();
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer();
+    assert!(orders.wait_for(10, ARRIVAL));
+    // The loop passes every 200 ms: renames back and forth between the
+    // names would show within a few passes.
+    let renamed = || async { producer.metric("orderstream_producer_files_renamed_total").unwrap_or(0.0) > 0.0 };
+    assert!(!poll_until(Duration::from_secs(3), renamed).await, "the names were taken for renames");
+    assert!(!orders.wait_for(11, Duration::from_secs(2)), "a line was published twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewritten_file_is_detected_on_restart_and_read_again() {
     let scenario = Scenario::new("rewritten").await;
     scenario.append("a.csv", format!("{HEADER}{}", lines(1..=10)).as_bytes());

@@ -432,6 +432,7 @@ impl Producer {
         };
         let mut present = BTreeSet::new();
         let files = files_oldest_first(listing, &self.matcher);
+        let files = one_name_per_file(files, |key| self.followed.get(&key).map(|followed| followed.tailer.path()));
         let new_files = files.iter().any(|(path, metadata)| {
             !self.followed.contains_key(&(metadata.dev(), metadata.ino())) && !self.unreadable.contains(path)
         });
@@ -970,6 +971,31 @@ fn files_oldest_first(listing: std::fs::ReadDir, matcher: &GlobMatcher) -> Vec<(
     files
 }
 
+/// The listing with one name per file: a file under several names in the
+/// inbox (a hard link, a symbolic link to it) keeps the name it is followed
+/// under if that is still listed, else its first name in listing order.
+/// Taken whole, its names would be seen as renames back and forth on every
+/// pass of the loop, each one saving the positions.
+fn one_name_per_file<'a>(
+    files: Vec<(PathBuf, std::fs::Metadata)>,
+    followed_as: impl Fn(FileKey) -> Option<&'a Path>,
+) -> Vec<(PathBuf, std::fs::Metadata)> {
+    let key = |metadata: &std::fs::Metadata| (metadata.dev(), metadata.ino());
+    let listed: BTreeSet<(FileKey, &Path)> =
+        files.iter().map(|(path, metadata)| (key(metadata), path.as_path())).collect();
+    let mut kept: BTreeSet<FileKey> = BTreeSet::new();
+    let chosen: Vec<bool> = files
+        .iter()
+        .map(|(path, metadata)| {
+            let file = key(metadata);
+            let keeps_its_name = followed_as(file).is_some_and(|current| listed.contains(&(file, current)));
+            let wanted = !keeps_its_name || followed_as(file) == Some(path.as_path());
+            wanted && kept.insert(file)
+        })
+        .collect();
+    files.into_iter().zip(chosen).filter_map(|(file, chosen)| chosen.then_some(file)).collect()
+}
+
 /// The regular files of a directory listing (symbolic links followed) whose
 /// name `wanted` accepts, with their metadata; entries that vanish while
 /// listed are left out.
@@ -1002,6 +1028,35 @@ mod tests {
             .map(|(path, _)| path.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["b-oldest.csv", "c-middle.csv", "a-newest.csv"]);
+    }
+
+    #[test]
+    fn a_file_under_two_names_keeps_the_one_it_is_followed_under() {
+        let inbox = tempfile::tempdir().unwrap();
+        let (a, b) = (inbox.path().join("a.csv"), inbox.path().join("b.csv"));
+        std::fs::write(&a, "id\n").unwrap();
+        std::fs::hard_link(&a, &b).unwrap();
+        std::os::unix::fs::symlink(&a, inbox.path().join("c.csv")).unwrap();
+        std::fs::write(inbox.path().join("d.csv"), "id\n").unwrap();
+        let matcher = globset::Glob::new("*.csv").unwrap().compile_matcher();
+        let listing = || files_oldest_first(std::fs::read_dir(inbox.path()).unwrap(), &matcher);
+        let names = |files: Vec<(PathBuf, std::fs::Metadata)>| -> Vec<String> {
+            files.iter().map(|(path, _)| path.file_name().unwrap().to_string_lossy().into_owned()).collect()
+        };
+        let metadata = std::fs::metadata(&a).unwrap();
+        let shared = (metadata.dev(), metadata.ino());
+        let mut not_followed = names(one_name_per_file(listing(), |_| None));
+        not_followed.sort();
+        assert_eq!(not_followed.len(), 2, "one of a, b, c and d: {not_followed:?}");
+        assert!(not_followed.contains(&"d.csv".to_string()));
+        for current in [&b, &inbox.path().join("c.csv"), &a] {
+            let kept = names(one_name_per_file(listing(), |key| (key == shared).then_some(current.as_path())));
+            let expected = current.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(kept.contains(&expected) && kept.len() == 2, "followed as {expected}: kept {kept:?}");
+        }
+        let gone = inbox.path().join("gone.csv");
+        let moved = names(one_name_per_file(listing(), |key| (key == shared).then_some(gone.as_path())));
+        assert_eq!(moved.len(), 2, "a name no longer listed gives way to one that is: {moved:?}");
     }
 
     #[test]
