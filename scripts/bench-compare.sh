@@ -8,7 +8,7 @@
 # own, outside the checkout (BENCH_COMPARE_CACHE, default
 # ~/.cache/orderstream/bench-compare), and kept there by commit: a later
 # comparison against the same release builds nothing. The bench itself and
-# this tree's binaries are the working tree's release build. Settings:
+# this tree's binaries are built by scripts/bench.sh, as for `make bench`. Settings:
 # BENCH_ORDERS (default 100000 here), BENCH_ROUNDS (2), BENCH_MIN_RATIO
 # (none: report only), BENCH_CONSUMERS, and the other BENCH_* of `make bench`.
 set -euo pipefail
@@ -54,11 +54,6 @@ else
   rm -rf "$src" "$target"
 fi
 
-say "this tree: building (release)"
-cargo build --release --quiet -p orderstream-producer -p orderstream-consumer -p orderstream-generator \
-  -p orderstream-bench --bins
-cargo build --release --quiet -p orderstream-consumer --example naive_upsert
-
+# This tree: built and run as `make bench` does, in comparison mode.
 export BENCH_ORDERS="${BENCH_ORDERS:-100000}"
-exec "${CARGO_TARGET_DIR:-target}/release/orderstream-bench" \
-  --compare-with "$bins" --compare-label "$ref" "$@"
+exec bash scripts/bench.sh --compare-with "$bins" --compare-label "$ref" "$@"
