@@ -41,30 +41,26 @@ impl Process {
     /// series); 0 when it is not exported yet, `None` if the endpoint does
     /// not answer.
     pub fn metric_sum(&self, name: &str) -> Option<f64> {
-        let addr = self.metrics_addr();
-        let mut response = ureq::get(&format!("http://{addr}/metrics")).call().ok()?;
-        let text = response.body_mut().read_to_string().ok()?;
-        let labelled = format!("{name}{{");
-        let sum = text
-            .lines()
-            .filter(|line| line.split(' ').next().is_some_and(|series| series == name || series.starts_with(&labelled)))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        Some(sum)
+        let values = self.series_values(name)?;
+        Some(values.iter().filter_map(|(_, value)| value.parse::<f64>().ok()).sum())
     }
 
     /// Every series of a metric (`name{…}` as written on `/metrics`, without
     /// its value); `None` if the endpoint does not answer.
     pub fn metric_series(&self, name: &str) -> Option<Vec<String>> {
-        let addr = self.metrics_addr();
-        let mut response = ureq::get(&format!("http://{addr}/metrics")).call().ok()?;
-        let text = response.body_mut().read_to_string().ok()?;
+        Some(self.series_values(name)?.into_iter().map(|(series, _)| series).collect())
+    }
+
+    /// Each series of a metric (`name` and `name{…}`) with its value as
+    /// written on `/metrics`.
+    fn series_values(&self, name: &str) -> Option<Vec<(String, String)>> {
+        let text = self.metrics_text()?;
         let labelled = format!("{name}{{");
         let series = text
             .lines()
-            .filter_map(|line| line.rsplit_once(' ').map(|(series, _)| series))
-            .filter(|series| *series == name || series.starts_with(&labelled))
-            .map(str::to_owned)
+            .filter_map(|line| line.rsplit_once(' '))
+            .filter(|(series, _)| *series == name || series.starts_with(&labelled))
+            .map(|(series, value)| (series.to_owned(), value.to_owned()))
             .collect();
         Some(series)
     }

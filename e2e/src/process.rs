@@ -92,11 +92,16 @@ impl Process {
     /// `orderstream_consumer_upserts_total{outcome="unchanged"}`; `None` if
     /// it is not exported (or the endpoint does not answer).
     pub fn metric(&self, series: &str) -> Option<f64> {
-        let addr = self.metrics_addr();
-        let mut response = ureq::get(&format!("http://{addr}/metrics")).call().ok()?;
-        let text = response.body_mut().read_to_string().ok()?;
+        let text = self.metrics_text()?;
         let line = text.lines().find(|line| line.strip_prefix(series).is_some_and(|rest| rest.starts_with(' ')))?;
         line.rsplit(' ').next()?.parse().ok()
+    }
+
+    /// The process's `/metrics` page; `None` if the endpoint does not answer.
+    pub(crate) fn metrics_text(&self) -> Option<String> {
+        let addr = self.metrics_addr();
+        let mut response = ureq::get(&format!("http://{addr}/metrics")).call().ok()?;
+        response.body_mut().read_to_string().ok()
     }
 
     /// The process's peak resident memory so far (`VmHWM`), in bytes.
