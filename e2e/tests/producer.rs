@@ -29,6 +29,12 @@ fn lines(ids: std::ops::RangeInclusive<i64>) -> String {
 /// A second of inactivity closes a file that left the inbox (5 min by default).
 const QUICK_CLOSE: (&str, &str) = ("ORDERSTREAM_CLOSE_INACTIVE", "1s");
 
+/// The producer's settings to archive a delivered file into `archive` once
+/// it has been idle for a second.
+fn archive_after_a_second(archive: &std::path::Path) -> [(&'static str, &str); 3] {
+    [("ORDERSTREAM_ARCHIVE_DIR", archive.to_str().unwrap()), ("ORDERSTREAM_ARCHIVE_AFTER", "1s"), QUICK_CLOSE]
+}
+
 /// Waits until the producer's saved positions no longer hold a file whose
 /// path ends with `name`: it was released.
 async fn wait_until_forgotten(scenario: &Scenario, name: &str) {
@@ -202,8 +208,7 @@ async fn a_file_archived_while_the_producer_was_down_is_finished_from_the_archiv
 async fn archive_after_moves_a_delivered_inactive_file_and_it_is_not_read_again() {
     let scenario = Scenario::new("archive_after").await;
     let archive = scenario.dir.path().join("archive");
-    let settings =
-        [("ORDERSTREAM_ARCHIVE_DIR", archive.to_str().unwrap()), ("ORDERSTREAM_ARCHIVE_AFTER", "1s"), QUICK_CLOSE];
+    let settings = archive_after_a_second(&archive);
     scenario.append("a.csv", format!("{HEADER}{}", lines(1..=10)).as_bytes());
     let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
     let producer = scenario.start_producer_with(&settings);
@@ -223,8 +228,7 @@ async fn archive_after_moves_a_delivered_inactive_file_and_it_is_not_read_again(
 async fn an_archived_and_released_file_leaves_no_unread_bytes_series() {
     let scenario = Scenario::new("archive_series").await;
     let archive = scenario.dir.path().join("archive");
-    let settings =
-        [("ORDERSTREAM_ARCHIVE_DIR", archive.to_str().unwrap()), ("ORDERSTREAM_ARCHIVE_AFTER", "1s"), QUICK_CLOSE];
+    let settings = archive_after_a_second(&archive);
     scenario.append("a.csv", format!("{HEADER}{}", lines(1..=10)).as_bytes());
     let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
     let producer = scenario.start_producer_with(&settings);
