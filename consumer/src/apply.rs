@@ -181,7 +181,9 @@ pub async fn apply_batch(
         }
     }
 
-    let unrecorded = record_dead_letters(&mut transaction, &letters).await?;
+    let (refused, stored_before) = record_dead_letters(&mut transaction, &letters).await?;
+    let unrecorded = refused.into_iter().map(|(index, reason)| (letters[index].source.clone(), reason)).collect();
+    let letters = new_letters(letters, &stored_before);
     let next_offsets = plan.next_offsets();
     offsets::store(&transaction, target.group, target.topic, &next_offsets).await?;
     if !letters.is_empty() {
@@ -195,7 +197,7 @@ pub async fn apply_batch(
         accepted,
         outcome,
         dead_letter_reasons: letters.iter().map(|letter| letter.reason).collect(),
-        unrecorded: unrecorded.into_iter().map(|(index, reason)| (letters[index].source.clone(), reason)).collect(),
+        unrecorded,
         unrecorded_headers: unrecorded_headers
             .into_iter()
             .map(|(index, reason)| (file_headers[index].file.clone(), reason))
@@ -272,12 +274,15 @@ async fn upsert_with_bisection(
 
 /// Inserts the dead letters; ones the table refuses are isolated by
 /// bisection in savepoints, like refused rows, and returned as (index,
-/// reason) instead of failing the batch.
+/// reason) instead of failing the batch. Also returns the indexes of those
+/// stored before (the topic replayed): they are neither published again
+/// nor counted, and their rows stay as they are (a redriven one redriven).
 async fn record_dead_letters(
     transaction: &mut Transaction<'_>,
     letters: &[DeadLetter],
-) -> Result<Vec<(usize, String)>, ApplyError> {
-    write_in_savepoints(
+) -> Result<(Vec<(usize, String)>, Vec<usize>), ApplyError> {
+    let mut stored_before = Vec::new();
+    let refused = write_in_savepoints(
         transaction,
         "dead_letters",
         letters,
@@ -285,9 +290,23 @@ async fn record_dead_letters(
             let letters: Vec<&DeadLetter> = letters.iter().collect();
             Box::pin(async move { dead_letters::insert_all(savepoint, &letters).await })
         },
-        |_, ()| {},
+        |range, inserted: Vec<bool>| {
+            stored_before.extend(range.zip(inserted).filter(|(_, new)| !new).map(|(index, _)| index));
+        },
     )
-    .await
+    .await?;
+    Ok((refused, stored_before))
+}
+
+/// The dead letters not stored before: only those are published and
+/// counted.
+fn new_letters(letters: Vec<DeadLetter>, stored_before: &[usize]) -> Vec<DeadLetter> {
+    letters
+        .into_iter()
+        .enumerate()
+        .filter(|(index, _)| !stored_before.contains(index))
+        .map(|(_, letter)| letter)
+        .collect()
 }
 
 /// Records the files' headers in `source_files`; headers the table refuses

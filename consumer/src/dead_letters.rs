@@ -71,6 +71,21 @@ pub struct DeadLetter {
     pub headers: Vec<(String, Option<Vec<u8>>)>,
     /// Where its line is, from the producer's headers.
     pub origin: Origin,
+    /// The record's place on the topic it was read from: its key in the
+    /// table, so that a replay of the topic finds it stored.
+    pub place: RecordPlace,
+}
+
+/// Where a record sits on Kafka. A consumer's dead letter is stored once per
+/// place (and payload, against a topic created again): see migration 9.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordPlace {
+    /// The topic read.
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset in that partition.
+    pub offset: i64,
 }
 
 /// Where a dead letter's line is, read from the producer's headers: the
@@ -200,6 +215,11 @@ impl DeadLetter {
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().unwrap_or_default().to_vec(),
             origin: Origin::from_headers(&headers),
+            place: RecordPlace {
+                topic: message.topic().to_string(),
+                partition: message.partition(),
+                offset: message.offset(),
+            },
             headers,
         }
     }
@@ -275,14 +295,24 @@ pub fn decode_raw_headers(mut bytes: &[u8]) -> Option<Vec<(String, Option<Vec<u8
     Some(headers)
 }
 
-/// The insert of both stages; a producer's line already stored (re-sent by
-/// the producer, or read again by a replay) is passed: see the unique index
-/// `dead_letters_producer_line_once` of migrations 6 and 8 (the fingerprint
-/// keyed by its digest, so a header of any width fits).
-const INSERT: &str = "INSERT INTO dead_letters (source, reason, message, record_key, payload, headers, raw_headers,
-                                  stage, source_file, source_line, source_offset, source_fingerprint)
+/// The insert of the producer's dead letters; a line already stored
+/// (re-sent by the producer, or read again by a replay) is passed: see the
+/// unique index `dead_letters_producer_line_once` of migrations 6 and 8 (the
+/// fingerprint keyed by its digest, so a header of any width fits).
+const INSERT_PRODUCER: &str = "INSERT INTO dead_letters (source, reason, message, record_key, payload, headers,
+                                  raw_headers, stage, source_file, source_line, source_offset, source_fingerprint)
      VALUES ($1, $2, $3, $4, $5, ($6::text)::jsonb, $7, $8, $9, $10, $11, $12)
      ON CONFLICT (md5(source_fingerprint), source_offset, reason, md5(payload)) WHERE stage = 'producer' DO NOTHING";
+
+/// The insert of the consumer's dead letters; a record already stored (read
+/// again by a replay of the topic) is passed, whatever became of its row
+/// since (redriven, say): see the unique index
+/// `dead_letters_consumer_record_once` of migration 9.
+const INSERT_CONSUMER: &str = "INSERT INTO dead_letters (source, reason, message, record_key, payload, headers,
+                                  raw_headers, stage, source_file, source_line, source_offset, source_fingerprint,
+                                  record_topic, record_partition, record_offset)
+     VALUES ($1, $2, $3, $4, $5, ($6::text)::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+     ON CONFLICT (record_topic, record_partition, record_offset, md5(payload)) WHERE stage = 'consumer' DO NOTHING";
 
 /// One row of `dead_letters`, borrowed from either stage's dead letter.
 struct Row<'a> {
@@ -294,46 +324,56 @@ struct Row<'a> {
     headers: &'a [(String, Option<Vec<u8>>)],
     stage: &'static str,
     origin: &'a Origin,
+    /// Set for the consumer's dead letters only.
+    place: Option<&'a RecordPlace>,
 }
 
 /// Inserts the rows; says of each whether it was new in the table (a line
 /// already stored is passed by the unique index).
 async fn insert_rows(client: &impl GenericClient, rows: Vec<Row<'_>>) -> Result<Vec<bool>, tokio_postgres::Error> {
-    let statement = client.prepare_cached(INSERT).await?;
+    let producer = client.prepare_cached(INSERT_PRODUCER).await?;
+    let consumer = client.prepare_cached(INSERT_CONSUMER).await?;
     let mut inserted = Vec::with_capacity(rows.len());
     for row in rows {
         let headers = headers_json(row.headers);
         let raw_headers = encode_raw_headers(row.headers);
         let origin = row.origin;
-        let count = client
-            .execute(
-                &statement,
-                &[
-                    &row.source,
-                    &row.reason,
-                    &row.message,
-                    row.key,
-                    &row.payload,
-                    &headers,
-                    &raw_headers,
-                    &row.stage,
-                    &origin.file,
-                    &origin.line,
-                    &origin.byte_offset,
-                    &origin.fingerprint,
-                ],
-            )
-            .await?;
+        let common: [&(dyn tokio_postgres::types::ToSql + Sync); 12] = [
+            &row.source,
+            &row.reason,
+            &row.message,
+            row.key,
+            &row.payload,
+            &headers,
+            &raw_headers,
+            &row.stage,
+            &origin.file,
+            &origin.line,
+            &origin.byte_offset,
+            &origin.fingerprint,
+        ];
+        let count = match row.place {
+            None => client.execute(&producer, &common).await?,
+            Some(place) => {
+                let mut params = common.to_vec();
+                params.extend_from_slice(&[&place.topic, &place.partition, &place.offset]);
+                client.execute(&consumer, &params).await?
+            }
+        };
         inserted.push(count > 0);
     }
     Ok(inserted)
 }
 
 /// Inserts the consumer's dead letters (inside the batch transaction; the
-/// caller isolates a refused one, see `apply`).
-pub async fn insert_all(client: &impl GenericClient, letters: &[&DeadLetter]) -> Result<(), tokio_postgres::Error> {
+/// caller isolates a refused one, see `apply`); says of each whether it was
+/// new, the others being stored already (the topic replayed).
+pub async fn insert_all(
+    client: &impl GenericClient,
+    letters: &[&DeadLetter],
+) -> Result<Vec<bool>, tokio_postgres::Error> {
     if letters.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let rows = letters.iter().map(|letter| Row {
         source: &letter.source,
@@ -344,8 +384,9 @@ pub async fn insert_all(client: &impl GenericClient, letters: &[&DeadLetter]) ->
         headers: &letter.headers,
         stage: stages::CONSUMER,
         origin: &letter.origin,
+        place: Some(&letter.place),
     });
-    insert_rows(client, rows.collect()).await.map(|_| ())
+    insert_rows(client, rows.collect()).await
 }
 
 /// Inserts the producer's dead letters read from the topic (inside the
@@ -367,6 +408,7 @@ pub async fn insert_producer_letters<'a>(
         headers: &letter.headers,
         stage: stages::PRODUCER,
         origin: &letter.origin,
+        place: None,
     });
     let inserted = insert_rows(client, rows.collect()).await?;
     Ok(letters.iter().zip(inserted).filter_map(|(letter, new)| new.then_some(letter)).collect())

@@ -251,6 +251,67 @@ async fn the_consumers_dead_letters_are_not_doubled_by_reading_the_topic_back() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_intake_bounds_its_batches_by_bytes_too() {
+    let scenario = Scenario::new("dl_intake_bytes").await;
+    let letter = |offset: usize| OutgoingRecord {
+        key: Some(format!("export.csv:{offset}")),
+        payload: vec![b'x'; 4096],
+        headers: vec![
+            ("stage".into(), "producer".into()),
+            ("error_kind".into(), "invalid_amount".into()),
+            ("source_fingerprint".into(), "f".into()),
+            ("byte_offset".into(), offset.to_string()),
+        ],
+        partition: Some(0),
+    };
+    scenario.produce_to(&scenario.dlq_topic, &[letter(10), letter(20), letter(30)]).await;
+    // Every record weighs more than the bound: one record per transaction.
+    let consumer = scenario.start_consumer_with(&[FAST_GROUP, ("ORDERSTREAM_BATCH_MAX_BYTES", "4096")]);
+    wait_for_letters(&scenario, 3, STARTED).await;
+    wait_until_dead_letter_topic_read(&scenario, &scenario.group).await;
+    let (_, output) = consumer.terminate_with_output();
+    let commits = output.lines().filter(|line| line.contains("Producer dead letters stored.")).count();
+    assert_eq!(commits, 3, "three records of 4 KiB under a 4 KiB bound take three transactions:\n{output}");
+}
+
+/// Whether the scenario's group has no members in Kafka's description of it.
+fn group_is_empty(scenario: &Scenario) -> bool {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &scenario.brokers).create().unwrap();
+    consumer
+        .fetch_group_list(Some(&scenario.group), Duration::from_secs(10))
+        .is_ok_and(|list| list.groups().iter().all(|group| group.members().is_empty()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_replay_neither_doubles_nor_republishes_nor_reopens_a_consumer_dead_letter() {
+    let scenario = Scenario::new("dl_topic_replay").await;
+    scenario.produce(&[poison(b"not json at all")]).await;
+    let consumer = scenario.start_consumer_with(&[FAST_GROUP]);
+    wait_for_letters(&scenario, 1, STARTED).await;
+    scenario.wait_until_applied(&scenario.group, STARTED).await;
+    // Someone dealt with it (as `dead-letters redrive` marks it).
+    let db = scenario.db().await;
+    db.execute("UPDATE dead_letters SET redriven_at = now()", &[]).await.unwrap();
+    let before = stored_letters(&scenario).await;
+    assert!(consumer.terminate().success());
+    assert!(poll_until(STARTED, || async { group_is_empty(&scenario) }).await, "the consumer never left its group");
+
+    let replay = consumer_command(&scenario, &["replay", "--to-earliest", "--yes"]);
+    assert!(replay.status.success(), "{}{}", stdout(&replay), String::from_utf8_lossy(&replay.stderr));
+    let consumer = scenario.start_consumer_with(&[FAST_GROUP]);
+    scenario.wait_until_applied(&scenario.group, STARTED).await;
+
+    assert_eq!(stored_letters(&scenario).await, before, "the record read again is the dead letter stored");
+    let still_redriven: i64 =
+        db.query_one("SELECT count(*) FROM dead_letters WHERE redriven_at IS NOT NULL", &[]).await.unwrap().get(0);
+    assert_eq!(still_redriven, 1, "a redriven dead letter is not pending again");
+    // The topic copy is published before the batch commits: once the
+    // replayed offsets are applied, a second copy would be there.
+    assert_eq!(dead_letter_watermarks(&scenario).values().sum::<i64>(), 1, "published to the topic once");
+    drop(consumer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_resolve_and_export_cover_both_stages() {
     let scenario = Scenario::new("dl_operate").await;
     scenario.produce(&[poison(b"{\"schema_version\":99}")]).await;

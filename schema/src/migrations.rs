@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "bounded_index_keys",
         sql: include_str!("../migrations/0008_bounded_index_keys.sql"),
     },
+    Migration {
+        version: 9,
+        name: "consumer_dead_letters_once",
+        sql: include_str!("../migrations/0009_consumer_dead_letters_once.sql"),
+    },
 ];
 
 /// The consumer's role: read and write its tables, no DDL. Created NOLOGIN
