@@ -39,6 +39,7 @@ use tracing::info;
 use crate::apply::{write_in_savepoints, ApplyError, BatchReport};
 use crate::config::Config;
 use crate::dead_letters::{self, ProducerDeadLetter};
+use crate::decode::record_bytes;
 use crate::events::{DeadLetterIntakeCommitted, RecordSkipped};
 use crate::metrics::Metrics;
 use crate::offsets::{self, offset_ranges};
@@ -138,8 +139,10 @@ async fn intake(
     Ok(())
 }
 
-/// Waits for a first record, then takes more for the batch wait; `None`
-/// once `stop` is cancelled.
+/// Waits for a first record, then takes more for the batch wait, up to
+/// [`INTAKE_BATCH`] records and `--batch-max-bytes` (a dead letter carries
+/// whatever line or headers were refused: their size is not bounded by the
+/// count); `None` once `stop` is cancelled.
 async fn gather(
     consumer: &StreamConsumer<RebalanceContext>,
     config: &Config,
@@ -147,7 +150,8 @@ async fn gather(
 ) -> Option<Vec<OwnedMessage>> {
     let mut batch = Vec::new();
     let mut deadline: Option<Instant> = None;
-    while batch.len() < INTAKE_BATCH {
+    let mut bytes = 0;
+    while batch.len() < INTAKE_BATCH && bytes < config.batch_max_bytes {
         let wait = async {
             match deadline {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -159,6 +163,7 @@ async fn gather(
             () = wait => break,
             received = consumer.recv() => match received {
                 Ok(message) => {
+                    bytes += record_bytes(&message);
                     batch.push(message.detach());
                     deadline.get_or_insert_with(|| Instant::now() + config.batch_wait());
                 }
