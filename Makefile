@@ -45,7 +45,7 @@ status: ## what the `make run` pipeline is doing: files, processes, lag, freshne
 	@$(NEED_RUN)
 	@. $(LOCAL)/env && cargo run $(RELEASE_FLAG) --quiet --bin orderstream-status -- $(STATUS_ARGS)
 
-dead-letters: ## bad lines and unwritable records of both stages, without SQL (DL_ARGS, default "list --pending"; e.g. "list --reason bad_amount", "resolve --file 2022_08.csv", "export")
+dead-letters: ## bad lines and unwritable records of both stages, without SQL (DL_ARGS, default "list --pending"; e.g. "list --reason invalid_amount", "resolve --file 2022_08.csv", "export --output dead-letters.csv")
 	@$(NEED_RUN)
 	@. $(LOCAL)/env && cargo run $(RELEASE_FLAG) --quiet --bin orderstream-consumer -- dead-letters $(or $(DL_ARGS),list --pending)
 

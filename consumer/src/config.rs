@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Parser, Subcommand};
 use thiserror::Error;
+
+use crate::dead_letters::reasons;
 
 /// Most bytes one fetch response carries (`fetch.max.bytes`).
 pub const FETCH_MAX_BYTES: usize = 16 * 1024 * 1024;
@@ -119,8 +122,8 @@ pub enum Command {
     /// Re-publish dead letters not yet redriven to the main topic, once their
     /// cause is fixed, and mark them redriven.
     Redrive {
-        /// Only dead letters with this reason (e.g. `rejected_by_database`).
-        #[arg(long)]
+        /// Only dead letters with this reason.
+        #[arg(long, value_parser = PossibleValuesParser::new(reasons::ALL))]
         reason: Option<String>,
         /// Dead letters published and marked per transaction: bounds the
         /// memory held and how long rows stay locked, whatever the backlog.
@@ -143,11 +146,12 @@ pub enum DeadLettersCommand {
     /// Write the dead letters as CSV (safe to open in a spreadsheet: text
     /// cells that would be read as formulas are neutralised).
     Export {
-        /// The CSV file to write (replaced whole, atomically).
+        /// The CSV file to write (replaced whole, atomically); absent or
+        /// `-`: standard output.
         #[arg(long)]
-        output: std::path::PathBuf,
+        output: Option<std::path::PathBuf>,
         /// Only dead letters with this reason.
-        #[arg(long)]
+        #[arg(long, value_parser = PossibleValuesParser::new(reasons::every()))]
         reason: Option<String>,
         /// Only those pending (neither redriven nor resolved).
         #[arg(long)]
@@ -157,8 +161,8 @@ pub enum DeadLettersCommand {
     /// file:line, message, status (pending, redriven, resolved). The newest
     /// `--limit`, oldest first.
     List {
-        /// Only dead letters with this reason (e.g. `invalid_timestamp`).
-        #[arg(long)]
+        /// Only dead letters with this reason.
+        #[arg(long, value_parser = PossibleValuesParser::new(reasons::every()))]
         reason: Option<String>,
         /// Only those pending: neither redriven nor resolved, i.e. needing someone.
         #[arg(long)]
@@ -179,11 +183,12 @@ pub enum DeadLettersCommand {
         /// This dead letter (repeatable).
         #[arg(long)]
         id: Vec<i64>,
-        /// Those of this source file (as the producer named it).
+        /// Those of this source file: its path as the producer named it, or
+        /// its file name alone (`2022_08.csv`: in any folder).
         #[arg(long)]
         file: Option<String>,
         /// Those with this reason.
-        #[arg(long)]
+        #[arg(long, value_parser = PossibleValuesParser::new(reasons::producer()))]
         reason: Option<String>,
     },
 }
@@ -328,9 +333,29 @@ mod tests {
         ));
         assert!(Config::try_parse_from(["c", "dead-letters", "list", "--stage", "kafka"]).is_err());
         assert!(Config::try_parse_from(["c", "dead-letters", "resolve"]).is_err(), "no selector resolves nothing");
-        let config =
-            Config::try_parse_from(["c", "dead-letters", "resolve", "--id", "3", "--id", "4", "--reason", "x"])
-                .unwrap();
+        for typo in [["list", "--reason", "bad_amount"], ["export", "--reason", "bad_amount"]] {
+            let refused = Config::try_parse_from(["c", "dead-letters"].into_iter().chain(typo)).unwrap_err();
+            assert!(refused.to_string().contains("invalid_amount"), "the known reasons are listed: {refused}");
+        }
+        assert!(
+            Config::try_parse_from(["c", "dead-letters", "resolve", "--reason", "undecodable_value"]).is_err(),
+            "the consumer's dead letters are redriven, not resolved"
+        );
+        assert!(Config::try_parse_from(["c", "redrive", "--reason", "invalid_amount"]).is_err(), "only the consumer's");
+        let export = Config::try_parse_from(["c", "dead-letters", "export"]).unwrap();
+        assert!(matches!(export.command, Some(Command::DeadLetters(DeadLettersCommand::Export { output: None, .. }))));
+        let config = Config::try_parse_from([
+            "c",
+            "dead-letters",
+            "resolve",
+            "--id",
+            "3",
+            "--id",
+            "4",
+            "--reason",
+            "invalid_amount",
+        ])
+        .unwrap();
         assert!(matches!(
             config.command,
             Some(Command::DeadLetters(DeadLettersCommand::Resolve { ref id, file: None, reason: Some(_) })) if id == &[3, 4]

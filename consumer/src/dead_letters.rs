@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use deadpool_postgres::GenericClient;
 use rdkafka::error::KafkaError;
@@ -45,6 +45,22 @@ pub mod reasons {
     pub const REJECTED_BY_DATABASE: &str = "rejected_by_database";
     /// Every reason, for pre-registering metric labels.
     pub const ALL: [&str; 3] = [UNDECODABLE_VALUE, UNKNOWN_SCHEMA_VERSION, REJECTED_BY_DATABASE];
+    /// A producer dead letter's reason when its record had no `error_kind`
+    /// header (published by another tool).
+    pub const UNKNOWN_KIND: &str = "unknown";
+
+    /// The reasons of the producer's dead letters: its rejection kinds, and
+    /// [`UNKNOWN_KIND`]. What `--reason` of `dead-letters resolve` takes.
+    pub fn producer() -> Vec<&'static str> {
+        schema::parse::RejectionKind::ALL.iter().map(|kind| kind.as_str()).chain([UNKNOWN_KIND]).collect()
+    }
+
+    /// Every reason either stage stores: what `--reason` of `dead-letters
+    /// list` and `export` takes, so a typo is refused, not answered with an
+    /// empty list.
+    pub fn every() -> Vec<&'static str> {
+        producer().into_iter().chain(ALL).collect()
+    }
 }
 
 /// The longest `reason` stored, in bytes. The producer's kinds are short
@@ -184,7 +200,7 @@ impl ProducerDeadLetter {
         Some(ProducerDeadLetter {
             source: source_text(message, &headers),
             reason: text(headers::ERROR_KIND)
-                .map_or_else(|| "unknown".into(), |kind| bounded(&kind, REASON_MAX_BYTES).into_owned()),
+                .map_or_else(|| reasons::UNKNOWN_KIND.into(), |kind| bounded(&kind, REASON_MAX_BYTES).into_owned()),
             message: text(headers::ERROR_MESSAGE).unwrap_or_default(),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().unwrap_or_default().to_vec(),
@@ -439,13 +455,13 @@ pub async fn publish_all(producer: &FutureProducer, topic: &str, letters: &[Dead
     Ok(())
 }
 
-/// Why an export failed; the file is then left as it was.
+/// Why an export failed; a file is then left as it was.
 #[derive(Debug, Error)]
 pub enum ExportError {
     /// Reading the table failed.
     #[error("cannot read dead_letters")]
     Database(#[from] tokio_postgres::Error),
-    /// Writing the file failed.
+    /// Writing the file (`-`: standard output) failed.
     #[error("cannot write {path}")]
     Io {
         /// The file.
@@ -474,15 +490,74 @@ pub const EXPORT_COLUMNS: [&str; 14] = [
     "resolved_at",
 ];
 
+/// Where `dead-letters export` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportTarget {
+    /// Standard output (`--output` absent or `-`), for a pipe or a redirect.
+    Stdout,
+    /// A file, replaced whole and atomically (written beside it first).
+    File(PathBuf),
+}
+
+impl ExportTarget {
+    /// `--output`'s value: absent or `-` is standard output.
+    pub fn from_arg(output: Option<PathBuf>) -> Self {
+        match output {
+            Some(path) if path.as_os_str() != "-" => ExportTarget::File(path),
+            _ => ExportTarget::Stdout,
+        }
+    }
+
+    /// How the target is named in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            ExportTarget::Stdout => "standard output".into(),
+            ExportTarget::File(path) => path.display().to_string(),
+        }
+    }
+}
+
 /// Writes the dead letters of both stages (only `reason`'s, only those
 /// pending, i.e. neither redriven nor resolved, when `pending_only`) to
-/// `output` as CSV, in id order; returns how many. Rows
-/// are streamed, never all held, and the file is replaced atomically.
+/// `target` as CSV, in id order; returns how many. Rows are streamed, never
+/// all held; a file is replaced atomically.
 pub async fn export_csv(
     client: &tokio_postgres::Client,
-    output: &Path,
+    target: &ExportTarget,
     reason: Option<&str>,
     pending_only: bool,
+) -> Result<u64, ExportError> {
+    match target {
+        ExportTarget::Stdout => {
+            let io = |source| ExportError::Io { path: PathBuf::from("-"), source };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let count = write_csv(client, &mut out, reason, pending_only, io).await?;
+            out.flush().map_err(io)?;
+            Ok(count)
+        }
+        ExportTarget::File(output) => {
+            let io = |source| ExportError::Io { path: output.to_path_buf(), source };
+            if let Some(folder) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(folder).map_err(io)?;
+            }
+            let partial = output.with_extension("csv.partial");
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&partial).map_err(io)?);
+            let count = write_csv(client, &mut file, reason, pending_only, io).await?;
+            file.into_inner().map_err(|error| io(error.into_error()))?.sync_all().map_err(io)?;
+            std::fs::rename(&partial, output).map_err(io)?;
+            Ok(count)
+        }
+    }
+}
+
+/// Streams the selected rows as CSV into `out`; `io` names the target in
+/// a write error.
+async fn write_csv(
+    client: &tokio_postgres::Client,
+    out: &mut impl Write,
+    reason: Option<&str>,
+    pending_only: bool,
+    io: impl Fn(std::io::Error) -> ExportError,
 ) -> Result<u64, ExportError> {
     use futures::TryStreamExt;
     const UTC: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"#;
@@ -498,14 +573,8 @@ pub async fn export_csv(
     let rows = client.query_raw(&sql, params).await?;
     futures::pin_mut!(rows);
 
-    let io = |source| ExportError::Io { path: output.to_path_buf(), source };
-    if let Some(folder) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder).map_err(io)?;
-    }
-    let partial = output.with_extension("csv.partial");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&partial).map_err(io)?);
     let header: Vec<Cell<'_>> = EXPORT_COLUMNS.iter().map(|name| Cell::Text(name)).collect();
-    file.write_all(row(&header).as_bytes()).map_err(io)?;
+    out.write_all(row(&header).as_bytes()).map_err(&io)?;
     let mut count = 0;
     while let Some(stored) = rows.try_next().await? {
         let text = |index: usize| stored.get::<_, Option<String>>(index);
@@ -530,11 +599,9 @@ pub async fn export_csv(
         ];
         let mut line = vec![Cell::Number(&id)];
         line.extend(cells.iter().map(|cell| cell.as_deref().map_or(Cell::Null, Cell::Text)));
-        file.write_all(row(&line).as_bytes()).map_err(io)?;
+        out.write_all(row(&line).as_bytes()).map_err(&io)?;
         count += 1;
     }
-    file.into_inner().map_err(|error| io(error.into_error()))?.sync_all().map_err(io)?;
-    std::fs::rename(&partial, output).map_err(io)?;
     Ok(count)
 }
 

@@ -52,8 +52,10 @@ async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
                 .connect()
                 .await
                 .with_context(|| format!("cannot connect to PostgreSQL at {}", database.redacted_url()))?;
-            let count = dead_letters::export_csv(&client, &output, reason.as_deref(), pending).await?;
-            println!("{count} dead letter(s) written to {}", output.display());
+            let target = dead_letters::ExportTarget::from_arg(output);
+            let count = dead_letters::export_csv(&client, &target, reason.as_deref(), pending).await?;
+            // On standard error: standard output may be the CSV itself.
+            eprintln!("{count} dead letter(s) written to {}", target.describe());
         }
         Some(Command::Replay(args)) => println!("{}", replay::replay_topic(&config, &args).await?),
         Some(Command::DeadLetters(DeadLettersCommand::List { reason, pending, stage, limit })) => {

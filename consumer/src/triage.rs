@@ -82,7 +82,8 @@ pub async fn list(client: &Client, filter: &ListFilter<'_>) -> Result<Vec<Listed
 pub struct ResolveSelector<'a> {
     /// These ids.
     pub ids: &'a [i64],
-    /// This source file.
+    /// This source file: its path as stored, or, without a `/`, its file
+    /// name in any folder (the rows hold the path the producer named).
     pub file: Option<&'a str>,
     /// This reason.
     pub reason: Option<&'a str>,
@@ -106,7 +107,9 @@ pub async fn resolve(client: &Client, selector: &ResolveSelector<'_>) -> Result<
         .execute(
             "UPDATE dead_letters SET resolved_at = clock_timestamp()
              WHERE stage = $1 AND resolved_at IS NULL AND redriven_at IS NULL
-               AND ($2::int8[] IS NULL OR id = ANY($2)) AND ($3::text IS NULL OR source_file = $3)
+               AND ($2::int8[] IS NULL OR id = ANY($2))
+               AND ($3::text IS NULL OR source_file = $3
+                    OR (strpos($3, '/') = 0 AND right(source_file, length($3) + 1) = '/' || $3))
                AND ($4::text IS NULL OR reason = $4)",
             &[&stages::PRODUCER, &ids, &selector.file, &selector.reason],
         )

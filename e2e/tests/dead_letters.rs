@@ -355,6 +355,14 @@ async fn list_resolve_and_export_cover_both_stages() {
     assert!(pending.contains("invalid_amount"), "{pending}");
     let all = stdout(&consumer_command(&scenario, &["dead-letters", "list", "--reason", "invalid_timestamp"]));
     assert!(all.lines().any(|line| line.ends_with("resolved")), "{all}");
+    let typo = consumer_command(&scenario, &["dead-letters", "list", "--reason", "bad_amount"]);
+    assert!(!typo.status.success(), "an unknown reason is refused, not answered with an empty list");
+    // By its name alone: the rows hold the path the producer named.
+    let by_name = consumer_command(&scenario, &["dead-letters", "resolve", "--file", "export.csv"]);
+    assert!(by_name.status.success(), "{by_name:?}");
+    let producer_resolved =
+        stored_letters(&scenario).await.iter().filter(|l| l.stage == "producer" && l.resolved).count();
+    assert_eq!(producer_resolved, BAD_LINES.len(), "every bad line of export.csv, in whatever folder");
 
     // export: both stages, the resolved one marked.
     let file = scenario.dir.path().join("dead-letters.csv");
@@ -373,5 +381,8 @@ async fn list_resolve_and_export_cover_both_stages() {
         &["dead-letters", "export", "--pending", "--output", pending_file.to_str().unwrap()],
     );
     assert!(exported.status.success(), "{exported:?}");
-    assert_eq!(std::fs::read_to_string(&pending_file).unwrap().lines().count(), 1 + letters.len() - 1);
+    assert_eq!(std::fs::read_to_string(&pending_file).unwrap().lines().count(), 1 + 1, "the consumer's alone");
+    let to_stdout = consumer_command(&scenario, &["dead-letters", "export"]);
+    assert!(to_stdout.status.success(), "{to_stdout:?}");
+    assert_eq!(stdout(&to_stdout), csv, "without --output, the same CSV on standard output");
 }
