@@ -303,6 +303,30 @@ async fn a_file_moved_to_another_filesystem_while_the_producer_was_down_is_finis
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_with_the_file_in_both_folders_publishes_nothing_again_and_finishes_the_move() {
+    let scenario = Scenario::new("archive_cross_fs_crash").await;
+    let archive = archive_on_another_filesystem(&scenario);
+    let settings = archive_after_a_second(archive.path());
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=30)).as_bytes());
+    let consumer = scenario.start_consumer();
+    let crash = ("FAILPOINTS", "producer-archive-before-inbox-removal=return");
+    let mut crashing = scenario.start_producer_with(&[settings.as_slice(), &[crash]].concat());
+    let status = crashing.wait_exit(ARRIVAL).expect("the copy never reached the crash point");
+    assert!(!status.success(), "{status}");
+    let copy = std::fs::read_to_string(archive.path().join("a.csv")).unwrap();
+    assert_eq!(copy, std::fs::read_to_string(scenario.inbox().join("a.csv")).unwrap(), "not in both folders");
+
+    let restarted = scenario.start_producer_with(&settings);
+    let finished = poll_until(ARRIVAL, || async { !scenario.inbox().join("a.csv").exists() }).await;
+    assert!(finished, "the interrupted move was never finished:\n{}", restarted.output());
+    assert_eq!(std::fs::read_to_string(archive.path().join("a.csv")).unwrap(), copy);
+    wait_until_forgotten(&scenario, "a.csv").await;
+    assert_loaded_once(&scenario, consumer, 1..=30).await;
+    assert!(restarted.terminate().success());
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 30, "a line was published again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archive_folder_that_cannot_be_listed_stops_the_start_naming_it() {
     let scenario = Scenario::new("archive_unlistable").await;
     // Root lists any folder whatever its mode: a file where the folder should be fails for everyone.

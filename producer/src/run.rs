@@ -777,11 +777,19 @@ impl Producer {
     /// another filesystem its saved position names the copy, which a restart
     /// finds by name and content.
     fn archive_finished(&mut self) {
-        let (Some(after), Some(archive)) = (self.config.archive_after, &self.archive) else {
-            return;
+        let Some(after) = self.config.archive_after else { return };
+        let due = |followed: &Followed| {
+            followed.detached_since.is_none() && followed.fully_delivered() && followed.idle_for() >= after
         };
+        // A file leaves the inbox only once its delivered position is on
+        // disk: else a crash after a copy would leave an untracked inbox
+        // file, read again as new, beside its archived copy.
+        if !self.followed.values().any(due) || (self.store.is_dirty() && self.store.persist().is_err()) {
+            return;
+        }
+        let Some(archive) = &self.archive else { return };
         for (key, followed) in &mut self.followed {
-            if followed.detached_since.is_some() || !followed.fully_delivered() || followed.idle_for() < after {
+            if !due(followed) {
                 continue;
             }
             let from = followed.tailer.path().to_path_buf();
