@@ -34,7 +34,8 @@ use crate::tailer::{start_point, StartPoint};
 /// archived exports.
 const PARTIAL_SUFFIX: &str = ".orderstream-partial";
 
-/// The file written and removed at start to prove the archive is writable.
+/// How the file written and removed at start to prove the archive is
+/// writable is named (then a process id: producers may share an archive).
 const WRITE_PROBE: &str = ".orderstream-write-check";
 
 /// The archive folder cannot be used; the producer refuses to start rather
@@ -122,7 +123,7 @@ impl ArchiveFolder {
         fs::create_dir_all(path).map_err(|source| ArchiveError::Create { path: folder.path.clone(), source })?;
         folder.files()?;
         if writable {
-            let probe = path.join(WRITE_PROBE);
+            let probe = path.join(format!("{WRITE_PROBE}-{}", std::process::id()));
             File::create(&probe)
                 .and_then(|_| fs::remove_file(&probe))
                 .map_err(|source| ArchiveError::Write { path: folder.path.clone(), source })?;
@@ -248,7 +249,7 @@ fn io_error(step: &'static str, path: &Path) -> impl FnOnce(io::Error) -> MoveEr
 fn is_temporary(path: &Path) -> bool {
     path.file_name().is_some_and(|name| {
         let name = name.to_string_lossy();
-        name.ends_with(PARTIAL_SUFFIX) || name == WRITE_PROBE
+        name.ends_with(PARTIAL_SUFFIX) || name.starts_with(WRITE_PROBE)
     })
 }
 
