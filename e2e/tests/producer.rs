@@ -224,6 +224,123 @@ async fn archive_after_moves_a_delivered_inactive_file_and_it_is_not_read_again(
     assert_eq!(scenario.topic_record_count(&scenario.topic), 11, "the archived file was read again");
 }
 
+/// An archive folder on another filesystem than the inbox (`/dev/shm` is
+/// tmpfs), removed when dropped.
+fn archive_on_another_filesystem(scenario: &Scenario) -> tempfile::TempDir {
+    let archive = tempfile::Builder::new().prefix("orderstream-archive-").tempdir_in("/dev/shm").unwrap();
+    let device = |path: &std::path::Path| std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(path).unwrap());
+    assert_ne!(device(archive.path()), device(&scenario.inbox()), "/dev/shm is on the inbox's filesystem");
+    archive
+}
+
+/// Every order of `ids` is in PostgreSQL, and the consumer inserted each once.
+async fn assert_loaded_once(
+    scenario: &Scenario,
+    consumer: orderstream_e2e::Process,
+    ids: std::ops::RangeInclusive<i64>,
+) {
+    let total = ids.clone().count() as i64;
+    scenario.wait_for_orders(total, ARRIVAL).await;
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    let loaded: Vec<i64> = scenario.orders().await.into_keys().collect();
+    assert_eq!(loaded, ids.collect::<Vec<_>>(), "PostgreSQL differs from the file");
+    let (status, output, totals) = consumer.terminate_with_totals();
+    assert!(status.success(), "{status}:\n{output}");
+    let totals = totals.expect("the consumer's final report");
+    assert_eq!((totals.inserted, totals.updated), (total as u64, 0), "a line was applied twice: {totals:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_after_moves_a_file_to_another_filesystem_and_every_row_loads_once() {
+    let scenario = Scenario::new("archive_cross_fs").await;
+    let archive = archive_on_another_filesystem(&scenario);
+    let settings = archive_after_a_second(archive.path());
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=40)).as_bytes());
+    let consumer = scenario.start_consumer();
+    let producer = scenario.start_producer_with(&settings);
+    let archived = poll_until(ARRIVAL, || async { archive.path().join("a.csv").exists() }).await;
+    assert!(archived, "never archived across filesystems:\n{}", producer.output());
+    assert!(!scenario.inbox().join("a.csv").exists(), "the inbox still holds the archived file");
+    let copy = std::fs::read_to_string(archive.path().join("a.csv")).unwrap();
+    assert_eq!(copy, format!("{HEADER}{}", lines(1..=40)), "the archived copy differs from the file");
+    let leftovers: Vec<_> =
+        std::fs::read_dir(archive.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    assert_eq!(leftovers, ["a.csv"], "a temporary copy was left in the archive");
+    wait_until_forgotten(&scenario, "a.csv").await;
+    assert_loaded_once(&scenario, consumer, 1..=40).await;
+    assert!(producer.terminate().success());
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 40, "a line was published twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_moved_to_another_filesystem_while_the_producer_was_down_is_finished_from_there() {
+    let scenario = Scenario::new("archive_cross_fs_restart").await;
+    let archive = archive_on_another_filesystem(&scenario);
+    let archive_env = ("ORDERSTREAM_ARCHIVE_DIR", archive.path().to_str().unwrap());
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=10)).as_bytes());
+    let consumer = scenario.start_consumer();
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer_with(&[archive_env]);
+    assert!(orders.wait_for(10, ARRIVAL));
+    let first_part = (HEADER.len() + lines(1..=10).len()) as u64;
+    let saved = poll_until(ARRIVAL, || async { saved_position(&scenario, "a.csv") == first_part }).await;
+    assert!(saved, "the delivered position was never saved: {}", saved_position(&scenario, "a.csv"));
+    producer.kill_hard();
+
+    // While it is down, the file grows and is moved the way `mv` moves it to
+    // another filesystem: copied (a new inode), then removed.
+    scenario.append("a.csv", lines(11..=25).as_bytes());
+    std::fs::copy(scenario.inbox().join("a.csv"), archive.path().join("a.csv")).unwrap();
+    std::fs::remove_file(scenario.inbox().join("a.csv")).unwrap();
+    let restarted = scenario.start_producer_with(&[archive_env]);
+    assert!(orders.wait_for(25, ARRIVAL), "the moved rest was not delivered: {}", orders.records.len());
+    assert_loaded_once(&scenario, consumer, 1..=25).await;
+    let (status, output) = restarted.terminate_with_output();
+    assert!(status.success(), "{status}:\n{output}");
+    let ids = published_ids(&orders.records);
+    assert!((1..=10).all(|id| ids.get(&id) <= Some(&2)), "a delivered line was published again as new: {ids:?}");
+    assert!((11..=25).all(|id| ids.get(&id) == Some(&1)), "the rest was lost or doubled: {ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_with_the_file_in_both_folders_publishes_nothing_again_and_finishes_the_move() {
+    let scenario = Scenario::new("archive_cross_fs_crash").await;
+    let archive = archive_on_another_filesystem(&scenario);
+    let settings = archive_after_a_second(archive.path());
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=30)).as_bytes());
+    let consumer = scenario.start_consumer();
+    let crash = ("FAILPOINTS", "producer-archive-before-inbox-removal=return");
+    let mut crashing = scenario.start_producer_with(&[settings.as_slice(), &[crash]].concat());
+    let status = crashing.wait_exit(ARRIVAL).expect("the copy never reached the crash point");
+    assert!(!status.success(), "{status}");
+    let copy = std::fs::read_to_string(archive.path().join("a.csv")).unwrap();
+    assert_eq!(copy, std::fs::read_to_string(scenario.inbox().join("a.csv")).unwrap(), "not in both folders");
+
+    let restarted = scenario.start_producer_with(&settings);
+    let finished = poll_until(ARRIVAL, || async { !scenario.inbox().join("a.csv").exists() }).await;
+    assert!(finished, "the interrupted move was never finished:\n{}", restarted.output());
+    assert_eq!(std::fs::read_to_string(archive.path().join("a.csv")).unwrap(), copy);
+    wait_until_forgotten(&scenario, "a.csv").await;
+    assert_loaded_once(&scenario, consumer, 1..=30).await;
+    assert!(restarted.terminate().success());
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 30, "a line was published again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_folder_that_cannot_be_listed_stops_the_start_naming_it() {
+    let scenario = Scenario::new("archive_unlistable").await;
+    // Root lists any folder whatever its mode: a file where the folder should be fails for everyone.
+    let archive = scenario.dir.path().join("archive-is-a-file");
+    std::fs::write(&archive, "not a folder").unwrap();
+    scenario.append("a.csv", format!("{HEADER}{}", lines(1..=3)).as_bytes());
+    let mut refused = scenario.start_producer_with(&[("ORDERSTREAM_ARCHIVE_DIR", archive.to_str().unwrap())]);
+    let status = refused.wait_exit(Duration::from_secs(20));
+    let output = refused.output();
+    assert!(status.is_some_and(|status| !status.success()), "started anyway ({status:?}):\n{output}");
+    assert!(output.contains(archive.to_str().unwrap()), "the error does not name the archive:\n{output}");
+    assert_eq!(scenario.topic_record_count(&scenario.topic), 0, "it published before refusing");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archived_and_released_file_leaves_no_unread_bytes_series() {
     let scenario = Scenario::new("archive_series").await;

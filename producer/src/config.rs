@@ -122,9 +122,11 @@ pub struct Config {
     pub close_inactive: Duration,
 
     /// Folder that processed exports are moved to, by you or by
-    /// `--archive-after`. After a restart, files whose delivery was not
-    /// finished and that are no longer in the inbox are looked for here by
-    /// identity (device, inode, content), and finished.
+    /// `--archive-after`, on any filesystem. After a restart, files whose
+    /// delivery was not finished and that are no longer in the inbox are
+    /// looked for here by identity (device and inode, or, moved from another
+    /// filesystem, name and content), and finished. Created if missing; one
+    /// that cannot be listed stops the start.
     #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_ARCHIVE_DIR")]
     pub archive_dir: Option<PathBuf>,
 

@@ -11,6 +11,7 @@
 //! | [`schema::records`] | bytes → complete CSV records (a half-written record waits)    |
 //! | `tailer`      | one file: read, follow appends, detect truncation, classify records   |
 //! | `epoch_floor` | the highest file epoch already on the topics, which new epochs stay above |
+//! | `archive`     | `--archive-dir`: checked at start, searched for files that left the inbox, moves across filesystems |
 //! | `positions`   | the delivered position of every file, saved atomically and durably; read back by `orderstream-status` |
 //! | `publisher`   | records → Kafka (orders topic, dead-letter topic)                     |
 //! | `metrics`     | the producer's Prometheus metrics                                     |
@@ -26,6 +27,7 @@
 //! or before the first unconfirmed record. Records in flight at a crash may be
 //! sent twice; the consumer's idempotent upsert makes that harmless.
 
+mod archive;
 pub mod config;
 mod epoch_floor;
 mod events;

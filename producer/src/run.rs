@@ -27,6 +27,7 @@ use thiserror::Error;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use crate::archive::{copy_of, ArchiveError, ArchiveFolder, Moved};
 use crate::config::Config;
 use crate::epoch_floor::EpochFloorReader;
 use crate::events::{
@@ -136,6 +137,10 @@ pub enum ProducerError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The archive folder (`--archive-dir`) cannot be created, listed or,
+    /// with `--archive-after`, written.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
     /// The inbox folder cannot be listed at start.
     #[error("cannot list the inbox {path}")]
     Inbox {
@@ -253,6 +258,8 @@ impl Followed {
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ProducerError> {
     refuse_a_clock_past_the_last_epoch(Utc::now())?;
     std::fs::read_dir(&config.inbox).map_err(|source| ProducerError::Inbox { path: config.inbox.clone(), source })?;
+    let archive = config.archive_dir.as_deref().map(|path| ArchiveFolder::open(path, config.archive_after.is_some()));
+    let archive = archive.transpose()?;
     let metrics = ProducerMetrics::new();
     let readiness = Readiness::new("creating topics");
     let status = StatusBoard::new();
@@ -278,6 +285,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         settings: config.tailer_settings(),
         matcher: config.matcher(),
         config,
+        archive,
         publisher,
         metrics,
         store,
@@ -300,7 +308,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     .emit();
     tokio::pin!(shutdown);
     let mut last_flush = Instant::now();
-    producer.find_files_that_left_the_inbox();
+    producer.find_files_that_left_the_inbox()?;
     let stopped = loop {
         producer.discover();
         producer.look_for_rewrites();
@@ -392,6 +400,8 @@ async fn raise_epoch_floor(
 
 struct Producer {
     config: Config,
+    /// `--archive-dir`, checked at start.
+    archive: Option<ArchiveFolder>,
     settings: TailerSettings,
     matcher: GlobMatcher,
     publisher: Publisher,
@@ -466,40 +476,68 @@ impl Producer {
 
     /// At start: files whose delivery was recorded but that are no longer in
     /// the inbox (moved to the archive, renamed away, or deleted while the
-    /// producer was down). Those found in `--archive-dir` by identity are
+    /// producer was down). Those found in `--archive-dir`, by device and
+    /// inode or, moved from another filesystem, by name and content, are
     /// followed there until delivered; the others are reported and
-    /// forgotten, since nothing of them can be read any more.
-    fn find_files_that_left_the_inbox(&mut self) {
+    /// forgotten, since nothing of them can be read any more. An archive
+    /// that cannot be listed stops the start: it would forget them all.
+    fn find_files_that_left_the_inbox(&mut self) -> Result<(), ProducerError> {
         let in_inbox: BTreeSet<FileKey> = match std::fs::read_dir(&self.config.inbox) {
             Ok(listing) => files_oldest_first(listing, &self.matcher)
                 .iter()
                 .map(|(_, metadata)| (metadata.dev(), metadata.ino()))
                 .collect(),
-            Err(_) => return,
+            Err(_) => return Ok(()),
         };
-        let archived = self.archived_files();
+        let archived = match &self.archive {
+            Some(archive) => archive.files()?,
+            None => Vec::new(),
+        };
         let gone: Vec<TrackedFile> =
             self.store.files().filter(|file| !in_inbox.contains(&file.identity.key())).cloned().collect();
-        for tracked in gone {
-            match archived.get(&tracked.identity.key()) {
-                Some(path) => {
-                    info!(message = "Tracked file found in the archive; finishing its delivery there.",
-                          file = %path.display(), was = %tracked.path.display());
-                    self.follow(path, true);
-                }
-                None => {
-                    FileMissing { file: &tracked.path, delivered_bytes: tracked.delivered.offset }.emit(&self.metrics);
-                    self.store.forget(tracked.identity.key());
-                }
-            }
+        let by_key: BTreeMap<FileKey, &PathBuf> =
+            archived.iter().map(|(path, metadata)| ((metadata.dev(), metadata.ino()), path)).collect();
+        let (same_inode, moved_away): (Vec<TrackedFile>, Vec<TrackedFile>) =
+            gone.into_iter().partition(|tracked| by_key.contains_key(&tracked.identity.key()));
+        for tracked in &same_inode {
+            let path = by_key[&tracked.identity.key()];
+            info!(message = "Tracked file found in the archive; finishing its delivery there.",
+                  file = %path.display(), was = %tracked.path.display());
+            self.follow(path, true);
         }
+        // Copies are looked for among files no tracked file owns by inode.
+        let owned: BTreeSet<FileKey> = self.store.files().map(|tracked| tracked.identity.key()).collect();
+        let mut unowned: Vec<_> =
+            archived.into_iter().filter(|(_, metadata)| !owned.contains(&(metadata.dev(), metadata.ino()))).collect();
+        for tracked in moved_away {
+            self.follow_copy_or_forget(&tracked, &mut unowned);
+        }
+        Ok(())
     }
 
-    /// The regular files of `--archive-dir`, by key.
-    fn archived_files(&self) -> BTreeMap<FileKey, PathBuf> {
-        let Some(archive) = &self.config.archive_dir else { return BTreeMap::new() };
-        let Ok(listing) = std::fs::read_dir(archive) else { return BTreeMap::new() };
-        regular_files(listing, |_| true).map(|(path, metadata)| ((metadata.dev(), metadata.ino()), path)).collect()
+    /// A tracked file whose device and inode are nowhere: follows its copy
+    /// in the archive (a move from another filesystem), found by name and
+    /// content, from the delivered position; or reports and forgets it.
+    fn follow_copy_or_forget(&mut self, tracked: &TrackedFile, unowned: &mut Vec<(PathBuf, std::fs::Metadata)>) {
+        match copy_of(tracked, unowned) {
+            Ok(Some((path, file, copy))) => {
+                info!(message = "Tracked file found copied into the archive; finishing its delivery there.",
+                      file = %path.display(), was = %tracked.path.display(),
+                      delivered_bytes = tracked.delivered.offset);
+                unowned.retain(|(candidate, _)| *candidate != path);
+                self.store.forget(tracked.identity.key());
+                self.follow_resumed(&path, file, copy, true);
+            }
+            Ok(None) => {
+                FileMissing { file: &tracked.path, delivered_bytes: tracked.delivered.offset }.emit(&self.metrics);
+                self.store.forget(tracked.identity.key());
+            }
+            Err(error) => {
+                // Kept, not forgotten: the next start looks again.
+                warn!(message = "Cannot read the archive to find a tracked file; keeping its position.",
+                      file = %tracked.path.display(), %error);
+            }
+        }
     }
 
     /// Raises the epoch floor to the highest epoch on the topics now, before
@@ -548,10 +586,23 @@ impl Producer {
             }
         };
         FileFollowed { file: path, start }.emit(&self.metrics);
+        self.start_tailing(path, file, tracked, detached);
+    }
+
+    /// Follows a file from the position `tracked` holds, already checked
+    /// against its bytes (a copy found in the archive).
+    fn follow_resumed(&mut self, path: &Path, file: File, tracked: TrackedFile, detached: bool) {
+        FileFollowed { file: path, start: StartPoint::Resumed }.emit(&self.metrics);
+        self.start_tailing(path, file, tracked, detached);
+    }
+
+    /// Starts tailing an open file and tracks it under its identity.
+    fn start_tailing(&mut self, path: &Path, file: File, tracked: TrackedFile, detached: bool) {
+        let key = tracked.identity.key();
         match FileTailer::new(path, file, &tracked, self.settings.clone()) {
             Ok(tailer) => {
                 self.store.track(tracked);
-                self.followed.insert(identity.key(), Followed::new(tailer, detached));
+                self.followed.insert(key, Followed::new(tailer, detached));
             }
             Err(error) => warn!(message = "Cannot resume file; will retry.", file = %path.display(), %error),
         }
@@ -720,33 +771,35 @@ impl Producer {
     }
 
     /// `--archive-after`: moves inbox files that are fully delivered and
-    /// have not changed for that long into `--archive-dir`. The move is a
-    /// rename, so the file keeps its identity and stays followed (detached)
-    /// until `--close-inactive` releases it.
+    /// have not changed for that long into `--archive-dir` (see
+    /// [`ArchiveFolder::move_in`]). The file stays followed (detached) through
+    /// its open handle until `--close-inactive` releases it; after a copy to
+    /// another filesystem its saved position names the copy, which a restart
+    /// finds by name and content.
     fn archive_finished(&mut self) {
-        let (Some(after), Some(archive)) = (self.config.archive_after, self.config.archive_dir.clone()) else {
-            return;
+        let Some(after) = self.config.archive_after else { return };
+        let due = |followed: &Followed| {
+            followed.detached_since.is_none() && followed.fully_delivered() && followed.idle_for() >= after
         };
+        // A file leaves the inbox only once its delivered position is on
+        // disk: else a crash after a copy would leave an untracked inbox
+        // file, read again as new, beside its archived copy.
+        if !self.followed.values().any(due) || (self.store.is_dirty() && self.store.persist().is_err()) {
+            return;
+        }
+        let Some(archive) = &self.archive else { return };
         for (key, followed) in &mut self.followed {
-            if followed.detached_since.is_some() || !followed.fully_delivered() || followed.idle_for() < after {
+            if !due(followed) {
                 continue;
             }
             let from = followed.tailer.path().to_path_buf();
-            let Some(name) = from.file_name() else { continue };
-            let to = archive.join(name);
-            let moved = std::fs::create_dir_all(&archive).and_then(|()| match to.try_exists() {
-                Ok(false) => std::fs::rename(&from, &to),
-                Ok(true) => {
-                    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a file of that name is archived"))
-                }
-                Err(error) => Err(error),
-            });
-            match moved {
-                Ok(()) => {
+            match archive.move_in(&from) {
+                Ok(Moved::Renamed(to) | Moved::Copied(to)) => {
                     FileArchived { from: &from, to: &to }.emit(&self.metrics);
                     followed.tailer.set_path(&to);
                     followed.detached_since = Some(Instant::now());
                     self.store.moved(*key, &to);
+                    self.unarchivable.remove(&from);
                 }
                 Err(error) => {
                     if self.unarchivable.insert(from.clone()) {
