@@ -65,7 +65,8 @@ if compgen -G "$SEED/*.csv" >/dev/null; then
   expected=3024
 else
   echo "test-make-run: $SEED is absent; using 2000 generated orders instead of the seed exports"
-  cargo run --quiet --bin orderstream-gen -- --orders 2000 --output "$INBOX/generated.csv"
+  # Under the seed's name: the README's examples name it.
+  cargo run --quiet --bin orderstream-gen -- --orders 2000 --output "$INBOX/2022_08.csv"
   expected=2000
 fi
 
@@ -89,6 +90,33 @@ python3 -c 'import json, sys; files = json.load(sys.stdin)["files"]; sys.exit(0 
   "$inbox_files" <<<"$status_json" || fail "make status --json does not list the inbox's $inbox_files file(s)"
 make --no-print-directory dead-letters >/dev/null || fail "make dead-letters exited $?"
 
+# The README's dead-letters commands, exactly as printed (scripts/doc-commands.py
+# reads them from it), on one bad line appended to 2022_08.csv: listed by its
+# reason, resolved by the file's name alone, exported.
+sql() { psql "$(bash scripts/postgres.sh url "$LOCAL/pg" "$PG_PORT")" -Atc "$1"; }
+echo "999999,1,2022-08-31 23:00:00,12€,1.00" >>"$INBOX/2022_08.csv"
+for _ in $(seq 60); do
+  [[ "$(sql "SELECT count(*) FROM dead_letters WHERE reason = 'invalid_amount'")" == 1 ]] && break
+  sleep 0.5
+done
+[[ "$(sql "SELECT count(*) FROM dead_letters WHERE reason = 'invalid_amount'")" == 1 ]] \
+  || fail "the appended bad line is not in dead_letters within 30 s"
+readme_examples=0
+while IFS= read -r args; do
+  readme_examples=$((readme_examples + 1))
+  out="$(make --no-print-directory dead-letters DL_ARGS="$args" 2>&1)" \
+    || fail "make dead-letters DL_ARGS=\"$args\" (README) exited non-zero: $out"
+  case "$args" in
+    list\ *) grep -q "2022_08.csv" <<<"$out" || fail "DL_ARGS=\"$args\" did not list the bad line: $out" ;;
+    resolve\ *) [[ "$(sql "SELECT count(*) FROM dead_letters WHERE resolved_at IS NOT NULL")" == 1 ]] \
+      || fail "DL_ARGS=\"$args\" did not resolve the bad line of 2022_08.csv" ;;
+    export\ --output\ *) exported="${args#export --output }"
+      [[ "$(wc -l <"$exported")" == 2 ]] || fail "DL_ARGS=\"$args\" did not write the header and the bad line"
+      rm -f "$exported" ;;
+  esac
+done < <(python3 scripts/doc-commands.py examples DL_ARGS)
+(( readme_examples >= 3 )) || fail "expected the README's list, resolve and export examples, found $readme_examples"
+
 alive() { kill -0 "$1" 2>/dev/null; }
 producer_pid="$(cat "$LOCAL/run/producer.pid")"
 make --no-print-directory run >/dev/null
@@ -103,5 +131,5 @@ restarted="$(cat "$LOCAL/run/consumer.pid")"
 [[ "$restarted" != "$consumer_pid" ]] && alive "$restarted" || fail "make run did not bring the killed consumer back"
 [[ "$(count)" == "$expected" ]] || fail "after the consumer was killed and restarted: $(count) orders"
 
-echo "test-make-run: a missing inbox and an unconfirmed make clean were refused; $expected orders; Prometheus and every /metrics answered; make status said caught up; a second run and a consumer restart added no duplicates"
+echo "test-make-run: a missing inbox and an unconfirmed make clean were refused; $expected orders; Prometheus and every /metrics answered; make status said caught up; the README's $readme_examples dead-letters commands did what it says; a second run and a consumer restart added no duplicates"
 echo "test-make-run: 1 passed, 0 failed"

@@ -29,6 +29,10 @@ bash scripts/compose-check.sh
 # feature (a plain `cargo test` runs the unit tests without services).
 FAILPOINT_FEATURES="orderstream-producer/failpoints,orderstream-consumer/failpoints"
 cargo build --workspace --bins --features "$FAILPOINT_FEATURES"
+# Every command the docs print: its make target and variables exist, its
+# subcommands, flags and literal values parse (scripts/test-make-run.sh then
+# runs the README's dead-letters examples against `make run`).
+python3 scripts/doc-commands.py check target/debug
 cargo test --workspace --no-fail-fast --features "$FAILPOINT_FEATURES,orderstream-e2e/integration-tests"
 
 # The reliability suite's fast subset (`make chaos` runs every scenario).
