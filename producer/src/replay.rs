@@ -58,7 +58,8 @@ pub struct ReplayArgs {
     pub file: PathBuf,
 
     /// The file's original epoch, when the topics cannot tell it (its records
-    /// were deleted by retention, or the file was edited since): the
+    /// were deleted by retention, or the file was edited since, so no
+    /// candidate agrees with it): the
     /// `source_version` header of one of its records divided by 2^36. At most
     /// 134217727 (`schema::message::MAX_EPOCH`): larger ones would wrap.
     #[arg(long, env = "ORDERSTREAM_REPLAY_EPOCH", value_parser = parse_epoch)]
