@@ -158,13 +158,10 @@ pub enum EpochSource {
 
 impl fmt::Display for EpochSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            match self {
-                EpochSource::Given => "given by --epoch".to_string(),
-                EpochSource::Found(kind) => format!("found {kind}, its records agree with the file"),
-            }
-            .as_str(),
-        )
+        match self {
+            EpochSource::Given => f.write_str("given by --epoch"),
+            EpochSource::Found(kind) => write!(f, "found {kind}, its records agree with the file"),
+        }
     }
 }
 
@@ -322,7 +319,9 @@ async fn find_candidates(
         let mut candidates = Candidates::default();
         for (topic, is_dead_letters) in [(&kafka.topic.name, false), (&kafka.dlq_topic.name, true)] {
             scan_topic(&kafka, topic, deadline, |message| {
-                candidates.note(&origin, seen_record(message, is_dead_letters))
+                if let Some(seen) = seen_record(message, is_dead_letters, &origin) {
+                    candidates.note(&origin, seen);
+                }
             })?;
         }
         Ok(candidates)
@@ -382,9 +381,11 @@ fn scan_topic(
     Ok(())
 }
 
-/// The source headers and content of one record; on the dead-letter
-/// topic, the value is the line's bytes when the producer wrote it.
-fn seen_record(message: &impl Message, is_dead_letter: bool) -> SeenRecord {
+/// The source headers and content of one record that may be the file's
+/// (`None` for the others: their value is not decoded, which would cost the
+/// scan a JSON parse per record). On the dead-letter topic, the value is the
+/// line's bytes when the producer wrote it.
+fn seen_record(message: &impl Message, is_dead_letter: bool, origin: &FileOrigin) -> Option<SeenRecord> {
     let text = |key: &str| {
         message
             .headers()?
@@ -393,6 +394,9 @@ fn seen_record(message: &impl Message, is_dead_letter: bool) -> SeenRecord {
             .value
             .and_then(|value| std::str::from_utf8(value).ok())
     };
+    let fingerprint = text(headers::SOURCE_FINGERPRINT)?;
+    let file = text(headers::SOURCE_FILE);
+    origin.matches(fingerprint, file)?;
     let payload = message.payload().unwrap_or_default();
     let content = if !is_dead_letter {
         OrderMessage::decode(payload)
@@ -403,15 +407,15 @@ fn seen_record(message: &impl Message, is_dead_letter: bool) -> SeenRecord {
     } else {
         LineContent::Raw(crc32fast::hash(payload))
     };
-    SeenRecord {
-        fingerprint: text(headers::SOURCE_FINGERPRINT).map(str::to_string),
-        file: text(headers::SOURCE_FILE).map(str::to_string),
+    Some(SeenRecord {
+        fingerprint: Some(fingerprint.to_string()),
+        file: file.map(str::to_string),
         version: text(headers::SOURCE_VERSION).and_then(|value| value.parse().ok()),
         offset: text(headers::BYTE_OFFSET).and_then(|value| value.parse().ok()),
         line: text(headers::LINE).and_then(|value| value.parse().ok()),
         read_at_ms: text(headers::READ_AT_MS).and_then(|value| value.parse().ok()),
         content,
-    }
+    })
 }
 
 /// What one published record became.
