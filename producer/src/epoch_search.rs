@@ -37,7 +37,7 @@ pub struct FileOrigin {
     /// Its file name (without folder): a copy keeps it.
     pub name: String,
     /// The checksum of each of its prefixes up to 4 KiB
-    /// ([`crate::identity::prefix_checksums`]): one of them is the one its
+    /// (`identity::prefix_checksums`): one of them is the one its
     /// fingerprint had when it was first read, however long it was then.
     pub head_checksums: HashSet<u32>,
 }
