@@ -286,3 +286,136 @@ async fn replay_to_a_datetime_goes_back_to_the_first_record_written_since() {
     assert_eq!(scenario.stored_offsets(&scenario.group).await, expected);
     assert_eq!(kafka_committed(&scenario), expected);
 }
+
+/// Every stored order's `source_version`: what a replay must leave alone.
+async fn stored_versions(scenario: &Scenario) -> BTreeMap<i64, i64> {
+    let rows = scenario.db().await.query("SELECT id, source_version FROM orders", &[]).await.unwrap();
+    rows.iter().map(|row| (row.get(0), row.get(1))).collect()
+}
+
+/// Starts with two orders, then a third is appended once they arrived: the
+/// file's fingerprint holds the checksum of its first, shorter, bytes.
+/// Returns the producer's version of every order.
+async fn a_file_that_grew(scenario: &Scenario, name: &str) -> BTreeMap<i64, i64> {
+    scenario.append(
+        name,
+        format!("{HEADER}{}{}", order_line(1, 10, "10.00", "1"), order_line(2, 11, "20.00", "1")).as_bytes(),
+    );
+    let producer = scenario.start_producer();
+    scenario.wait_for_orders(2, ARRIVAL).await;
+    scenario.append(name, order_line(3, 12, "30.00", "1").as_bytes());
+    scenario.wait_for_orders(3, ARRIVAL).await;
+    assert!(producer.terminate().success());
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    stored_versions(scenario).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_grew_is_replayed_with_its_original_epoch() {
+    let scenario = Scenario::new("replay_grown").await;
+    let _consumer = scenario.start_consumer();
+    let original = a_file_that_grew(&scenario, "a.csv").await;
+
+    scenario.db().await.execute("DELETE FROM orders WHERE id = 1", &[]).await.unwrap();
+    let replayed = replay_file(&scenario, &scenario.inbox().join("a.csv"), &[]);
+    assert!(replayed.status.success(), "{}", shown(&replayed));
+    scenario.wait_for_orders(3, ARRIVAL).await;
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    assert_eq!(stored_versions(&scenario).await, original, "order 1 is back with its original version");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_a_file_that_grew_is_replayed_with_its_original_epoch() {
+    let scenario = Scenario::new("replay_grown_copy").await;
+    let _consumer = scenario.start_consumer();
+    let original = a_file_that_grew(&scenario, "2022_07.csv").await;
+
+    let archive = tempfile::tempdir().unwrap();
+    let copy = archive.path().join("2022_07.csv");
+    std::fs::copy(scenario.inbox().join("2022_07.csv"), &copy).unwrap();
+    scenario.db().await.execute("DELETE FROM orders WHERE id = 3", &[]).await.unwrap();
+    let replayed = replay_file(&scenario, &copy, &[]);
+    assert!(replayed.status.success(), "{}", shown(&replayed));
+    scenario.wait_for_orders(3, ARRIVAL).await;
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    assert_eq!(stored_versions(&scenario).await, original, "order 3 is back with its original version");
+}
+
+/// July: 200 orders, longer than the 4 KiB the first-bytes checksum covers.
+/// `corrected` shortens order 150's line and changes order 180's amount.
+fn july(corrected: bool) -> String {
+    let mut export = HEADER.to_string();
+    for id in 1..=200 {
+        let item_total = match (corrected, id) {
+            (true, 150) => "90.00",
+            (false, 150) => "900.00",
+            (true, 180) => "55.00",
+            _ => "50.00",
+        };
+        export.push_str(&order_line(id, 10, item_total, "1"));
+    }
+    export
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_never_takes_the_epoch_of_a_corrected_reexport_with_the_same_head() {
+    let scenario = Scenario::new("replay_july").await;
+    let original = july(false);
+    let corrected = july(true);
+    assert_eq!(original.as_bytes()[..4096], corrected.as_bytes()[..4096], "the same first 4 KiB");
+    scenario.append("2022_07.csv", original.as_bytes());
+    let _consumer = scenario.start_consumer();
+    let producer = scenario.start_producer();
+    scenario.wait_for_orders(200, ARRIVAL).await;
+    assert!(producer.terminate().success());
+    let backup_dir = tempfile::tempdir().unwrap();
+    let backup = backup_dir.path().join("2022_07.csv");
+    std::fs::write(&backup, &original).unwrap();
+
+    // The corrected re-export replaces July in the inbox, under the same name.
+    let staged = scenario.inbox().join("2022_07.csv.part");
+    std::fs::write(&staged, &corrected).unwrap();
+    std::fs::rename(&staged, scenario.inbox().join("2022_07.csv")).unwrap();
+    let producer = scenario.start_producer();
+    let arrived = poll_until(ARRIVAL, || async {
+        item_total(&scenario, 150).await == Some(Decimal::new(9000, 2))
+            && item_total(&scenario, 180).await == Some(Decimal::new(5500, 2))
+    })
+    .await;
+    assert!(arrived, "the correction never arrived");
+    assert!(producer.terminate().success());
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    let after_correction = stored_versions(&scenario).await;
+
+    let replayed = replay_file(&scenario, &backup, &[]);
+    let said = shown(&replayed);
+    assert!(replayed.status.success(), "{said}");
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    assert_eq!(item_total(&scenario, 180).await, Some(Decimal::new(5500, 2)), "the correction stays: {said}");
+    assert_eq!(stored_versions(&scenario).await, after_correction, "no row of the correction moved: {said}");
+    assert!(said.contains("set aside: epoch"), "the correction's epoch is named as set aside: {said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_whose_only_lookalike_is_a_correction_is_refused_naming_it() {
+    let scenario = Scenario::new("replay_july_refused").await;
+    // Only the corrected re-export was ever published.
+    scenario.append("2022_07.csv", july(true).as_bytes());
+    let _consumer = scenario.start_consumer();
+    let producer = scenario.start_producer();
+    scenario.wait_for_orders(200, ARRIVAL).await;
+    assert!(producer.terminate().success());
+    scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
+    let published = scenario.topic_record_count(&scenario.topic);
+    let correction_epoch = epoch_of_version(versions_of(&scenario, "1", 200)[0]);
+
+    let backup_dir = tempfile::tempdir().unwrap();
+    let backup = backup_dir.path().join("2022_07.csv");
+    std::fs::write(&backup, july(false)).unwrap();
+    let refused = replay_file(&scenario, &backup, &[]);
+    let said = shown(&refused);
+    assert!(!refused.status.success(), "{said}");
+    assert_eq!(scenario.topic_record_count(&scenario.topic), published, "nothing published: {said}");
+    assert!(said.contains(&format!("epoch {correction_epoch} from ")), "the candidate is named: {said}");
+    assert!(said.contains("line 151 differs") && said.contains("--epoch"), "{said}");
+}

@@ -5,6 +5,7 @@
 //! first bytes guards against an inode reused after a delete. A rename keeps
 //! both, so a renamed file keeps its identity and its position.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -59,6 +60,37 @@ impl FileIdentity {
     pub fn fingerprint(&self) -> String {
         format!("{:x}:{:x}:{:08x}", self.device, self.inode, self.head_crc)
     }
+}
+
+/// The first bytes of a file, up to [`HEAD_BYTES`]: what replay needs to
+/// recognise the checksum the file had when it was first read, shorter.
+pub fn head_of(file: &File) -> io::Result<Vec<u8>> {
+    let len = file.metadata()?.len().min(HEAD_BYTES) as usize;
+    let mut head = vec![0; len];
+    let mut done = 0;
+    while done < len {
+        match file.read_at(&mut head[done..], done as u64)? {
+            0 => break,
+            read => done += read,
+        }
+    }
+    head.truncate(done);
+    Ok(head)
+}
+
+/// The checksum of every prefix of `head`, the empty one included: a file
+/// first read while shorter than [`HEAD_BYTES`] (or while half a line was
+/// written) carries the checksum of one of them in its fingerprint. One pass,
+/// incremental: 4 KiB of bytes, 4,097 checksums.
+pub fn prefix_checksums(head: &[u8]) -> HashSet<u32> {
+    let mut hasher = crc32fast::Hasher::new();
+    let mut checksums = HashSet::with_capacity(head.len() + 1);
+    checksums.insert(hasher.clone().finalize());
+    for byte in head {
+        hasher.update(std::slice::from_ref(byte));
+        checksums.insert(hasher.clone().finalize());
+    }
+    checksums
 }
 
 /// How many bytes [`crc_of_range`] reads at a time: whatever the range's
@@ -129,6 +161,28 @@ mod tests {
         assert_eq!(crc_of_range(&file, 5, bytes.len() as u64 - 5).unwrap(), Some(crc32fast::hash(&bytes[5..])));
         assert_eq!(crc_of_range(&file, 0, 0).unwrap(), Some(crc32fast::hash(b"")));
         assert_eq!(crc_of_range(&file, 5, bytes.len() as u64).unwrap(), None, "past the end");
+    }
+
+    #[test]
+    fn the_checksum_a_grown_file_had_when_shorter_is_among_its_prefix_checksums() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = FileIdentity::of(&file_with(&dir, "a.csv", b"id\n1\n")).unwrap();
+        std::fs::OpenOptions::new().append(true).open(dir.path().join("a.csv")).unwrap().write_all(b"2\n").unwrap();
+        let head = head_of(&File::open(dir.path().join("a.csv")).unwrap()).unwrap();
+        assert_eq!(head, b"id\n1\n2\n");
+        let prefixes = prefix_checksums(&head);
+        assert!(prefixes.contains(&identity.head_crc));
+        assert!(prefixes.contains(&crc32fast::hash(b"")), "a file first seen empty");
+        assert!(!prefixes.contains(&crc32fast::hash(b"id\n9\n")));
+    }
+
+    #[test]
+    fn the_head_read_for_replay_stops_at_head_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = vec![b'x'; HEAD_BYTES as usize + 10];
+        let head = head_of(&file_with(&dir, "a.csv", &long)).unwrap();
+        assert_eq!(head.len() as u64, HEAD_BYTES);
+        assert_eq!(prefix_checksums(&head).len(), 1 + HEAD_BYTES as usize, "every prefix, none twice here");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | `identity`    | which file a path holds: device, inode, checksum of the first bytes   |
 //! | [`schema::records`] | bytes → complete CSV records (a half-written record waits)    |
 //! | `tailer`      | one file: read, follow appends, detect truncation, classify records   |
+//! | [`epoch_search`] | which epoch a replayed file had: candidates on the topics, checked line by line |
 //! | `epoch_floor` | the highest file epoch already on the topics, which new epochs stay above |
 //! | `archive`     | `--archive-dir`: checked at start, searched for files that left the inbox, moves across filesystems |
 //! | `positions`   | the delivered position of every file, saved atomically and durably; read back by `orderstream-status` |
@@ -30,6 +31,7 @@
 mod archive;
 pub mod config;
 mod epoch_floor;
+pub mod epoch_search;
 mod events;
 mod identity;
 mod metrics;

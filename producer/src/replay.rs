@@ -10,15 +10,12 @@
 //! backup), and leaves the rest unchanged.
 //!
 //! The epoch is found on the topics, whose records carry their file's
-//! fingerprint, path and version in headers. A record is the file's when
-//! 1. its fingerprint (device, inode, checksum of the first bytes) is the
-//!    file's: the same file, where it was or renamed; else when
-//! 2. its file name and the checksum of its first bytes are the file's: a
-//!    copy (restored from an archive, moved to another disk).
-//!
-//! `--epoch` overrides the search. When several epochs match (a file read
-//! again after the producer lost its state), the highest is taken: it is the
-//! one whose rows the pipeline stored last.
+//! fingerprint, path, line and byte offset in headers: records that may be
+//! the file's (its device and inode, or its name, with the checksum of any
+//! of its first bytes) are candidates, and only an epoch whose records agree
+//! with the file's lines, offset and content, is taken (see
+//! [`crate::epoch_search`]). When none agrees, nothing is published and the
+//! candidates are named. `--epoch` overrides the search.
 //!
 //! The file is read by the producer's own `FileTailer` and published by its
 //! own `Publisher` and refusal handling (`settle`): every line comes out
@@ -35,11 +32,15 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::DeliveryFuture;
 use rdkafka::{Offset, TopicPartitionList};
-use schema::message::{check_epoch, epoch_of_version, headers};
+use schema::message::{check_epoch, headers, stages};
+use schema::OrderMessage;
 use thiserror::Error;
 
 use crate::config::{Config, KafkaConfig};
-use crate::identity::FileIdentity;
+use crate::epoch_search::{
+    order_digest, Candidate, Candidates, FileLine, FileOrigin, LineContent, MatchKind, SeenRecord,
+};
+use crate::identity::{head_of, prefix_checksums, FileIdentity};
 use crate::positions::{DeliveredPosition, TrackedFile};
 use crate::publisher::{client_config, Enqueued, PublishError, Publisher, RecordSource};
 use crate::run::{settle, Delivered, ProducerError};
@@ -57,7 +58,8 @@ pub struct ReplayArgs {
     pub file: PathBuf,
 
     /// The file's original epoch, when the topics cannot tell it (its records
-    /// were deleted by retention, or the file was edited since): the
+    /// were deleted by retention, or the file was edited since, so no
+    /// candidate agrees with it): the
     /// `source_version` header of one of its records divided by 2^36. At most
     /// 134217727 (`schema::message::MAX_EPOCH`): larger ones would wrap.
     #[arg(long, env = "ORDERSTREAM_REPLAY_EPOCH", value_parser = parse_epoch)]
@@ -98,15 +100,29 @@ pub enum ReplayError {
     /// No record on the topics comes from this file: publishing it with a
     /// guessed epoch could override corrections, so nothing is published.
     #[error(
-        "no record on the topics comes from {path} (fingerprint {}, nor file name {} with first-bytes checksum {:08x}): \
-         its original epoch is unknown; pass --epoch N (the source_version header of one of its records divided by 2^36)",
-        origin.fingerprint, origin.name, origin.head_crc
+        "no record on the topics comes from {path} (neither its device and inode nor its file name {name}, with \
+         the checksum of any of its first 4096 bytes): its original epoch is unknown; pass --epoch N (the \
+         source_version header of one of its records divided by 2^36)"
     )]
     EpochUnknown {
         /// The file.
         path: PathBuf,
-        /// What was looked for.
-        origin: FileOrigin,
+        /// Its file name, as looked for.
+        name: String,
+    },
+    /// Records on the topics look like this file's, but under no epoch do
+    /// they agree with its lines: taking one could make an older copy beat a
+    /// correction, so nothing is published.
+    #[error(
+        "no epoch on the topics agrees with the lines of {path}; candidates: {}; pass --epoch N if you know \
+         which one is the file's",
+        candidates.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    EpochDisputed {
+        /// The file.
+        path: PathBuf,
+        /// Every candidate epoch, with where it parts ways with the file.
+        candidates: Vec<Candidate>,
     },
     /// A topic to publish to does not exist: the records would wait for it
     /// forever (the producer never gives up on a record).
@@ -136,19 +152,16 @@ pub enum ReplayError {
 pub enum EpochSource {
     /// `--epoch`.
     Given,
-    /// Records with the file's fingerprint.
-    Fingerprint,
-    /// Records with the file's name and first-bytes checksum.
-    NameAndHead,
+    /// Records on the topics that agree with the file's lines.
+    Found(MatchKind),
 }
 
 impl fmt::Display for EpochSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            EpochSource::Given => "given by --epoch",
-            EpochSource::Fingerprint => "found by fingerprint",
-            EpochSource::NameAndHead => "found by file name and first bytes",
-        })
+        match self {
+            EpochSource::Given => f.write_str("given by --epoch"),
+            EpochSource::Found(kind) => write!(f, "found {kind}, its records agree with the file"),
+        }
     }
 }
 
@@ -161,6 +174,8 @@ pub struct ReplaySummary {
     pub epoch: u64,
     /// How that epoch was found.
     pub found_by: EpochSource,
+    /// Other epochs whose records looked like the file's, set aside.
+    pub set_aside: Vec<Candidate>,
     /// Orders published on the orders topic.
     pub orders: u64,
     /// Lines published on the dead-letter topic.
@@ -177,79 +192,13 @@ impl fmt::Display for ReplaySummary {
             self.found_by,
             self.orders,
             self.dead_letters
-        )
-    }
-}
-
-/// What identifies a file's records on the topics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileOrigin {
-    /// Its fingerprint now, as in the `source_fingerprint` header.
-    pub fingerprint: String,
-    /// Its file name (without folder).
-    pub name: String,
-    /// The checksum of its first bytes (the fingerprint's last part).
-    pub head_crc: u32,
-}
-
-impl FileOrigin {
-    /// The origin of the file at `path` with `identity`.
-    pub fn of(path: &Path, identity: &FileIdentity) -> FileOrigin {
-        FileOrigin {
-            fingerprint: identity.fingerprint(),
-            name: file_name(&path.to_string_lossy()).to_string(),
-            head_crc: identity.head_crc,
+        )?;
+        if !self.set_aside.is_empty() {
+            let others: Vec<String> = self.set_aside.iter().map(ToString::to_string).collect();
+            write!(f, "; set aside: {}", others.join("; "))?;
         }
+        Ok(())
     }
-}
-
-/// The source headers of one record on the topics.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SeenSource {
-    /// `source_fingerprint`.
-    pub fingerprint: Option<String>,
-    /// `source_file`.
-    pub file: Option<String>,
-    /// `source_version`.
-    pub version: Option<i64>,
-}
-
-/// The highest epoch of the file's records seen so far, per kind of match.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct EpochMatches {
-    by_fingerprint: Option<u64>,
-    by_name_and_head: Option<u64>,
-}
-
-impl EpochMatches {
-    /// Takes one record into account.
-    pub fn note(&mut self, origin: &FileOrigin, seen: &SeenSource) {
-        let (Some(fingerprint), Some(version)) = (&seen.fingerprint, seen.version) else { return };
-        let epoch = epoch_of_version(version);
-        if *fingerprint == origin.fingerprint {
-            self.by_fingerprint = self.by_fingerprint.max(Some(epoch));
-        } else if head_crc_of(fingerprint) == Some(origin.head_crc)
-            && seen.file.as_deref().map(file_name) == Some(origin.name.as_str())
-        {
-            self.by_name_and_head = self.by_name_and_head.max(Some(epoch));
-        }
-    }
-
-    /// The epoch to replay with: a fingerprint match wins over a name match.
-    pub fn best(&self) -> Option<(u64, EpochSource)> {
-        self.by_fingerprint
-            .map(|epoch| (epoch, EpochSource::Fingerprint))
-            .or(self.by_name_and_head.map(|epoch| (epoch, EpochSource::NameAndHead)))
-    }
-}
-
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
-}
-
-/// The last part of a fingerprint (`device:inode:head_crc`, hexadecimal).
-fn head_crc_of(fingerprint: &str) -> Option<u32> {
-    u32::from_str_radix(fingerprint.rsplit(':').next()?, 16).ok()
 }
 
 /// Publishes the file of `args` again with its original epoch; see the module doc.
@@ -260,16 +209,78 @@ pub async fn replay(config: &Config, args: &ReplayArgs) -> Result<ReplaySummary,
     let file_error = |source| ReplayError::File { path: path.clone(), source };
     let file = File::open(&path).map_err(file_error)?;
     let identity = FileIdentity::of(&file).map_err(file_error)?;
-    let (epoch, found_by) = match args.epoch {
-        Some(epoch) => (epoch, EpochSource::Given),
-        None => find_epoch(&kafka, &path, FileOrigin::of(&path, &identity), args.scan_timeout).await?,
+    let (epoch, found_by, set_aside) = match args.epoch {
+        Some(epoch) => (epoch, EpochSource::Given, Vec::new()),
+        None => {
+            let origin = origin_of(&path, &file, &identity).map_err(file_error)?;
+            let candidates = find_candidates(&kafka, &path, origin, args.scan_timeout).await?;
+            let chosen = choose_epoch(config, &path, &identity, candidates)?;
+            (chosen.epoch, EpochSource::Found(chosen.found_by), chosen.set_aside)
+        }
     };
     require_topics(&kafka).await?;
     let publisher = Publisher::new(&kafka, config.max_in_flight)?;
     let tracked = TrackedFile { path: path.clone(), identity, epoch, delivered: DeliveredPosition::default() };
     let tailer = FileTailer::new(&path, file, &tracked, config.tailer_settings()).map_err(file_error)?;
     let (orders, dead_letters) = publish_file(&publisher, tailer, config.max_in_flight).await?;
-    Ok(ReplaySummary { path, epoch, found_by, orders, dead_letters })
+    Ok(ReplaySummary { path, epoch, found_by, set_aside, orders, dead_letters })
+}
+
+/// What the file's records on the topics may look like.
+fn origin_of(path: &Path, file: &File, identity: &FileIdentity) -> std::io::Result<FileOrigin> {
+    Ok(FileOrigin {
+        device: identity.device,
+        inode: identity.inode,
+        name: crate::epoch_search::file_name(&path.to_string_lossy()).to_string(),
+        head_checksums: prefix_checksums(&head_of(file)?),
+    })
+}
+
+/// Reads the file as the producer does, without publishing, and compares
+/// every line with the candidates; the epoch that agrees, or the refusal.
+fn choose_epoch(
+    config: &Config,
+    path: &Path,
+    identity: &FileIdentity,
+    mut candidates: Candidates,
+) -> Result<crate::epoch_search::Chosen, ReplayError> {
+    if candidates.is_empty() {
+        let name = crate::epoch_search::file_name(&path.to_string_lossy()).to_string();
+        return Err(ReplayError::EpochUnknown { path: path.to_path_buf(), name });
+    }
+    let file_error = |source| ReplayError::File { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(file_error)?;
+    // The epoch only shapes versions, which the comparison does not look at.
+    let tracked = TrackedFile {
+        path: path.to_path_buf(),
+        identity: *identity,
+        epoch: 0,
+        delivered: DeliveredPosition::default(),
+    };
+    let mut tailer = FileTailer::new(path, file, &tracked, config.tailer_settings()).map_err(file_error)?;
+    let mut end = 0;
+    loop {
+        let records = match tailer.next_records(READ_BATCH, chrono::Utc::now()) {
+            Ok(Poll::Records(records)) => records,
+            Ok(Poll::Truncated) => return Err(ReplayError::Truncated { path: path.to_path_buf() }),
+            Err(source) => return Err(file_error(source)),
+        };
+        let Some(last) = records.last() else { break };
+        end = last.end.offset;
+        for record in &records {
+            candidates.compare(&file_line(record));
+        }
+    }
+    candidates.choose(end).map_err(|candidates| ReplayError::EpochDisputed { path: path.to_path_buf(), candidates })
+}
+
+/// One record of the file, as the comparison sees it.
+fn file_line(record: &TailedRecord) -> FileLine {
+    let order = match &record.outcome {
+        RecordOutcome::Order(order, ..) => Some(order_digest(order)),
+        RecordOutcome::Rejected(_) | RecordOutcome::Header => None,
+    };
+    FileLine { offset: record.offset, line: record.line, order, raw: crc32fast::hash(&record.raw) }
 }
 
 /// Refuses when the orders or dead-letter topic does not exist.
@@ -295,27 +306,29 @@ async fn require_topics(kafka: &KafkaConfig) -> Result<(), ReplayError> {
     .expect("the topic check does not panic")
 }
 
-/// Searches both topics for the file's records (on a blocking thread).
-async fn find_epoch(
+/// Searches both topics for records that may be the file's (on a blocking thread).
+async fn find_candidates(
     kafka: &KafkaConfig,
     path: &Path,
     origin: FileOrigin,
     timeout: Duration,
-) -> Result<(u64, EpochSource), ReplayError> {
+) -> Result<Candidates, ReplayError> {
     let kafka = kafka.clone();
-    let looked_for = origin.clone();
-    let matches = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + timeout;
-        let mut matches = EpochMatches::default();
-        for topic in [&kafka.topic.name, &kafka.dlq_topic.name] {
-            scan_topic(&kafka, topic, deadline, |seen| matches.note(&looked_for, &seen))?;
+        let mut candidates = Candidates::default();
+        for (topic, is_dead_letters) in [(&kafka.topic.name, false), (&kafka.dlq_topic.name, true)] {
+            scan_topic(&kafka, topic, deadline, |message| {
+                if let Some(seen) = seen_record(message, is_dead_letters, &origin) {
+                    candidates.note(&origin, seen);
+                }
+            })?;
         }
-        Ok(matches)
+        Ok(candidates)
     })
     .await
     .expect("the topic scan does not panic")
-    .map_err(|source| ReplayError::Scan { path: path.to_path_buf(), source })?;
-    matches.best().ok_or_else(|| ReplayError::EpochUnknown { path: path.to_path_buf(), origin })
+    .map_err(|source| ReplayError::Scan { path: path.to_path_buf(), source })
 }
 
 /// Reads the source headers of every record `topic` holds now, from its
@@ -324,7 +337,7 @@ fn scan_topic(
     kafka: &KafkaConfig,
     topic: &str,
     deadline: Instant,
-    mut seen: impl FnMut(SeenSource),
+    mut seen: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
 ) -> Result<(), KafkaError> {
     let remaining = || deadline.saturating_duration_since(Instant::now());
     let consumer: BaseConsumer = client_config(kafka)
@@ -353,7 +366,7 @@ fn scan_topic(
         }
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(message)) => {
-                seen(seen_source(&message));
+                seen(&message);
                 if ends.get(&message.partition()).is_some_and(|end| message.offset() + 1 >= *end) {
                     ends.remove(&message.partition());
                 }
@@ -368,19 +381,41 @@ fn scan_topic(
     Ok(())
 }
 
-fn seen_source(message: &impl Message) -> SeenSource {
-    let mut seen = SeenSource::default();
-    let Some(headers) = message.headers() else { return seen };
-    for header in headers.iter() {
-        let Some(value) = header.value.and_then(|value| std::str::from_utf8(value).ok()) else { continue };
-        match header.key {
-            headers::SOURCE_FINGERPRINT => seen.fingerprint = Some(value.to_string()),
-            headers::SOURCE_FILE => seen.file = Some(value.to_string()),
-            headers::SOURCE_VERSION => seen.version = value.parse().ok(),
-            _ => {}
-        }
-    }
-    seen
+/// The source headers and content of one record that may be the file's
+/// (`None` for the others: their value is not decoded, which would cost the
+/// scan a JSON parse per record). On the dead-letter topic, the value is the
+/// line's bytes when the producer wrote it.
+fn seen_record(message: &impl Message, is_dead_letter: bool, origin: &FileOrigin) -> Option<SeenRecord> {
+    let text = |key: &str| {
+        message
+            .headers()?
+            .iter()
+            .find(|header| header.key == key)?
+            .value
+            .and_then(|value| std::str::from_utf8(value).ok())
+    };
+    let fingerprint = text(headers::SOURCE_FINGERPRINT)?;
+    let file = text(headers::SOURCE_FILE);
+    origin.matches(fingerprint, file)?;
+    let payload = message.payload().unwrap_or_default();
+    let content = if !is_dead_letter {
+        OrderMessage::decode(payload)
+            .map(|decoded| LineContent::Order(order_digest(&decoded.order)))
+            .unwrap_or(LineContent::Unreadable)
+    } else if text(headers::STAGE) == Some(stages::CONSUMER) {
+        LineContent::Unchecked
+    } else {
+        LineContent::Raw(crc32fast::hash(payload))
+    };
+    Some(SeenRecord {
+        fingerprint: Some(fingerprint.to_string()),
+        file: file.map(str::to_string),
+        version: text(headers::SOURCE_VERSION).and_then(|value| value.parse().ok()),
+        offset: text(headers::BYTE_OFFSET).and_then(|value| value.parse().ok()),
+        line: text(headers::LINE).and_then(|value| value.parse().ok()),
+        read_at_ms: text(headers::READ_AT_MS).and_then(|value| value.parse().ok()),
+        content,
+    })
 }
 
 /// What one published record became.
@@ -469,46 +504,6 @@ async fn confirm(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use schema::message::source_version;
-
-    fn origin() -> FileOrigin {
-        FileOrigin { fingerprint: "801:1f:0a0b0c0d".into(), name: "2022_07.csv".into(), head_crc: 0x0a0b0c0d }
-    }
-
-    fn seen(fingerprint: &str, file: &str, epoch: u64) -> SeenSource {
-        SeenSource {
-            fingerprint: Some(fingerprint.into()),
-            file: Some(file.into()),
-            version: Some(source_version(epoch, 120).unwrap()),
-        }
-    }
-
-    #[test]
-    fn the_fingerprint_wins_over_a_copy_with_the_same_name_and_head() {
-        let mut matches = EpochMatches::default();
-        matches.note(&origin(), &seen("801:99:0a0b0c0d", "/archive/2022_07.csv", 90));
-        assert_eq!(matches.best(), Some((90, EpochSource::NameAndHead)));
-        matches.note(&origin(), &seen("801:1f:0a0b0c0d", "/inbox/renamed.csv", 70));
-        assert_eq!(matches.best(), Some((70, EpochSource::Fingerprint)));
-    }
-
-    #[test]
-    fn the_highest_matching_epoch_is_the_one_stored() {
-        let mut matches = EpochMatches::default();
-        for epoch in [70, 95, 80] {
-            matches.note(&origin(), &seen("801:1f:0a0b0c0d", "/inbox/2022_07.csv", epoch));
-        }
-        assert_eq!(matches.best(), Some((95, EpochSource::Fingerprint)));
-    }
-
-    #[test]
-    fn another_file_or_another_content_under_the_same_name_never_matches() {
-        let mut matches = EpochMatches::default();
-        matches.note(&origin(), &seen("801:2f:ffffffff", "/inbox/2022_07.csv", 90));
-        matches.note(&origin(), &seen("801:2f:0a0b0c0d", "/inbox/2022_08.csv", 91));
-        matches.note(&origin(), &SeenSource { fingerprint: Some("801:1f:0a0b0c0d".into()), ..SeenSource::default() });
-        assert_eq!(matches.best(), None);
-    }
 
     #[test]
     fn an_epoch_past_the_largest_is_refused_naming_the_largest() {
