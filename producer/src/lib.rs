@@ -18,6 +18,7 @@
 //! | `status`      | `/status`: each file's size, delivered bytes and percentage; last error |
 //! | `run`         | the loop tying them together, and shutdown                            |
 //! | [`replay`]    | `replay FILE`: one export published again with its original versions |
+//! | [`export`]    | one export read as the producer reads it, publishing nothing (`orderstream-verify`) |
 //!
 //! # Guarantee
 //!
@@ -29,6 +30,7 @@
 pub mod config;
 mod epoch_floor;
 mod events;
+pub mod export;
 mod identity;
 mod metrics;
 mod positions;
