@@ -33,7 +33,8 @@ fn verify(scenario: &Scenario, args: &[&Path], extra_env: &[(&str, &str)]) -> (i
         command.env(name, value);
     }
     let output = command.output().expect("run orderstream-verify");
-    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("no JSON report: {}", shown(&output)));
+    let report =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("no JSON report: {}", shown(&output)));
     (output.status.code().expect("an exit code"), report)
 }
 
