@@ -34,6 +34,16 @@ pub struct Config {
     #[arg(long, default_value_t = 5)]
     pub examples: usize,
 
+    /// Verify again every this long (`1h`), serving `orderstream_verify_*`
+    /// metrics on `--metrics-addr`, until stopped; without it, verify once,
+    /// print and exit with the verdict.
+    #[arg(long, env = "ORDERSTREAM_VERIFY_EVERY", value_parser = humantime::parse_duration)]
+    pub every: Option<Duration>,
+
+    /// Where `--every` serves `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, env = "ORDERSTREAM_VERIFY_METRICS_ADDR", default_value = "127.0.0.1:9104")]
+    pub metrics_addr: std::net::SocketAddr,
+
     /// The database the consumer writes (reading only).
     #[command(flatten)]
     pub database: connect::DatabaseArgs,
@@ -103,6 +113,9 @@ pub enum ConfigError {
     /// The database URL is unusable.
     #[error(transparent)]
     Database(#[from] connect::DatabaseConfigError),
+    /// `--every 0` would verify without pause.
+    #[error("--every must be more than 0")]
+    ZeroInterval,
     /// The Kafka settings contradict each other.
     #[error(transparent)]
     Kafka(#[from] connect::kafka::KafkaConfigError),
@@ -122,6 +135,9 @@ impl Config {
     /// Checks what can be checked before reading anything.
     pub fn validate(&self) -> Result<(), ConfigError> {
         globset::Glob::new(&self.pattern)?;
+        if self.every.is_some_and(|every| every.is_zero()) {
+            return Err(ConfigError::ZeroInterval);
+        }
         self.kafka.validate()?;
         Ok(self.database.validate()?)
     }

@@ -16,6 +16,7 @@
 //! | `store`     | `COPY` into `verify_lines`, the file's epoch, the one join         |
 //! | `in_flight` | the producer's saved positions and the consumer group's lag       |
 //! | `report`    | the text, the JSON, the exit code                                 |
+//! | `periodic`  | `--every`: verify again and again, `orderstream_verify_*` metrics  |
 //!
 //! # What it promises
 //!
@@ -27,6 +28,7 @@
 mod account;
 mod config;
 mod in_flight;
+mod periodic;
 mod report;
 mod store;
 
@@ -40,6 +42,7 @@ use tokio_postgres::Client;
 
 pub use account::{classify, FileAccount, InFlight, LineFacts, LineState, NamedLine, Progress};
 pub use config::{Config, ConfigError, ListError};
+pub use periodic::{run_every, VerifyMetrics};
 pub use report::{Report, Unreadable, ALL_ACCOUNTED, CANNOT_VERIFY, LINES_MISSING};
 
 use in_flight::Positions;

@@ -2,7 +2,7 @@
 //! the verdict (0 every line accounted for, 1 missing or altered, 2 not verifiable).
 
 use clap::Parser;
-use orderstream_verify::{verify, Config, CANNOT_VERIFY};
+use orderstream_verify::{run_every, verify, Config, CANNOT_VERIFY};
 
 /// Exit code of a configuration mistake (clap's own): not a verdict.
 const INVALID_CONFIGURATION: i32 = 64;
@@ -20,6 +20,14 @@ async fn main_with(deprecated: Vec<connect::env::Alias>) {
     if let Err(error) = config.validate() {
         eprintln!("orderstream-verify: invalid configuration: {}", connect::postgres::describe(&error));
         std::process::exit(INVALID_CONFIGURATION);
+    }
+    if let Some(every) = config.every {
+        telemetry::init_logging();
+        if let Err(error) = run_every(&config, every, telemetry::shutdown_signal()).await {
+            eprintln!("orderstream-verify: {}", connect::postgres::describe(&error));
+            std::process::exit(CANNOT_VERIFY);
+        }
+        return;
     }
     let report = match verify(&config).await {
         Ok(report) => report,
