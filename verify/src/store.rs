@@ -7,7 +7,7 @@
 //! connection) and only read from `orders` and `dead_letters`: verifying
 //! changes nothing.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures::{pin_mut, SinkExt, StreamExt};
 use tokio_postgres::{Client, Row};
 
@@ -101,29 +101,28 @@ pub enum LineRow<'a> {
 /// `COPY` text for one line, appended to `out`.
 pub fn encode_line(row: &LineRow<'_>, out: &mut BytesMut) {
     use std::fmt::Write;
-    let mut text = String::with_capacity(128);
-    match row {
+    // Writing into a `BytesMut` cannot fail.
+    let _ = match row {
         LineRow::Order { line, offset, end, order, extra } => {
             let extra = if extra.is_empty() {
                 "\\N".to_string()
             } else {
                 copy_escape(&serde_json::to_string(extra).expect("extra columns serialise"))
             };
-            let _ = write!(
-                text,
-                "{line}\t{offset}\t{end}\t{}\t{}\t{}\t{}\t{}\t{extra}\t\\N\n",
+            writeln!(
+                out,
+                "{line}\t{offset}\t{end}\t{}\t{}\t{}\t{}\t{}\t{extra}\t\\N",
                 order.id,
                 order.user_id,
                 order.completed_at.to_rfc3339(),
                 order.item_total,
                 order.shipment_total
-            );
+            )
         }
         LineRow::Rejected { line, offset, end, raw_sha256 } => {
-            let _ = writeln!(text, "{line}\t{offset}\t{end}\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t{raw_sha256}");
+            writeln!(out, "{line}\t{offset}\t{end}\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t{raw_sha256}")
         }
-    }
-    out.put_slice(text.as_bytes());
+    };
 }
 
 /// Escapes text for `COPY`'s text format.
