@@ -131,7 +131,7 @@ pub async fn run_every(config: &Config, every: Duration, shutdown: impl Future<O
     let metrics = VerifyMetrics::new(&registrar);
     let readiness = Readiness::new("no verification finished yet");
     let addr = telemetry::serve(config.metrics_addr, registrar.registry(), readiness.clone()).await?;
-    tracing::info!(message = "Serving metrics.", %addr, every = %humantime::format_duration(every));
+    tracing::info!(message = "Verifying periodically.", %addr, every = %humantime::format_duration(every));
     tokio::pin!(shutdown);
     loop {
         let started = Instant::now();
