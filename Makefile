@@ -25,7 +25,7 @@ NEED_RUN     = test -f $(LOCAL)/env || { echo "$@: no $(LOCAL)/env: start the st
 
 export LOCAL INBOX ARCHIVE ARCHIVE_AFTER PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE BROKERS
 
-.PHONY: help run demo status dead-letters redrive down clean test deps services test-services gen report report-screenshot bench bench-compare lint up secrets compose-check chaos chaos-cluster soak fuzz replay replay-topic
+.PHONY: help run demo status verify dead-letters redrive down clean test deps services test-services gen report report-screenshot bench bench-compare lint up secrets compose-check chaos chaos-cluster soak fuzz replay replay-topic
 
 # Docker Compose (`make up`): the plugin or the standalone tool; empty without either.
 COMPOSE_YML = compose/docker-compose.yml
@@ -44,6 +44,10 @@ demo: ## `make run` on made-up sample orders: SAMPLE_ORDERS (default 5000) into 
 status: ## what the `make run` pipeline is doing: files, processes, lag, freshness, dead letters (exit 0 caught up, 1 behind, 2 unreachable; STATUS_ARGS=--json)
 	@$(NEED_RUN)
 	@. $(LOCAL)/env && cargo run $(RELEASE_FLAG) --quiet --bin orderstream-status -- $(STATUS_ARGS)
+
+verify: ## account for every line of every export (inbox and archive, or FILES="a.csv b.csv") against PostgreSQL: stored, superseded, dead-lettered, in flight, altered, missing (exit 0 nothing missing, 1 missing or altered, 2 unreadable; VERIFY_ARGS="--json", "--since 24h")
+	@$(NEED_RUN)
+	@. $(LOCAL)/env && cargo run $(RELEASE_FLAG) --quiet --bin orderstream-verify -- $(VERIFY_ARGS) $(FILES)
 
 dead-letters: ## bad lines and unwritable records of both stages, without SQL (DL_ARGS, default "list --pending"; e.g. "list --reason invalid_amount", "resolve --file 2022_08.csv", "export --output dead-letters.csv")
 	@$(NEED_RUN)

@@ -10,6 +10,6 @@ cd "$(dirname "$0")/.."
 # must not stop it.
 echo "bench: building (release)" >&2
 cargo build --release --quiet -p orderstream-producer -p orderstream-consumer -p orderstream-generator \
-  -p orderstream-bench --bins
+  -p orderstream-verify -p orderstream-bench --bins
 cargo build --release --quiet -p orderstream-consumer --example naive_upsert
 exec "${CARGO_TARGET_DIR:-target}/release/orderstream-bench" "$@"

@@ -13,6 +13,8 @@
 //!   until the last row is committed (cold), then the same file again under
 //!   another name (re-ingest: newer versions, same values, all unchanged);
 //!   CPU of every component and the consumers' batches during the cold run.
+//!   Then verify: `orderstream-verify` accounts for every line of the cold
+//!   file (superseded by the re-ingest), timed against `COPY`.
 //! - replicated (`--cluster`): the e2e cold run again on a three-node
 //!   Kafka cluster, topics replicated 3 times: the cost of replication.
 //! - naive: one `INSERT … ON CONFLICT` and one commit per record

@@ -130,6 +130,7 @@ pub fn render(settings: &Settings, results: &Results, took: Duration) -> String 
     let consumer_hwm = mib(e2e.cold_peak_kib.1.max(latency.peak_kib.1));
     let consumers = settings.consumers;
     let batches = e2e.batches.max(1.0);
+    let (verify_rps, verify_vs_copy) = (orders / e2e.verify_seconds, rounded(e2e.verify_seconds / copy.seconds, 2));
 
     let mut out = String::from("\n");
     let _ = writeln!(
@@ -274,11 +275,17 @@ pub fn render(settings: &Settings, results: &Results, took: Duration) -> String 
     );
     let _ = writeln!(
         out,
+        "  verify (every line of the cold file accounted for): {:.2} s, {verify_rps:.0} rows/s, {verify_vs_copy:.2} x COPY's time",
+        e2e.verify_seconds
+    );
+    let _ = writeln!(
+        out,
         "targets (BENCHMARKS.md): e2e/COPY >= 0.25: {} ({copy_ratio:.3}); p99 <= 50 ms at {} lines/s: {} ({p99:.1} ms);",
         verdict(copy_ratio >= 0.25),
         settings.latency_rate,
         verdict(p99 <= 50.0)
     );
+    let _ = writeln!(out, "  verify <= 3x COPY: {} ({verify_vs_copy:.2})", verdict(verify_vs_copy <= 3.0));
     let _ = writeln!(
         out,
         "  producer < 64 MiB: {} ({producer_hwm:.1}); largest consumer < 96 MiB: {} ({consumer_hwm:.1}), on a backlog: {} ({backlog_hwm:.1})",
@@ -313,7 +320,8 @@ pub fn render(settings: &Settings, results: &Results, took: Duration) -> String 
         "bench: orders={} consumers={consumers} e2e_rows_per_s={e2e_rps:.0} reingest_rows_per_s={again_rps:.0} \
          copy_rows_per_s={copy_rps:.0} kafka_rows_per_s={:.0} naive_rows_per_s={:.0} copy_ratio={copy_ratio:.3} \
          kafka_ratio={kafka_ratio:.3} naive_ratio={naive_ratio:.1} p50_ms={p50:.1} p99_ms={p99:.1} max_ms={max:.1} \
-         producer_hwm_mib={producer_hwm:.1} consumer_hwm_mib={consumer_hwm:.1} consumer_backlog_hwm_mib={backlog_hwm:.1}{}",
+         producer_hwm_mib={producer_hwm:.1} consumer_hwm_mib={consumer_hwm:.1} consumer_backlog_hwm_mib={backlog_hwm:.1} \
+         verify_rows_per_s={verify_rps:.0} verify_vs_copy={verify_vs_copy:.2}{}",
         settings.orders,
         kafka.rows_per_s,
         naive.rows_per_s,

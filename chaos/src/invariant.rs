@@ -5,7 +5,10 @@
 //! it refused); nothing else is in either.
 //!
 //! [`compare`] is pure, so the checker itself is unit-tested; [`read_found`]
-//! reads what PostgreSQL and Kafka hold.
+//! reads what PostgreSQL and Kafka hold. [`verify_exports`] is the
+//! independent oracle beside the ledger: `orderstream-verify` must account
+//! for every line of every export the scenario left (exit 0, nothing in
+//! flight).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -192,6 +195,57 @@ pub async fn read_found(scenario: &Scenario) -> Option<Found> {
     Some(Found { orders, dead_letters, dead_letters_resent, dead_letter_rows })
 }
 
+/// Runs `orderstream-verify --json` on the scenario's inbox and archive
+/// (`<dir>/archive`, where a scenario keeps one); `Err` says what it found
+/// missing, altered or still in flight, or why it could not run.
+pub fn verify_exports(scenario: &Scenario) -> Result<(), String> {
+    let output = std::process::Command::new(e2e::binary("orderstream-verify"))
+        .env("ORDERSTREAM_DATABASE_URL", &scenario.database_url)
+        .env("ORDERSTREAM_KAFKA_BROKERS", &scenario.brokers)
+        .env("ORDERSTREAM_TOPIC", &scenario.topic)
+        .env("ORDERSTREAM_GROUP", &scenario.group)
+        .env("ORDERSTREAM_INBOX", scenario.inbox())
+        .env("ORDERSTREAM_ARCHIVE_DIR", scenario.dir.path().join("archive"))
+        .env("ORDERSTREAM_STATE_DIR", scenario.state_dir())
+        .arg("--json")
+        .output()
+        .map_err(|error| format!("orderstream-verify could not run: {error}"))?;
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|_| {
+        format!(
+            "orderstream-verify exited {} without a report: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    verify_verdict(output.status.code(), &report)
+}
+
+/// The oracle's verdict from its exit code and JSON report: every line
+/// accounted for and none still in flight once the pipeline converged.
+fn verify_verdict(code: Option<i32>, report: &serde_json::Value) -> Result<(), String> {
+    let total = &report["total"];
+    let count = |field: &str| total[field].as_u64().unwrap_or(0);
+    let in_flight = count("in_flight_not_delivered") + count("in_flight_not_applied");
+    if code == Some(0) && in_flight == 0 {
+        return Ok(());
+    }
+    let named: Vec<String> = report["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|file| {
+            let name = file["file"].as_str().unwrap_or("?").to_string();
+            file["first_missing"].as_array().into_iter().flatten().map(move |line| format!("{name}:{}", line["line"]))
+        })
+        .collect();
+    Err(format!(
+        "orderstream-verify (exit {code:?}): {} missing, {} altered, {in_flight} in flight; first missing: {}",
+        count("missing"),
+        count("altered"),
+        named.join(", ")
+    ))
+}
+
 /// Distinct dead letters on the topic and how many records were re-sends.
 fn read_dead_letter_topic(scenario: &Scenario) -> (BTreeMap<DeadLetterKey, u32>, u64) {
     let total = scenario.topic_record_count(&scenario.dlq_topic).max(0) as usize;
@@ -244,6 +298,20 @@ mod tests {
             dead_letters_resent: 0,
             dead_letter_rows: expected_rows(ledger),
         }
+    }
+
+    #[test]
+    fn the_verify_oracle_holds_only_with_nothing_missing_nor_in_flight() {
+        let report = |missing: u64, in_flight: u64| {
+            serde_json::json!({
+                "total": {"missing": missing, "altered": 0, "in_flight_not_delivered": in_flight, "in_flight_not_applied": 0},
+                "files": [{"file": "/inbox/a.csv", "first_missing": [{"line": 7}]}]
+            })
+        };
+        assert_eq!(verify_verdict(Some(0), &report(0, 0)), Ok(()));
+        let missing = verify_verdict(Some(1), &report(1, 0)).unwrap_err();
+        assert!(missing.contains("1 missing") && missing.contains("/inbox/a.csv:7"), "{missing}");
+        assert!(verify_verdict(Some(0), &report(0, 2)).unwrap_err().contains("2 in flight"));
     }
 
     #[test]

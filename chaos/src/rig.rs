@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use e2e::{poll_until, Process, Scenario};
 use tokio::task::JoinHandle;
 
-use crate::invariant::{compare, read_found, Differences, Found};
+use crate::invariant::{compare, read_found, verify_exports, Differences, Found};
 use crate::ledger::Ledger;
 use crate::load::LoadWriter;
 use crate::monitor::Monitor;
@@ -284,6 +284,9 @@ impl Rig {
             details.push(differences.describe());
         } else if matched_at.is_none() {
             details.push(format!("the expected state did not hold for {SETTLE:?} once reached"));
+        } else if let Err(verdict) = tokio::task::block_in_place(|| verify_exports(&self.scenario)) {
+            // The independent oracle: every line of every export left accounted for.
+            details.push(verdict);
         }
         let resent_unexpectedly = if self.producer_resends { 0 } else { found.dead_letters_resent };
         if resent_unexpectedly > 0 {

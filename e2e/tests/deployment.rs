@@ -678,6 +678,7 @@ const DOCUMENTED_HELPS: &[&[&str]] = &[
     &["consumer", "replay"],
     &["lag-exporter"],
     &["status"],
+    &["verify"],
     &["analytics"],
     &["analytics", "report"],
     &["analytics", "provision-metabase"],

@@ -20,6 +20,7 @@
 //! | `status`      | `/status`: each file's size, delivered bytes and percentage; last error |
 //! | `run`         | the loop tying them together, and shutdown                            |
 //! | [`replay`]    | `replay FILE`: one export published again with its original versions |
+//! | [`export`]    | one export read as the producer reads it, publishing nothing (`orderstream-verify`) |
 //!
 //! # Guarantee
 //!
@@ -33,6 +34,7 @@ pub mod config;
 mod epoch_floor;
 pub mod epoch_search;
 mod events;
+pub mod export;
 mod identity;
 mod metrics;
 mod positions;

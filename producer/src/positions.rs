@@ -327,9 +327,16 @@ impl SavedPositions {
     /// renamed file keeps its position and a rewritten one has none, exactly
     /// as the producer would resume.
     pub fn delivered(&self, file: &File) -> io::Result<Option<DeliveredPosition>> {
+        Ok(self.tracked(file)?.map(|tracked| tracked.delivered))
+    }
+
+    /// What the store knows of `file` (its epoch and delivered position),
+    /// by the producer's identity as in [`Self::delivered`]: a verifier
+    /// needs the epoch to tell this file's versions from another's.
+    pub fn tracked(&self, file: &File) -> io::Result<Option<&TrackedFile>> {
         let metadata = file.metadata()?;
         let Some(tracked) = self.files.get(&key_name((metadata.dev(), metadata.ino()))) else { return Ok(None) };
-        Ok(tracked.identity.same_file(file)?.then_some(tracked.delivered))
+        Ok(tracked.identity.same_file(file)?.then_some(tracked))
     }
 }
 

@@ -60,6 +60,9 @@ pub struct E2eResult {
     pub transaction_seconds: f64,
     /// Cores used with nothing to do: producer, consumers.
     pub idle_cores: (f64, f64),
+    /// `orderstream-verify` of the cold file after both loads (0 without
+    /// the re-ingest): every line accounted for, wall seconds.
+    pub verify_seconds: f64,
 }
 
 /// Runs the phase: the cold load, then the re-ingest.
@@ -197,6 +200,7 @@ async fn run_loads(
         cpu_seconds(consumers_idle0, pipeline.consumer_ticks()) / window,
     );
     drop(db);
+    result.verify_seconds = crate::phases::verify::run(settings, &pipeline, "cold.csv")?;
     pipeline.stop(services).await?;
     Ok(result)
 }

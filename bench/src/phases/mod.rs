@@ -11,6 +11,7 @@ pub mod peer_source;
 pub mod replicated;
 pub mod sink;
 pub mod source;
+pub mod verify;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
