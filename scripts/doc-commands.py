@@ -26,6 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 ARGS_OF = {
     "DL_ARGS": ["orderstream-consumer", "dead-letters"],
     "STATUS_ARGS": ["orderstream-status"],
+    "VERIFY_ARGS": ["orderstream-verify"],
 }
 # Shell words that end a command printed on one line.
 ENDS = {"#", "|", "&&", ";", "||", "or:", "(or", "(", ")"}
