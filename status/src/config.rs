@@ -23,6 +23,11 @@ pub struct Config {
     #[command(flatten)]
     pub topic: connect::TopicArgs,
 
+    /// The dead-letter topic, whose intake into PostgreSQL is shown and
+    /// counts as waiting like the orders' lag.
+    #[command(flatten)]
+    pub dead_letter_topic: connect::DeadLetterTopicArgs,
+
     /// The consumer group whose lag is shown.
     #[command(flatten)]
     pub group: connect::GroupArgs,
@@ -96,6 +101,11 @@ impl Config {
         }
         self.kafka.validate()?;
         Ok(self.database.validate()?)
+    }
+
+    /// The topics the status reads: the orders and the dead letters.
+    pub fn topics(&self) -> crate::report::Topics {
+        crate::report::Topics { orders: self.topic.name.clone(), dead_letters: self.dead_letter_topic.name.clone() }
     }
 
     /// Which inbox files count (`--pattern`), for the progress line and the

@@ -30,4 +30,4 @@ mod saved;
 pub use config::Config;
 pub use gather::gather;
 pub use progress::progress_line;
-pub use report::Report;
+pub use report::{Report, Topics};

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use orderstream_lag_exporter::lag::PartitionOffsets;
 use serde::Serialize;
 
-use crate::gather::{Gathered, Member, ProcessStatus};
+use crate::gather::{DatabaseView, Gathered, KafkaView, Member, ProcessStatus};
 use crate::saved::{FileSource, SavedDelivery, SavedFile};
 
 /// The pipeline's state, which is the exit code.
@@ -30,11 +30,30 @@ pub enum Verdict {
 pub struct PartitionLag {
     /// The partition.
     pub partition: i32,
+    /// The first offset Kafka still holds: retention deleted everything below.
+    pub low_watermark: i64,
     /// One past the last record written to it.
     pub high_watermark: i64,
     /// The next offset the group applies, as stored with the rows.
     pub stored_offset: Option<i64>,
-    /// Records written and not yet applied.
+    /// Records written and not yet applied, including those retention
+    /// deleted first: a lag that counted from the low watermark would read
+    /// 0 while records were lost.
+    pub lag: i64,
+    /// Records retention deleted before they were applied (the low
+    /// watermark above the stored offset): they can never be applied.
+    pub deleted_by_retention: i64,
+}
+
+/// The consumer's dead-letter intake: the dead-letter topic against the
+/// offsets the intake stored in PostgreSQL with the `dead_letters` rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetterIntake {
+    /// The dead-letter topic.
+    pub topic: String,
+    /// Lag per partition; empty when the topic does not exist yet.
+    pub partitions: Vec<PartitionLag>,
+    /// Dead letters on the topic not stored in `dead_letters` yet.
     pub lag: i64,
 }
 
@@ -80,6 +99,9 @@ pub struct Report {
     pub partitions: Vec<PartitionLag>,
     /// Total lag; `None` when Kafka or PostgreSQL did not answer.
     pub lag: Option<i64>,
+    /// The dead-letter intake's lag; `None` when Kafka or PostgreSQL did
+    /// not answer.
+    pub dead_letter_intake: Option<DeadLetterIntake>,
     /// Rows in `orders`.
     pub orders: Option<i64>,
     /// How fresh the data is.
@@ -92,7 +114,8 @@ pub struct Report {
 
 impl Report {
     /// Judges what was gathered.
-    pub fn new(gathered: Gathered, topic: &str, group: &str) -> Report {
+    pub fn new(gathered: Gathered, topics: &Topics, group: &str) -> Report {
+        let topic = topics.orders.as_str();
         let mut problems = Vec::new();
         let mut unreachable = Vec::new();
         let (files, saved_positions) = producer_files(&gathered.producer, gathered.saved, &mut problems);
@@ -114,8 +137,17 @@ impl Report {
                 problems.push(format!("the topic {topic} does not exist yet"));
             }
         }
-        if let Some(lag) = lag.filter(|lag| *lag > 0) {
-            problems.push(format!("{lag} record(s) in Kafka not applied to PostgreSQL yet"));
+        problems.extend(deleted_by_retention(topic, &partitions, "the consumer applied them"));
+        let waiting: i64 = partitions.iter().map(|p| p.lag - p.deleted_by_retention).sum();
+        if waiting > 0 {
+            problems.push(format!("{waiting} record(s) in Kafka not applied to PostgreSQL yet"));
+        }
+        let dead_letter_intake = match (&kafka, &database) {
+            (Ok(kafka), Ok(database)) => Some(dead_letter_intake(&topics.dead_letters, kafka, database)),
+            _ => None,
+        };
+        if let Some(intake) = &dead_letter_intake {
+            problems.extend(intake_problems(intake));
         }
         let state = if !unreachable.is_empty() {
             Verdict::Unreachable
@@ -138,6 +170,7 @@ impl Report {
             members: kafka.as_ref().map(|k| k.members.clone()).unwrap_or_default(),
             partitions,
             lag,
+            dead_letter_intake,
             orders: database.as_ref().map(|d| d.orders),
             freshness: database.as_ref().map(|d| Freshness {
                 newest_read_at: d.newest_read_at,
@@ -207,6 +240,9 @@ impl Report {
         if let (Some(orders), Some(freshness)) = (self.orders, &self.freshness) {
             let ago = freshness.written_seconds_ago.map_or("never".into(), |s| format!("{s:.0} s ago"));
             let _ = writeln!(out, "\norders in PostgreSQL: {orders}; newest written {ago}");
+        }
+        if let Some(intake) = &self.dead_letter_intake {
+            let _ = writeln!(out, "dead-letter intake from {}: lag {}", intake.topic, intake.lag);
         }
         let pending: Vec<String> = self.dead_letters_pending.iter().map(|(r, n)| format!("{r} {n}")).collect();
         let _ = writeln!(
@@ -282,17 +318,74 @@ fn to_json(file: &SavedFile) -> serde_json::Value {
     serde_json::to_value(file).expect("a saved file serialises")
 }
 
+/// The topics the status reads.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    /// The orders topic.
+    pub orders: String,
+    /// The dead-letter topic, read into PostgreSQL by the dead-letter intake.
+    pub dead_letters: String,
+}
+
 /// Lag of every partition of the topic against the offsets stored in
-/// PostgreSQL (a partition without one is behind by all it holds).
+/// PostgreSQL. A partition without one has had nothing applied: it is
+/// behind by everything ever written to it, and whatever retention already
+/// deleted of it is lost to the group.
 pub fn lag_per_partition(watermarks: &BTreeMap<i32, (i64, i64)>, stored: &BTreeMap<i32, i64>) -> Vec<PartitionLag> {
     watermarks
         .iter()
         .map(|(&partition, &(low, high))| {
             let stored_offset = stored.get(&partition).copied();
-            let lag = PartitionOffsets { partition, low, high, committed: stored_offset }.lag();
-            PartitionLag { partition, high_watermark: high, stored_offset, lag }
+            let offsets = PartitionOffsets { partition, low, high, committed: Some(stored_offset.unwrap_or(0)) };
+            PartitionLag {
+                partition,
+                low_watermark: low,
+                high_watermark: high,
+                stored_offset,
+                lag: offsets.lag(),
+                deleted_by_retention: offsets.deleted_before_committed(),
+            }
         })
         .collect()
+}
+
+/// One sentence per partition whose records retention deleted before
+/// `reader` (who was to take them).
+fn deleted_by_retention<'a>(
+    topic: &'a str,
+    partitions: &'a [PartitionLag],
+    reader: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    partitions.iter().filter(|p| p.deleted_by_retention > 0).map(move |p| {
+        format!(
+            "{} record(s) on {topic}/{} were deleted by retention before {reader} (stored offset {}, low watermark {})",
+            p.deleted_by_retention,
+            p.partition,
+            p.stored_offset.unwrap_or(0),
+            p.low_watermark,
+        )
+    })
+}
+
+/// The dead-letter topic against the offsets the intake stored.
+fn dead_letter_intake(topic: &str, kafka: &KafkaView, database: &DatabaseView) -> DeadLetterIntake {
+    let partitions = lag_per_partition(&kafka.dead_letter_watermarks, &database.dead_letter_stored_offsets);
+    let lag = partitions.iter().map(|p| p.lag).sum();
+    DeadLetterIntake { topic: topic.to_string(), partitions, lag }
+}
+
+/// What keeps the dead-letter intake from being caught up.
+fn intake_problems(intake: &DeadLetterIntake) -> Vec<String> {
+    let mut problems: Vec<String> =
+        deleted_by_retention(&intake.topic, &intake.partitions, "the dead-letter intake stored them").collect();
+    let waiting: i64 = intake.partitions.iter().map(|p| p.lag - p.deleted_by_retention).sum();
+    if waiting > 0 {
+        problems.push(format!(
+            "{waiting} dead letter(s) on {} not stored in PostgreSQL by the dead-letter intake yet",
+            intake.topic
+        ));
+    }
+    problems
 }
 
 #[cfg(test)]
@@ -310,8 +403,73 @@ mod tests {
         assert_eq!(lags, [10, 5, 0], "no stored offset: behind by everything held");
     }
 
+    /// Both processes up, every inbox file delivered; Kafka and PostgreSQL
+    /// as given.
+    fn gathered(kafka: KafkaView, database: DatabaseView) -> Gathered {
+        let process = |port| ProcessStatus {
+            addr: ([127, 0, 0, 1], port).into(),
+            up: true,
+            error: None,
+            status: Some(serde_json::json!({ "version": "0", "scanned": true, "files": [] })),
+        };
+        Gathered { producer: process(1), consumer: process(2), kafka: Ok(kafka), database: Ok(database), saved: None }
+    }
+
+    fn kafka(orders: BTreeMap<i32, (i64, i64)>, dead_letters: BTreeMap<i32, (i64, i64)>) -> KafkaView {
+        KafkaView {
+            watermarks: orders,
+            dead_letter_watermarks: dead_letters,
+            members: Vec::new(),
+            group_state: "Stable".into(),
+        }
+    }
+
+    #[test]
+    fn records_deleted_by_retention_before_they_were_applied_are_not_caught_up() {
+        let database = DatabaseView { stored_offsets: BTreeMap::from([(0, 5), (3, 4)]), ..DatabaseView::default() };
+        let kafka = kafka(BTreeMap::from([(0, (0, 5)), (3, (10, 10))]), BTreeMap::new());
+        let report = Report::new(gathered(kafka, database), &topics(), "group");
+        assert_eq!(report.exit_code(), 1, "{:?}", report.problems);
+        assert_eq!(report.lag, Some(6), "the deleted records stay in the lag");
+        assert_eq!(report.partitions[1].deleted_by_retention, 6);
+        assert_eq!(
+            report.problems,
+            ["6 record(s) on orders/3 were deleted by retention before the consumer applied them \
+              (stored offset 4, low watermark 10)"]
+        );
+    }
+
+    #[test]
+    fn the_dead_letter_intake_lag_is_shown_and_waits() {
+        let database = DatabaseView {
+            stored_offsets: BTreeMap::from([(0, 5)]),
+            dead_letter_stored_offsets: BTreeMap::from([(0, 1)]),
+            ..DatabaseView::default()
+        };
+        let kafka = kafka(BTreeMap::from([(0, (0, 5))]), BTreeMap::from([(0, (0, 3)), (1, (0, 2))]));
+        let report = Report::new(gathered(kafka, database), &topics(), "group");
+        assert_eq!(report.exit_code(), 1);
+        assert_eq!(report.dead_letter_intake.as_ref().map(|intake| intake.lag), Some(4));
+        assert_eq!(
+            report.problems,
+            ["4 dead letter(s) on orders.dlq not stored in PostgreSQL by the dead-letter intake yet"]
+        );
+        assert!(report.render().contains("dead-letter intake from orders.dlq: lag 4"), "{}", report.render());
+    }
+
+    #[test]
+    fn everything_applied_and_stored_is_caught_up() {
+        let database = DatabaseView {
+            stored_offsets: BTreeMap::from([(0, 5)]),
+            dead_letter_stored_offsets: BTreeMap::from([(0, 3)]),
+            ..DatabaseView::default()
+        };
+        let kafka = kafka(BTreeMap::from([(0, (2, 5))]), BTreeMap::from([(0, (0, 3))]));
+        let report = Report::new(gathered(kafka, database), &topics(), "group");
+        assert_eq!(report.exit_code(), 0, "{:?}", report.problems);
+    }
+
     fn gathered_with_the_producer_down(saved: Result<SavedDelivery, String>) -> Gathered {
-        use crate::gather::{DatabaseView, KafkaView};
         let process = |port| ProcessStatus {
             addr: ([127, 0, 0, 1], port).into(),
             up: port != 1,
@@ -323,12 +481,17 @@ mod tests {
             consumer: process(2),
             kafka: Ok(KafkaView {
                 watermarks: BTreeMap::from([(0, (0, 3))]),
+                dead_letter_watermarks: BTreeMap::new(),
                 members: Vec::new(),
                 group_state: "Stable".into(),
             }),
             database: Ok(DatabaseView { stored_offsets: BTreeMap::from([(0, 3)]), ..DatabaseView::default() }),
             saved: Some(saved),
         }
+    }
+
+    fn topics() -> Topics {
+        Topics { orders: "orders".into(), dead_letters: "orders.dlq".into() }
     }
 
     #[test]
@@ -343,7 +506,7 @@ mod tests {
             source: FileSource::SavedPositions,
         };
         let saved = Ok(SavedDelivery { store: "state/positions.json".into(), files: vec![file] });
-        let report = Report::new(gathered_with_the_producer_down(saved), "orders", "group");
+        let report = Report::new(gathered_with_the_producer_down(saved), &topics(), "group");
         assert_eq!(report.exit_code(), 1, "the producer is down");
         assert_eq!(report.files[0]["source"], "saved_positions");
         assert_eq!(report.files[0]["percent"], 75.0);
@@ -356,7 +519,7 @@ mod tests {
     #[test]
     fn an_unreadable_store_is_a_problem_not_an_empty_inbox() {
         let saved = Err("the position store state/positions.json is corrupt".into());
-        let report = Report::new(gathered_with_the_producer_down(saved), "orders", "group");
+        let report = Report::new(gathered_with_the_producer_down(saved), &topics(), "group");
         assert_eq!(report.exit_code(), 1);
         assert!(report.files.is_empty() && report.saved_positions.is_none());
         assert!(report.problems.iter().any(|problem| problem.contains("corrupt")), "{:?}", report.problems);
