@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use orderstream_lag_exporter::lag::PartitionOffsets;
@@ -210,9 +211,14 @@ impl Report {
             let _ = writeln!(out, "  {:>12}  {:>12}  {:>6}  file", "size", "delivered", "%");
         }
         for file in &self.files {
+            let note = match (file["unreadable"].as_str(), file["unterminated_bytes"].as_u64()) {
+                (Some(error), _) => format!("  (UNREADABLE: {error})"),
+                (None, Some(bytes)) if bytes > 0 => format!("  ({bytes} bytes after the last newline)"),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "  {:>12}  {:>12}  {:>6.1}  {}",
+                "  {:>12}  {:>12}  {:>6.1}  {}{note}",
                 file["size"].as_u64().map_or("?".into(), |size| size.to_string()),
                 file["delivered_bytes"].as_u64().unwrap_or(0),
                 file["percent"].as_f64().unwrap_or(0.0),
@@ -282,12 +288,21 @@ fn producer_files(
             if status["scanned"] != true {
                 problems.push("the producer has not looked at its inbox yet".into());
             }
-            (live_files(status), None)
+            let mut files = live_files(status);
+            problems.extend(unterminated_lines(&files, status["close_inactive_seconds"].as_u64()));
+            let unreadable = unreadable_files(status);
+            problems.extend(unreadable.iter().map(unreadable_problem));
+            files.extend(unreadable);
+            (files, None)
         }
         None => {
             problems.push(format!("the producer does not answer at {}", producer.addr));
             match saved {
-                Some(Ok(saved)) => (saved.files.iter().map(to_json).collect(), Some(saved.store)),
+                Some(Ok(saved)) => {
+                    let files: Vec<serde_json::Value> = saved.files.iter().map(to_json).collect();
+                    problems.extend(files.iter().filter(|file| file["unreadable"].is_string()).map(unreadable_problem));
+                    (files, Some(saved.store))
+                }
                 Some(Err(error)) => {
                     problems.push(format!("cannot read the producer's saved positions: {error}"));
                     (Vec::new(), None)
@@ -296,7 +311,13 @@ fn producer_files(
             }
         }
     };
-    let behind = files.iter().filter(|file| file["caught_up"] != true).count();
+    // Unreadable files and last lines waiting for their file to finish
+    // were named above, one sentence each.
+    let behind = files
+        .iter()
+        .filter(|file| file["caught_up"] != true && !file["unreadable"].is_string())
+        .filter(|file| file["unterminated_bytes"].as_u64().unwrap_or(0) == 0)
+        .count();
     if behind > 0 {
         problems.push(format!("{behind} file(s) not completely delivered to Kafka yet"));
     }
@@ -312,6 +333,56 @@ fn live_files(status: &serde_json::Value) -> Vec<serde_json::Value> {
         }
     }
     files
+}
+
+/// The inbox files the producer cannot open, as files of the report
+/// (nothing of them delivered, `unreadable` saying why).
+fn unreadable_files(status: &serde_json::Value) -> Vec<serde_json::Value> {
+    let listed = status["unreadable_files"].as_array().cloned().unwrap_or_default();
+    listed
+        .iter()
+        .map(|file| {
+            let path = file["path"].as_str().unwrap_or("?");
+            let size = std::fs::metadata(path).ok().map(|metadata| metadata.len());
+            serde_json::json!({
+                "path": path,
+                "size": size,
+                "delivered_bytes": 0,
+                "delivered_lines": 0,
+                "percent": 0.0,
+                "caught_up": false,
+                "unreadable": file["error"],
+                "source": FileSource::Producer,
+            })
+        })
+        .collect()
+}
+
+/// "PATH cannot be opened (why): …" for a file of the report.
+fn unreadable_problem(file: &serde_json::Value) -> String {
+    format!(
+        "{} cannot be opened by the producer ({}): its lines wait; it is tried again on every scan",
+        file["path"].as_str().unwrap_or("?"),
+        file["unreadable"].as_str().unwrap_or("?"),
+    )
+}
+
+/// One sentence per file whose last line has no newline yet: it is
+/// published once the file is unchanged for `--close-inactive`.
+fn unterminated_lines(files: &[serde_json::Value], close_inactive_seconds: Option<u64>) -> Vec<String> {
+    let close_inactive = close_inactive_seconds
+        .map_or("?".to_string(), |seconds| humantime::format_duration(Duration::from_secs(seconds)).to_string());
+    files
+        .iter()
+        .filter_map(|file| {
+            let bytes = file["unterminated_bytes"].as_u64().filter(|bytes| *bytes > 0)?;
+            Some(format!(
+                "{}: {bytes} bytes after its last newline, published when the file is finished \
+                 (unchanged for close-inactive {close_inactive})",
+                file["path"].as_str().unwrap_or("?"),
+            ))
+        })
+        .collect()
 }
 
 fn to_json(file: &SavedFile) -> serde_json::Value {
@@ -406,13 +477,66 @@ mod tests {
     /// Both processes up, every inbox file delivered; Kafka and PostgreSQL
     /// as given.
     fn gathered(kafka: KafkaView, database: DatabaseView) -> Gathered {
-        let process = |port| ProcessStatus {
+        gathered_with_producer(serde_json::json!({ "version": "0", "scanned": true, "files": [] }), kafka, database)
+    }
+
+    fn gathered_with_producer(producer: serde_json::Value, kafka: KafkaView, database: DatabaseView) -> Gathered {
+        let process = |port, status| ProcessStatus {
             addr: ([127, 0, 0, 1], port).into(),
             up: true,
             error: None,
-            status: Some(serde_json::json!({ "version": "0", "scanned": true, "files": [] })),
+            status: Some(status),
         };
-        Gathered { producer: process(1), consumer: process(2), kafka: Ok(kafka), database: Ok(database), saved: None }
+        Gathered {
+            producer: process(1, producer),
+            consumer: process(2, serde_json::json!({ "version": "0" })),
+            kafka: Ok(kafka),
+            database: Ok(database),
+            saved: None,
+        }
+    }
+
+    fn applied() -> (KafkaView, DatabaseView) {
+        let database = DatabaseView { stored_offsets: BTreeMap::from([(0, 5)]), ..DatabaseView::default() };
+        (kafka(BTreeMap::from([(0, (0, 5))]), BTreeMap::new()), database)
+    }
+
+    #[test]
+    fn an_inbox_file_the_producer_cannot_open_is_listed_and_waits() {
+        let producer = serde_json::json!({
+            "version": "0", "scanned": true, "files": [],
+            "unreadable_files": [{ "path": "inbox/b.csv", "error": "Permission denied (os error 13)" }],
+        });
+        let (kafka, database) = applied();
+        let report = Report::new(gathered_with_producer(producer, kafka, database), &topics(), "group");
+        assert_eq!(report.exit_code(), 1);
+        assert_eq!(
+            report.problems,
+            ["inbox/b.csv cannot be opened by the producer (Permission denied (os error 13)): its lines wait; \
+              it is tried again on every scan"]
+        );
+        assert_eq!(
+            (report.files[0]["path"].as_str(), report.files[0]["caught_up"].as_bool()),
+            (Some("inbox/b.csv"), Some(false))
+        );
+        assert!(report.render().contains("inbox/b.csv  (UNREADABLE: Permission denied"), "{}", report.render());
+    }
+
+    #[test]
+    fn a_last_line_without_its_newline_is_named_and_waits() {
+        let producer = serde_json::json!({
+            "version": "0", "scanned": true, "close_inactive_seconds": 300,
+            "files": [{ "path": "inbox/a.csv", "size": 142, "delivered_bytes": 100, "percent": 100.0,
+                        "caught_up": false, "unterminated_bytes": 42 }],
+        });
+        let (kafka, database) = applied();
+        let report = Report::new(gathered_with_producer(producer, kafka, database), &topics(), "group");
+        assert_eq!(report.exit_code(), 1);
+        assert_eq!(
+            report.problems,
+            ["inbox/a.csv: 42 bytes after its last newline, published when the file is finished \
+              (unchanged for close-inactive 5m)"]
+        );
     }
 
     fn kafka(orders: BTreeMap<i32, (i64, i64)>, dead_letters: BTreeMap<i32, (i64, i64)>) -> KafkaView {
@@ -504,6 +628,7 @@ mod tests {
             percent: 75.0,
             caught_up: false,
             source: FileSource::SavedPositions,
+            unreadable: None,
         };
         let saved = Ok(SavedDelivery { store: "state/positions.json".into(), files: vec![file] });
         let report = Report::new(gathered_with_the_producer_down(saved), &topics(), "group");
