@@ -363,8 +363,8 @@ impl FileTailer {
     /// writer omitted the last newline. The record is split, parsed and
     /// versioned like any other (its version is its offset's); reading
     /// goes on after it, so bytes appended later are a record of their own,
-    /// at a larger offset and so a newer version. A record whose quote is
-    /// still open keeps waiting: it has no end to split at.
+    /// at a larger offset and so a newer version. A quote still open is
+    /// closed by the file's end, as CSV readers do at the end of input.
     fn take_final_line(&mut self, now: DateTime<Utc>) -> Option<TailedRecord> {
         if self.skipping.is_some()
             || self.pending_record_len() == 0
@@ -372,16 +372,21 @@ impl FileTailer {
         {
             return None;
         }
-        let mut terminated = self.buffer[self.split..].to_vec();
-        terminated.push(b'\n');
-        let mut split = self.splitter.split(&terminated)?;
-        if split.consumed != terminated.len() {
-            return None;
-        }
-        // The terminator is not in the file: the record ends at its last byte.
-        split.consumed -= 1;
-        split.newlines -= 1;
+        let split = [&b"\n"[..], b"\"\n"].into_iter().find_map(|end| self.split_with_end(end))?;
         Some(self.take(split, now))
+    }
+
+    /// The pending bytes as one record, ended by `end` (bytes the file does
+    /// not have), or `None` when they are not exactly one record so ended.
+    fn split_with_end(&mut self, end: &[u8]) -> Option<SplitRecord> {
+        let mut ended = self.buffer[self.split..].to_vec();
+        ended.extend_from_slice(end);
+        let mut split = self.splitter.split(&ended).filter(|split| split.consumed == ended.len())?;
+        // The record ends at the file's last byte: nothing of `end` is in it.
+        split.consumed -= end.len();
+        split.newlines -= 1;
+        split.raw_len -= end.len() - 1;
+        Some(split)
     }
 
     /// Bytes after the file's last record that are not blank, when they
@@ -781,6 +786,18 @@ mod tests {
         let after_restart = records(&mut resumed);
         assert_eq!(summary(&after_restart), ["order 3"], "a restart resumes after the final line");
         assert_eq!(after_restart[0].version, later[0].version);
+    }
+
+    #[test]
+    fn a_final_line_with_its_quote_still_open_is_closed_by_the_end_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,\"2.5").as_bytes());
+        let mut tailer = open_with(&path, TailerSettings { final_line_after: Duration::ZERO, ..settings() });
+        let read = records(&mut tailer);
+        assert_eq!(summary(&read), ["header", "order 1"]);
+        assert_eq!(read[1].raw, b"1,10,2022-07-01 00:19,39.14,\"2.5");
+        assert_eq!(read[1].end.offset, std::fs::metadata(&path).unwrap().len());
     }
 
     #[test]
