@@ -10,8 +10,8 @@ use thiserror::Error;
 
 /// Prints what the pipeline is doing: each inbox file's delivery, whether
 /// the producer and consumer are up, lag per partition, freshness, dead
-/// letters pending. Exit code 0: caught up; 1: behind or a process down;
-/// 2: Kafka or PostgreSQL unreachable.
+/// letters pending. Exit code 0: caught up; 1: something waits or is
+/// missing (each named); 2: Kafka or PostgreSQL unreachable.
 #[derive(Clone, Debug, Parser)]
 #[command(name = "orderstream-status", version)]
 pub struct Config {
