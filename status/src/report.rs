@@ -316,7 +316,7 @@ fn producer_files(
     let behind = files
         .iter()
         .filter(|file| file["caught_up"] != true && !file["unreadable"].is_string())
-        .filter(|file| file["unterminated_bytes"].as_u64().unwrap_or(0) == 0)
+        .filter(|file| file["unterminated_bytes"].as_u64().unwrap_or(0) == 0 || file["percent"] != 100.0)
         .count();
     if behind > 0 {
         problems.push(format!("{behind} file(s) not completely delivered to Kafka yet"));
