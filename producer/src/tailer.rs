@@ -347,14 +347,29 @@ impl FileTailer {
             match self.splitter.split(&self.buffer[self.split..]) {
                 Some(split) => push_sized(&mut records, self.take(split, now), max),
                 None if self.pending_record_len() > self.settings.max_record_bytes => self.start_skipping(),
-                None if self.read_more()? == 0 => match self.take_final_line(now) {
-                    Some(record) => push_sized(&mut records, record, max),
-                    None => break,
-                },
+                None if self.read_more()? == 0 => {
+                    self.pass_trailing_blank_lines();
+                    match self.take_final_line(now) {
+                        Some(record) => push_sized(&mut records, record, max),
+                        None => break,
+                    }
+                }
                 None => {}
             }
         }
         Ok(Poll::Records(records))
+    }
+
+    /// Blank lines at the file's end belong to no record (the next record
+    /// would skip them): passed at once, so a file ending with one is read
+    /// to its end, shows no unread bytes, and is released once it leaves
+    /// the inbox. Its saved position stays at its last record's end.
+    fn pass_trailing_blank_lines(&mut self) {
+        let pending = &self.buffer[self.split..];
+        if !pending.is_empty() && leading_blank_len(pending) == pending.len() {
+            self.lines += pending.iter().filter(|byte| **byte == b'\n').count() as u64;
+            self.split = self.buffer.len();
+        }
     }
 
     /// The bytes after the file's last line terminator as its final
@@ -786,6 +801,23 @@ mod tests {
         let after_restart = records(&mut resumed);
         assert_eq!(summary(&after_restart), ["order 3"], "a restart resumes after the final line");
         assert_eq!(after_restart[0].version, later[0].version);
+    }
+
+    #[test]
+    fn blank_lines_at_the_end_leave_nothing_unread_and_keep_line_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n\r\n\n").as_bytes());
+        let mut tailer = open(&path);
+        assert_eq!(summary(&records(&mut tailer)), ["header", "order 1"]);
+        assert_eq!((tailer.bytes_behind().unwrap(), tailer.unterminated_bytes()), (0, 0));
+        let second = b"2,11,2022-07-01 00:20,10.00,2.5\n";
+        append(&path, second);
+        let later = records(&mut tailer);
+        assert_eq!(summary(&later), ["order 2"]);
+        assert_eq!(later[0].line, 5, "the blank lines still count");
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(later[0].offset, size - second.len() as u64, "its offset, so its version, is unchanged");
     }
 
     #[test]
