@@ -187,9 +187,11 @@ sed -e "s/producer:9101/127.0.0.1:$PRODUCER_METRICS_PORT/" \
 start_once prometheus prometheus --config.file="$LOCAL/prometheus/prometheus.yml" \
   --storage.tsdb.path="$LOCAL/prometheus/data" --web.listen-address="127.0.0.1:$PROMETHEUS_PORT"
 
-# Caught up: every inbox file delivered to Kafka up to its last complete
-# line, the producer and consumer answering, and no lag between Kafka's high
-# watermarks and the offsets stored in PostgreSQL. `orderstream-status
+# Caught up: every inbox file delivered to Kafka (a last line without its
+# newline once the file is finished: --close-inactive), none the producer
+# cannot open, the producer and consumer answering, and no lag between
+# Kafka's high watermarks and the offsets stored in PostgreSQL, for the
+# orders and the dead-letter intake. `orderstream-status
 # --progress` judges it (exit 0) and prints one line per look: orders in
 # PostgreSQL of the lines to load, rate, time left (its samples for the rate
 # in $LOCAL/run/progress.json). A look takes well under a second, so a line

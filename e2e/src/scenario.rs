@@ -186,6 +186,29 @@ impl Scenario {
         Process::spawn(&format!("{}-producer", self.name), command)
     }
 
+    /// Starts the producer as an uploader's file permissions bind it: run as
+    /// root (a container, CI), it gives up the capabilities that let root
+    /// open any file (`setpriv`), so a file of mode 000 cannot be opened.
+    pub fn start_producer_bound_by_file_modes(&self, extra_env: &[(&str, &str)]) -> Process {
+        use std::os::unix::fs::MetadataExt;
+        let root = std::fs::metadata("/proc/self").is_ok_and(|process| process.uid() == 0);
+        let producer = self.binary("orderstream-producer");
+        let mut command = if root {
+            let mut setpriv = Command::new("setpriv");
+            let dropped = "-dac_override,-dac_read_search";
+            setpriv.arg(format!("--inh-caps={dropped}")).arg(format!("--bounding-set={dropped}")).arg(producer);
+            setpriv
+        } else {
+            Command::new(producer)
+        };
+        self.common_env(&mut command);
+        command.env("ORDERSTREAM_INBOX", self.inbox()).env("ORDERSTREAM_STATE_DIR", self.state_dir());
+        for (name, value) in extra_env {
+            command.env(name, value);
+        }
+        Process::spawn(&format!("{}-producer", self.name), command)
+    }
+
     /// Starts the real consumer binary on this scenario's database.
     pub fn start_consumer(&self) -> Process {
         self.start_consumer_in_group(&self.group)

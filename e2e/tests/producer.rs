@@ -99,6 +99,34 @@ async fn rotated_file_is_neither_re_read_nor_lost() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_line_without_its_newline_is_published_once_its_file_is_finished() {
+    let scenario = Scenario::new("final_line").await;
+    let last = order_line(3, 4, "10.00", "2.5");
+    scenario.append("a.csv", format!("{HEADER}{}{}", lines(1..=2), last.trim_end()).as_bytes());
+    let mut orders = TopicReader::new(&scenario.brokers, &scenario.topic);
+    let producer = scenario.start_producer_with(&[QUICK_CLOSE]);
+    assert!(orders.wait_for(3, ARRIVAL), "the last line was never published: {:?}", published_ids(&orders.records));
+    wait_for_status(&producer, "a.csv caught up", |status| status["caught_up"] == true).await;
+    assert_eq!(producer.metric("orderstream_producer_unterminated_bytes"), Some(0.0));
+
+    // The writer comes back: what it appends is a line of its own, newer.
+    scenario.append("a.csv", format!("\n{}", lines(4..=4)).as_bytes());
+    assert!(orders.wait_for(4, ARRIVAL));
+    let version_of = |id: i64| {
+        let record = orders.records.iter().find(|record| record.json()["id"] == id).unwrap();
+        record.headers["source_version"].parse::<i64>().unwrap()
+    };
+    assert!(version_of(4) > version_of(3), "an append after the final line is newer");
+
+    // Deleted with nothing left unpublished, the file is released.
+    std::fs::remove_file(scenario.inbox().join("a.csv")).unwrap();
+    wait_until_forgotten(&scenario, "a.csv").await;
+    assert!(producer.terminate().success());
+    let ids = published_ids(&orders.records);
+    assert_eq!(ids, (1..=4).map(|id| (id, 1)).collect(), "each line once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renamed_file_keeps_its_position() {
     let scenario = Scenario::new("rename").await;
     scenario.append("a.csv", format!("{HEADER}{}", lines(1..=20)).as_bytes());

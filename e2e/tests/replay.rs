@@ -418,4 +418,19 @@ async fn a_backup_whose_only_lookalike_is_a_correction_is_refused_naming_it() {
     assert_eq!(scenario.topic_record_count(&scenario.topic), published, "nothing published: {said}");
     assert!(said.contains(&format!("epoch {correction_epoch} from ")), "the candidate is named: {said}");
     assert!(said.contains("line 151 differs") && said.contains("--epoch"), "{said}");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_a_file_publishes_its_last_line_without_a_newline_with_its_original_version() {
+    let scenario = Scenario::new("replay_final_line").await;
+    let last = order_line(3, 12, "30.00", "1");
+    let a =
+        format!("{HEADER}{}{}{}", order_line(1, 10, "10.00", "1"), order_line(2, 11, "20.00", "1"), last.trim_end());
+    scenario.append("a.csv", a.as_bytes());
+    let producer = scenario.start_producer_with(&[("ORDERSTREAM_CLOSE_INACTIVE", "1s")]);
+    let published = versions_of(&scenario, "3", 3);
+    assert_eq!(published.len(), 1, "the producer published the final line once the file was finished");
+    assert!(producer.terminate().success());
+
+    let replayed = replay_file(&scenario, &scenario.inbox().join("a.csv"), &[]);
+    assert!(replayed.status.success(), "{}", shown(&replayed));
+    assert_eq!(versions_of(&scenario, "3", 6), [published[0]; 2], "replayed, with the producer's version");
 }

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use orderstream_e2e::topic::delete_records_before;
 use orderstream_e2e::{binary, order_line, poll_until, OutgoingRecord, Process, Scenario, HEADER};
 use serde_json::Value;
 
@@ -40,6 +41,7 @@ fn status(scenario: &Scenario, producer: SocketAddr, consumer: SocketAddr, overr
         .env("ORDERSTREAM_KAFKA_BROKERS", &scenario.brokers)
         .env("ORDERSTREAM_DATABASE_URL", &scenario.database_url)
         .env("ORDERSTREAM_TOPIC", &scenario.topic)
+        .env("ORDERSTREAM_DLQ_TOPIC", &scenario.dlq_topic)
         .env("ORDERSTREAM_GROUP", &scenario.group)
         .env("ORDERSTREAM_PRODUCER_METRICS_ADDR", producer.to_string())
         .env("ORDERSTREAM_CONSUMER_METRICS_ADDR", consumer.to_string());
@@ -143,7 +145,9 @@ async fn status_is_2_when_postgresql_or_kafka_cannot_be_reached() {
 async fn producer_status_lists_each_followed_file_with_its_delivery() {
     let scenario = Scenario::new("status_producer").await;
     scenario.append("a.csv", format!("{HEADER}{}", order_line(1, 1, "5.00", "1.00")).as_bytes());
-    // A line still being written does not count against the file.
+    // A line still being written is named: the file is not caught up until
+    // it is finished (5 minutes unchanged by default), though every complete
+    // record of it is delivered.
     scenario.append("b.csv", format!("{HEADER}{}2,2,2022", order_line(3, 1, "5.00", "1.00")).as_bytes());
     let ready_file = scenario.dir.path().join("producer.ready");
     let mut producer =
@@ -157,10 +161,13 @@ async fn producer_status_lists_each_followed_file_with_its_delivery() {
             .ok()
             .and_then(|mut response| response.body_mut().read_json::<Value>().ok());
         last = answer.unwrap_or(Value::Null);
-        std::future::ready(last["caught_up"] == true && last["files"].as_array().is_some_and(|files| files.len() == 2))
+        let files = last["files"].as_array().cloned().unwrap_or_default();
+        let delivered = files.len() == 2 && files.iter().all(|file| file["percent"] == 100.0);
+        std::future::ready(delivered && files.iter().any(|file| file["unterminated_bytes"] == 8))
     })
     .await;
     assert!(both_delivered, "{last:#}");
+    assert_eq!(last["caught_up"], false, "b.csv's last line waits: {last:#}");
     let mut names: Vec<&str> = last["files"]
         .as_array()
         .unwrap()
@@ -231,4 +238,165 @@ async fn with_the_producer_down_status_shows_each_file_from_its_saved_positions(
     assert_eq!(file["size"].as_u64(), Some(size + appended.len() as u64), "{file}");
     assert!(file["percent"].as_f64().unwrap() < 100.0, "{file}");
     assert_eq!(file["caught_up"], false);
+}
+
+/// Order lines `ids`, each with its newline.
+fn order_lines(ids: std::ops::RangeInclusive<i64>) -> String {
+    ids.map(|id| order_line(id, 7, "10.00", "1.00")).collect()
+}
+
+/// Starts the consumer and waits for its `/status` address.
+async fn consumer_up(scenario: &Scenario) -> (Process, SocketAddr) {
+    let ready_file = scenario.dir.path().join("consumer.ready");
+    let mut consumer =
+        scenario.start_consumer_with(&[("ORDERSTREAM_CONSUMER_READY_FILE", ready_file.to_str().unwrap())]);
+    let addr = ready_addr(&mut consumer, &ready_file).await;
+    (consumer, addr)
+}
+
+/// Polls the status until `done` holds of its exit code and report; the
+/// last report either way.
+async fn status_until(
+    scenario: &Scenario,
+    producer: SocketAddr,
+    consumer: SocketAddr,
+    done: impl Fn(i32, &Value) -> bool,
+) -> (bool, Value) {
+    let mut last = Value::Null;
+    let reached = poll_until(WAIT, || {
+        let (code, report) = status(scenario, producer, consumer, &[]);
+        let reached = done(code, &report);
+        last = report;
+        std::future::ready(reached)
+    })
+    .await;
+    (reached, last)
+}
+
+fn says(report: &Value, words: &str) -> bool {
+    report["problems"].as_array().is_some_and(|problems| {
+        problems.iter().any(|problem| problem.as_str().is_some_and(|problem| problem.contains(words)))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inbox_file_the_producer_cannot_open_is_named_until_a_chmod_lets_it_load() {
+    use std::os::unix::fs::PermissionsExt;
+    let scenario = Scenario::new("status_unreadable").await;
+    scenario.append("open.csv", format!("{HEADER}{}", order_lines(1..=3)).as_bytes());
+    scenario.append("locked.csv", format!("{HEADER}{}", order_lines(4..=6)).as_bytes());
+    let locked = scenario.inbox().join("locked.csv");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let ready_file = scenario.dir.path().join("producer.ready");
+    let mut producer = scenario
+        .start_producer_bound_by_file_modes(&[("ORDERSTREAM_PRODUCER_READY_FILE", ready_file.to_str().unwrap())]);
+    let producer_addr = ready_addr(&mut producer, &ready_file).await;
+    let (_consumer, consumer_addr) = consumer_up(&scenario).await;
+
+    let (named, report) = status_until(&scenario, producer_addr, consumer_addr, |code, report| {
+        code == 1 && report["orders"] == 3 && says(report, "locked.csv cannot be opened by the producer")
+    })
+    .await;
+    assert!(named, "expected the readable file loaded and locked.csv named, exit 1: {report:#}");
+    let listed = report["files"].as_array().unwrap().iter().find(|file| file["unreadable"].is_string()).cloned();
+    let listed = listed.unwrap_or_else(|| panic!("locked.csv not among the files: {report:#}"));
+    assert!(listed["path"].as_str().unwrap().ends_with("locked.csv") && listed["caught_up"] == false, "{listed}");
+    assert_eq!(producer.metric("orderstream_producer_unreadable_files"), Some(1.0));
+
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (loaded, report) =
+        status_until(&scenario, producer_addr, consumer_addr, |code, report| code == 0 && report["orders"] == 6).await;
+    assert!(loaded, "expected locked.csv loaded once readable, exit 0: {report:#}");
+    assert_eq!(producer.metric("orderstream_producer_unreadable_files"), Some(0.0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_deleted_by_retention_before_they_were_applied_are_reported_not_hidden() {
+    let scenario = Scenario::new("status_retention").await;
+    let record = |n: i64| OutgoingRecord {
+        key: Some(format!("k{n}")),
+        payload: b"not an order".to_vec(),
+        headers: vec![],
+        partition: Some(0),
+    };
+    scenario.produce(&(0..3).map(record).collect::<Vec<_>>()).await;
+    let (consumer, _) = consumer_up(&scenario).await;
+    let applied =
+        poll_until(WAIT, || async { scenario.stored_offsets(&scenario.group).await.get(&0) == Some(&3) }).await;
+    assert!(applied, "the first 3 records were never applied: {:?}", scenario.stored_offsets(&scenario.group).await);
+    consumer.kill_hard();
+
+    // 7 more, of which retention removes 5 before any consumer applied them.
+    scenario.produce(&(3..10).map(record).collect::<Vec<_>>()).await;
+    assert_eq!(delete_records_before(&scenario.brokers, &scenario.topic, 0, 8).await, 8);
+    let nowhere: SocketAddr = format!("127.0.0.1:{}", closed_port()).parse().unwrap();
+    let (code, report) = status(&scenario, nowhere, nowhere, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let partition = &report["partitions"][0];
+    assert_eq!(
+        (partition["deleted_by_retention"].as_i64(), partition["lag"].as_i64()),
+        (Some(5), Some(7)),
+        "{report:#}"
+    );
+    let topic = &scenario.topic;
+    let expected = format!("5 record(s) on {topic}/0 were deleted by retention before the consumer applied them");
+    assert!(says(&report, &expected), "{report:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dead_letter_intake_lag_is_shown_and_counts_as_waiting() {
+    let scenario = Scenario::new("status_intake").await;
+    let dead_letter = |n: i64| OutgoingRecord {
+        key: Some(format!("bad{n}")),
+        payload: format!("bad line {n}").into_bytes(),
+        headers: vec![],
+        partition: Some(0),
+    };
+    scenario.produce_to(&scenario.dlq_topic, &(0..3).map(dead_letter).collect::<Vec<_>>()).await;
+    let nowhere: SocketAddr = format!("127.0.0.1:{}", closed_port()).parse().unwrap();
+    let (code, report) = status(&scenario, nowhere, nowhere, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let intake = &report["dead_letter_intake"];
+    assert_eq!(
+        (intake["topic"].as_str(), intake["lag"].as_i64()),
+        (Some(scenario.dlq_topic.as_str()), Some(3)),
+        "{report:#}"
+    );
+    let expected =
+        format!("3 dead letter(s) on {} not stored in PostgreSQL by the dead-letter intake yet", scenario.dlq_topic);
+    assert!(says(&report, &expected), "{report:#}");
+
+    let (_consumer, consumer_addr) = consumer_up(&scenario).await;
+    let (stored, report) =
+        status_until(&scenario, nowhere, consumer_addr, |_, report| report["dead_letter_intake"]["lag"] == 0).await;
+    assert!(stored, "the intake never caught up: {report:#}");
+    assert!(!says(&report, "dead-letter intake"), "{report:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_last_line_without_its_newline_is_named_until_its_file_is_finished_then_loaded() {
+    let scenario = Scenario::new("status_final_line").await;
+    let final_line = order_line(3, 7, "10.00", "1.00");
+    let final_line = final_line.trim_end();
+    scenario.append("a.csv", format!("{HEADER}{}{final_line}", order_lines(1..=2)).as_bytes());
+    let ready_file = scenario.dir.path().join("producer.ready");
+    let mut producer = scenario.start_producer_with(&[
+        ("ORDERSTREAM_PRODUCER_READY_FILE", ready_file.to_str().unwrap()),
+        ("ORDERSTREAM_CLOSE_INACTIVE", "20s"),
+    ]);
+    let producer_addr = ready_addr(&mut producer, &ready_file).await;
+    let (_consumer, consumer_addr) = consumer_up(&scenario).await;
+
+    let waiting =
+        format!("a.csv: {} bytes after its last newline, published when the file is finished", final_line.len());
+    let (named, report) = status_until(&scenario, producer_addr, consumer_addr, |code, report| {
+        code == 1 && report["orders"] == 2 && says(report, &waiting)
+    })
+    .await;
+    assert!(named, "expected 2 orders and the last line named, exit 1: {report:#}");
+    assert!(says(&report, "close-inactive 20s"), "{report:#}");
+
+    let (loaded, report) =
+        status_until(&scenario, producer_addr, consumer_addr, |code, report| code == 0 && report["orders"] == 3).await;
+    assert!(loaded, "expected the last line loaded once the file was finished, exit 0: {report:#}");
 }

@@ -20,12 +20,21 @@ pub struct PartitionOffsets {
 }
 
 impl PartitionOffsets {
-    /// Records written and not yet committed by the group. Without a commit,
-    /// everything still held counts: a group that never committed is behind
-    /// by all of it.
+    /// Records written and not yet committed by the group, including those
+    /// retention deleted before the group reached them: counting from the
+    /// low watermark instead would show a lag of 0 while records were lost.
+    /// Without a commit, everything still held counts: a group that never
+    /// committed is behind by all of it.
     pub fn lag(&self) -> i64 {
-        let from = self.committed.unwrap_or(self.low).max(self.low);
+        let from = self.committed.unwrap_or(self.low);
         (self.high - from).max(0)
+    }
+
+    /// Records retention deleted before the group committed past them (the
+    /// low watermark above the committed offset): they can never be applied.
+    /// 0 without a commit, as nothing says where the group would start.
+    pub fn deleted_before_committed(&self) -> i64 {
+        self.committed.map_or(0, |committed| (self.low - committed).max(0))
     }
 }
 
@@ -93,9 +102,14 @@ mod tests {
     }
 
     #[test]
-    fn a_commit_below_the_retained_start_counts_from_the_start() {
+    fn records_deleted_below_the_commit_stay_in_the_lag_and_are_counted_apart() {
         let offsets = PartitionOffsets { partition: 0, low: 50, high: 100, committed: Some(20) };
-        assert_eq!(offsets.lag(), 50);
+        assert_eq!(offsets.lag(), 80, "30 deleted, 50 held: none of them applied");
+        assert_eq!(offsets.deleted_before_committed(), 30);
+        let caught_up = PartitionOffsets { partition: 0, low: 50, high: 100, committed: Some(100) };
+        assert_eq!(caught_up.deleted_before_committed(), 0);
+        let never = PartitionOffsets { partition: 0, low: 50, high: 100, committed: None };
+        assert_eq!(never.deleted_before_committed(), 0);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub struct ExporterMetrics {
     partition_lag: IntGaugeVec,
     high_watermark: IntGaugeVec,
     committed: IntGaugeVec,
+    deleted_before_committed: IntGaugeVec,
     group_lag: IntGaugeVec,
     members: IntGaugeVec,
     freshness: Gauge,
@@ -46,6 +47,11 @@ impl ExporterMetrics {
             committed: metrics.gauge_vec(
                 "orderstream_lag_exporter_committed_offset",
                 "The group's committed offset of a partition (-1: none yet).",
+                &["group", "topic", "partition"],
+            ),
+            deleted_before_committed: metrics.gauge_vec(
+                "orderstream_lag_exporter_deleted_unconsumed_records",
+                "Records of a partition retention deleted before the group committed past them: lost to it.",
                 &["group", "topic", "partition"],
             ),
             group_lag: metrics.gauge_vec(
@@ -83,6 +89,9 @@ impl ExporterMetrics {
             self.partition_lag.with_label_values(&[group, topic, &partition]).set(offsets.lag());
             self.high_watermark.with_label_values(&[topic, &partition]).set(offsets.high);
             self.committed.with_label_values(&[group, topic, &partition]).set(offsets.committed.unwrap_or(-1));
+            self.deleted_before_committed
+                .with_label_values(&[group, topic, &partition])
+                .set(offsets.deleted_before_committed());
         }
         let total = lag.partitions.iter().map(|offsets| offsets.lag()).sum();
         self.group_lag.with_label_values(&[group, topic]).set(total);

@@ -217,6 +217,7 @@ impl Config {
                 max_usual_item_total: self.flag_item_total_above,
                 max_usual_shipment_total: self.flag_shipment_total_above,
             },
+            final_line_after: self.close_inactive,
         }
     }
 

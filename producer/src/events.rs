@@ -142,6 +142,28 @@ impl FileArchived<'_> {
     }
 }
 
+/// An inbox file cannot be opened (an uploader's umask left it mode 000):
+/// it waits, is retried on every scan and `/status` names it, so that a
+/// `chmod` later makes it load. Emitted once per file until it can be
+/// opened or leaves the inbox, so a file left unreadable does not flood
+/// the log; `orderstream_producer_unreadable_files` counts them meanwhile.
+pub struct FileUnreadable<'a> {
+    /// The file.
+    pub file: &'a Path,
+    /// Why it cannot be opened.
+    pub error: &'a std::io::Error,
+}
+
+impl FileUnreadable<'_> {
+    /// The log message.
+    pub const MESSAGE: &'static str = "Cannot open inbox file; it waits and is retried on every scan.";
+
+    /// Logs it, as an error: its lines wait until someone fixes the file.
+    pub fn emit(&self) {
+        error!(message = Self::MESSAGE, file = %self.file.display(), error = %self.error);
+    }
+}
+
 /// A tracked file is in neither the inbox nor the archive at start: what of
 /// it was not delivered cannot be read any more.
 pub struct FileMissing<'a> {

@@ -115,8 +115,17 @@ pub struct ProducerMetrics {
     pub files_tracked: IntGauge,
     /// Records sent and not yet confirmed by Kafka (a backlog stage).
     pub in_flight: IntGauge,
-    /// Bytes of followed files not yet read, all files (a backlog stage).
+    /// Bytes of followed files not yet read, all files (a backlog stage);
+    /// an unterminated last line is not counted: it is not late, it waits
+    /// for its newline or for the file to be finished.
     pub unread_bytes: IntGauge,
+    /// Bytes after the last line terminator of followed files, all files:
+    /// last lines published once their file is finished (`--close-inactive`).
+    pub unterminated_bytes: IntGauge,
+    /// Inbox files the producer cannot open (permissions): they wait, retried
+    /// on every scan. One series, so its cardinality is bounded; `/status`
+    /// names the files.
+    pub unreadable_files: IntGauge,
     /// Records Kafka refused for good.
     pub delivery_errors: IntCounter,
     /// Failed attempts to save the position store.
@@ -204,7 +213,18 @@ impl ProducerMetrics {
                 "orderstream_backlog_unacknowledged_records",
                 "Records read and sent, not yet acknowledged by Kafka.",
             ),
-            unread_bytes: metrics.gauge("orderstream_backlog_unread_bytes", "Bytes of followed files not yet read."),
+            unread_bytes: metrics.gauge(
+                "orderstream_backlog_unread_bytes",
+                "Bytes of followed files not yet read, but for last lines without their newline.",
+            ),
+            unterminated_bytes: metrics.gauge(
+                "orderstream_producer_unterminated_bytes",
+                "Bytes after the last newline of followed files: published once the file is unchanged for --close-inactive.",
+            ),
+            unreadable_files: metrics.gauge(
+                "orderstream_producer_unreadable_files",
+                "Inbox files the producer cannot open (permissions), retried on every scan.",
+            ),
             delivery_errors: metrics
                 .counter("orderstream_producer_delivery_errors_total", "Records Kafka refused for good."),
             position_write_errors: metrics.counter(

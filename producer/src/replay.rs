@@ -44,7 +44,7 @@ use crate::identity::{head_of, prefix_checksums, FileIdentity};
 use crate::positions::{DeliveredPosition, TrackedFile};
 use crate::publisher::{client_config, Enqueued, PublishError, Publisher, RecordSource};
 use crate::run::{settle, Delivered, ProducerError};
-use crate::tailer::{FileTailer, Poll, RecordOutcome, TailedRecord};
+use crate::tailer::{FileTailer, Poll, RecordOutcome, TailedRecord, TailerSettings};
 
 /// Records read from the file per turn.
 const READ_BATCH: usize = 1_000;
@@ -221,7 +221,10 @@ pub async fn replay(config: &Config, args: &ReplayArgs) -> Result<ReplaySummary,
     require_topics(&kafka).await?;
     let publisher = Publisher::new(&kafka, config.max_in_flight)?;
     let tracked = TrackedFile { path: path.clone(), identity, epoch, delivered: DeliveredPosition::default() };
-    let tailer = FileTailer::new(&path, file, &tracked, config.tailer_settings()).map_err(file_error)?;
+    // A replayed export is finished: a last line without its newline is its
+    // final line, published with the version the producer gives it.
+    let finished = TailerSettings { final_line_after: Duration::ZERO, ..config.tailer_settings() };
+    let tailer = FileTailer::new(&path, file, &tracked, finished).map_err(file_error)?;
     let (orders, dead_letters) = publish_file(&publisher, tailer, config.max_in_flight).await?;
     Ok(ReplaySummary { path, epoch, found_by, set_aside, orders, dead_letters })
 }

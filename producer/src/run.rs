@@ -31,14 +31,14 @@ use crate::archive::{copy_of, ArchiveError, ArchiveFolder, Moved};
 use crate::config::Config;
 use crate::epoch_floor::EpochFloorReader;
 use crate::events::{
-    FileArchived, FileFollowed, FileMissing, FileRenamed, FileTruncated, HeaderUnusable, NewColumnsSeen,
-    OrderRefusedByKafka, PositionsSavedAgain, PositionsUnsaveable, ProducerStarted, ProducerStopped,
+    FileArchived, FileFollowed, FileMissing, FileRenamed, FileTruncated, FileUnreadable, HeaderUnusable,
+    NewColumnsSeen, OrderRefusedByKafka, PositionsSavedAgain, PositionsUnsaveable, ProducerStarted, ProducerStopped,
 };
 use crate::identity::{FileIdentity, FileKey};
 use crate::metrics::ProducerMetrics;
 use crate::positions::{DeliveredPosition, PositionStore, PositionStoreError, TrackedFile};
 use crate::publisher::{classify_refusal, Enqueued, PublishError, Publisher, RecordSource, Refusal};
-use crate::status::{progress, FileSnapshot, Snapshot, StatusBoard};
+use crate::status::{progress, FileSnapshot, Snapshot, StatusBoard, UnreadableFile};
 use crate::tailer::{
     start_point, FileTailer, HeaderNotice, Poll, RecordOutcome, StartPoint, TailedRecord, TailerSettings,
 };
@@ -292,7 +292,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         epoch_floor,
         followed: BTreeMap::new(),
         in_flight: FuturesOrdered::new(),
-        unreadable: BTreeSet::new(),
+        unreadable: BTreeMap::new(),
         unarchivable: BTreeSet::new(),
         epochs_exhausted: None,
         positions_failing: false,
@@ -411,8 +411,11 @@ struct Producer {
     epoch_floor: Arc<EpochFloorReader>,
     followed: BTreeMap<FileKey, Followed>,
     in_flight: FuturesOrdered<BoxFuture<'static, Confirmation>>,
-    /// Paths already reported as unreadable, so the log says it once.
-    unreadable: BTreeSet<PathBuf>,
+    /// Inbox files that cannot be opened, with why: reported once each,
+    /// retried on every scan, named in `/status` and counted
+    /// (`orderstream_producer_unreadable_files`) until they can be opened
+    /// or leave the inbox.
+    unreadable: BTreeMap<PathBuf, String>,
     /// Paths already reported as impossible to archive, likewise.
     unarchivable: BTreeSet<PathBuf>,
     /// Set when a file needed a new epoch and none was left (the clock
@@ -444,11 +447,13 @@ impl Producer {
         let files = files_oldest_first(listing, &self.matcher);
         let files = one_name_per_file(files, |key| self.followed.get(&key).map(|followed| followed.tailer.path()));
         let new_files = files.iter().any(|(path, metadata)| {
-            !self.followed.contains_key(&(metadata.dev(), metadata.ino())) && !self.unreadable.contains(path)
+            !self.followed.contains_key(&(metadata.dev(), metadata.ino())) && !self.unreadable.contains_key(path)
         });
         if new_files {
             self.refresh_epoch_floor();
         }
+        let listed: BTreeSet<PathBuf> = files.iter().map(|(path, _)| path.clone()).collect();
+        self.unreadable.retain(|path, _| listed.contains(path));
         for (path, metadata) in files {
             let key = (metadata.dev(), metadata.ino());
             present.insert(key);
@@ -472,6 +477,7 @@ impl Producer {
             }
         }
         self.metrics.files_tracked.set(self.followed.len() as i64);
+        self.metrics.unreadable_files.set(self.unreadable.len() as i64);
     }
 
     /// At start: files whose delivery was recorded but that are no longer in
@@ -570,8 +576,8 @@ impl Producer {
         let (file, identity, start) = match opened {
             Ok(opened) => opened,
             Err(error) => {
-                if self.unreadable.insert(path.to_path_buf()) {
-                    warn!(message = "Cannot open file; will retry.", file = %path.display(), %error);
+                if self.unreadable.insert(path.to_path_buf(), error.to_string()).is_none() {
+                    FileUnreadable { file: path, error: &error }.emit();
                     self.status.last_error.set(&format!("cannot open {}: {error}", path.display()));
                 }
                 return;
@@ -834,15 +840,21 @@ impl Producer {
     /// Saves the positions; while that fails (a full disk), reading stops and
     /// the failure is logged once, until a save succeeds again.
     fn flush_positions(&mut self) {
+        // A last line without its newline is not unread: it waits for the
+        // file to be finished, and is counted apart so no stall alert fires.
+        let mut unterminated = 0;
         let unread: Vec<(String, i64)> = self
             .followed
             .values()
             .filter_map(|followed| {
-                let behind = followed.tailer.bytes_behind().ok()?;
+                let waiting = followed.tailer.unterminated_bytes();
+                unterminated += waiting;
+                let behind = followed.tailer.bytes_behind().ok()?.saturating_sub(waiting);
                 Some((followed.tailer.path().to_string_lossy().into_owned(), behind as i64))
             })
             .collect();
         self.metrics.unread_bytes.set(unread.iter().map(|(_, behind)| behind).sum());
+        self.metrics.unterminated_bytes.set(unterminated as i64);
         self.metrics.bytes_behind.update(&unread.into_iter().collect());
         self.publish_status();
         if self.store.is_dirty() {
@@ -919,6 +931,7 @@ impl Producer {
                 delivered_lines: delivered.lines,
                 read_bytes: followed.tailer.position(),
                 partial_bytes: followed.tailer.partial_bytes(),
+                unterminated_bytes: followed.tailer.unterminated_bytes(),
                 unconfirmed: followed.unconfirmed,
             };
             if let Ok(metadata) = followed.tailer.file().metadata() {
@@ -926,7 +939,14 @@ impl Producer {
             }
             files.push(snapshot);
         }
-        self.status.publish(Snapshot { files, in_flight: self.in_flight.len() });
+        let unreadable =
+            self.unreadable.iter().map(|(path, error)| UnreadableFile { path: path.clone(), error: error.clone() });
+        self.status.publish(Snapshot {
+            files,
+            unreadable: unreadable.collect(),
+            in_flight: self.in_flight.len(),
+            close_inactive: self.config.close_inactive,
+        });
     }
 
     async fn drain(&mut self) -> Result<(), ProducerError> {
@@ -1128,6 +1148,7 @@ mod tests {
             max_record_bytes: 1024,
             header_rules: schema::HeaderRules::default(),
             flag_rules: schema::FlagRules::default(),
+            final_line_after: Duration::from_secs(300),
         };
         let followed = Followed::new(FileTailer::new(&path, file, &tracked, settings).unwrap(), true);
         assert!(followed.idle_for() < Duration::from_secs(60), "idle for {:?}", followed.idle_for());

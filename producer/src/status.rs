@@ -1,5 +1,8 @@
 //! The producer's `/status`: every followed file with its size, delivered
-//! bytes and percentage, what is in flight, the last error, when it started.
+//! bytes and percentage, what is in flight, the last error, when it started;
+//! the inbox files it cannot open, and last lines waiting for their newline
+//! or for their file to be finished: a file is caught up only when neither
+//! holds anything back.
 //!
 //! The loop publishes a [`Snapshot`] with each position flush (every
 //! `--position-flush-ms`); a request only adds one `stat` per file for its
@@ -25,8 +28,20 @@ pub struct FileSnapshot {
     /// Bytes read past `read_bytes` that do not form a complete record yet:
     /// at the end of a file, a line still being written.
     pub partial_bytes: u64,
+    /// Of those, the bytes of a last line without its newline that reach
+    /// the file's end: published once the file is finished.
+    pub unterminated_bytes: u64,
     /// Records read from the file that Kafka has not confirmed yet.
     pub unconfirmed: usize,
+}
+
+/// An inbox file the producer cannot open: its lines wait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnreadableFile {
+    /// The file in the inbox.
+    pub path: PathBuf,
+    /// Why it cannot be opened.
+    pub error: String,
 }
 
 /// What the loop knows, published for `/status`.
@@ -34,8 +49,13 @@ pub struct FileSnapshot {
 pub struct Snapshot {
     /// Every followed file.
     pub files: Vec<FileSnapshot>,
+    /// Inbox files that cannot be opened, retried on every scan.
+    pub unreadable: Vec<UnreadableFile>,
     /// Records sent and not yet confirmed, all files together.
     pub in_flight: usize,
+    /// `--close-inactive`: how long a file must be unchanged before its last
+    /// line without a newline is published, for the status to say when.
+    pub close_inactive: std::time::Duration,
 }
 
 /// Shared between the loop (which publishes snapshots and errors) and the
@@ -60,9 +80,13 @@ struct FileStatus {
     delivered_lines: u64,
     /// Delivered bytes of the complete records the file holds.
     percent: f64,
-    /// Every complete record of the file is confirmed by Kafka.
+    /// Every complete record of the file is confirmed by Kafka, and no last
+    /// line waits for its newline.
     caught_up: bool,
     in_flight: usize,
+    /// Bytes of a last line without its newline, published once the file is
+    /// unchanged for `--close-inactive`.
+    unterminated_bytes: u64,
 }
 
 impl StatusBoard {
@@ -86,14 +110,18 @@ impl StatusBoard {
         let snapshot = self.snapshot.lock().expect("status lock").clone();
         let files: Option<Vec<FileStatus>> =
             snapshot.as_ref().map(|snapshot| snapshot.files.iter().map(file_status).collect());
+        let unreadable = snapshot.as_ref().map(|snapshot| snapshot.unreadable.clone()).unwrap_or_default();
+        let caught_up = files.as_ref().is_some_and(|files| files.iter().all(|file| file.caught_up));
         serde_json::json!({
             "process": "producer",
             "version": env!("CARGO_PKG_VERSION"),
             "started_at": self.started_at.to_rfc3339(),
             "scanned": snapshot.is_some(),
-            "caught_up": files.as_ref().is_some_and(|files| files.iter().all(|file| file.caught_up)),
+            "caught_up": caught_up && unreadable.is_empty(),
             "in_flight": snapshot.as_ref().map_or(0, |snapshot| snapshot.in_flight),
+            "close_inactive_seconds": snapshot.as_ref().map_or(0, |snapshot| snapshot.close_inactive.as_secs()),
             "files": files.unwrap_or_default(),
+            "unreadable_files": unreadable,
             "last_error": self.last_error.to_json(),
         })
     }
@@ -117,8 +145,9 @@ fn file_status(file: &FileSnapshot) -> FileStatus {
         delivered_bytes: file.delivered_bytes,
         delivered_lines: file.delivered_lines,
         percent,
-        caught_up,
+        caught_up: caught_up && file.unterminated_bytes == 0,
         in_flight: file.unconfirmed,
+        unterminated_bytes: file.unterminated_bytes,
     }
 }
 
@@ -145,6 +174,7 @@ mod tests {
             delivered_lines: 0,
             read_bytes: read,
             partial_bytes: partial,
+            unterminated_bytes: 0,
             unconfirmed,
         }
     }
@@ -152,6 +182,28 @@ mod tests {
     #[test]
     fn a_line_still_being_written_does_not_hold_a_file_back() {
         assert_eq!(progress(&file(100, 100, 7, 0), 107), (100.0, true));
+    }
+
+    #[test]
+    fn unreadable_files_and_unfinished_last_lines_are_not_caught_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "id\n1\n2").unwrap();
+        let board = StatusBoard::new();
+        let waiting = FileSnapshot { path: path.clone(), unterminated_bytes: 1, ..file(5, 5, 1, 0) };
+        board.publish(Snapshot { files: vec![waiting], ..Snapshot::default() });
+        let json = board.to_json();
+        assert_eq!(
+            (json["caught_up"].as_bool(), json["files"][0]["unterminated_bytes"].as_u64()),
+            (Some(false), Some(1))
+        );
+        let unreadable = UnreadableFile { path: dir.path().join("b.csv"), error: "Permission denied".into() };
+        let finished = FileSnapshot { path, ..file(7, 7, 0, 0) };
+        board.publish(Snapshot { files: vec![finished], unreadable: vec![unreadable], ..Snapshot::default() });
+        let json = board.to_json();
+        assert_eq!(json["files"][0]["caught_up"], true);
+        assert_eq!(json["caught_up"], false, "an unreadable file waits: {json}");
+        assert_eq!(json["unreadable_files"][0]["error"], "Permission denied");
     }
 
     #[test]

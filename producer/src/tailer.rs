@@ -46,6 +46,11 @@ pub struct TailerSettings {
     pub header_rules: HeaderRules,
     /// When a valid order is flagged.
     pub flag_rules: FlagRules,
+    /// How long the file must stay unchanged before the bytes after its
+    /// last line terminator count as its final line and are published
+    /// (`--close-inactive`): many exporters omit the last newline, and a
+    /// line nobody finishes would otherwise never arrive.
+    pub final_line_after: Duration,
 }
 
 /// What one record of the file turned out to be.
@@ -342,11 +347,75 @@ impl FileTailer {
             match self.splitter.split(&self.buffer[self.split..]) {
                 Some(split) => push_sized(&mut records, self.take(split, now), max),
                 None if self.pending_record_len() > self.settings.max_record_bytes => self.start_skipping(),
-                None if self.read_more()? == 0 => break,
+                None if self.read_more()? == 0 => {
+                    self.pass_trailing_blank_lines();
+                    match self.take_final_line(now) {
+                        Some(record) => push_sized(&mut records, record, max),
+                        None => break,
+                    }
+                }
                 None => {}
             }
         }
         Ok(Poll::Records(records))
+    }
+
+    /// Blank lines at the file's end belong to no record (the next record
+    /// would skip them): passed at once, so a file ending with one is read
+    /// to its end, shows no unread bytes, and is released once it leaves
+    /// the inbox. Its saved position stays at its last record's end.
+    fn pass_trailing_blank_lines(&mut self) {
+        let pending = &self.buffer[self.split..];
+        if !pending.is_empty() && leading_blank_len(pending) == pending.len() {
+            self.lines += pending.iter().filter(|byte| **byte == b'\n').count() as u64;
+            self.split = self.buffer.len();
+        }
+    }
+
+    /// The bytes after the file's last line terminator as its final
+    /// record, once the file has not changed for
+    /// [`TailerSettings::final_line_after`]: the file is finished, and its
+    /// writer omitted the last newline. The record is split, parsed and
+    /// versioned like any other (its version is its offset's); reading
+    /// goes on after it, so bytes appended later are a record of their own,
+    /// at a larger offset and so a newer version. A quote still open is
+    /// closed by the file's end, as CSV readers do at the end of input.
+    fn take_final_line(&mut self, now: DateTime<Utc>) -> Option<TailedRecord> {
+        if self.skipping.is_some()
+            || self.pending_record_len() == 0
+            || self.unchanged_for() < self.settings.final_line_after
+        {
+            return None;
+        }
+        let split = [&b"\n"[..], b"\"\n"].into_iter().find_map(|end| self.split_with_end(end))?;
+        Some(self.take(split, now))
+    }
+
+    /// The pending bytes as one record, ended by `end` (bytes the file does
+    /// not have), or `None` when they are not exactly one record so ended.
+    fn split_with_end(&mut self, end: &[u8]) -> Option<SplitRecord> {
+        let mut ended = self.buffer[self.split..].to_vec();
+        ended.extend_from_slice(end);
+        let mut split = self.splitter.split(&ended).filter(|split| split.consumed == ended.len())?;
+        // The record ends at the file's last byte: nothing of `end` is in it.
+        split.consumed -= end.len();
+        split.newlines -= 1;
+        split.raw_len -= end.len() - 1;
+        Some(split)
+    }
+
+    /// Bytes after the file's last record that are not blank, when they
+    /// reach the file's end: a last line without its newline (still being
+    /// written, or never to be finished), published as the final line once
+    /// the file is unchanged for [`TailerSettings::final_line_after`].
+    pub fn unterminated_bytes(&self) -> u64 {
+        let end = self.buffer_offset + self.buffer.len() as u64;
+        let at_the_end = self.file.metadata().is_ok_and(|metadata| metadata.len() == end);
+        if at_the_end {
+            self.pending_record_len() as u64
+        } else {
+            0
+        }
     }
 
     fn pending_record_len(&self) -> usize {
@@ -651,7 +720,12 @@ mod tests {
     }
 
     fn settings() -> TailerSettings {
-        TailerSettings { max_record_bytes: 200, header_rules: HeaderRules::default(), flag_rules: FlagRules::default() }
+        TailerSettings {
+            max_record_bytes: 200,
+            header_rules: HeaderRules::default(),
+            flag_rules: FlagRules::default(),
+            final_line_after: Duration::from_secs(3600),
+        }
     }
 
     fn append(path: &Path, text: &[u8]) {
@@ -689,6 +763,73 @@ mod tests {
                 RecordOutcome::Header => "header".into(),
             })
             .collect()
+    }
+
+    #[test]
+    fn an_unterminated_last_line_waits_while_the_file_may_still_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        let tail = "2,11,2022-07-01 00:20,10.00,2.5";
+        append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n{tail}").as_bytes());
+        let mut tailer = open(&path);
+        assert_eq!(summary(&records(&mut tailer)), ["header", "order 1"]);
+        assert_eq!(tailer.unterminated_bytes(), tail.len() as u64, "named, not published");
+    }
+
+    #[test]
+    fn an_unterminated_last_line_is_the_final_line_of_a_finished_file_and_later_bytes_are_newer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n2,11,2022-07-01 00:20,10.00,2.5").as_bytes());
+        let finished = TailerSettings { final_line_after: Duration::ZERO, ..settings() };
+        let mut tailer = open_with(&path, finished.clone());
+        let read = records(&mut tailer);
+        assert_eq!(summary(&read), ["header", "order 1", "order 2"]);
+        let last = read.last().unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert_eq!((last.end.offset, last.end.lines), (size, 2), "delivered to the file's last byte");
+        assert_eq!(last.raw, b"2,11,2022-07-01 00:20,10.00,2.5");
+        assert_eq!(tailer.unterminated_bytes(), 0);
+        assert!(records(&mut tailer).is_empty(), "published once");
+
+        append(&path, b"\n3,12,2022-07-01 00:21,10.00,2.5\n");
+        let later = records(&mut tailer);
+        assert_eq!(summary(&later), ["order 3"]);
+        assert!(later[0].version > last.version, "an append after the final line is newer");
+        let mut resumed =
+            FileTailer::new(&path, File::open(&path).unwrap(), &tracked(&path, 1, last.end), finished).unwrap();
+        let after_restart = records(&mut resumed);
+        assert_eq!(summary(&after_restart), ["order 3"], "a restart resumes after the final line");
+        assert_eq!(after_restart[0].version, later[0].version);
+    }
+
+    #[test]
+    fn blank_lines_at_the_end_leave_nothing_unread_and_keep_line_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,2.5\n\r\n\n").as_bytes());
+        let mut tailer = open(&path);
+        assert_eq!(summary(&records(&mut tailer)), ["header", "order 1"]);
+        assert_eq!((tailer.bytes_behind().unwrap(), tailer.unterminated_bytes()), (0, 0));
+        let second = b"2,11,2022-07-01 00:20,10.00,2.5\n";
+        append(&path, second);
+        let later = records(&mut tailer);
+        assert_eq!(summary(&later), ["order 2"]);
+        assert_eq!(later[0].line, 5, "the blank lines still count");
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(later[0].offset, size - second.len() as u64, "its offset, so its version, is unchanged");
+    }
+
+    #[test]
+    fn a_final_line_with_its_quote_still_open_is_closed_by_the_end_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        append(&path, format!("{HEADER}1,10,2022-07-01 00:19,39.14,\"2.5").as_bytes());
+        let mut tailer = open_with(&path, TailerSettings { final_line_after: Duration::ZERO, ..settings() });
+        let read = records(&mut tailer);
+        assert_eq!(summary(&read), ["header", "order 1"]);
+        assert_eq!(read[1].raw, b"1,10,2022-07-01 00:19,39.14,\"2.5");
+        assert_eq!(read[1].end.offset, std::fs::metadata(&path).unwrap().len());
     }
 
     #[test]

@@ -10,8 +10,8 @@ use thiserror::Error;
 
 /// Prints what the pipeline is doing: each inbox file's delivery, whether
 /// the producer and consumer are up, lag per partition, freshness, dead
-/// letters pending. Exit code 0: caught up; 1: behind or a process down;
-/// 2: Kafka or PostgreSQL unreachable.
+/// letters pending. Exit code 0: caught up; 1: something waits or is
+/// missing (each named); 2: Kafka or PostgreSQL unreachable.
 #[derive(Clone, Debug, Parser)]
 #[command(name = "orderstream-status", version)]
 pub struct Config {
@@ -22,6 +22,11 @@ pub struct Config {
     /// The topic of the orders.
     #[command(flatten)]
     pub topic: connect::TopicArgs,
+
+    /// The dead-letter topic, whose intake into PostgreSQL is shown and
+    /// counts as waiting like the orders' lag.
+    #[command(flatten)]
+    pub dead_letter_topic: connect::DeadLetterTopicArgs,
 
     /// The consumer group whose lag is shown.
     #[command(flatten)]
@@ -96,6 +101,11 @@ impl Config {
         }
         self.kafka.validate()?;
         Ok(self.database.validate()?)
+    }
+
+    /// The topics the status reads: the orders and the dead letters.
+    pub fn topics(&self) -> crate::report::Topics {
+        crate::report::Topics { orders: self.topic.name.clone(), dead_letters: self.dead_letter_topic.name.clone() }
     }
 
     /// Which inbox files count (`--pattern`), for the progress line and the

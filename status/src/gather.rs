@@ -14,6 +14,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::config::Config;
+use crate::report::Topics;
 use crate::saved::{saved_delivery, SavedDelivery};
 
 /// Everything gathered in one look.
@@ -52,6 +53,9 @@ pub struct ProcessStatus {
 pub struct KafkaView {
     /// Partition → (low, high) watermark; empty when the topic does not exist.
     pub watermarks: BTreeMap<i32, (i64, i64)>,
+    /// The same for the dead-letter topic, which the consumer's dead-letter
+    /// intake reads into PostgreSQL; empty when it does not exist.
+    pub dead_letter_watermarks: BTreeMap<i32, (i64, i64)>,
     /// The group's members now.
     pub members: Vec<Member>,
     /// The group's state (`Stable`, `Empty`, `PreparingRebalance`, …).
@@ -72,6 +76,9 @@ pub struct Member {
 pub struct DatabaseView {
     /// Partition → next offset to apply, stored by the consumer with the rows.
     pub stored_offsets: BTreeMap<i32, i64>,
+    /// Partition → next dead-letter record to store, kept by the consumer's
+    /// dead-letter intake under the same group and the dead-letter topic.
+    pub dead_letter_stored_offsets: BTreeMap<i32, i64>,
     /// Rows in `orders`.
     pub orders: i64,
     /// Newest `read_at` (when the producer read the line).
@@ -138,8 +145,9 @@ async fn kafka_view(config: &Config) -> Result<KafkaView, Unreachable> {
     let brokers = kafka.brokers.clone();
     let unreachable = |reason: String| Unreachable::Kafka { brokers: brokers.clone(), reason };
     kafka.load_password_file().map_err(|error| unreachable(error.to_string()))?;
-    let (topic, group, timeout) = (config.topic.name.clone(), config.group.name.clone(), config.timeout);
-    tokio::task::spawn_blocking(move || read_kafka(&kafka, &topic, &group, timeout))
+    let topics = config.topics();
+    let (group, timeout) = (config.group.name.clone(), config.timeout);
+    tokio::task::spawn_blocking(move || read_kafka(&kafka, &topics, &group, timeout))
         .await
         .map_err(|join| unreachable(join.to_string()))?
         .map_err(|error| unreachable(error.to_string()))
@@ -147,22 +155,13 @@ async fn kafka_view(config: &Config) -> Result<KafkaView, Unreachable> {
 
 fn read_kafka(
     kafka: &connect::KafkaArgs,
-    topic: &str,
+    topics: &Topics,
     group: &str,
     timeout: Duration,
 ) -> Result<KafkaView, rdkafka::error::KafkaError> {
     let consumer: BaseConsumer = kafka.client_config().create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    let mut watermarks = BTreeMap::new();
-    for partition in partitions {
-        watermarks.insert(partition, consumer.fetch_watermarks(topic, partition, timeout)?);
-    }
+    let watermarks = read_watermarks(&consumer, &topics.orders, timeout)?;
+    let dead_letter_watermarks = read_watermarks(&consumer, &topics.dead_letters, timeout)?;
     let groups = consumer.fetch_group_list(Some(group), timeout)?;
     let described = groups.groups().iter().find(|g| g.name() == group);
     let members = described
@@ -174,7 +173,27 @@ fn read_kafka(
         })
         .unwrap_or_default();
     let group_state = described.map_or_else(|| "Dead".to_string(), |g| g.state().to_string());
-    Ok(KafkaView { watermarks, members, group_state })
+    Ok(KafkaView { watermarks, dead_letter_watermarks, members, group_state })
+}
+
+/// Partition → (low, high) watermark of `topic`; empty when it does not exist.
+fn read_watermarks(
+    consumer: &BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<BTreeMap<i32, (i64, i64)>, rdkafka::error::KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut watermarks = BTreeMap::new();
+    for partition in partitions {
+        watermarks.insert(partition, consumer.fetch_watermarks(topic, partition, timeout)?);
+    }
+    Ok(watermarks)
 }
 
 async fn database_view(config: &Config) -> Result<DatabaseView, Unreachable> {
@@ -186,9 +205,24 @@ async fn database_view(config: &Config) -> Result<DatabaseView, Unreachable> {
         .await
         .map_err(|_| unreachable(format!("no answer within {:?}", config.timeout)))?
         .map_err(|error| unreachable(connect::postgres::describe(&error)))?;
-    read_database(&client, &config.group.name, &config.topic.name)
+    read_database(&client, &config.group.name, &config.topic.name, &config.dead_letter_topic.name)
         .await
         .map_err(|error| unreachable(connect::postgres::describe(&error)))
+}
+
+/// Partition → next offset to apply of `topic`, as the group stored it.
+async fn stored_offsets(
+    client: &tokio_postgres::Client,
+    group: &str,
+    topic: &str,
+) -> Result<BTreeMap<i32, i64>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2",
+            &[&group, &topic],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
 /// Reads what the status needs, defensively: a table not created yet (a
@@ -198,6 +232,7 @@ async fn read_database(
     client: &tokio_postgres::Client,
     group: &str,
     topic: &str,
+    dead_letter_topic: &str,
 ) -> Result<DatabaseView, tokio_postgres::Error> {
     let present = client
         .query_one(
@@ -214,13 +249,8 @@ async fn read_database(
         (present.get(0), present.get(1), present.get(2), present.get(3));
     let mut view = DatabaseView { now: Some(present.get(4)), ..DatabaseView::default() };
     if offsets {
-        let rows = client
-            .query(
-                "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2",
-                &[&group, &topic],
-            )
-            .await?;
-        view.stored_offsets = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+        view.stored_offsets = stored_offsets(client, group, topic).await?;
+        view.dead_letter_stored_offsets = stored_offsets(client, group, dead_letter_topic).await?;
     }
     if orders {
         let row = client.query_one("SELECT count(*), max(read_at), max(written_at) FROM orders", &[]).await?;

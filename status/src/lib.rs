@@ -17,8 +17,12 @@
 //! The exit code says the pipeline's state: 0 when the producer and the
 //! consumer answer and everything is delivered and applied (lag from the
 //! offsets stored in PostgreSQL, the truth, against Kafka's high
-//! watermarks); 1 when something is behind or a process is down; 2 when
-//! Kafka or PostgreSQL cannot be reached, saying which and how to start it.
+//! watermarks, for the orders and the dead-letter intake); 1 when anything
+//! waits or is missing, each named: a process down, a file not delivered or
+//! that the producer cannot open, a last line waiting for its file to be
+//! finished, records not applied, records retention deleted before they
+//! were applied; 2 when Kafka or PostgreSQL cannot be reached, saying which
+//! and how to start it.
 //! It only reads: nothing it does changes the pipeline.
 
 mod config;
@@ -30,4 +34,4 @@ mod saved;
 pub use config::Config;
 pub use gather::gather;
 pub use progress::progress_line;
-pub use report::Report;
+pub use report::{Report, Topics};

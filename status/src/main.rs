@@ -21,7 +21,7 @@ async fn main_with(deprecated: Vec<connect::env::Alias>) {
         eprintln!("orderstream-status: invalid configuration: {}", connect::postgres::describe(&error));
         std::process::exit(INVALID_CONFIGURATION);
     }
-    let report = Report::new(gather(&config).await, &config.topic.name, &config.group.name);
+    let report = Report::new(gather(&config).await, &config.topics(), &config.group.name);
     if let Some(state_file) = &config.progress {
         println!("{}", progress_line(&report, state_file, &config.inbox, &config.inbox_matcher()));
     } else if config.json {

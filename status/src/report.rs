@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use orderstream_lag_exporter::lag::PartitionOffsets;
 use serde::Serialize;
 
-use crate::gather::{Gathered, Member, ProcessStatus};
+use crate::gather::{DatabaseView, Gathered, KafkaView, Member, ProcessStatus};
 use crate::saved::{FileSource, SavedDelivery, SavedFile};
 
 /// The pipeline's state, which is the exit code.
@@ -30,11 +31,30 @@ pub enum Verdict {
 pub struct PartitionLag {
     /// The partition.
     pub partition: i32,
+    /// The first offset Kafka still holds: retention deleted everything below.
+    pub low_watermark: i64,
     /// One past the last record written to it.
     pub high_watermark: i64,
     /// The next offset the group applies, as stored with the rows.
     pub stored_offset: Option<i64>,
-    /// Records written and not yet applied.
+    /// Records written and not yet applied, including those retention
+    /// deleted first: a lag that counted from the low watermark would read
+    /// 0 while records were lost.
+    pub lag: i64,
+    /// Records retention deleted before they were applied (the low
+    /// watermark above the stored offset): they can never be applied.
+    pub deleted_by_retention: i64,
+}
+
+/// The consumer's dead-letter intake: the dead-letter topic against the
+/// offsets the intake stored in PostgreSQL with the `dead_letters` rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetterIntake {
+    /// The dead-letter topic.
+    pub topic: String,
+    /// Lag per partition; empty when the topic does not exist yet.
+    pub partitions: Vec<PartitionLag>,
+    /// Dead letters on the topic not stored in `dead_letters` yet.
     pub lag: i64,
 }
 
@@ -80,6 +100,9 @@ pub struct Report {
     pub partitions: Vec<PartitionLag>,
     /// Total lag; `None` when Kafka or PostgreSQL did not answer.
     pub lag: Option<i64>,
+    /// The dead-letter intake's lag; `None` when Kafka or PostgreSQL did
+    /// not answer.
+    pub dead_letter_intake: Option<DeadLetterIntake>,
     /// Rows in `orders`.
     pub orders: Option<i64>,
     /// How fresh the data is.
@@ -92,7 +115,8 @@ pub struct Report {
 
 impl Report {
     /// Judges what was gathered.
-    pub fn new(gathered: Gathered, topic: &str, group: &str) -> Report {
+    pub fn new(gathered: Gathered, topics: &Topics, group: &str) -> Report {
+        let topic = topics.orders.as_str();
         let mut problems = Vec::new();
         let mut unreachable = Vec::new();
         let (files, saved_positions) = producer_files(&gathered.producer, gathered.saved, &mut problems);
@@ -114,8 +138,17 @@ impl Report {
                 problems.push(format!("the topic {topic} does not exist yet"));
             }
         }
-        if let Some(lag) = lag.filter(|lag| *lag > 0) {
-            problems.push(format!("{lag} record(s) in Kafka not applied to PostgreSQL yet"));
+        problems.extend(deleted_by_retention(topic, &partitions, "the consumer applied them"));
+        let waiting: i64 = partitions.iter().map(|p| p.lag - p.deleted_by_retention).sum();
+        if waiting > 0 {
+            problems.push(format!("{waiting} record(s) in Kafka not applied to PostgreSQL yet"));
+        }
+        let dead_letter_intake = match (&kafka, &database) {
+            (Ok(kafka), Ok(database)) => Some(dead_letter_intake(&topics.dead_letters, kafka, database)),
+            _ => None,
+        };
+        if let Some(intake) = &dead_letter_intake {
+            problems.extend(intake_problems(intake));
         }
         let state = if !unreachable.is_empty() {
             Verdict::Unreachable
@@ -138,6 +171,7 @@ impl Report {
             members: kafka.as_ref().map(|k| k.members.clone()).unwrap_or_default(),
             partitions,
             lag,
+            dead_letter_intake,
             orders: database.as_ref().map(|d| d.orders),
             freshness: database.as_ref().map(|d| Freshness {
                 newest_read_at: d.newest_read_at,
@@ -177,9 +211,14 @@ impl Report {
             let _ = writeln!(out, "  {:>12}  {:>12}  {:>6}  file", "size", "delivered", "%");
         }
         for file in &self.files {
+            let note = match (file["unreadable"].as_str(), file["unterminated_bytes"].as_u64()) {
+                (Some(error), _) => format!("  (UNREADABLE: {error})"),
+                (None, Some(bytes)) if bytes > 0 => format!("  ({bytes} bytes after the last newline)"),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "  {:>12}  {:>12}  {:>6.1}  {}",
+                "  {:>12}  {:>12}  {:>6.1}  {}{note}",
                 file["size"].as_u64().map_or("?".into(), |size| size.to_string()),
                 file["delivered_bytes"].as_u64().unwrap_or(0),
                 file["percent"].as_f64().unwrap_or(0.0),
@@ -207,6 +246,9 @@ impl Report {
         if let (Some(orders), Some(freshness)) = (self.orders, &self.freshness) {
             let ago = freshness.written_seconds_ago.map_or("never".into(), |s| format!("{s:.0} s ago"));
             let _ = writeln!(out, "\norders in PostgreSQL: {orders}; newest written {ago}");
+        }
+        if let Some(intake) = &self.dead_letter_intake {
+            let _ = writeln!(out, "dead-letter intake from {}: lag {}", intake.topic, intake.lag);
         }
         let pending: Vec<String> = self.dead_letters_pending.iter().map(|(r, n)| format!("{r} {n}")).collect();
         let _ = writeln!(
@@ -246,12 +288,21 @@ fn producer_files(
             if status["scanned"] != true {
                 problems.push("the producer has not looked at its inbox yet".into());
             }
-            (live_files(status), None)
+            let mut files = live_files(status);
+            problems.extend(unterminated_lines(&files, status["close_inactive_seconds"].as_u64()));
+            let unreadable = unreadable_files(status);
+            problems.extend(unreadable.iter().map(unreadable_problem));
+            files.extend(unreadable);
+            (files, None)
         }
         None => {
             problems.push(format!("the producer does not answer at {}", producer.addr));
             match saved {
-                Some(Ok(saved)) => (saved.files.iter().map(to_json).collect(), Some(saved.store)),
+                Some(Ok(saved)) => {
+                    let files: Vec<serde_json::Value> = saved.files.iter().map(to_json).collect();
+                    problems.extend(files.iter().filter(|file| file["unreadable"].is_string()).map(unreadable_problem));
+                    (files, Some(saved.store))
+                }
                 Some(Err(error)) => {
                     problems.push(format!("cannot read the producer's saved positions: {error}"));
                     (Vec::new(), None)
@@ -260,7 +311,13 @@ fn producer_files(
             }
         }
     };
-    let behind = files.iter().filter(|file| file["caught_up"] != true).count();
+    // Unreadable files and last lines waiting for their file to finish
+    // were named above, one sentence each.
+    let behind = files
+        .iter()
+        .filter(|file| file["caught_up"] != true && !file["unreadable"].is_string())
+        .filter(|file| file["unterminated_bytes"].as_u64().unwrap_or(0) == 0 || file["percent"] != 100.0)
+        .count();
     if behind > 0 {
         problems.push(format!("{behind} file(s) not completely delivered to Kafka yet"));
     }
@@ -278,21 +335,128 @@ fn live_files(status: &serde_json::Value) -> Vec<serde_json::Value> {
     files
 }
 
+/// The inbox files the producer cannot open, as files of the report
+/// (nothing of them delivered, `unreadable` saying why).
+fn unreadable_files(status: &serde_json::Value) -> Vec<serde_json::Value> {
+    let listed = status["unreadable_files"].as_array().cloned().unwrap_or_default();
+    listed
+        .iter()
+        .map(|file| {
+            let path = file["path"].as_str().unwrap_or("?");
+            let size = std::fs::metadata(path).ok().map(|metadata| metadata.len());
+            serde_json::json!({
+                "path": path,
+                "size": size,
+                "delivered_bytes": 0,
+                "delivered_lines": 0,
+                "percent": 0.0,
+                "caught_up": false,
+                "unreadable": file["error"],
+                "source": FileSource::Producer,
+            })
+        })
+        .collect()
+}
+
+/// "PATH cannot be opened (why): …" for a file of the report.
+fn unreadable_problem(file: &serde_json::Value) -> String {
+    format!(
+        "{} cannot be opened by the producer ({}): its lines wait; it is tried again on every scan",
+        file["path"].as_str().unwrap_or("?"),
+        file["unreadable"].as_str().unwrap_or("?"),
+    )
+}
+
+/// One sentence per file whose last line has no newline yet: it is
+/// published once the file is unchanged for `--close-inactive`.
+fn unterminated_lines(files: &[serde_json::Value], close_inactive_seconds: Option<u64>) -> Vec<String> {
+    let close_inactive = close_inactive_seconds
+        .map_or("?".to_string(), |seconds| humantime::format_duration(Duration::from_secs(seconds)).to_string());
+    files
+        .iter()
+        .filter_map(|file| {
+            let bytes = file["unterminated_bytes"].as_u64().filter(|bytes| *bytes > 0)?;
+            Some(format!(
+                "{}: {bytes} bytes after its last newline, published when the file is finished \
+                 (unchanged for close-inactive {close_inactive})",
+                file["path"].as_str().unwrap_or("?"),
+            ))
+        })
+        .collect()
+}
+
 fn to_json(file: &SavedFile) -> serde_json::Value {
     serde_json::to_value(file).expect("a saved file serialises")
 }
 
+/// The topics the status reads.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    /// The orders topic.
+    pub orders: String,
+    /// The dead-letter topic, read into PostgreSQL by the dead-letter intake.
+    pub dead_letters: String,
+}
+
 /// Lag of every partition of the topic against the offsets stored in
-/// PostgreSQL (a partition without one is behind by all it holds).
+/// PostgreSQL. A partition without one has had nothing applied: it is
+/// behind by everything ever written to it, and whatever retention already
+/// deleted of it is lost to the group.
 pub fn lag_per_partition(watermarks: &BTreeMap<i32, (i64, i64)>, stored: &BTreeMap<i32, i64>) -> Vec<PartitionLag> {
     watermarks
         .iter()
         .map(|(&partition, &(low, high))| {
             let stored_offset = stored.get(&partition).copied();
-            let lag = PartitionOffsets { partition, low, high, committed: stored_offset }.lag();
-            PartitionLag { partition, high_watermark: high, stored_offset, lag }
+            let offsets = PartitionOffsets { partition, low, high, committed: Some(stored_offset.unwrap_or(0)) };
+            PartitionLag {
+                partition,
+                low_watermark: low,
+                high_watermark: high,
+                stored_offset,
+                lag: offsets.lag(),
+                deleted_by_retention: offsets.deleted_before_committed(),
+            }
         })
         .collect()
+}
+
+/// One sentence per partition whose records retention deleted before
+/// `reader` (who was to take them).
+fn deleted_by_retention<'a>(
+    topic: &'a str,
+    partitions: &'a [PartitionLag],
+    reader: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    partitions.iter().filter(|p| p.deleted_by_retention > 0).map(move |p| {
+        format!(
+            "{} record(s) on {topic}/{} were deleted by retention before {reader} (stored offset {}, low watermark {})",
+            p.deleted_by_retention,
+            p.partition,
+            p.stored_offset.unwrap_or(0),
+            p.low_watermark,
+        )
+    })
+}
+
+/// The dead-letter topic against the offsets the intake stored.
+fn dead_letter_intake(topic: &str, kafka: &KafkaView, database: &DatabaseView) -> DeadLetterIntake {
+    let partitions = lag_per_partition(&kafka.dead_letter_watermarks, &database.dead_letter_stored_offsets);
+    let lag = partitions.iter().map(|p| p.lag).sum();
+    DeadLetterIntake { topic: topic.to_string(), partitions, lag }
+}
+
+/// What keeps the dead-letter intake from being caught up.
+fn intake_problems(intake: &DeadLetterIntake) -> Vec<String> {
+    let mut problems: Vec<String> =
+        deleted_by_retention(&intake.topic, &intake.partitions, "the dead-letter intake stored them").collect();
+    let waiting: i64 = intake.partitions.iter().map(|p| p.lag - p.deleted_by_retention).sum();
+    if waiting > 0 {
+        problems.push(format!(
+            "{waiting} dead letter(s) on {} not stored in PostgreSQL by the dead-letter intake yet",
+            intake.topic
+        ));
+    }
+    problems
 }
 
 #[cfg(test)]
@@ -310,8 +474,126 @@ mod tests {
         assert_eq!(lags, [10, 5, 0], "no stored offset: behind by everything held");
     }
 
+    /// Both processes up, every inbox file delivered; Kafka and PostgreSQL
+    /// as given.
+    fn gathered(kafka: KafkaView, database: DatabaseView) -> Gathered {
+        gathered_with_producer(serde_json::json!({ "version": "0", "scanned": true, "files": [] }), kafka, database)
+    }
+
+    fn gathered_with_producer(producer: serde_json::Value, kafka: KafkaView, database: DatabaseView) -> Gathered {
+        let process = |port, status| ProcessStatus {
+            addr: ([127, 0, 0, 1], port).into(),
+            up: true,
+            error: None,
+            status: Some(status),
+        };
+        Gathered {
+            producer: process(1, producer),
+            consumer: process(2, serde_json::json!({ "version": "0" })),
+            kafka: Ok(kafka),
+            database: Ok(database),
+            saved: None,
+        }
+    }
+
+    fn applied() -> (KafkaView, DatabaseView) {
+        let database = DatabaseView { stored_offsets: BTreeMap::from([(0, 5)]), ..DatabaseView::default() };
+        (kafka(BTreeMap::from([(0, (0, 5))]), BTreeMap::new()), database)
+    }
+
+    #[test]
+    fn an_inbox_file_the_producer_cannot_open_is_listed_and_waits() {
+        let producer = serde_json::json!({
+            "version": "0", "scanned": true, "files": [],
+            "unreadable_files": [{ "path": "inbox/b.csv", "error": "Permission denied (os error 13)" }],
+        });
+        let (kafka, database) = applied();
+        let report = Report::new(gathered_with_producer(producer, kafka, database), &topics(), "group");
+        assert_eq!(report.exit_code(), 1);
+        assert_eq!(
+            report.problems,
+            ["inbox/b.csv cannot be opened by the producer (Permission denied (os error 13)): its lines wait; \
+              it is tried again on every scan"]
+        );
+        assert_eq!(
+            (report.files[0]["path"].as_str(), report.files[0]["caught_up"].as_bool()),
+            (Some("inbox/b.csv"), Some(false))
+        );
+        assert!(report.render().contains("inbox/b.csv  (UNREADABLE: Permission denied"), "{}", report.render());
+    }
+
+    #[test]
+    fn a_last_line_without_its_newline_is_named_and_waits() {
+        let producer = serde_json::json!({
+            "version": "0", "scanned": true, "close_inactive_seconds": 300,
+            "files": [{ "path": "inbox/a.csv", "size": 142, "delivered_bytes": 100, "percent": 100.0,
+                        "caught_up": false, "unterminated_bytes": 42 }],
+        });
+        let (kafka, database) = applied();
+        let report = Report::new(gathered_with_producer(producer, kafka, database), &topics(), "group");
+        assert_eq!(report.exit_code(), 1);
+        assert_eq!(
+            report.problems,
+            ["inbox/a.csv: 42 bytes after its last newline, published when the file is finished \
+              (unchanged for close-inactive 5m)"]
+        );
+    }
+
+    fn kafka(orders: BTreeMap<i32, (i64, i64)>, dead_letters: BTreeMap<i32, (i64, i64)>) -> KafkaView {
+        KafkaView {
+            watermarks: orders,
+            dead_letter_watermarks: dead_letters,
+            members: Vec::new(),
+            group_state: "Stable".into(),
+        }
+    }
+
+    #[test]
+    fn records_deleted_by_retention_before_they_were_applied_are_not_caught_up() {
+        let database = DatabaseView { stored_offsets: BTreeMap::from([(0, 5), (3, 4)]), ..DatabaseView::default() };
+        let kafka = kafka(BTreeMap::from([(0, (0, 5)), (3, (10, 10))]), BTreeMap::new());
+        let report = Report::new(gathered(kafka, database), &topics(), "group");
+        assert_eq!(report.exit_code(), 1, "{:?}", report.problems);
+        assert_eq!(report.lag, Some(6), "the deleted records stay in the lag");
+        assert_eq!(report.partitions[1].deleted_by_retention, 6);
+        assert_eq!(
+            report.problems,
+            ["6 record(s) on orders/3 were deleted by retention before the consumer applied them \
+              (stored offset 4, low watermark 10)"]
+        );
+    }
+
+    #[test]
+    fn the_dead_letter_intake_lag_is_shown_and_waits() {
+        let database = DatabaseView {
+            stored_offsets: BTreeMap::from([(0, 5)]),
+            dead_letter_stored_offsets: BTreeMap::from([(0, 1)]),
+            ..DatabaseView::default()
+        };
+        let kafka = kafka(BTreeMap::from([(0, (0, 5))]), BTreeMap::from([(0, (0, 3)), (1, (0, 2))]));
+        let report = Report::new(gathered(kafka, database), &topics(), "group");
+        assert_eq!(report.exit_code(), 1);
+        assert_eq!(report.dead_letter_intake.as_ref().map(|intake| intake.lag), Some(4));
+        assert_eq!(
+            report.problems,
+            ["4 dead letter(s) on orders.dlq not stored in PostgreSQL by the dead-letter intake yet"]
+        );
+        assert!(report.render().contains("dead-letter intake from orders.dlq: lag 4"), "{}", report.render());
+    }
+
+    #[test]
+    fn everything_applied_and_stored_is_caught_up() {
+        let database = DatabaseView {
+            stored_offsets: BTreeMap::from([(0, 5)]),
+            dead_letter_stored_offsets: BTreeMap::from([(0, 3)]),
+            ..DatabaseView::default()
+        };
+        let kafka = kafka(BTreeMap::from([(0, (2, 5))]), BTreeMap::from([(0, (0, 3))]));
+        let report = Report::new(gathered(kafka, database), &topics(), "group");
+        assert_eq!(report.exit_code(), 0, "{:?}", report.problems);
+    }
+
     fn gathered_with_the_producer_down(saved: Result<SavedDelivery, String>) -> Gathered {
-        use crate::gather::{DatabaseView, KafkaView};
         let process = |port| ProcessStatus {
             addr: ([127, 0, 0, 1], port).into(),
             up: port != 1,
@@ -323,12 +605,17 @@ mod tests {
             consumer: process(2),
             kafka: Ok(KafkaView {
                 watermarks: BTreeMap::from([(0, (0, 3))]),
+                dead_letter_watermarks: BTreeMap::new(),
                 members: Vec::new(),
                 group_state: "Stable".into(),
             }),
             database: Ok(DatabaseView { stored_offsets: BTreeMap::from([(0, 3)]), ..DatabaseView::default() }),
             saved: Some(saved),
         }
+    }
+
+    fn topics() -> Topics {
+        Topics { orders: "orders".into(), dead_letters: "orders.dlq".into() }
     }
 
     #[test]
@@ -341,9 +628,10 @@ mod tests {
             percent: 75.0,
             caught_up: false,
             source: FileSource::SavedPositions,
+            unreadable: None,
         };
         let saved = Ok(SavedDelivery { store: "state/positions.json".into(), files: vec![file] });
-        let report = Report::new(gathered_with_the_producer_down(saved), "orders", "group");
+        let report = Report::new(gathered_with_the_producer_down(saved), &topics(), "group");
         assert_eq!(report.exit_code(), 1, "the producer is down");
         assert_eq!(report.files[0]["source"], "saved_positions");
         assert_eq!(report.files[0]["percent"], 75.0);
@@ -356,7 +644,7 @@ mod tests {
     #[test]
     fn an_unreadable_store_is_a_problem_not_an_empty_inbox() {
         let saved = Err("the position store state/positions.json is corrupt".into());
-        let report = Report::new(gathered_with_the_producer_down(saved), "orders", "group");
+        let report = Report::new(gathered_with_the_producer_down(saved), &topics(), "group");
         assert_eq!(report.exit_code(), 1);
         assert!(report.files.is_empty() && report.saved_positions.is_none());
         assert!(report.problems.iter().any(|problem| problem.contains("corrupt")), "{:?}", report.problems);

@@ -53,6 +53,10 @@ pub struct SavedFile {
     pub caught_up: bool,
     /// Always [`FileSource::SavedPositions`].
     pub source: FileSource,
+    /// Why the file cannot be opened, when it cannot: the producer cannot
+    /// read it either, and its lines wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 /// Reads the store in `state_dir` and each inbox file matching `matcher`;
@@ -66,7 +70,9 @@ pub fn saved_delivery(state_dir: &Path, inbox: &Path, matcher: &GlobMatcher) -> 
 /// One file against the store; a file that cannot be opened counts as
 /// nothing delivered.
 fn saved_file(saved: &SavedPositions, path: &Path, size: u64) -> SavedFile {
-    let delivered = std::fs::File::open(path).and_then(|file| saved.delivered(&file)).ok().flatten();
+    let opened = std::fs::File::open(path);
+    let unreadable = opened.as_ref().err().map(|error| error.to_string());
+    let delivered = opened.and_then(|file| saved.delivered(&file)).ok().flatten();
     let (delivered_bytes, delivered_lines) = delivered.map_or((0, 0), |position| (position.offset, position.lines));
     let (percent, caught_up) = share(delivered_bytes, size);
     SavedFile {
@@ -75,8 +81,9 @@ fn saved_file(saved: &SavedPositions, path: &Path, size: u64) -> SavedFile {
         delivered_bytes,
         delivered_lines,
         percent,
-        caught_up,
+        caught_up: caught_up && unreadable.is_none(),
         source: FileSource::SavedPositions,
+        unreadable,
     }
 }
 
