@@ -418,6 +418,8 @@ async fn a_backup_whose_only_lookalike_is_a_correction_is_refused_naming_it() {
     assert_eq!(scenario.topic_record_count(&scenario.topic), published, "nothing published: {said}");
     assert!(said.contains(&format!("epoch {correction_epoch} from ")), "the candidate is named: {said}");
     assert!(said.contains("line 151 differs") && said.contains("--epoch"), "{said}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaying_a_file_publishes_its_last_line_without_a_newline_with_its_original_version() {
     let scenario = Scenario::new("replay_final_line").await;

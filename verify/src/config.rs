@@ -143,12 +143,16 @@ impl Config {
     }
 
     /// How exports are read: exactly the producer's settings (flags do not
-    /// matter for accounting, so the producer's defaults are used).
+    /// matter for accounting, so the producer's defaults are used). Each
+    /// file is read as finished, as `replay` reads it: a last line without
+    /// its newline is a line like any other, stored once the producer
+    /// published it as the file's final line, in flight until then.
     pub fn reading(&self) -> TailerSettings {
         TailerSettings {
             max_record_bytes: self.max_record_bytes,
             header_rules: schema::HeaderRules { aliases: self.column_aliases.clone(), unknown: self.unknown_columns },
             flag_rules: schema::FlagRules::default(),
+            final_line_after: std::time::Duration::ZERO,
         }
     }
 
