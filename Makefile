@@ -18,12 +18,17 @@ BROKERS               ?= 1
 PROFILE               ?= release
 ORDERS                ?= 1000000
 SEED                  ?= 42
+# Where docs/operations.md is served: every alert's runbook link starts here
+# (`make run` and `make up`); and Alertmanager's configuration under `make run`.
+RUNBOOK_BASE_URL      ?= file://$(CURDIR)/docs/operations.md
+ALERTMANAGER_CONFIG   ?= compose/alertmanager/alertmanager.yml
 
 # The operator commands (status, dead letters, replay) run the binaries `make run` built.
 RELEASE_FLAG = $(if $(filter debug,$(PROFILE)),,--release)
 NEED_RUN     = test -f $(LOCAL)/env || { echo "$@: no $(LOCAL)/env: start the stack with \`make run\` first" >&2; exit 2; }
 
 export LOCAL INBOX ARCHIVE ARCHIVE_AFTER PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PARTITIONS PROFILE BROKERS
+export RUNBOOK_BASE_URL ALERTMANAGER_CONFIG
 
 .PHONY: help run demo status verify dead-letters redrive down clean test deps services test-services gen report report-screenshot bench bench-compare lint up secrets compose-check chaos chaos-cluster soak fuzz replay replay-topic
 
@@ -67,7 +72,7 @@ up: ## the whole stack in Docker Compose, built from this checkout (needs Docker
 	@test -f compose/.env || { echo "up: compose/.env is missing: run \`make secrets\` first" >&2; exit 1; }
 	@mkdir -p $(INBOX)
 	ORDERSTREAM_HOST_INBOX=$(abspath $(INBOX)) $(COMPOSE) -f $(COMPOSE_YML) up -d --build
-	@echo "up: starting; Grafana http://127.0.0.1:3000, Metabase http://127.0.0.1:3030, Prometheus http://127.0.0.1:9090 (docs/operations.md: \"Run with Docker\")"
+	@echo "up: starting; Grafana http://127.0.0.1:3000, Metabase http://127.0.0.1:3030, Prometheus http://127.0.0.1:9090, Alertmanager http://127.0.0.1:9093 (docs/operations.md: \"Run with Docker\")"
 
 secrets: ## write compose/.env with generated passwords for `make up` (never overwrites)
 	@bash scripts/secrets.sh

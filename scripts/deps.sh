@@ -10,6 +10,7 @@
 #   - native build tools for the Rust rdkafka crate (librdkafka built from source):
 #     gcc, g++, make, cmake, pkg-config, libssl-dev, zlib1g-dev
 #   - Prometheus and promtool       (prometheus)      -> prometheus
+#   - Alertmanager and amtool       (prometheus-alertmanager, amtool) -> prometheus-alertmanager
 #   - Chromium and a font           (/usr/bin/chromium) -> chromium fonts-dejavu-core
 #     (e2e/tests/report.rs lays the analysis report out in headless Chromium)
 #
@@ -39,6 +40,9 @@ java_major() {
 # The Debian package starts a system Prometheus where systemd runs; ours runs
 # apart, on its own port and data folder, so only the binaries matter here.
 have_prometheus() { have_cmd prometheus && have_cmd promtool; }
+# Likewise for Alertmanager: ours runs on PORT_RUN_ALERTMANAGER, not the
+# package's service.
+have_alertmanager() { have_cmd prometheus-alertmanager && have_cmd amtool; }
 # The report check needs a font too: --no-install-recommends skips chromium's.
 have_chromium() { [[ -x /usr/bin/chromium ]] && have_pkg fonts-dejavu-core; }
 have_java17() { have_cmd java && [[ "$(java_major)" =~ ^[0-9]+$ ]] && (( $(java_major) >= 17 )); }
@@ -57,6 +61,7 @@ ITEMS=(
   "libssl-dev|have_pkg libssl-dev|libssl-dev"
   "zlib1g-dev|have_pkg zlib1g-dev|zlib1g-dev"
   "prometheus + promtool|have_prometheus|prometheus"
+  "alertmanager + amtool|have_alertmanager|prometheus-alertmanager"
   "curl|have_cmd curl|curl"
   "chromium + font (report check)|have_chromium|chromium fonts-dejavu-core"
 )

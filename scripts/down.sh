@@ -25,6 +25,7 @@ stop_process producer
 stop_process consumer
 stop_process lag-exporter
 stop_process prometheus
+stop_process alertmanager
 [[ -d "$LOCAL/kafka" ]] && bash scripts/kafka.sh stop $(bash scripts/run-kafka-args.sh 1)
 [[ -d "$LOCAL/kafka-cluster" ]] && bash scripts/kafka.sh stop $(bash scripts/run-kafka-args.sh 3)
 [[ -d "$LOCAL/pg" ]] && bash scripts/postgres.sh stop "$LOCAL/pg" "$PG_PORT"

@@ -21,11 +21,16 @@
 #                replicated 3 times with min.insync.replicas=2 (scripts/run-kafka-args.sh;
 #                nodes 2 and 3 on KAFKA_2_PORT, KAFKA_3_PORT and their _CONTROLLER_PORT)
 #   PG_PORT, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PARTITIONS, PROFILE (release|debug)
-#   PRODUCER_METRICS_PORT, CONSUMER_METRICS_PORT, LAG_EXPORTER_METRICS_PORT, PROMETHEUS_PORT
+#   PRODUCER_METRICS_PORT, CONSUMER_METRICS_PORT, LAG_EXPORTER_METRICS_PORT, PROMETHEUS_PORT,
+#   ALERTMANAGER_PORT
 #   (the ports' defaults are in ports.env)
 #   DEMO         1 (`make demo`): sample orders into the default inbox, then run
 #   SAMPLE_ORDERS  how many sample orders (default 5000)
 #   CATCH_UP_TIMEOUT  seconds to wait for the pipeline to catch up (default 300)
+#   ALERTMANAGER_CONFIG  Alertmanager's configuration (default compose/alertmanager/alertmanager.yml:
+#                alerts kept for `make status` and amtool; alertmanager.example.yml shows receivers)
+#   RUNBOOK_BASE_URL  where docs/operations.md is served, the start of every alert's runbook_url
+#                (default file://<this checkout>/docs/operations.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +49,9 @@ PRODUCER_METRICS_PORT="${PRODUCER_METRICS_PORT:-$PORT_RUN_PRODUCER_METRICS}"
 CONSUMER_METRICS_PORT="${CONSUMER_METRICS_PORT:-$PORT_RUN_CONSUMER_METRICS}"
 LAG_EXPORTER_METRICS_PORT="${LAG_EXPORTER_METRICS_PORT:-$PORT_RUN_LAG_EXPORTER_METRICS}"
 PROMETHEUS_PORT="${PROMETHEUS_PORT:-$PORT_RUN_PROMETHEUS}"
+ALERTMANAGER_PORT="${ALERTMANAGER_PORT:-$PORT_RUN_ALERTMANAGER}"
+ALERTMANAGER_CONFIG="${ALERTMANAGER_CONFIG:-compose/alertmanager/alertmanager.yml}"
+RUNBOOK_BASE_URL="${RUNBOOK_BASE_URL:-file://$PWD/docs/operations.md}"
 CATCH_UP_TIMEOUT="${CATCH_UP_TIMEOUT:-300}"
 BROKERS="${BROKERS:-1}"
 [[ "$BROKERS" == 1 || "$BROKERS" == 3 ]] || { echo "run: error: BROKERS must be 1 or 3, got '$BROKERS'" >&2; exit 2; }
@@ -134,6 +142,7 @@ export ORDERSTREAM_PRODUCER_METRICS_ADDR='127.0.0.1:$PRODUCER_METRICS_PORT'
 export ORDERSTREAM_CONSUMER_METRICS_ADDR='127.0.0.1:$CONSUMER_METRICS_PORT'
 export ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR='127.0.0.1:$LAG_EXPORTER_METRICS_PORT'
 export PROMETHEUS_URL='http://127.0.0.1:$PROMETHEUS_PORT'
+export ORDERSTREAM_ALERTMANAGER_URL='http://127.0.0.1:$ALERTMANAGER_PORT'
 ENV
 if [[ -n "$ARCHIVE" ]]; then
   mkdir -p "$ARCHIVE"
@@ -176,15 +185,27 @@ start_once producer "$BIN/orderstream-producer"
 start_once consumer "$BIN/orderstream-consumer"
 start_once lag-exporter "$BIN/orderstream-lag-exporter"
 
+# Alertmanager (Debian's binary is prometheus-alertmanager): one instance,
+# so no cluster port (its default, 9094, is a Kafka node's under BROKERS=3).
+[[ -f "$ALERTMANAGER_CONFIG" ]] || die "ALERTMANAGER_CONFIG=$ALERTMANAGER_CONFIG does not exist"
+amtool check-config "$ALERTMANAGER_CONFIG" >/dev/null || die "amtool check-config rejected $ALERTMANAGER_CONFIG"
+mkdir -p "$LOCAL/alertmanager"
+start_once alertmanager prometheus-alertmanager --config.file="$(realpath "$ALERTMANAGER_CONFIG")" \
+  --storage.path="$LOCAL/alertmanager/data" --web.listen-address="127.0.0.1:$ALERTMANAGER_PORT" \
+  --cluster.listen-address=
+
 # Prometheus: the stack's scrape config and rules, with the Compose service
-# names pointed at this machine's ports.
+# names pointed at this machine's ports; alerts go to the Alertmanager above,
+# their runbook links start with RUNBOOK_BASE_URL.
 mkdir -p "$LOCAL/prometheus"
 rm -rf "$LOCAL/prometheus/rules" && cp -r compose/prometheus/rules "$LOCAL/prometheus/rules"
 sed -e "s/producer:9101/127.0.0.1:$PRODUCER_METRICS_PORT/" \
     -e "s/consumer:9102/127.0.0.1:$CONSUMER_METRICS_PORT/" \
     -e "s/lag-exporter:9103/127.0.0.1:$LAG_EXPORTER_METRICS_PORT/" \
+    -e "s/alertmanager:9093/127.0.0.1:$ALERTMANAGER_PORT/" \
     compose/prometheus/prometheus.yml > "$LOCAL/prometheus/prometheus.yml"
-start_once prometheus prometheus --config.file="$LOCAL/prometheus/prometheus.yml" \
+start_once prometheus env RUNBOOK_BASE_URL="$RUNBOOK_BASE_URL" prometheus \
+  --config.file="$LOCAL/prometheus/prometheus.yml" --enable-feature=expand-external-labels \
   --storage.tsdb.path="$LOCAL/prometheus/data" --web.listen-address="127.0.0.1:$PROMETHEUS_PORT"
 
 # Caught up: every inbox file delivered to Kafka (a last line without its
@@ -206,7 +227,7 @@ while :; do
   fi
   say "$progress"
   (( SECONDS < deadline )) || die "not caught up after ${CATCH_UP_TIMEOUT}s; see $LOCAL/log/ and \`make status\`"
-  for name in producer consumer lag-exporter prometheus; do
+  for name in producer consumer lag-exporter prometheus alertmanager; do
     alive "$(cat "$LOCAL/run/$name.pid")" || die "$name exited; see $LOCAL/log/$name.log"
   done
   sleep 1
@@ -241,7 +262,8 @@ orderstream is running and has caught up.
   inbox:                 $INBOX
   logs:                  $LOCAL/log/
   analysis report:       $LOCAL/report/index.html  (\`make report\` renders it again)
-  Prometheus:            http://127.0.0.1:$PROMETHEUS_PORT  (alerts: /alerts)
+  Prometheus:            http://127.0.0.1:$PROMETHEUS_PORT  (rules: /alerts)
+  Alertmanager:          http://127.0.0.1:$ALERTMANAGER_PORT  (firing alerts also in \`make status\`; receivers: docs/operations.md#receivers)
   metrics:               producer :$PRODUCER_METRICS_PORT, consumer :$CONSUMER_METRICS_PORT, lag exporter :$LAG_EXPORTER_METRICS_PORT  (/metrics, /healthz, /readyz)
 
 $try_it

@@ -22,13 +22,15 @@
 //!   straight to a topic, the consumer's totals.
 //! - [`topic`]: reading a topic back; [`kafka`] and [`postgres`]: private
 //!   brokers and clusters that a test may stop; [`prometheus`]: a real
-//!   Prometheus scraping the binaries.
+//!   Prometheus scraping the binaries; [`alertmanager`]: a real Alertmanager
+//!   with the repository's routes and inhibitions.
 
 use std::future::Future;
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod alertmanager;
 pub mod endpoints;
 pub mod kafka;
 pub mod postgres;

@@ -382,6 +382,16 @@ fn problems(sources: &Sources, helps: &BTreeMap<String, Help>) -> Vec<String> {
         problems.push("service prometheus does not load prometheus.compose.yml".into());
     }
 
+    // The lag exporter expects as many consumers as the stack runs: fewer
+    // members alert (OrderstreamConsumersMissing), so a mismatch pages forever.
+    let replicas = text(&compose["services"]["consumer"]["deploy"]["replicas"]);
+    let expected = environment(&compose["services"]["lag-exporter"]).get("ORDERSTREAM_EXPECTED_CONSUMERS").cloned();
+    if expected.as_deref() != Some(replicas.as_str()) {
+        problems.push(format!(
+            "service consumer runs {replicas} replicas, but lag-exporter expects ORDERSTREAM_EXPECTED_CONSUMERS={expected:?}"
+        ));
+    }
+
     // Images: pinned everywhere; Kafka the version the native stack runs.
     for (service, definition) in services(&compose) {
         match definition["image"].as_str() {
@@ -633,6 +643,7 @@ fn each_kind_of_drift_is_caught() {
         ("service kafka-init: logs are not rotated", compose_text, "max-file: \"3\"", "max-files: \"3\""),
         ("service lag-exporter has no memory limit", compose_text, "          memory: 128M\n", ""),
         ("service kafka has no CPU limit", compose_text, "          cpus: \"1.0\"\n", ""),
+        ("consumer runs 3 replicas, but lag-exporter expects", compose_text, "replicas: 2", "replicas: 3"),
         (
             "should be orderstream/producer:0.1.0",
             compose_text,

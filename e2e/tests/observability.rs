@@ -3,8 +3,10 @@
 //! expression of the dashboard and of the alert rules is evaluated against it.
 //! And what an on-call person relies on, read from the files: the dashboard
 //! works in any Grafana (no datasource uid) and filters every query by job;
-//! every alert waits before firing, links its runbook, and has promtool cases
-//! where it fires and where it does not.
+//! every alert waits before firing, links its runbook (absolute, from the
+//! configured base URL), and has promtool cases where it fires and where it
+//! does not; the pending dead letters are exported until someone resolves
+//! them.
 
 // End-to-end: built only with the feature `make test` turns on (docs/testing.md).
 #![cfg(feature = "integration-tests")]
@@ -142,6 +144,24 @@ async fn lag_stays_visible_when_no_consumer_is_alive() {
     assert!(visible, "lag of 300 not exported:\n{metrics}");
     let members = format!("orderstream_lag_exporter_group_members{{group=\"{}\"}}", scenario.group);
     assert_eq!(sample(&metrics, &members), Some(0.0), "no consumer is alive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_dead_letter_stays_exported_until_it_is_resolved() {
+    let scenario = Scenario::new("dead_letters_pending").await;
+    let good = order_line(1, 1, "5.00", "2.5");
+    scenario.append("a.csv", format!("{HEADER}{good}2,1,2022-07-01 10:00,-1,0\n").as_bytes());
+    let _consumer = scenario.start_consumer();
+    let _producer = scenario.start_producer();
+    let exporter = scenario.start_lag_exporter();
+    let pending = r#"orderstream_dead_letters_pending{reason="negative_amount",stage="producer"}"#;
+
+    let exported = poll_until(ARRIVAL, || async { exporter.metric(pending) == Some(1.0) }).await;
+    assert!(exported, "one pending bad line not exported:\n{}", get(&exporter.metrics_addr(), "/metrics").1);
+    // What `dead-letters resolve` does: the line was dealt with.
+    scenario.db().await.execute("UPDATE dead_letters SET resolved_at = now()", &[]).await.unwrap();
+    let cleared = poll_until(ARRIVAL, || async { exporter.metric(pending) == Some(0.0) }).await;
+    assert!(cleared, "a resolved dead letter still counts as pending: {:?}", exporter.metric(pending));
 }
 
 /// Every value under a `datasource` key, anywhere in the dashboard.
@@ -284,7 +304,8 @@ fn every_alert_waits_links_its_runbook_and_is_tested_firing_and_quiet() {
                 problems.push(format!("{alert} has no `for:`: one bad evaluation pages"));
             }
             let anchor = alert.to_lowercase();
-            let expected = format!("docs/operations.md#{anchor}");
+            // Absolute once Prometheus fills in its external label.
+            let expected = format!("{{{{ $externalLabels.runbook_base_url }}}}#{anchor}");
             if rule["annotations"]["runbook_url"].as_str() != Some(expected.as_str()) {
                 problems
                     .push(format!("{alert}: runbook_url is {:?}, not {expected}", rule["annotations"]["runbook_url"]));

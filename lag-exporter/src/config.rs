@@ -29,6 +29,13 @@ pub struct Config {
     #[command(flatten)]
     pub database: connect::DatabaseArgs,
 
+    /// How many consumers the group should have: the deployment's replica
+    /// count. Exported as `orderstream_lag_exporter_group_members_expected`
+    /// so that an alert can say "fewer consumers than configured" before the
+    /// last one is gone (one of N missing leaves the rest N-1 times the work).
+    #[arg(help_heading = "Observability", long, env = "ORDERSTREAM_EXPECTED_CONSUMERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub expected_consumers: u32,
+
     /// How often lag and freshness are measured, in milliseconds.
     #[arg(help_heading = "Observability", long, env = "ORDERSTREAM_LAG_INTERVAL_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval_ms: u64,
@@ -94,6 +101,8 @@ mod tests {
         .unwrap();
         config.validate().unwrap();
         assert!(Config::try_parse_from(["x", "--interval-ms", "0"]).is_err());
+        assert_eq!(config.expected_consumers, 1, "one consumer, as `make run` starts");
+        assert!(Config::try_parse_from(["x", "--expected-consumers", "0"]).is_err(), "a group of none is no group");
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter"), "{shown}");
         assert!(config.metrics_addr.ip().is_loopback(), "metrics bind loopback unless configured");

@@ -43,15 +43,15 @@ impl OffsetsUnreadable<'_> {
     }
 }
 
-/// The data's freshness could not be read from PostgreSQL.
-pub struct FreshnessUnreadable<'a> {
+/// Freshness and pending dead letters could not be read from PostgreSQL.
+pub struct DatabaseUnreadable<'a> {
     /// Why, with the server's own words and no secret.
     pub error: &'a str,
 }
 
-impl FreshnessUnreadable<'_> {
+impl DatabaseUnreadable<'_> {
     /// The log message.
-    pub const MESSAGE: &'static str = "Cannot read freshness from PostgreSQL.";
+    pub const MESSAGE: &'static str = "Cannot read freshness and dead letters from PostgreSQL.";
 
     /// Logs and counts it (`orderstream_lag_exporter_errors_total{source="database"}`).
     pub fn emit(&self, metrics: &ExporterMetrics) {
@@ -68,8 +68,8 @@ mod tests {
     fn failed_measurements_are_counted_by_source() {
         let metrics = ExporterMetrics::new();
         OffsetsUnreadable { error: &"timed out" }.emit(&metrics);
-        FreshnessUnreadable { error: "connection refused" }.emit(&metrics);
-        FreshnessUnreadable { error: "connection refused" }.emit(&metrics);
+        DatabaseUnreadable { error: "connection refused" }.emit(&metrics);
+        DatabaseUnreadable { error: "connection refused" }.emit(&metrics);
         assert_eq!(metrics.errors.with_label_values(&["kafka"]).get(), 1);
         assert_eq!(metrics.errors.with_label_values(&["database"]).get(), 2);
     }

@@ -1,11 +1,16 @@
 //! The series the exporter publishes. Backlog series share the
 //! `orderstream_backlog_` prefix across processes, one per pipeline stage:
 //! `unread_bytes` and `unacknowledged_records` (producer), `group_lag_records`
-//! and `freshness_seconds` (here).
+//! and `freshness_seconds` (here). `orderstream_dead_letters_pending` is the
+//! dead letters waiting for a person, read from PostgreSQL.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use prometheus::{Gauge, IntCounterVec, IntGauge, IntGaugeVec, Registry};
 use telemetry::Registrar;
 
+use crate::database::PendingDeadLetters;
 use crate::lag::GroupLag;
 
 /// Where a measurement can fail, the `source` label of
@@ -23,7 +28,13 @@ pub struct ExporterMetrics {
     deleted_before_committed: IntGaugeVec,
     group_lag: IntGaugeVec,
     members: IntGaugeVec,
+    expected_members: IntGaugeVec,
     freshness: Gauge,
+    dead_letters_pending: IntGaugeVec,
+    /// The (stage, reason) pairs ever published: one that has no pending
+    /// dead letter any more is set to 0 rather than dropped, so the series
+    /// never vanishes between two scrapes.
+    dead_letters_published: Arc<Mutex<BTreeSet<(String, String)>>>,
     last_success: IntGauge,
     /// Failed measurements by source ([`SOURCES`]), counted by the events.
     pub(crate) errors: IntCounterVec,
@@ -64,6 +75,17 @@ impl ExporterMetrics {
                 "Consumers in the group right now.",
                 &["group"],
             ),
+            expected_members: metrics.gauge_vec(
+                "orderstream_lag_exporter_group_members_expected",
+                "Consumers the group is configured to have (--expected-consumers).",
+                &["group"],
+            ),
+            dead_letters_pending: metrics.gauge_vec(
+                "orderstream_dead_letters_pending",
+                "Dead letters neither redriven nor resolved, by stage and reason.",
+                &["stage", "reason"],
+            ),
+            dead_letters_published: Arc::default(),
             freshness: metrics.float_gauge(
                 "orderstream_backlog_freshness_seconds",
                 "Seconds since the producer read the newest order committed to PostgreSQL.",
@@ -98,6 +120,25 @@ impl ExporterMetrics {
         self.members.with_label_values(&[group]).set(lag.members as i64);
     }
 
+    /// Publishes how many consumers the group should have, once at start.
+    pub fn expect_members(&self, group: &str, expected: u32) {
+        self.expected_members.with_label_values(&[group]).set(i64::from(expected));
+    }
+
+    /// Publishes the pending dead letters; pairs no longer pending go to 0.
+    pub fn observe_dead_letters_pending(&self, pending: &[PendingDeadLetters]) {
+        let mut published = self.dead_letters_published.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now: BTreeSet<(String, String)> =
+            pending.iter().map(|entry| (entry.stage.clone(), entry.reason.clone())).collect();
+        for (stage, reason) in published.difference(&now) {
+            self.dead_letters_pending.with_label_values(&[stage, reason]).set(0);
+        }
+        for entry in pending {
+            self.dead_letters_pending.with_label_values(&[&entry.stage, &entry.reason]).set(entry.count);
+        }
+        published.extend(now);
+    }
+
     /// Publishes the data's freshness.
     pub fn observe_freshness(&self, seconds: f64) {
         self.freshness.set(seconds);
@@ -120,6 +161,54 @@ mod tests {
     use super::*;
     use crate::lag::PartitionOffsets;
     use prometheus::{Encoder, TextEncoder};
+
+    fn exported(metrics: &ExporterMetrics) -> String {
+        let mut text = Vec::new();
+        TextEncoder::new().encode(&metrics.registry.gather(), &mut text).unwrap();
+        String::from_utf8(text).unwrap()
+    }
+
+    fn pending(stage: &str, reason: &str, count: i64) -> PendingDeadLetters {
+        PendingDeadLetters { stage: stage.into(), reason: reason.into(), count }
+    }
+
+    #[test]
+    fn pending_dead_letters_are_exported_and_go_to_zero_once_dealt_with() {
+        let metrics = ExporterMetrics::new();
+        metrics.observe_dead_letters_pending(&[
+            pending("producer", "invalid_amount", 3),
+            pending("consumer", "undecodable", 1),
+        ]);
+        let text = exported(&metrics);
+        assert!(
+            text.contains(r#"orderstream_dead_letters_pending{reason="invalid_amount",stage="producer"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"orderstream_dead_letters_pending{reason="undecodable",stage="consumer"} 1"#),
+            "{text}"
+        );
+
+        metrics.observe_dead_letters_pending(&[pending("producer", "invalid_amount", 1)]);
+        let text = exported(&metrics);
+        assert!(
+            text.contains(r#"orderstream_dead_letters_pending{reason="invalid_amount",stage="producer"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"orderstream_dead_letters_pending{reason="undecodable",stage="consumer"} 0"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_expected_group_size_is_exported() {
+        let metrics = ExporterMetrics::new();
+        metrics.expect_members("orderstream", 3);
+        assert!(
+            exported(&metrics).contains(r#"orderstream_lag_exporter_group_members_expected{group="orderstream"} 3"#)
+        );
+    }
 
     #[test]
     fn lag_is_exported_per_partition_and_in_total() {

@@ -11,13 +11,15 @@ use rdkafka::consumer::BaseConsumer;
 use telemetry::Readiness;
 
 use crate::config::Config;
-use crate::events::{ExporterStarted, FreshnessUnreadable, OffsetsUnreadable};
+use crate::database;
+use crate::events::{DatabaseUnreadable, ExporterStarted, OffsetsUnreadable};
 use crate::lag::read_group_lag;
 use crate::metrics::ExporterMetrics;
 
 /// Measures every `interval` until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let metrics = ExporterMetrics::new();
+    metrics.expect_members(&config.group.name, config.expected_consumers);
     let readiness = Readiness::new("no measurement yet");
     let bound = telemetry::serve(config.metrics_addr, metrics.registry.clone(), readiness.clone()).await?;
     if let Some(path) = &config.ready_file {
@@ -66,14 +68,18 @@ async fn measure(
             false
         }
     };
-    let database_ok = match freshness(database).await {
-        Ok(Some(seconds)) => {
-            metrics.observe_freshness(seconds);
+    let database_ok = match database::read(database).await {
+        Ok(reading) => {
+            if let Some(seconds) = reading.freshness_seconds {
+                metrics.observe_freshness(seconds);
+            }
+            if let Some(pending) = &reading.pending_dead_letters {
+                metrics.observe_dead_letters_pending(pending);
+            }
             true
         }
-        Ok(None) => true,
         Err(error) => {
-            FreshnessUnreadable { error: &connect::postgres::describe(&error) }.emit(metrics);
+            DatabaseUnreadable { error: &connect::postgres::describe(&error) }.emit(metrics);
             false
         }
     };
@@ -82,25 +88,4 @@ async fn measure(
         metrics.succeeded(now);
         readiness.ready();
     }
-}
-
-/// Seconds since the newest committed order was read; `None` while the table
-/// is empty or not created yet. Reads the `pipeline_freshness` view (which
-/// the read-only analyst role may), or `orders` before that view existed.
-async fn freshness(database: &Database) -> Result<Option<f64>, tokio_postgres::Error> {
-    let client = database.connect().await?;
-    let source: Option<String> = client
-        .query_one(
-            "SELECT CASE WHEN to_regclass('pipeline_freshness') IS NOT NULL THEN 'view'
-                         WHEN to_regclass('orders') IS NOT NULL THEN 'table' END",
-            &[],
-        )
-        .await?
-        .get(0);
-    let sql = match source.as_deref() {
-        Some("view") => "SELECT EXTRACT(EPOCH FROM clock_timestamp() - newest_read_at)::float8 FROM pipeline_freshness",
-        Some(_) => "SELECT EXTRACT(EPOCH FROM clock_timestamp() - max(read_at))::float8 FROM orders",
-        None => return Ok(None),
-    };
-    Ok(client.query_one(sql, &[]).await?.get(0))
 }

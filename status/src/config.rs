@@ -70,6 +70,12 @@ pub struct Config {
     #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_PATTERN", default_value = "*.csv")]
     pub pattern: String,
 
+    /// Where Alertmanager answers (`make run` writes it to `.local/env`):
+    /// its firing alerts are shown below the pipeline's state. Unset or not
+    /// answering is said, and never changes the exit code.
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_ALERTMANAGER_URL")]
+    pub alertmanager_url: Option<String>,
+
     /// Longest each part may take to answer before it counts as unreachable.
     #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_STATUS_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,

@@ -11,6 +11,7 @@
 //! | `saved`      | each inbox file's delivery from the producer's saved positions, when it is down |
 //! | `report`     | the verdict (caught up, behind, unreachable), the screen, the exit code    |
 //! | `progress`   | `--progress`: one line of orders loaded, rate and time left per call       |
+//! | `alerts`     | the alerts firing now, from Alertmanager; shown, never part of the verdict |
 //!
 //! # What it promises
 //!
@@ -25,12 +26,14 @@
 //! and how to start it.
 //! It only reads: nothing it does changes the pipeline.
 
+mod alerts;
 mod config;
 mod gather;
 mod progress;
 mod report;
 mod saved;
 
+pub use alerts::{ask as ask_alertmanager, AlertsView};
 pub use config::Config;
 pub use gather::gather;
 pub use progress::progress_line;

@@ -2,7 +2,7 @@
 //! the verdict (0 caught up, 1 behind, 2 unreachable).
 
 use clap::Parser;
-use orderstream_status::{gather, progress_line, Config, Report};
+use orderstream_status::{ask_alertmanager, gather, progress_line, Config, Report};
 
 /// Exit code of a configuration mistake (clap's own): not a pipeline state.
 const INVALID_CONFIGURATION: i32 = 64;
@@ -24,10 +24,16 @@ async fn main_with(deprecated: Vec<connect::env::Alias>) {
     let report = Report::new(gather(&config).await, &config.topics(), &config.group.name);
     if let Some(state_file) = &config.progress {
         println!("{}", progress_line(&report, state_file, &config.inbox, &config.inbox_matcher()));
-    } else if config.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("the report serialises"));
     } else {
-        print!("{}", report.render());
+        // Shown beside the verdict, never part of it.
+        let alerts = ask_alertmanager(config.alertmanager_url.as_deref(), config.timeout).await;
+        if config.json {
+            let mut document = serde_json::to_value(&report).expect("the report serialises");
+            document["alerts"] = serde_json::to_value(&alerts).expect("the alerts serialise");
+            println!("{}", serde_json::to_string_pretty(&document).expect("the report serialises"));
+        } else {
+            print!("{}{}", report.render(), alerts.render());
+        }
     }
     std::process::exit(report.exit_code());
 }
