@@ -234,6 +234,21 @@ impl Scenario {
         Process::spawn(&format!("{}-lag-exporter", self.name), command)
     }
 
+    /// Starts `orderstream-verify --every 2s` on this scenario's inbox,
+    /// producer state and database, serving its metrics.
+    pub fn start_verifier(&self) -> Process {
+        let mut command = Command::new(self.binary("orderstream-verify"));
+        self.common_env(&mut command);
+        command
+            .env("ORDERSTREAM_DATABASE_URL", &self.database_url)
+            .env("ORDERSTREAM_GROUP", &self.group)
+            .env("ORDERSTREAM_INBOX", self.inbox())
+            .env("ORDERSTREAM_STATE_DIR", self.state_dir())
+            .env("ORDERSTREAM_VERIFY_EVERY", "2s")
+            .env("ORDERSTREAM_VERIFY_METRICS_ADDR", "127.0.0.1:0");
+        Process::spawn(&format!("{}-verify", self.name), command)
+    }
+
     /// A connection to this scenario's database.
     pub async fn db(&self) -> tokio_postgres::Client {
         let (client, connection) = tokio_postgres::connect(&self.database_url, NoTls).await.unwrap();

@@ -64,11 +64,13 @@ async fn every_dashboard_and_alert_expression_evaluates_against_a_live_pipeline(
     let producer = scenario.start_producer();
     let exporter = scenario.start_lag_exporter();
     scenario.wait_for_orders(2_001, ARRIVAL).await;
+    let verifier = scenario.start_verifier();
 
     let targets = [
         ("producer", producer.metrics_addr()),
         ("consumer", consumer.metrics_addr()),
         ("lag-exporter", exporter.metrics_addr()),
+        ("verify", verifier.metrics_addr()),
     ];
     for (job, addr) in &targets {
         assert_eq!(get(addr, "/healthz").0, 200, "{job} /healthz");
@@ -81,10 +83,10 @@ async fn every_dashboard_and_alert_expression_evaluates_against_a_live_pipeline(
 
     let prometheus = Prometheus::start(&targets);
     let all_up = poll_until(ARRIVAL, || async {
-        prometheus.query("count(up == 1) == 3").is_ok_and(|result| !result.is_empty())
+        prometheus.query(&format!("count(up == 1) == {}", targets.len())).is_ok_and(|result| !result.is_empty())
     })
     .await;
-    assert!(all_up, "Prometheus never scraped all three processes: {:?}", prometheus.query("up"));
+    assert!(all_up, "Prometheus never scraped all {} processes: {:?}", targets.len(), prometheus.query("up"));
     // More lines while Prometheus watches, so rates have something to show.
     scenario.append("a.csv", (2_002..=2_200).map(|id| order_line(id, 1, "3.00", "6")).collect::<String>().as_bytes());
     scenario.wait_for_orders(2_200, ARRIVAL).await;
