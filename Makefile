@@ -150,6 +150,7 @@ soak: ## the pipeline at a steady rate for SOAK_MINUTES (default 30), memory sam
 fuzz: ## every cargo fuzz target (FUZZ_TARGETS: some) for FUZZ_SECONDS each (default 300; nightly toolchain)
 	@bash scripts/fuzz.sh
 
-lint: ## formatting and clippy
+lint: ## formatting, clippy on every crate and test (warnings are errors), rustdoc without warnings; CI runs it first
 	cargo fmt --all --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --features orderstream-e2e/integration-tests -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps

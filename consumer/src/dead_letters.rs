@@ -65,7 +65,7 @@ pub mod reasons {
 
 /// The longest `reason` stored, in bytes. The producer's kinds are short
 /// names; any `error_kind` header longer (from another tool) is cut to it
-/// (see [`bounded`]), since `reason` is indexed. Its exact value stays in
+/// (see `storable::bounded`), since `reason` is indexed. Its exact value stays in
 /// `raw_headers`.
 pub const REASON_MAX_BYTES: usize = 64;
 

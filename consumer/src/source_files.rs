@@ -20,7 +20,7 @@ use crate::storable::storable;
 pub struct FileHeader {
     /// The file.
     pub file: String,
-    /// The header's names as a JSON array, each made [`storable`].
+    /// The header's names as a JSON array, each made `storable`.
     pub columns: String,
     /// The smallest source version of the batch's records read with it.
     pub first_version: i64,
@@ -31,7 +31,7 @@ pub struct FileHeader {
 /// The distinct (file, header) pairs of the records, each with its earliest
 /// record. Records without a readable `columns` header (older producers)
 /// are left out. Pairs are told apart by the header as it is stored (names
-/// made [`storable`], re-serialised), so two spellings of one header (JSON
+/// made `storable`, re-serialised), so two spellings of one header (JSON
 /// whitespace, a NUL and its escape) are one pair, as the table sees them.
 pub fn file_headers<'a>(records: impl IntoIterator<Item = &'a OrderRecord>) -> Vec<FileHeader> {
     let mut earliest_as_sent: BTreeMap<(&str, &str), (i64, DateTime<Utc>)> = BTreeMap::new();
@@ -66,7 +66,7 @@ fn keep_earliest<K: Ord>(earliest: &mut BTreeMap<K, (i64, DateTime<Utc>)>, key: 
 }
 
 /// A `columns` header as `source_files` stores it: a JSON array of
-/// [`storable`] names; `None` when it is not a JSON array of strings.
+/// `storable` names; `None` when it is not a JSON array of strings.
 fn storable_columns(columns: &str) -> Option<String> {
     let names: Vec<String> = serde_json::from_str(columns).ok()?;
     let names: Vec<String> = names.iter().map(|name| storable(name).into_owned()).collect();

@@ -274,7 +274,7 @@ impl OrderMessage {
         OrderMessage { schema_version, order, flags, extra }
     }
 
-    /// Serialises to the JSON value. (Written out through [`FlatMessage`]
+    /// Serialises to the JSON value. (Written out through `FlatMessage`
     /// it costs the same: `flatten` is slow to read, not to write.)
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an order always serialises")
