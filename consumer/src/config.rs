@@ -137,7 +137,25 @@ pub enum Command {
     /// Read the topic again from an earlier point: moves the stored offsets
     /// (PostgreSQL) and the group's committed offsets (Kafka) back together.
     /// Refused while the group has live members.
-    Replay(crate::replay::TopicReplayArgs),
+    Replay(TopicReplayArgs),
+}
+
+/// Where the replay starts: exactly one of the two.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("to").required(true).args(["to_earliest", "to_datetime"])))]
+pub struct TopicReplayArgs {
+    /// From the first record Kafka still holds.
+    #[arg(long)]
+    pub to_earliest: bool,
+
+    /// From the first record written at or after this time (RFC 3339, e.g.
+    /// `2026-11-28T09:00:00Z`), found with Kafka's offsets-for-times.
+    #[arg(long)]
+    pub to_datetime: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Move the offsets; without it, only show what would move.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `orderstream-consumer dead-letters …`.

@@ -40,10 +40,12 @@ use crate::apply::{write_in_savepoints, ApplyError, BatchReport};
 use crate::config::Config;
 use crate::dead_letters::{self, ProducerDeadLetter};
 use crate::decode::record_bytes;
+use crate::error::ConsumerError;
 use crate::events::{DeadLetterIntakeCommitted, RecordSkipped};
+use crate::kafka::{after_commit, kafka_config, wait_for_topic, RebalanceContext};
 use crate::metrics::Metrics;
 use crate::offsets::{self, offset_ranges};
-use crate::run::{after_commit, kafka_config, retry_transient, wait_for_topic, ConsumerError, RebalanceContext};
+use crate::retry::retry_transient;
 use crate::status::StatusBoard;
 use telemetry::Readiness;
 

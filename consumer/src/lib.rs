@@ -24,7 +24,10 @@
 //! | `events`         | one type per happening: its log line and its metrics, emitted together   |
 //! | `status`         | `/status`: group, assigned partitions, rows/s, last error; the rate log   |
 //! | `storable`       | outside text made acceptable to PostgreSQL (no NUL), exact bytes beside it |
-//! | `run`            | the loop: batch, apply, retry, rebalance, shutdown                       |
+//! | `kafka`          | the Kafka clients: settings, rebalance tracking, topic wait, commit after the database |
+//! | `retry`          | transient failures retried with backoff, never skipped                   |
+//! | `error`          | why the consumer stops                                                   |
+//! | `run`            | the loop only: gather, apply, commit, shutdown                           |
 //!
 //! # Guarantee
 //!
@@ -44,13 +47,16 @@ pub mod config;
 pub mod db;
 pub mod dead_letters;
 pub mod decode;
+mod error;
 mod events;
 mod intake;
+mod kafka;
 mod metrics;
 pub mod migrate;
 mod offsets;
 mod redrive;
 pub mod replay;
+mod retry;
 mod run;
 pub mod source_files;
 mod status;
@@ -59,5 +65,6 @@ pub mod triage;
 pub mod upsert;
 
 pub use config::Config;
+pub use error::ConsumerError;
 pub use redrive::{redrive, RedriveError};
-pub use run::{run, ConsumerError};
+pub use run::run;

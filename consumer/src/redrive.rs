@@ -28,7 +28,7 @@ use tracing::info;
 use crate::config::Config;
 use crate::db::{self, DbError};
 use crate::dead_letters::decode_raw_headers;
-use crate::run::dead_letter_producer;
+use crate::kafka::dead_letter_producer;
 
 /// Why a redrive failed; nothing is marked redriven then.
 #[derive(Debug, Error)]

@@ -42,28 +42,11 @@ use rdkafka::{Offset, TopicPartitionList};
 use thiserror::Error;
 
 use crate::config::Config;
-use crate::run::kafka_config;
+use crate::config::TopicReplayArgs;
+use crate::kafka::kafka_config;
 
 /// How long each Kafka request may take.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Where the replay starts: exactly one of the two.
-#[derive(Debug, Clone, clap::Args)]
-#[command(group(clap::ArgGroup::new("to").required(true).args(["to_earliest", "to_datetime"])))]
-pub struct TopicReplayArgs {
-    /// From the first record Kafka still holds.
-    #[arg(long)]
-    pub to_earliest: bool,
-
-    /// From the first record written at or after this time (RFC 3339, e.g.
-    /// `2026-11-28T09:00:00Z`), found with Kafka's offsets-for-times.
-    #[arg(long)]
-    pub to_datetime: Option<DateTime<Utc>>,
-
-    /// Move the offsets; without it, only show what would move.
-    #[arg(long)]
-    pub yes: bool,
-}
 
 /// Why a replay was refused or failed.
 #[derive(Debug, Error)]

@@ -12,24 +12,19 @@
 //! Where to read from is decided by PostgreSQL: each batch transaction checks
 //! its positions against the stored offsets (see [`crate::offsets`]) and the
 //! consumer seeks back when it is ahead. Rebalances are tracked by
-//! [`RebalanceContext`]: records of partitions revoked while a batch was
+//! [`crate::kafka::RebalanceContext`]: records of partitions revoked while a batch was
 //! being gathered are dropped from it, never committed by the consumer that
 //! lost them; a consumer that lost partitions without knowing (a zombie) is
 //! stopped by the same offset check, under the same row lock.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::FutureProducer;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use thiserror::Error;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -38,109 +33,22 @@ use crate::apply::{apply_batch, ApplyError, BatchReport, Target};
 use crate::config::Config;
 use crate::db::{self, DbError};
 use crate::decode::{decode, record_bytes, Decoded};
+use crate::error::ConsumerError;
 use crate::events::{
-    ConsumerStarted, DatabaseUnavailable, DeadLetterProducerFailed, DeadLetterTopicUnwritable, FileHeaderUnrecorded,
-    OffsetsSkipped, PartitionsAssigned, PartitionsRevoked, RecordSkipped, SchemaMigrated, TotalsReached,
+    ConsumerStarted, FileHeaderUnrecorded, OffsetsSkipped, RecordSkipped, SchemaMigrated, TotalsReached,
 };
 use crate::intake;
+use crate::kafka::{after_commit, dead_letter_producer, kafka_config, wait_for_topic, RebalanceContext};
 use crate::metrics::Metrics;
 use crate::migrate::{migrate, MigrateError};
+use crate::retry::retry_transient;
 use crate::status::StatusBoard;
-use telemetry::{Readiness, ServeError};
+use telemetry::Readiness;
 
-/// Longest pause between two tries of a transient failure.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Longest a batch transaction may take before it is abandoned and retried.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often, at most, the totals are logged while records flow.
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
-
-/// Why the consumer stopped.
-#[derive(Debug, Error)]
-pub enum ConsumerError {
-    /// The database URL is unusable.
-    #[error("invalid database configuration")]
-    DatabaseConfig(#[from] connect::DatabaseConfigError),
-    /// The schema could not be brought up to date.
-    #[error(transparent)]
-    Migrate(#[from] MigrateError),
-    /// A Kafka client could not be created or subscribed.
-    #[error("Kafka")]
-    Kafka(#[from] KafkaError),
-    /// The database refused a batch for a reason retrying cannot fix and
-    /// that no single record explains (a missing table, a privilege).
-    #[error("batch refused")]
-    Write(#[source] ApplyError),
-    /// The dead-letter producer is in librdkafka's fatal state. The process
-    /// exits rather than rebuilding the client: the batch is not committed,
-    /// so a restart by the supervisor (Compose's `restart: unless-stopped`)
-    /// loses nothing, gets a new producer identity and fresh consumer and
-    /// pool too, and is the one path already proven by the crash tests; a
-    /// client swapped inside a running process would be a new, untested one.
-    #[error("the dead-letter producer is unusable; exiting so that the supervisor restarts the consumer with a new producer")]
-    DeadLetterProducer(#[source] ApplyError),
-    /// The ready file (`--ready-file`) cannot be written.
-    #[error("cannot write the ready file {path}")]
-    ReadyFile {
-        /// The file asked for.
-        path: std::path::PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The metrics endpoint cannot be opened.
-    #[error(transparent)]
-    Telemetry(#[from] ServeError),
-}
-
-/// Tracks which partitions this consumer owns, from the rebalance callbacks
-/// (run by librdkafka inside `recv`, i.e. while a batch is gathered, which
-/// overlaps the previous batch's write).
-pub struct RebalanceContext {
-    /// Partitions currently assigned.
-    assigned: Arc<Mutex<BTreeSet<i32>>>,
-    /// The topic subscribed to, for the rebalance events.
-    topic: String,
-    /// Where the rebalance events are counted.
-    metrics: Metrics,
-}
-
-impl ClientContext for RebalanceContext {}
-
-impl ConsumerContext for RebalanceContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(list) = rebalance {
-            let revoked = partitions(list);
-            PartitionsRevoked { topic: &self.topic, partitions: &revoked }.emit(&self.metrics);
-            if let Ok(mut assigned) = self.assigned.lock() {
-                revoked.iter().for_each(|p| {
-                    assigned.remove(p);
-                });
-            }
-        }
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(list) = rebalance {
-            let added = partitions(list);
-            PartitionsAssigned { topic: &self.topic, partitions: &added }.emit(&self.metrics);
-            if let Ok(mut assigned) = self.assigned.lock() {
-                assigned.extend(added);
-            }
-        }
-    }
-}
-
-impl RebalanceContext {
-    /// A context that keeps `assigned` up to date and counts the
-    /// rebalances of `topic` in `metrics`.
-    pub(crate) fn tracking(assigned: Arc<Mutex<BTreeSet<i32>>>, topic: &str, metrics: &Metrics) -> Self {
-        RebalanceContext { assigned, topic: topic.to_string(), metrics: metrics.clone() }
-    }
-}
-
-fn partitions(list: &TopicPartitionList) -> Vec<i32> {
-    list.elements().iter().map(|element| element.partition()).collect()
-}
 
 /// Runs the consumer until `shutdown` resolves. A batch being gathered when
 /// it does is abandoned (its records are read again next time); a batch being
@@ -326,87 +234,6 @@ fn owned_partitions_only(
     batch
 }
 
-/// After the database commit: seek partitions that were ahead of the stored
-/// offsets, and commit the stored offsets to Kafka (for lag monitoring; a
-/// lost commit only means records are read again and skipped).
-pub(crate) fn after_commit(
-    consumer: &StreamConsumer<RebalanceContext>,
-    topic: &str,
-    report: &BatchReport,
-    seeked: &mut BTreeMap<i32, i64>,
-) {
-    for (&partition, &offset) in &report.seeks {
-        info!(message = "Position ahead of the stored offset; seeking back.", partition, offset);
-        let sought = tokio::task::block_in_place(|| {
-            consumer.seek(topic, partition, Offset::Offset(offset), Duration::from_secs(10))
-        });
-        match sought {
-            Ok(()) => {
-                seeked.insert(partition, offset);
-            }
-            Err(error) => warn!(message = "Seek failed; the next batch checks again.", partition, %error),
-        }
-    }
-    for partition in report.next_offsets.keys() {
-        seeked.remove(partition);
-    }
-    if report.next_offsets.is_empty() {
-        return;
-    }
-    let mut offsets = TopicPartitionList::new();
-    for (&partition, &next) in &report.next_offsets {
-        if offsets.add_partition_offset(topic, partition, Offset::Offset(next)).is_err() {
-            return;
-        }
-    }
-    if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
-        warn!(message = "Kafka offset commit failed; only lag monitoring is affected.", %error);
-    }
-}
-
-/// Waits until the topic exists (the producer creates it), saying so once:
-/// a subscription to a missing topic would otherwise sit silent for minutes
-/// before librdkafka looks again. `false` if shutdown came first.
-pub(crate) async fn wait_for_topic<C: ConsumerContext>(
-    consumer: &StreamConsumer<C>,
-    topic: &str,
-    stop: &CancellationToken,
-) -> bool {
-    let mut said = false;
-    loop {
-        let exists = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(5))).map(
-            |metadata| {
-                metadata.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-            },
-        );
-        match exists {
-            Ok(true) => return true,
-            Ok(false) if !said => {
-                info!(message = "Topic does not exist yet; waiting for the producer to create it.", topic);
-                said = true;
-            }
-            Ok(false) => {}
-            Err(error) => warn!(message = "Cannot reach Kafka; retrying.", %error),
-        }
-        tokio::select! {
-            () = stop.cancelled() => return false,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-    }
-}
-
-/// The librdkafka settings shared by every client (brokers, TLS, SASL).
-pub(crate) fn kafka_config(config: &Config) -> ClientConfig {
-    config.kafka.client_config()
-}
-
-/// The producer of dead letters (`run`) and of redriven records (`redrive`):
-/// idempotent with `acks=all`, so a record the consumer lets go of is on the
-/// brokers once, and built here only so both uses keep the same guarantee.
-pub(crate) fn dead_letter_producer(config: &Config) -> Result<FutureProducer, KafkaError> {
-    kafka_config(config).set("enable.idempotence", "true").set("acks", "all").create()
-}
-
 async fn apply_migrations(pool: &Pool, metrics: &Metrics) -> Result<(), ApplyError> {
     let mut client = pool.get().await?;
     match migrate(&mut client).await {
@@ -484,66 +311,4 @@ where
         None => writing.await,
     };
     (written, (!stopped).then_some(batch))
-}
-
-/// Retries `attempt` while it fails transiently, with capped exponential
-/// backoff and jitter; consumption pauses meanwhile (nothing is read). Never
-/// skips: the same batch is tried again. `Ok(None)` if shutdown came first.
-pub(crate) async fn retry_transient<T, F, Fut>(
-    what: &str,
-    stop: &CancellationToken,
-    metrics: &Metrics,
-    readiness: &Readiness,
-    status: &StatusBoard,
-    mut attempt: F,
-) -> Result<Option<T>, ConsumerError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ApplyError>>,
-{
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match attempt().await {
-            Ok(value) => {
-                if backoff > Duration::from_millis(100) {
-                    readiness.ready();
-                }
-                return Ok(Some(value));
-            }
-            Err(error) if error.is_transient() => {
-                status.last_error.set(&format!("{what}: {}", connect::postgres::describe(&error)));
-                readiness.not_ready(error.unavailable());
-                let retry_in = backoff.mul_f64(0.5 + fastrand::f64());
-                match &error {
-                    ApplyError::DeadLetterTopic(_) => DeadLetterTopicUnwritable {
-                        operation: what,
-                        error: &connect::postgres::describe(&error),
-                        retry_in,
-                    }
-                    .emit(metrics),
-                    ApplyError::Database(_) => {
-                        DatabaseUnavailable { operation: what, error: &connect::postgres::describe(&error), retry_in }
-                            .emit(metrics)
-                    }
-                    ApplyError::DeadLetterProducerFatal { .. } => {}
-                }
-                tokio::select! {
-                    () = stop.cancelled() => return Ok(None),
-                    () = tokio::time::sleep(retry_in) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-            Err(error @ ApplyError::DeadLetterProducerFatal { .. }) => {
-                readiness.not_ready(error.unavailable());
-                status.last_error.set(&format!("{what}: {}", connect::postgres::describe(&error)));
-                DeadLetterProducerFailed { operation: what, error: &connect::postgres::describe(&error) }.emit();
-                return Err(ConsumerError::DeadLetterProducer(error));
-            }
-            Err(error) => {
-                readiness.not_ready("batch refused; exiting");
-                status.last_error.set(&format!("{what}: {}", connect::postgres::describe(&error)));
-                return Err(ConsumerError::Write(error));
-            }
-        }
-    }
 }

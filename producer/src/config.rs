@@ -142,7 +142,7 @@ pub enum Command {
     /// Publish one export again with its original versions (found on the
     /// topics, or `--epoch`), so that it restores missing rows without
     /// overriding later corrections; then exit.
-    Replay(crate::replay::ReplayArgs),
+    Replay(ReplayArgs),
 }
 
 /// Where the producer publishes, and how it reaches Kafka.
@@ -230,6 +230,35 @@ impl Config {
 /// Whether two paths name the same folder (as written, or once resolved).
 fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
     a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+}
+
+/// `orderstream-producer replay FILE`: the producer's other flags (Kafka,
+/// topics, `--max-record-bytes`, flag thresholds) come before `replay`, or
+/// from their environment variables, so the file is read as the producer reads it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// The export to publish again (in the inbox, in the archive, or a copy).
+    pub file: PathBuf,
+
+    /// The file's original epoch, when the topics cannot tell it (its records
+    /// were deleted by retention, or the file was edited since, so no
+    /// candidate agrees with it): the
+    /// `source_version` header of one of its records divided by 2^36. At most
+    /// 134217727 (`schema::message::MAX_EPOCH`): larger ones would wrap.
+    #[arg(long, env = "ORDERSTREAM_REPLAY_EPOCH", value_parser = parse_epoch)]
+    pub epoch: Option<u64>,
+
+    /// Longest the search of the topics for the file's epoch may take (it
+    /// reads the headers of every record). A duration: `10m`, `30s`.
+    #[arg(long, env = "ORDERSTREAM_REPLAY_SCAN_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub scan_timeout: Duration,
+}
+
+/// `--epoch`: a whole number no larger than the largest epoch, refused by
+/// the parser with the limit named, so no version made of it can wrap.
+fn parse_epoch(text: &str) -> Result<u64, String> {
+    let epoch: u64 = text.parse().map_err(|error| format!("{error}: an epoch is a whole number"))?;
+    schema::message::check_epoch(epoch).map_err(|refused| refused.to_string())
 }
 
 #[cfg(test)]

@@ -14,10 +14,12 @@
 //! | `epoch_floor` | the highest file epoch already on the topics, which new epochs stay above |
 //! | `archive`     | `--archive-dir`: checked at start, searched for files that left the inbox, moves across filesystems |
 //! | `positions`   | the delivered position of every file, saved atomically and durably; read back by `orderstream-status` |
-//! | `publisher`   | records → Kafka (orders topic, dead-letter topic)                     |
+//! | `publisher`   | records → Kafka (orders topic, dead-letter topic); what a refusal means for the record |
 //! | `metrics`     | the producer's Prometheus metrics                                     |
 //! | `events`      | one type per happening: its log line and its metrics, emitted together |
 //! | `status`      | `/status`: each file's size, delivered bytes and percentage; last error |
+//! | [`error`]     | why the producer stops                                                |
+//! | `inbox`       | the inbox's files: listing, renames, files that left it, archive and release |
 //! | `run`         | the loop tying them together, and shutdown                            |
 //! | [`replay`]    | `replay FILE`: one export published again with its original versions |
 //! | [`export`]    | one export read as the producer reads it, publishing nothing (`orderstream-verify`) |
@@ -33,6 +35,7 @@ mod archive;
 pub mod config;
 mod epoch_floor;
 pub mod epoch_search;
+pub mod error;
 mod events;
 pub mod export;
 mod identity;
@@ -46,6 +49,7 @@ mod tailer;
 mod watch;
 
 pub use config::Config;
+pub use error::ProducerError;
 pub use positions::{DeliveredPosition, PositionStoreError, SavedPositions};
 pub use publisher::PublishError;
-pub use run::{run, ProducerError};
+pub use run::run;

@@ -431,6 +431,100 @@ impl DecimalText {
     }
 }
 
+/// Why a record Kafka answered cannot count as delivered: the producer
+/// stops before it, its file's position still before the record.
+#[derive(Debug, Error)]
+pub enum DeliveryError {
+    /// Kafka refused a record for a reason that is not the record's own
+    /// (see `Refusal::NotTheRecord`), or refused a dead letter; its file's
+    /// position stays before it, so a restart sends it again.
+    #[error("Kafka refused the record from {file} at byte {offset} (a restart sends it again)")]
+    Delivery {
+        /// Source file.
+        file: String,
+        /// Where the refused record starts.
+        offset: u64,
+        /// Kafka's answer.
+        source: KafkaError,
+    },
+    /// Kafka refused an order for good, and then its dead letter too: the
+    /// line is in neither topic, so its file's position stays before it.
+    #[error("Kafka refused the order from {file} at byte {offset} ({refusal}), and its dead letter")]
+    DeadLetterRefused {
+        /// Source file.
+        file: String,
+        /// Where the refused record starts.
+        offset: u64,
+        /// Why the order was refused (Kafka's answer, as text).
+        refusal: String,
+        /// Why its dead letter was refused (boxed: errors stay small).
+        source: Box<KafkaError>,
+    },
+    /// The Kafka client failed fatally and can produce no more. The producer
+    /// exits rather than build a new client: librdkafka fails every queued
+    /// record with it, and sending all of them again in order from a new
+    /// client is exactly what a restart does from the saved positions; a
+    /// supervisor (compose `restart: unless-stopped`) restarts it.
+    #[error("the Kafka client failed fatally ({code:?}): {reason}; exiting so that a restart resumes from the saved positions")]
+    KafkaFatal {
+        /// librdkafka's fatal error code.
+        code: RDKafkaErrorCode,
+        /// librdkafka's explanation.
+        reason: String,
+    },
+}
+
+/// How a record Kafka accepted got there.
+pub(crate) enum Delivered {
+    /// As sent.
+    AsSent,
+    /// An order Kafka refused for good, dead-lettered instead.
+    DeadLetteredInstead {
+        /// Source file.
+        file: Arc<str>,
+        /// Where the record starts.
+        offset: u64,
+        /// Kafka's refusal.
+        refusal: KafkaError,
+    },
+}
+
+/// What Kafka's answer to one record means for the producer (see
+/// [`classify_refusal`]): an order refused for good is dead-lettered in its
+/// place; a record whose dead letter cannot be written, a refusal that is not
+/// about the record, or a fatal client stop the producer before the record.
+pub(crate) async fn settle(
+    publisher: &Publisher,
+    source: &RecordSource,
+    record: &TailedRecord,
+    answer: Result<(), KafkaError>,
+) -> Result<Delivered, DeliveryError> {
+    let Err(refusal) = answer else { return Ok(Delivered::AsSent) };
+    if let Some((code, reason)) = publisher.fatal_error() {
+        return Err(DeliveryError::KafkaFatal { code, reason });
+    }
+    let file = || source.file.to_string();
+    match (classify_refusal(&refusal), &record.outcome) {
+        (Refusal::RecordRejected, RecordOutcome::Order(..)) => {
+            match publisher.dead_letter_refused(source, record, &refusal).await {
+                Ok(()) => {
+                    Ok(Delivered::DeadLetteredInstead { file: source.file.clone(), offset: record.offset, refusal })
+                }
+                Err(dead_letter) => Err(DeliveryError::DeadLetterRefused {
+                    file: file(),
+                    offset: record.offset,
+                    refusal: refusal.to_string(),
+                    source: Box::new(dead_letter),
+                }),
+            }
+        }
+        (Refusal::ClientFatal, _) => {
+            Err(DeliveryError::KafkaFatal { code: RDKafkaErrorCode::Fatal, reason: refusal.to_string() })
+        }
+        _ => Err(DeliveryError::Delivery { file: file(), offset: record.offset, source: refusal }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,51 +32,24 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::DeliveryFuture;
 use rdkafka::{Offset, TopicPartitionList};
-use schema::message::{check_epoch, headers, stages};
+use schema::message::{headers, stages};
 use schema::OrderMessage;
 use thiserror::Error;
 
+use crate::config::ReplayArgs;
 use crate::config::{Config, KafkaConfig};
 use crate::epoch_search::{
     order_digest, Candidate, Candidates, FileLine, FileOrigin, LineContent, MatchKind, SeenRecord,
 };
+use crate::error::ProducerError;
 use crate::identity::{head_of, prefix_checksums, FileIdentity};
 use crate::positions::{DeliveredPosition, TrackedFile};
 use crate::publisher::{client_config, Enqueued, PublishError, Publisher, RecordSource};
-use crate::run::{settle, Delivered, ProducerError};
+use crate::publisher::{settle, Delivered};
 use crate::tailer::{FileTailer, Poll, RecordOutcome, TailedRecord, TailerSettings};
 
 /// Records read from the file per turn.
 const READ_BATCH: usize = 1_000;
-
-/// `orderstream-producer replay FILE`: the producer's other flags (Kafka,
-/// topics, `--max-record-bytes`, flag thresholds) come before `replay`, or
-/// from their environment variables, so the file is read as the producer reads it.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ReplayArgs {
-    /// The export to publish again (in the inbox, in the archive, or a copy).
-    pub file: PathBuf,
-
-    /// The file's original epoch, when the topics cannot tell it (its records
-    /// were deleted by retention, or the file was edited since, so no
-    /// candidate agrees with it): the
-    /// `source_version` header of one of its records divided by 2^36. At most
-    /// 134217727 (`schema::message::MAX_EPOCH`): larger ones would wrap.
-    #[arg(long, env = "ORDERSTREAM_REPLAY_EPOCH", value_parser = parse_epoch)]
-    pub epoch: Option<u64>,
-
-    /// Longest the search of the topics for the file's epoch may take (it
-    /// reads the headers of every record). A duration: `10m`, `30s`.
-    #[arg(long, env = "ORDERSTREAM_REPLAY_SCAN_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
-    pub scan_timeout: Duration,
-}
-
-/// `--epoch`: a whole number no larger than the largest epoch, refused by
-/// the parser with the limit named, so no version made of it can wrap.
-fn parse_epoch(text: &str) -> Result<u64, String> {
-    let epoch: u64 = text.parse().map_err(|error| format!("{error}: an epoch is a whole number"))?;
-    check_epoch(epoch).map_err(|refused| refused.to_string())
-}
 
 /// Why a replay stopped.
 #[derive(Debug, Error)]

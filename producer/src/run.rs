@@ -19,25 +19,25 @@ use chrono::Utc;
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesOrdered, StreamExt};
 use globset::GlobMatcher;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use schema::message::{check_epoch, clock_epoch, EpochOutOfRange};
 use schema::{Flag, RejectionKind};
-use telemetry::{Readiness, ServeError};
-use thiserror::Error;
+use telemetry::Readiness;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use crate::archive::{copy_of, ArchiveError, ArchiveFolder, Moved};
+use crate::archive::{copy_of, ArchiveFolder, Moved};
 use crate::config::Config;
 use crate::epoch_floor::EpochFloorReader;
+use crate::error::ProducerError;
 use crate::events::{
     FileArchived, FileFollowed, FileMissing, FileRenamed, FileTruncated, FileUnreadable, HeaderUnusable,
     NewColumnsSeen, OrderRefusedByKafka, PositionsSavedAgain, PositionsUnsaveable, ProducerStarted, ProducerStopped,
 };
 use crate::identity::{FileIdentity, FileKey};
 use crate::metrics::ProducerMetrics;
-use crate::positions::{DeliveredPosition, PositionStore, PositionStoreError, TrackedFile};
-use crate::publisher::{classify_refusal, Enqueued, PublishError, Publisher, RecordSource, Refusal};
+use crate::positions::{DeliveredPosition, PositionStore, TrackedFile};
+use crate::publisher::{settle, Delivered, DeliveryError, Enqueued, Publisher, RecordSource};
 use crate::status::{progress, FileSnapshot, Snapshot, StatusBoard, UnreadableFile};
 use crate::tailer::{
     start_point, FileTailer, HeaderNotice, Poll, RecordOutcome, StartPoint, TailedRecord, TailerSettings,
@@ -61,96 +61,6 @@ const EPOCH_FLOOR_TIMEOUT: Duration = Duration::from_secs(30);
 /// it (Kafka away) they get them from the counter and the clock alone.
 const EPOCH_REFRESH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Why the producer stopped.
-#[derive(Debug, Error)]
-pub enum ProducerError {
-    /// Kafka refused a record or a topic.
-    #[error(transparent)]
-    Publish(#[from] PublishError),
-    /// Kafka refused a record for a reason that is not the record's own
-    /// (see `Refusal::NotTheRecord`), or refused a dead letter; its file's
-    /// position stays before it, so a restart sends it again.
-    #[error("Kafka refused the record from {file} at byte {offset} (a restart sends it again)")]
-    Delivery {
-        /// Source file.
-        file: String,
-        /// Where the refused record starts.
-        offset: u64,
-        /// Kafka's answer.
-        source: KafkaError,
-    },
-    /// Kafka refused an order for good, and then its dead letter too: the
-    /// line is in neither topic, so its file's position stays before it.
-    #[error("Kafka refused the order from {file} at byte {offset} ({refusal}), and its dead letter")]
-    DeadLetterRefused {
-        /// Source file.
-        file: String,
-        /// Where the refused record starts.
-        offset: u64,
-        /// Why the order was refused (Kafka's answer, as text).
-        refusal: String,
-        /// Why its dead letter was refused (boxed: errors stay small).
-        source: Box<KafkaError>,
-    },
-    /// The Kafka client failed fatally and can produce no more. The producer
-    /// exits rather than build a new client: librdkafka fails every queued
-    /// record with it, and sending all of them again in order from a new
-    /// client is exactly what a restart does from the saved positions; a
-    /// supervisor (compose `restart: unless-stopped`) restarts it.
-    #[error("the Kafka client failed fatally ({code:?}): {reason}; exiting so that a restart resumes from the saved positions")]
-    KafkaFatal {
-        /// librdkafka's fatal error code.
-        code: RDKafkaErrorCode,
-        /// librdkafka's explanation.
-        reason: String,
-    },
-    /// The positions could not be read at start.
-    #[error(transparent)]
-    Positions(#[from] PositionStoreError),
-    /// The metrics endpoint cannot be opened.
-    #[error(transparent)]
-    Telemetry(#[from] ServeError),
-    /// The highest epoch on the topics cannot be read at start; without it
-    /// a producer whose state folder was lost could version new files below
-    /// ones already published.
-    #[error("cannot read the highest file epoch on the topics")]
-    EpochFloor(#[source] KafkaError),
-    /// The wall clock is past the last epoch (mid-2062): a file read now
-    /// could only be versioned by wrapping, below every stored record.
-    #[error("the clock ({now}) is past the last file epoch (mid-2062): a new file's versions would wrap")]
-    ClockPastLastEpoch {
-        /// The clock's time.
-        now: chrono::DateTime<Utc>,
-        /// The clock's epoch, refused.
-        source: EpochOutOfRange,
-    },
-    /// Every epoch up to the largest was given (the topics or the saved
-    /// state hold the largest, e.g. after a replay with `--epoch` at the
-    /// limit): a new or rewritten file cannot be versioned above them.
-    #[error("no file epoch is left above those already given: a new file's versions would wrap")]
-    NoEpochLeft(#[source] EpochOutOfRange),
-    /// The ready file (`--ready-file`) cannot be written.
-    #[error("cannot write the ready file {path}")]
-    ReadyFile {
-        /// The file asked for.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The archive folder (`--archive-dir`) cannot be created, listed or,
-    /// with `--archive-after`, written.
-    #[error(transparent)]
-    Archive(#[from] ArchiveError),
-    /// The inbox folder cannot be listed at start.
-    #[error("cannot list the inbox {path}")]
-    Inbox {
-        /// The inbox.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-}
-
 /// What a confirmed record was, for counting.
 enum Sent {
     Order(Vec<Flag>),
@@ -165,22 +75,7 @@ struct Confirmation {
     end: DeliveredPosition,
     sent: Sent,
     read_at: Instant,
-    result: Result<Delivered, ProducerError>,
-}
-
-/// How a record Kafka accepted got there.
-pub(crate) enum Delivered {
-    /// As sent.
-    AsSent,
-    /// An order Kafka refused for good, dead-lettered instead.
-    DeadLetteredInstead {
-        /// Source file.
-        file: Arc<str>,
-        /// Where the record starts.
-        offset: u64,
-        /// Kafka's refusal.
-        refusal: KafkaError,
-    },
+    result: Result<Delivered, DeliveryError>,
 }
 
 /// Kafka's answer to one record, as the delivery future gets it.
@@ -891,7 +786,7 @@ impl Producer {
                 let described = connect::postgres::describe(&error);
                 self.readiness.not_ready(&format!("stopping: {described}"));
                 self.status.last_error.set(&described);
-                return Err(error);
+                return Err(error.into());
             }
         };
         if let Some(followed) = self.followed.get_mut(&confirmation.key) {
@@ -994,42 +889,6 @@ fn log_progress(stretch: &mut Stretch, file: &FileSnapshot, size: u64) {
                   size, percent = format!("{percent:.1}"), in_flight = file.unconfirmed);
         }
         _ => {}
-    }
-}
-
-/// What Kafka's answer to one record means for the producer (see
-/// [`classify_refusal`]): an order refused for good is dead-lettered in its
-/// place; a record whose dead letter cannot be written, a refusal that is not
-/// about the record, or a fatal client stop the producer before the record.
-pub(crate) async fn settle(
-    publisher: &Publisher,
-    source: &RecordSource,
-    record: &TailedRecord,
-    answer: Result<(), KafkaError>,
-) -> Result<Delivered, ProducerError> {
-    let Err(refusal) = answer else { return Ok(Delivered::AsSent) };
-    if let Some((code, reason)) = publisher.fatal_error() {
-        return Err(ProducerError::KafkaFatal { code, reason });
-    }
-    let file = || source.file.to_string();
-    match (classify_refusal(&refusal), &record.outcome) {
-        (Refusal::RecordRejected, RecordOutcome::Order(..)) => {
-            match publisher.dead_letter_refused(source, record, &refusal).await {
-                Ok(()) => {
-                    Ok(Delivered::DeadLetteredInstead { file: source.file.clone(), offset: record.offset, refusal })
-                }
-                Err(dead_letter) => Err(ProducerError::DeadLetterRefused {
-                    file: file(),
-                    offset: record.offset,
-                    refusal: refusal.to_string(),
-                    source: Box::new(dead_letter),
-                }),
-            }
-        }
-        (Refusal::ClientFatal, _) => {
-            Err(ProducerError::KafkaFatal { code: RDKafkaErrorCode::Fatal, reason: refusal.to_string() })
-        }
-        _ => Err(ProducerError::Delivery { file: file(), offset: record.offset, source: refusal }),
     }
 }
 
