@@ -6,6 +6,8 @@
 -- x-title: Month
 -- y-title: Average basket of recurring customers
 -- money: recurring_average_basket
+-- looks back: 2 months
+-- short history: they count customers as new who may have ordered before it
 WITH months AS (
     SELECT DISTINCT month FROM analysis_orders
 ), recurring AS (

@@ -4,6 +4,9 @@
 -- value: ratio
 -- money: one_time_sales, recurring_sales
 -- decimal: ratio
+-- window months: 3
+-- looks back: window
+-- short history: customers who ordered before it may count as one-time
 WITH anchor AS (
     SELECT coalesce([[ {{month}}::date, ]] last_month) AS month FROM analysis_anchor
 ), customers AS (

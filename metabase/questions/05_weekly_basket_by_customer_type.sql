@@ -7,6 +7,8 @@
 -- y-title: Average basket
 -- money: average_basket
 -- window months: 3
+-- looks back: window
+-- short history: customers who ordered before it may count as one-time
 WITH anchor AS (
     SELECT coalesce([[ {{month}}::date, ]] last_month) AS month FROM analysis_anchor
 ), window_orders AS (

@@ -7,6 +7,8 @@
 -- y-title: Days between consecutive orders
 -- decimal: average_days_between_orders
 -- window months: 2
+-- looks back: 2 months
+-- short history: an order whose customer last ordered before it is not counted as a repeat, and longer gaps cannot appear
 WITH anchor AS (
     SELECT coalesce([[ {{month}}::date, ]] last_month) AS month FROM analysis_anchor
 )
