@@ -82,8 +82,16 @@ async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
             println!("report written to {}", output.display());
         }
         Command::ProvisionMetabase(args) => {
-            let provisioned = tokio::task::spawn_blocking(move || provision(&args, &questions)).await??;
-            println!("{provisioned}");
+            match tokio::task::spawn_blocking(move || provision(&args, &questions)).await? {
+                Ok(provisioned) => println!("{provisioned}"),
+                Err(error) => {
+                    // Its own exit code, so that a wrong secret (3) or no
+                    // Metabase at the URL (4) can be told apart by a script.
+                    let code = error.exit_code();
+                    eprintln!("Error: {:?}", anyhow::Error::from(error));
+                    std::process::exit(code.into());
+                }
+            }
         }
     }
     Ok(())
