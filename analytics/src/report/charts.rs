@@ -59,9 +59,9 @@ pub struct Chart {
     /// Shown above the plot (in HTML, where it can wrap): "Sales per week".
     pub title: String,
     /// The x axis title: "Week (Monday to Sunday)".
-    x_axis: String,
+    pub(super) x_axis: String,
     /// The y axis title, with its unit: "Orders (count)".
-    y_axis: String,
+    pub(super) y_axis: String,
     /// The periods on the x axis.
     period: Period,
     /// The first day of each period on the x axis, in order.

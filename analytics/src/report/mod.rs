@@ -332,6 +332,48 @@ mod tests {
         assert!(html.contains("the 3-month window July – September 2022 starts before it"), "the card says so: {html}");
     }
 
+    /// A one-row answer shaped as `question`'s header says (x then y columns).
+    fn shaped_like(question: &Question) -> Answer {
+        let presentation = question.presentation().unwrap();
+        let columns: Vec<String> = presentation.x.iter().chain(&presentation.y).cloned().collect();
+        let row = columns
+            .iter()
+            .enumerate()
+            .map(|(index, _)| match index {
+                0 => Cell::Date(date(2022, 8, 1)),
+                _ if index < presentation.x.len() => Cell::Text("recurring".into()),
+                _ => number("42"),
+            })
+            .collect();
+        Answer { columns, rows: vec![row] }
+    }
+
+    #[test]
+    fn report_charts_and_metabase_cards_carry_the_same_axis_titles() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../metabase/questions");
+        let charted: Vec<Question> = crate::questions::load_questions(&folder)
+            .unwrap()
+            .into_iter()
+            .filter(|q| q.in_report() && q.in_metabase() && ["line", "bar"].contains(&q.display.as_str()))
+            .collect();
+        assert_eq!(charted.len(), 4, "questions 03, 05, 06 and 07");
+        for question in charted {
+            let settings = crate::visualization::settings(&question.display, &question.presentation().unwrap());
+            let metabase_y: Vec<&str> = settings["graph.y_axis.title_text"].as_str().unwrap().split(" / ").collect();
+            let charts = charts::charts(&shaped_like(&question), None, question.display == "bar");
+            assert!(!charts.is_empty(), "{}", question.key);
+            for chart in charts {
+                assert_eq!(settings["graph.x_axis.title_text"], chart.x_axis.as_str(), "{}", question.key);
+                assert!(
+                    metabase_y.contains(&chart.y_axis.as_str()),
+                    "{}: {} not in {metabase_y:?}",
+                    question.key,
+                    chart.y_axis
+                );
+            }
+        }
+    }
+
     #[test]
     fn without_orders_the_page_says_so() {
         let html = render(&[], None, generated());

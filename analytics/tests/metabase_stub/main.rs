@@ -281,19 +281,19 @@ fn changed_presentation_header_updates_exactly_its_card() {
     run(&stub, ADMIN_PASSWORD, &load_questions(folder.path()).unwrap()).unwrap();
     edit(
         folder.path(),
-        "06_weekly_time_between_orders.sql",
-        "-- y-title: Days between",
-        "-- y-title: Mean days between",
+        "05_weekly_basket_by_customer_type.sql",
+        "-- y: average_basket\n",
+        "-- y: average_basket\n-- currency: EUR\n",
     );
     let questions = load_questions(folder.path()).unwrap();
-    let changed = questions.iter().find(|question| question.key == "06_weekly_time_between_orders").unwrap();
+    let changed = questions.iter().find(|question| question.key == "05_weekly_basket_by_customer_type").unwrap();
 
     let provisioned = run(&stub, ADMIN_PASSWORD, &questions).unwrap();
 
     stub.assert_no_violations();
     assert_eq!((provisioned.cards.created, provisioned.cards.updated, provisioned.cards.unchanged), (0, 1, 7));
     let card = card_of(&stub, changed);
-    assert_eq!(card["visualization_settings"]["graph.y_axis.title_text"], "Mean days between consecutive orders");
+    assert_eq!(card["visualization_settings"]["column_settings"]["[\"name\",\"average_basket\"]"]["currency"], "EUR");
     assert_eq!(stage(&card)["native"], changed.sql.as_str(), "the SQL went along, header included");
 }
 
@@ -337,12 +337,17 @@ fn cards_carry_the_presentation_of_their_headers() {
     let weekly = settings("05_weekly_basket_by_customer_type");
     assert_eq!(weekly["graph.dimensions"], json!(["week", "customer_type"]));
     assert_eq!(weekly["graph.metrics"], json!(["average_basket"]));
-    assert_eq!(weekly["graph.x_axis.title_text"], "Week");
-    assert_eq!(weekly["graph.y_axis.title_text"], "Average basket");
+    assert_eq!(weekly["graph.x_axis.title_text"], "Week (Monday to Sunday)", "the report's words");
+    assert_eq!(weekly["graph.y_axis.title_text"], "Average basket (shop currency)");
+    assert_eq!(weekly["column_settings"]["[\"name\",\"average_basket\"]"]["column_title"], "Average basket");
     let sales = settings("07_weekly_sales_and_orders");
     assert_eq!(sales["graph.metrics"], json!(["sales", "orders"]));
     assert_eq!(sales["column_settings"]["[\"name\",\"sales\"]"]["number_style"], "decimal");
-    assert_eq!(settings("08_data_quality"), json!({}), "the table keeps Metabase's defaults");
+    let quality = settings("08_data_quality");
+    assert_eq!(
+        quality["column_settings"]["[\"name\",\"records\"]"],
+        json!({ "column_title": "Records", "number_style": "decimal", "decimals": 0 })
+    );
     let displays: BTreeMap<String, String> = stub
         .state()
         .cards
