@@ -63,13 +63,16 @@ pub fn note(question: &Question, answer: &Answer, span: &DataSpan, window_months
                 .map(|start| period.words(start))
                 .collect();
             let (count, noun) = (short.len(), period.noun());
-            (count > 0).then(|| {
-                format!(
-                    "{begins}: the first {count} {noun}{s} ({}) look back {months} months, partly before it, so {consequence}.",
-                    short.join(", "),
-                    s = if count == 1 { "" } else { "s" },
-                )
-            })
+            let named = match short.as_slice() {
+                [] => return None,
+                [first, .., last] if count > 3 => format!("{first} to {last}"),
+                all => all.join(", "),
+            };
+            let (first, verb) =
+                if count == 1 { (noun.to_string(), "looks") } else { (format!("{count} {noun}s"), "look") };
+            Some(format!(
+                "{begins}: the first {first} ({named}) {verb} back {months} months, partly before it, so {consequence}."
+            ))
         }
         LookBack::Window => {
             let window_start = window_start(span, window_months?);
@@ -141,6 +144,13 @@ mod tests {
             "History begins 13 Jul 2022 (the first order): the first 3 months (July 2022, August 2022, \
              September 2022) look back 2 months, partly before it, so they count customers as new who may not be."
         );
+    }
+
+    #[test]
+    fn a_long_run_of_periods_is_named_by_its_ends() {
+        let q = question("-- looks back: 3 months");
+        let note = note(&q, &monthly(&[7, 8, 9, 10]), &span(), None).unwrap();
+        assert!(note.contains("the first 4 months (July 2022 to October 2022) look back 3 months"), "{note}");
     }
 
     #[test]

@@ -325,7 +325,7 @@ mod tests {
         };
         let q = question("line", "Recurring", "-- looks back: 2 months\nSELECT month, recurring_average_basket");
         let html = render(&[(q, recurring)], Some(span()), generated());
-        assert!(html.contains("<p class=\"note history\">History begins 13 Jul 2022 (the first order): the first 1 month (August 2022)"), "{html}");
+        assert!(html.contains("<p class=\"note history\">History begins 13 Jul 2022 (the first order): the first month (August 2022) looks back"), "{html}");
         let ratio = Answer { columns: vec!["ratio".into()], rows: vec![vec![number("2.45")]] };
         let q = question("scalar", "Ratio", "-- window months: 3\n-- looks back: window\nSELECT ratio");
         let html = render(&[(q, ratio)], Some(span()), generated());
