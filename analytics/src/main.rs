@@ -88,7 +88,7 @@ async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
                     // Its own exit code, so that a wrong secret (3) or no
                     // Metabase at the URL (4) can be told apart by a script.
                     let code = error.exit_code();
-                    eprintln!("Error: {:?}", anyhow::Error::from(error));
+                    eprintln!("Error: {:#}", anyhow::Error::from(error));
                     std::process::exit(code.into());
                 }
             }
