@@ -13,6 +13,7 @@
 //! |---------------|-------------------------------------------------------------|
 //! | [`questions`] | the question files: header, SQL, Metabase optional clauses  |
 //! | [`presentation`] | the header keys saying how an answer is shown and where |
+//! | [`labels`]    | each column's heading, axis title and format: one vocabulary for the report and Metabase |
 //! | [`answers`]   | running a question against PostgreSQL                       |
 //! | [`report`]    | the HTML report with SVG charts                             |
 //! | [`metabase`]  | idempotent provisioning of Metabase over its REST API       |
@@ -20,6 +21,7 @@
 //! | [`unchanged`] | the version a provisioned object carries, and the SQL read back in either query shape |
 
 pub mod answers;
+pub mod labels;
 pub mod metabase;
 pub mod presentation;
 pub mod questions;

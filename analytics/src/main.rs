@@ -30,8 +30,10 @@ enum Command {
         /// (`orderstream_analyst`, SELECT on the analysis views only) is enough.
         #[command(flatten)]
         database: connect::DatabaseArgs,
-        /// Month to report on (first day, `YYYY-MM-01`); the data's latest complete month if absent.
-        #[arg(long)]
+        /// Month to report on, `YYYY-MM` (e.g. 2022-07); the data's latest
+        /// complete month if absent. A day inside a month, or a month without
+        /// orders, is refused.
+        #[arg(long, value_parser = report::month::parse)]
         month: Option<chrono::NaiveDate>,
         /// Where to write the report.
         #[arg(long, default_value = "report.html")]
@@ -61,6 +63,10 @@ async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
                 .connect()
                 .await
                 .with_context(|| format!("cannot connect to PostgreSQL at {}", database.redacted_url()))?;
+            let span = answers::data_span(&client, month).await.context("cannot read the orders' time span")?;
+            if let Some((month, span)) = month.zip(span.as_ref()) {
+                report::month::check_in_data(month, span)?;
+            }
             let mut answered = Vec::new();
             for question in questions.into_iter().filter(|question| question.in_report()) {
                 let answer = answers::answer(&client, &question, month)
@@ -68,7 +74,6 @@ async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
                     .with_context(|| format!("question {} failed", question.key))?;
                 answered.push((question, answer));
             }
-            let span = answers::data_span(&client, month).await.context("cannot read the orders' time span")?;
             let html = report::render(&answered, span, chrono::Utc::now().naive_utc());
             if let Some(folder) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(folder)?;
@@ -77,8 +82,16 @@ async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
             println!("report written to {}", output.display());
         }
         Command::ProvisionMetabase(args) => {
-            let provisioned = tokio::task::spawn_blocking(move || provision(&args, &questions)).await??;
-            println!("{provisioned}");
+            match tokio::task::spawn_blocking(move || provision(&args, &questions)).await? {
+                Ok(provisioned) => println!("{provisioned}"),
+                Err(error) => {
+                    // Its own exit code, so that a wrong secret (3) or no
+                    // Metabase at the URL (4) can be told apart by a script.
+                    let code = error.exit_code();
+                    eprintln!("Error: {:#}", anyhow::Error::from(error));
+                    std::process::exit(code.into());
+                }
+            }
         }
     }
     Ok(())

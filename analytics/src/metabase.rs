@@ -16,12 +16,18 @@
 //!
 //! The request sequence, one function per step:
 //!
-//! 1. `wait_until_healthy`: `GET /api/health` until `{"status":"ok"}`.
+//! 1. `wait_until_ready`: `GET /api/health` until `{"status":"ok"}`,
+//!    waiting (with a progress line every 10 s) only while Metabase answers
+//!    that it is starting, or, for at most a minute, while nothing answers at
+//!    all; anything else there (Grafana, say) is not Metabase, and stops the
+//!    run at once.
 //! 2. `open_session`: `GET /api/session/properties`; while Metabase has no
 //!    user yet, claim its setup token with `POST /api/setup` and the admin from
-//!    the environment, so no one else can claim the instance; otherwise log in
-//!    with `POST /api/session`. Every later request carries the session in
-//!    `X-Metabase-Session`.
+//!    the environment, so no one else can claim the instance; otherwise use
+//!    the API key when one is given (every later request carries it in
+//!    `x-api-key`), else log in with `POST /api/session` (every later request
+//!    carries the session in `X-Metabase-Session`). Rejected credentials stop
+//!    the run with an error of their own ([`MetabaseError::Credentials`]).
 //! 3. `ensure_database`: `GET /api/database`, then `PUT /api/database/:id`
 //!    (so a rotated password is applied) or `POST /api/database`, always as the
 //!    read-only analyst role.
@@ -34,7 +40,9 @@
 //! 6. `ensure_dashboard`: `GET /api/collection/:id/items?models=dashboard`,
 //!    `POST /api/dashboard` when missing, `GET /api/dashboard/:id`, then `PUT
 //!    /api/dashboard/:id` with the dashcards and the month filter when the
-//!    layout differs.
+//!    layout of its own cards differs. Dashcards it does not own (a card or a
+//!    text an analyst added) are sent back as they are, so Metabase keeps
+//!    them.
 //!
 //! Secrets never reach a log line, an error or a `Debug` output: they are
 //! [`Secret`]s, and error bodies are scrubbed of them.
@@ -54,6 +62,17 @@ use crate::visualization;
 
 /// The header Metabase reads the session from.
 const SESSION_HEADER: &str = "X-Metabase-Session";
+/// The header Metabase reads an API key from (Metabase 0.49 and later).
+const API_KEY_HEADER: &str = "x-api-key";
+/// Where Metabase is when nothing says otherwise: the port Compose publishes
+/// it on (Grafana has 3000).
+pub const DEFAULT_METABASE_URL: &str = "http://127.0.0.1:3030";
+/// How long a run waits while nothing answers at the URL at all: long enough
+/// for Metabase's JVM to open its port, short enough that a wrong address
+/// fails within a minute.
+const UNREACHABLE_GRACE: Duration = Duration::from_secs(60);
+/// How often a progress line is logged while waiting for Metabase.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// Metabase's dashboard grid is 24 columns wide.
 const GRID_COLUMNS: u32 = 24;
 /// The dashboard filter's id; stable so that card mappings keep pointing at it.
@@ -78,15 +97,28 @@ const DASHBOARD_SOURCE: &str = "metabase/questions/ in the orderstream repositor
 /// redacted from `Debug`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MetabaseArgs {
-    /// Metabase's base URL.
-    #[arg(long, env = "ORDERSTREAM_METABASE_URL", default_value = "http://127.0.0.1:3000")]
+    /// Metabase's base URL (Compose publishes Metabase on port 3030; inside
+    /// the Compose network it is http://metabase:3000).
+    #[arg(long, env = "ORDERSTREAM_METABASE_URL", default_value = DEFAULT_METABASE_URL)]
     pub metabase_url: String,
+
+    /// A Metabase API key (Admin settings → Authentication → API keys, in a
+    /// group that may manage the collection and the database): used instead
+    /// of logging in as the admin once Metabase is set up. Sent in the
+    /// `x-api-key` header, never logged.
+    #[arg(long, env = "ORDERSTREAM_METABASE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<Secret>,
+
+    /// A file holding the API key, used when `--api-key` is not given.
+    #[arg(long, env = "ORDERSTREAM_METABASE_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
 
     /// The admin's email: the first user at setup, the login afterwards.
     #[arg(long, env = "ORDERSTREAM_METABASE_ADMIN_EMAIL", default_value = "admin@orderstream.local")]
     pub admin_email: String,
 
-    /// The admin's password. Required, here or in `--admin-password-file`.
+    /// The admin's password, here or in `--admin-password-file`. Required
+    /// without an API key, and to claim the first-time setup.
     #[arg(long, env = "ORDERSTREAM_METABASE_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<Secret>,
 
@@ -106,10 +138,11 @@ pub struct MetabaseArgs {
     #[arg(long, env = "ORDERSTREAM_ANALYST_DB", default_value = "orderstream")]
     pub warehouse_db: String,
 
-    /// The read-only role Metabase connects as (a member of the
-    /// `orderstream_readonly` group of migration 4: SELECT on the analysis
-    /// views only): a dashboard can then never write to the warehouse, nor
-    /// read a dead letter's payload, whatever SQL someone types into Metabase.
+    /// The read-only role Metabase connects as: `orderstream_analyst`, which
+    /// schema migration 4 creates (SELECT on the analysis views only), or a
+    /// login role that is a member of it. A dashboard can then never write to
+    /// the warehouse, nor read a dead letter's payload, whatever SQL someone
+    /// types into Metabase.
     #[arg(long, env = "ORDERSTREAM_ANALYST_USER", default_value = "orderstream_analyst")]
     pub warehouse_user: String,
 
@@ -137,8 +170,9 @@ pub struct MetabaseArgs {
     #[arg(long, env = "ORDERSTREAM_METABASE_DATABASE_NAME", default_value = "orderstream warehouse")]
     pub database_name: String,
 
-    /// How long to wait for Metabase to report healthy, in seconds: its first
-    /// start migrates its own database and takes minutes.
+    /// How long to wait, in seconds, while Metabase answers that it is still
+    /// starting (its first start migrates its own database and takes
+    /// minutes). Nothing answering at all is waited for at most a minute.
     #[arg(long, env = "ORDERSTREAM_METABASE_WAIT_SECS", default_value_t = 300)]
     pub wait_secs: u64,
 }
@@ -146,27 +180,35 @@ pub struct MetabaseArgs {
 /// A password: never printed, never logged (one type for every binary).
 pub use connect::Secret;
 
-/// The two passwords, resolved from flags, environment or files before any
+/// The secrets, resolved from flags, environment or files before any
 /// request is sent.
 #[derive(Debug)]
 struct Secrets {
-    /// The Metabase admin's password.
-    admin: Secret,
+    /// The Metabase admin's password: to claim setup, and to log in when
+    /// there is no API key.
+    admin: Option<Secret>,
+    /// The API key, when given: replaces the admin's login.
+    api_key: Option<Secret>,
     /// The read-only warehouse role's password.
     warehouse: Secret,
 }
 
 impl MetabaseArgs {
-    /// Resolves the passwords: the value if given, otherwise the file's
-    /// content (without its trailing newline). Fails before any I/O on Metabase.
+    /// Resolves the secrets: the value if given, otherwise the file's
+    /// content (without its trailing newline). The admin's password is
+    /// required unless an API key is given. Fails before any I/O on Metabase.
     fn secrets(&self) -> Result<Secrets, MetabaseError> {
+        let api_key = optional_secret(&self.api_key, &self.api_key_file)?;
+        let admin = optional_secret(&self.admin_password, &self.admin_password_file)?;
+        if admin.is_none() && api_key.is_none() {
+            return Err(MetabaseError::MissingSecret {
+                flag: "--admin-password",
+                env: "ORDERSTREAM_METABASE_ADMIN_PASSWORD",
+            });
+        }
         Ok(Secrets {
-            admin: resolve_secret(
-                &self.admin_password,
-                &self.admin_password_file,
-                "--admin-password",
-                "ORDERSTREAM_METABASE_ADMIN_PASSWORD",
-            )?,
+            admin,
+            api_key,
             warehouse: resolve_secret(
                 &self.warehouse_password,
                 &self.warehouse_password_file,
@@ -197,6 +239,16 @@ fn resolve_secret(
         return Err(MetabaseError::MissingSecret { flag, env });
     }
     Ok(secret)
+}
+
+/// A secret that may be absent: the value, else the file's content; an empty one counts as absent.
+fn optional_secret(value: &Option<Secret>, file: &Option<PathBuf>) -> Result<Option<Secret>, MetabaseError> {
+    let secret = match (value, file) {
+        (Some(secret), _) => secret.clone(),
+        (None, Some(path)) => read_secret_file(path)?,
+        (None, None) => return Ok(None),
+    };
+    Ok((!secret.is_empty()).then_some(secret))
 }
 
 fn read_secret_file(path: &Path) -> Result<Secret, MetabaseError> {
@@ -259,8 +311,8 @@ pub enum MetabaseError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// Metabase did not report healthy in time.
-    #[error("Metabase at {url} did not answer /api/health with status ok within {waited_secs}s (last answer: {last})")]
+    /// Metabase was still starting when the wait ran out.
+    #[error("Metabase at {url} was still starting after {waited_secs}s (last answer: {last}); raise --wait-secs if its first start takes longer")]
     NotHealthy {
         /// The base URL.
         url: String,
@@ -268,6 +320,52 @@ pub enum MetabaseError {
         waited_secs: u64,
         /// The last answer or connection error.
         last: String,
+    },
+    /// Nothing answered at the URL within [`UNREACHABLE_GRACE`] (or the wait, if shorter).
+    #[error("nothing answers at {url} (waited {waited_secs}s; last error: {last}): is Metabase running there? Compose publishes it on http://127.0.0.1:3030")]
+    Unreachable {
+        /// The base URL.
+        url: String,
+        /// How long we waited.
+        waited_secs: u64,
+        /// The last connection error.
+        last: String,
+    },
+    /// Something answers at the URL, but not as Metabase does.
+    #[error("{url} is not Metabase: GET /api/health answered {status} {answer}{hint}")]
+    NotMetabase {
+        /// The base URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of what it answered.
+        answer: String,
+        /// What it looks like instead, when we can tell.
+        hint: &'static str,
+    },
+    /// Metabase refused the credentials: a wrong admin email or password, an
+    /// unknown or revoked API key, or a key whose group may not do this.
+    /// Running again cannot help, so it has an exit code of its own.
+    #[error("Metabase at {url} refused the {credentials}: {method} {path} answered {status}: {body}")]
+    Credentials {
+        /// The base URL.
+        url: String,
+        /// Which credentials: "admin email and password" or "API key".
+        credentials: &'static str,
+        /// The HTTP method.
+        method: &'static str,
+        /// The path requested.
+        path: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the answer, scrubbed of secrets.
+        body: String,
+    },
+    /// An API key was given, but Metabase is not set up yet, so no key can exist.
+    #[error("Metabase at {url} is not set up yet, so no API key can exist: give --admin-password (or ORDERSTREAM_METABASE_ADMIN_PASSWORD) so this run claims its setup")]
+    SetupNeedsPassword {
+        /// The base URL.
+        url: String,
     },
     /// Metabase answered with an error status.
     #[error("{step}: {method} {path} answered {status}: {body}")]
@@ -322,12 +420,39 @@ impl MetabaseError {
     /// as opposed to a configuration mistake such as a wrong password.
     pub fn is_transient(&self) -> bool {
         match self {
-            MetabaseError::NotHealthy { .. } | MetabaseError::Transport { .. } => true,
+            MetabaseError::NotHealthy { .. } | MetabaseError::Unreachable { .. } | MetabaseError::Transport { .. } => {
+                true
+            }
             MetabaseError::Rejected { status, .. } => *status >= 500,
             _ => false,
         }
     }
+
+    /// The process exit code for this error, so a script or an orchestrator
+    /// can tell a wrong secret (3: fix it, do not retry) from a Metabase
+    /// that is absent or elsewhere (4) and from a missing flag (2).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            MetabaseError::MissingSecret { .. }
+            | MetabaseError::SecretFile { .. }
+            | MetabaseError::SetupNeedsPassword { .. } => EXIT_USAGE,
+            MetabaseError::Credentials { .. } => EXIT_CREDENTIALS,
+            MetabaseError::NotHealthy { .. }
+            | MetabaseError::Unreachable { .. }
+            | MetabaseError::NotMetabase { .. } => EXIT_NO_METABASE,
+            _ => EXIT_OTHER,
+        }
+    }
 }
+
+/// Exit code: any other failure (Metabase refused a request, an answer we cannot use).
+pub const EXIT_OTHER: u8 = 1;
+/// Exit code: a secret is missing or unreadable (clap's own usage errors are 2 too).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: Metabase refused the admin's credentials or the API key.
+pub const EXIT_CREDENTIALS: u8 = 3;
+/// Exit code: no Metabase at the URL, or it did not finish starting in time.
+pub const EXIT_NO_METABASE: u8 = 4;
 
 /// What one run did to one kind of object: the CLI prints it, the tests pin
 /// idempotence on it.
@@ -378,6 +503,8 @@ pub enum SetupOutcome {
     Claimed,
     /// Metabase was already set up; this run logged in.
     AlreadyDone,
+    /// Metabase was already set up; this run used the API key.
+    ApiKey,
 }
 
 /// What a provisioning run did, per kind of object.
@@ -401,6 +528,7 @@ impl fmt::Display for Provisioned {
         let setup = match self.setup {
             SetupOutcome::Claimed => "claimed first-time setup",
             SetupOutcome::AlreadyDone => "logged in",
+            SetupOutcome::ApiKey => "used the API key",
         };
         write!(
             f,
@@ -417,7 +545,7 @@ pub fn provision(args: &MetabaseArgs, questions: &[Question]) -> Result<Provisio
     let questions: Vec<Question> = questions.iter().filter(|question| question.in_metabase()).cloned().collect();
     let questions = questions.as_slice();
     let mut client = Client::new(args.base_url(), &secrets);
-    wait_until_healthy(&client, Duration::from_secs(args.wait_secs))?;
+    wait_until_ready(&client, Duration::from_secs(args.wait_secs))?;
     let setup = open_session(&mut client, args, &secrets)?;
     let (database_id, database) = ensure_database(&client, args, &secrets)?;
     let (collection_id, collection) = ensure_collection(&client, &args.collection)?;
@@ -434,51 +562,160 @@ pub fn provision(args: &MetabaseArgs, questions: &[Question]) -> Result<Provisio
     Ok(provisioned)
 }
 
-/// Polls `GET /api/health` until Metabase says `ok` or `wait` has passed.
-fn wait_until_healthy(client: &Client, wait: Duration) -> Result<(), MetabaseError> {
-    let started = Instant::now();
-    loop {
-        let last = match client.get(Step::Health, "/api/health") {
-            Ok(answer) if answer["status"] == "ok" => return Ok(()),
-            Ok(answer) => answer.to_string(),
-            Err(error) => connect::postgres::describe(&error),
-        };
-        if started.elapsed() >= wait {
-            return Err(MetabaseError::NotHealthy { url: client.base.clone(), waited_secs: wait.as_secs(), last });
+/// What `GET /api/health` told about the server at the URL.
+#[derive(Debug, Clone, PartialEq)]
+enum Health {
+    /// Metabase is up: `{"status":"ok"}`.
+    Ready,
+    /// Metabase answers that it is starting (`503 {"status":"initializing","progress":0.4}`).
+    Starting {
+        /// How far its start is, 0 to 1, when it says.
+        progress: Option<f64>,
+    },
+    /// Nothing answers (connection refused, no such host), or a proxy in
+    /// front says its backend is down: maybe Metabase's JVM is not listening yet.
+    Unreachable {
+        /// The connection error or the proxy's answer.
+        last: String,
+    },
+    /// Something else answers: not Metabase.
+    NotMetabase {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the answer.
+        answer: String,
+    },
+}
+
+/// Classifies one health answer.
+fn health_of(answer: Result<Value, MetabaseError>) -> Health {
+    match answer {
+        Ok(answer) if answer["status"] == "ok" => Health::Ready,
+        Ok(answer) => Health::NotMetabase { status: 200, answer: answer.to_string() },
+        Err(MetabaseError::Rejected { status, body, .. }) => {
+            let metabase_status = serde_json::from_str::<Value>(&body).ok().filter(|json| json["status"].is_string());
+            match (status, metabase_status) {
+                (503, Some(json)) if json["status"] == "initializing" || json["status"] == "starting" => {
+                    Health::Starting { progress: json["progress"].as_f64() }
+                }
+                (502..=504, None) => Health::Unreachable { last: format!("{status} {body}") },
+                _ => Health::NotMetabase { status, answer: body },
+            }
         }
-        std::thread::sleep(HEALTH_POLL.min(wait.saturating_sub(started.elapsed())));
+        Err(MetabaseError::Unexpected { detail, .. }) => Health::NotMetabase { status: 200, answer: detail },
+        Err(error) => Health::Unreachable { last: connect::postgres::describe(&error) },
     }
 }
 
-/// Claims first-time setup if nobody has, otherwise logs in; either way the
-/// client then carries the admin's session.
+/// What an answer that is not Metabase's looks like, to say in the error.
+fn not_metabase_hint(answer: &str) -> &'static str {
+    if answer.contains("\"database\"") && answer.contains("\"version\"") {
+        ": that is Grafana's answer (Compose publishes Grafana on port 3000 and Metabase on 3030)"
+    } else {
+        " (Compose publishes Metabase on http://127.0.0.1:3030)"
+    }
+}
+
+/// Polls `GET /api/health` until Metabase says `ok`. Waits up to `wait`
+/// while Metabase says it is starting, and up to [`UNREACHABLE_GRACE`]
+/// while nothing answers, logging a progress line every [`PROGRESS_EVERY`];
+/// anything else at the URL fails at once.
+fn wait_until_ready(client: &Client, wait: Duration) -> Result<(), MetabaseError> {
+    let started = Instant::now();
+    let mut last_progress: Option<Instant> = None;
+    loop {
+        let health = health_of(client.get(Step::Health, "/api/health"));
+        let waited = started.elapsed();
+        let url = client.base.clone();
+        let limit = match &health {
+            Health::Ready => return Ok(()),
+            Health::NotMetabase { status, answer } => {
+                let answer: String = answer.chars().take(MAX_ERROR_BODY_CHARS).collect();
+                let hint = not_metabase_hint(&answer);
+                return Err(MetabaseError::NotMetabase { url, status: *status, answer, hint });
+            }
+            Health::Starting { .. } => wait,
+            Health::Unreachable { .. } => wait.min(UNREACHABLE_GRACE),
+        };
+        if waited >= limit {
+            let waited_secs = waited.as_secs();
+            return Err(match health {
+                Health::Unreachable { last } => MetabaseError::Unreachable { url, waited_secs, last },
+                _ => MetabaseError::NotHealthy { url, waited_secs, last: format!("{health:?}") },
+            });
+        }
+        if last_progress.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY) {
+            log_progress(&url, &health, waited, limit);
+            last_progress = Some(Instant::now());
+        }
+        std::thread::sleep(HEALTH_POLL.min(limit.saturating_sub(waited)));
+    }
+}
+
+/// One progress line while waiting: what is waited for, for how long yet.
+fn log_progress(url: &str, health: &Health, waited: Duration, limit: Duration) {
+    let (waited_secs, gives_up_after_secs) = (waited.as_secs(), limit.as_secs());
+    match health {
+        Health::Starting { progress } => {
+            let progress = progress.map_or_else(|| "unknown".to_string(), |p| format!("{:.0} %", p * 100.0));
+            info!(message = "Waiting for Metabase to finish starting.", url, %progress, waited_secs, gives_up_after_secs);
+        }
+        Health::Unreachable { last } => {
+            info!(message = "Nothing answers at the Metabase URL yet; waiting.", url, %last, waited_secs, gives_up_after_secs);
+        }
+        Health::Ready | Health::NotMetabase { .. } => {}
+    }
+}
+
+/// Claims first-time setup if nobody has; otherwise uses the API key if one
+/// is given, or logs in as the admin. Either way the client then carries
+/// the credentials every later request needs.
 fn open_session(client: &mut Client, args: &MetabaseArgs, secrets: &Secrets) -> Result<SetupOutcome, MetabaseError> {
     let properties = client.get(Step::Properties, "/api/session/properties")?;
     let unclaimed_token = match (&properties["setup-token"], &properties["has-user-setup"]) {
         (Value::String(token), Value::Bool(false)) => Some(token.clone()),
         _ => None,
     };
-    let (outcome, answer) = match unclaimed_token {
-        Some(token) => {
-            (SetupOutcome::Claimed, client.post(Step::Setup, "/api/setup", &setup_body(&token, args, secrets))?)
-        }
-        None => (SetupOutcome::AlreadyDone, client.post(Step::Login, "/api/session", &login_body(args, secrets))?),
-    };
-    let step = if outcome == SetupOutcome::Claimed { Step::Setup } else { Step::Login };
-    let path = if outcome == SetupOutcome::Claimed { "/api/setup" } else { "/api/session" };
-    client.session = Some(required_session(&answer, step, path)?);
-    info!(message = "Metabase session opened.", admin = %args.admin_email, claimed_setup = outcome == SetupOutcome::Claimed);
-    Ok(outcome)
+    if let Some(token) = unclaimed_token {
+        let admin =
+            secrets.admin.as_ref().ok_or_else(|| MetabaseError::SetupNeedsPassword { url: client.base.clone() })?;
+        let answer = client.post(Step::Setup, "/api/setup", &setup_body(&token, args, admin))?;
+        client.session = Some(required_session(&answer, Step::Setup, "/api/setup")?);
+        client.credentials = Some(ADMIN_CREDENTIALS);
+        info!(message = "Metabase setup claimed.", admin = %args.admin_email);
+        return Ok(SetupOutcome::Claimed);
+    }
+    if let Some(api_key) = &secrets.api_key {
+        // Checked by the very next request, before anything is changed.
+        client.api_key = Some(api_key.expose().to_string());
+        client.credentials = Some(API_KEY_CREDENTIALS);
+        info!(message = "Metabase API key in use.");
+        return Ok(SetupOutcome::ApiKey);
+    }
+    let admin = secrets
+        .admin
+        .as_ref()
+        .ok_or(MetabaseError::MissingSecret { flag: "--admin-password", env: "ORDERSTREAM_METABASE_ADMIN_PASSWORD" })?;
+    let answer = client.post(Step::Login, "/api/session", &login_body(args, admin))?;
+    client.session = Some(required_session(&answer, Step::Login, "/api/session")?);
+    client.credentials = Some(ADMIN_CREDENTIALS);
+    info!(message = "Metabase session opened.", admin = %args.admin_email);
+    Ok(SetupOutcome::AlreadyDone)
 }
 
-fn setup_body(token: &str, args: &MetabaseArgs, secrets: &Secrets) -> Value {
+/// How the admin's credentials are named in an error.
+const ADMIN_CREDENTIALS: &str = "admin email and password";
+/// How the API key is named in an error.
+const API_KEY_CREDENTIALS: &str = "API key";
+
+fn setup_body(token: &str, args: &MetabaseArgs, admin: &Secret) -> Value {
     json!({
         "token": token,
         "user": {
             "first_name": "Orderstream",
             "last_name": "Admin",
             "email": args.admin_email,
-            "password": secrets.admin.expose(),
+            "password": admin.expose(),
         },
         // Anonymous tracking is off through MB_ANON_TRACKING_ENABLED in
         // compose: `allow_tracking` is no longer a documented preference.
@@ -486,8 +723,8 @@ fn setup_body(token: &str, args: &MetabaseArgs, secrets: &Secrets) -> Value {
     })
 }
 
-fn login_body(args: &MetabaseArgs, secrets: &Secrets) -> Value {
-    json!({ "username": args.admin_email, "password": secrets.admin.expose() })
+fn login_body(args: &MetabaseArgs, admin: &Secret) -> Value {
+    json!({ "username": args.admin_email, "password": admin.expose() })
 }
 
 /// Adds the warehouse connection, or re-applies its details (a rotated
@@ -658,13 +895,20 @@ fn ensure_dashboard(
         None => (create_dashboard(client, collection_id, &args.dashboard)?, true),
     };
     let dashboard = client.get(Step::Dashboard, &format!("/api/dashboard/{dashboard_id}"))?;
-    let existing = existing_dashcards(&dashboard);
-    let layout = layout_body(questions, card_ids, &existing);
-    if !created && layout_is_current(&dashboard, &existing, &layout) {
+    let dashcards = Dashcards::sort(&existing_dashcards(&dashboard), card_ids);
+    let layout = layout_body(questions, card_ids, &dashcards.managed);
+    if !created && dashcards.retired.is_empty() && layout_is_current(&dashboard, &dashcards.managed, &layout) {
         return Ok(Outcome::Unchanged);
     }
-    client.put(Step::Dashboard, &format!("/api/dashboard/{dashboard_id}"), &layout)?;
-    info!(message = "Metabase dashboard laid out.", dashboard_id, dashcards = card_ids.len());
+    let body = with_what_others_added(layout, &dashcards.others, &dashboard);
+    client.put(Step::Dashboard, &format!("/api/dashboard/{dashboard_id}"), &body)?;
+    info!(
+        message = "Metabase dashboard laid out.",
+        dashboard_id,
+        dashcards = card_ids.len(),
+        kept_unmanaged = dashcards.others.len(),
+        removed_retired = dashcards.retired.len()
+    );
     Ok(if created { Outcome::Created } else { Outcome::Updated })
 }
 
@@ -686,6 +930,71 @@ fn create_dashboard(client: &Client, collection_id: i64, name: &str) -> Result<i
 fn existing_dashcards(dashboard: &Value) -> Vec<Value> {
     let cards = dashboard.get("dashcards").or_else(|| dashboard.get("ordered_cards"));
     cards.and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+/// A dashboard's dashcards, by who owns them.
+struct Dashcards {
+    /// The first dashcard of each card provisioned now: laid out by us.
+    managed: Vec<Value>,
+    /// Dashcards of cards provisioning once wrote (their description carries
+    /// a version) but no question file asks for any more: removed.
+    retired: Vec<Value>,
+    /// Everything else (an analyst's card, a text, a second copy of one of
+    /// ours): sent back as it is, so Metabase keeps it.
+    others: Vec<Value>,
+}
+
+impl Dashcards {
+    fn sort(existing: &[Value], card_ids: &[i64]) -> Dashcards {
+        let mut sorted = Dashcards { managed: Vec::new(), retired: Vec::new(), others: Vec::new() };
+        for dashcard in existing {
+            let card_id = dashcard["card_id"].as_i64();
+            let ours_now = card_id.is_some_and(|id| card_ids.contains(&id));
+            let first_of_its_card = !sorted.managed.iter().any(|managed| managed["card_id"].as_i64() == card_id);
+            let provisioned_once = dashcard["card"]["description"].as_str().and_then(version_in).is_some();
+            if ours_now && first_of_its_card {
+                sorted.managed.push(dashcard.clone());
+            } else if !ours_now && provisioned_once {
+                sorted.retired.push(dashcard.clone());
+            } else {
+                sorted.others.push(dashcard.clone());
+            }
+        }
+        sorted
+    }
+}
+
+/// The dashcard keys sent back for a dashcard we do not own: the documented
+/// ones (and `card_id`), each as Metabase gave it. Metabase updates only the
+/// keys a dashcard carries, so its settings (a text card's text) stay; the
+/// `series` must be sent, or Metabase would drop a combined chart's extra series.
+const KEPT_DASHCARD_KEYS: [&str; 9] =
+    ["id", "card_id", "row", "col", "size_x", "size_y", "parameter_mappings", "series", "inline_parameters"];
+
+/// `layout` with the dashcards and the filters we do not own added back as
+/// they are, so that the `PUT` (which deletes every dashcard it does not
+/// list) keeps them.
+fn with_what_others_added(mut layout: Value, others: &[Value], dashboard: &Value) -> Value {
+    let kept = others.iter().map(|dashcard| {
+        let fields = KEPT_DASHCARD_KEYS
+            .iter()
+            .filter_map(|key| dashcard.get(*key).map(|value| (key.to_string(), value.clone())))
+            .collect();
+        Value::Object(fields)
+    });
+    if let Some(dashcards) = layout["dashcards"].as_array_mut() {
+        dashcards.extend(kept);
+    }
+    let other_filters = dashboard["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|parameter| parameter["id"] != MONTH_PARAMETER_ID)
+        .cloned();
+    if let Some(parameters) = layout["parameters"].as_array_mut() {
+        parameters.extend(other_filters);
+    }
+    layout
 }
 
 /// The `PUT /api/dashboard/:id` body: every card placed, existing dashcards
@@ -862,6 +1171,11 @@ struct Client {
     base: String,
     /// The admin's session id, after setup or login.
     session: Option<String>,
+    /// The API key, when the run uses one instead of a session.
+    api_key: Option<String>,
+    /// Which credentials the requests carry, once they carry any: a 401
+    /// then means these were refused.
+    credentials: Option<&'static str>,
     /// Values that must never appear in an error.
     secrets: Vec<String>,
 }
@@ -877,32 +1191,53 @@ impl Client {
             agent: ureq::Agent::new_with_config(config),
             base: base.to_string(),
             session: None,
-            secrets: vec![secrets.admin.expose().to_string(), secrets.warehouse.expose().to_string()],
+            api_key: None,
+            credentials: None,
+            secrets: [secrets.admin.as_ref(), secrets.api_key.as_ref(), Some(&secrets.warehouse)]
+                .into_iter()
+                .flatten()
+                .map(|secret| secret.expose().to_string())
+                .collect(),
         }
     }
 
-    fn get(&self, step: Step, path: &str) -> Result<Value, MetabaseError> {
-        let mut request = self.agent.get(format!("{}{path}", self.base));
+    /// `request` with the session or the API key, whichever the run has.
+    fn authorised<B>(&self, mut request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         if let Some(session) = &self.session {
             request = request.header(SESSION_HEADER, session);
         }
+        if let Some(api_key) = &self.api_key {
+            request = request.header(API_KEY_HEADER, api_key);
+        }
+        request
+    }
+
+    fn get(&self, step: Step, path: &str) -> Result<Value, MetabaseError> {
+        let request = self.authorised(self.agent.get(format!("{}{path}", self.base)));
         self.answer(step, "GET", path, request.call())
     }
 
     fn post(&self, step: Step, path: &str, body: &Value) -> Result<Value, MetabaseError> {
-        let mut request = self.agent.post(format!("{}{path}", self.base));
-        if let Some(session) = &self.session {
-            request = request.header(SESSION_HEADER, session);
-        }
+        let request = self.authorised(self.agent.post(format!("{}{path}", self.base)));
         self.answer(step, "POST", path, request.send_json(body))
     }
 
     fn put(&self, step: Step, path: &str, body: &Value) -> Result<Value, MetabaseError> {
-        let mut request = self.agent.put(format!("{}{path}", self.base));
-        if let Some(session) = &self.session {
-            request = request.header(SESSION_HEADER, session);
-        }
+        let request = self.authorised(self.agent.put(format!("{}{path}", self.base)));
         self.answer(step, "PUT", path, request.send_json(body))
+    }
+
+    /// Which credentials an error status means were refused, if any: the
+    /// login's 400 or 401, a 401 once credentials are carried, and a 403 to
+    /// an API key (its group may not do this).
+    fn refused_credentials(&self, step: Step, status: u16) -> Option<&'static str> {
+        match (step, status, self.credentials) {
+            (Step::Login, 400 | 401, _) => Some(ADMIN_CREDENTIALS),
+            (Step::Health | Step::Properties | Step::Setup, ..) => None,
+            (_, 401, credentials) => credentials,
+            (_, 403, Some(API_KEY_CREDENTIALS)) => Some(API_KEY_CREDENTIALS),
+            _ => None,
+        }
     }
 
     /// Turns a response into JSON, or into an error naming the step, the
@@ -923,6 +1258,10 @@ impl Client {
             let body = self.scrub(&text);
             if step != Step::Health {
                 warn!(message = "Metabase rejected a request.", %step, method, path, status, %body);
+            }
+            if let Some(credentials) = self.refused_credentials(step, status) {
+                let (url, path) = (self.base.clone(), path.to_string());
+                return Err(MetabaseError::Credentials { url, credentials, method, path, status, body });
             }
             return Err(MetabaseError::Rejected { step, method, path: path.to_string(), status, body });
         }

@@ -1,6 +1,6 @@
 //! How a question's answer is shown, as its file header says: which column
-//! is the key figure, what the axes carry and are titled, which columns are
-//! money, percentages or plain decimals, and where the question appears.
+//! is the key figure, what the axes carry, the currency of its amounts, and
+//! where the question appears.
 //!
 //! ```sql
 //! -- title: Weekly sales and order count
@@ -8,19 +8,21 @@
 //! -- description: …
 //! -- x: week
 //! -- y: sales, orders
-//! -- x-title: Week (starting Monday)
-//! -- y-title: Sales / orders
-//! -- money: sales
 //! ```
 //!
 //! Every key is optional; a list is comma-separated. The keys name result
 //! columns, so [`Presentation::from_question`] refuses a column the SQL never
 //! mentions: a typo fails at load, not as a silently unformatted card.
 //! Metabase's `visualization_settings` are built from this in
-//! [`crate::visualization`]; the HTML report may read it too.
+//! [`crate::visualization`]. What a column is called and how its values are
+//! written (axis titles, money, percentages) is not a header key: it comes
+//! from [`crate::labels`], which the HTML report reads too, so the two never
+//! disagree; a file still carrying one of the former keys for it
+//! (`x-title`, `y-title`, `money`, `percent`, `decimal`) is refused.
 
 use thiserror::Error;
 
+use crate::labels;
 use crate::questions::Question;
 
 /// Where a question appears (`-- only-in:`; absent: everywhere).
@@ -44,22 +46,18 @@ pub struct Presentation {
     pub x: Vec<String>,
     /// `-- y:` the columns plotted.
     pub y: Vec<String>,
-    /// `-- x-title:` the x-axis title.
-    pub x_title: Option<String>,
-    /// `-- y-title:` the y-axis title, with its unit.
-    pub y_title: Option<String>,
-    /// `-- money:` amounts: thousands separators and two decimals.
-    pub money: Vec<String>,
     /// `-- currency:` the ISO code shown with money columns (e.g. `EUR`);
     /// absent: amounts are shown as plain numbers, since the order exports
     /// do not say their currency.
     pub currency: Option<String>,
-    /// `-- percent:` columns holding a percentage as a number of percent
-    /// (`-3.8` for −3.8 %): one decimal and a `%` sign.
-    pub percent: Vec<String>,
-    /// `-- decimal:` other numbers shown with two decimals.
-    pub decimal: Vec<String>,
+    /// The columns of [`crate::labels`] the SQL mentions: the ones a card
+    /// gets a title and a number format for.
+    pub labelled: Vec<String>,
 }
+
+/// Header keys that used to set labels and formats per file, now in
+/// [`crate::labels`] for the report and Metabase alike.
+const RETIRED_KEYS: [&str; 5] = ["x-title", "y-title", "money", "percent", "decimal"];
 
 /// Why a presentation header cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -75,6 +73,9 @@ pub enum PresentationError {
         /// The column named.
         column: String,
     },
+    /// A key whose work [`crate::labels`] now does.
+    #[error("`-- {0}:` is no longer read: column titles and formats come from analytics/src/labels.rs, shared by the report and Metabase")]
+    Retired(&'static str),
     /// A trend card without `-- value:`.
     #[error("a `smartscalar` card needs `-- value: <column>` (the number it shows)")]
     MissingValue,
@@ -86,16 +87,21 @@ impl Presentation {
     pub fn from_question(question: &Question) -> Result<Self, PresentationError> {
         let list = |key| split_list(question.header(key));
         let text = |key: &str| question.header(key).map(str::to_string);
+        if let Some(retired) = RETIRED_KEYS.iter().find(|key| question.header(key).is_some()) {
+            return Err(PresentationError::Retired(retired));
+        }
+        let body = question.body();
         let presentation = Presentation {
             value: text("value"),
             x: list("x"),
             y: list("y"),
-            x_title: text("x-title"),
-            y_title: text("y-title"),
-            money: list("money"),
             currency: text("currency"),
-            percent: list("percent"),
-            decimal: list("decimal"),
+            labelled: labels::LABELS
+                .iter()
+                .map(|(column, _)| *column)
+                .filter(|column| mentions(body, column))
+                .map(str::to_string)
+                .collect(),
         };
         presentation.check_columns(question)?;
         if question.display == "smartscalar" && presentation.value.is_none() {
@@ -105,14 +111,7 @@ impl Presentation {
     }
 
     fn check_columns(&self, question: &Question) -> Result<(), PresentationError> {
-        let named = [
-            ("value", self.value.as_slice()),
-            ("x", &self.x),
-            ("y", &self.y),
-            ("money", &self.money),
-            ("percent", &self.percent),
-            ("decimal", &self.decimal),
-        ];
+        let named = [("value", self.value.as_slice()), ("x", &self.x), ("y", &self.y)];
         let body = question.body();
         for (key, columns) in named {
             if let Some(column) = columns.iter().find(|column| !mentions(body, column)) {
@@ -167,14 +166,13 @@ mod tests {
     fn header_keys_become_a_presentation() {
         let q = question(
             "bar",
-            "-- x: week\n-- y: sales, orders\n-- y-title: Sales\n-- money: sales\n\
+            "-- x: week\n-- y: sales, orders\n\
              SELECT week, sum(item_total) AS sales, count(*) AS orders FROM analysis_orders GROUP BY week",
         );
         let presentation = Presentation::from_question(&q).unwrap();
         assert_eq!(presentation.x, ["week"]);
         assert_eq!(presentation.y, ["sales", "orders"]);
-        assert_eq!(presentation.y_title.as_deref(), Some("Sales"));
-        assert_eq!(presentation.money, ["sales"]);
+        assert_eq!(presentation.labelled, ["week", "sales", "orders"]);
         assert_eq!(presentation.value, None);
     }
 
@@ -185,8 +183,17 @@ mod tests {
             Presentation::from_question(&q),
             Err(PresentationError::UnknownColumn { key: "value", column: "salse".into() })
         );
-        let q = question("scalar", "-- money: sale\nSELECT sum(item_total) AS sales FROM analysis_orders");
+        let q = question("scalar", "-- value: sale\nSELECT sum(item_total) AS sales FROM analysis_orders");
         assert!(Presentation::from_question(&q).is_err(), "a column is matched as a whole word");
+    }
+
+    #[test]
+    fn labels_in_a_header_are_refused_for_the_shared_vocabulary() {
+        let q =
+            question("line", "-- y: sales\n-- y-title: Revenue\nSELECT sum(item_total) AS sales FROM analysis_orders");
+        assert_eq!(Presentation::from_question(&q), Err(PresentationError::Retired("y-title")));
+        let q = question("scalar", "-- money: sales\nSELECT sum(item_total) AS sales FROM analysis_orders");
+        assert_eq!(Presentation::from_question(&q), Err(PresentationError::Retired("money")));
     }
 
     #[test]

@@ -243,7 +243,7 @@ mod tests {
     fn a_wrong_presentation_key_is_named_at_load() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.sql");
-        std::fs::write(&path, "-- title: X\n-- display: scalar\n-- description: d\n-- money: salse\nSELECT 1 AS sales")
+        std::fs::write(&path, "-- title: X\n-- display: scalar\n-- description: d\n-- value: salse\nSELECT 1 AS sales")
             .unwrap();
         let error = load_question(&path).unwrap_err();
         assert!(matches!(error, QuestionError::Presentation { .. }), "{error:?}");

@@ -423,7 +423,9 @@ fn problems(sources: &Sources, helps: &BTreeMap<String, Help>) -> Vec<String> {
 
     // Health: every long-running service has a check (its own, or its
     // image's); start order is by condition, and each condition can be met.
-    let one_shot = |definition: &Value| matches!(definition["restart"].as_str(), Some("no") | Some("on-failure"));
+    let one_shot = |definition: &Value| {
+        definition["restart"].as_str().is_some_and(|restart| restart == "no" || restart.starts_with("on-failure"))
+    };
     let has_healthcheck = |definition: &Value| {
         let own = definition["healthcheck"]["test"].is_sequence() && definition["healthcheck"]["disable"].is_null();
         let image = definition["build"]["target"].as_str().and_then(|t| stages.get(t)?.healthcheck) == Some(true);

@@ -3,8 +3,6 @@
 -- description: Sum of item_total in the latest complete month of the data, and its change against the month before.
 -- only-in: report
 -- value: sales
--- money: sales, previous_sales
--- percent: change_percent
 WITH anchor AS (
     SELECT coalesce([[ {{month}}::date, ]] last_month) AS month FROM analysis_anchor
 ), monthly AS (

@@ -3,7 +3,6 @@
 -- description: Sum of item_total in the latest complete month of the data, against the month before (Metabase's trend card compares the last month listed with the one before it).
 -- only-in: metabase
 -- value: sales
--- money: sales
 WITH anchor AS (
     SELECT coalesce([[ {{month}}::date, ]] last_month) AS month FROM analysis_anchor
 )

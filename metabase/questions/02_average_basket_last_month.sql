@@ -3,8 +3,6 @@
 -- description: Mean item_total per order in the latest complete month, and its change against the month before.
 -- only-in: report
 -- value: average_basket
--- money: average_basket, previous_average_basket
--- percent: change_percent
 WITH anchor AS (
     SELECT coalesce([[ {{month}}::date, ]] last_month) AS month FROM analysis_anchor
 ), monthly AS (

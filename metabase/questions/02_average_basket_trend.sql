@@ -3,7 +3,6 @@
 -- description: Mean item_total per order in the latest complete month of the data, against the month before (Metabase's trend card compares the last month listed with the one before it).
 -- only-in: metabase
 -- value: average_basket
--- money: average_basket
 WITH anchor AS (
     SELECT coalesce([[ {{month}}::date, ]] last_month) AS month FROM analysis_anchor
 )

@@ -3,9 +3,8 @@
 -- description: For each month, the mean item_total of orders by customers with 2 or more orders in the 3 months ending with that month.
 -- x: month
 -- y: recurring_average_basket
--- x-title: Month
--- y-title: Average basket of recurring customers
--- money: recurring_average_basket
+-- looks back: 2 months
+-- short history: they count customers as new who may have ordered before it
 WITH months AS (
     SELECT DISTINCT month FROM analysis_orders
 ), recurring AS (

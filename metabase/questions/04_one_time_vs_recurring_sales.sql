@@ -2,8 +2,9 @@
 -- display: scalar
 -- description: Over the 3 months ending with the latest complete month, item_total of customers with exactly one order divided by that of customers with 2 or more.
 -- value: ratio
--- money: one_time_sales, recurring_sales
--- decimal: ratio
+-- window months: 3
+-- looks back: window
+-- short history: customers who ordered before it may count as one-time
 WITH anchor AS (
     SELECT coalesce([[ {{month}}::date, ]] last_month) AS month FROM analysis_anchor
 ), customers AS (

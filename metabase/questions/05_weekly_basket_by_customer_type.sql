@@ -3,10 +3,9 @@
 -- description: Mean item_total per week over the 3 months ending with the latest complete month; one line for recurring customers (2+ orders in those 3 months), one for one-time customers.
 -- x: week, customer_type
 -- y: average_basket
--- x-title: Week
--- y-title: Average basket
--- money: average_basket
 -- window months: 3
+-- looks back: window
+-- short history: customers who ordered before it may count as one-time
 WITH anchor AS (
     SELECT coalesce([[ {{month}}::date, ]] last_month) AS month FROM analysis_anchor
 ), window_orders AS (

@@ -3,10 +3,9 @@
 -- description: For orders in the 2 months ending with the latest complete month that follow an earlier order of the same customer, the mean days since that earlier order, by week.
 -- x: week
 -- y: average_days_between_orders
--- x-title: Week
--- y-title: Days between consecutive orders
--- decimal: average_days_between_orders
 -- window months: 2
+-- looks back: 2 months
+-- short history: an order whose customer last ordered before it is not counted as a repeat, and longer gaps cannot appear
 WITH anchor AS (
     SELECT coalesce([[ {{month}}::date, ]] last_month) AS month FROM analysis_anchor
 )

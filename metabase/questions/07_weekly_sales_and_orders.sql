@@ -3,9 +3,6 @@
 -- description: Sum of item_total and number of orders per week, over all the data.
 -- x: week
 -- y: sales, orders
--- x-title: Week
--- y-title: Sales and orders
--- money: sales
 SELECT week, sum(item_total) AS sales, count(*) AS orders
 FROM analysis_orders
 GROUP BY week

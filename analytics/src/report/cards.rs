@@ -16,8 +16,9 @@ const MONTH: &str = "month";
 const FIRST_MONTH: &str = "first_month";
 const LAST_MONTH: &str = "last_month";
 
-/// The card of a scalar question, from the first row of its answer.
-pub fn card(question: &Question, answer: &Answer) -> String {
+/// The card of a scalar question, from the first row of its answer, with
+/// `history_note` when its figure leans on history the data lacks.
+pub fn card(question: &Question, answer: &Answer, history_note: Option<&str>) -> String {
     let mut html = format!("<article class=\"card\"><h2>{}</h2>", escape(&question.title));
     let Some(row) = answer.rows.first() else {
         let _ = write!(html, "<p class=\"figure\">—</p><p>No orders in this period.</p>");
@@ -61,7 +62,11 @@ pub fn card(question: &Question, answer: &Answer) -> String {
     if !details.is_empty() {
         let _ = write!(html, "<dl>{}</dl>", details.concat());
     }
-    let _ = write!(html, "<p class=\"description\">{}</p></article>", escape(&question.description));
+    let _ = write!(html, "<p class=\"description\">{}</p>", escape(&question.description));
+    if let Some(note) = history_note {
+        let _ = write!(html, "<p class=\"note history\">{}</p>", escape(note));
+    }
+    html.push_str("</article>");
     html
 }
 

@@ -59,9 +59,9 @@ pub struct Chart {
     /// Shown above the plot (in HTML, where it can wrap): "Sales per week".
     pub title: String,
     /// The x axis title: "Week (Monday to Sunday)".
-    x_axis: String,
+    pub(super) x_axis: String,
     /// The y axis title, with its unit: "Orders (count)".
-    y_axis: String,
+    pub(super) y_axis: String,
     /// The periods on the x axis.
     period: Period,
     /// The first day of each period on the x axis, in order.
@@ -263,9 +263,11 @@ impl Chart {
     }
 }
 
-/// A y tick: thousands separated, one decimal on small scales.
+/// A y tick: thousands separated; one decimal only on scales small enough
+/// for plotters to step by less than 1 (below 10), so "5.0, 10.0, 15.0"
+/// reads "5, 10, 15".
 fn y_tick(y: f64, y_max: f64) -> String {
-    let places = if y_max >= 20.0 { 0 } else { 1 };
+    let places = if y_max >= 10.0 { 0 } else { 1 };
     Decimal::from_f64(y).map_or_else(String::new, |value| format::thousands(value, places))
 }
 
@@ -330,6 +332,13 @@ mod tests {
         assert_eq!(charts.len(), 1);
         assert_eq!(charts[0].title, "Average basket per week, by customer type");
         assert_eq!(charts[0].series.len(), 2);
+    }
+
+    #[test]
+    fn y_ticks_carry_decimals_only_on_small_scales() {
+        assert_eq!(y_tick(15.0, 19.2), "15", "days between orders");
+        assert_eq!(y_tick(20_000.0, 22_000.0), "20,000");
+        assert_eq!(y_tick(2.5, 2.9), "2.5", "a ratio steps by halves");
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! What each answer column means to a reader: its heading in words, its unit
-//! and how its values are written. The SQL files name columns for
-//! developers (`average_basket`, `change_percent`); the report speaks to the
-//! people who forward it.
+//! What each answer column means to a reader, as the report shows it: the
+//! shared vocabulary of [`crate::labels`] (the Metabase cards read the same),
+//! turned into the report's kinds of values.
 
 use crate::answers::Cell;
+use crate::labels::{self, Format};
 
 use super::format;
 use super::periods::Period;
@@ -40,66 +40,29 @@ pub struct Column {
     pub headline: bool,
 }
 
-const fn column(heading: &'static str, kind: Kind) -> Column {
-    Column { heading, kind, axis: None, headline: false }
-}
-
-const fn charted(heading: &'static str, kind: Kind, axis: &'static str) -> Column {
-    Column { heading, kind, axis: Some(axis), headline: false }
-}
-
-const fn headline(heading: &'static str, kind: Kind) -> Column {
-    Column { heading, kind, axis: None, headline: true }
-}
-
-/// The shop's currency is whatever its exports are in: amounts carry no
-/// symbol, the axis says what they are.
-const MONEY_AXIS: &str = "Sales (item totals, shop currency)";
-
-/// The columns of `metabase/questions/*.sql`, by name.
-const KNOWN: &[(&str, Column)] = &[
-    ("month", column("Month", Kind::Period(Period::Month))),
-    ("week", column("Week (Monday to Sunday)", Kind::Period(Period::Week))),
-    ("day", column("Day", Kind::Period(Period::Day))),
-    ("sales", Column { axis: Some(MONEY_AXIS), ..headline("Sales", Kind::Money) }),
-    ("previous_sales", column("Month before", Kind::Money)),
-    ("change_percent", column("Change", Kind::Change)),
-    ("orders", charted("Orders", Kind::Count, "Orders (count)")),
-    (
-        "average_basket",
-        Column { axis: Some("Average basket (shop currency)"), ..headline("Average basket", Kind::Money) },
-    ),
-    ("previous_average_basket", column("Month before", Kind::Money)),
-    ("one_time_sales", column("Sales to one-time customers", Kind::Money)),
-    ("recurring_sales", column("Sales to recurring customers", Kind::Money)),
-    ("ratio", headline("One-time ÷ recurring", Kind::Ratio)),
-    ("first_month", column("From", Kind::Period(Period::Month))),
-    ("last_month", column("To", Kind::Period(Period::Month))),
-    (
-        "recurring_average_basket",
-        charted("Average basket of recurring customers", Kind::Money, "Average basket (shop currency)"),
-    ),
-    ("recurring_orders", column("Orders of recurring customers", Kind::Count)),
-    ("customer_type", column("Customer type", Kind::Text)),
-    ("average_days_between_orders", charted("Average days between orders", Kind::Days, "Days between orders")),
-    ("repeat_orders", column("Repeat orders", Kind::Count)),
-    ("kind", column("What", Kind::Text)),
-    ("detail", column("Reason or flag", Kind::Text)),
-    ("records", column("Records", Kind::Count)),
-];
-
 /// How the report shows the column `name`; a column it does not know keeps
 /// its name, with spaces, and its values as PostgreSQL wrote them.
 pub fn describe(name: &str) -> Column {
-    KNOWN.iter().find(|(known, _)| *known == name).map_or(column("", Kind::Text), |(_, column)| *column)
+    let Some(label) = labels::label(name) else {
+        return Column { heading: "", kind: Kind::Text, axis: None, headline: false };
+    };
+    let kind = match label.format {
+        Format::Money => Kind::Money,
+        Format::Count => Kind::Count,
+        Format::Change => Kind::Change,
+        Format::Ratio => Kind::Ratio,
+        Format::Days => Kind::Days,
+        Format::Week => Kind::Period(Period::Week),
+        Format::Month => Kind::Period(Period::Month),
+        Format::Day => Kind::Period(Period::Day),
+        Format::Text => Kind::Text,
+    };
+    Column { heading: label.heading, kind, axis: label.axis, headline: label.headline }
 }
 
 /// The heading of the column `name`, in words.
 pub fn heading(name: &str) -> String {
-    match describe(name).heading {
-        "" => name.replace('_', " "),
-        heading => heading.to_string(),
-    }
+    labels::heading(name)
 }
 
 /// A cell as text for a reader, by its column's kind.

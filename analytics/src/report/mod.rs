@@ -12,18 +12,22 @@
 //! | `cards`     | the key-figure cards of single-number questions                |
 //! | `charts`    | SVG charts with titles, axis units and partial periods marked  |
 //! | `tables`    | short tables, earlier periods folded in `<details>`            |
-//! | this file   | the page: order of sections, "data as of", style               |
+//! | `history`   | figures leaning on history before the data's first order       |
+//! | `month`     | `--month`: whole months the data reaches, nothing else         |
+//! | this file   | the page: order of sections, "data as of", staleness, style    |
 
 mod cards;
 mod charts;
 mod columns;
 mod format;
+mod history;
+pub mod month;
 mod periods;
 mod tables;
 
 use std::fmt::Write;
 
-use chrono::NaiveDateTime;
+use chrono::{Duration, NaiveDateTime};
 
 use crate::answers::{Answer, DataSpan};
 use crate::questions::Question;
@@ -37,6 +41,11 @@ const IF_EMPTY_HEADER: &str = "if empty";
 /// 3`): the weeks its window cuts are partial too.
 const WINDOW_HEADER: &str = "window months";
 
+/// How old the newest order may be when the report is generated before the
+/// page warns that its figures are stale: orders arrive every day, and a
+/// weekend or a holiday without any is the longest quiet spell expected.
+const STALE_AFTER: Duration = Duration::days(3);
+
 /// Renders the report of `answered` questions over the orders of `span`
 /// (`None` when there are none), generated at `generated_at` (UTC).
 pub fn render(answered: &[(Question, Answer)], span: Option<DataSpan>, generated_at: NaiveDateTime) -> String {
@@ -48,13 +57,15 @@ pub fn render(answered: &[(Question, Answer)], span: Option<DataSpan>, generated
          <title>Orders and baskets analysis</title><style>{STYLE}</style></head><body><main>\
          <h1>Orders and baskets analysis</h1>{}\
          <p class=\"meta\">“Last month” is the latest complete month in the data. \
-         Generated {} UTC by <code>orderstream-analytics report</code> from PostgreSQL.</p>",
+         Generated {} UTC by <code>orderstream-analytics report</code> from PostgreSQL.</p>{}",
         as_of(span.as_ref()),
         generated_at.format("%-d %B %Y, %H:%M"),
+        span.as_ref().and_then(|span| staleness(span, generated_at)).unwrap_or_default(),
     );
     html.push_str("<section class=\"cards\">");
     for (question, answer) in answered.iter().filter(|(q, _)| q.display == "scalar") {
-        html.push_str(&cards::card(question, answer));
+        let note = span.as_ref().and_then(|span| history::note(question, answer, span, window_months(question)));
+        html.push_str(&cards::card(question, answer, note.as_deref()));
     }
     html.push_str("</section>");
     for (question, answer) in answered.iter().filter(|(q, _)| q.display != "scalar") {
@@ -69,12 +80,33 @@ pub fn render(answered: &[(Question, Answer)], span: Option<DataSpan>, generated
 fn as_of(span: Option<&DataSpan>) -> String {
     match span {
         Some(span) => format!(
-            "<p class=\"as-of\">Data as of <strong>{}</strong> (the newest order; the first is from {}).</p>",
+            "<p class=\"as-of\">Data as of <strong>{} UTC</strong> (the newest order; the first is from {}).</p>",
             escape(&format::moment(span.newest_order)),
             escape(&format::day(span.first_order.date())),
         ),
         None => "<p class=\"as-of\">No orders in the database yet: every figure below is empty.</p>".to_string(),
     }
+}
+
+/// The warning of a report generated long after its newest order: without
+/// it, a report made in December from data ending in September reads as
+/// current. `None` while the data is fresh.
+fn staleness(span: &DataSpan, generated_at: NaiveDateTime) -> Option<String> {
+    let age = generated_at - span.newest_order;
+    (age > STALE_AFTER).then(|| {
+        format!(
+            "<p class=\"stale\"><strong>Stale data:</strong> the newest order is from {}, {} days before this report \
+             was generated. Orders since then are missing from every figure below: check that the pipeline is \
+             running (<code>make status</code>).</p>",
+            escape(&format::day(span.newest_order.date())),
+            age.num_days(),
+        )
+    })
+}
+
+/// The question's `-- window months:`, if any.
+fn window_months(question: &Question) -> Option<u32> {
+    question.optional_header(WINDOW_HEADER).and_then(|months| months.parse().ok())
 }
 
 /// One question: title, what it measures, its charts, the note on partial
@@ -85,7 +117,8 @@ fn section(question: &Question, answer: &Answer, span: Option<&DataSpan>) -> Str
         escape(&question.title),
         escape(&question.description)
     );
-    let window = question.optional_header(WINDOW_HEADER).and_then(|months| months.parse().ok());
+    let window = window_months(question);
+    let history_note = span.and_then(|span| history::note(question, answer, span, window));
     let windowed = span.zip(window).map(|(span, months)| periods::within_months(span, months));
     let span = windowed.as_ref().or(span);
     let charts = charts::charts(answer, span, question.display == "bar");
@@ -106,6 +139,9 @@ fn section(question: &Question, answer: &Answer, span: Option<&DataSpan>) -> Str
     }
     if let Some(note) = charts.first().zip(span).and_then(|(chart, span)| chart.partial_note(span)) {
         let _ = write!(html, "<p class=\"note\">{}</p>", escape(&note));
+    }
+    if let Some(note) = history_note {
+        let _ = write!(html, "<p class=\"note history\">{}</p>", escape(&note));
     }
     if answer.rows.is_empty() {
         let sentence = question.optional_header(IF_EMPTY_HEADER).unwrap_or("Nothing to report: no rows.");
@@ -159,6 +195,7 @@ figure{margin:1.2em 0}figure h3{font-size:1.05em;margin:0 0 .3em;text-align:cent
 .legend{font-size:.9em;display:flex;flex-wrap:wrap;gap:4px 18px}\
 .legend i{display:inline-block;width:14px;height:14px;border-radius:3px;margin-right:6px;vertical-align:-2px}\
 .note{font-size:.85em;color:#555;background:#f4f4f4;border-left:3px solid #bbb;padding:6px 10px}\
+.stale{font-size:1em;padding:8px 12px;background:#fff4e5;border-left:4px solid #e65100;margin:.4em 0 1em}\
 .nothing{font-size:1em;padding:10px 12px;background:#eef7ee;border-left:3px solid #2e7d32}\
 .table{overflow-x:auto}table{border-collapse:collapse;font-size:.88em;margin:.4em 0;font-variant-numeric:tabular-nums}\
 td,th{border-bottom:1px solid #e4e4e4;padding:4px 10px}th{background:#f4f4f4;font-weight:600}\
@@ -217,7 +254,10 @@ mod tests {
         assert!(html.contains("<p class=\"change down\">▼ 11.7 %<span> against 83,948.74</span></p>"), "{html}");
         assert!(html.contains("<p class=\"period\">September 2022 vs August 2022</p>"));
         assert!(html.contains("<p class=\"description\">why</p>"));
-        assert!(html.contains("Data as of <strong>Tuesday 4 October 2022, 13:20</strong>"));
+        assert!(
+            html.contains("Data as of <strong>Tuesday 4 October 2022, 13:20 UTC</strong>"),
+            "the time zone is named"
+        );
         assert!(!html.contains("<script"), "no JavaScript");
     }
 
@@ -264,6 +304,74 @@ mod tests {
         let html = render(&[(q, empty)], Some(span()), generated());
         assert!(html.contains("<p class=\"nothing\">Nothing to report: no dead letters.</p>"));
         assert!(!html.contains("<table"));
+    }
+
+    #[test]
+    fn a_report_generated_long_after_its_newest_order_says_the_data_is_stale() {
+        let html = render(&[], Some(span()), generated());
+        assert!(
+            html.contains("<strong>Stale data:</strong> the newest order is from 4 Oct 2022, 1514 days before"),
+            "{html}"
+        );
+        let next_day = date(2022, 10, 5).and_hms_opt(9, 0, 0).unwrap();
+        assert!(!render(&[], Some(span()), next_day).contains("Stale data"), "fresh data carries no warning");
+    }
+
+    #[test]
+    fn figures_leaning_on_missing_history_are_marked() {
+        let recurring = Answer {
+            columns: vec!["month".into(), "recurring_average_basket".into()],
+            rows: vec![vec![Cell::Date(date(2022, 8, 1)), number("52.1")]],
+        };
+        let q = question("line", "Recurring", "-- looks back: 2 months\nSELECT month, recurring_average_basket");
+        let html = render(&[(q, recurring)], Some(span()), generated());
+        assert!(html.contains("<p class=\"note history\">History begins 13 Jul 2022 (the first order): the first month (August 2022) looks back"), "{html}");
+        let ratio = Answer { columns: vec!["ratio".into()], rows: vec![vec![number("2.45")]] };
+        let q = question("scalar", "Ratio", "-- window months: 3\n-- looks back: window\nSELECT ratio");
+        let html = render(&[(q, ratio)], Some(span()), generated());
+        assert!(html.contains("the 3-month window July – September 2022 starts before it"), "the card says so: {html}");
+    }
+
+    /// A one-row answer shaped as `question`'s header says (x then y columns).
+    fn shaped_like(question: &Question) -> Answer {
+        let presentation = question.presentation().unwrap();
+        let columns: Vec<String> = presentation.x.iter().chain(&presentation.y).cloned().collect();
+        let row = columns
+            .iter()
+            .enumerate()
+            .map(|(index, _)| match index {
+                0 => Cell::Date(date(2022, 8, 1)),
+                _ if index < presentation.x.len() => Cell::Text("recurring".into()),
+                _ => number("42"),
+            })
+            .collect();
+        Answer { columns, rows: vec![row] }
+    }
+
+    #[test]
+    fn report_charts_and_metabase_cards_carry_the_same_axis_titles() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../metabase/questions");
+        let charted: Vec<Question> = crate::questions::load_questions(&folder)
+            .unwrap()
+            .into_iter()
+            .filter(|q| q.in_report() && q.in_metabase() && ["line", "bar"].contains(&q.display.as_str()))
+            .collect();
+        assert_eq!(charted.len(), 4, "questions 03, 05, 06 and 07");
+        for question in charted {
+            let settings = crate::visualization::settings(&question.display, &question.presentation().unwrap());
+            let metabase_y: Vec<&str> = settings["graph.y_axis.title_text"].as_str().unwrap().split(" / ").collect();
+            let charts = charts::charts(&shaped_like(&question), None, question.display == "bar");
+            assert!(!charts.is_empty(), "{}", question.key);
+            for chart in charts {
+                assert_eq!(settings["graph.x_axis.title_text"], chart.x_axis.as_str(), "{}", question.key);
+                assert!(
+                    metabase_y.contains(&chart.y_axis.as_str()),
+                    "{}: {} not in {metabase_y:?}",
+                    question.key,
+                    chart.y_axis
+                );
+            }
+        }
     }
 
     #[test]

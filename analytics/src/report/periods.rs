@@ -105,7 +105,7 @@ pub fn partial_note(period: Period, starts: &[NaiveDate], span: &DataSpan) -> Op
     let newest = span.newest_order.date();
     Some(format!(
         "Partial {noun}s, shaded and marked “partial” in the table: {list}. The orders this question covers run from {first_day} {first} \
-         to {newest_day} {newest}, so {these} {noun_plural} hold only part of {their} orders.",
+         to {newest_day} {newest}, so {these} {noun_plural} {hold} only part of {their} orders.",
         noun = period.noun(),
         list = named.join(", "),
         first_day = first.format("%A"),
@@ -114,6 +114,7 @@ pub fn partial_note(period: Period, starts: &[NaiveDate], span: &DataSpan) -> Op
         newest = format::day(newest),
         these = if partial.len() == 1 { "this" } else { "these" },
         noun_plural = if partial.len() == 1 { period.noun().to_string() } else { format!("{}s", period.noun()) },
+        hold = if partial.len() == 1 { "holds" } else { "hold" },
         their = if partial.len() == 1 { "its" } else { "their" },
     ))
 }
@@ -198,6 +199,13 @@ pub(super) mod tests {
         let note = partial_note(Period::Week, &starts, &span()).unwrap();
         assert!(note.contains("Week of 11 Jul 2022, Week of 3 Oct 2022"), "{note}");
         assert!(note.contains("run from Wednesday 13 Jul 2022 to Tuesday 4 Oct 2022"), "{note}");
+        assert!(note.contains("so these weeks hold only part of their orders"), "{note}");
         assert!(partial_note(Period::Week, &[date(2022, 7, 18)], &span()).is_none());
+    }
+
+    #[test]
+    fn one_partial_period_holds_in_the_singular() {
+        let note = partial_note(Period::Month, &[date(2022, 8, 1), date(2022, 10, 1)], &span()).unwrap();
+        assert!(note.contains("so this month holds only part of its orders"), "{note}");
     }
 }

@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
-use orderstream_analytics::metabase::{provision, MetabaseArgs, MetabaseError, Provisioned, SetupOutcome, Step};
+use orderstream_analytics::metabase::{
+    provision, MetabaseArgs, MetabaseError, Provisioned, SetupOutcome, DEFAULT_METABASE_URL, EXIT_CREDENTIALS,
+    EXIT_NO_METABASE, EXIT_USAGE,
+};
 use orderstream_analytics::questions::{load_questions, Question};
 use serde_json::{json, Value};
 
@@ -22,6 +25,7 @@ use stub::{Recorded, Stub, SETUP_TOKEN};
 
 const ADMIN_PASSWORD: &str = "admin-Pa55-word-7f3a";
 const WAREHOUSE_PASSWORD: &str = "analyst-Pa55-word-91c2";
+const API_KEY: &str = "mb_Zm9vYmFyLWFwaS1rZXktZnJvbS10ZXN0";
 
 #[derive(Parser)]
 struct Cli {
@@ -277,19 +281,19 @@ fn changed_presentation_header_updates_exactly_its_card() {
     run(&stub, ADMIN_PASSWORD, &load_questions(folder.path()).unwrap()).unwrap();
     edit(
         folder.path(),
-        "06_weekly_time_between_orders.sql",
-        "-- y-title: Days between",
-        "-- y-title: Mean days between",
+        "05_weekly_basket_by_customer_type.sql",
+        "-- y: average_basket\n",
+        "-- y: average_basket\n-- currency: EUR\n",
     );
     let questions = load_questions(folder.path()).unwrap();
-    let changed = questions.iter().find(|question| question.key == "06_weekly_time_between_orders").unwrap();
+    let changed = questions.iter().find(|question| question.key == "05_weekly_basket_by_customer_type").unwrap();
 
     let provisioned = run(&stub, ADMIN_PASSWORD, &questions).unwrap();
 
     stub.assert_no_violations();
     assert_eq!((provisioned.cards.created, provisioned.cards.updated, provisioned.cards.unchanged), (0, 1, 7));
     let card = card_of(&stub, changed);
-    assert_eq!(card["visualization_settings"]["graph.y_axis.title_text"], "Mean days between consecutive orders");
+    assert_eq!(card["visualization_settings"]["column_settings"]["[\"name\",\"average_basket\"]"]["currency"], "EUR");
     assert_eq!(stage(&card)["native"], changed.sql.as_str(), "the SQL went along, header included");
 }
 
@@ -333,12 +337,17 @@ fn cards_carry_the_presentation_of_their_headers() {
     let weekly = settings("05_weekly_basket_by_customer_type");
     assert_eq!(weekly["graph.dimensions"], json!(["week", "customer_type"]));
     assert_eq!(weekly["graph.metrics"], json!(["average_basket"]));
-    assert_eq!(weekly["graph.x_axis.title_text"], "Week");
-    assert_eq!(weekly["graph.y_axis.title_text"], "Average basket");
+    assert_eq!(weekly["graph.x_axis.title_text"], "Week (Monday to Sunday)", "the report's words");
+    assert_eq!(weekly["graph.y_axis.title_text"], "Average basket (shop currency)");
+    assert_eq!(weekly["column_settings"]["[\"name\",\"average_basket\"]"]["column_title"], "Average basket");
     let sales = settings("07_weekly_sales_and_orders");
     assert_eq!(sales["graph.metrics"], json!(["sales", "orders"]));
     assert_eq!(sales["column_settings"]["[\"name\",\"sales\"]"]["number_style"], "decimal");
-    assert_eq!(settings("08_data_quality"), json!({}), "the table keeps Metabase's defaults");
+    let quality = settings("08_data_quality");
+    assert_eq!(
+        quality["column_settings"]["[\"name\",\"records\"]"],
+        json!({ "column_title": "Records", "number_style": "decimal", "decimals": 0 })
+    );
     let displays: BTreeMap<String, String> = stub
         .state()
         .cards
@@ -357,6 +366,11 @@ fn requests_match_the_openapi_extract() {
     run(&stub, ADMIN_PASSWORD, &load_questions(folder.path()).unwrap()).unwrap();
     edit(folder.path(), "07_weekly_sales_and_orders.sql", "ORDER BY week;", "ORDER BY week DESC;");
     run(&stub, ADMIN_PASSWORD, &load_questions(folder.path()).unwrap()).unwrap();
+    // An analyst's card and text on the dashboard, a new question, and a run with an API key.
+    add_analyst_dashcards(&stub);
+    add_question(folder.path());
+    stub.state().api_keys.insert(API_KEY.into());
+    provision(&api_key_args(&stub, API_KEY), &load_questions(folder.path()).unwrap()).unwrap();
     stub.assert_no_violations();
 
     let mut problems = Vec::new();
@@ -464,10 +478,16 @@ fn wrong_password_is_a_clear_error_without_the_password() {
 
     let error = run(&stub, wrong, &questions).unwrap_err();
 
-    assert!(matches!(error, MetabaseError::Rejected { step: Step::Login, status: 401, .. }), "{error:?}");
+    assert!(matches!(error, MetabaseError::Credentials { status: 401, .. }), "{error:?}");
     assert!(!error.is_transient());
+    assert_eq!(error.exit_code(), EXIT_CREDENTIALS, "an exit code of its own: retrying cannot help");
     let shown = format!("{error} / {error:?}");
-    assert!(shown.contains("logging in") && shown.contains("401") && shown.contains("/api/session"), "{shown}");
+    assert!(
+        shown.contains("refused the admin email and password")
+            && shown.contains("401")
+            && shown.contains("/api/session"),
+        "{shown}"
+    );
     for secret in [wrong, ADMIN_PASSWORD, WAREHOUSE_PASSWORD] {
         assert!(!shown.contains(secret), "the error shows a password: {shown}");
     }
@@ -543,4 +563,259 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
+}
+
+// ---------------------------------------------------------------------------
+// Reaching Metabase: the address, waiting, credentials
+// ---------------------------------------------------------------------------
+
+/// Arguments with an API key and no admin password.
+fn api_key_args(stub: &Stub, key: &str) -> MetabaseArgs {
+    let argv = ["provision", "--metabase-url", &stub.url, "--warehouse-password", WAREHOUSE_PASSWORD, "--api-key", key];
+    let args = Cli::try_parse_from(argv).unwrap().metabase;
+    assert!(args.admin_password.is_none() || std::env::var_os("ORDERSTREAM_METABASE_ADMIN_PASSWORD").is_some());
+    args
+}
+
+/// Arguments for `url` with `--wait-secs` of `wait`.
+fn args_for(url: &str, wait: &str) -> MetabaseArgs {
+    let argv = [
+        "provision",
+        "--metabase-url",
+        url,
+        "--admin-password",
+        ADMIN_PASSWORD,
+        "--warehouse-password",
+        WAREHOUSE_PASSWORD,
+        "--wait-secs",
+        wait,
+    ];
+    Cli::try_parse_from(argv).unwrap().metabase
+}
+
+#[test]
+fn the_default_address_is_where_compose_publishes_metabase() {
+    let compose =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../compose/docker-compose.yml")).unwrap();
+    let published = compose
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("- 127.0.0.1:${METABASE_HOST_PORT:-")?.strip_suffix("}:3000"))
+        .expect("compose publishes Metabase's port 3000 on METABASE_HOST_PORT");
+    assert_eq!(DEFAULT_METABASE_URL, format!("http://127.0.0.1:{published}"));
+    if std::env::var_os("ORDERSTREAM_METABASE_URL").is_none() {
+        let args = Cli::try_parse_from(["provision"]).unwrap().metabase;
+        assert_eq!(args.metabase_url, DEFAULT_METABASE_URL);
+    }
+}
+
+#[test]
+fn grafana_at_the_address_is_refused_at_once() {
+    let stub = Stub::start(0);
+    // Grafana's own answer to GET /api/health.
+    stub.state().health =
+        Some((axum::http::StatusCode::OK, json!({ "commit": "03f502a94d", "database": "ok", "version": "11.2.0" })));
+    let started = std::time::Instant::now();
+
+    let error = provision(&args_for(&stub.url, "300"), &repository_questions()).unwrap_err();
+
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "no waiting: {:?}", started.elapsed());
+    assert!(matches!(error, MetabaseError::NotMetabase { status: 200, .. }), "{error:?}");
+    assert_eq!(error.exit_code(), EXIT_NO_METABASE);
+    let shown = error.to_string();
+    assert!(shown.contains("is not Metabase") && shown.contains("Grafana") && shown.contains("3030"), "{shown}");
+    assert_eq!(stub.requests().len(), 1, "nothing but the health check was sent");
+}
+
+#[test]
+fn nothing_at_the_address_fails_when_the_wait_is_over() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let started = std::time::Instant::now();
+
+    let error = provision(&args_for(&url, "1"), &repository_questions()).unwrap_err();
+
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(matches!(error, MetabaseError::Unreachable { .. }), "{error:?}");
+    assert_eq!(error.exit_code(), EXIT_NO_METABASE);
+    assert!(error.to_string().contains("nothing answers at"), "{error}");
+}
+
+#[test]
+fn waiting_for_a_starting_metabase_says_what_it_waits_for() {
+    let stub = Stub::start(3);
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
+
+    tracing::subscriber::with_default(subscriber, || provision(&args_for(&stub.url, "10"), &repository_questions()))
+        .unwrap();
+
+    let logged = logs.text();
+    let waiting = logged.lines().find(|line| line.contains("Waiting for Metabase to finish starting.")).unwrap_or("");
+    assert!(waiting.contains("progress=50 %") && waiting.contains("gives_up_after_secs=10"), "{logged}");
+}
+
+#[test]
+fn an_api_key_replaces_the_admin_login() {
+    let stub = Stub::start(0);
+    let questions = repository_questions();
+    run(&stub, ADMIN_PASSWORD, &questions).unwrap();
+    stub.state().api_keys.insert(API_KEY.into());
+    let first_requests = stub.requests().len();
+
+    let provisioned = provision(&api_key_args(&stub, API_KEY), &questions).unwrap();
+
+    stub.assert_no_violations();
+    assert_eq!(provisioned.setup, SetupOutcome::ApiKey);
+    assert_eq!(provisioned.cards.unchanged, 8);
+    let second: Vec<Recorded> = stub.requests()[first_requests..].to_vec();
+    assert!(!second.iter().any(|request| request.path == "/api/session"), "no login");
+    let authenticated = second.iter().filter(|request| !request.path.starts_with("/api/health"));
+    let authenticated = authenticated.filter(|request| request.path != "/api/session/properties");
+    assert!(authenticated.clone().count() >= 5);
+    assert!(authenticated.clone().all(|request| request.api_key.as_deref() == Some(API_KEY)));
+    assert!(authenticated.clone().all(|request| request.session.is_none()));
+}
+
+#[test]
+fn a_wrong_api_key_fails_before_anything_changes() {
+    let stub = Stub::start(0);
+    let questions = repository_questions();
+    run(&stub, ADMIN_PASSWORD, &questions).unwrap();
+    stub.state().api_keys.insert(API_KEY.into());
+    let counts = stub.counts();
+    let wrong = "mb_d3Jvbmcta2V5LWZyb20tdGVzdA";
+
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
+    let error = tracing::subscriber::with_default(subscriber, || provision(&api_key_args(&stub, wrong), &questions))
+        .unwrap_err();
+
+    assert!(matches!(error, MetabaseError::Credentials { credentials: "API key", status: 401, .. }), "{error:?}");
+    assert_eq!(error.exit_code(), EXIT_CREDENTIALS);
+    assert_eq!(stub.counts(), counts, "nothing changed");
+    let shown = format!("{error} / {error:?} / {}", logs.text());
+    for secret in [wrong, API_KEY, WAREHOUSE_PASSWORD] {
+        assert!(!shown.contains(secret), "a secret leaked: {shown}");
+    }
+}
+
+#[test]
+fn an_api_key_alone_cannot_claim_a_fresh_metabase() {
+    let stub = Stub::start(0);
+
+    let error = provision(&api_key_args(&stub, API_KEY), &repository_questions()).unwrap_err();
+
+    assert!(matches!(error, MetabaseError::SetupNeedsPassword { .. }), "{error:?}");
+    assert_eq!(error.exit_code(), EXIT_USAGE);
+    assert!(!stub.requests().iter().any(|request| request.path.starts_with("/api/setup")));
+}
+
+#[test]
+fn help_names_only_roles_that_schema_migration_4_creates() {
+    let migration = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/migrations/0004_least_privilege_roles.sql"),
+    )
+    .unwrap();
+    let created = migration.split("ARRAY[").nth(1).and_then(|rest| rest.split(']').next()).unwrap();
+    let help = <Cli as clap::CommandFactory>::command().render_long_help().to_string();
+    let named: Vec<&str> = help
+        .split(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+        .filter(|word| word.starts_with("orderstream_"))
+        .collect();
+    assert!(named.contains(&"orderstream_analyst"), "{help}");
+    for role in named {
+        assert!(created.contains(&format!("'{role}'")), "--help names {role}, which migration 4 does not create");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What others added to the dashboard
+// ---------------------------------------------------------------------------
+
+/// An analyst's own card, on the dashboard below ours with settings of its
+/// own, and a text card: neither is provisioning's.
+fn add_analyst_dashcards(stub: &Stub) {
+    let mut state = stub.state();
+    let database = state.databases[0]["id"].clone();
+    let collection = state.collections[0]["id"].clone();
+    let ours = state.cards[0]["id"].clone();
+    state.cards.push(json!({
+        "id": 900, "name": "Orders by region (mine)", "display": "bar", "archived": false,
+        "collection_id": collection, "description": "An analyst's question.", "visualization_settings": {},
+        "dataset_query": { "lib/type": "mbql/query", "database": database,
+                           "stages": [{ "lib/type": "mbql.stage/native", "native": "SELECT 1", "template-tags": {} }] },
+    }));
+    let dashcards = state.dashboards[0]["dashcards"].as_array_mut().unwrap();
+    dashcards.push(json!({
+        "id": 901, "card_id": 900, "row": 40, "col": 0, "size_x": 12, "size_y": 6,
+        "parameter_mappings": [], "visualization_settings": { "card.title": "Regions" },
+        "series": [{ "id": ours, "name": "one of ours, as a second series" }],
+    }));
+    dashcards.push(json!({
+        "id": 902, "card_id": null, "row": 40, "col": 12, "size_x": 12, "size_y": 2, "parameter_mappings": [],
+        "visualization_settings": { "virtual_card": { "display": "text" }, "text": "Ask Sam about regions" },
+    }));
+}
+
+/// A new question file in `folder`, so the dashboard's layout changes.
+fn add_question(folder: &Path) {
+    std::fs::write(
+        folder.join("09_orders_per_day.sql"),
+        "-- title: Orders per day\n-- display: line\n-- description: Orders per day.\n\
+         SELECT completed_time::date AS day, count(*) AS orders FROM analysis_orders GROUP BY 1 ORDER BY 1;\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn relaying_out_the_dashboard_keeps_what_an_analyst_added() {
+    let stub = Stub::start(0);
+    let folder = copied_questions();
+    run(&stub, ADMIN_PASSWORD, &load_questions(folder.path()).unwrap()).unwrap();
+    add_analyst_dashcards(&stub);
+    add_question(folder.path());
+
+    let provisioned = run(&stub, ADMIN_PASSWORD, &load_questions(folder.path()).unwrap()).unwrap();
+
+    stub.assert_no_violations();
+    assert_eq!((provisioned.cards.created, provisioned.dashboard.updated), (1, 1), "a new card, laid out");
+    let dashboard = stub.state().dashboards[0].clone();
+    let dashcards = dashboard["dashcards"].as_array().unwrap();
+    assert_eq!(dashcards.len(), 9 + 2, "ours and the analyst's two");
+    let mine = dashcards.iter().find(|dashcard| dashcard["id"] == 901).expect("the analyst's card stays");
+    assert_eq!(mine["visualization_settings"]["card.title"], "Regions");
+    assert_eq!((&mine["row"], &mine["col"]), (&json!(40), &json!(0)), "where the analyst put it");
+    assert_eq!(mine["series"].as_array().unwrap().len(), 1, "its second series too");
+    let text = dashcards.iter().find(|dashcard| dashcard["id"] == 902).expect("the text card stays");
+    assert_eq!(text["visualization_settings"]["text"], "Ask Sam about regions");
+}
+
+#[test]
+fn a_dashboard_with_an_analysts_cards_is_left_alone() {
+    let stub = Stub::start(0);
+    let questions = repository_questions();
+    run(&stub, ADMIN_PASSWORD, &questions).unwrap();
+    add_analyst_dashcards(&stub);
+    let before = stub.state().dashboards[0].clone();
+
+    let provisioned = run(&stub, ADMIN_PASSWORD, &questions).unwrap();
+
+    assert_eq!(provisioned.dashboard.unchanged, 1, "{provisioned}");
+    assert_eq!(stub.state().dashboards[0], before);
+}
+
+#[test]
+fn a_retired_question_leaves_the_dashboard_and_nothing_else_does() {
+    let stub = Stub::start(0);
+    let folder = copied_questions();
+    run(&stub, ADMIN_PASSWORD, &load_questions(folder.path()).unwrap()).unwrap();
+    add_analyst_dashcards(&stub);
+    std::fs::remove_file(folder.path().join("07_weekly_sales_and_orders.sql")).unwrap();
+
+    run(&stub, ADMIN_PASSWORD, &load_questions(folder.path()).unwrap()).unwrap();
+
+    stub.assert_no_violations();
+    let dashcards = stub.state().dashboards[0]["dashcards"].as_array().unwrap().clone();
+    assert_eq!(dashcards.len(), 7 + 2, "the retired question's card is gone, the analyst's two stay");
 }

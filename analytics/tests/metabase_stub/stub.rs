@@ -3,10 +3,12 @@
 //! shape of every request body, checked.
 //!
 //! It keeps state (setup done, sessions, databases, collections, cards,
-//! dashboards with dashcards), records every request, and rejects any request
-//! that does not have the documented shape: a missing or mistyped field is a
-//! 400 and a recorded violation, a missing session a 401, a reused setup
-//! token a 403. Like Metabase 0.57 and later, it stores a card's query as MBQL
+//! dashboards with dashcards, API keys), records every request, and rejects
+//! any request that does not have the documented shape: a missing or
+//! mistyped field is a 400 and a recorded violation, a missing session or an
+//! unknown API key a 401, a reused setup token a 403. Like Metabase, a
+//! dashboard `PUT` deletes the dashcards it does not list and updates only
+//! the keys each listed one carries. Like Metabase 0.57 and later, it stores a card's query as MBQL
 //! 5 and answers with that shape, not the legacy one it was sent.
 //! `openapi_extract.json` beside it is what the requests are checked against.
 
@@ -33,6 +35,8 @@ pub(crate) struct Recorded {
     pub(crate) path: String,
     pub(crate) body: Option<Value>,
     pub(crate) session: Option<String>,
+    /// The `x-api-key` header, if sent.
+    pub(crate) api_key: Option<String>,
 }
 
 /// Metabase's state as far as provisioning touches it.
@@ -40,6 +44,10 @@ pub(crate) struct Recorded {
 pub(crate) struct MetabaseState {
     /// Health checks still to answer 503, as Metabase does while it migrates.
     unhealthy_polls: usize,
+    /// What `GET /api/health` answers instead, when set: another server at the URL.
+    pub(crate) health: Option<(StatusCode, Value)>,
+    /// The API keys an admin created.
+    pub(crate) api_keys: HashSet<String>,
     /// The admin created by setup: (email, password).
     admin: Option<(String, String)>,
     setup_token_used: bool,
@@ -128,6 +136,7 @@ async fn handle(
     body: Bytes,
 ) -> impl IntoResponse {
     let session = headers.get("x-metabase-session").and_then(|value| value.to_str().ok()).map(str::to_string);
+    let api_key = headers.get("x-api-key").and_then(|value| value.to_str().ok()).map(str::to_string);
     let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
     let mut state = state.lock().unwrap();
     let parsed_body = if body.is_empty() { None } else { serde_json::from_slice::<Value>(&body).ok() };
@@ -136,11 +145,14 @@ async fn handle(
         path: path.clone(),
         body: parsed_body.clone(),
         session: session.clone(),
+        api_key: api_key.clone(),
     });
     let (status, answer) = if !body.is_empty() && parsed_body.is_none() {
         refuse(&mut state, &method, &path, "body is not JSON".into())
     } else {
-        route(&mut state, &method, uri.path(), uri.query().unwrap_or(""), parsed_body.as_ref(), session.as_deref())
+        let authenticated = session.is_some_and(|session| state.sessions.contains(&session))
+            || api_key.is_some_and(|key| state.api_keys.contains(&key));
+        route(&mut state, &method, uri.path(), uri.query().unwrap_or(""), parsed_body.as_ref(), authenticated)
     };
     (status, [(header::CONTENT_TYPE, "application/json")], answer.to_string())
 }
@@ -156,7 +168,7 @@ fn route(
     path: &str,
     query: &str,
     body: Option<&Value>,
-    session: Option<&str>,
+    authenticated: bool,
 ) -> Answer {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(2).collect();
     let null = Value::Null;
@@ -169,7 +181,7 @@ fn route(
         ("POST", ["session"]) => return login(state, body),
         _ => {}
     }
-    if !session.is_some_and(|session| state.sessions.contains(session)) {
+    if !authenticated {
         return (StatusCode::UNAUTHORIZED, json!("Unauthenticated"));
     }
     let id = |segment: &str| segment.parse::<i64>().ok();
@@ -258,6 +270,9 @@ fn find_mut<'a>(items: &'a mut [Value], id: Option<i64>, what: &str) -> Result<&
 // --- setup and sessions -----------------------------------------------------
 
 fn health(state: &mut MetabaseState) -> Answer {
+    if let Some(answer) = &state.health {
+        return answer.clone();
+    }
     if state.unhealthy_polls > 0 {
         state.unhealthy_polls -= 1;
         return (StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "initializing", "progress": 0.5 }));
@@ -557,7 +572,20 @@ fn create_dashboard(state: &mut MetabaseState, body: &Value) -> Outcome {
     Ok(dashboard)
 }
 
+/// The dashboard as stored, each dashcard hydrated with its `card` as
+/// Metabase answers.
 fn get_dashboard(state: &MetabaseState, id: Option<i64>) -> Outcome {
+    let mut dashboard = stored_dashboard(state, id)?;
+    for dashcard in dashboard["dashcards"].as_array_mut().into_iter().flatten() {
+        let card = state.cards.iter().find(|card| card["id"] == dashcard["card_id"] && !card["id"].is_null());
+        dashcard["card"] = card.map_or(Value::Null, |card| {
+            json!({ "id": card["id"], "name": card["name"], "description": card["description"], "display": card["display"] })
+        });
+    }
+    Ok(dashboard)
+}
+
+fn stored_dashboard(state: &MetabaseState, id: Option<i64>) -> Outcome {
     state
         .dashboards
         .iter()
@@ -577,9 +605,10 @@ fn check_parameters(parameters: &[Value]) -> Result<(), (StatusCode, String)> {
 
 /// `PUT /api/dashboard/:id` with `dashcards` (Metabase ≥ 0.47): the list is
 /// the whole new set; negative ids are new dashcards, positive ones must
-/// already be on this dashboard, and any left out are deleted.
+/// already be on this dashboard and get only the keys sent, and any left out
+/// are deleted.
 fn update_dashboard(state: &mut MetabaseState, id: Option<i64>, body: &Value) -> Outcome {
-    let current = get_dashboard(state, id)?;
+    let current = stored_dashboard(state, id)?;
     let parameters = match &body["parameters"] {
         Value::Null => current["parameters"].as_array().cloned().unwrap_or_default(),
         _ => array(body, "parameters")?.clone(),
@@ -589,9 +618,15 @@ fn update_dashboard(state: &mut MetabaseState, id: Option<i64>, body: &Value) ->
         Value::Null => current["dashcards"].as_array().cloned().unwrap_or_default(),
         _ => check_dashcards(state, &current, array(body, "dashcards")?, &parameters)?,
     };
+    let before = current["dashcards"].as_array().cloned().unwrap_or_default();
     let dashcards: Vec<Value> = dashcards
         .into_iter()
-        .map(|mut dashcard| {
+        .map(|sent| {
+            let stored = before.iter().find(|dashcard| dashcard["id"] == sent["id"]);
+            let mut dashcard = match stored {
+                Some(stored) => merged(stored, &sent),
+                None => sent.clone(),
+            };
             if dashcard["id"].as_i64().is_some_and(|id| id < 0) {
                 dashcard["id"] = json!(next_id(state));
             }
@@ -608,6 +643,15 @@ fn update_dashboard(state: &mut MetabaseState, id: Option<i64>, body: &Value) ->
         }
     }
     Ok(dashboard.clone())
+}
+
+/// An existing dashcard after an update: the keys sent replace the stored ones.
+fn merged(stored: &Value, sent: &Value) -> Value {
+    let mut dashcard = stored.clone();
+    for (key, value) in sent.as_object().into_iter().flatten() {
+        dashcard[key] = value.clone();
+    }
+    dashcard
 }
 
 fn check_dashcards(
@@ -627,6 +671,10 @@ fn check_dashcards(
         }
         if id > 0 && !existing.contains(&id) {
             return Err(bad(format!("dashcard {id} is not on this dashboard (new dashcards take negative ids)")));
+        }
+        // A text or heading dashcard has no card; only an existing one can be sent back so.
+        if dashcard["card_id"].is_null() && id > 0 {
+            continue;
         }
         let card_id = integer(dashcard, "card_id")?;
         let card = state
