@@ -150,7 +150,8 @@ soak: ## the pipeline at a steady rate for SOAK_MINUTES (default 30), memory sam
 fuzz: ## every cargo fuzz target (FUZZ_TARGETS: some) for FUZZ_SECONDS each (default 300; nightly toolchain)
 	@bash scripts/fuzz.sh
 
-lint: ## formatting, clippy on every crate and test (warnings are errors), rustdoc without warnings; CI runs it first
+lint: ## formatting, clippy on every crate and test (warnings are errors), rustdoc without warnings, no module import cycle; CI runs it first
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --features orderstream-e2e/integration-tests -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+	python3 scripts/module-cycles.py

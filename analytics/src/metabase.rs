@@ -321,7 +321,7 @@ pub enum MetabaseError {
         /// The last answer or connection error.
         last: String,
     },
-    /// Nothing answered at the URL within [`UNREACHABLE_GRACE`] (or the wait, if shorter).
+    /// Nothing answered at the URL within `UNREACHABLE_GRACE` (or the wait, if shorter).
     #[error("nothing answers at {url} (waited {waited_secs}s; last error: {last}): is Metabase running there? Compose publishes it on http://127.0.0.1:3030")]
     Unreachable {
         /// The base URL.

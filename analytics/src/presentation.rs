@@ -23,7 +23,6 @@
 use thiserror::Error;
 
 use crate::labels;
-use crate::questions::Question;
 
 /// Where a question appears (`-- only-in:`; absent: everywhere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,10 +80,22 @@ pub enum PresentationError {
     MissingValue,
 }
 
+/// What a presentation reads of a question file: its header keys, its SQL
+/// and its display. A trait, so that this module needs nothing of how
+/// question files are found and parsed (`questions` implements it).
+pub trait QuestionText {
+    /// The value of header key `key` (`-- key: value`), if present.
+    fn header(&self, key: &str) -> Option<&str>;
+    /// The SQL.
+    fn body(&self) -> &str;
+    /// The Metabase display (`table`, `line`, `smartscalar`, …).
+    fn display(&self) -> &str;
+}
+
 impl Presentation {
     /// Reads the presentation keys of `question`'s header and checks that
     /// every column they name appears in its SQL.
-    pub fn from_question(question: &Question) -> Result<Self, PresentationError> {
+    pub fn from_question(question: &impl QuestionText) -> Result<Self, PresentationError> {
         let list = |key| split_list(question.header(key));
         let text = |key: &str| question.header(key).map(str::to_string);
         if let Some(retired) = RETIRED_KEYS.iter().find(|key| question.header(key).is_some()) {
@@ -104,13 +115,13 @@ impl Presentation {
                 .collect(),
         };
         presentation.check_columns(question)?;
-        if question.display == "smartscalar" && presentation.value.is_none() {
+        if question.display() == "smartscalar" && presentation.value.is_none() {
             return Err(PresentationError::MissingValue);
         }
         Ok(presentation)
     }
 
-    fn check_columns(&self, question: &Question) -> Result<(), PresentationError> {
+    fn check_columns(&self, question: &impl QuestionText) -> Result<(), PresentationError> {
         let named = [("value", self.value.as_slice()), ("x", &self.x), ("y", &self.y)];
         let body = question.body();
         for (key, columns) in named {
@@ -123,7 +134,7 @@ impl Presentation {
 }
 
 /// Reads `-- only-in:` of `question`.
-pub fn audience(question: &Question) -> Result<Audience, PresentationError> {
+pub fn audience(question: &impl QuestionText) -> Result<Audience, PresentationError> {
     match question.header("only-in") {
         None => Ok(Audience::Everywhere),
         Some("metabase") => Ok(Audience::Metabase),
@@ -151,6 +162,7 @@ fn mentions(sql: &str, column: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::questions::Question;
 
     fn question(display: &str, text: &str) -> Question {
         Question {

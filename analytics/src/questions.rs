@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::presentation::{self, Presentation, PresentationError};
+use crate::presentation::{self, Presentation, PresentationError, QuestionText};
 
 /// One question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +187,20 @@ impl Question {
 /// The repository's questions folder.
 pub fn default_folder() -> PathBuf {
     PathBuf::from("metabase/questions")
+}
+
+impl QuestionText for Question {
+    fn header(&self, key: &str) -> Option<&str> {
+        Question::header(self, key)
+    }
+
+    fn body(&self) -> &str {
+        Question::body(self)
+    }
+
+    fn display(&self) -> &str {
+        &self.display
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use anyhow::ensure;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 
-use crate::phases::epoch_now;
 use crate::procfs::clock_ticks_per_second;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How far a load has got, at one poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,4 +173,10 @@ impl TopicFill {
             _ => Progress::Some,
         })
     }
+}
+
+/// Seconds since the epoch, to compare with times PostgreSQL stored
+/// (`written_at`: the same machine clock).
+pub fn epoch_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64())
 }

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use e2e::{poll_until, Process};
 
 use crate::cluster::{KafkaCluster, Node};
+use crate::rig::quarter;
 use crate::rig::{Outcome, Rig, Size};
-use crate::scenarios::quarter;
 
 /// Every cluster scenario: its id for `--only`, and its name in the table.
 pub const CLUSTER_SCENARIOS: [(&str, &str); 6] = [

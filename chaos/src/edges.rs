@@ -10,8 +10,7 @@ use e2e::kafka::PrivateKafka;
 use e2e::{poll_until, Process};
 
 use crate::load::{LoadWriter, HEADER};
-use crate::rig::{Outcome, Rig, Size};
-use crate::scenarios::{append, quarter};
+use crate::rig::{append, quarter, Outcome, Rig, Size};
 
 /// Producer memory that must never be exceeded, whatever the input.
 const PRODUCER_MEMORY_LIMIT: u64 = 64 * 1024 * 1024;

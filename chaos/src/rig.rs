@@ -383,6 +383,15 @@ fn slug(name: &str) -> String {
     slug.chars().take(24).collect()
 }
 
+pub(crate) fn quarter(size: Size) -> usize {
+    (size.lines / 4) as usize * 9 / 10
+}
+
+pub(crate) fn append(path: &std::path::Path, bytes: &[u8]) {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    std::io::Write::write_all(&mut file, bytes).unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use crate::edges;
 use crate::ledger::Ledger;
 use crate::load::HEADER;
 use crate::proxy::Proxy;
-use crate::rig::{Outcome, Rig, Size};
+use crate::rig::{append, quarter, Outcome, Rig, Size};
 
 /// Every scenario: its id for `--only`, and its name in the table.
 pub const SCENARIOS: [(&str, &str); 24] = [
@@ -82,10 +82,6 @@ pub async fn run(id: &str, size: Size) -> Outcome {
         "22" => record_kafka_refuses(name, size).await,
         _ => unreachable!("checked above"),
     }
-}
-
-pub(crate) fn quarter(size: Size) -> usize {
-    (size.lines / 4) as usize * 9 / 10
 }
 
 async fn producer_killed(name: &str, size: Size) -> Outcome {
@@ -324,11 +320,6 @@ async fn file_operations(name: &str, size: Size) -> Outcome {
     let fault_ended = Instant::now();
     load.await.expect("load");
     rig.finish(fault_ended, vec![producer, consumer]).await
-}
-
-pub(crate) fn append(path: &Path, bytes: &[u8]) {
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
-    file.write_all(bytes).unwrap();
 }
 
 async fn bad_input(name: &str, size: Size) -> Outcome {

@@ -110,8 +110,8 @@ impl Config {
     }
 
     /// The topics the status reads: the orders and the dead letters.
-    pub fn topics(&self) -> crate::report::Topics {
-        crate::report::Topics { orders: self.topic.name.clone(), dead_letters: self.dead_letter_topic.name.clone() }
+    pub fn topics(&self) -> Topics {
+        Topics { orders: self.topic.name.clone(), dead_letters: self.dead_letter_topic.name.clone() }
     }
 
     /// Which inbox files count (`--pattern`), for the progress line and the
@@ -120,6 +120,15 @@ impl Config {
     pub fn inbox_matcher(&self) -> globset::GlobMatcher {
         globset::Glob::new(&self.pattern).expect("validated pattern").compile_matcher()
     }
+}
+
+/// The topics the status reads.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    /// The orders topic.
+    pub orders: String,
+    /// The dead-letter topic, read into PostgreSQL by the dead-letter intake.
+    pub dead_letters: String,
 }
 
 #[cfg(test)]

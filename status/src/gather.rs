@@ -14,7 +14,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::config::Config;
-use crate::report::Topics;
+use crate::config::Topics;
 use crate::saved::{saved_delivery, SavedDelivery};
 
 /// Everything gathered in one look.

@@ -8,6 +8,7 @@
 //! |--------------|----------------------------------------------------------------------------|
 //! | `config`     | flags and environment variables (the same as the other binaries)           |
 //! | `gather`     | asking each part: the processes' `/status`, Kafka, PostgreSQL              |
+//! | `inbox`      | the inbox's matching files and their sizes                                  |
 //! | `saved`      | each inbox file's delivery from the producer's saved positions, when it is down |
 //! | `report`     | the verdict (caught up, behind, unreachable), the screen, the exit code    |
 //! | `progress`   | `--progress`: one line of orders loaded, rate and time left per call       |
@@ -29,12 +30,14 @@
 mod alerts;
 mod config;
 mod gather;
+mod inbox;
 mod progress;
 mod report;
 mod saved;
 
 pub use alerts::{ask as ask_alertmanager, AlertsView};
 pub use config::Config;
+pub use config::Topics;
 pub use gather::gather;
 pub use progress::progress_line;
-pub use report::{Report, Topics};
+pub use report::Report;

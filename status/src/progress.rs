@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use globset::GlobMatcher;
 use serde::{Deserialize, Serialize};
 
+use crate::inbox::inbox_files;
 use crate::report::{Report, Verdict};
 
 /// How far back the rate looks, in milliseconds.
@@ -78,18 +79,6 @@ fn describe(report: &Report, orders: i64, lines: u64, rate: f64) -> String {
         }
     }
     line
-}
-
-/// The inbox's matching files and their sizes, by name.
-pub(crate) fn inbox_files(inbox: &Path, matcher: &GlobMatcher) -> Vec<(PathBuf, u64)> {
-    let Ok(listing) = std::fs::read_dir(inbox) else { return Vec::new() };
-    let mut files: Vec<(PathBuf, u64)> = listing
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.file_name().is_some_and(|name| matcher.is_match(name)))
-        .filter_map(|path| std::fs::metadata(&path).ok().filter(|m| m.is_file()).map(|m| (path, m.len())))
-        .collect();
-    files.sort();
-    files
 }
 
 /// Complete lines of a file, less its header line if it has one (a first

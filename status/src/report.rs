@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use orderstream_lag_exporter::lag::PartitionOffsets;
 use serde::Serialize;
 
+use crate::config::Topics;
 use crate::gather::{DatabaseView, Gathered, KafkaView, Member, ProcessStatus};
 use crate::saved::{FileSource, SavedDelivery, SavedFile};
 
@@ -387,15 +388,6 @@ fn unterminated_lines(files: &[serde_json::Value], close_inactive_seconds: Optio
 
 fn to_json(file: &SavedFile) -> serde_json::Value {
     serde_json::to_value(file).expect("a saved file serialises")
-}
-
-/// The topics the status reads.
-#[derive(Debug, Clone)]
-pub struct Topics {
-    /// The orders topic.
-    pub orders: String,
-    /// The dead-letter topic, read into PostgreSQL by the dead-letter intake.
-    pub dead_letters: String,
 }
 
 /// Lag of every partition of the topic against the offsets stored in

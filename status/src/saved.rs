@@ -14,7 +14,7 @@ use globset::GlobMatcher;
 use orderstream_producer::SavedPositions;
 use serde::Serialize;
 
-use crate::progress::inbox_files;
+use crate::inbox::inbox_files;
 
 /// Where each file's delivery was read: the `source` of a file in `--json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

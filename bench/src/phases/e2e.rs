@@ -9,7 +9,7 @@ use anyhow::{bail, ensure};
 use e2e::poll_until;
 
 use crate::input::Input;
-use crate::phases::epoch_now;
+use crate::load_watch::epoch_now;
 use crate::pipeline::Pipeline;
 use crate::procfs::clock_ticks_per_second;
 use crate::profile::Profiler;

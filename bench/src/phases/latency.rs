@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use e2e::poll_until;
 
-use crate::phases::epoch_now;
+use crate::load_watch::epoch_now;
 use crate::pipeline::Pipeline;
 use crate::say;
 use crate::services::Services;

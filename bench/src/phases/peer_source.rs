@@ -13,8 +13,8 @@ use anyhow::Context;
 
 use crate::connect_worker::{write_properties, ConnectWorker};
 use crate::input::Input;
+use crate::load_watch::epoch_now;
 use crate::load_watch::{watch, CpuTicks, LoadResult, TopicFill};
-use crate::phases::epoch_now;
 use crate::phases::source::POLL;
 use crate::say;
 use crate::services::Services;

@@ -10,8 +10,8 @@ use anyhow::ensure;
 
 use crate::cluster::{Cluster, NODES};
 use crate::input::Input;
+use crate::load_watch::epoch_now;
 use crate::phases::e2e::CpuSeconds;
-use crate::phases::epoch_now;
 use crate::pipeline::Pipeline;
 use crate::procfs::clock_ticks_per_second;
 use crate::say;

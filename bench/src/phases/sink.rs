@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{bail, ensure};
 use e2e::{Process, Scenario};
 
+use crate::load_watch::epoch_now;
 use crate::load_watch::{watch, CpuTicks, LoadResult, Progress};
-use crate::phases::epoch_now;
 use crate::procfs;
 use crate::say;
 use crate::services::Services;

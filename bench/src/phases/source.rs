@@ -10,8 +10,8 @@ use anyhow::{bail, ensure};
 use e2e::{Scenario, PARTITIONS};
 
 use crate::input::Input;
+use crate::load_watch::epoch_now;
 use crate::load_watch::{watch, CpuTicks, LoadResult, TopicFill};
-use crate::phases::epoch_now;
 use crate::procfs;
 use crate::say;
 use crate::services::Services;
