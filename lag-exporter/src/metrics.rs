@@ -1,11 +1,12 @@
 //! The series the exporter publishes. Backlog series share the
 //! `orderstream_backlog_` prefix across processes, one per pipeline stage:
 //! `unread_bytes` and `unacknowledged_records` (producer), `group_lag_records`
-//! and `freshness_seconds` (here).
+//! and `group_lag_seconds` and `freshness_seconds` (here).
 
-use prometheus::{Gauge, IntCounterVec, IntGauge, IntGaugeVec, Registry};
+use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Registry};
 use telemetry::Registrar;
 
+use crate::age::PartitionAge;
 use crate::lag::GroupLag;
 
 /// Where a measurement can fail, the `source` label of
@@ -22,6 +23,8 @@ pub struct ExporterMetrics {
     committed: IntGaugeVec,
     group_lag: IntGaugeVec,
     members: IntGaugeVec,
+    partition_lag_seconds: GaugeVec,
+    group_lag_seconds: GaugeVec,
     freshness: Gauge,
     last_success: IntGauge,
     /// Failed measurements by source ([`SOURCES`]), counted by the events.
@@ -58,6 +61,16 @@ impl ExporterMetrics {
                 "Consumers in the group right now.",
                 &["group"],
             ),
+            partition_lag_seconds: metrics.float_gauge_vec(
+                "orderstream_lag_exporter_partition_lag_seconds",
+                "Seconds since the oldest record of a partition the group has not committed was written (0: none).",
+                &["group", "topic", "partition"],
+            ),
+            group_lag_seconds: metrics.float_gauge_vec(
+                "orderstream_backlog_group_lag_seconds",
+                "Seconds since the oldest record the group has not committed was written, all partitions (0: none).",
+                &["group", "topic"],
+            ),
             freshness: metrics.float_gauge(
                 "orderstream_backlog_freshness_seconds",
                 "Seconds since the producer read the newest order committed to PostgreSQL.",
@@ -87,6 +100,23 @@ impl ExporterMetrics {
         let total = lag.partitions.iter().map(|offsets| offsets.lag()).sum();
         self.group_lag.with_label_values(&[group, topic]).set(total);
         self.members.with_label_values(&[group]).set(lag.members as i64);
+    }
+
+    /// Publishes each partition's lag in seconds and the oldest of them. A
+    /// partition whose oldest record was not read in time keeps its last
+    /// value, so a slow read never shows a lagging group as caught up.
+    pub fn observe_ages(&self, group: &str, topic: &str, ages: &[(i32, PartitionAge)]) {
+        let mut oldest: f64 = 0.0;
+        for (partition, age) in ages {
+            let gauge = self.partition_lag_seconds.with_label_values(&[group, topic, &partition.to_string()]);
+            match age {
+                PartitionAge::CaughtUp => gauge.set(0.0),
+                PartitionAge::Behind(seconds) => gauge.set(*seconds),
+                PartitionAge::Unknown => {}
+            }
+            oldest = oldest.max(gauge.get());
+        }
+        self.group_lag_seconds.with_label_values(&[group, topic]).set(oldest);
     }
 
     /// Publishes the data's freshness.
@@ -137,5 +167,30 @@ mod tests {
         assert!(text.contains(
             r#"orderstream_lag_exporter_committed_offset{group="orderstream",partition="1",topic="orders"} -1"#
         ));
+    }
+
+    fn exported(metrics: &ExporterMetrics) -> String {
+        let mut text = Vec::new();
+        TextEncoder::new().encode(&metrics.registry.gather(), &mut text).unwrap();
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn lag_in_seconds_is_the_oldest_partition_and_an_unread_one_keeps_its_last_age() {
+        let metrics = ExporterMetrics::new();
+        metrics.observe_ages("g", "orders", &[(0, PartitionAge::Behind(30.0)), (1, PartitionAge::Behind(90.0))]);
+        metrics.observe_ages("g", "orders", &[(0, PartitionAge::Behind(35.0)), (1, PartitionAge::Unknown)]);
+        let text = exported(&metrics);
+        assert!(text.contains(r#"orderstream_backlog_group_lag_seconds{group="g",topic="orders"} 90"#), "{text}");
+        assert!(text
+            .contains(r#"orderstream_lag_exporter_partition_lag_seconds{group="g",partition="0",topic="orders"} 35"#));
+    }
+
+    #[test]
+    fn a_caught_up_group_is_zero_seconds_behind() {
+        let metrics = ExporterMetrics::new();
+        metrics.observe_ages("g", "orders", &[(0, PartitionAge::Behind(30.0))]);
+        metrics.observe_ages("g", "orders", &[(0, PartitionAge::CaughtUp)]);
+        assert!(exported(&metrics).contains(r#"orderstream_backlog_group_lag_seconds{group="g",topic="orders"} 0"#));
     }
 }
