@@ -284,7 +284,7 @@ fn alert_threshold(expr: &str) -> Option<Threshold> {
     let number: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
     match (operator, number.parse::<f64>().ok()?) {
         (" > ", value) => Some(Threshold::Above(value)),
-        (_, value) if value == 0.0 => Some(Threshold::AtZero),
+        (_, 0.0) => Some(Threshold::AtZero),
         _ => None,
     }
 }
