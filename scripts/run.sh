@@ -26,6 +26,10 @@
 #   DEMO         1 (`make demo`): sample orders into the default inbox, then run
 #   SAMPLE_ORDERS  how many sample orders (default 5000)
 #   CATCH_UP_TIMEOUT  seconds to wait for the pipeline to catch up (default 300)
+#
+# Needs cargo and rustc at least the workspace's rust-version (Cargo.toml);
+# without them it stops at once saying how to install them
+# (scripts/lib/toolchain.sh, tested by scripts/test-toolchain.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +54,10 @@ BROKERS="${BROKERS:-1}"
 
 say() { echo "run: $*"; }
 die() { echo "run: error: $*" >&2; exit 1; }
+
+# cargo and rustc at least the workspace's rust-version, before anything starts.
+. scripts/lib/toolchain.sh
+need_rust_toolchain
 
 DEFAULT_INBOX=data/inbox
 SAMPLE_FILE=sample-orders.csv
