@@ -155,6 +155,13 @@ async fn lag_stays_visible_when_no_consumer_is_alive() {
     assert!(visible, "lag of 300 not exported:\n{metrics}");
     let members = format!("orderstream_lag_exporter_group_members{{group=\"{}\"}}", scenario.group);
     assert_eq!(sample(&metrics, &members), Some(0.0), "no consumer is alive");
+    // Lag in seconds: the oldest unapplied record ages while nobody applies it.
+    let lag_seconds =
+        format!("orderstream_backlog_group_lag_seconds{{group=\"{}\",topic=\"{}\"}}", scenario.group, scenario.topic);
+    let aging =
+        poll_until(ARRIVAL, || async { sample(&get(&addr, "/metrics").1, &lag_seconds).is_some_and(|age| age > 0.0) })
+            .await;
+    assert!(aging, "no lag in seconds exported for 300 unapplied records:\n{}", get(&addr, "/metrics").1);
 }
 
 /// Every value under a `datasource` key, anywhere in the dashboard.
