@@ -211,6 +211,21 @@ impl Scenario {
         Process::spawn(&format!("{}-lag-exporter", self.name), command)
     }
 
+    /// Starts `orderstream-verify --every EVERY` on this scenario's inbox,
+    /// serving its metrics like the other processes (for Prometheus).
+    pub fn start_verifier(&self, every: &str) -> Process {
+        let mut command = Command::new(self.binary("orderstream-verify"));
+        self.common_env(&mut command);
+        command
+            .env("ORDERSTREAM_DATABASE_URL", &self.database_url)
+            .env("ORDERSTREAM_GROUP", &self.group)
+            .env("ORDERSTREAM_INBOX", self.inbox())
+            .env("ORDERSTREAM_STATE_DIR", self.state_dir())
+            .env("ORDERSTREAM_VERIFY_METRICS_ADDR", "127.0.0.1:0")
+            .args(["--every", every]);
+        Process::spawn(&format!("{}-verify", self.name), command)
+    }
+
     /// A connection to this scenario's database.
     pub async fn db(&self) -> tokio_postgres::Client {
         let (client, connection) = tokio_postgres::connect(&self.database_url, NoTls).await.unwrap();

@@ -1,6 +1,7 @@
 //! Observability, tested for real: a real Prometheus scrapes the real
-//! producer, consumer and lag exporter during an ingestion, and every PromQL
-//! expression of the dashboard and of the alert rules is evaluated against it.
+//! producer, consumer, lag exporter and periodic verifier during an
+//! ingestion, and every PromQL expression of the dashboard and of the alert
+//! rules is evaluated against it.
 //! And what an on-call person relies on, read from the files: the dashboard
 //! works in any Grafana (no datasource uid) and filters every query by job;
 //! it is laid out for on-call (rows, firing alerts, processes, lag in seconds)
@@ -74,11 +75,14 @@ async fn every_dashboard_and_alert_expression_evaluates_against_a_live_pipeline(
     let producer = scenario.start_producer();
     let exporter = scenario.start_lag_exporter();
     scenario.wait_for_orders(2_001, ARRIVAL).await;
+    // OrderstreamLinesMissing reads the periodic verifier's series.
+    let verifier = scenario.start_verifier("2s");
 
     let targets = [
         ("producer", producer.metrics_addr()),
         ("consumer", consumer.metrics_addr()),
         ("lag-exporter", exporter.metrics_addr()),
+        ("verify", verifier.metrics_addr()),
     ];
     for (job, addr) in &targets {
         assert_eq!(get(addr, "/healthz").0, 200, "{job} /healthz");
@@ -91,10 +95,10 @@ async fn every_dashboard_and_alert_expression_evaluates_against_a_live_pipeline(
 
     let prometheus = Prometheus::start(&targets);
     let all_up = poll_until(ARRIVAL, || async {
-        prometheus.query("count(up == 1) == 3").is_ok_and(|result| !result.is_empty())
+        prometheus.query(&format!("count(up == 1) == {}", targets.len())).is_ok_and(|result| !result.is_empty())
     })
     .await;
-    assert!(all_up, "Prometheus never scraped all three processes: {:?}", prometheus.query("up"));
+    assert!(all_up, "Prometheus never scraped all {} processes: {:?}", targets.len(), prometheus.query("up"));
     // More lines while Prometheus watches, so rates have something to show.
     scenario.append("a.csv", (2_002..=2_200).map(|id| order_line(id, 1, "3.00", "6")).collect::<String>().as_bytes());
     scenario.wait_for_orders(2_200, ARRIVAL).await;
