@@ -166,6 +166,18 @@ async fn lag_stays_visible_when_no_consumer_is_alive() {
         poll_until(ARRIVAL, || async { sample(&get(&addr, "/metrics").1, &lag_seconds).is_some_and(|age| age > 0.0) })
             .await;
     assert!(aging, "no lag in seconds exported for 300 unapplied records:\n{}", get(&addr, "/metrics").1);
+    // Measured again each time, not frozen at the first reading.
+    let first = sample(&get(&addr, "/metrics").1, &lag_seconds).unwrap();
+    let growing = poll_until(ARRIVAL, || async {
+        sample(&get(&addr, "/metrics").1, &lag_seconds).is_some_and(|age| age > first + 2.0)
+    })
+    .await;
+    assert!(growing, "lag in seconds stayed at {first}:\n{}", get(&addr, "/metrics").1);
+    // Once a consumer applied everything, the group is 0 seconds behind.
+    let _consumer = scenario.start_consumer();
+    let caught_up =
+        poll_until(ARRIVAL, || async { sample(&get(&addr, "/metrics").1, &lag_seconds) == Some(0.0) }).await;
+    assert!(caught_up, "lag in seconds not 0 after catching up:\n{}", get(&addr, "/metrics").1);
 }
 
 /// Every value under a `datasource` key, anywhere in the dashboard.

@@ -95,6 +95,9 @@ pub fn read_oldest_unapplied(
         return Ok(Vec::new());
     }
     reader.assign(&wanted)?;
+    // A partition paused by the previous measurement stays paused across
+    // assignments: without this, it would never give a record again.
+    reader.resume(&wanted)?;
     let found = collect_first_records(reader, topic, wanted.count(), deadline);
     reader.unassign()?;
     found
