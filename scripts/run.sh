@@ -31,6 +31,10 @@
 #                alerts kept for `make status` and amtool; alertmanager.example.yml shows receivers)
 #   RUNBOOK_BASE_URL  where docs/operations.md is served, the start of every alert's runbook_url
 #                (default file://<this checkout>/docs/operations.md)
+#
+# Needs cargo and rustc at least the workspace's rust-version (Cargo.toml);
+# without them it stops at once saying how to install them
+# (scripts/lib/toolchain.sh, tested by scripts/test-toolchain.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +62,10 @@ BROKERS="${BROKERS:-1}"
 
 say() { echo "run: $*"; }
 die() { echo "run: error: $*" >&2; exit 1; }
+
+# cargo and rustc at least the workspace's rust-version, before anything starts.
+. scripts/lib/toolchain.sh
+need_rust_toolchain
 
 DEFAULT_INBOX=data/inbox
 SAMPLE_FILE=sample-orders.csv

@@ -23,6 +23,8 @@ start_test_services "${SERVICES[@]}"
 # The Docker deployment, the Prometheus config, the alert rules and their
 # unit tests (promtool is installed with the test services).
 bash scripts/compose-check.sh
+# `make run`'s Rust toolchain check, on fake toolchains (no build).
+bash scripts/test-toolchain.sh
 # The end-to-end tests start the real binaries: build them first. Test builds
 # carry the chaos suite's crash points (inert unless FAILPOINTS is set). The
 # end-to-end tests are built only with orderstream-e2e's integration-tests

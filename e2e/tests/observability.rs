@@ -1,12 +1,14 @@
 //! Observability, tested for real: a real Prometheus scrapes the real
-//! producer, consumer and lag exporter during an ingestion, and every PromQL
-//! expression of the dashboard and of the alert rules is evaluated against it.
+//! producer, consumer, lag exporter and periodic verifier during an
+//! ingestion, and every PromQL expression of the dashboard and of the alert
+//! rules is evaluated against it.
 //! And what an on-call person relies on, read from the files: the dashboard
 //! works in any Grafana (no datasource uid) and filters every query by job;
-//! every alert waits before firing, links its runbook (absolute, from the
-//! configured base URL), and has promtool cases where it fires and where it
-//! does not; the pending dead letters are exported until someone resolves
-//! them.
+//! it is laid out for on-call (rows, firing alerts, processes, lag in seconds)
+//! and its tiles turn red exactly where an alert's threshold is; every alert
+//! waits before firing, links its runbook (absolute, from the configured base
+//! URL), and has promtool cases where it fires and where it does not; the
+//! pending dead letters are exported until someone resolves them.
 
 // End-to-end: built only with the feature `make test` turns on (docs/testing.md).
 #![cfg(feature = "integration-tests")]
@@ -28,11 +30,21 @@ fn dashboard() -> Value {
     serde_json::from_str(&read("../../grafana/dashboards/orderstream-pipeline-health.json")).unwrap()
 }
 
+/// The panels that show data: every panel but the rows.
+fn data_panels(dashboard: &Value) -> Vec<Value> {
+    dashboard["panels"].as_array().unwrap().iter().filter(|panel| panel["type"] != "row").cloned().collect()
+}
+
+/// Whether an expression lists firing alerts: empty is its normal answer.
+fn lists_firing_alerts(expr: &str) -> bool {
+    expr.starts_with("ALERTS{")
+}
+
 /// Every `expr` of the dashboard, with Grafana's variables set as "All".
 fn dashboard_expressions() -> Vec<(String, String)> {
     let dashboard = dashboard();
     let mut expressions = Vec::new();
-    for panel in dashboard["panels"].as_array().unwrap() {
+    for panel in data_panels(&dashboard) {
         for target in panel["targets"].as_array().unwrap() {
             let expr = target["expr"]
                 .as_str()
@@ -93,8 +105,9 @@ async fn every_dashboard_and_alert_expression_evaluates_against_a_live_pipeline(
 
     let mut failures = Vec::new();
     for (panel, expr) in dashboard_expressions() {
+        let may_be_empty = lists_firing_alerts(&expr);
         let answered = poll_until(Duration::from_secs(30), || async {
-            prometheus.query(&expr).is_ok_and(|result| !result.is_empty())
+            prometheus.query(&expr).is_ok_and(|result| may_be_empty || !result.is_empty())
         })
         .await;
         if !answered {
@@ -146,6 +159,25 @@ async fn lag_stays_visible_when_no_consumer_is_alive() {
     assert!(visible, "lag of 300 not exported:\n{metrics}");
     let members = format!("orderstream_lag_exporter_group_members{{group=\"{}\"}}", scenario.group);
     assert_eq!(sample(&metrics, &members), Some(0.0), "no consumer is alive");
+    // Lag in seconds: the oldest unapplied record ages while nobody applies it.
+    let lag_seconds =
+        format!("orderstream_backlog_group_lag_seconds{{group=\"{}\",topic=\"{}\"}}", scenario.group, scenario.topic);
+    let aging =
+        poll_until(ARRIVAL, || async { sample(&get(&addr, "/metrics").1, &lag_seconds).is_some_and(|age| age > 0.0) })
+            .await;
+    assert!(aging, "no lag in seconds exported for 300 unapplied records:\n{}", get(&addr, "/metrics").1);
+    // Measured again each time, not frozen at the first reading.
+    let first = sample(&get(&addr, "/metrics").1, &lag_seconds).unwrap();
+    let growing = poll_until(ARRIVAL, || async {
+        sample(&get(&addr, "/metrics").1, &lag_seconds).is_some_and(|age| age > first + 2.0)
+    })
+    .await;
+    assert!(growing, "lag in seconds stayed at {first}:\n{}", get(&addr, "/metrics").1);
+    // Once a consumer applied everything, the group is 0 seconds behind.
+    let _consumer = scenario.start_consumer();
+    let caught_up =
+        poll_until(ARRIVAL, || async { sample(&get(&addr, "/metrics").1, &lag_seconds) == Some(0.0) }).await;
+    assert!(caught_up, "lag in seconds not 0 after catching up:\n{}", get(&addr, "/metrics").1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,7 +274,7 @@ fn dashboard_works_in_any_grafana_and_filters_every_query_by_job() {
     }
 
     let anchors = runbook_anchors();
-    for panel in dashboard["panels"].as_array().unwrap() {
+    for panel in data_panels(&dashboard) {
         let title = panel["title"].as_str().unwrap();
         if panel["description"].as_str().is_none_or(str::is_empty) {
             problems.push(format!("panel `{title}` has no description"));
@@ -253,11 +285,8 @@ fn dashboard_works_in_any_grafana_and_filters_every_query_by_job() {
                 problems.push(format!("panel `{title}` reads {name} without the job and instance filters"));
             }
         }
-        if panel["type"] == "stat" {
-            let steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"].as_array().cloned().unwrap_or_default();
-            if steps.len() < 2 || !steps.iter().any(|step| step["color"] == "red") {
-                problems.push(format!("stat panel `{title}` has no red threshold: {steps:?}"));
-            }
+        if panel["type"] == "stat" && tile_steps(&panel).len() < 2 {
+            problems.push(format!("stat panel `{title}` never changes colour: {:?}", tile_steps(&panel)));
         }
         for link in panel["links"].as_array().into_iter().flatten() {
             let url = link["url"].as_str().unwrap_or_default();
@@ -268,6 +297,146 @@ fn dashboard_works_in_any_grafana_and_filters_every_query_by_job() {
         }
     }
     assert!(problems.is_empty(), "the dashboard:\n{}", problems.join("\n"));
+}
+
+/// A stat tile's colour steps: (from value, `None` for the base; colour).
+fn tile_steps(panel: &Value) -> Vec<(Option<f64>, String)> {
+    let steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"].as_array().cloned().unwrap_or_default();
+    steps.iter().map(|step| (step["value"].as_f64(), step["color"].as_str().unwrap_or_default().to_string())).collect()
+}
+
+/// How an alert compares its series with its threshold.
+#[derive(Debug, PartialEq)]
+enum Threshold {
+    /// `> N`: fires above N.
+    Above(f64),
+    /// `== 0`: fires at none (no process, no member).
+    AtZero,
+}
+
+/// The alert's threshold: the first comparison with a number in its
+/// expression (later ones are conditions, e.g. "and input waits").
+fn alert_threshold(expr: &str) -> Option<Threshold> {
+    let (at, operator) = [" > ", " == "]
+        .iter()
+        .filter_map(|operator| expr.find(operator).map(|at| (at, *operator)))
+        .min_by_key(|(at, _)| *at)?;
+    let rest = &expr[at + operator.len()..];
+    let number: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    match (operator, number.parse::<f64>().ok()?) {
+        (" > ", value) => Some(Threshold::Above(value)),
+        (_, 0.0) => Some(Threshold::AtZero),
+        _ => None,
+    }
+}
+
+/// Whether a tile is red exactly where `threshold` fires: red from N for
+/// `> N`; red at its base and green from 1 for `== 0` (counts below 1 are 0).
+fn red_matches(steps: &[(Option<f64>, String)], threshold: &Threshold) -> bool {
+    let red: Vec<Option<f64>> = steps.iter().filter(|(_, colour)| colour == "red").map(|(from, _)| *from).collect();
+    match threshold {
+        Threshold::Above(value) => red == [Some(*value)],
+        Threshold::AtZero => red == [None] && steps.get(1).is_some_and(|(from, _)| *from == Some(1.0)),
+    }
+}
+
+/// The alert rules of rules/orderstream.yml: (name in lower case, expression).
+fn alert_rules() -> Vec<(String, String)> {
+    let rules: serde_yaml::Value = serde_yaml::from_str(&read("rules/orderstream.yml")).unwrap();
+    let mut found = Vec::new();
+    for group in rules["groups"].as_sequence().unwrap() {
+        for rule in group["rules"].as_sequence().unwrap() {
+            if let (Some(alert), Some(expr)) = (rule["alert"].as_str(), rule["expr"].as_str()) {
+                found.push((alert.to_lowercase(), expr.to_string()));
+            }
+        }
+    }
+    found
+}
+
+/// The runbook anchors a panel links (`${runbooks}#anchor`).
+fn linked_alerts(panel: &Value) -> Vec<String> {
+    let links = panel["links"].as_array().cloned().unwrap_or_default();
+    links.iter().filter_map(|link| link["url"].as_str()?.strip_prefix("${runbooks}#").map(str::to_string)).collect()
+}
+
+#[test]
+fn every_red_tile_turns_red_where_its_alert_fires_and_reads_what_it_reads() {
+    let rules = alert_rules();
+    let mut problems = Vec::new();
+    for panel in data_panels(&dashboard()).iter().filter(|panel| panel["type"] == "stat") {
+        let (title, steps) = (panel["title"].as_str().unwrap(), tile_steps(panel));
+        if !steps.iter().any(|(_, colour)| colour == "red") {
+            continue; // no alert behind it: it may only turn orange
+        }
+        let expr: String = panel["targets"].as_array().unwrap().iter().filter_map(|t| t["expr"].as_str()).collect();
+        let alerts: Vec<&(String, String)> =
+            rules.iter().filter(|(name, _)| linked_alerts(panel).contains(name)).collect();
+        if alerts.is_empty() {
+            problems.push(format!("tile `{title}` turns red but links no alert's runbook"));
+        }
+        for (alert, rule) in alerts {
+            match alert_threshold(rule) {
+                Some(threshold) if red_matches(&steps, &threshold) => {}
+                threshold => {
+                    problems.push(format!("tile `{title}` is red at {steps:?}, {alert} fires at {threshold:?}"))
+                }
+            }
+            let read = metric_names(&expr);
+            for series in metric_names(rule).iter().filter(|name| name.starts_with("orderstream_")) {
+                if !read.contains(series) {
+                    problems.push(format!("tile `{title}` does not read {series}, which {alert}'s condition reads"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "tiles red without their alert:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn alert_thresholds_are_read_from_their_expressions() {
+    assert_eq!(alert_threshold("sum(x) > 50000"), Some(Threshold::Above(50000.0)));
+    assert_eq!(alert_threshold("max(x) > 900\nand on ()\n(sum(y) > 0)"), Some(Threshold::Above(900.0)));
+    assert_eq!(alert_threshold(r#"up{job="producer"} == 0 or absent(up)"#), Some(Threshold::AtZero));
+    let steps = |values: &[(Option<f64>, &str)]| values.iter().map(|(v, c)| (*v, c.to_string())).collect::<Vec<_>>();
+    assert!(red_matches(&steps(&[(None, "green"), (Some(900.0), "red")]), &Threshold::Above(900.0)));
+    assert!(!red_matches(&steps(&[(None, "green"), (Some(600.0), "red")]), &Threshold::Above(900.0)));
+    assert!(red_matches(&steps(&[(None, "red"), (Some(1.0), "green")]), &Threshold::AtZero));
+}
+
+#[test]
+fn dashboard_is_laid_out_for_on_call() {
+    let dashboard = dashboard();
+    let panels = dashboard["panels"].as_array().unwrap();
+    let rows: Vec<&str> =
+        panels.iter().filter(|panel| panel["type"] == "row").filter_map(|panel| panel["title"].as_str()).collect();
+    assert_eq!(rows, ["Overview", "Producer", "Consumer", "Kafka", "PostgreSQL"]);
+    let reading = |series: &str| {
+        data_panels(&dashboard).into_iter().find(|panel| {
+            panel["targets"].as_array().unwrap().iter().any(|t| t["expr"].as_str().is_some_and(|e| e.contains(series)))
+        })
+    };
+    let mut problems = Vec::new();
+    match reading("ALERTS{alertstate=\"firing\"") {
+        Some(panel) if panel["type"] == "table" => {}
+        other => problems.push(format!("no table of the firing alerts: {other:?}")),
+    }
+    for series in ["process_cpu_seconds_total", "process_resident_memory_bytes", "orderstream_build_info"] {
+        if reading(series).is_none() {
+            problems.push(format!("no panel reads {series}"));
+        }
+    }
+    // Lag in seconds beside lag in records: same row, same height on screen.
+    let position = |series: &str| reading(series).map(|panel| panel["gridPos"]["y"].as_i64());
+    for (records, seconds) in [
+        ("orderstream_backlog_group_lag_records", "orderstream_backlog_group_lag_seconds"),
+        ("orderstream_lag_exporter_partition_lag_records", "orderstream_lag_exporter_partition_lag_seconds"),
+    ] {
+        if position(seconds).is_none() || position(records) != position(seconds) {
+            problems.push(format!("{seconds} is not charted beside {records}"));
+        }
+    }
+    assert!(problems.is_empty(), "the dashboard for on-call:\n{}", problems.join("\n"));
 }
 
 #[test]

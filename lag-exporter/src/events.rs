@@ -43,6 +43,24 @@ impl OffsetsUnreadable<'_> {
     }
 }
 
+/// The oldest unapplied records could not be read from Kafka: lag in
+/// seconds keeps its last values.
+pub struct OldestUnappliedUnreadable<'a> {
+    /// Why.
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl OldestUnappliedUnreadable<'_> {
+    /// The log message.
+    pub const MESSAGE: &'static str = "Cannot read the oldest unapplied records from Kafka.";
+
+    /// Logs and counts it (`orderstream_lag_exporter_errors_total{source="kafka"}`).
+    pub fn emit(&self, metrics: &ExporterMetrics) {
+        warn!(message = Self::MESSAGE, error = %self.error);
+        metrics.errors.with_label_values(&["kafka"]).inc();
+    }
+}
+
 /// Freshness and pending dead letters could not be read from PostgreSQL.
 pub struct DatabaseUnreadable<'a> {
     /// Why, with the server's own words and no secret.

@@ -1,16 +1,17 @@
 //! The series the exporter publishes. Backlog series share the
 //! `orderstream_backlog_` prefix across processes, one per pipeline stage:
 //! `unread_bytes` and `unacknowledged_records` (producer), `group_lag_records`
-//! and `freshness_seconds` (here). `orderstream_dead_letters_pending` is the
+//! and `group_lag_seconds` and `freshness_seconds` (here). `orderstream_dead_letters_pending` is the
 //! dead letters waiting for a person, read from PostgreSQL.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use prometheus::{Gauge, IntCounterVec, IntGauge, IntGaugeVec, Registry};
+use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Registry};
 use telemetry::Registrar;
 
 use crate::database::PendingDeadLetters;
+use crate::age::PartitionAge;
 use crate::lag::GroupLag;
 
 /// Where a measurement can fail, the `source` label of
@@ -29,6 +30,8 @@ pub struct ExporterMetrics {
     group_lag: IntGaugeVec,
     members: IntGaugeVec,
     expected_members: IntGaugeVec,
+    partition_lag_seconds: GaugeVec,
+    group_lag_seconds: GaugeVec,
     freshness: Gauge,
     dead_letters_pending: IntGaugeVec,
     /// The (stage, reason) pairs ever published: one that has no pending
@@ -86,6 +89,16 @@ impl ExporterMetrics {
                 &["stage", "reason"],
             ),
             dead_letters_published: Arc::default(),
+            partition_lag_seconds: metrics.float_gauge_vec(
+                "orderstream_lag_exporter_partition_lag_seconds",
+                "Seconds since the oldest record of a partition the group has not committed was written (0: none).",
+                &["group", "topic", "partition"],
+            ),
+            group_lag_seconds: metrics.float_gauge_vec(
+                "orderstream_backlog_group_lag_seconds",
+                "Seconds since the oldest record the group has not committed was written, all partitions (0: none).",
+                &["group", "topic"],
+            ),
             freshness: metrics.float_gauge(
                 "orderstream_backlog_freshness_seconds",
                 "Seconds since the producer read the newest order committed to PostgreSQL.",
@@ -137,6 +150,23 @@ impl ExporterMetrics {
             self.dead_letters_pending.with_label_values(&[&entry.stage, &entry.reason]).set(entry.count);
         }
         published.extend(now);
+    }
+
+    /// Publishes each partition's lag in seconds and the oldest of them. A
+    /// partition whose oldest record was not read in time keeps its last
+    /// value, so a slow read never shows a lagging group as caught up.
+    pub fn observe_ages(&self, group: &str, topic: &str, ages: &[(i32, PartitionAge)]) {
+        let mut oldest: f64 = 0.0;
+        for (partition, age) in ages {
+            let gauge = self.partition_lag_seconds.with_label_values(&[group, topic, &partition.to_string()]);
+            match age {
+                PartitionAge::CaughtUp => gauge.set(0.0),
+                PartitionAge::Behind(seconds) => gauge.set(*seconds),
+                PartitionAge::Unknown => {}
+            }
+            oldest = oldest.max(gauge.get());
+        }
+        self.group_lag_seconds.with_label_values(&[group, topic]).set(oldest);
     }
 
     /// Publishes the data's freshness.
@@ -235,5 +265,30 @@ mod tests {
         assert!(text.contains(
             r#"orderstream_lag_exporter_committed_offset{group="orderstream",partition="1",topic="orders"} -1"#
         ));
+    }
+
+    fn exported(metrics: &ExporterMetrics) -> String {
+        let mut text = Vec::new();
+        TextEncoder::new().encode(&metrics.registry.gather(), &mut text).unwrap();
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn lag_in_seconds_is_the_oldest_partition_and_an_unread_one_keeps_its_last_age() {
+        let metrics = ExporterMetrics::new();
+        metrics.observe_ages("g", "orders", &[(0, PartitionAge::Behind(30.0)), (1, PartitionAge::Behind(90.0))]);
+        metrics.observe_ages("g", "orders", &[(0, PartitionAge::Behind(35.0)), (1, PartitionAge::Unknown)]);
+        let text = exported(&metrics);
+        assert!(text.contains(r#"orderstream_backlog_group_lag_seconds{group="g",topic="orders"} 90"#), "{text}");
+        assert!(text
+            .contains(r#"orderstream_lag_exporter_partition_lag_seconds{group="g",partition="0",topic="orders"} 35"#));
+    }
+
+    #[test]
+    fn a_caught_up_group_is_zero_seconds_behind() {
+        let metrics = ExporterMetrics::new();
+        metrics.observe_ages("g", "orders", &[(0, PartitionAge::Behind(30.0))]);
+        metrics.observe_ages("g", "orders", &[(0, PartitionAge::CaughtUp)]);
+        assert!(exported(&metrics).contains(r#"orderstream_backlog_group_lag_seconds{group="g",topic="orders"} 0"#));
     }
 }

@@ -8,7 +8,9 @@
 //! build its metrics once, never in operation.
 
 use prometheus::core::Collector;
-use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// Creates metrics and registers them in one registry.
 #[derive(Clone, Default)]
@@ -76,6 +78,12 @@ impl Registrar {
     /// A floating-point gauge (seconds, ratios).
     pub fn float_gauge(&self, name: &str, help: &str) -> Gauge {
         self.register(Gauge::new(name, help))
+    }
+
+    /// A floating-point gauge per combination of `labels` (seconds per
+    /// partition).
+    pub fn float_gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+        self.register(GaugeVec::new(Opts::new(name, help), labels))
     }
 
     /// A histogram with the given bucket bounds, or Prometheus's default
