@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Registry};
 use telemetry::Registrar;
 
-use crate::database::PendingDeadLetters;
 use crate::age::PartitionAge;
+use crate::database::PendingDeadLetters;
 use crate::lag::GroupLag;
 
 /// Where a measurement can fail, the `source` label of
@@ -265,12 +265,6 @@ mod tests {
         assert!(text.contains(
             r#"orderstream_lag_exporter_committed_offset{group="orderstream",partition="1",topic="orders"} -1"#
         ));
-    }
-
-    fn exported(metrics: &ExporterMetrics) -> String {
-        let mut text = Vec::new();
-        TextEncoder::new().encode(&metrics.registry.gather(), &mut text).unwrap();
-        String::from_utf8(text).unwrap()
     }
 
     #[test]
