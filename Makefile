@@ -118,7 +118,7 @@ report: ## render the "Orders and baskets analysis" from PostgreSQL to $(LOCAL)/
 	@test -f $(LOCAL)/env || { echo "report: no $(LOCAL)/env; run \`make run\` first" >&2; exit 1; }
 	@. $(LOCAL)/env && cargo run --release --quiet --bin orderstream-analytics -- report --output $(LOCAL)/report/index.html
 
-report-screenshot: test-services ## refresh docs/report.png: the report of generated orders, in headless Chromium (e2e/tests/report.rs)
+report-screenshot: test-services ## refresh docs/report.png: the report of generated orders, in headless Chromium (crates/e2e/tests/report.rs)
 	cargo build --workspace --bins
 	@. .local/test/env && ORDERSTREAM_REPORT_SCREENSHOT=$(CURDIR)/docs/report.png \
 	  cargo test -p orderstream-e2e --features integration-tests --test report
@@ -135,7 +135,7 @@ replay-topic: ## read the whole orders topic again (SINCE=RFC3339 from that time
 bench: ## throughput, latency, memory against COPY, Kafka and a naive baseline (quick: BENCH_ORDERS=100000 BENCH_LATENCY_SECONDS=10; BENCH_ARGS=--help)
 	@bash scripts/bench.sh $(BENCH_ARGS)
 
-bench-compare: ## this tree against REF (default: the last release in bench/releases.tsv), alternately, new/old per figure (BENCH_ORDERS=100000, BENCH_ROUNDS=2, BENCH_MIN_RATIO to fail)
+bench-compare: ## this tree against REF (default: the last release in crates/bench/releases.tsv), alternately, new/old per figure (BENCH_ORDERS=100000, BENCH_ROUNDS=2, BENCH_MIN_RATIO to fail)
 	@REF="$(REF)" bash scripts/bench-compare.sh $(BENCH_ARGS)
 
 chaos: ## the reliability suite: every fault scenario, one table (CHAOS_ARGS="--fast --only 1,12a")

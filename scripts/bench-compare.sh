@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench-compare [REF=<git ref>]`: this working tree against REF
-# (default: the last release in bench/releases.tsv), alternately on the
+# (default: the last release in crates/bench/releases.tsv), alternately on the
 # same services and input; prints new ÷ old (BENCHMARKS.md, "Comparing
 # against a release").
 #
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 die() { echo "bench-compare: $*" >&2; exit 2; }
 say() { echo "bench-compare: $*" >&2; }
 
-releases=bench/releases.tsv
+releases=crates/bench/releases.tsv
 ref="${REF:-}"
 if [[ -z "$ref" ]]; then
   ref="$(grep -v '^#' "$releases" | awk -F'\t' 'NF >= 2 { tag = $1 } END { print tag }')"

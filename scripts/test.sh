@@ -47,7 +47,7 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_TARGETS="${FUZZ_TARGETS:-line decode}" b
 
 bash scripts/test-make-run.sh
 
-# The speed gate: this tree against the last release (bench/releases.tsv),
+# The speed gate: this tree against the last release (crates/bench/releases.tsv),
 # alternately on the bench's own services, two rounds each, medians; fails
 # when the end-to-end or the sink rate falls below 0.75 of the release's
 # (BENCHMARKS.md, "The regression gate"). The test services go first: the

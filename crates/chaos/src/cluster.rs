@@ -1,0 +1,212 @@
+//! The three-node Kafka cluster `make chaos-cluster` breaks: which node
+//! leads what, and the faults (kill -9, SIGSTOP, a clean stop, a start).
+//!
+//! `scripts/chaos.sh cluster` starts the cluster with `scripts/kafka.sh` and
+//! names it in `ORDERSTREAM_CHAOS_KAFKA_DIR`, `ORDERSTREAM_CHAOS_KAFKA_PORTS`
+//! and `ORDERSTREAM_CHAOS_KAFKA_CONTROLLER_PORTS`; every start and stop goes
+//! through that script, so the suite runs the cluster `make run BROKERS=3`
+//! runs. Node `n` (1-based) keeps its pid in `DIR/node-n/kafka.pid`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+
+/// Why the cluster could not be reached or driven.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// `scripts/chaos.sh cluster` sets these; run through it.
+    #[error("{0} is not set: run the cluster suite with `make chaos-cluster`")]
+    NotConfigured(&'static str),
+    /// A variable holds something other than comma-separated ports.
+    #[error("{name} must be comma-separated ports, got {value:?}")]
+    BadPorts {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// `scripts/kafka.sh` failed.
+    #[error("scripts/kafka.sh {command} failed ({status})")]
+    Script {
+        /// Its command.
+        command: String,
+        /// How it ended.
+        status: String,
+    },
+}
+
+/// A Kafka cluster of combined broker+controller nodes on this machine.
+#[derive(Debug, Clone)]
+pub struct KafkaCluster {
+    /// The folder holding `node-1`, `node-2`, … (`scripts/kafka.sh`'s DIR).
+    dir: PathBuf,
+    /// Each node's client port, node 1 first.
+    ports: Vec<u16>,
+    /// Each node's controller port.
+    controller_ports: Vec<u16>,
+}
+
+/// A node of the cluster, numbered from 1 like its `node.id`.
+pub type Node = usize;
+
+impl KafkaCluster {
+    /// The cluster `scripts/chaos.sh cluster` started.
+    pub fn from_env() -> Result<KafkaCluster, ClusterError> {
+        let read = |name: &'static str| std::env::var(name).map_err(|_| ClusterError::NotConfigured(name));
+        let ports = |name: &'static str| -> Result<Vec<u16>, ClusterError> {
+            let value = read(name)?;
+            value
+                .split(',')
+                .map(|port| port.trim().parse::<u16>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| ClusterError::BadPorts { name, value: value.clone() })
+        };
+        Ok(KafkaCluster {
+            dir: PathBuf::from(read("ORDERSTREAM_CHAOS_KAFKA_DIR")?),
+            ports: ports("ORDERSTREAM_CHAOS_KAFKA_PORTS")?,
+            controller_ports: ports("ORDERSTREAM_CHAOS_KAFKA_CONTROLLER_PORTS")?,
+        })
+    }
+
+    /// How many nodes the cluster has.
+    pub fn nodes(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// Every node's client address, the producer's and consumers' bootstrap list.
+    pub fn brokers(&self) -> String {
+        self.ports.iter().map(|port| format!("127.0.0.1:{port}")).collect::<Vec<_>>().join(",")
+    }
+
+    /// Starts every node that is not running and waits until all answer
+    /// as unfenced brokers.
+    pub fn start_missing(&self) -> Result<(), ClusterError> {
+        self.script(&["start"])
+    }
+
+    /// Stops one node cleanly (SIGTERM: it hands its leaderships over first).
+    pub fn stop(&self, node: Node) -> Result<(), ClusterError> {
+        self.script(&["stop-node", &node.to_string()])
+    }
+
+    /// Kills one node with SIGKILL, as a crashed machine would.
+    pub fn kill_hard(&self, node: Node) {
+        self.signal(node, "KILL");
+    }
+
+    /// Freezes one node (SIGSTOP): it stops heartbeating, but keeps its
+    /// connections open, as a long GC pause or a stalled disk would.
+    pub fn pause(&self, node: Node) {
+        self.signal(node, "STOP");
+    }
+
+    /// Lets a frozen node run again.
+    pub fn resume(&self, node: Node) {
+        self.signal(node, "CONT");
+    }
+
+    /// The node the KRaft quorum elected as active controller.
+    pub fn active_controller(&self) -> Result<Node, ClusterError> {
+        let output = Command::new("bash")
+            .arg(script())
+            .arg("quorum-leader")
+            .args(self.layout())
+            .output()
+            .map_err(|error| self.failed("quorum-leader", error.to_string()))?;
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .map_err(|_| self.failed("quorum-leader", format!("{} printed no node id", output.status)))
+    }
+
+    /// Node → how many partitions of `topic` it leads now, from the
+    /// cluster's metadata (nodes leading none are absent); `None` while no
+    /// broker answers.
+    pub fn leaders(&self, topic: &str) -> Option<BTreeMap<Node, usize>> {
+        let partitions = self.partitions(topic)?;
+        let mut leaders = BTreeMap::new();
+        for (leader, _) in partitions {
+            if let Some(node) = leader {
+                *leaders.entry(node).or_default() += 1;
+            }
+        }
+        Some(leaders)
+    }
+
+    /// Whether every partition of `topic` has a leader and all its
+    /// replicas in sync: the state a rolling restart waits for before it
+    /// takes the next node down.
+    pub fn fully_in_sync(&self, topic: &str) -> bool {
+        self.partitions(topic).is_some_and(|partitions| {
+            !partitions.is_empty()
+                && partitions.iter().all(|(leader, in_sync)| leader.is_some() && *in_sync == self.nodes())
+        })
+    }
+
+    /// The node leading the most partitions of `topic` (the lowest on a tie).
+    pub fn busiest_leader(&self, topic: &str) -> Option<Node> {
+        let leaders = self.leaders(topic)?;
+        leaders.iter().max_by_key(|(node, count)| (**count, std::cmp::Reverse(**node))).map(|(node, _)| *node)
+    }
+
+    /// Each partition of `topic`: its leader and how many replicas are in sync.
+    fn partitions(&self, topic: &str) -> Option<Vec<(Option<Node>, usize)>> {
+        let client: BaseConsumer = ClientConfig::new().set("bootstrap.servers", self.brokers()).create().ok()?;
+        let metadata = client.fetch_metadata(Some(topic), Duration::from_secs(5)).ok()?;
+        let topic = metadata.topics().iter().find(|found| found.name() == topic)?;
+        Some(
+            topic
+                .partitions()
+                .iter()
+                .map(|partition| {
+                    let leader = usize::try_from(partition.leader()).ok().filter(|&node| node >= 1);
+                    (leader, partition.isr().len())
+                })
+                .collect(),
+        )
+    }
+
+    fn pid(&self, node: Node) -> Option<u32> {
+        let text = std::fs::read_to_string(self.dir.join(format!("node-{node}")).join("kafka.pid")).ok()?;
+        text.trim().parse().ok()
+    }
+
+    fn signal(&self, node: Node, signal: &str) {
+        let pid = self.pid(node).unwrap_or_else(|| panic!("node {node} of {} has no pid file", self.dir.display()));
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid} (node {node}) failed");
+    }
+
+    fn layout(&self) -> [String; 3] {
+        let join = |ports: &[u16]| ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
+        [self.dir.display().to_string(), join(&self.ports), join(&self.controller_ports)]
+    }
+
+    fn script(&self, command: &[&str]) -> Result<(), ClusterError> {
+        let [dir, ports, controller_ports] = self.layout();
+        let status = Command::new("bash")
+            .arg(script())
+            .arg(command[0])
+            .args([dir, ports, controller_ports])
+            .args(&command[1..])
+            .status()
+            .map_err(|error| self.failed(command[0], error.to_string()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(self.failed(&command.join(" "), status.to_string()))
+        }
+    }
+
+    fn failed(&self, command: &str, status: String) -> ClusterError {
+        ClusterError::Script { command: command.to_string(), status }
+    }
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka.sh")
+}
