@@ -715,7 +715,7 @@ fn an_api_key_alone_cannot_claim_a_fresh_metabase() {
 #[test]
 fn help_names_only_roles_that_schema_migration_4_creates() {
     let migration = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/schema/migrations/0004_least_privilege_roles.sql"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/migrations/0004_least_privilege_roles.sql"),
     )
     .unwrap();
     let created = migration.split("ARRAY[").nth(1).and_then(|rest| rest.split(']').next()).unwrap();
