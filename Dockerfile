@@ -29,10 +29,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
         --bin orderstream-producer --bin orderstream-consumer \
-        --bin orderstream-lag-exporter --bin orderstream-analytics \
+        --bin orderstream-lag-exporter --bin orderstream-analytics --bin orderstream-verify \
  && mkdir -p /out \
  && cp target/release/orderstream-producer target/release/orderstream-consumer \
-       target/release/orderstream-lag-exporter target/release/orderstream-analytics /out/
+       target/release/orderstream-lag-exporter target/release/orderstream-analytics \
+       target/release/orderstream-verify /out/
 
 # What every runtime image shares: the base with what the binaries link
 # besides glibc and zlib (OpenSSL, for librdkafka's TLS, and the system's CA
@@ -85,6 +86,20 @@ EXPOSE 9103
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["orderstream-healthcheck", "ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR"]
 ENTRYPOINT ["orderstream-entrypoint", "orderstream-lag-exporter"]
+
+# Periodic verification: every export line accounted for against PostgreSQL,
+# its counts as metrics (OrderstreamLinesMissing). It reads the inbox and the
+# producer's saved positions, both mounted read-only.
+FROM runtime AS verify
+COPY --from=build /out/orderstream-verify /usr/local/bin/
+ENV ORDERSTREAM_INBOX=/data/inbox \
+    ORDERSTREAM_STATE_DIR=/var/lib/orderstream/producer \
+    ORDERSTREAM_VERIFY_METRICS_ADDR=0.0.0.0:9104
+EXPOSE 9104
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+    CMD ["orderstream-healthcheck", "ORDERSTREAM_VERIFY_METRICS_ADDR"]
+ENTRYPOINT ["orderstream-entrypoint", "orderstream-verify"]
+CMD ["--every", "1h"]
 
 # A one-shot (the report, or Metabase provisioning): it serves no /healthz,
 # so there is nothing to check while it runs; compose waits for it to exit 0.

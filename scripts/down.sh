@@ -24,6 +24,7 @@ stop_process() {
 stop_process producer
 stop_process consumer
 stop_process lag-exporter
+stop_process verify
 stop_process prometheus
 stop_process alertmanager
 [[ -d "$LOCAL/kafka" ]] && bash scripts/kafka.sh stop $(bash scripts/run-kafka-args.sh 1)

@@ -21,8 +21,10 @@
 #                replicated 3 times with min.insync.replicas=2 (scripts/run-kafka-args.sh;
 #                nodes 2 and 3 on KAFKA_2_PORT, KAFKA_3_PORT and their _CONTROLLER_PORT)
 #   PG_PORT, KAFKA_PORT, KAFKA_CONTROLLER_PORT, PARTITIONS, PROFILE (release|debug)
-#   PRODUCER_METRICS_PORT, CONSUMER_METRICS_PORT, LAG_EXPORTER_METRICS_PORT, PROMETHEUS_PORT,
-#   ALERTMANAGER_PORT
+#   PRODUCER_METRICS_PORT, CONSUMER_METRICS_PORT, LAG_EXPORTER_METRICS_PORT, VERIFY_METRICS_PORT,
+#   PROMETHEUS_PORT, ALERTMANAGER_PORT
+#   VERIFY_EVERY  how often orderstream-verify accounts for every export line (default 10m;
+#                its metrics feed the OrderstreamLinesMissing alert)
 #   (the ports' defaults are in ports.env)
 #   DEMO         1 (`make demo`): sample orders into the default inbox, then run
 #   SAMPLE_ORDERS  how many sample orders (default 5000)
@@ -52,6 +54,8 @@ SAMPLE_ORDERS="${SAMPLE_ORDERS:-5000}"
 PRODUCER_METRICS_PORT="${PRODUCER_METRICS_PORT:-$PORT_RUN_PRODUCER_METRICS}"
 CONSUMER_METRICS_PORT="${CONSUMER_METRICS_PORT:-$PORT_RUN_CONSUMER_METRICS}"
 LAG_EXPORTER_METRICS_PORT="${LAG_EXPORTER_METRICS_PORT:-$PORT_RUN_LAG_EXPORTER_METRICS}"
+VERIFY_METRICS_PORT="${VERIFY_METRICS_PORT:-$PORT_RUN_VERIFY_METRICS}"
+VERIFY_EVERY="${VERIFY_EVERY:-10m}"
 PROMETHEUS_PORT="${PROMETHEUS_PORT:-$PORT_RUN_PROMETHEUS}"
 ALERTMANAGER_PORT="${ALERTMANAGER_PORT:-$PORT_RUN_ALERTMANAGER}"
 ALERTMANAGER_CONFIG="${ALERTMANAGER_CONFIG:-compose/alertmanager/alertmanager.yml}"
@@ -104,7 +108,8 @@ bash scripts/kafka.sh start "${KAFKA_ARGS[@]}"
 
 # Only the pipeline's binaries: never the test-only ones (e2e, chaos).
 PIPELINE_PACKAGES=(-p orderstream-producer -p orderstream-consumer -p orderstream-lag-exporter
-                   -p orderstream-analytics -p orderstream-generator -p orderstream-status)
+                   -p orderstream-analytics -p orderstream-generator -p orderstream-status
+                   -p orderstream-verify)
 if [[ "$PROFILE" == release ]]; then
   cargo build --release --bins --quiet "${PIPELINE_PACKAGES[@]}"
   BIN=target/release
@@ -149,6 +154,7 @@ export ORDERSTREAM_PARTITIONS='$PARTITIONS'
 export ORDERSTREAM_PRODUCER_METRICS_ADDR='127.0.0.1:$PRODUCER_METRICS_PORT'
 export ORDERSTREAM_CONSUMER_METRICS_ADDR='127.0.0.1:$CONSUMER_METRICS_PORT'
 export ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR='127.0.0.1:$LAG_EXPORTER_METRICS_PORT'
+export ORDERSTREAM_VERIFY_METRICS_ADDR='127.0.0.1:$VERIFY_METRICS_PORT'
 export PROMETHEUS_URL='http://127.0.0.1:$PROMETHEUS_PORT'
 export ORDERSTREAM_ALERTMANAGER_URL='http://127.0.0.1:$ALERTMANAGER_PORT'
 ENV
@@ -192,6 +198,9 @@ start_once() {
 start_once producer "$BIN/orderstream-producer"
 start_once consumer "$BIN/orderstream-consumer"
 start_once lag-exporter "$BIN/orderstream-lag-exporter"
+# Every export line accounted for against PostgreSQL, again every VERIFY_EVERY
+# (`make verify` runs it once, on demand).
+start_once verify "$BIN/orderstream-verify" --every "$VERIFY_EVERY"
 
 # Alertmanager (Debian's binary is prometheus-alertmanager): one instance,
 # so no cluster port (its default, 9094, is a Kafka node's under BROKERS=3).
@@ -210,6 +219,7 @@ rm -rf "$LOCAL/prometheus/rules" && cp -r compose/prometheus/rules "$LOCAL/prome
 sed -e "s/producer:9101/127.0.0.1:$PRODUCER_METRICS_PORT/" \
     -e "s/consumer:9102/127.0.0.1:$CONSUMER_METRICS_PORT/" \
     -e "s/lag-exporter:9103/127.0.0.1:$LAG_EXPORTER_METRICS_PORT/" \
+    -e "s/verify:9104/127.0.0.1:$VERIFY_METRICS_PORT/" \
     -e "s/alertmanager:9093/127.0.0.1:$ALERTMANAGER_PORT/" \
     compose/prometheus/prometheus.yml > "$LOCAL/prometheus/prometheus.yml"
 start_once prometheus env RUNBOOK_BASE_URL="$RUNBOOK_BASE_URL" prometheus \
@@ -235,7 +245,7 @@ while :; do
   fi
   say "$progress"
   (( SECONDS < deadline )) || die "not caught up after ${CATCH_UP_TIMEOUT}s; see $LOCAL/log/ and \`make status\`"
-  for name in producer consumer lag-exporter prometheus alertmanager; do
+  for name in producer consumer lag-exporter verify prometheus alertmanager; do
     alive "$(cat "$LOCAL/run/$name.pid")" || die "$name exited; see $LOCAL/log/$name.log"
   done
   sleep 1
@@ -272,7 +282,7 @@ orderstream is running and has caught up.
   analysis report:       $LOCAL/report/index.html  (\`make report\` renders it again)
   Prometheus:            http://127.0.0.1:$PROMETHEUS_PORT  (rules: /alerts)
   Alertmanager:          http://127.0.0.1:$ALERTMANAGER_PORT  (firing alerts also in \`make status\`; receivers: docs/operations.md#receivers)
-  metrics:               producer :$PRODUCER_METRICS_PORT, consumer :$CONSUMER_METRICS_PORT, lag exporter :$LAG_EXPORTER_METRICS_PORT  (/metrics, /healthz, /readyz)
+  metrics:               producer :$PRODUCER_METRICS_PORT, consumer :$CONSUMER_METRICS_PORT, lag exporter :$LAG_EXPORTER_METRICS_PORT, verify (every $VERIFY_EVERY) :$VERIFY_METRICS_PORT  (/metrics, /healthz, /readyz)
 
 $try_it
 Stop everything with \`make down\` (data kept); \`make clean\` deletes the warehouse (asks first).

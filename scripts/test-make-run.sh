@@ -18,7 +18,7 @@ export LOCAL=.local/test/make-run PROFILE=debug \
   KAFKA_CONTROLLER_PORT=$PORT_TEST_MAKE_RUN_KAFKA_CONTROLLER PROMETHEUS_PORT=$PORT_TEST_MAKE_RUN_PROMETHEUS \
   ALERTMANAGER_PORT=$PORT_TEST_MAKE_RUN_ALERTMANAGER \
   PRODUCER_METRICS_PORT=$PORT_TEST_MAKE_RUN_PRODUCER_METRICS CONSUMER_METRICS_PORT=$PORT_TEST_MAKE_RUN_CONSUMER_METRICS \
-  LAG_EXPORTER_METRICS_PORT=$PORT_TEST_MAKE_RUN_LAG_EXPORTER_METRICS
+  LAG_EXPORTER_METRICS_PORT=$PORT_TEST_MAKE_RUN_LAG_EXPORTER_METRICS VERIFY_METRICS_PORT=$PORT_TEST_MAKE_RUN_VERIFY_METRICS
 INBOX="$(mktemp -d)"
 export INBOX
 # On failure, the processes' logs are shown before the folder goes away.
@@ -75,7 +75,7 @@ count() { psql "$(bash scripts/postgres.sh url "$LOCAL/pg" "$PG_PORT")" -Atc 'SE
 
 make --no-print-directory run
 curl -fsS "http://127.0.0.1:29190/-/ready" >/dev/null || fail "make run started no Prometheus"
-for port in "$PRODUCER_METRICS_PORT" "$CONSUMER_METRICS_PORT" "$LAG_EXPORTER_METRICS_PORT"; do
+for port in "$PRODUCER_METRICS_PORT" "$CONSUMER_METRICS_PORT" "$LAG_EXPORTER_METRICS_PORT" "$VERIFY_METRICS_PORT"; do
   metrics="$(curl -fsS "http://127.0.0.1:$port/metrics")" || fail "nothing serves metrics on :$port"
   grep -q '^orderstream_' <<<"$metrics" || fail ":$port serves no orderstream metric"
 done
@@ -117,6 +117,8 @@ while IFS= read -r args; do
   esac
 done < <(python3 scripts/doc-commands.py examples DL_ARGS)
 (( readme_examples >= 3 )) || fail "expected the README's list, resolve and export examples, found $readme_examples"
+# Every line of every export is accounted for: stored, or dead-lettered (the bad line).
+make --no-print-directory verify >/dev/null || fail "make verify exited $? after the load (0: nothing missing)"
 
 alive() { kill -0 "$1" 2>/dev/null; }
 producer_pid="$(cat "$LOCAL/run/producer.pid")"
@@ -132,5 +134,5 @@ restarted="$(cat "$LOCAL/run/consumer.pid")"
 [[ "$restarted" != "$consumer_pid" ]] && alive "$restarted" || fail "make run did not bring the killed consumer back"
 [[ "$(count)" == "$expected" ]] || fail "after the consumer was killed and restarted: $(count) orders"
 
-echo "test-make-run: a missing inbox and an unconfirmed make clean were refused; $expected orders; Prometheus and every /metrics answered; make status said caught up; the README's $readme_examples dead-letters commands did what it says; a second run and a consumer restart added no duplicates"
+echo "test-make-run: a missing inbox and an unconfirmed make clean were refused; $expected orders; Prometheus and every /metrics answered; make status said caught up; the README's $readme_examples dead-letters commands did what it says; make verify found nothing missing; a second run and a consumer restart added no duplicates"
 echo "test-make-run: 1 passed, 0 failed"
