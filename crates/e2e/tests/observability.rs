@@ -27,7 +27,7 @@ fn read(path_from_prometheus_dir: &str) -> String {
 }
 
 fn dashboard() -> Value {
-    serde_json::from_str(&read("../../../grafana/dashboards/orderstream-pipeline-health.json")).unwrap()
+    serde_json::from_str(&read("../../grafana/dashboards/orderstream-pipeline-health.json")).unwrap()
 }
 
 /// The panels that show data: every panel but the rows.
@@ -217,7 +217,7 @@ fn datasource_references(value: &Value, found: &mut Vec<Value>) {
 
 /// The headings of docs/operations.md as anchors (`## OrderstreamX` → `orderstreamx`).
 fn runbook_anchors() -> Vec<String> {
-    read("../../../docs/operations.md")
+    read("../../docs/operations.md")
         .lines()
         .filter_map(|line| line.strip_prefix("## "))
         .map(|heading| heading.trim().to_lowercase().replace(' ', "-"))
@@ -335,7 +335,10 @@ fn alert_threshold(expr: &str) -> Option<Threshold> {
 fn red_matches(steps: &[(Option<f64>, String)], threshold: &Threshold) -> bool {
     let red: Vec<Option<f64>> = steps.iter().filter(|(_, colour)| colour == "red").map(|(from, _)| *from).collect();
     match threshold {
-        Threshold::Above(value) => red == [Some(*value)],
+        // Grafana colours from a step up; a rule `> N` on a count fires from
+        // N + 1, so a red step at N + 1 is the same line (at 0 it would be
+        // red always).
+        Threshold::Above(value) => (*value > 0.0 && red == [Some(*value)]) || red == [Some(*value + 1.0)],
         Threshold::AtZero => red == [None] && steps.get(1).is_some_and(|(from, _)| *from == Some(1.0)),
     }
 }
@@ -401,6 +404,8 @@ fn alert_thresholds_are_read_from_their_expressions() {
     let steps = |values: &[(Option<f64>, &str)]| values.iter().map(|(v, c)| (*v, c.to_string())).collect::<Vec<_>>();
     assert!(red_matches(&steps(&[(None, "green"), (Some(900.0), "red")]), &Threshold::Above(900.0)));
     assert!(!red_matches(&steps(&[(None, "green"), (Some(600.0), "red")]), &Threshold::Above(900.0)));
+    assert!(red_matches(&steps(&[(None, "green"), (Some(1.0), "red")]), &Threshold::Above(0.0)));
+    assert!(!red_matches(&steps(&[(None, "green"), (Some(0.0), "red")]), &Threshold::Above(0.0)), "red always");
     assert!(red_matches(&steps(&[(None, "red"), (Some(1.0), "green")]), &Threshold::AtZero));
 }
 
