@@ -1,4 +1,4 @@
-//! Scenarios at the edges of the producer's promise (issue 14): a lost state
+//! Scenarios at the edges of the producer's promise: a lost state
 //! folder, files that leave the inbox before they are delivered, a file
 //! truncated and refilled while reading waits, and a line too long to hold.
 //! Each failed on the code before the fix it checks.

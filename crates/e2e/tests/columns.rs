@@ -1,4 +1,4 @@
-//! Exports whose columns change (issue 20): extra columns kept and stored,
+//! Exports whose columns change: extra columns kept and stored,
 //! renamed columns mapped, a header changed inside a file honoured, a
 //! missing column dead-lettered with a clear reason, `reject` and `ignore`
 //! modes. The real producer and consumer binaries, real Kafka, real

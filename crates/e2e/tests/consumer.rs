@@ -1,4 +1,4 @@
-//! The consumer's promises (issue 4), end to end: the real consumer binary,
+//! The consumer's promises, end to end: the real consumer binary,
 //! real Kafka, real PostgreSQL. Records are published straight to Kafka, so
 //! each test controls keys, partitions, versions and payloads.
 

@@ -1,5 +1,5 @@
 //! Dead letters of both stages in PostgreSQL, exactly once, and operable
-//! without SQL (issue 15): the real producer and consumer binaries, real
+//! without SQL: the real producer and consumer binaries, real
 //! Kafka, real PostgreSQL.
 
 // End-to-end: built only with the feature `make test` turns on (docs/testing.md).
