@@ -24,6 +24,23 @@ use crate::{next_sequence, poll_until};
 /// and rebalancing are exercised.
 pub const PARTITIONS: i32 = 6;
 
+/// A partition's (low, high) watermarks. A broker answers "not leader" or
+/// "leader not available" for a moment after a topic is created or a
+/// leader moves: asked again until it answers, for 30 s at most.
+fn watermarks(consumer: &BaseConsumer, topic: &str, partition: i32) -> (i64, i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
+            Ok(marks) => return marks,
+            Err(error) if std::time::Instant::now() < deadline => {
+                eprintln!("watermarks of {topic}/{partition}: {error}; asking again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(error) => panic!("watermarks of {topic}/{partition}: {error}"),
+        }
+    }
+}
+
 fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
@@ -297,7 +314,7 @@ impl Scenario {
         let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &self.brokers).create().unwrap();
         (0..PARTITIONS)
             .map(|partition| {
-                let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)).unwrap();
+                let (low, high) = watermarks(&consumer, topic, partition);
                 high - low
             })
             .sum()
@@ -392,7 +409,7 @@ impl Scenario {
         let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &self.brokers).create().unwrap();
         (0..PARTITIONS)
             .filter_map(|partition| {
-                let (_, high) = consumer.fetch_watermarks(&self.topic, partition, Duration::from_secs(10)).unwrap();
+                let (_, high) = watermarks(&consumer, &self.topic, partition);
                 (high > 0).then_some((partition, high))
             })
             .collect()
