@@ -118,7 +118,7 @@ report: ## render the "Orders and baskets analysis" from PostgreSQL to $(LOCAL)/
 	@test -f $(LOCAL)/env || { echo "report: no $(LOCAL)/env; run \`make run\` first" >&2; exit 1; }
 	@. $(LOCAL)/env && cargo run --release --quiet --bin orderstream-analytics -- report --output $(LOCAL)/report/index.html
 
-report-screenshot: test-services ## refresh docs/report.png: the report of generated orders, in headless Chromium (crates/e2e/tests/report.rs)
+report-screenshot: test-services ## refresh docs/report.png: the report of the seed exports (../shared; generated orders without it), in headless Chromium (crates/e2e/tests/report.rs)
 	cargo build --workspace --bins
 	@. .local/test/env && ORDERSTREAM_REPORT_SCREENSHOT=$(CURDIR)/docs/report.png \
 	  cargo test -p orderstream-e2e --features integration-tests --test report

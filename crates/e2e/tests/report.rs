@@ -8,7 +8,8 @@
 //! over every chart, no horizontal scrolling, the cards' texts.
 //!
 //! With `ORDERSTREAM_REPORT_SCREENSHOT=PATH` the test also saves a screenshot
-//! of the page there (`make report-screenshot` refreshes `docs/report.png`).
+//! of the page there (`make report-screenshot` refreshes `docs/report.png`),
+//! of the workplace's real seed exports when they are present.
 
 // End-to-end: built only with the feature `make test` turns on (docs/testing.md).
 #![cfg(feature = "integration-tests")]
@@ -88,10 +89,10 @@ async fn the_report_reads_well_in_a_browser_at_laptop_and_phone_width() {
         "{CHROMIUM} is missing: the report is checked in headless Chromium; run `make deps` (Debian's chromium package)"
     );
     let scenario = Scenario::new("report").await;
-    generate_orders(&scenario.inbox().join("orders.csv"));
+    let orders = prepare_input(&scenario);
     let _consumer = scenario.start_consumer();
     let _producer = scenario.start_producer();
-    scenario.wait_for_orders(ORDERS as i64, Duration::from_secs(180)).await;
+    scenario.wait_for_orders(orders, Duration::from_secs(180)).await;
 
     let page = scenario.dir.path().join("report.html");
     let rendered = Command::new(binary("orderstream-analytics"))
@@ -195,6 +196,25 @@ fn grouped(amount: Decimal) -> String {
 
 fn questions_folder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../metabase/questions")
+}
+
+/// The inbox of the page: for a screenshot (`make report-screenshot`), the
+/// workplace's real seed exports when they are present, so docs/report.png
+/// shows real orders; else (and always in `make test`) generated ones.
+/// Returns how many orders to wait for.
+fn prepare_input(scenario: &Scenario) -> i64 {
+    let seeds = std::env::var_os("ORDERSTREAM_REPORT_SCREENSHOT").and_then(|_| orderstream_e2e::seed_files());
+    let Some(seeds) = seeds else {
+        generate_orders(&scenario.inbox().join("orders.csv"));
+        return ORDERS as i64;
+    };
+    let mut orders = 0;
+    for seed in seeds {
+        let text = std::fs::read_to_string(&seed).unwrap();
+        orders += text.lines().skip(1).filter(|line| !line.trim().is_empty()).count() as i64;
+        std::fs::write(scenario.inbox().join(seed.file_name().unwrap()), text).unwrap();
+    }
+    orders
 }
 
 fn generate_orders(path: &Path) {
