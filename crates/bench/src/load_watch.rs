@@ -114,10 +114,18 @@ where
     let deadline = Instant::now() + within;
     let mut before_first = ticks();
     let mut first_seen = None;
+    // When the whole load lands between two polls, its first item came after
+    // the last poll that saw nothing: that poll bounds the window (the rate
+    // is then a lower bound, never a division by zero).
+    let mut nothing_until = started;
     loop {
         let sample = ticks();
+        let polled_at = epoch_now();
         match progress().await? {
-            Progress::Nothing => before_first = sample,
+            Progress::Nothing => {
+                before_first = sample;
+                nothing_until = polled_at;
+            }
             Progress::Some => {
                 first_seen.get_or_insert_with(epoch_now);
             }
@@ -128,7 +136,7 @@ where
                     loader: after.loader.saturating_sub(before_first.loader),
                     service: after.service.saturating_sub(before_first.service),
                 };
-                return Ok(Watched { started, first_seen: first_seen.unwrap_or(done), done, cpu });
+                return Ok(Watched { started, first_seen: first_seen.unwrap_or(nothing_until), done, cpu });
             }
         }
         check()?;
@@ -179,4 +187,33 @@ impl TopicFill {
 /// (`written_at`: the same machine clock).
 pub fn epoch_now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_load_that_lands_between_two_polls_has_a_window_from_the_last_empty_poll() {
+        let mut polls = 0;
+        let progress = || {
+            polls += 1;
+            let answer = if polls == 1 { Progress::Nothing } else { Progress::All };
+            async move { Ok(answer) }
+        };
+        let started = epoch_now();
+        let watched = watch(
+            started,
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            progress,
+            &CpuTicks::default,
+            &mut || Ok(()),
+        )
+        .await
+        .unwrap();
+        let result = watched.result();
+        assert!(result.first_to_last_seconds > 0.0, "{result:?}");
+        assert!(result.rows_per_s(1_000).is_finite(), "a rate, not infinity: {result:?}");
+    }
 }
