@@ -68,3 +68,8 @@ pub use config::Config;
 pub use error::ConsumerError;
 pub use redrive::{redrive, RedriveError};
 pub use run::run;
+
+/// The log message of a dead-letter intake transaction that stored new dead
+/// letters (one line per transaction): what a log search or a test counts,
+/// from the event that writes it.
+pub const INTAKE_STORED_MESSAGE: &str = events::DeadLetterIntakeCommitted::MESSAGE;

@@ -404,6 +404,15 @@ impl Scenario {
         }
     }
 
+    /// Whether the scenario's group has no members in Kafka's description
+    /// of it: every consumer of the group left (a topic replay needs that).
+    pub fn group_is_empty(&self) -> bool {
+        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &self.brokers).create().unwrap();
+        consumer
+            .fetch_group_list(Some(&self.group), Duration::from_secs(10))
+            .is_ok_and(|list| list.groups().iter().all(|group| group.members().is_empty()))
+    }
+
     /// Partition → high watermark, for the partitions holding records.
     pub fn high_watermarks(&self) -> BTreeMap<i32, i64> {
         let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &self.brokers).create().unwrap();

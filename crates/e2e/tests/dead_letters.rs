@@ -270,16 +270,8 @@ async fn the_intake_bounds_its_batches_by_bytes_too() {
     wait_for_letters(&scenario, 3, STARTED).await;
     wait_until_dead_letter_topic_read(&scenario, &scenario.group).await;
     let (_, output) = consumer.terminate_with_output();
-    let commits = output.lines().filter(|line| line.contains("Producer dead letters stored.")).count();
+    let commits = output.lines().filter(|line| line.contains(orderstream_consumer::INTAKE_STORED_MESSAGE)).count();
     assert_eq!(commits, 3, "three records of 4 KiB under a 4 KiB bound take three transactions:\n{output}");
-}
-
-/// Whether the scenario's group has no members in Kafka's description of it.
-fn group_is_empty(scenario: &Scenario) -> bool {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &scenario.brokers).create().unwrap();
-    consumer
-        .fetch_group_list(Some(&scenario.group), Duration::from_secs(10))
-        .is_ok_and(|list| list.groups().iter().all(|group| group.members().is_empty()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,7 +286,7 @@ async fn a_topic_replay_neither_doubles_nor_republishes_nor_reopens_a_consumer_d
     db.execute("UPDATE dead_letters SET redriven_at = now()", &[]).await.unwrap();
     let before = stored_letters(&scenario).await;
     assert!(consumer.terminate().success());
-    assert!(poll_until(STARTED, || async { group_is_empty(&scenario) }).await, "the consumer never left its group");
+    assert!(poll_until(STARTED, || async { scenario.group_is_empty() }).await, "the consumer never left its group");
 
     let replay = consumer_command(&scenario, &["replay", "--to-earliest", "--yes"]);
     assert!(replay.status.success(), "{}{}", stdout(&replay), String::from_utf8_lossy(&replay.stderr));

@@ -160,14 +160,6 @@ async fn no_epoch_left_stops_the_producer_instead_of_wrapping_versions() {
     );
 }
 
-/// Whether the group has no members in Kafka's description of it.
-fn group_is_empty(scenario: &Scenario) -> bool {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &scenario.brokers).create().unwrap();
-    consumer
-        .fetch_group_list(Some(&scenario.group), Duration::from_secs(10))
-        .is_ok_and(|list| list.groups().iter().all(|group| group.members().is_empty()))
-}
-
 /// Partition → the group's committed offset in Kafka.
 fn kafka_committed(scenario: &Scenario) -> BTreeMap<i32, i64> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -207,7 +199,7 @@ async fn whole_topic_replay_refuses_a_live_group_and_reapplies_the_topic_once_it
     assert_eq!(scenario.stored_offsets(&scenario.group).await, applied, "nothing moved");
 
     assert!(consumer.terminate().success());
-    assert!(poll_until(ARRIVAL, || async { group_is_empty(&scenario) }).await, "the consumer never left its group");
+    assert!(poll_until(ARRIVAL, || async { scenario.group_is_empty() }).await, "the consumer never left its group");
     scenario.db().await.execute("DELETE FROM orders WHERE id <= 10", &[]).await.unwrap();
 
     let dry_run = replay_topic(&scenario, &["--to-earliest"]);
@@ -273,7 +265,7 @@ async fn replay_to_a_datetime_goes_back_to_the_first_record_written_since() {
     scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
     assert!(producer.terminate().success());
     assert!(consumer.terminate().success());
-    assert!(poll_until(ARRIVAL, || async { group_is_empty(&scenario) }).await, "the consumer never left its group");
+    assert!(poll_until(ARRIVAL, || async { scenario.group_is_empty() }).await, "the consumer never left its group");
 
     let moved = replay_topic(&scenario, &["--to-datetime", &since.to_rfc3339(), "--yes"]);
     assert!(moved.status.success(), "{}", shown(&moved));
