@@ -181,6 +181,45 @@ pub async fn store(
     Ok(())
 }
 
+/// All the group's stored offsets of the topic, locked until the
+/// transaction ends: a topic replay moves them while no member runs.
+pub async fn lock_all_stored(
+    client: &impl tokio_postgres::GenericClient,
+    group: &str,
+    topic: &str,
+) -> Result<BTreeMap<i32, i64>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT partition, next_offset FROM consumer_offsets
+             WHERE group_id = $1 AND topic = $2 ORDER BY partition FOR UPDATE",
+            &[&group, &topic],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+/// Writes a topic replay's new position of every partition, creating rows
+/// where none exist (a partition the group never stored).
+pub async fn store_replay_positions(
+    client: &impl tokio_postgres::GenericClient,
+    group: &str,
+    topic: &str,
+    targets: &BTreeMap<i32, i64>,
+) -> Result<(), tokio_postgres::Error> {
+    let partitions: Vec<i32> = targets.keys().copied().collect();
+    let offsets: Vec<i64> = targets.values().copied().collect();
+    client
+        .execute(
+            "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
+             SELECT $1, $2, p, o FROM unnest($3::int4[], $4::int8[]) AS t(p, o) ORDER BY p
+             ON CONFLICT (group_id, topic, partition)
+             DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = clock_timestamp()",
+            &[&group, &topic, &partitions, &offsets],
+        )
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

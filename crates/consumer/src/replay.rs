@@ -44,6 +44,7 @@ use thiserror::Error;
 use crate::config::Config;
 use crate::config::TopicReplayArgs;
 use crate::kafka::kafka_config;
+use crate::offsets;
 
 /// How long each Kafka request may take.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
@@ -145,8 +146,9 @@ pub async fn replay_topic(config: &Config, args: &TopicReplayArgs) -> Result<Top
     let database = Database::from_args(&config.database)?;
     let mut client = database.connect().await.map_err(TopicReplayError::Database)?;
     let transaction = client.transaction().await.map_err(TopicReplayError::Database)?;
-    let stored =
-        lock_stored(&transaction, &config.group.name, &config.topic.name).await.map_err(TopicReplayError::Database)?;
+    let stored = offsets::lock_all_stored(&transaction, &config.group.name, &config.topic.name)
+        .await
+        .map_err(TopicReplayError::Database)?;
     let current: BTreeMap<i32, i64> = earliest
         .iter()
         .map(|(&partition, &first)| {
@@ -160,7 +162,10 @@ pub async fn replay_topic(config: &Config, args: &TopicReplayArgs) -> Result<Top
     if !args.yes {
         return Ok(TopicReplayReport { moves, applied: false });
     }
-    store(&transaction, &config.group.name, &config.topic.name, &moves).await.map_err(TopicReplayError::Database)?;
+    let targets = moves.iter().map(|(&partition, step)| (partition, step.to)).collect();
+    offsets::store_replay_positions(&transaction, &config.group.name, &config.topic.name, &targets)
+        .await
+        .map_err(TopicReplayError::Database)?;
     transaction.commit().await.map_err(TopicReplayError::Database)?;
     kafka.commit(&moves)?;
     Ok(TopicReplayReport { moves, applied: true })
@@ -285,43 +290,6 @@ impl KafkaSide {
         }
         self.consumer.commit(&offsets, CommitMode::Sync).map_err(TopicReplayError::KafkaCommit)
     }
-}
-
-/// The group's stored offsets of the topic, locked until the transaction ends.
-async fn lock_stored(
-    client: &tokio_postgres::Transaction<'_>,
-    group: &str,
-    topic: &str,
-) -> Result<BTreeMap<i32, i64>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT partition, next_offset FROM consumer_offsets
-             WHERE group_id = $1 AND topic = $2 ORDER BY partition FOR UPDATE",
-            &[&group, &topic],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
-}
-
-/// Writes every partition's new position, creating rows where none exist.
-async fn store(
-    client: &tokio_postgres::Transaction<'_>,
-    group: &str,
-    topic: &str,
-    moves: &BTreeMap<i32, OffsetMove>,
-) -> Result<(), tokio_postgres::Error> {
-    let partitions: Vec<i32> = moves.keys().copied().collect();
-    let offsets: Vec<i64> = moves.values().map(|step| step.to).collect();
-    client
-        .execute(
-            "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
-             SELECT $1, $2, p, o FROM unnest($3::int4[], $4::int8[]) AS t(p, o) ORDER BY p
-             ON CONFLICT (group_id, topic, partition)
-             DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = clock_timestamp()",
-            &[&group, &topic, &partitions, &offsets],
-        )
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]
