@@ -1,4 +1,4 @@
--- Exports change (issue 20): a file may carry columns beyond the five an
+-- Exports change: a file may carry columns beyond the five an
 -- order has, and its header may differ from the previous file's.
 --
 -- `orders.extra` keeps those columns' values (name → text, as exported), so
