@@ -29,7 +29,7 @@ pub struct Size {
 }
 
 impl Size {
-    /// The sizes: 30 s outages, a 100 MB line.
+    /// The sizes the design promises to survive: 30 s outages, a 100 MB line.
     pub fn full() -> Size {
         Size {
             lines: 30_000,

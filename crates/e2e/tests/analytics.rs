@@ -125,7 +125,7 @@ async fn every_question_answers_the_seed_sample_like_the_csv_does() {
     let basket = &answers["02_average_basket_last_month"];
     assert_eq!(num(basket.first("average_basket").unwrap()), mean(&monthly[&august]));
     assert_eq!(num(basket.first("previous_average_basket").unwrap()), mean(&monthly[&july]));
-    // With the month parameter: July, the example figures.
+    // With the month parameter: July, the dashboard's example figures.
     let july_sales = answer(&client, &questions["01_total_sales_last_month"], Some(july)).await.unwrap();
     assert_eq!(num(july_sales.first("sales").unwrap()), Decimal::from_str("67330.96").unwrap());
     let july_basket = answer(&client, &questions["02_average_basket_last_month"], Some(july)).await.unwrap();

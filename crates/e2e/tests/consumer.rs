@@ -140,7 +140,7 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing() {
     let outage = async {
         assert!(poll_until(APPLIED, || async { scenario.order_count().await > 0 }).await, "no order arrived");
         postgres.stop();
-        // The outage itself, under load: the issue says a minute; 10 s keeps the suite short.
+        // The outage itself, under load: a minute in production terms; 10 s keeps the suite short.
         tokio::time::sleep(Duration::from_secs(10)).await;
         postgres.start_again();
     };

@@ -1,6 +1,6 @@
 //! `orderstream-verify` over the cold load's file once both loads are
 //! applied: how long accounting for every line takes, set against `COPY`
-//! of the same file (the bound: at most 3× its time).
+//! of the same file (the target: at most 3× its time).
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
