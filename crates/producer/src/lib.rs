@@ -20,6 +20,7 @@
 //! | `status`      | `/status`: each file's size, delivered bytes and percentage; last error |
 //! | [`error`]     | why the producer stops                                                |
 //! | `inbox`       | the inbox's files: listing, renames, files that left it, archive and release |
+//! | `followed`    | one followed file: its tailer, whether it left the inbox, its unconfirmed records, its progress log |
 //! | `run`         | the loop tying them together, and shutdown                            |
 //! | [`replay`]    | `replay FILE`: one export published again with its original versions |
 //! | [`export`]    | one export read as the producer reads it, publishing nothing (`orderstream-verify`) |
@@ -38,7 +39,9 @@ pub mod epoch_search;
 pub mod error;
 mod events;
 pub mod export;
+mod followed;
 mod identity;
+mod inbox;
 mod metrics;
 mod positions;
 mod publisher;
