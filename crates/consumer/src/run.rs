@@ -64,9 +64,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let metrics = Metrics::new();
     let readiness = Readiness::new("connecting to PostgreSQL");
     let status = StatusBoard::new(&config.group.name);
-    let bound =
-        telemetry::serve_with_status(config.observability.metrics_addr, metrics.registry.clone(), readiness.clone(), status.report())
-            .await?;
+    let bound = telemetry::serve_with_status(
+        config.observability.metrics_addr,
+        metrics.registry.clone(),
+        readiness.clone(),
+        status.report(),
+    )
+    .await?;
     if let Some(path) = &config.observability.ready_file {
         telemetry::write_ready_file(path, bound)
             .map_err(|source| ConsumerError::ReadyFile { path: path.clone(), source })?;

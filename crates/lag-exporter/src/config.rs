@@ -122,7 +122,10 @@ mod tests {
     #[test]
     fn interval_takes_humantime_and_its_old_millisecond_number() {
         assert_eq!(Config::try_parse_from(["x"]).unwrap().interval(), Duration::from_secs(5));
-        assert_eq!(Config::try_parse_from(["x", "--interval-ms", "500"]).unwrap().interval(), Duration::from_millis(500));
+        assert_eq!(
+            Config::try_parse_from(["x", "--interval-ms", "500"]).unwrap().interval(),
+            Duration::from_millis(500)
+        );
         assert_eq!(Config::try_parse_from(["x", "--interval", "2s"]).unwrap().interval(), Duration::from_secs(2));
         assert!(Config::try_parse_from(["x", "--interval", "0s"]).is_err());
     }

@@ -309,9 +309,16 @@ mod tests {
             "20",
         ])
         .unwrap();
-        let new =
-            Config::try_parse_from(["p", "--poll-interval", "50ms", "--rescan-interval", "2s", "--position-flush-interval", "20ms"])
-                .unwrap();
+        let new = Config::try_parse_from([
+            "p",
+            "--poll-interval",
+            "50ms",
+            "--rescan-interval",
+            "2s",
+            "--position-flush-interval",
+            "20ms",
+        ])
+        .unwrap();
         for config in [old, new] {
             assert_eq!(config.poll_interval(), Duration::from_millis(50));
             assert_eq!(config.rescan_interval(), Duration::from_secs(2));

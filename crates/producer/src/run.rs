@@ -158,9 +158,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let metrics = ProducerMetrics::new();
     let readiness = Readiness::new("creating topics");
     let status = StatusBoard::new();
-    let bound =
-        telemetry::serve_with_status(config.observability.metrics_addr, metrics.registry.clone(), readiness.clone(), status.report())
-            .await?;
+    let bound = telemetry::serve_with_status(
+        config.observability.metrics_addr,
+        metrics.registry.clone(),
+        readiness.clone(),
+        status.report(),
+    )
+    .await?;
     if let Some(path) = &config.observability.ready_file {
         telemetry::write_ready_file(path, bound)
             .map_err(|source| ProducerError::ReadyFile { path: path.clone(), source })?;

@@ -44,7 +44,9 @@ impl BareNumber {
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DurationError {
     /// Neither humantime nor a bare number.
-    #[error("`{value}` is not a duration: write it with a unit (`250ms`, `5s`, `5m`, `1h`) or as a whole number of {unit}")]
+    #[error(
+        "`{value}` is not a duration: write it with a unit (`250ms`, `5s`, `5m`, `1h`) or as a whole number of {unit}"
+    )]
     Unreadable {
         /// The value as given.
         value: String,
@@ -98,10 +100,8 @@ impl DurationParser {
         let trimmed = value.trim();
         let duration = match trimmed.parse::<u64>() {
             Ok(number) => self.bare_number.duration(number),
-            Err(_) => humantime::parse_duration(trimmed).map_err(|_| DurationError::Unreadable {
-                value: value.to_string(),
-                unit: self.bare_number.name(),
-            })?,
+            Err(_) => humantime::parse_duration(trimmed)
+                .map_err(|_| DurationError::Unreadable { value: value.to_string(), unit: self.bare_number.name() })?,
         };
         if duration < self.minimum {
             return Err(DurationError::TooShort {
@@ -122,7 +122,8 @@ impl clap::builder::TypedValueParser for DurationParser {
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
     ) -> Result<Duration, clap::Error> {
-        let text = value.to_str().ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidUtf8).with_cmd(command))?;
+        let text =
+            value.to_str().ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidUtf8).with_cmd(command))?;
         self.parse(text).map_err(|error| {
             let name = arg.map(|arg| arg.to_string()).unwrap_or_else(|| "...".to_string());
             clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("invalid value for {name}: {error}\n"))
@@ -154,7 +155,10 @@ mod tests {
         let error = DurationParser::bare_millis().parse("fast").unwrap_err();
         assert_eq!(error, DurationError::Unreadable { value: "fast".into(), unit: "milliseconds" });
         let message = error.to_string();
-        assert!(message.contains("`fast`") && message.contains("250ms") && message.contains("milliseconds"), "{message}");
+        assert!(
+            message.contains("`fast`") && message.contains("250ms") && message.contains("milliseconds"),
+            "{message}"
+        );
         assert!(DurationParser::bare_millis().parse("-5").is_err(), "negative");
         assert!(DurationParser::bare_millis().parse("5 parsecs").is_err());
     }

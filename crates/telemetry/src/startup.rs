@@ -162,8 +162,7 @@ mod tests {
         }
         let buffer = Buffer::default();
         let writer = buffer.clone();
-        let subscriber =
-            tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
         let result = tracing::subscriber::with_default(subscriber, work);
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         (result, text)
@@ -173,7 +172,8 @@ mod tests {
     /// that no two of them run at once.
     #[test]
     fn startup_copies_aliases_warns_of_deprecated_ones_then_parses_and_validates() {
-        for name in ["KAFKA_BROKERS", "ORDERSTREAM_KAFKA_BROKERS", "KAFKA_SASL_USERNAME", "ORDERSTREAM_KAFKA_SASL_USERNAME"]
+        for name in
+            ["KAFKA_BROKERS", "ORDERSTREAM_KAFKA_BROKERS", "KAFKA_SASL_USERNAME", "ORDERSTREAM_KAFKA_SASL_USERNAME"]
         {
             std::env::remove_var(name);
         }
@@ -203,7 +203,8 @@ mod tests {
         let error = startup_from::<Probe, _, _>(Logging::Off, ["probe", "--username", "refused"]).unwrap_err();
         assert_eq!(error.to_string(), "the username `refused` is refused");
 
-        for name in ["KAFKA_BROKERS", "ORDERSTREAM_KAFKA_BROKERS", "KAFKA_SASL_USERNAME", "ORDERSTREAM_KAFKA_SASL_USERNAME"]
+        for name in
+            ["KAFKA_BROKERS", "ORDERSTREAM_KAFKA_BROKERS", "KAFKA_SASL_USERNAME", "ORDERSTREAM_KAFKA_SASL_USERNAME"]
         {
             std::env::remove_var(name);
         }
@@ -217,11 +218,16 @@ mod tests {
         assert_eq!(service.observability.ready_file, None);
         let command = Service::command();
         let env_of = |id: &str| {
-            command.get_arguments().find(|arg| arg.get_id() == id).and_then(|arg| arg.get_env()).map(|env| env.to_owned())
+            command
+                .get_arguments()
+                .find(|arg| arg.get_id() == id)
+                .and_then(|arg| arg.get_env())
+                .map(|env| env.to_owned())
         };
         assert_eq!(env_of("metrics_addr").as_deref(), Some(std::ffi::OsStr::new("ORDERSTREAM_SAMPLE_METRICS_ADDR")));
         assert_eq!(env_of("ready_file").as_deref(), Some(std::ffi::OsStr::new("ORDERSTREAM_SAMPLE_READY_FILE")));
-        let service = Service::try_parse_from(["service", "--metrics-addr", "0.0.0.0:1", "--ready-file", "r.json"]).unwrap();
+        let service =
+            Service::try_parse_from(["service", "--metrics-addr", "0.0.0.0:1", "--ready-file", "r.json"]).unwrap();
         assert_eq!(service.observability.metrics_addr.port(), 1);
         assert_eq!(service.observability.ready_file, Some(PathBuf::from("r.json")));
     }
