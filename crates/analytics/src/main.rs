@@ -43,17 +43,24 @@ enum Command {
     ProvisionMetabase(Box<MetabaseArgs>),
 }
 
+/// Nothing to check before the subcommand runs: `report` validates its
+/// database flags itself, `provision-metabase` its secrets.
+impl telemetry::Configuration for Cli {
+    type Invalid = std::convert::Infallible;
+
+    fn validate(&self) -> Result<(), Self::Invalid> {
+        Ok(())
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     // Before the runtime starts its threads: the aliases change the environment.
-    let deprecated = connect::env::apply_aliases();
-    main_with(deprecated)
+    let cli: Cli = telemetry::startup(telemetry::Logging::On)?;
+    main_with(cli)
 }
 
 #[tokio::main]
-async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
-    telemetry::init_logging();
-    connect::env::warn_deprecated(&deprecated);
-    let cli = Cli::parse();
+async fn main_with(cli: Cli) -> anyhow::Result<()> {
     let questions = load_questions(&cli.questions)?;
     match cli.command {
         Command::Report { database, month, output } => {

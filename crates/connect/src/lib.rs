@@ -21,7 +21,6 @@
 //! No secret this crate holds is ever shown: every type holding one redacts
 //! it from `Debug`, and every error it returns is free of it.
 
-pub mod env;
 #[cfg(feature = "failpoints")]
 pub mod faults;
 pub mod kafka;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::builder::PossibleValuesParser;
 use clap::{Parser, Subcommand};
+use telemetry::duration::DurationParser;
 use thiserror::Error;
 
 use crate::dead_letters::reasons;
@@ -87,26 +88,17 @@ pub struct Config {
     #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_FETCH_QUEUE_MAX_KBYTES", default_value_t = 32 * 1024, value_parser = at_least_one())]
     pub fetch_queue_max_kbytes: usize,
 
-    /// Longest a batch waits to fill before it is written, in milliseconds:
-    /// the bound this adds to latency when traffic is light.
-    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_BATCH_WAIT_MS", default_value_t = 20)]
-    pub batch_wait_ms: u64,
+    /// Longest a batch waits to fill before it is written: the bound this
+    /// adds to latency when traffic is light. A bare number is milliseconds,
+    /// as `--batch-wait-ms` took.
+    #[arg(help_heading = "Tuning", long = "batch-wait", alias = "batch-wait-ms", env = "ORDERSTREAM_BATCH_WAIT",
+          default_value = "20ms", value_parser = DurationParser::bare_millis())]
+    pub batch_wait: Duration,
 
-    /// Where `/metrics`, `/healthz` and `/readyz` are served (loopback unless
-    /// configured otherwise; port 0 picks a free port).
-    #[arg(
-        help_heading = "Observability",
-        long,
-        env = "ORDERSTREAM_CONSUMER_METRICS_ADDR",
-        default_value = "127.0.0.1:9102"
-    )]
-    pub metrics_addr: std::net::SocketAddr,
-
-    /// Where to write `{"addr": ..., "pid": ...}` once the endpoints are
-    /// bound (the actual port with `--metrics-addr` port 0); at a clean
-    /// shutdown, the final totals go beside it, to `PATH.final.json`.
-    #[arg(help_heading = "Observability", long, env = "ORDERSTREAM_CONSUMER_READY_FILE")]
-    pub ready_file: Option<std::path::PathBuf>,
+    /// `--metrics-addr`, `--ready-file` (the final totals go beside it, to
+    /// `PATH.final.json`, at a clean shutdown).
+    #[command(flatten)]
+    pub observability: telemetry::ObservabilityArgs<ConsumerEndpoints>,
 }
 
 /// The consumer's subcommands.
@@ -249,6 +241,24 @@ pub enum ConfigError {
     Database(#[from] connect::DatabaseConfigError),
 }
 
+/// The consumer's names for the shared observability flags.
+#[derive(Debug, Clone)]
+pub struct ConsumerEndpoints;
+
+impl telemetry::ServiceEndpoints for ConsumerEndpoints {
+    const METRICS_ADDR_ENV: &'static str = "ORDERSTREAM_CONSUMER_METRICS_ADDR";
+    const DEFAULT_METRICS_ADDR: &'static str = "127.0.0.1:9102";
+    const READY_FILE_ENV: &'static str = "ORDERSTREAM_CONSUMER_READY_FILE";
+}
+
+impl telemetry::Configuration for Config {
+    type Invalid = ConfigError;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        Config::validate(self)
+    }
+}
+
 impl Config {
     /// Checks what clap cannot and needs no I/O, so mistakes are reported
     /// before anything connects.
@@ -275,9 +285,9 @@ impl Config {
         ]
     }
 
-    /// The batch wait as a duration.
+    /// The batch wait.
     pub fn batch_wait(&self) -> Duration {
-        Duration::from_millis(self.batch_wait_ms)
+        self.batch_wait
     }
 }
 
@@ -291,6 +301,25 @@ mod tests {
         assert_eq!(config.group.name, "orderstream");
         config.validate().unwrap();
         assert!(config.command.is_none(), "no subcommand means run");
+    }
+
+    #[test]
+    fn batch_wait_takes_humantime_and_its_old_millisecond_number() {
+        assert_eq!(Config::try_parse_from(["c"]).unwrap().batch_wait(), Duration::from_millis(20));
+        let old = Config::try_parse_from(["c", "--batch-wait-ms", "50"]).unwrap();
+        let new = Config::try_parse_from(["c", "--batch-wait", "50ms"]).unwrap();
+        assert_eq!((old.batch_wait(), new.batch_wait()), (Duration::from_millis(50), Duration::from_millis(50)));
+        let error = Config::try_parse_from(["c", "--batch-wait", "briefly"]).unwrap_err().to_string();
+        assert!(error.contains("`briefly` is not a duration"), "{error}");
+    }
+
+    #[test]
+    fn observability_flags_keep_their_consumer_names() {
+        let config = Config::try_parse_from(["c"]).unwrap();
+        assert_eq!(config.observability.metrics_addr, "127.0.0.1:9102".parse().unwrap());
+        let help = <Config as clap::CommandFactory>::command().render_help().to_string();
+        assert!(help.contains("ORDERSTREAM_CONSUMER_METRICS_ADDR"), "{help}");
+        assert!(help.contains("ORDERSTREAM_CONSUMER_READY_FILE"), "{help}");
     }
 
     #[test]

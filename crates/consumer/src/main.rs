@@ -3,7 +3,6 @@
 //! reporting only; the work is in the library, where tests can call it.
 
 use anyhow::Context;
-use clap::Parser;
 use connect::Database;
 use orderstream_consumer::config::{Command, DeadLettersCommand};
 use orderstream_consumer::migrate::{migrate_database, MigrateError};
@@ -12,18 +11,14 @@ use orderstream_consumer::{dead_letters, redrive, replay, run, Config};
 
 fn main() -> anyhow::Result<()> {
     // Before the runtime starts its threads: the aliases change the environment.
-    let deprecated = connect::env::apply_aliases();
-    main_with(deprecated)
+    let config: Config = telemetry::startup(telemetry::Logging::On).context("invalid configuration")?;
+    main_with(config)
 }
 
 #[tokio::main]
-async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
-    telemetry::init_logging();
-    connect::env::warn_deprecated(&deprecated);
+async fn main_with(mut config: Config) -> anyhow::Result<()> {
     // Reads FAILPOINTS in test builds with the `failpoints` feature; does nothing otherwise.
     let _failpoints = fail::FailScenario::setup();
-    let mut config = Config::parse();
-    config.validate().context("invalid configuration")?;
     config.kafka.load_password_file()?;
     match config.command.clone() {
         None | Some(Command::Run) => {

@@ -64,10 +64,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let metrics = Metrics::new();
     let readiness = Readiness::new("connecting to PostgreSQL");
     let status = StatusBoard::new(&config.group.name);
-    let bound =
-        telemetry::serve_with_status(config.metrics_addr, metrics.registry.clone(), readiness.clone(), status.report())
-            .await?;
-    if let Some(path) = &config.ready_file {
+    let bound = telemetry::serve_with_status(
+        config.observability.metrics_addr,
+        metrics.registry.clone(),
+        readiness.clone(),
+        status.report(),
+    )
+    .await?;
+    if let Some(path) = &config.observability.ready_file {
         telemetry::write_ready_file(path, bound)
             .map_err(|source| ConsumerError::ReadyFile { path: path.clone(), source })?;
     }
@@ -177,7 +181,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     });
     let totals = metrics.totals();
     TotalsReached { totals, at_shutdown: true }.emit(&metrics);
-    if let Some(path) = &config.ready_file {
+    if let Some(path) = &config.observability.ready_file {
         // For a harness: the totals, once the endpoints are gone.
         if let Err(error) = telemetry::write_final_report(path, &totals) {
             warn!(message = "Cannot write the final report.", file = %telemetry::final_report_path(path).display(), %error);

@@ -1,9 +1,9 @@
 //! The exporter's configuration.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use telemetry::duration::DurationParser;
 use thiserror::Error;
 
 /// Exports consumer-group lag (from Kafka) and data freshness (from
@@ -36,23 +36,15 @@ pub struct Config {
     #[arg(help_heading = "Observability", long, env = "ORDERSTREAM_EXPECTED_CONSUMERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub expected_consumers: u32,
 
-    /// How often lag and freshness are measured, in milliseconds.
-    #[arg(help_heading = "Observability", long, env = "ORDERSTREAM_LAG_INTERVAL_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub interval_ms: u64,
+    /// How often lag and freshness are measured; a bare number is
+    /// milliseconds, as `--interval-ms` took.
+    #[arg(help_heading = "Observability", long = "interval", alias = "interval-ms", env = "ORDERSTREAM_LAG_INTERVAL",
+          default_value = "5s", value_parser = DurationParser::bare_millis().nonzero())]
+    pub interval: Duration,
 
-    /// Where `/metrics`, `/healthz` and `/readyz` are served.
-    #[arg(
-        help_heading = "Observability",
-        long,
-        env = "ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR",
-        default_value = "127.0.0.1:9103"
-    )]
-    pub metrics_addr: SocketAddr,
-
-    /// Where to write `{"addr": ..., "pid": ...}` once the endpoints are
-    /// bound (the actual port with `--metrics-addr` port 0).
-    #[arg(help_heading = "Observability", long, env = "ORDERSTREAM_LAG_EXPORTER_READY_FILE")]
-    pub ready_file: Option<std::path::PathBuf>,
+    /// `--metrics-addr`, `--ready-file`: where the endpoints are served and said to be.
+    #[command(flatten)]
+    pub observability: telemetry::ObservabilityArgs<LagExporterEndpoints>,
 }
 
 /// Why the configuration is unusable, found before connecting.
@@ -66,6 +58,24 @@ pub enum ConfigError {
     Database(#[from] connect::DatabaseConfigError),
 }
 
+/// The lag exporter's names for the shared observability flags.
+#[derive(Debug, Clone)]
+pub struct LagExporterEndpoints;
+
+impl telemetry::ServiceEndpoints for LagExporterEndpoints {
+    const METRICS_ADDR_ENV: &'static str = "ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR";
+    const DEFAULT_METRICS_ADDR: &'static str = "127.0.0.1:9103";
+    const READY_FILE_ENV: &'static str = "ORDERSTREAM_LAG_EXPORTER_READY_FILE";
+}
+
+impl telemetry::Configuration for Config {
+    type Invalid = ConfigError;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        Config::validate(self)
+    }
+}
+
 impl Config {
     /// Checks what clap cannot and needs no I/O, before connecting.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -75,7 +85,7 @@ impl Config {
 
     /// The polling interval.
     pub fn interval(&self) -> Duration {
-        Duration::from_millis(self.interval_ms)
+        self.interval
     }
 }
 
@@ -105,6 +115,18 @@ mod tests {
         assert!(Config::try_parse_from(["x", "--expected-consumers", "0"]).is_err(), "a group of none is no group");
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter"), "{shown}");
-        assert!(config.metrics_addr.ip().is_loopback(), "metrics bind loopback unless configured");
+        assert!(config.observability.metrics_addr.ip().is_loopback(), "metrics bind loopback unless configured");
+        assert_eq!(config.observability.metrics_addr.port(), 9103);
+    }
+
+    #[test]
+    fn interval_takes_humantime_and_its_old_millisecond_number() {
+        assert_eq!(Config::try_parse_from(["x"]).unwrap().interval(), Duration::from_secs(5));
+        assert_eq!(
+            Config::try_parse_from(["x", "--interval-ms", "500"]).unwrap().interval(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(Config::try_parse_from(["x", "--interval", "2s"]).unwrap().interval(), Duration::from_secs(2));
+        assert!(Config::try_parse_from(["x", "--interval", "0s"]).is_err());
     }
 }

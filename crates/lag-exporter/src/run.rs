@@ -22,8 +22,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let metrics = ExporterMetrics::new();
     metrics.expect_members(&config.group.name, config.expected_consumers);
     let readiness = Readiness::new("no measurement yet");
-    let bound = telemetry::serve(config.metrics_addr, metrics.registry.clone(), readiness.clone()).await?;
-    if let Some(path) = &config.ready_file {
+    let bound =
+        telemetry::serve(config.observability.metrics_addr, metrics.registry.clone(), readiness.clone()).await?;
+    if let Some(path) = &config.observability.ready_file {
         telemetry::write_ready_file(path, bound)
             .map_err(|error| anyhow::anyhow!("cannot write the ready file {}: {error}", path.display()))?;
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
 use clap::Parser;
+use telemetry::duration::DurationParser;
 use thiserror::Error;
 
 /// Tails the order CSV files of an inbox folder and publishes every record to
@@ -35,35 +36,27 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaConfig,
 
-    /// Where `/metrics`, `/healthz` and `/readyz` are served (loopback unless
-    /// configured otherwise; port 0 picks a free port).
-    #[arg(
-        help_heading = "Observability",
-        long,
-        env = "ORDERSTREAM_PRODUCER_METRICS_ADDR",
-        default_value = "127.0.0.1:9101"
-    )]
-    pub metrics_addr: std::net::SocketAddr,
-
-    /// Where to write `{"addr": ..., "pid": ...}` once the endpoints are
-    /// bound (the actual port with `--metrics-addr` port 0): for harnesses
-    /// and scripts, instead of reading the address from the log.
-    #[arg(help_heading = "Observability", long, env = "ORDERSTREAM_PRODUCER_READY_FILE")]
-    pub ready_file: Option<PathBuf>,
+    /// `--metrics-addr`, `--ready-file`: where the endpoints are served and said to be.
+    #[command(flatten)]
+    pub observability: telemetry::ObservabilityArgs<ProducerEndpoints>,
 
     /// Partitions of the topics the producer creates when they are missing.
     #[arg(help_heading = "Kafka", long, env = "ORDERSTREAM_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: i32,
 
     /// How often files are checked for appended bytes and the inbox for new
-    /// files when the filesystem sends no notifications, in milliseconds.
-    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_POLL_INTERVAL_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
-    pub poll_interval_ms: u64,
+    /// files when the filesystem sends no notifications (`100ms`; a bare
+    /// number is milliseconds, as `--poll-interval-ms` took).
+    #[arg(help_heading = "Tuning", long = "poll-interval", alias = "poll-interval-ms", env = "ORDERSTREAM_POLL_INTERVAL",
+          default_value = "100ms", value_parser = DurationParser::bare_millis().nonzero())]
+    pub poll_interval: Duration,
 
     /// How often the inbox is rescanned even though notifications work (they
-    /// can be lost, e.g. when their queue overflows), in milliseconds.
-    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_RESCAN_INTERVAL_MS", default_value_t = 1000)]
-    pub rescan_interval_ms: u64,
+    /// can be lost, e.g. when their queue overflows); a bare number is
+    /// milliseconds, as `--rescan-interval-ms` took.
+    #[arg(help_heading = "Tuning", long = "rescan-interval", alias = "rescan-interval-ms", env = "ORDERSTREAM_RESCAN_INTERVAL",
+          default_value = "1s", value_parser = DurationParser::bare_millis())]
+    pub rescan_interval: Duration,
 
     /// Records longer than this many bytes are dead-lettered
     /// (`record_too_long`) without being read into memory whole.
@@ -109,10 +102,12 @@ pub struct Config {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_in_flight: usize,
 
-    /// How often confirmed positions are saved to disk, in milliseconds. A
-    /// crash re-sends at most what was confirmed within this window.
-    #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_POSITION_FLUSH_MS", default_value_t = 200)]
-    pub position_flush_ms: u64,
+    /// How often confirmed positions are saved to disk. A crash re-sends at
+    /// most what was confirmed within this window. A bare number is
+    /// milliseconds, as `--position-flush-ms` took.
+    #[arg(help_heading = "Tuning", long = "position-flush-interval", alias = "position-flush-ms",
+          env = "ORDERSTREAM_POSITION_FLUSH_INTERVAL", default_value = "200ms", value_parser = DurationParser::bare_millis())]
+    pub position_flush_interval: Duration,
 
     /// How long a file that left the inbox (renamed away, archived or
     /// deleted) is still followed after it last changed, once every record
@@ -179,6 +174,24 @@ pub enum ConfigError {
     Kafka(#[from] connect::kafka::KafkaConfigError),
 }
 
+/// The producer's names for the shared observability flags.
+#[derive(Debug, Clone)]
+pub struct ProducerEndpoints;
+
+impl telemetry::ServiceEndpoints for ProducerEndpoints {
+    const METRICS_ADDR_ENV: &'static str = "ORDERSTREAM_PRODUCER_METRICS_ADDR";
+    const DEFAULT_METRICS_ADDR: &'static str = "127.0.0.1:9101";
+    const READY_FILE_ENV: &'static str = "ORDERSTREAM_PRODUCER_READY_FILE";
+}
+
+impl telemetry::Configuration for Config {
+    type Invalid = ConfigError;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        Config::validate(self)
+    }
+}
+
 impl Config {
     /// Checks what clap cannot and needs no I/O, so mistakes are reported
     /// before anything connects.
@@ -193,14 +206,14 @@ impl Config {
         Ok(self.kafka.connection.validate()?)
     }
 
-    /// The poll interval as a duration.
+    /// The poll interval.
     pub fn poll_interval(&self) -> Duration {
-        Duration::from_millis(self.poll_interval_ms)
+        self.poll_interval
     }
 
-    /// The rescan interval as a duration.
+    /// The rescan interval.
     pub fn rescan_interval(&self) -> Duration {
-        Duration::from_millis(self.rescan_interval_ms)
+        self.rescan_interval
     }
 
     /// The matcher of `--pattern` (validated by [`Self::validate`]).
@@ -221,9 +234,9 @@ impl Config {
         }
     }
 
-    /// The position flush interval as a duration.
+    /// The position flush interval.
     pub fn position_flush_interval(&self) -> Duration {
-        Duration::from_millis(self.position_flush_ms)
+        self.position_flush_interval
     }
 }
 
@@ -277,6 +290,52 @@ mod tests {
         assert_eq!(config.archive_after, Some(Duration::from_secs(600)));
         assert!(Config::try_parse_from(["p", "--archive-after", "10m"]).is_err(), "needs --archive-dir");
         assert!(Config::try_parse_from(["p", "--close-inactive", "soon"]).is_err());
+    }
+
+    #[test]
+    fn intervals_take_humantime_and_their_old_millisecond_numbers() {
+        let config = Config::try_parse_from(["p"]).unwrap();
+        assert_eq!(
+            (config.poll_interval(), config.rescan_interval(), config.position_flush_interval()),
+            (Duration::from_millis(100), Duration::from_secs(1), Duration::from_millis(200))
+        );
+        let old = Config::try_parse_from([
+            "p",
+            "--poll-interval-ms",
+            "50",
+            "--rescan-interval-ms",
+            "2000",
+            "--position-flush-ms",
+            "20",
+        ])
+        .unwrap();
+        let new = Config::try_parse_from([
+            "p",
+            "--poll-interval",
+            "50ms",
+            "--rescan-interval",
+            "2s",
+            "--position-flush-interval",
+            "20ms",
+        ])
+        .unwrap();
+        for config in [old, new] {
+            assert_eq!(config.poll_interval(), Duration::from_millis(50));
+            assert_eq!(config.rescan_interval(), Duration::from_secs(2));
+            assert_eq!(config.position_flush_interval(), Duration::from_millis(20));
+        }
+        assert!(Config::try_parse_from(["p", "--poll-interval", "0"]).is_err(), "zero would spin");
+        let error = Config::try_parse_from(["p", "--poll-interval", "often"]).unwrap_err().to_string();
+        assert!(error.contains("`often` is not a duration"), "{error}");
+    }
+
+    #[test]
+    fn observability_flags_keep_their_producer_names() {
+        let config = Config::try_parse_from(["p"]).unwrap();
+        assert_eq!(config.observability.metrics_addr, "127.0.0.1:9101".parse().unwrap());
+        let help = <Config as clap::CommandFactory>::command().render_help().to_string();
+        assert!(help.contains("ORDERSTREAM_PRODUCER_METRICS_ADDR"), "{help}");
+        assert!(help.contains("ORDERSTREAM_PRODUCER_READY_FILE"), "{help}");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! library, where tests can call it.
 
 use anyhow::Context;
-use clap::Parser;
 use orderstream_producer::config::Command;
 use orderstream_producer::{replay, run, Config};
 
@@ -14,18 +13,14 @@ static ALLOCATOR: telemetry::allocator::Allocator = telemetry::allocator::Alloca
 fn main() -> anyhow::Result<()> {
     telemetry::allocator::tune();
     // Before the runtime starts its threads: the aliases change the environment.
-    let deprecated = connect::env::apply_aliases();
-    main_with(deprecated)
+    let config: Config = telemetry::startup(telemetry::Logging::On).context("invalid configuration")?;
+    main_with(config)
 }
 
 #[tokio::main]
-async fn main_with(deprecated: Vec<connect::env::Alias>) -> anyhow::Result<()> {
-    telemetry::init_logging();
-    connect::env::warn_deprecated(&deprecated);
+async fn main_with(config: Config) -> anyhow::Result<()> {
     // Reads FAILPOINTS in test builds with the `failpoints` feature; does nothing otherwise.
     let _failpoints = fail::FailScenario::setup();
-    let config = Config::parse();
-    config.validate().context("invalid configuration")?;
     match config.command.clone() {
         None => run(config, telemetry::shutdown_signal()).await?,
         Some(Command::Replay(args)) => println!("{}", replay::replay(&config, &args).await?),

@@ -68,7 +68,7 @@ enum Pending {
 
 /// Runs the producer until `shutdown` resolves, then waits for in-flight
 /// records to be confirmed and saves the positions. Serves its metrics and
-/// health on `config.metrics_addr` meanwhile.
+/// health on `config.observability.metrics_addr` meanwhile.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ProducerError> {
     refuse_a_clock_past_the_last_epoch(Utc::now())?;
     std::fs::read_dir(&config.inbox).map_err(|source| ProducerError::Inbox { path: config.inbox.clone(), source })?;
@@ -77,10 +77,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let metrics = ProducerMetrics::new();
     let readiness = Readiness::new("creating topics");
     let status = StatusBoard::new();
-    let bound =
-        telemetry::serve_with_status(config.metrics_addr, metrics.registry.clone(), readiness.clone(), status.report())
-            .await?;
-    if let Some(path) = &config.ready_file {
+    let bound = telemetry::serve_with_status(
+        config.observability.metrics_addr,
+        metrics.registry.clone(),
+        readiness.clone(),
+        status.report(),
+    )
+    .await?;
+    if let Some(path) = &config.observability.ready_file {
         telemetry::write_ready_file(path, bound)
             .map_err(|source| ProducerError::ReadyFile { path: path.clone(), source })?;
     }

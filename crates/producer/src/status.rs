@@ -5,7 +5,7 @@
 //! holds anything back.
 //!
 //! The loop publishes a [`Snapshot`] with each position flush (every
-//! `--position-flush-ms`); a request only adds one `stat` per file for its
+//! `--position-flush-interval`); a request only adds one `stat` per file for its
 //! current size, so asking often costs the producer nothing.
 
 use std::path::PathBuf;

@@ -98,6 +98,14 @@ pub enum ConfigError {
     Database(#[from] connect::DatabaseConfigError),
 }
 
+impl telemetry::Configuration for Config {
+    type Invalid = ConfigError;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        Config::validate(self)
+    }
+}
+
 impl Config {
     /// Checks what can be checked before connecting.
     pub fn validate(&self) -> Result<(), ConfigError> {

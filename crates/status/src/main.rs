@@ -1,7 +1,6 @@
 //! `orderstream-status`: the command line over this crate; its exit code is
 //! the verdict (0 caught up, 1 behind, 2 unreachable).
 
-use clap::Parser;
 use orderstream_status::{ask_alertmanager, gather, progress_line, Config, Report};
 
 /// Exit code of a configuration mistake (clap's own): not a pipeline state.
@@ -9,18 +8,18 @@ const INVALID_CONFIGURATION: i32 = 64;
 
 fn main() {
     // Before the runtime starts its threads: the aliases change the environment.
-    let deprecated = connect::env::apply_aliases();
-    main_with(deprecated)
+    // No logging: standard error holds only this command's own messages.
+    match telemetry::startup::<Config>(telemetry::Logging::Off) {
+        Ok(config) => main_with(config),
+        Err(error) => {
+            eprintln!("orderstream-status: invalid configuration: {}", connect::postgres::describe(&error));
+            std::process::exit(INVALID_CONFIGURATION);
+        }
+    }
 }
 
 #[tokio::main]
-async fn main_with(deprecated: Vec<connect::env::Alias>) {
-    connect::env::warn_deprecated(&deprecated);
-    let config = Config::parse();
-    if let Err(error) = config.validate() {
-        eprintln!("orderstream-status: invalid configuration: {}", connect::postgres::describe(&error));
-        std::process::exit(INVALID_CONFIGURATION);
-    }
+async fn main_with(config: Config) {
     let report = Report::new(gather(&config).await, &config.topics(), &config.group.name);
     if let Some(state_file) = &config.progress {
         println!("{}", progress_line(&report, state_file, &config.inbox, &config.inbox_matcher()));

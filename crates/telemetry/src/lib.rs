@@ -25,13 +25,22 @@
 //!
 //! [`allocator`]: the producer's allocator (mimalloc) and its tuning.
 //!
+//! [`startup`] (module `startup`) starts every binary the same way: the
+//! environment aliases of [`env`], logging, the deprecation warnings, clap's
+//! parse and the validation; [`ObservabilityArgs`] are the flags every
+//! service shares; [`duration`] reads every duration flag the same way.
+//!
 //! The server binds loopback by default (see each binary's `--metrics-addr`):
 //! metrics are for the local Prometheus, not the network, unless configured.
 
 pub mod allocator;
+pub mod duration;
+pub mod env;
 mod metrics;
+mod startup;
 
 pub use metrics::Registrar;
+pub use startup::{startup, startup_from, Configuration, Logging, ObservabilityArgs, ServiceEndpoints};
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

@@ -131,6 +131,14 @@ pub struct ListError {
     pub source: std::io::Error,
 }
 
+impl telemetry::Configuration for Config {
+    type Invalid = ConfigError;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        Config::validate(self)
+    }
+}
+
 impl Config {
     /// Checks what can be checked before reading anything.
     pub fn validate(&self) -> Result<(), ConfigError> {

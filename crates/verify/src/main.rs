@@ -1,7 +1,6 @@
 //! `orderstream-verify`: the command line over this crate; its exit code is
 //! the verdict (0 every line accounted for, 1 missing or altered, 2 not verifiable).
 
-use clap::Parser;
 use orderstream_verify::{run_every, verify, Config, CANNOT_VERIFY};
 
 /// Exit code of a configuration mistake (clap's own): not a verdict.
@@ -9,18 +8,18 @@ const INVALID_CONFIGURATION: i32 = 64;
 
 fn main() {
     // Before the runtime starts its threads: the aliases change the environment.
-    let deprecated = connect::env::apply_aliases();
-    main_with(deprecated)
+    // Logging only with `--every`, below: a single run prints its verdict alone.
+    match telemetry::startup::<Config>(telemetry::Logging::Off) {
+        Ok(config) => main_with(config),
+        Err(error) => {
+            eprintln!("orderstream-verify: invalid configuration: {}", connect::postgres::describe(&error));
+            std::process::exit(INVALID_CONFIGURATION);
+        }
+    }
 }
 
 #[tokio::main]
-async fn main_with(deprecated: Vec<connect::env::Alias>) {
-    connect::env::warn_deprecated(&deprecated);
-    let config = Config::parse();
-    if let Err(error) = config.validate() {
-        eprintln!("orderstream-verify: invalid configuration: {}", connect::postgres::describe(&error));
-        std::process::exit(INVALID_CONFIGURATION);
-    }
+async fn main_with(config: Config) {
     if let Some(every) = config.every {
         telemetry::init_logging();
         if let Err(error) = run_every(&config, every, telemetry::shutdown_signal()).await {

@@ -7,11 +7,16 @@
 //! - `PGSSLROOTCERT`: libpq's own name for the CA file. Documented, kept.
 //! - the other names used before the prefix (`KAFKA_SASL_PASSWORD`,
 //!   `METABASE_URL`, …): deprecated, read with a warning.
+//! - the `ORDERSTREAM_…_MS` names of settings that now take a humantime
+//!   duration (`ORDERSTREAM_POLL_INTERVAL_MS` for
+//!   `ORDERSTREAM_POLL_INTERVAL`): documented, kept; their bare numbers are
+//!   still read as milliseconds (see [`crate::duration`]).
 //!
 //! The `ORDERSTREAM_` name wins when both are set. clap reads one variable
 //! per flag, so the aliases are copied to their `ORDERSTREAM_` names before
-//! the command line is parsed, in [`apply_aliases`], which a binary calls
-//! first thing in `main`, before its runtime starts threads.
+//! the command line is parsed, in [`apply_aliases`], which
+//! [`crate::startup`] calls first thing in `main`, before the runtime starts
+//! threads.
 
 /// One alias: the old name and the `ORDERSTREAM_` name it stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +38,7 @@ const fn deprecated(old: &'static str, canonical: &'static str) -> Alias {
 }
 
 /// Every alias, for every binary (a binary ignores the names it has no flag for).
-pub(crate) const ALIASES: [Alias; 17] = [
+pub(crate) const ALIASES: [Alias; 22] = [
     kept("DATABASE_URL", "ORDERSTREAM_DATABASE_URL"),
     kept("KAFKA_BROKERS", "ORDERSTREAM_KAFKA_BROKERS"),
     kept("PGSSLROOTCERT", "ORDERSTREAM_DATABASE_SSL_ROOT_CERT"),
@@ -51,6 +56,11 @@ pub(crate) const ALIASES: [Alias; 17] = [
     deprecated("METABASE_DASHBOARD", "ORDERSTREAM_METABASE_DASHBOARD"),
     deprecated("METABASE_DATABASE_NAME", "ORDERSTREAM_METABASE_DATABASE_NAME"),
     deprecated("METABASE_WAIT_SECS", "ORDERSTREAM_METABASE_WAIT_SECS"),
+    kept("ORDERSTREAM_POLL_INTERVAL_MS", "ORDERSTREAM_POLL_INTERVAL"),
+    kept("ORDERSTREAM_RESCAN_INTERVAL_MS", "ORDERSTREAM_RESCAN_INTERVAL"),
+    kept("ORDERSTREAM_POSITION_FLUSH_MS", "ORDERSTREAM_POSITION_FLUSH_INTERVAL"),
+    kept("ORDERSTREAM_BATCH_WAIT_MS", "ORDERSTREAM_BATCH_WAIT"),
+    kept("ORDERSTREAM_LAG_INTERVAL_MS", "ORDERSTREAM_LAG_INTERVAL"),
 ];
 
 /// What [`apply_aliases`] would do with this environment: for each alias
@@ -130,7 +140,19 @@ mod tests {
     #[test]
     fn only_the_documented_aliases_are_kept_for_good() {
         let kept: Vec<&str> = ALIASES.iter().filter(|alias| alias.kept).map(|alias| alias.old).collect();
-        assert_eq!(kept, ["DATABASE_URL", "KAFKA_BROKERS", "PGSSLROOTCERT"]);
+        assert_eq!(
+            kept,
+            [
+                "DATABASE_URL",
+                "KAFKA_BROKERS",
+                "PGSSLROOTCERT",
+                "ORDERSTREAM_POLL_INTERVAL_MS",
+                "ORDERSTREAM_RESCAN_INTERVAL_MS",
+                "ORDERSTREAM_POSITION_FLUSH_MS",
+                "ORDERSTREAM_BATCH_WAIT_MS",
+                "ORDERSTREAM_LAG_INTERVAL_MS",
+            ]
+        );
         assert!(ALIASES.iter().all(|alias| alias.canonical.starts_with("ORDERSTREAM_")));
     }
 }
