@@ -98,7 +98,7 @@ pub struct Config {
         help_heading = "Observability",
         long,
         env = "ORDERSTREAM_CONSUMER_METRICS_ADDR",
-        default_value = "127.0.0.1:9102"
+        default_value = contract::addresses::CONSUMER_METRICS_ADDR
     )]
     pub metrics_addr: std::net::SocketAddr,
 

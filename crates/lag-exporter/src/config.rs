@@ -45,7 +45,7 @@ pub struct Config {
         help_heading = "Observability",
         long,
         env = "ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR",
-        default_value = "127.0.0.1:9103"
+        default_value = contract::addresses::LAG_EXPORTER_METRICS_ADDR
     )]
     pub metrics_addr: SocketAddr,
 

@@ -41,7 +41,7 @@ pub struct Config {
         help_heading = "Observability",
         long,
         env = "ORDERSTREAM_PRODUCER_METRICS_ADDR",
-        default_value = "127.0.0.1:9101"
+        default_value = contract::addresses::PRODUCER_METRICS_ADDR
     )]
     pub metrics_addr: std::net::SocketAddr,
 
