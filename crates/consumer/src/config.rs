@@ -247,7 +247,7 @@ pub struct ConsumerEndpoints;
 
 impl telemetry::ServiceEndpoints for ConsumerEndpoints {
     const METRICS_ADDR_ENV: &'static str = "ORDERSTREAM_CONSUMER_METRICS_ADDR";
-    const DEFAULT_METRICS_ADDR: &'static str = "127.0.0.1:9102";
+    const DEFAULT_METRICS_ADDR: &'static str = contract::addresses::CONSUMER_METRICS_ADDR;
     const READY_FILE_ENV: &'static str = "ORDERSTREAM_CONSUMER_READY_FILE";
 }
 

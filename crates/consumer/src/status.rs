@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use contract::status::ConsumerStatus;
 use telemetry::{LastError, Rate, StatusReport};
 use tracing::info;
 
@@ -92,20 +93,25 @@ impl StatusBoard {
     }
 
     fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.status()).expect("the consumer's status serialises")
+    }
+
+    /// What `/status` says now.
+    fn status(&self) -> ConsumerStatus {
         let rows_per_second = self.rows_per_second();
         let assigned: Vec<i32> = self.assigned.lock().map(|set| set.iter().copied().collect()).unwrap_or_default();
         let progress = self.progress.lock().expect("status lock");
-        serde_json::json!({
-            "process": "consumer",
-            "version": env!("CARGO_PKG_VERSION"),
-            "started_at": self.started_at.to_rfc3339(),
-            "group": self.group,
-            "assigned_partitions": assigned,
-            "rows_per_second": (rows_per_second * 10.0).round() / 10.0,
-            "rows_total": progress.rows,
-            "batches_total": progress.batches,
-            "last_error": self.last_error.to_json(),
-        })
+        ConsumerStatus {
+            process: "consumer".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_at: self.started_at.to_rfc3339(),
+            group: self.group.clone(),
+            assigned_partitions: assigned,
+            rows_per_second: (rows_per_second * 10.0).round() / 10.0,
+            rows_total: progress.rows,
+            batches_total: progress.batches,
+            last_error: serde_json::from_value(self.last_error.to_json()).expect("a last error is null or one"),
+        }
     }
 }
 
@@ -125,5 +131,22 @@ mod tests {
         assert_eq!(status["assigned_partitions"], serde_json::json!([0, 3]));
         assert_eq!((status["rows_total"].as_u64(), status["batches_total"].as_u64()), (Some(42), Some(2)));
         assert_eq!(status["last_error"]["message"], "database unavailable");
+    }
+
+    /// The bytes of `/status` as the consumer serves them, with the clock's
+    /// fields fixed: `orderstream-status` and scripts read exactly these.
+    #[test]
+    fn status_json_bytes_stay_the_same() {
+        let board = StatusBoard::new("orderstream");
+        board.assigned.lock().unwrap().extend([2, 0]);
+        board.batch_committed(7);
+        let mut json = board.to_json();
+        assert!(json["rows_per_second"].is_f64(), "a rate, written 0.0 when idle: {json}");
+        json["started_at"] = "2026-12-07T10:00:00+00:00".into();
+        json["rows_per_second"] = 12.5.into();
+        assert_eq!(
+            json.to_string(),
+            r#"{"assigned_partitions":[0,2],"batches_total":1,"group":"orderstream","last_error":null,"process":"consumer","rows_per_second":12.5,"rows_total":7,"started_at":"2026-12-07T10:00:00+00:00","version":"0.1.0"}"#
+        );
     }
 }

@@ -64,7 +64,7 @@ pub struct LagExporterEndpoints;
 
 impl telemetry::ServiceEndpoints for LagExporterEndpoints {
     const METRICS_ADDR_ENV: &'static str = "ORDERSTREAM_LAG_EXPORTER_METRICS_ADDR";
-    const DEFAULT_METRICS_ADDR: &'static str = "127.0.0.1:9103";
+    const DEFAULT_METRICS_ADDR: &'static str = contract::addresses::LAG_EXPORTER_METRICS_ADDR;
     const READY_FILE_ENV: &'static str = "ORDERSTREAM_LAG_EXPORTER_READY_FILE";
 }
 

@@ -180,7 +180,7 @@ pub struct ProducerEndpoints;
 
 impl telemetry::ServiceEndpoints for ProducerEndpoints {
     const METRICS_ADDR_ENV: &'static str = "ORDERSTREAM_PRODUCER_METRICS_ADDR";
-    const DEFAULT_METRICS_ADDR: &'static str = "127.0.0.1:9101";
+    const DEFAULT_METRICS_ADDR: &'static str = contract::addresses::PRODUCER_METRICS_ADDR;
     const READY_FILE_ENV: &'static str = "ORDERSTREAM_PRODUCER_READY_FILE";
 }
 

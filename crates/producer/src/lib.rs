@@ -7,13 +7,13 @@
 //! |---------------|-----------------------------------------------------------------------|
 //! | [`config`]    | flags and environment variables, validated before anything connects   |
 //! | `watch`       | filesystem notifications that wake the loop (polling otherwise)       |
-//! | `identity`    | which file a path holds: device, inode, checksum of the first bytes   |
+//! | `identity`    | which file a path holds (`contract::identity`, the positions file's key) |
 //! | [`schema::records`] | bytes → complete CSV records (a half-written record waits)    |
 //! | `tailer`      | one file: read, follow appends, detect truncation, classify records   |
 //! | [`epoch_search`] | which epoch a replayed file had: candidates on the topics, checked line by line |
 //! | `epoch_floor` | the highest file epoch already on the topics, which new epochs stay above |
 //! | `archive`     | `--archive-dir`: checked at start, searched for files that left the inbox, moves across filesystems |
-//! | `positions`   | the delivered position of every file, saved atomically and durably; read back by `orderstream-status` |
+//! | `positions`   | the delivered position of every file, saved atomically and durably (format: `contract::positions`) |
 //! | `publisher`   | records → Kafka (orders topic, dead-letter topic); what a refusal means for the record |
 //! | `metrics`     | the producer's Prometheus metrics                                     |
 //! | `events`      | one type per happening: its log line and its metrics, emitted together |
@@ -40,7 +40,6 @@ pub mod error;
 mod events;
 pub mod export;
 mod followed;
-mod identity;
 mod inbox;
 mod metrics;
 mod positions;
@@ -50,6 +49,10 @@ mod run;
 mod status;
 mod tailer;
 mod watch;
+
+/// Which file a path holds: the positions file keys files by it, so it is
+/// `contract`'s.
+use contract::identity;
 
 pub use config::Config;
 pub use error::ProducerError;

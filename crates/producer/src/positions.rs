@@ -14,88 +14,27 @@
 //! mixture or an empty file. A failed write (a full disk) leaves the old file
 //! in place.
 //!
-//! [`SavedPositions`] reads the same file without writing anything, for
-//! `orderstream-status` while the producer is down: the format stays here.
+//! The file's format, and [`SavedPositions`] that reads it without writing
+//! anything (for `orderstream-status` while the producer is down), are in
+//! `contract::positions`: every reader links them from there.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use contract::positions::{key_name, with_key_name, PositionsFile, PositionsFileError, FILE_NAME};
+pub use contract::positions::{DeliveredPosition, RecordCheck, SavedPositions, TrackedFile};
 use schema::message::{check_epoch, clock_epoch, EpochOutOfRange};
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::identity::{FileIdentity, FileKey};
-
-/// Name of the store's file inside the state folder.
-const FILE_NAME: &str = "positions.json";
-
-/// A checksum of the last delivered record, so a restart can check that the
-/// bytes before its position are still the ones it read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordCheck {
-    /// Where the record's bytes start.
-    pub start: u64,
-    /// CRC-32 of the record's bytes, from `start` to the delivered offset.
-    pub crc: u32,
-}
-
-/// Where delivery of one file stands.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveredPosition {
-    /// Bytes from the start of the file up to the end of the last record
-    /// Kafka confirmed: reading resumes here.
-    pub offset: u64,
-    /// Newlines within those bytes, so line numbers stay right after a restart.
-    pub lines: u64,
-    /// The last delivered record, if any.
-    pub last_record: Option<RecordCheck>,
-    /// Byte offset of the header in force at `offset`: the first record, or
-    /// a header line further down the file (an export appended with a
-    /// changed header). A restart reads the records after `offset` by it.
-    /// Stores from before header changes were honoured lack it: 0.
-    #[serde(default)]
-    pub header_offset: u64,
-}
-
-/// One file the producer follows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrackedFile {
-    /// Where the file was last seen (informational: files are kept by identity).
-    pub path: PathBuf,
-    /// Which file it is.
-    pub identity: FileIdentity,
-    /// The file's epoch in source order (see `schema::message::source_version`):
-    /// a new, rewritten or truncated file gets a new, larger one. Stores
-    /// written before epochs existed call it `sequence`.
-    #[serde(alias = "sequence")]
-    pub epoch: u64,
-    /// How far it was delivered.
-    pub delivered: DeliveredPosition,
-}
+use crate::identity::FileKey;
 
 /// What went wrong with the position store.
 #[derive(Debug, Error)]
 pub enum PositionStoreError {
-    /// The store exists but cannot be read.
-    #[error("cannot read the position store {path}")]
-    Read {
-        /// The store's path.
-        path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
-    },
-    /// The store exists but is not valid JSON: refusing to start beats
-    /// re-publishing every file from the start.
-    #[error("the position store {path} is corrupt; move it away to re-read every file from the start")]
-    Corrupt {
-        /// The store's path.
-        path: PathBuf,
-        /// The parse error.
-        source: serde_json::Error,
-    },
+    /// The store exists but cannot be read, or is corrupt.
+    #[error(transparent)]
+    File(#[from] PositionsFileError),
     /// The store holds an epoch past the largest (written by a build that
     /// let versions wrap): its files' versions cannot be made.
     #[error("the position store {path} holds a file epoch past the largest; move it away to re-read every file")]
@@ -115,69 +54,12 @@ pub enum PositionStoreError {
     },
 }
 
-/// The layout of the stored versions: 1 wrote file sequences (versions
-/// `sequence × 2⁴⁰ + offset`), 2 writes epochs (`epoch × 2³⁶ + offset`).
-const LAYOUT: u32 = 2;
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Stored {
-    /// Missing in stores written before epochs: layout 1.
-    #[serde(default = "legacy_layout")]
-    layout: u32,
-    /// The last epoch given to a file (`next_sequence` in layout 1).
-    #[serde(alias = "next_sequence")]
-    last_epoch: u64,
-    files: BTreeMap<String, TrackedFile>,
-}
-
-impl Default for Stored {
-    fn default() -> Self {
-        Stored { layout: LAYOUT, last_epoch: 0, files: BTreeMap::new() }
-    }
-}
-
-fn legacy_layout() -> u32 {
-    1
-}
-
-impl Stored {
-    /// Moves a layout-1 store to epochs: each file sequence becomes the epoch
-    /// just above every version that sequence wrote, so records read after
-    /// the upgrade are newer than those read before it.
-    fn upgrade(mut self) -> Stored {
-        if self.layout < LAYOUT {
-            for file in self.files.values_mut() {
-                file.epoch = schema::message::legacy_epoch(file.epoch);
-            }
-            self.last_epoch = schema::message::legacy_epoch(self.last_epoch);
-            self.layout = LAYOUT;
-        }
-        self
-    }
-}
-
 /// The tracked files and their delivered positions.
 #[derive(Debug)]
 pub struct PositionStore {
     path: PathBuf,
-    stored: Stored,
+    stored: PositionsFile,
     dirty: bool,
-}
-
-fn key_name((device, inode): FileKey) -> String {
-    format!("{device}:{inode}")
-}
-
-/// Calls `use_name` with [`key_name`]'s text, formatted on the stack: it is
-/// looked up for every confirmed record.
-fn with_key_name<R>((device, inode): FileKey, use_name: impl FnOnce(&str) -> R) -> R {
-    use std::io::Write;
-    // Two 20-digit numbers and a colon.
-    let mut bytes = [0u8; 41];
-    let mut unwritten = &mut bytes[..];
-    write!(unwritten, "{device}:{inode}").expect("41 bytes hold two u64 and a colon");
-    let len = 41 - unwritten.len();
-    use_name(std::str::from_utf8(&bytes[..len]).expect("digits and a colon"))
 }
 
 impl PositionStore {
@@ -287,57 +169,8 @@ impl PositionStore {
 }
 
 /// Reads and upgrades the store at `path`; a missing store is an empty one.
-fn read_stored(path: &Path) -> Result<Stored, PositionStoreError> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(serde_json::from_slice::<Stored>(&bytes)
-            .map_err(|source| PositionStoreError::Corrupt { path: path.to_path_buf(), source })?
-            .upgrade()),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Stored::default()),
-        Err(source) => Err(PositionStoreError::Read { path: path.to_path_buf(), source }),
-    }
-}
-
-/// The positions the producer last saved, read without creating or changing
-/// anything: `orderstream-status` shows them when the producer does not
-/// answer, which is when an operator asks how far it got.
-#[derive(Debug)]
-pub struct SavedPositions {
-    /// The store that was read.
-    path: PathBuf,
-    /// The files it tracks, by key name.
-    files: BTreeMap<String, TrackedFile>,
-}
-
-impl SavedPositions {
-    /// Reads the store in `state_dir`; a missing store (or folder) means
-    /// nothing was delivered yet.
-    pub fn read(state_dir: &Path) -> Result<Self, PositionStoreError> {
-        let path = state_dir.join(FILE_NAME);
-        let stored = read_stored(&path)?;
-        Ok(SavedPositions { path, files: stored.files })
-    }
-
-    /// Where the store is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// How far `file` was delivered, if the store knows it: the same
-    /// identity as the producer's (device, inode and first bytes), so a
-    /// renamed file keeps its position and a rewritten one has none, exactly
-    /// as the producer would resume.
-    pub fn delivered(&self, file: &File) -> io::Result<Option<DeliveredPosition>> {
-        Ok(self.tracked(file)?.map(|tracked| tracked.delivered))
-    }
-
-    /// What the store knows of `file` (its epoch and delivered position),
-    /// by the producer's identity as in [`Self::delivered`]: a verifier
-    /// needs the epoch to tell this file's versions from another's.
-    pub fn tracked(&self, file: &File) -> io::Result<Option<&TrackedFile>> {
-        let metadata = file.metadata()?;
-        let Some(tracked) = self.files.get(&key_name((metadata.dev(), metadata.ino()))) else { return Ok(None) };
-        Ok(tracked.identity.same_file(file)?.then_some(tracked))
-    }
+fn read_stored(path: &Path) -> Result<PositionsFile, PositionStoreError> {
+    Ok(PositionsFile::read(path)?.upgrade(schema::message::legacy_epoch))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -361,13 +194,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn key_name_on_the_stack_is_the_stored_key_name() {
-        for key in [(0, 0), (2049, 131_074), (u64::MAX, u64::MAX)] {
-            assert_eq!(with_key_name(key, str::to_string), key_name(key));
-        }
-    }
+    use crate::identity::FileIdentity;
 
     fn tracked(inode: u64, epoch: u64, offset: u64) -> TrackedFile {
         TrackedFile {
@@ -509,7 +336,7 @@ mod tests {
     fn saved_positions_are_read_by_file_identity_without_creating_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
-        assert!(SavedPositions::read(&state).unwrap().files.is_empty(), "no store: nothing delivered");
+        assert!(SavedPositions::read(&state).unwrap().is_empty(), "no store: nothing delivered");
         assert!(!state.exists(), "reading creates nothing");
 
         let delivered = dir.path().join("delivered.csv");
@@ -529,12 +356,73 @@ mod tests {
         assert_eq!(saved.delivered(&File::open(&delivered).unwrap()).unwrap(), None, "rewritten: another file");
     }
 
+    /// The store's bytes as the producer writes them: `orderstream-status`
+    /// and `orderstream-verify` read this file while the producer is down,
+    /// and a producer of another version resumes from it.
+    #[test]
+    fn the_store_file_bytes_stay_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = PositionStore::open(dir.path()).unwrap();
+        store.raise_floor(41);
+        let epoch = store.allocate_epoch(at("2020-01-01T00:00:00Z")).unwrap();
+        let mut file = tracked(2, epoch, 120);
+        file.delivered.last_record = Some(RecordCheck { start: 100, crc: 9 });
+        file.delivered.header_offset = 60;
+        store.track(file);
+        store.track(tracked(3, epoch, 0));
+        store.persist().unwrap();
+        assert_eq!(fs::read_to_string(dir.path().join(FILE_NAME)).unwrap(), STORE_SAMPLE);
+    }
+
+    /// A store written by [`the_store_file_bytes_stay_the_same`].
+    const STORE_SAMPLE: &str = r#"{
+  "layout": 2,
+  "last_epoch": 42,
+  "files": {
+    "1:2": {
+      "path": "/inbox/2.csv",
+      "identity": {
+        "device": 1,
+        "inode": 2,
+        "head_len": 10,
+        "head_crc": 7
+      },
+      "epoch": 42,
+      "delivered": {
+        "offset": 120,
+        "lines": 12,
+        "last_record": {
+          "start": 100,
+          "crc": 9
+        },
+        "header_offset": 60
+      }
+    },
+    "1:3": {
+      "path": "/inbox/3.csv",
+      "identity": {
+        "device": 1,
+        "inode": 3,
+        "head_len": 10,
+        "head_crc": 7
+      },
+      "epoch": 42,
+      "delivered": {
+        "offset": 0,
+        "lines": 0,
+        "last_record": null,
+        "header_offset": 0
+      }
+    }
+  }
+}"#;
+
     #[test]
     fn corrupt_store_is_refused_not_reset() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(FILE_NAME), b"{ half a").unwrap();
         let error = PositionStore::open(dir.path()).unwrap_err();
-        assert!(matches!(error, PositionStoreError::Corrupt { .. }), "{error}");
+        assert!(matches!(error, PositionStoreError::File(PositionsFileError::Corrupt { .. })), "{error}");
     }
 
     #[test]

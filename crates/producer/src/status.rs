@@ -11,7 +11,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+pub use contract::status::UnreadableFile;
+use contract::status::{ProducerFile, ProducerStatus};
 use telemetry::{LastError, StatusReport};
 
 /// One followed file, as the loop last saw it.
@@ -33,15 +34,6 @@ pub struct FileSnapshot {
     pub unterminated_bytes: u64,
     /// Records read from the file that Kafka has not confirmed yet.
     pub unconfirmed: usize,
-}
-
-/// An inbox file the producer cannot open: its lines wait.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UnreadableFile {
-    /// The file in the inbox.
-    pub path: PathBuf,
-    /// Why it cannot be opened.
-    pub error: String,
 }
 
 /// What the loop knows, published for `/status`.
@@ -70,25 +62,6 @@ pub struct StatusBoard {
     started_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// One file in `/status`.
-#[derive(Debug, Serialize)]
-struct FileStatus {
-    path: String,
-    /// Size now (`stat`); `null` if the file cannot be looked at.
-    size: Option<u64>,
-    delivered_bytes: u64,
-    delivered_lines: u64,
-    /// Delivered bytes of the complete records the file holds.
-    percent: f64,
-    /// Every complete record of the file is confirmed by Kafka, and no last
-    /// line waits for its newline.
-    caught_up: bool,
-    in_flight: usize,
-    /// Bytes of a last line without its newline, published once the file is
-    /// unchanged for `--close-inactive`.
-    unterminated_bytes: u64,
-}
-
 impl StatusBoard {
     /// A board for a producer starting now.
     pub fn new() -> Self {
@@ -107,23 +80,28 @@ impl StatusBoard {
     }
 
     fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.status()).expect("the producer's status serialises")
+    }
+
+    /// What `/status` says now: a `stat` per file for its size.
+    fn status(&self) -> ProducerStatus {
         let snapshot = self.snapshot.lock().expect("status lock").clone();
-        let files: Option<Vec<FileStatus>> =
+        let files: Option<Vec<ProducerFile>> =
             snapshot.as_ref().map(|snapshot| snapshot.files.iter().map(file_status).collect());
         let unreadable = snapshot.as_ref().map(|snapshot| snapshot.unreadable.clone()).unwrap_or_default();
         let caught_up = files.as_ref().is_some_and(|files| files.iter().all(|file| file.caught_up));
-        serde_json::json!({
-            "process": "producer",
-            "version": env!("CARGO_PKG_VERSION"),
-            "started_at": self.started_at.to_rfc3339(),
-            "scanned": snapshot.is_some(),
-            "caught_up": caught_up && unreadable.is_empty(),
-            "in_flight": snapshot.as_ref().map_or(0, |snapshot| snapshot.in_flight),
-            "close_inactive_seconds": snapshot.as_ref().map_or(0, |snapshot| snapshot.close_inactive.as_secs()),
-            "files": files.unwrap_or_default(),
-            "unreadable_files": unreadable,
-            "last_error": self.last_error.to_json(),
-        })
+        ProducerStatus {
+            process: "producer".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_at: self.started_at.to_rfc3339(),
+            scanned: snapshot.is_some(),
+            caught_up: caught_up && unreadable.is_empty(),
+            in_flight: snapshot.as_ref().map_or(0, |snapshot| snapshot.in_flight),
+            close_inactive_seconds: snapshot.as_ref().map_or(0, |snapshot| snapshot.close_inactive.as_secs()),
+            files: files.unwrap_or_default(),
+            unreadable_files: unreadable,
+            last_error: serde_json::from_value(self.last_error.to_json()).expect("a last error is null or one"),
+        }
     }
 }
 
@@ -133,13 +111,13 @@ impl Default for StatusBoard {
     }
 }
 
-fn file_status(file: &FileSnapshot) -> FileStatus {
+fn file_status(file: &FileSnapshot) -> ProducerFile {
     let size = std::fs::metadata(&file.path).ok().map(|metadata| metadata.len());
     let (percent, caught_up) = match size {
         Some(size) => progress(file, size),
         None => (0.0, false),
     };
-    FileStatus {
+    ProducerFile {
         path: file.path.to_string_lossy().into_owned(),
         size,
         delivered_bytes: file.delivered_bytes,
@@ -204,6 +182,39 @@ mod tests {
         assert_eq!(json["files"][0]["caught_up"], true);
         assert_eq!(json["caught_up"], false, "an unreadable file waits: {json}");
         assert_eq!(json["unreadable_files"][0]["error"], "Permission denied");
+    }
+
+    /// The bytes of `/status` as the producer serves them, with the clock's
+    /// fields fixed: `orderstream-status` and scripts read exactly these.
+    #[test]
+    fn status_json_bytes_stay_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "id\n1\n2").unwrap();
+        let board = StatusBoard::new();
+        let waiting = FileSnapshot { path, unterminated_bytes: 1, ..file(5, 5, 1, 2) };
+        let gone = FileSnapshot { path: "inbox/gone.csv".into(), ..file(3, 3, 0, 0) };
+        let unreadable = UnreadableFile { path: "inbox/b.csv".into(), error: "Permission denied".into() };
+        board.publish(Snapshot {
+            files: vec![waiting, gone],
+            unreadable: vec![unreadable],
+            in_flight: 2,
+            close_inactive: std::time::Duration::from_secs(300),
+        });
+        board.last_error.set(&"Kafka unreachable");
+        let mut json = board.to_json();
+        json["started_at"] = "2026-12-07T10:00:00+00:00".into();
+        json["last_error"]["at"] = "2026-12-07T10:01:00+00:00".into();
+        json["files"][0]["path"] = "inbox/a.csv".into();
+        assert_eq!(
+            json.to_string(),
+            r#"{"caught_up":false,"close_inactive_seconds":300,"files":[{"caught_up":false,"delivered_bytes":5,"delivered_lines":0,"in_flight":2,"path":"inbox/a.csv","percent":100.0,"size":6,"unterminated_bytes":1},{"caught_up":false,"delivered_bytes":3,"delivered_lines":0,"in_flight":0,"path":"inbox/gone.csv","percent":0.0,"size":null,"unterminated_bytes":0}],"in_flight":2,"last_error":{"at":"2026-12-07T10:01:00+00:00","message":"Kafka unreachable"},"process":"producer","scanned":true,"started_at":"2026-12-07T10:00:00+00:00","unreadable_files":[{"error":"Permission denied","path":"inbox/b.csv"}],"version":"0.1.0"}"#
+        );
+        let unscanned = StatusBoard::new().to_json();
+        assert_eq!(
+            (unscanned["scanned"].as_bool(), unscanned["files"].to_string(), unscanned["last_error"].is_null()),
+            (Some(false), "[]".to_string(), true)
+        );
     }
 
     #[test]

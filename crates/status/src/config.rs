@@ -38,11 +38,11 @@ pub struct Config {
     pub database: connect::DatabaseArgs,
 
     /// Where the producer serves `/status` (its `--metrics-addr`).
-    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_PRODUCER_METRICS_ADDR", default_value = "127.0.0.1:9101")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_PRODUCER_METRICS_ADDR", default_value = contract::addresses::PRODUCER_METRICS_ADDR)]
     pub producer_metrics_addr: SocketAddr,
 
     /// Where the consumer serves `/status` (its `--metrics-addr`).
-    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_CONSUMER_METRICS_ADDR", default_value = "127.0.0.1:9102")]
+    #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_CONSUMER_METRICS_ADDR", default_value = contract::addresses::CONSUMER_METRICS_ADDR)]
     pub consumer_metrics_addr: SocketAddr,
 
     /// Print JSON instead of the screen, for scripts.

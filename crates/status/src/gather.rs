@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use connect::Database;
+use contract::status::{ConsumerStatus, ProducerStatus};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -21,9 +23,9 @@ use crate::saved::{saved_delivery, SavedDelivery};
 #[derive(Debug)]
 pub struct Gathered {
     /// The producer's `/status`.
-    pub producer: ProcessStatus,
+    pub producer: ProcessStatus<ProducerStatus>,
     /// The consumer's `/status`.
-    pub consumer: ProcessStatus,
+    pub consumer: ProcessStatus<ConsumerStatus>,
     /// Kafka's view, or why it could not be had.
     pub kafka: Result<KafkaView, Unreachable>,
     /// PostgreSQL's view, or why it could not be had.
@@ -33,9 +35,10 @@ pub struct Gathered {
     pub saved: Option<Result<SavedDelivery, String>>,
 }
 
-/// A process's answer to `GET /status`.
+/// A process's answer to `GET /status`: `S` is its document
+/// (`contract::status`).
 #[derive(Debug, Clone, Serialize)]
-pub struct ProcessStatus {
+pub struct ProcessStatus<S> {
     /// Where it was asked.
     pub addr: SocketAddr,
     /// It answered.
@@ -45,7 +48,7 @@ pub struct ProcessStatus {
     pub error: Option<String>,
     /// Its answer.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<serde_json::Value>,
+    pub status: Option<S>,
 }
 
 /// What Kafka says about the topic and the group.
@@ -126,8 +129,10 @@ pub async fn gather(config: &Config) -> Gathered {
     Gathered { producer, consumer, kafka, database, saved }
 }
 
-async fn process_status(addr: SocketAddr, timeout: Duration) -> ProcessStatus {
-    let asked = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, String> {
+/// Asks `addr` for its `/status`; no answer, or one that is not an `S`, is
+/// down, saying why.
+async fn process_status<S: DeserializeOwned + Send + 'static>(addr: SocketAddr, timeout: Duration) -> ProcessStatus<S> {
+    let asked = tokio::task::spawn_blocking(move || -> Result<S, String> {
         let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(timeout)).build().into();
         let mut response = agent.get(&format!("http://{addr}/status")).call().map_err(|error| error.to_string())?;
         response.body_mut().read_json().map_err(|error| error.to_string())

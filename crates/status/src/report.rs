@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use orderstream_lag_exporter::lag::PartitionOffsets;
+use contract::lag::PartitionOffsets;
+use contract::status::{ConsumerStatus, ProducerFile, ProducerStatus, ReportedError, UnreadableFile};
 use serde::Serialize;
 
 use crate::config::Topics;
@@ -70,6 +71,87 @@ pub struct Freshness {
     pub written_seconds_ago: Option<f64>,
 }
 
+/// One inbox file in the report, from the producer's `/status` or its saved
+/// positions (`source` says which). In `--json` the keys are sorted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportFile {
+    /// The file in the inbox.
+    pub path: String,
+    /// Its size now; `null` when it cannot be looked at.
+    pub size: Option<u64>,
+    /// Bytes Kafka confirmed.
+    pub delivered_bytes: u64,
+    /// Newlines within those bytes.
+    pub delivered_lines: u64,
+    /// Delivered share, rounded down to a tenth (100 only when caught up).
+    pub percent: f64,
+    /// Every byte (every complete record, for a live file) is delivered.
+    pub caught_up: bool,
+    /// Records of it in flight: only the producer's `/status` knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<usize>,
+    /// Bytes of a last line without its newline: only the producer's
+    /// `/status` knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unterminated_bytes: Option<u64>,
+    /// Why the file cannot be opened, when it cannot: its lines wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+    /// Where its delivery was read.
+    pub source: FileSource,
+}
+
+impl ReportFile {
+    /// A followed file of the producer's `/status`.
+    fn live(file: &ProducerFile) -> ReportFile {
+        ReportFile {
+            path: file.path.clone(),
+            size: file.size,
+            delivered_bytes: file.delivered_bytes,
+            delivered_lines: file.delivered_lines,
+            percent: file.percent,
+            caught_up: file.caught_up,
+            in_flight: Some(file.in_flight),
+            unterminated_bytes: Some(file.unterminated_bytes),
+            unreadable: None,
+            source: FileSource::Producer,
+        }
+    }
+
+    /// An inbox file the producer cannot open: nothing of it delivered,
+    /// `unreadable` saying why.
+    fn unreadable(file: &UnreadableFile) -> ReportFile {
+        ReportFile {
+            path: file.path.to_string_lossy().into_owned(),
+            size: std::fs::metadata(&file.path).ok().map(|metadata| metadata.len()),
+            delivered_bytes: 0,
+            delivered_lines: 0,
+            percent: 0.0,
+            caught_up: false,
+            in_flight: None,
+            unterminated_bytes: None,
+            unreadable: Some(file.error.clone()),
+            source: FileSource::Producer,
+        }
+    }
+
+    /// An inbox file as the producer's saved positions say.
+    fn saved(file: &SavedFile) -> ReportFile {
+        ReportFile {
+            path: file.path.clone(),
+            size: Some(file.size),
+            delivered_bytes: file.delivered_bytes,
+            delivered_lines: file.delivered_lines,
+            percent: file.percent,
+            caught_up: file.caught_up,
+            in_flight: None,
+            unterminated_bytes: None,
+            unreadable: file.unreadable.clone(),
+            source: file.source,
+        }
+    }
+}
+
 /// Everything the status shows (the `--json` document).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -78,13 +160,11 @@ pub struct Report {
     /// Why the pipeline is not caught up, one sentence each.
     pub problems: Vec<String>,
     /// The producer's answer.
-    pub producer: ProcessStatus,
+    pub producer: ProcessStatus<ProducerStatus>,
     /// The consumer's answer.
-    pub consumer: ProcessStatus,
-    /// Each followed file: path, size, delivered bytes, percent, caught up,
-    /// and `source`: `producer` (its `/status`) or `saved_positions` (the
-    /// positions it saved, read because it does not answer).
-    pub files: Vec<serde_json::Value>,
+    pub consumer: ProcessStatus<ConsumerStatus>,
+    /// Each followed file.
+    pub files: Vec<ReportFile>,
     /// The positions store the files were read from, when the producer does
     /// not answer.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -204,7 +284,7 @@ impl Report {
         for line in self.unreachable.iter().chain(&self.problems) {
             let _ = writeln!(out, "  - {line}");
         }
-        let _ = writeln!(out, "\nproducer  {}", up_line(&self.producer, &[("in flight", "in_flight")]));
+        let _ = writeln!(out, "\nproducer  {}", up_line(&self.producer));
         if let Some(store) = &self.saved_positions {
             let _ = writeln!(out, "  saved positions (producer down), from {}:", store.display());
         }
@@ -212,7 +292,7 @@ impl Report {
             let _ = writeln!(out, "  {:>12}  {:>12}  {:>6}  file", "size", "delivered", "%");
         }
         for file in &self.files {
-            let note = match (file["unreadable"].as_str(), file["unterminated_bytes"].as_u64()) {
+            let note = match (&file.unreadable, file.unterminated_bytes) {
                 (Some(error), _) => format!("  (UNREADABLE: {error})"),
                 (None, Some(bytes)) if bytes > 0 => format!("  ({bytes} bytes after the last newline)"),
                 _ => String::new(),
@@ -220,13 +300,13 @@ impl Report {
             let _ = writeln!(
                 out,
                 "  {:>12}  {:>12}  {:>6.1}  {}{note}",
-                file["size"].as_u64().map_or("?".into(), |size| size.to_string()),
-                file["delivered_bytes"].as_u64().unwrap_or(0),
-                file["percent"].as_f64().unwrap_or(0.0),
-                file["path"].as_str().unwrap_or("?"),
+                file.size.map_or("?".into(), |size| size.to_string()),
+                file.delivered_bytes,
+                file.percent,
+                file.path,
             );
         }
-        let _ = writeln!(out, "consumer  {}", up_line(&self.consumer, &[("rows/s", "rows_per_second")]));
+        let _ = writeln!(out, "consumer  {}", up_line(&self.consumer));
         let _ = writeln!(
             out,
             "\ngroup {} on {}: {}, {} member(s){}",
@@ -261,17 +341,49 @@ impl Report {
     }
 }
 
+/// What a process's line on the screen shows of its `/status`.
+trait ProcessLine {
+    /// Its version.
+    fn version(&self) -> &str;
+    /// Its last error, if any.
+    fn last_error(&self) -> Option<&ReportedError>;
+    /// ", LABEL VALUE": the one figure that says it is working.
+    fn figure(&self) -> String;
+}
+
+impl ProcessLine for ProducerStatus {
+    fn version(&self) -> &str {
+        &self.version
+    }
+    fn last_error(&self) -> Option<&ReportedError> {
+        self.last_error.as_ref()
+    }
+    fn figure(&self) -> String {
+        format!(", in flight {}", self.in_flight)
+    }
+}
+
+impl ProcessLine for ConsumerStatus {
+    fn version(&self) -> &str {
+        &self.version
+    }
+    fn last_error(&self) -> Option<&ReportedError> {
+        self.last_error.as_ref()
+    }
+    fn figure(&self) -> String {
+        // As JSON writes it: an idle rate reads 0.0.
+        format!(", rows/s {}", serde_json::Value::from(self.rows_per_second))
+    }
+}
+
 /// "up at ADDR, …" or "DOWN at ADDR (why)", with the last error if any.
-fn up_line(process: &ProcessStatus, fields: &[(&str, &str)]) -> String {
+fn up_line(process: &ProcessStatus<impl ProcessLine>) -> String {
     let Some(status) = process.status.as_ref().filter(|_| process.up) else {
         return format!("DOWN at {} ({})", process.addr, process.error.as_deref().unwrap_or("no answer"));
     };
-    let mut line = format!("up at {}, version {}", process.addr, status["version"].as_str().unwrap_or("?"));
-    for (label, key) in fields {
-        let _ = write!(line, ", {label} {}", status[*key]);
-    }
-    if let Some(message) = status["last_error"]["message"].as_str() {
-        let _ = write!(line, "\n  last error at {}: {message}", status["last_error"]["at"].as_str().unwrap_or("?"));
+    let mut line = format!("up at {}, version {}{}", process.addr, status.version(), status.figure());
+    if let Some(error) = status.last_error() {
+        let _ = write!(line, "\n  last error at {}: {}", error.at, error.message);
     }
     line
 }
@@ -280,18 +392,18 @@ fn up_line(process: &ProcessStatus, fields: &[(&str, &str)]) -> String {
 /// from its saved positions (with the store read); and what keeps it from
 /// being caught up.
 fn producer_files(
-    producer: &ProcessStatus,
+    producer: &ProcessStatus<ProducerStatus>,
     saved: Option<Result<SavedDelivery, String>>,
     problems: &mut Vec<String>,
-) -> (Vec<serde_json::Value>, Option<PathBuf>) {
+) -> (Vec<ReportFile>, Option<PathBuf>) {
     let (files, store) = match producer.status.as_ref().filter(|_| producer.up) {
         Some(status) => {
-            if status["scanned"] != true {
+            if !status.scanned {
                 problems.push("the producer has not looked at its inbox yet".into());
             }
-            let mut files = live_files(status);
-            problems.extend(unterminated_lines(&files, status["close_inactive_seconds"].as_u64()));
-            let unreadable = unreadable_files(status);
+            let mut files: Vec<ReportFile> = status.files.iter().map(ReportFile::live).collect();
+            problems.extend(unterminated_lines(&files, status.close_inactive_seconds));
+            let unreadable: Vec<ReportFile> = status.unreadable_files.iter().map(ReportFile::unreadable).collect();
             problems.extend(unreadable.iter().map(unreadable_problem));
             files.extend(unreadable);
             (files, None)
@@ -300,8 +412,8 @@ fn producer_files(
             problems.push(format!("the producer does not answer at {}", producer.addr));
             match saved {
                 Some(Ok(saved)) => {
-                    let files: Vec<serde_json::Value> = saved.files.iter().map(to_json).collect();
-                    problems.extend(files.iter().filter(|file| file["unreadable"].is_string()).map(unreadable_problem));
+                    let files: Vec<ReportFile> = saved.files.iter().map(ReportFile::saved).collect();
+                    problems.extend(files.iter().filter(|file| file.unreadable.is_some()).map(unreadable_problem));
                     (files, Some(saved.store))
                 }
                 Some(Err(error)) => {
@@ -316,8 +428,8 @@ fn producer_files(
     // were named above, one sentence each.
     let behind = files
         .iter()
-        .filter(|file| file["caught_up"] != true && !file["unreadable"].is_string())
-        .filter(|file| file["unterminated_bytes"].as_u64().unwrap_or(0) == 0 || file["percent"] != 100.0)
+        .filter(|file| !file.caught_up && file.unreadable.is_none())
+        .filter(|file| file.unterminated_bytes.unwrap_or(0) == 0 || file.percent != 100.0)
         .count();
     if behind > 0 {
         problems.push(format!("{behind} file(s) not completely delivered to Kafka yet"));
@@ -325,69 +437,30 @@ fn producer_files(
     (files, store)
 }
 
-/// The files of the producer's `/status`, each marked as read from it.
-fn live_files(status: &serde_json::Value) -> Vec<serde_json::Value> {
-    let mut files = status["files"].as_array().cloned().unwrap_or_default();
-    for file in &mut files {
-        if let Some(file) = file.as_object_mut() {
-            file.insert("source".into(), serde_json::json!(FileSource::Producer));
-        }
-    }
-    files
-}
-
-/// The inbox files the producer cannot open, as files of the report
-/// (nothing of them delivered, `unreadable` saying why).
-fn unreadable_files(status: &serde_json::Value) -> Vec<serde_json::Value> {
-    let listed = status["unreadable_files"].as_array().cloned().unwrap_or_default();
-    listed
-        .iter()
-        .map(|file| {
-            let path = file["path"].as_str().unwrap_or("?");
-            let size = std::fs::metadata(path).ok().map(|metadata| metadata.len());
-            serde_json::json!({
-                "path": path,
-                "size": size,
-                "delivered_bytes": 0,
-                "delivered_lines": 0,
-                "percent": 0.0,
-                "caught_up": false,
-                "unreadable": file["error"],
-                "source": FileSource::Producer,
-            })
-        })
-        .collect()
-}
-
 /// "PATH cannot be opened (why): …" for a file of the report.
-fn unreadable_problem(file: &serde_json::Value) -> String {
+fn unreadable_problem(file: &ReportFile) -> String {
     format!(
         "{} cannot be opened by the producer ({}): its lines wait; it is tried again on every scan",
-        file["path"].as_str().unwrap_or("?"),
-        file["unreadable"].as_str().unwrap_or("?"),
+        file.path,
+        file.unreadable.as_deref().unwrap_or("?"),
     )
 }
 
 /// One sentence per file whose last line has no newline yet: it is
 /// published once the file is unchanged for `--close-inactive`.
-fn unterminated_lines(files: &[serde_json::Value], close_inactive_seconds: Option<u64>) -> Vec<String> {
-    let close_inactive = close_inactive_seconds
-        .map_or("?".to_string(), |seconds| humantime::format_duration(Duration::from_secs(seconds)).to_string());
+fn unterminated_lines(files: &[ReportFile], close_inactive_seconds: u64) -> Vec<String> {
+    let close_inactive = humantime::format_duration(Duration::from_secs(close_inactive_seconds));
     files
         .iter()
         .filter_map(|file| {
-            let bytes = file["unterminated_bytes"].as_u64().filter(|bytes| *bytes > 0)?;
+            let bytes = file.unterminated_bytes.filter(|bytes| *bytes > 0)?;
             Some(format!(
                 "{}: {bytes} bytes after its last newline, published when the file is finished \
                  (unchanged for close-inactive {close_inactive})",
-                file["path"].as_str().unwrap_or("?"),
+                file.path,
             ))
         })
         .collect()
-}
-
-fn to_json(file: &SavedFile) -> serde_json::Value {
-    serde_json::to_value(file).expect("a saved file serialises")
 }
 
 /// Lag of every partition of the topic against the offsets stored in
@@ -469,19 +542,41 @@ mod tests {
     /// Both processes up, every inbox file delivered; Kafka and PostgreSQL
     /// as given.
     fn gathered(kafka: KafkaView, database: DatabaseView) -> Gathered {
-        gathered_with_producer(serde_json::json!({ "version": "0", "scanned": true, "files": [] }), kafka, database)
+        gathered_with_producer(serde_json::json!({}), kafka, database)
+    }
+
+    /// A producer's `/status`: a scanned, empty inbox but for `fields`.
+    fn producer_status(fields: serde_json::Value) -> ProducerStatus {
+        let mut status = serde_json::json!({
+            "process": "producer", "version": "0", "started_at": "2026-12-07T10:00:00+00:00", "scanned": true,
+            "caught_up": true, "in_flight": 0, "close_inactive_seconds": 300, "files": [],
+            "unreadable_files": [], "last_error": null,
+        });
+        for (key, value) in fields.as_object().expect("fields of the producer's status") {
+            status[key] = value.clone();
+        }
+        serde_json::from_value(status).expect("a producer's status")
+    }
+
+    /// An idle consumer's `/status`.
+    fn consumer_status() -> ConsumerStatus {
+        serde_json::from_value(serde_json::json!({
+            "process": "consumer", "version": "0", "started_at": "2026-12-07T10:00:00+00:00", "group": "group",
+            "assigned_partitions": [0], "rows_per_second": 0.0, "rows_total": 0, "batches_total": 0,
+            "last_error": null,
+        }))
+        .expect("a consumer's status")
+    }
+
+    /// A process that answered at `port`.
+    fn up<S>(port: u16, status: S) -> ProcessStatus<S> {
+        ProcessStatus { addr: ([127, 0, 0, 1], port).into(), up: true, error: None, status: Some(status) }
     }
 
     fn gathered_with_producer(producer: serde_json::Value, kafka: KafkaView, database: DatabaseView) -> Gathered {
-        let process = |port, status| ProcessStatus {
-            addr: ([127, 0, 0, 1], port).into(),
-            up: true,
-            error: None,
-            status: Some(status),
-        };
         Gathered {
-            producer: process(1, producer),
-            consumer: process(2, serde_json::json!({ "version": "0" })),
+            producer: up(1, producer_status(producer)),
+            consumer: up(2, consumer_status()),
             kafka: Ok(kafka),
             database: Ok(database),
             saved: None,
@@ -496,7 +591,6 @@ mod tests {
     #[test]
     fn an_inbox_file_the_producer_cannot_open_is_listed_and_waits() {
         let producer = serde_json::json!({
-            "version": "0", "scanned": true, "files": [],
             "unreadable_files": [{ "path": "inbox/b.csv", "error": "Permission denied (os error 13)" }],
         });
         let (kafka, database) = applied();
@@ -508,8 +602,8 @@ mod tests {
               it is tried again on every scan"]
         );
         assert_eq!(
-            (report.files[0]["path"].as_str(), report.files[0]["caught_up"].as_bool()),
-            (Some("inbox/b.csv"), Some(false))
+            (report.files[0].path.as_str(), report.files[0].caught_up, report.files[0].source),
+            ("inbox/b.csv", false, FileSource::Producer)
         );
         assert!(report.render().contains("inbox/b.csv  (UNREADABLE: Permission denied"), "{}", report.render());
     }
@@ -517,9 +611,8 @@ mod tests {
     #[test]
     fn a_last_line_without_its_newline_is_named_and_waits() {
         let producer = serde_json::json!({
-            "version": "0", "scanned": true, "close_inactive_seconds": 300,
-            "files": [{ "path": "inbox/a.csv", "size": 142, "delivered_bytes": 100, "percent": 100.0,
-                        "caught_up": false, "unterminated_bytes": 42 }],
+            "files": [{ "path": "inbox/a.csv", "size": 142, "delivered_bytes": 100, "delivered_lines": 4,
+                        "percent": 100.0, "caught_up": false, "in_flight": 0, "unterminated_bytes": 42 }],
         });
         let (kafka, database) = applied();
         let report = Report::new(gathered_with_producer(producer, kafka, database), &topics(), "group");
@@ -530,6 +623,38 @@ mod tests {
               (unchanged for close-inactive 5m)"]
         );
     }
+
+    /// `--json` as it was when the files were JSON passed through: keys
+    /// sorted, a live file with every key of the producer's, an unreadable
+    /// one without `in_flight` and `unterminated_bytes`.
+    #[test]
+    fn the_json_report_bytes_stay_the_same() {
+        let producer = serde_json::json!({
+            "files": [{ "path": "inbox/a.csv", "size": 142, "delivered_bytes": 100, "delivered_lines": 4,
+                        "percent": 100.0, "caught_up": false, "in_flight": 1, "unterminated_bytes": 42 }],
+            "unreadable_files": [{ "path": "inbox/gone.csv", "error": "Permission denied (os error 13)" }],
+            "last_error": { "message": "Kafka unreachable", "at": "2026-12-07T10:01:00+00:00" },
+        });
+        let (kafka, database) = applied();
+        let report = Report::new(gathered_with_producer(producer, kafka, database), &topics(), "group");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["files"].to_string(), FILES_SAMPLE);
+        assert_eq!(json["producer"].to_string(), PRODUCER_SAMPLE);
+        assert_eq!(json["consumer"].to_string(), CONSUMER_SAMPLE);
+        let screen = report.render();
+        assert!(
+            screen.contains(
+                "producer  up at 127.0.0.1:1, version 0, in flight 0\n  \
+                 last error at 2026-12-07T10:01:00+00:00: Kafka unreachable\n"
+            ),
+            "{screen}"
+        );
+        assert!(screen.contains("\nconsumer  up at 127.0.0.1:2, version 0, rows/s 0.0\n"), "{screen}");
+    }
+
+    const FILES_SAMPLE: &str = r#"[{"caught_up":false,"delivered_bytes":100,"delivered_lines":4,"in_flight":1,"path":"inbox/a.csv","percent":100.0,"size":142,"source":"producer","unterminated_bytes":42},{"caught_up":false,"delivered_bytes":0,"delivered_lines":0,"path":"inbox/gone.csv","percent":0.0,"size":null,"source":"producer","unreadable":"Permission denied (os error 13)"}]"#;
+    const PRODUCER_SAMPLE: &str = r#"{"addr":"127.0.0.1:1","status":{"caught_up":true,"close_inactive_seconds":300,"files":[{"caught_up":false,"delivered_bytes":100,"delivered_lines":4,"in_flight":1,"path":"inbox/a.csv","percent":100.0,"size":142,"unterminated_bytes":42}],"in_flight":0,"last_error":{"at":"2026-12-07T10:01:00+00:00","message":"Kafka unreachable"},"process":"producer","scanned":true,"started_at":"2026-12-07T10:00:00+00:00","unreadable_files":[{"error":"Permission denied (os error 13)","path":"inbox/gone.csv"}],"version":"0"},"up":true}"#;
+    const CONSUMER_SAMPLE: &str = r#"{"addr":"127.0.0.1:2","status":{"assigned_partitions":[0],"batches_total":0,"group":"group","last_error":null,"process":"consumer","rows_per_second":0.0,"rows_total":0,"started_at":"2026-12-07T10:00:00+00:00","version":"0"},"up":true}"#;
 
     fn kafka(orders: BTreeMap<i32, (i64, i64)>, dead_letters: BTreeMap<i32, (i64, i64)>) -> KafkaView {
         KafkaView {
@@ -586,15 +711,15 @@ mod tests {
     }
 
     fn gathered_with_the_producer_down(saved: Result<SavedDelivery, String>) -> Gathered {
-        let process = |port| ProcessStatus {
-            addr: ([127, 0, 0, 1], port).into(),
-            up: port != 1,
-            error: (port == 1).then(|| "connection refused".into()),
-            status: (port != 1).then(|| serde_json::json!({ "version": "0" })),
+        let down = ProcessStatus {
+            addr: ([127, 0, 0, 1], 1).into(),
+            up: false,
+            error: Some("connection refused".into()),
+            status: None,
         };
         Gathered {
-            producer: process(1),
-            consumer: process(2),
+            producer: down,
+            consumer: up(2, consumer_status()),
             kafka: Ok(KafkaView {
                 watermarks: BTreeMap::from([(0, (0, 3))]),
                 dead_letter_watermarks: BTreeMap::new(),
@@ -625,8 +750,7 @@ mod tests {
         let saved = Ok(SavedDelivery { store: "state/positions.json".into(), files: vec![file] });
         let report = Report::new(gathered_with_the_producer_down(saved), &topics(), "group");
         assert_eq!(report.exit_code(), 1, "the producer is down");
-        assert_eq!(report.files[0]["source"], "saved_positions");
-        assert_eq!(report.files[0]["percent"], 75.0);
+        assert_eq!((report.files[0].source, report.files[0].percent), (FileSource::SavedPositions, 75.0));
         assert_eq!(report.saved_positions, Some(PathBuf::from("state/positions.json")));
         let screen = report.render();
         assert!(screen.contains("saved positions (producer down), from state/positions.json"), "{screen}");

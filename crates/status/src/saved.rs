@@ -2,7 +2,7 @@
 //! producer does not answer: how far it got before it stopped is exactly
 //! what an operator asks then.
 //!
-//! The producer owns the store's format ([`orderstream_producer::SavedPositions`]);
+//! The store's format is `contract::positions` ([`SavedPositions`]);
 //! this module only sets each inbox file's delivered bytes against its size
 //! now. A file the store does not know shows 0 delivered. Files the store
 //! tracks that are no longer in the inbox are not listed: their size cannot
@@ -10,8 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+use contract::positions::SavedPositions;
 use globset::GlobMatcher;
-use orderstream_producer::SavedPositions;
 use serde::Serialize;
 
 use crate::inbox::inbox_files;

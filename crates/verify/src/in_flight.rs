@@ -29,10 +29,12 @@ pub struct Positions {
 }
 
 impl Positions {
-    /// Reads the store in `state_dir`; unreadable or absent, every file
-    /// counts as not followed.
+    /// Reads the store in `state_dir`, with the epochs the producer would
+    /// resume with (a layout-1 store's upgraded); unreadable or absent,
+    /// every file counts as not followed.
     pub fn read(state_dir: &Path) -> Positions {
-        Positions { saved: SavedPositions::read(state_dir).ok() }
+        let saved = SavedPositions::read(state_dir).ok();
+        Positions { saved: saved.map(|saved| saved.upgrade(schema::message::legacy_epoch)) }
     }
 
     /// What the producer saved about the file open as `file`, by identity
