@@ -11,6 +11,7 @@
 //! | module       | responsibility                                                              |
 //! |--------------|-----------------------------------------------------------------------------|
 //! | [`postgres`] | `--database-url` with `sslmode` and `--database-ca-file`: a rustls connector, password redaction |
+//! | [`headers`]  | record headers ↔ the (name, value) pairs of `schema`'s wire format          |
 //! | [`kafka`]    | `--brokers`, TLS and SASL/SCRAM flags, pass-through `--kafka-option`s → librdkafka settings |
 //! | `secret`     | a password that never reaches a log line or a `Debug` output                |
 //! | `topics`     | `--topic`, `--dlq-topic`, `--group`: where the records live in Kafka        |
@@ -24,6 +25,7 @@
 pub mod env;
 #[cfg(feature = "failpoints")]
 pub mod faults;
+pub mod headers;
 pub mod kafka;
 pub mod postgres;
 mod secret;

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use schema::message::{epoch_of_version, headers};
+use schema::message::epoch_of_version;
+use schema::FoundProvenance;
 
 use crate::config::KafkaConfig;
 use crate::publisher::client_config;
@@ -115,9 +116,5 @@ impl EpochFloorReader {
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 fn version_header(message: &impl Message) -> Option<i64> {
-    let headers = message.headers()?;
-    headers
-        .iter()
-        .find(|header| header.key == headers::SOURCE_VERSION)
-        .and_then(|header| std::str::from_utf8(header.value?).ok()?.parse().ok())
+    FoundProvenance::find(connect::headers::header_pairs(message.headers())).source_version().ok()
 }
