@@ -31,7 +31,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::DeliveryFuture;
-use rdkafka::{Offset, TopicPartitionList};
 use schema::message::{headers, stages};
 use schema::{FoundProvenance, OrderMessage};
 use thiserror::Error;
@@ -313,48 +312,15 @@ fn scan_topic(
     kafka: &KafkaConfig,
     topic: &str,
     deadline: Instant,
-    mut seen: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+    seen: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
 ) -> Result<(), KafkaError> {
-    let remaining = || deadline.saturating_duration_since(Instant::now());
     let consumer: BaseConsumer = client_config(kafka)
         // Never joins the group: partitions are assigned by hand, nothing is committed.
         .set("group.id", "orderstream-producer-replay")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), remaining())?;
-    let mut assignment = TopicPartitionList::new();
-    let mut ends = std::collections::BTreeMap::new();
-    for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
-        let (low, high) = consumer.fetch_watermarks(topic, partition.id(), remaining())?;
-        if high > low {
-            assignment.add_partition_offset(topic, partition.id(), Offset::Offset(low))?;
-            ends.insert(partition.id(), high);
-        }
-    }
-    if ends.is_empty() {
-        return Ok(());
-    }
-    consumer.assign(&assignment)?;
-    while !ends.is_empty() {
-        if Instant::now() >= deadline {
-            return Err(KafkaError::Global(rdkafka::types::RDKafkaErrorCode::OperationTimedOut));
-        }
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(message)) => {
-                seen(&message);
-                if ends.get(&message.partition()).is_some_and(|end| message.offset() + 1 >= *end) {
-                    ends.remove(&message.partition());
-                }
-            }
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                ends.remove(&partition);
-            }
-            Some(Err(error)) => return Err(error),
-            None => {}
-        }
-    }
-    Ok(())
+    connect::partitions::read_to_high_watermarks(&consumer, topic, |low, _| low, deadline, seen)
 }
 
 /// The source headers and content of one record that may be the file's
