@@ -75,35 +75,93 @@ pub fn read_to_high_watermarks(
 ) -> Result<(), KafkaError> {
     let remaining = || deadline.saturating_duration_since(Instant::now());
     let mut assignment = TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
+    let mut ends = PartitionEnds::default();
     for partition in partition_ids(consumer, topic, remaining())? {
         let (low, high) = consumer.fetch_watermarks(topic, partition, remaining())?;
         if high > low {
             assignment.add_partition_offset(topic, partition, Offset::Offset(start(low, high)))?;
-            ends.insert(partition, high);
+            ends.expect(partition, high);
         }
     }
-    if ends.is_empty() {
+    if ends.all_reached() {
         return Ok(());
     }
     consumer.assign(&assignment)?;
-    while !ends.is_empty() {
+    while !ends.all_reached() {
         if Instant::now() >= deadline {
             return Err(KafkaError::Global(RDKafkaErrorCode::OperationTimedOut));
         }
         match consumer.poll(POLL_WAIT) {
             Some(Ok(message)) => {
                 seen(&message);
-                if ends.get(&message.partition()).is_some_and(|end| message.offset() + 1 >= *end) {
-                    ends.remove(&message.partition());
-                }
+                ends.read(message.partition(), message.offset());
             }
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                ends.remove(&partition);
-            }
+            Some(Err(KafkaError::PartitionEOF(partition))) => ends.reached(partition),
             Some(Err(error)) => return Err(error),
             None => {}
         }
     }
     Ok(())
+}
+
+/// The partitions a read still has to finish, each with the high watermark
+/// it reads up to.
+#[derive(Debug, Default)]
+struct PartitionEnds {
+    /// Partition → the offset after the last record to read.
+    unfinished: BTreeMap<i32, i64>,
+}
+
+impl PartitionEnds {
+    /// `partition` is read up to, not including, `high`.
+    fn expect(&mut self, partition: i32, high: i64) {
+        self.unfinished.insert(partition, high);
+    }
+
+    /// A record at `offset` of `partition` was read: the partition is done
+    /// when it was the last one before the end.
+    fn read(&mut self, partition: i32, offset: i64) {
+        if self.unfinished.get(&partition).is_some_and(|end| offset + 1 >= *end) {
+            self.unfinished.remove(&partition);
+        }
+    }
+
+    /// The client reported the end of `partition` (its last records may
+    /// have been deleted meanwhile).
+    fn reached(&mut self, partition: i32) {
+        self.unfinished.remove(&partition);
+    }
+
+    /// Whether nothing is left to read.
+    fn all_reached(&self) -> bool {
+        self.unfinished.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_ends_at_each_partitions_high_watermark_or_its_end_of_partition() {
+        let mut ends = PartitionEnds::default();
+        assert!(ends.all_reached(), "no partition holding records: nothing to read");
+        ends.expect(0, 10);
+        ends.expect(1, 3);
+        ends.read(0, 8);
+        ends.read(1, 2);
+        assert!(!ends.all_reached(), "partition 0 has one record left");
+        ends.read(7, 100);
+        assert!(!ends.all_reached(), "a partition not being read changes nothing");
+        ends.reached(0);
+        assert!(ends.all_reached());
+    }
+
+    #[test]
+    fn a_record_past_the_high_watermark_of_the_start_also_ends_its_partition() {
+        let mut ends = PartitionEnds::default();
+        ends.expect(2, 5);
+        ends.read(2, 9);
+        assert!(ends.all_reached());
+    }
 }
