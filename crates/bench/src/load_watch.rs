@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::ClientConfig;
 
 use crate::procfs::clock_ticks_per_second;
@@ -165,12 +165,9 @@ impl TopicFill {
 
     /// The sum of the end offsets.
     pub fn records(&self) -> anyhow::Result<i64> {
-        let mut sum = 0;
-        for partition in 0..self.partitions {
-            let (_, high) = self.consumer.fetch_watermarks(&self.topic, partition, Duration::from_secs(10))?;
-            sum += high;
-        }
-        Ok(sum)
+        let watermarks =
+            connect::partitions::watermarks(&self.consumer, &self.topic, 0..self.partitions, Duration::from_secs(10))?;
+        Ok(watermarks.values().map(|(_, high)| high).sum())
     }
 
     /// How far the topic is towards `expected` records.

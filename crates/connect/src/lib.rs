@@ -11,7 +11,9 @@
 //! | module       | responsibility                                                              |
 //! |--------------|-----------------------------------------------------------------------------|
 //! | [`postgres`] | `--database-url` with `sslmode` and `--database-ca-file`: a rustls connector, password redaction |
+//! | [`headers`]  | record headers ↔ the (name, value) pairs of `schema`'s wire format          |
 //! | [`kafka`]    | `--brokers`, TLS and SASL/SCRAM flags, pass-through `--kafka-option`s → librdkafka settings |
+//! | [`partitions`] | a topic's partitions and watermarks; reading partitions to their high watermark |
 //! | `secret`     | a password that never reaches a log line or a `Debug` output                |
 //! | `topics`     | `--topic`, `--dlq-topic`, `--group`: where the records live in Kafka        |
 //! | `faults`     | test builds only (`failpoints`): a fatal error raised in a Kafka client      |
@@ -23,7 +25,9 @@
 
 #[cfg(feature = "failpoints")]
 pub mod faults;
+pub mod headers;
 pub mod kafka;
+pub mod partitions;
 pub mod postgres;
 mod secret;
 mod topics;

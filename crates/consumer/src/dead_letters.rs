@@ -30,6 +30,7 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use schema::csv_export::{row, Cell};
 use schema::message::{headers, stages};
+use schema::FoundProvenance;
 use thiserror::Error;
 
 use crate::storable::{bounded, storable, storable_lossy};
@@ -123,13 +124,14 @@ impl Origin {
     /// The origin the headers tell; a header that is absent or not a number
     /// (for line and offset) leaves its field empty.
     pub fn from_headers(headers: &[(String, Option<Vec<u8>>)]) -> Self {
-        let text = |name: &str| header_text(headers, name).map(|value| storable(&value).into_owned());
-        let number = |name: &str| header_text(headers, name).and_then(|value| value.parse::<i64>().ok());
+        let found = FoundProvenance::find(headers.iter().map(|(name, value)| (name.as_str(), value.as_deref())));
+        let text = |value: Option<&[u8]>| value.map(|value| storable(&String::from_utf8_lossy(value)).into_owned());
+        let number = |value: Result<u64, _>| value.ok().and_then(|number| i64::try_from(number).ok());
         Origin {
-            file: text(headers::SOURCE_FILE),
-            line: number(headers::LINE),
-            byte_offset: number(headers::BYTE_OFFSET),
-            fingerprint: text(headers::SOURCE_FINGERPRINT),
+            file: text(found.source_file_bytes()),
+            line: number(found.line()),
+            byte_offset: number(found.byte_offset()),
+            fingerprint: text(found.fingerprint_bytes()),
         }
     }
 }

@@ -6,8 +6,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use schema::columns::STANDARD_COLUMNS_JSON;
-use schema::message::headers;
-use schema::{DecodeError, OrderMessage};
+use schema::{DecodeError, FoundProvenance, OrderMessage, ProvenanceError};
 
 use crate::batch::{OrderRecord, Source};
 use crate::dead_letters::{reasons, DeadLetter};
@@ -38,17 +37,17 @@ fn decode_record(message: &OwnedMessage) -> Result<OrderRecord, DeadLetter> {
         };
         DeadLetter::from_message(message, reason, connect::postgres::describe(&error))
     })?;
-    let header = |name: &str| header_value(message, name);
-    let read_at = read_time(header(headers::READ_AT_MS), message.timestamp().to_millis(), Utc::now());
+    let provenance = FoundProvenance::find(connect::headers::header_pairs(message.headers()));
+    let read_at = read_time(provenance.read_at_ms().ok(), message.timestamp().to_millis(), Utc::now());
     let source = Source {
         // Escaped: a NUL would make PostgreSQL refuse the row (see `storable`).
-        file: storable(header(headers::SOURCE_FILE).unwrap_or_default()).into_owned(),
-        line: header(headers::LINE).and_then(|v| v.parse().ok()).unwrap_or(0),
-        offset: header(headers::BYTE_OFFSET).and_then(|v| v.parse().ok()).unwrap_or(0),
+        file: storable(provenance.source_file().unwrap_or_default()).into_owned(),
+        line: stored_number(provenance.line()),
+        offset: stored_number(provenance.byte_offset()),
         read_at,
-        version: source_version(header(headers::SOURCE_VERSION)),
+        version: source_version(provenance.source_version().ok()),
         // Absent: the standard header (see `headers::COLUMNS`).
-        columns: Some(header(headers::COLUMNS).unwrap_or(STANDARD_COLUMNS_JSON).to_string()),
+        columns: Some(provenance.columns().ok().flatten().unwrap_or(STANDARD_COLUMNS_JSON).to_string()),
     };
     // Escaped like the source file: a NUL would make `jsonb` refuse the row.
     let extra = decoded
@@ -88,31 +87,39 @@ pub const READ_TIME_FUTURE_TOLERANCE: TimeDelta = TimeDelta::days(1);
 /// later one, stored, would stay the newest `read_at` for good and hide the
 /// pipeline's staleness (`pipeline_freshness`). The order itself is valid
 /// either way: only its provenance is approximated, never the order lost.
-pub fn read_time(header_ms: Option<&str>, kafka_timestamp_ms: Option<i64>, now: DateTime<Utc>) -> DateTime<Utc> {
+pub fn read_time(header_ms: Option<i64>, kafka_timestamp_ms: Option<i64>, now: DateTime<Utc>) -> DateTime<Utc> {
     let plausible = |time: &DateTime<Utc>| *time >= DateTime::UNIX_EPOCH && *time <= now + READ_TIME_FUTURE_TOLERANCE;
     let from_ms = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).filter(plausible);
-    header_ms
-        .and_then(|ms| ms.trim().parse::<i64>().ok())
-        .and_then(from_ms)
-        .or_else(|| kafka_timestamp_ms.and_then(from_ms))
-        .unwrap_or(now)
+    header_ms.and_then(from_ms).or_else(|| kafka_timestamp_ms.and_then(from_ms)).unwrap_or(now)
 }
 
 /// The `source_version` header as a version: absent or unreadable is 0, the
 /// oldest, so that a versioned record always wins over an unversioned one.
-pub fn source_version(header: Option<&str>) -> i64 {
-    header.and_then(|value| value.trim().parse::<i64>().ok()).filter(|version| *version >= 0).unwrap_or(0)
+pub fn source_version(header: Option<i64>) -> i64 {
+    header.filter(|version| *version >= 0).unwrap_or(0)
 }
 
-fn header_value<'m>(message: &'m OwnedMessage, name: &str) -> Option<&'m str> {
-    let headers = message.headers()?;
-    headers.iter().filter(|h| h.key == name).last().and_then(|h| h.value).and_then(|v| std::str::from_utf8(v).ok())
+/// A line or byte offset for its `bigint` column: absent, unreadable or
+/// past `i64::MAX` is 0, as for a record from before these headers.
+fn stored_number(header: Result<u64, ProvenanceError>) -> i64 {
+    header.ok().and_then(|number| i64::try_from(number).ok()).unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rdkafka::message::{Header, OwnedHeaders, Timestamp};
+    use schema::message::headers;
+
+    /// A `read_at_ms` header's value as the decoder reads it.
+    fn ms(value: &str) -> Option<i64> {
+        FoundProvenance::find([(headers::READ_AT_MS, Some(value.as_bytes()))]).read_at_ms().ok()
+    }
+
+    /// A `source_version` header's value as the decoder reads it.
+    fn version(value: &str) -> Option<i64> {
+        FoundProvenance::find([(headers::SOURCE_VERSION, Some(value.as_bytes()))]).source_version().ok()
+    }
 
     fn message(payload: &[u8], version: Option<&str>) -> OwnedMessage {
         let mut headers = OwnedHeaders::new().insert(Header { key: headers::SOURCE_FILE, value: Some("a.csv") });
@@ -178,10 +185,9 @@ mod tests {
     fn a_plausible_read_time_is_kept() {
         let now = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z").unwrap().to_utc();
         let read = now - TimeDelta::minutes(5);
-        let ms = read.timestamp_millis().to_string();
-        assert_eq!(read_time(Some(&ms), Some(now.timestamp_millis()), now), read);
+        assert_eq!(read_time(ms(&read.timestamp_millis().to_string()), Some(now.timestamp_millis()), now), read);
         let slightly_ahead = (now + TimeDelta::hours(2)).timestamp_millis().to_string();
-        assert_eq!(read_time(Some(&slightly_ahead), None, now), now + TimeDelta::hours(2), "a clock a bit ahead");
+        assert_eq!(read_time(ms(&slightly_ahead), None, now), now + TimeDelta::hours(2), "a clock a bit ahead");
     }
 
     #[test]
@@ -198,8 +204,8 @@ mod tests {
             "",
         ];
         for header in unusable {
-            assert_eq!(read_time(Some(header), Some(kafka.timestamp_millis()), now), kafka, "{header}");
-            assert_eq!(read_time(Some(header), Some(i64::MIN), now), now, "{header}, no usable timestamp");
+            assert_eq!(read_time(ms(header), Some(kafka.timestamp_millis()), now), kafka, "{header}");
+            assert_eq!(read_time(ms(header), Some(i64::MIN), now), now, "{header}, no usable timestamp");
         }
         assert_eq!(read_time(None, None, now), now);
     }
@@ -207,9 +213,10 @@ mod tests {
     #[test]
     fn a_missing_or_bad_version_is_the_oldest() {
         assert_eq!(source_version(None), 0);
-        assert_eq!(source_version(Some("x")), 0);
-        assert_eq!(source_version(Some("-4")), 0);
-        assert_eq!(source_version(Some("12")), 12);
+        assert_eq!(source_version(version("x")), 0);
+        assert_eq!(source_version(version("-4")), 0);
+        assert_eq!(source_version(version("12")), 12);
+        assert_eq!(source_version(version(" 12 ")), 12, "surrounding spaces are allowed, as before");
     }
 
     #[test]

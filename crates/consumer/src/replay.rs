@@ -219,23 +219,16 @@ impl KafkaSide {
     /// The partitions' offsets now, and the ones to go back to.
     fn target_offsets(&self, to_datetime: Option<DateTime<Utc>>) -> Result<PartitionOffsets, TopicReplayError> {
         let kafka = |operation| move |source| TopicReplayError::Kafka { operation, source };
-        let metadata =
-            self.consumer.fetch_metadata(Some(&self.topic), KAFKA_TIMEOUT).map_err(kafka("reading the topic"))?;
-        let partitions: Vec<i32> =
-            metadata.topics().iter().flat_map(|topic| topic.partitions()).map(|partition| partition.id()).collect();
+        let partitions = connect::partitions::partition_ids(&self.consumer, &self.topic, KAFKA_TIMEOUT)
+            .map_err(kafka("reading the topic"))?;
         if partitions.is_empty() {
             return Err(TopicReplayError::NoPartitions(self.topic.clone()));
         }
-        let mut earliest = BTreeMap::new();
-        let mut latest = BTreeMap::new();
-        for &partition in &partitions {
-            let (low, high) = self
-                .consumer
-                .fetch_watermarks(&self.topic, partition, KAFKA_TIMEOUT)
+        let watermarks =
+            connect::partitions::watermarks(&self.consumer, &self.topic, partitions.iter().copied(), KAFKA_TIMEOUT)
                 .map_err(kafka("reading the watermarks"))?;
-            earliest.insert(partition, low);
-            latest.insert(partition, high);
-        }
+        let earliest: BTreeMap<i32, i64> = watermarks.iter().map(|(&partition, &(low, _))| (partition, low)).collect();
+        let latest: BTreeMap<i32, i64> = watermarks.iter().map(|(&partition, &(_, high))| (partition, high)).collect();
         let Some(time) = to_datetime else {
             return Ok(PartitionOffsets { target: earliest.clone(), earliest, latest });
         };

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use connect::partitions::Watermarks;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -24,19 +25,20 @@ use crate::{next_sequence, poll_until};
 /// and rebalancing are exercised.
 pub const PARTITIONS: i32 = 6;
 
-/// A partition's (low, high) watermarks. A broker answers "not leader" or
-/// "leader not available" for a moment after a topic is created or a
-/// leader moves: asked again until it answers, for 30 s at most.
-fn watermarks(consumer: &BaseConsumer, topic: &str, partition: i32) -> (i64, i64) {
+/// Partition → (low, high) watermarks of every test partition of `topic`.
+/// A broker answers "not leader" or "leader not available" for a moment
+/// after a topic is created or a leader moves: asked again until it
+/// answers, for 30 s at most.
+fn watermarks(consumer: &BaseConsumer, topic: &str) -> BTreeMap<i32, Watermarks> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        match consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
+        match connect::partitions::watermarks(consumer, topic, 0..PARTITIONS, Duration::from_secs(10)) {
             Ok(marks) => return marks,
             Err(error) if std::time::Instant::now() < deadline => {
-                eprintln!("watermarks of {topic}/{partition}: {error}; asking again");
+                eprintln!("watermarks of {topic}: {error}; asking again");
                 std::thread::sleep(Duration::from_millis(200));
             }
-            Err(error) => panic!("watermarks of {topic}/{partition}: {error}"),
+            Err(error) => panic!("watermarks of {topic}: {error}"),
         }
     }
 }
@@ -312,12 +314,7 @@ impl Scenario {
     /// watermarks (test topics are never compacted or truncated).
     pub fn topic_record_count(&self, topic: &str) -> i64 {
         let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &self.brokers).create().unwrap();
-        (0..PARTITIONS)
-            .map(|partition| {
-                let (low, high) = watermarks(&consumer, topic, partition);
-                high - low
-            })
-            .sum()
+        watermarks(&consumer, topic).values().map(|(low, high)| high - low).sum()
     }
 
     /// Every record on a topic, read from the beginning until `expected`
@@ -413,14 +410,19 @@ impl Scenario {
             .is_ok_and(|list| list.groups().iter().all(|group| group.members().is_empty()))
     }
 
-    /// Partition → high watermark, for the partitions holding records.
+    /// Partition → high watermark of the orders topic, for the partitions
+    /// holding records.
     pub fn high_watermarks(&self) -> BTreeMap<i32, i64> {
+        self.high_watermarks_of(&self.topic)
+    }
+
+    /// Partition → high watermark of `topic`, for the partitions holding records.
+    pub fn high_watermarks_of(&self, topic: &str) -> BTreeMap<i32, i64> {
         let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &self.brokers).create().unwrap();
-        (0..PARTITIONS)
-            .filter_map(|partition| {
-                let (_, high) = watermarks(&consumer, &self.topic, partition);
-                (high > 0).then_some((partition, high))
-            })
+        watermarks(&consumer, topic)
+            .into_iter()
+            .filter(|(_, (_, high))| *high > 0)
+            .map(|(partition, (_, high))| (partition, high))
             .collect()
     }
 

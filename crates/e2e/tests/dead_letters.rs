@@ -9,11 +9,7 @@ use std::collections::BTreeMap;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use orderstream_e2e::{
-    binary, order_line, poll_until, OutgoingRecord, Process, Scenario, TopicReader, HEADER, PARTITIONS,
-};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
+use orderstream_e2e::{binary, order_line, poll_until, OutgoingRecord, Process, Scenario, TopicReader, HEADER};
 
 /// How long an appended bad line may take to be in `dead_letters`: like a
 /// good line in `orders`, a second or two, with room for a loaded machine.
@@ -76,13 +72,7 @@ async fn wait_for_letters(scenario: &Scenario, count: usize, timeout: Duration) 
 
 /// Partition → high watermark of the dead-letter topic, for those holding records.
 fn dead_letter_watermarks(scenario: &Scenario) -> BTreeMap<i32, i64> {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &scenario.brokers).create().unwrap();
-    (0..PARTITIONS)
-        .filter_map(|partition| {
-            let (_, high) = consumer.fetch_watermarks(&scenario.dlq_topic, partition, Duration::from_secs(10)).unwrap();
-            (high > 0).then_some((partition, high))
-        })
-        .collect()
+    scenario.high_watermarks_of(&scenario.dlq_topic)
 }
 
 /// Waits until `group` has stored, in PostgreSQL, an offset past every

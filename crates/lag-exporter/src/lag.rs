@@ -25,21 +25,16 @@ pub fn read_group_lag(
     group: &str,
     timeout: Duration,
 ) -> Result<GroupLag, KafkaError> {
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic)
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
+    let partitions = connect::partitions::partition_ids(consumer, topic, timeout)?;
     let mut wanted = TopicPartitionList::new();
     for partition in &partitions {
         wanted.add_partition(topic, *partition);
     }
     let committed = consumer.committed_offsets(wanted, timeout)?;
+    let watermarks = connect::partitions::watermarks(consumer, topic, partitions.iter().copied(), timeout)?;
     let mut offsets = Vec::with_capacity(partitions.len());
     for partition in partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+        let (low, high) = watermarks[&partition];
         let committed = committed.find_partition(topic, partition).and_then(|entry| match entry.offset() {
             Offset::Offset(offset) => Some(offset),
             _ => None,

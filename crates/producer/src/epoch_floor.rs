@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
-use schema::message::{epoch_of_version, headers};
+use rdkafka::message::Message;
+use schema::message::epoch_of_version;
+use schema::FoundProvenance;
 
 use crate::config::KafkaConfig;
 use crate::publisher::client_config;
@@ -72,40 +72,12 @@ impl EpochFloorReader {
     }
 
     fn read_tails(&self, topics: &[&str], deadline: Instant) -> Result<Option<u64>, KafkaError> {
-        let consumer = &self.consumer;
-        let timeout = deadline.saturating_duration_since(Instant::now());
-        let mut tails = TopicPartitionList::new();
+        let mut highest = None;
+        let tail = |low: i64, high: i64| (high - TAIL_RECORDS).max(low);
         for topic in topics {
-            let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-            for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
-                let (low, high) = consumer.fetch_watermarks(topic, partition.id(), timeout)?;
-                if high > low {
-                    tails.add_partition_offset(
-                        topic,
-                        partition.id(),
-                        Offset::Offset((high - TAIL_RECORDS).max(low)),
-                    )?;
-                }
-            }
-        }
-        if tails.count() == 0 {
-            return Ok(None);
-        }
-        consumer.assign(&tails)?;
-        let (mut highest, mut finished) = (None, 0);
-        while finished < tails.count() {
-            if Instant::now() >= deadline {
-                return Err(KafkaError::Global(rdkafka::types::RDKafkaErrorCode::OperationTimedOut));
-            }
-            match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(message)) => {
-                    let epoch = version_header(&message).map(epoch_of_version);
-                    highest = highest.max(epoch);
-                }
-                Some(Err(KafkaError::PartitionEOF(_))) => finished += 1,
-                Some(Err(error)) => return Err(error),
-                None => {}
-            }
+            connect::partitions::read_to_high_watermarks(&self.consumer, topic, tail, deadline, |message| {
+                highest = highest.max(version_header(message).map(epoch_of_version));
+            })?;
         }
         Ok(highest)
     }
@@ -115,9 +87,5 @@ impl EpochFloorReader {
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 fn version_header(message: &impl Message) -> Option<i64> {
-    let headers = message.headers()?;
-    headers
-        .iter()
-        .find(|header| header.key == headers::SOURCE_VERSION)
-        .and_then(|header| std::str::from_utf8(header.value?).ok()?.parse().ok())
+    FoundProvenance::find(connect::headers::header_pairs(message.headers())).source_version().ok()
 }

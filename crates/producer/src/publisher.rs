@@ -22,7 +22,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 use schema::message::headers;
-use schema::{OrderMessage, Rejection, RejectionKind};
+use schema::{OrderMessage, Provenance, Rejection, RejectionKind};
 use thiserror::Error;
 
 use crate::config::KafkaConfig;
@@ -372,63 +372,23 @@ async fn topic_max_message_bytes(
     resource.get("max.message.bytes")?.value.as_ref()?.parse().ok()
 }
 
-/// The headers every record carries: where it came from.
+/// The headers every record carries: where it came from (the wire format
+/// is `schema::provenance`'s). Room for the three a dead letter adds.
 fn source_headers(source: &RecordSource, record: &TailedRecord) -> OwnedHeaders {
-    let offset = DecimalText::unsigned(record.offset);
-    let line = DecimalText::unsigned(record.line);
-    let read_at = DecimalText::signed(source.read_at_ms);
-    let version = DecimalText::signed(record.version);
-    let headers = OwnedHeaders::new_with_capacity(9)
-        .insert(header(headers::SOURCE_FILE, &source.file))
-        .insert(header(headers::SOURCE_FINGERPRINT, &source.fingerprint))
-        .insert(header(headers::LINE, line.as_str()))
-        .insert(header(headers::BYTE_OFFSET, offset.as_str()))
-        .insert(header(headers::SOURCE_VERSION, version.as_str()))
-        .insert(header(headers::READ_AT_MS, read_at.as_str()));
-    match &record.columns {
-        Some(columns) => headers.insert(header(headers::COLUMNS, columns)),
-        None => headers,
-    }
+    let provenance = Provenance {
+        source_file: &source.file,
+        fingerprint: &source.fingerprint,
+        line: record.line,
+        byte_offset: record.offset,
+        source_version: record.version,
+        read_at_ms: source.read_at_ms,
+        columns: record.columns.as_deref(),
+    };
+    connect::headers::with_pairs(OwnedHeaders::new_with_capacity(9), provenance.to_headers().iter())
 }
 
 fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
     Header { key, value: Some(value) }
-}
-
-/// An integer in decimal, as `to_string` writes it, formatted on the stack:
-/// four header values per record each cost an allocation as `String`s.
-struct DecimalText {
-    /// Room for the longest 64-bit value, `u64::MAX` or `i64::MIN` (20 bytes).
-    bytes: [u8; 20],
-    /// Where the text starts; it ends at the end of `bytes`.
-    start: usize,
-}
-
-impl DecimalText {
-    fn unsigned(mut value: u64) -> Self {
-        let mut text = DecimalText { bytes: [0; 20], start: 20 };
-        loop {
-            text.start -= 1;
-            text.bytes[text.start] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                return text;
-            }
-        }
-    }
-
-    fn signed(value: i64) -> Self {
-        let mut text = Self::unsigned(value.unsigned_abs());
-        if value < 0 {
-            text.start -= 1;
-            text.bytes[text.start] = b'-';
-        }
-        text
-    }
-
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[self.start..]).expect("ASCII digits")
-    }
 }
 
 /// Why a record Kafka answered cannot count as delivered: the producer
@@ -578,15 +538,5 @@ mod tests {
             Refusal::NotTheRecord,
             "a dropped future is not the record"
         );
-    }
-
-    #[test]
-    fn decimal_text_writes_what_to_string_writes() {
-        for value in [0, 1, 9, 10, 99, 100, 1_234_567, u64::MAX / 10, u64::MAX - 1, u64::MAX] {
-            assert_eq!(DecimalText::unsigned(value).as_str(), value.to_string());
-        }
-        for value in [0, 1, -1, 10, -10, 1_700_000_000_000, i64::MAX, i64::MIN, i64::MIN + 1] {
-            assert_eq!(DecimalText::signed(value).as_str(), value.to_string());
-        }
     }
 }

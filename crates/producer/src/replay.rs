@@ -31,9 +31,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::DeliveryFuture;
-use rdkafka::{Offset, TopicPartitionList};
 use schema::message::{headers, stages};
-use schema::OrderMessage;
+use schema::{FoundProvenance, OrderMessage};
 use thiserror::Error;
 
 use crate::config::ReplayArgs;
@@ -313,48 +312,15 @@ fn scan_topic(
     kafka: &KafkaConfig,
     topic: &str,
     deadline: Instant,
-    mut seen: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+    seen: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
 ) -> Result<(), KafkaError> {
-    let remaining = || deadline.saturating_duration_since(Instant::now());
     let consumer: BaseConsumer = client_config(kafka)
         // Never joins the group: partitions are assigned by hand, nothing is committed.
         .set("group.id", "orderstream-producer-replay")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), remaining())?;
-    let mut assignment = TopicPartitionList::new();
-    let mut ends = std::collections::BTreeMap::new();
-    for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
-        let (low, high) = consumer.fetch_watermarks(topic, partition.id(), remaining())?;
-        if high > low {
-            assignment.add_partition_offset(topic, partition.id(), Offset::Offset(low))?;
-            ends.insert(partition.id(), high);
-        }
-    }
-    if ends.is_empty() {
-        return Ok(());
-    }
-    consumer.assign(&assignment)?;
-    while !ends.is_empty() {
-        if Instant::now() >= deadline {
-            return Err(KafkaError::Global(rdkafka::types::RDKafkaErrorCode::OperationTimedOut));
-        }
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(message)) => {
-                seen(&message);
-                if ends.get(&message.partition()).is_some_and(|end| message.offset() + 1 >= *end) {
-                    ends.remove(&message.partition());
-                }
-            }
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                ends.remove(&partition);
-            }
-            Some(Err(error)) => return Err(error),
-            None => {}
-        }
-    }
-    Ok(())
+    connect::partitions::read_to_high_watermarks(&consumer, topic, |low, _| low, deadline, seen)
 }
 
 /// The source headers and content of one record that may be the file's
@@ -362,23 +328,16 @@ fn scan_topic(
 /// scan a JSON parse per record). On the dead-letter topic, the value is the
 /// line's bytes when the producer wrote it.
 fn seen_record(message: &impl Message, is_dead_letter: bool, origin: &FileOrigin) -> Option<SeenRecord> {
-    let text = |key: &str| {
-        message
-            .headers()?
-            .iter()
-            .find(|header| header.key == key)?
-            .value
-            .and_then(|value| std::str::from_utf8(value).ok())
-    };
-    let fingerprint = text(headers::SOURCE_FINGERPRINT)?;
-    let file = text(headers::SOURCE_FILE);
+    let provenance = FoundProvenance::find(connect::headers::header_pairs(message.headers()));
+    let fingerprint = provenance.fingerprint().ok()?;
+    let file = provenance.source_file().ok();
     origin.matches(fingerprint, file)?;
     let payload = message.payload().unwrap_or_default();
     let content = if !is_dead_letter {
         OrderMessage::decode(payload)
             .map(|decoded| LineContent::Order(order_digest(&decoded.order)))
             .unwrap_or(LineContent::Unreadable)
-    } else if text(headers::STAGE) == Some(stages::CONSUMER) {
+    } else if stage(message) == Some(stages::CONSUMER) {
         LineContent::Unchecked
     } else {
         LineContent::Raw(crc32fast::hash(payload))
@@ -386,12 +345,18 @@ fn seen_record(message: &impl Message, is_dead_letter: bool, origin: &FileOrigin
     Some(SeenRecord {
         fingerprint: Some(fingerprint.to_string()),
         file: file.map(str::to_string),
-        version: text(headers::SOURCE_VERSION).and_then(|value| value.parse().ok()),
-        offset: text(headers::BYTE_OFFSET).and_then(|value| value.parse().ok()),
-        line: text(headers::LINE).and_then(|value| value.parse().ok()),
-        read_at_ms: text(headers::READ_AT_MS).and_then(|value| value.parse().ok()),
+        version: provenance.source_version().ok(),
+        offset: provenance.byte_offset().ok(),
+        line: provenance.line().ok(),
+        read_at_ms: provenance.read_at_ms().ok(),
         content,
     })
+}
+
+/// A dead letter's `stage` header: who dead-lettered it.
+fn stage(message: &impl Message) -> Option<&str> {
+    let header = message.headers()?.iter().find(|header| header.key == headers::STAGE)?;
+    std::str::from_utf8(header.value?).ok()
 }
 
 /// What one published record became.

@@ -16,6 +16,7 @@
 //! | [`parse`]     | one CSV record's fields → a validated [`Order`], or a [`Rejection`]  |
 //! | `flags`       | suspicious but valid orders: kept and flagged                        |
 //! | [`message`]   | the Kafka wire format: versioned JSON value and header names         |
+//! | [`provenance`]| the record's origin as Kafka headers: encoder and decoder side by side |
 //! | [`migrations`]| the PostgreSQL schema as ordered, embedded SQL migrations            |
 //!
 //! # Guarantee
@@ -31,6 +32,7 @@ pub mod message;
 pub mod migrations;
 mod order;
 pub mod parse;
+pub mod provenance;
 pub mod records;
 
 pub use columns::{ColumnAlias, Columns, Extra, HeaderError, HeaderRules, UnknownColumns};
@@ -38,3 +40,4 @@ pub use flags::{Flag, FlagRules};
 pub use message::{DecodeError, OrderMessage, SCHEMA_VERSION};
 pub use order::Order;
 pub use parse::{parse_money, parse_order, parse_timestamp, Rejection, RejectionKind};
+pub use provenance::{FoundProvenance, Provenance, ProvenanceError};

@@ -165,8 +165,8 @@ fn read_kafka(
     timeout: Duration,
 ) -> Result<KafkaView, rdkafka::error::KafkaError> {
     let consumer: BaseConsumer = kafka.client_config().create()?;
-    let watermarks = read_watermarks(&consumer, &topics.orders, timeout)?;
-    let dead_letter_watermarks = read_watermarks(&consumer, &topics.dead_letters, timeout)?;
+    let watermarks = connect::partitions::topic_watermarks(&consumer, &topics.orders, timeout)?;
+    let dead_letter_watermarks = connect::partitions::topic_watermarks(&consumer, &topics.dead_letters, timeout)?;
     let groups = consumer.fetch_group_list(Some(group), timeout)?;
     let described = groups.groups().iter().find(|g| g.name() == group);
     let members = described
@@ -179,26 +179,6 @@ fn read_kafka(
         .unwrap_or_default();
     let group_state = described.map_or_else(|| "Dead".to_string(), |g| g.state().to_string());
     Ok(KafkaView { watermarks, dead_letter_watermarks, members, group_state })
-}
-
-/// Partition → (low, high) watermark of `topic`; empty when it does not exist.
-fn read_watermarks(
-    consumer: &BaseConsumer,
-    topic: &str,
-    timeout: Duration,
-) -> Result<BTreeMap<i32, (i64, i64)>, rdkafka::error::KafkaError> {
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    let mut watermarks = BTreeMap::new();
-    for partition in partitions {
-        watermarks.insert(partition, consumer.fetch_watermarks(topic, partition, timeout)?);
-    }
-    Ok(watermarks)
 }
 
 async fn database_view(config: &Config) -> Result<DatabaseView, Unreachable> {

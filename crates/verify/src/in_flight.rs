@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use orderstream_producer::SavedPositions;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use tokio_postgres::Client;
 
 use crate::config::Config;
@@ -89,12 +89,7 @@ fn watermarks(
     timeout: Duration,
 ) -> Result<BTreeMap<i32, (i64, i64)>, rdkafka::error::KafkaError> {
     let consumer: BaseConsumer = kafka.client_config().create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-    let mut watermarks = BTreeMap::new();
-    for partition in metadata.topics().iter().filter(|t| t.error().is_none()).flat_map(|t| t.partitions()) {
-        watermarks.insert(partition.id(), consumer.fetch_watermarks(topic, partition.id(), timeout)?);
-    }
-    Ok(watermarks)
+    connect::partitions::topic_watermarks(&consumer, topic, timeout)
 }
 
 #[cfg(test)]

@@ -1,0 +1,379 @@
+//! Where a record came from, as it travels in Kafka headers: its encoder
+//! and its decoder side by side, so the producer and every reader agree on
+//! the names, the value encodings and the order.
+//!
+//! | header               | value                                   | when          |
+//! |----------------------|-----------------------------------------|---------------|
+//! | `source_file`        | the file's path, UTF-8                  | always        |
+//! | `source_fingerprint` | the file's identity, UTF-8              | always        |
+//! | `line`               | 1-based line, decimal                   | always        |
+//! | `byte_offset`        | byte offset in the file, decimal        | always        |
+//! | `source_version`     | place in source order, decimal          | always        |
+//! | `read_at_ms`         | read time, Unix milliseconds, decimal   | always        |
+//! | `columns`            | the header's names as a JSON array      | non-standard header only |
+//!
+//! Both directions run once per record at the producer's and the consumer's
+//! full rate, so neither allocates: numbers are written on the stack
+//! ([`DecimalText`]) and the decoder borrows the header values it finds.
+
+use thiserror::Error;
+
+use crate::message::headers;
+
+/// A record's provenance: the file, place and time it was read from. What
+/// the producer writes on every record, orders and dead letters alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provenance<'a> {
+    /// Path of the CSV file the record was read from.
+    pub source_file: &'a str,
+    /// The file's identity across renames (device, inode, checksum).
+    pub fingerprint: &'a str,
+    /// 1-based line number where the record starts.
+    pub line: u64,
+    /// Byte offset where the record starts in its file.
+    pub byte_offset: u64,
+    /// The record's place in source order (see [`crate::message::source_version`]).
+    pub source_version: i64,
+    /// When the producer read the record, Unix milliseconds.
+    pub read_at_ms: i64,
+    /// The header in force as a JSON array; `None` for the standard one,
+    /// which travels as no header at all (see [`headers::COLUMNS`]).
+    pub columns: Option<&'a str>,
+}
+
+impl<'a> Provenance<'a> {
+    /// The headers to send, in wire order. Nothing is allocated: the
+    /// numbers are formatted into the returned value.
+    pub fn to_headers(&self) -> ProvenanceHeaders<'a> {
+        ProvenanceHeaders {
+            provenance: *self,
+            line: DecimalText::unsigned(self.line),
+            byte_offset: DecimalText::unsigned(self.byte_offset),
+            source_version: DecimalText::signed(self.source_version),
+            read_at_ms: DecimalText::signed(self.read_at_ms),
+        }
+    }
+
+    /// Reads a record's provenance from its headers, every field required
+    /// but `columns`. Readers that make do with part of it use
+    /// [`FoundProvenance`] and its per-field accessors.
+    pub fn from_headers<I>(headers: I) -> Result<Provenance<'a>, ProvenanceError>
+    where
+        I: IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+    {
+        FoundProvenance::find(headers).provenance()
+    }
+}
+
+/// [`Provenance`] encoded: the header values, numbers written out on the
+/// stack, ready to be copied into a Kafka record.
+#[derive(Debug, Clone)]
+pub struct ProvenanceHeaders<'a> {
+    /// The text fields, borrowed.
+    provenance: Provenance<'a>,
+    /// `line` in decimal.
+    line: DecimalText,
+    /// `byte_offset` in decimal.
+    byte_offset: DecimalText,
+    /// `source_version` in decimal.
+    source_version: DecimalText,
+    /// `read_at_ms` in decimal.
+    read_at_ms: DecimalText,
+}
+
+impl ProvenanceHeaders<'_> {
+    /// (name, value) pairs in wire order; `columns` last and only when set.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &[u8])> + '_ {
+        let always = [
+            (headers::SOURCE_FILE, self.provenance.source_file.as_bytes()),
+            (headers::SOURCE_FINGERPRINT, self.provenance.fingerprint.as_bytes()),
+            (headers::LINE, self.line.as_str().as_bytes()),
+            (headers::BYTE_OFFSET, self.byte_offset.as_str().as_bytes()),
+            (headers::SOURCE_VERSION, self.source_version.as_str().as_bytes()),
+            (headers::READ_AT_MS, self.read_at_ms.as_str().as_bytes()),
+        ];
+        let columns = self.provenance.columns.map(|columns| (headers::COLUMNS, columns.as_bytes()));
+        always.into_iter().chain(columns)
+    }
+}
+
+/// Why a record's provenance header cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ProvenanceError {
+    /// The header is absent (or has no value).
+    #[error("the record has no `{header}` header")]
+    Missing {
+        /// The header's name.
+        header: &'static str,
+    },
+    /// The header's value is not UTF-8 text.
+    #[error("the `{header}` header is not UTF-8 text")]
+    NotText {
+        /// The header's name.
+        header: &'static str,
+    },
+    /// The header's value is not a decimal integer of its type.
+    #[error("the `{header}` header is not a number: {value:?}")]
+    BadNumber {
+        /// The header's name.
+        header: &'static str,
+        /// The value found, lossily as text.
+        value: String,
+    },
+}
+
+/// The provenance headers of one record as found, values borrowed, read in
+/// one pass over the headers. Where a name repeats, the last value wins (a
+/// later stage's header overrides the original record's). Each field is
+/// checked only when asked for, so a reader that tolerates a missing line
+/// still gets the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FoundProvenance<'a> {
+    /// `source_file`'s value.
+    source_file: Option<&'a [u8]>,
+    /// `source_fingerprint`'s value.
+    fingerprint: Option<&'a [u8]>,
+    /// `line`'s value.
+    line: Option<&'a [u8]>,
+    /// `byte_offset`'s value.
+    byte_offset: Option<&'a [u8]>,
+    /// `source_version`'s value.
+    source_version: Option<&'a [u8]>,
+    /// `read_at_ms`'s value.
+    read_at_ms: Option<&'a [u8]>,
+    /// `columns`' value.
+    columns: Option<&'a [u8]>,
+}
+
+impl<'a> FoundProvenance<'a> {
+    /// Picks the provenance headers out of a record's (name, value) pairs;
+    /// other headers are passed over.
+    pub fn find<I>(headers: I) -> FoundProvenance<'a>
+    where
+        I: IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+    {
+        let mut found = FoundProvenance::default();
+        for (name, value) in headers {
+            let slot = match name {
+                headers::SOURCE_FILE => &mut found.source_file,
+                headers::SOURCE_FINGERPRINT => &mut found.fingerprint,
+                headers::LINE => &mut found.line,
+                headers::BYTE_OFFSET => &mut found.byte_offset,
+                headers::SOURCE_VERSION => &mut found.source_version,
+                headers::READ_AT_MS => &mut found.read_at_ms,
+                headers::COLUMNS => &mut found.columns,
+                _ => continue,
+            };
+            *slot = value;
+        }
+        found
+    }
+
+    /// Every field, or the first that is missing or unreadable.
+    pub fn provenance(&self) -> Result<Provenance<'a>, ProvenanceError> {
+        Ok(Provenance {
+            source_file: self.source_file()?,
+            fingerprint: self.fingerprint()?,
+            line: self.line()?,
+            byte_offset: self.byte_offset()?,
+            source_version: self.source_version()?,
+            read_at_ms: self.read_at_ms()?,
+            columns: self.columns()?,
+        })
+    }
+
+    /// The source file's path.
+    pub fn source_file(&self) -> Result<&'a str, ProvenanceError> {
+        text(headers::SOURCE_FILE, self.source_file)
+    }
+
+    /// The source file's path as its bytes, for readers that keep a
+    /// non-UTF-8 value (lossily) rather than drop it.
+    pub fn source_file_bytes(&self) -> Option<&'a [u8]> {
+        self.source_file
+    }
+
+    /// The file's identity.
+    pub fn fingerprint(&self) -> Result<&'a str, ProvenanceError> {
+        text(headers::SOURCE_FINGERPRINT, self.fingerprint)
+    }
+
+    /// The file's identity as its bytes (see [`Self::source_file_bytes`]).
+    pub fn fingerprint_bytes(&self) -> Option<&'a [u8]> {
+        self.fingerprint
+    }
+
+    /// The 1-based line.
+    pub fn line(&self) -> Result<u64, ProvenanceError> {
+        number(headers::LINE, self.line)
+    }
+
+    /// The byte offset.
+    pub fn byte_offset(&self) -> Result<u64, ProvenanceError> {
+        number(headers::BYTE_OFFSET, self.byte_offset)
+    }
+
+    /// The source version, as written (callers decide what a negative one means).
+    pub fn source_version(&self) -> Result<i64, ProvenanceError> {
+        number(headers::SOURCE_VERSION, self.source_version)
+    }
+
+    /// The read time, Unix milliseconds.
+    pub fn read_at_ms(&self) -> Result<i64, ProvenanceError> {
+        number(headers::READ_AT_MS, self.read_at_ms)
+    }
+
+    /// The header's names as a JSON array; `Ok(None)` when absent, which
+    /// means the standard header ([`crate::columns::STANDARD_COLUMNS_JSON`]).
+    pub fn columns(&self) -> Result<Option<&'a str>, ProvenanceError> {
+        match self.columns {
+            None => Ok(None),
+            value => text(headers::COLUMNS, value).map(Some),
+        }
+    }
+}
+
+/// A header's value as text.
+fn text<'a>(header: &'static str, value: Option<&'a [u8]>) -> Result<&'a str, ProvenanceError> {
+    let value = value.ok_or(ProvenanceError::Missing { header })?;
+    std::str::from_utf8(value).map_err(|_| ProvenanceError::NotText { header })
+}
+
+/// A header's value as a decimal integer; surrounding ASCII whitespace is
+/// allowed (the producer writes none, hand-made records may).
+fn number<T: std::str::FromStr>(header: &'static str, value: Option<&[u8]>) -> Result<T, ProvenanceError> {
+    let bad =
+        || ProvenanceError::BadNumber { header, value: String::from_utf8_lossy(value.unwrap_or_default()).into() };
+    text(header, value)?.trim().parse().map_err(|_| bad())
+}
+
+/// An integer in decimal, as `to_string` writes it, formatted on the stack:
+/// four header values per record each cost an allocation as `String`s.
+#[derive(Debug, Clone, Copy)]
+struct DecimalText {
+    /// Room for the longest 64-bit value, `u64::MAX` or `i64::MIN` (20 bytes).
+    bytes: [u8; 20],
+    /// Where the text starts; it ends at the end of `bytes`.
+    start: usize,
+}
+
+impl DecimalText {
+    /// `value` in decimal.
+    fn unsigned(mut value: u64) -> Self {
+        let mut text = DecimalText { bytes: [0; 20], start: 20 };
+        loop {
+            text.start -= 1;
+            text.bytes[text.start] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                return text;
+            }
+        }
+    }
+
+    /// `value` in decimal, with a leading `-` when negative.
+    fn signed(value: i64) -> Self {
+        let mut text = Self::unsigned(value.unsigned_abs());
+        if value < 0 {
+            text.start -= 1;
+            text.bytes[text.start] = b'-';
+        }
+        text
+    }
+
+    /// The text.
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[self.start..]).expect("ASCII digits")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Provenance<'static> {
+        Provenance {
+            source_file: "inbox/2022_07.csv",
+            fingerprint: "2049:131074:9f86d081",
+            line: 42,
+            byte_offset: 3_917,
+            source_version: 1_099_511_631_693,
+            read_at_ms: 1_764_374_400_123,
+            columns: Some(r#"["id","user_id","currency"]"#),
+        }
+    }
+
+    fn pairs(headers: &ProvenanceHeaders<'_>) -> Vec<(&'static str, Vec<u8>)> {
+        headers.iter().map(|(name, value)| (name, value.to_vec())).collect()
+    }
+
+    #[test]
+    fn the_wire_bytes_are_pinned_names_values_and_order() {
+        let expected: Vec<(&str, &[u8])> = vec![
+            ("source_file", b"inbox/2022_07.csv"),
+            ("source_fingerprint", b"2049:131074:9f86d081"),
+            ("line", b"42"),
+            ("byte_offset", b"3917"),
+            ("source_version", b"1099511631693"),
+            ("read_at_ms", b"1764374400123"),
+            ("columns", br#"["id","user_id","currency"]"#),
+        ];
+        let expected: Vec<(&str, Vec<u8>)> = expected.into_iter().map(|(name, value)| (name, value.to_vec())).collect();
+        assert_eq!(pairs(&sample().to_headers()), expected);
+        let standard = Provenance { columns: None, ..sample() };
+        assert_eq!(pairs(&standard.to_headers()), expected[..6], "the standard header travels as none");
+    }
+
+    #[test]
+    fn provenance_round_trips() {
+        for provenance in [sample(), Provenance { columns: None, source_version: -3, read_at_ms: i64::MIN, ..sample() }]
+        {
+            let headers = provenance.to_headers();
+            let read = Provenance::from_headers(headers.iter().map(|(name, value)| (name, Some(value))));
+            assert_eq!(read, Ok(provenance));
+        }
+    }
+
+    #[test]
+    fn a_missing_header_is_named() {
+        let headers = sample().to_headers();
+        let without_line = headers.iter().filter(|(name, _)| *name != headers::LINE).map(|(n, v)| (n, Some(v)));
+        assert_eq!(Provenance::from_headers(without_line), Err(ProvenanceError::Missing { header: "line" }));
+        let valueless = [(headers::SOURCE_FILE, None)];
+        assert_eq!(
+            FoundProvenance::find(valueless).source_file(),
+            Err(ProvenanceError::Missing { header: "source_file" })
+        );
+    }
+
+    #[test]
+    fn a_bad_number_is_reported_with_its_value() {
+        let found = FoundProvenance::find([(headers::LINE, Some(&b"seven"[..])), (headers::BYTE_OFFSET, Some(b"-1"))]);
+        assert_eq!(found.line(), Err(ProvenanceError::BadNumber { header: "line", value: "seven".into() }));
+        assert_eq!(found.byte_offset(), Err(ProvenanceError::BadNumber { header: "byte_offset", value: "-1".into() }));
+        let not_text = FoundProvenance::find([(headers::SOURCE_VERSION, Some(&b"7\xff"[..]))]);
+        assert_eq!(not_text.source_version(), Err(ProvenanceError::NotText { header: "source_version" }));
+        assert_eq!(FoundProvenance::find([(headers::READ_AT_MS, Some(&b" 12 "[..]))]).read_at_ms(), Ok(12));
+    }
+
+    #[test]
+    fn the_last_of_a_repeated_header_wins_and_others_are_passed_over() {
+        let found = FoundProvenance::find([
+            (headers::SOURCE_FILE, Some(&b"first.csv"[..])),
+            ("error_kind", Some(b"field_count")),
+            (headers::SOURCE_FILE, Some(b"last.csv")),
+        ]);
+        assert_eq!(found.source_file(), Ok("last.csv"));
+        assert_eq!(found.columns(), Ok(None), "absent columns: the standard header");
+    }
+
+    #[test]
+    fn decimal_text_writes_what_to_string_writes() {
+        for value in [0, 1, 9, 10, 99, 100, 1_234_567, u64::MAX / 10, u64::MAX - 1, u64::MAX] {
+            assert_eq!(DecimalText::unsigned(value).as_str(), value.to_string());
+        }
+        for value in [0, 1, -1, 10, -10, 1_700_000_000_000, i64::MAX, i64::MIN, i64::MIN + 1] {
+            assert_eq!(DecimalText::signed(value).as_str(), value.to_string());
+        }
+    }
+}
