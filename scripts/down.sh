@@ -9,17 +9,23 @@ PG_PORT="${PG_PORT:-$PORT_RUN_PG}"
 export LOCAL KAFKA_PORT="${KAFKA_PORT:-$PORT_RUN_KAFKA}"
 export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$PORT_RUN_KAFKA_CONTROLLER}"
 
+PROG=down
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+. scripts/lib/process.sh
+
 # stop_process NAME: SIGTERM (a clean shutdown: in-flight work is finished
-# and committed), then SIGKILL after 30 s.
+# and committed), then SIGKILL after 30 s; only if the pid file still names
+# the process `make run` started (a pid reused since is left alone).
 stop_process() {
   local pidfile="$LOCAL/run/$1.pid" pid
   [[ -f "$pidfile" ]] || return 0
-  pid="$(cat "$pidfile")"
-  if kill -TERM "$pid" 2>/dev/null; then
-    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null && echo "down: $1 did not stop in 30 s; killed" || echo "down: $1 stopped"
+  pid="$(pid_in "$pidfile")"
+  adopt_pid "$pidfile" "$1"
+  if stop_owned "$pidfile" "$1" 30; then
+    echo "down: $1 stopped"
+  elif [[ -n "$pid" ]] && alive "$pid"; then
+    echo "down: $1 not running; its pid file named pid $pid, now another process, left alone"
   fi
-  rm -f "$pidfile"
 }
 stop_process producer
 stop_process consumer

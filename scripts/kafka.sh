@@ -48,12 +48,19 @@
 #
 # Needs java >= 17 and mvn (install: bash scripts/deps.sh). The Kafka version is the
 # <kafka.version> property in scripts/kafka/pom.xml; editing the pom re-installs libs.
+# Its parts, sourced below: scripts/lib/kafka-assemble.sh (install),
+# scripts/lib/kafka-config.sh (a node's files, storage format) and
+# scripts/lib/kafka-admin.sh (quorum-leader, create-topic).
 set -euo pipefail
 
 PROG="kafka.sh"
 die()   { echo "$PROG: error: $*" >&2; exit 1; }
 usage() { sed -n '2,/^# Exit codes/{s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
 . "$(dirname "${BASH_SOURCE[0]}")/lib/process.sh"
+# The jars (install), a node's files (config, storage) and the cluster's topics.
+. "$(dirname "${BASH_SOURCE[0]}")/lib/kafka-assemble.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/kafka-config.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/kafka-admin.sh"
 
 [[ $# -ge 4 ]] || usage
 CMD="$1" DIR_ARG="$2" PORTS_ARG="$3" CPORTS_ARG="$4"
@@ -112,10 +119,6 @@ TOOL_JVM_OPTS=(-Xms64m -Xmx512m -XX:+UseSerialGC -Djava.awt.headless=true)
 # --- prerequisites -----------------------------------------------------------
 need_java() { need_java_for "Kafka 4"; }
 
-pom_version() { sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM" | head -n1; }
-pom_stamp()   { echo "kafka.version=$(pom_version) pom.sha256=$(sha256sum "$POM" | cut -d' ' -f1)"; }
-libs_current() { stamp_matches "$LIBS" "$(pom_stamp)"; }
-
 # --- process state -----------------------------------------------------------
 read_pid() { pid_in "$PIDFILE"; }
 # The pid is ours only if it is alive and runs kafka.Kafka with this DIR's config.
@@ -124,120 +127,23 @@ running_pid() {
   runs "$pid" "kafka.Kafka $PROPS" && echo "$pid"
   return 0
 }
-
-# --- CLI tools -----------------------------------------------------------------
-write_tools_log4j() {
-  cat >"$DIR/tools-log4j2.xml" <<'EOF'
-<?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by scripts/kafka.sh: logging for Kafka CLI tools (quiet). -->
-<Configuration status="warn">
-  <Appenders>
-    <Console name="STDERR" target="SYSTEM_ERR">
-      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
-    </Console>
-  </Appenders>
-  <Loggers>
-    <Root level="warn"><AppenderRef ref="STDERR"/></Root>
-  </Loggers>
-</Configuration>
-EOF
+any_node_running() {
+  local node
+  for ((node = 1; node <= NODES; node++)); do
+    select_node "$node"
+    [[ -n "$(running_pid)" ]] && return 0
+  done
+  return 1
 }
 
+# --- CLI tools -----------------------------------------------------------------
 run_class() {
   [[ -f "$DIR/tools-log4j2.xml" ]] || { mkdir -p "$DIR"; write_tools_log4j; }
   java "${TOOL_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$DIR/tools-log4j2.xml" \
     -cp "$LIBS/*" "$@"
 }
 
-# --- install -------------------------------------------------------------------
-do_install() {
-  [[ -f "$POM" ]] || die "$POM not found"
-  local version; version="$(pom_version)"
-  [[ -n "$version" ]] || die "no <kafka.version> in $POM"
-  if libs_current; then
-    echo "$PROG: Kafka $version already installed in $LIBS"
-    return 0
-  fi
-  ! any_node_running || die "Kafka in $DIR is running with other jars; stop it before re-installing"
-  need_java
-  mkdir -p "$DIR"
-  local t0=$SECONDS
-  echo "$PROG: installing Kafka $version into $LIBS (Maven Central) ..."
-  maven_jars "$POM" "$LIBS" "$(pom_stamp)" "kafka_2.13-$version.jar" "$DIR/install.log"
-  echo "$PROG: installed Kafka $version ($(find "$LIBS" -name '*.jar' | wc -l) jars) in $((SECONDS - t0)) s"
-}
-
 # --- start ---------------------------------------------------------------------
-write_config() {
-  mkdir -p "$NODE_DIR"
-  cat >"$PROPS" <<EOF
-# Written by scripts/kafka.sh on every start; edits here are overwritten.
-node.id=$NODE
-process.roles=broker,controller
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-controller.listener.names=CONTROLLER
-controller.quorum.voters=$VOTERS
-log.dirs=$DATA
-num.partitions=6
-default.replication.factor=$REPLICATION
-min.insync.replicas=$MIN_INSYNC
-unclean.leader.election.enable=false
-offsets.topic.replication.factor=$REPLICATION
-transaction.state.log.replication.factor=$REPLICATION
-transaction.state.log.min.isr=$MIN_INSYNC
-share.coordinator.state.topic.replication.factor=$REPLICATION
-share.coordinator.state.topic.min.isr=$MIN_INSYNC
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-num.network.threads=2
-num.io.threads=$(( NODES == 1 ? 4 : 2 ))
-num.recovery.threads.per.data.dir=1
-EOF
-  # A node back from a crash takes its partitions' leadership back within
-  # seconds, not the default 5 minutes, so leaders stay spread over the nodes.
-  (( NODES == 1 )) || echo "leader.imbalance.check.interval.seconds=10" >>"$PROPS"
-
-  cat >"$NODE_DIR/log4j2.xml" <<EOF
-<?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by scripts/kafka.sh: broker logging to $LOGS/server.log only. -->
-<Configuration status="warn">
-  <Appenders>
-    <RollingFile name="SERVER" fileName="$LOGS/server.log" filePattern="$LOGS/server.log.%i">
-      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
-      <Policies><SizeBasedTriggeringPolicy size="100 MB"/></Policies>
-      <DefaultRolloverStrategy max="5"/>
-    </RollingFile>
-  </Appenders>
-  <Loggers>
-    <Root level="info"><AppenderRef ref="SERVER"/></Root>
-    <Logger name="kafka.request.logger" level="warn"/>
-    <Logger name="org.apache.kafka.clients" level="warn"/>
-  </Loggers>
-</Configuration>
-EOF
-  write_tools_log4j
-}
-
-format_once() {
-  # meta.properties is written by the storage tool: its presence means "formatted".
-  [[ -f "$DATA/meta.properties" ]] && return 0
-  local id
-  if [[ -s "$DIR/cluster.id" ]]; then
-    id="$(<"$DIR/cluster.id")"
-  else
-    id="$(run_class kafka.tools.StorageTool random-uuid 2>"$LOGS/format.log")" \
-      || die "StorageTool random-uuid failed; see $LOGS/format.log"
-    echo "$id" >"$DIR/cluster.id"
-  fi
-  run_class kafka.tools.StorageTool format --cluster-id "$id" --config "$PROPS" \
-    >>"$LOGS/format.log" 2>&1 \
-    || { tail -n 20 "$LOGS/format.log" >&2; die "formatting $DATA failed; see $LOGS/format.log"; }
-  echo "$PROG: formatted $DATA (cluster id $id)"
-}
-
 # Does the broker serve metadata requests? (one short-lived tool JVM, max 30 s)
 broker_answers() {
   port_in_use "$PORT" || return 1
@@ -411,46 +317,6 @@ do_status() {
   (( up == NODES )) || exit 3
 }
 
-# The node id of the active controller, from the quorum's own description
-# (clients of a KRaft cluster are never told which node it is).
-do_quorum_leader() {
-  local controllers status leader
-  controllers="$(printf '127.0.0.1:%s,' "${CPORTS[@]}")"
-  status="$(run_class org.apache.kafka.tools.MetadataQuorumCommand \
-    --bootstrap-controller "${controllers%,}" describe --status)" || die "could not describe the KRaft quorum"
-  leader="$(sed -n 's/^LeaderId:[[:space:]]*\([0-9]*\).*/\1/p' <<<"$status")"
-  [[ -n "$leader" ]] || die "the quorum description names no leader: $status"
-  echo "$leader"
-}
-
-# --- topics ------------------------------------------------------------------------
-any_node_running() {
-  local node
-  for ((node = 1; node <= NODES; node++)); do
-    select_node "$node"
-    [[ -n "$(running_pid)" ]] && return 0
-  done
-  return 1
-}
-
-do_create_topic() {
-  [[ $# -eq 2 ]] || usage
-  local name="$1" parts="$2"
-  [[ "$name" =~ ^[A-Za-z0-9._-]+$ ]] || die "invalid topic name '$name'"
-  if ! [[ "$parts" =~ ^[0-9]+$ ]] || (( parts < 1 )); then
-    die "PARTITIONS must be a positive number, got '$parts'"
-  fi
-  any_node_running || die "Kafka in $DIR is not running; start it first: $PROG start $DIR_ARG $PORTS_ARG $CPORTS_ARG"
-  run_class org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
-    --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor "$REPLICATION" >/dev/null \
-    || die "could not create topic $name"
-  local desc have
-  desc="$(run_class org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
-    --describe --topic "$name")" || die "could not describe topic $name"
-  have="$(sed -n 's/.*PartitionCount: *\([0-9]*\).*/\1/p' <<<"$desc" | head -n1)"
-  [[ "$have" == "$parts" ]] || die "topic $name exists with $have partitions, not $parts"
-  echo "$PROG: topic $name ready ($parts partitions, replication $REPLICATION) on $BOOTSTRAP"
-}
 
 case "$CMD" in
   install)       [[ $# -eq 0 ]] || usage; do_install ;;

@@ -64,8 +64,11 @@ CATCH_UP_TIMEOUT="${CATCH_UP_TIMEOUT:-300}"
 BROKERS="${BROKERS:-1}"
 [[ "$BROKERS" == 1 || "$BROKERS" == 3 ]] || { echo "run: error: BROKERS must be 1 or 3, got '$BROKERS'" >&2; exit 2; }
 
-say() { echo "run: $*"; }
-die() { echo "run: error: $*" >&2; exit 1; }
+PROG=run
+say() { echo "$PROG: $*"; }
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+# Pid files and background processes (start_background, owned_pid).
+. scripts/lib/process.sh
 
 # cargo and rustc at least the workspace's rust-version, before anything starts.
 . scripts/lib/toolchain.sh
@@ -174,26 +177,19 @@ if [[ -f "$INBOX/$SAMPLE_FILE" ]] && compgen -G "$INBOX/*.csv" | grep -qv "/$SAM
   say "warning: $INBOX holds made-up sample orders ($SAMPLE_FILE) beside other exports; they all go into one warehouse"
 fi
 
-# alive PID: the process exists and is not a zombie (a killed process whose
-# parent has not reaped it yet still answers kill -0).
-alive() {
-  local state
-  state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
-  [[ -n "$state" && "$state" != Z* ]]
-}
-
 # start_once NAME COMMAND...: starts the command in the background unless its
-# pid file names a live process.
+# pid file names a live process that this script started (owned_pid).
 start_once() {
-  local name="$1" pidfile="$LOCAL/run/$1.pid"
+  local name="$1" pidfile="$LOCAL/run/$1.pid" pid
   shift
-  if [[ -f "$pidfile" ]] && alive "$(cat "$pidfile")"; then
-    say "$name already running (pid $(cat "$pidfile"))"
+  adopt_pid "$pidfile" "$name"
+  pid="$(owned_pid "$pidfile")"
+  if [[ -n "$pid" ]]; then
+    say "$name already running (pid $pid)"
     return
   fi
-  setsid nohup "$@" >>"$LOCAL/log/$name.log" 2>&1 </dev/null &
-  echo $! > "$pidfile"
-  say "$name started (pid $!), log in $LOCAL/log/$name.log"
+  start_background "$pidfile" "$LOCAL/log/$name.log" "$@"
+  say "$name started (pid $(pid_in "$pidfile")), log in $LOCAL/log/$name.log"
 }
 start_once producer "$BIN/orderstream-producer"
 start_once consumer "$BIN/orderstream-consumer"
@@ -246,7 +242,7 @@ while :; do
   say "$progress"
   (( SECONDS < deadline )) || die "not caught up after ${CATCH_UP_TIMEOUT}s; see $LOCAL/log/ and \`make status\`"
   for name in producer consumer lag-exporter verify prometheus alertmanager; do
-    alive "$(cat "$LOCAL/run/$name.pid")" || die "$name exited; see $LOCAL/log/$name.log"
+    [[ -n "$(owned_pid "$LOCAL/run/$name.pid")" ]] || die "$name exited; see $LOCAL/log/$name.log"
   done
   sleep 1
 done

@@ -25,6 +25,8 @@ start_test_services "${SERVICES[@]}"
 bash scripts/compose-check.sh
 # `make run`'s Rust toolchain check, on fake toolchains (no build).
 bash scripts/test-toolchain.sh
+# `make down` signals only the processes `make run` started (scripts/lib/process.sh).
+bash scripts/test-process.sh
 # The end-to-end tests start the real binaries: build them first. Test builds
 # carry the chaos suite's crash points (inert unless FAILPOINTS is set). The
 # end-to-end tests are built only with orderstream-e2e's integration-tests

@@ -1,6 +1,10 @@
-# What scripts/kafka.sh, scripts/connect.sh and scripts/postgres.sh share:
-# the Java check, pid files, liveness, ports, stopping a process, and the
-# Maven Central jar fetch. Source it after defining PROG and die().
+# What every script that starts or stops a background process shares
+# (scripts/kafka.sh, scripts/connect.sh, scripts/postgres.sh, scripts/run.sh,
+# scripts/down.sh): the Java check, pid files, liveness, ports, starting and
+# stopping a process, and the Maven Central jar fetch. Source it after
+# defining PROG and die(). A pid file is only ever signalled once the pid is
+# known to still be the process started: by its command line (runs) or by
+# its start time (owned_pid); scripts/test-process.sh tests the refusal.
 
 # need_java_for WHAT: Java 17 or newer on the PATH, or die saying WHAT needs it.
 need_java_for() {
@@ -51,6 +55,63 @@ wait_exit() {
 stop_pid() {
   kill -TERM "$1" 2>/dev/null || true
   wait_exit "$@"
+}
+
+# start_time PID: when PID started (clock ticks since boot, /proc/PID/stat's
+# 22nd field), or nothing. With the pid it names one process for good: a
+# process that later gets the same pid has another start time.
+start_time() {
+  local stat fields
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+  # The command name (2nd field) may hold spaces: count from after its ')'.
+  read -r -a fields <<<"${stat##*) }"
+  echo "${fields[19]:-}"
+}
+
+# start_background PIDFILE LOG COMMAND...: COMMAND in its own session, so it
+# outlives the caller's terminal, output appended to LOG; its pid into
+# PIDFILE (the pid alone: `kill "$(cat PIDFILE)"` works by hand) and its
+# start time into PIDFILE.start, for owned_pid.
+start_background() {
+  local pidfile="$1" log="$2" pid
+  shift 2
+  setsid nohup "$@" >>"$log" 2>&1 </dev/null &
+  pid=$!
+  start_time "$pid" >"$pidfile.start"
+  echo "$pid" >"$pidfile"
+}
+
+# owned_pid PIDFILE: the pid PIDFILE names while that process still runs and
+# is the one start_background started (same start time); else nothing. A pid
+# file left behind by a crash or a reboot may name someone else's process by
+# now, which must never be signalled.
+owned_pid() {
+  local pid recorded
+  pid="$(pid_in "$1")"
+  [[ -n "$pid" ]] && alive "$pid" || return 0
+  recorded="$(cat "$1.start" 2>/dev/null || true)"
+  if [[ -n "$recorded" && "$(start_time "$pid")" == "$recorded" ]]; then echo "$pid"; fi
+}
+
+# adopt_pid PIDFILE COMMAND: a pid file written before start times were
+# recorded (no PIDFILE.start) gets its process's start time if that process's
+# command line contains COMMAND (runs), so owned_pid accepts it from then on.
+adopt_pid() {
+  local pid
+  [[ -f "$1" && ! -f "$1.start" ]] || return 0
+  pid="$(pid_in "$1")"
+  if runs "$pid" "$2"; then start_time "$pid" >"$1.start"; fi
+}
+
+# stop_owned PIDFILE WHAT TIMEOUT: stop_pid on the process PIDFILE names if
+# owned_pid says it is still ours; the pid file goes either way. Status 0 if
+# it was stopped, 1 if it was not running (or the pid is someone else's now).
+stop_owned() {
+  local pid
+  pid="$(owned_pid "$1")"
+  [[ -z "$pid" ]] || stop_pid "$pid" "$2" "$3"
+  rm -f "$1" "$1.start"
+  [[ -n "$pid" ]]
 }
 
 # maven_jars POM TARGET STAMP REQUIRED LOG: the pom's runtime jars from

@@ -3,10 +3,8 @@
 //! on ports.env's `PORT_BENCH_CLUSTER_*`: wiped and started fresh, stopped
 //! when dropped.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
-use anyhow::{bail, Context};
+use anyhow::Context;
+use e2e::service_scripts::{KafkaService, Output};
 
 use crate::ports::port;
 use crate::procfs;
@@ -17,12 +15,9 @@ pub const NODES: usize = 3;
 
 /// A running three-node cluster.
 pub struct Cluster {
-    /// `scripts/kafka.sh`'s DIR: `node-1` … `node-3` inside.
-    dir: PathBuf,
-    /// Client ports, node 1 first.
-    ports: [u16; NODES],
-    /// Controller ports.
-    controller_ports: [u16; NODES],
+    /// As `scripts/kafka.sh` takes it: DIR (`node-1` … `node-3` inside),
+    /// the client ports, node 1 first, and the controller ports.
+    service: KafkaService,
     /// Every node's address: the pipeline's bootstrap list.
     pub brokers: String,
 }
@@ -33,15 +28,15 @@ impl Cluster {
     pub fn start_fresh(settings: &Settings) -> anyhow::Result<Cluster> {
         let ports = [1, 2, 3].map(|node| port(&format!("PORT_BENCH_CLUSTER_KAFKA_{node}")));
         let controller_ports = [1, 2, 3].map(|node| port(&format!("PORT_BENCH_CLUSTER_KAFKA_CONTROLLER_{node}")));
-        let cluster = Cluster {
+        let service = KafkaService {
             dir: settings.local.join("cluster"),
-            ports,
-            controller_ports,
-            brokers: ports.map(|port| format!("127.0.0.1:{port}")).join(","),
+            ports: ports.to_vec(),
+            controller_ports: controller_ports.to_vec(),
         };
+        let cluster = Cluster { brokers: service.brokers(), service };
         cluster.stop();
         for node in 1..=NODES {
-            let data = cluster.dir.join(format!("node-{node}/data"));
+            let data = cluster.service.dir.join(format!("node-{node}/data"));
             if data.exists() {
                 std::fs::remove_dir_all(&data).with_context(|| format!("wipe {}", data.display()))?;
             }
@@ -52,32 +47,15 @@ impl Cluster {
 
     /// CPU ticks of the three nodes so far.
     pub fn kafka_ticks(&self) -> u64 {
-        (1..=NODES)
-            .filter_map(|node| std::fs::read_to_string(self.dir.join(format!("node-{node}/kafka.pid"))).ok())
-            .filter_map(|pid| pid.trim().parse().ok())
-            .map(procfs::cpu_ticks)
-            .sum()
+        (1..=NODES).filter_map(|node| self.service.pid(node)).map(procfs::cpu_ticks).sum()
     }
 
     fn script(&self, action: &str, quiet: bool) -> anyhow::Result<()> {
-        let join = |ports: &[u16]| ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
-        let mut command = Command::new("bash");
-        command
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka.sh"))
-            .arg(action)
-            .arg(&self.dir)
-            .arg(join(&self.ports))
-            .arg(join(&self.controller_ports))
-            .stdin(Stdio::null());
-        if quiet {
-            command.stdout(Stdio::null()).stderr(Stdio::null());
-        } else {
-            command.stdout(std::io::stderr()).stderr(std::io::stderr());
-        }
-        let status = command.status().context("run scripts/kafka.sh")?;
-        if !status.success() {
-            bail!("scripts/kafka.sh {action} {} failed ({status})", self.dir.display());
-        }
+        let output = if quiet { Output::Discard } else { Output::Stderr };
+        self.service
+            .call(action, &[])
+            .run(output)
+            .with_context(|| format!("scripts/kafka.sh {action} {}", self.service.dir.display()))?;
         Ok(())
     }
 

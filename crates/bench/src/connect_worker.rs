@@ -6,10 +6,10 @@
 use std::cell::Cell;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use e2e::service_scripts::{ConnectService, Output};
 
 use crate::procfs;
 use crate::settings::Settings;
@@ -30,11 +30,6 @@ pub struct ConnectWorker {
 /// How often [`ConnectWorker::check`] asks for the connectors' state: at
 /// every poll it would cost the worker CPU that is measured.
 const ASK_STATE_EVERY: Duration = Duration::from_secs(5);
-
-/// Where the script is: the repository this binary was built from.
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/connect.sh")
-}
 
 /// Writes `properties` (name, value) as a Java properties file.
 pub fn write_properties(path: &Path, properties: &[(&str, String)]) -> anyhow::Result<()> {
@@ -107,14 +102,7 @@ impl Drop for ConnectWorker {
 /// standard error unless `quiet`; returns its standard output.
 fn run(dir: &Path, port: u16, action_and_args: &[String], quiet: bool) -> anyhow::Result<Vec<u8>> {
     let (action, args) = action_and_args.split_first().context("an action")?;
-    let mut command = Command::new("bash");
-    command.arg(script()).arg(action).arg(dir).arg(port.to_string()).args(args).stdin(Stdio::null());
-    if !quiet {
-        command.stdout(std::io::stderr()).stderr(std::io::stderr());
-    }
-    let output = command.output().context("run scripts/connect.sh")?;
-    if !output.status.success() {
-        bail!("scripts/connect.sh {action} failed: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    Ok(output.stdout)
+    let service = ConnectService { dir: dir.to_path_buf(), port };
+    let output = if quiet { Output::Capture } else { Output::Stderr };
+    Ok(service.call(action, args).run(output)?.stdout)
 }

@@ -4,43 +4,28 @@
 //! dropped (also on failure and Ctrl-C).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use e2e::service_scripts::{Call, KafkaService, Output, PostgresService};
 
 use crate::procfs;
 use crate::settings::Settings;
 
 /// The running services.
 pub struct Services {
-    pg_dir: PathBuf,
-    pg_port: u16,
-    kafka_dir: PathBuf,
-    kafka_port: u16,
-    kafka_controller_port: u16,
+    postgres: PostgresService,
+    kafka: KafkaService,
     /// URL of a role allowed to create databases.
     pub admin_url: String,
     /// Kafka bootstrap servers.
     pub brokers: String,
 }
 
-/// Where the scripts are: the repository this binary was built from.
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts").join(name)
-}
-
-fn run_script(name: &str, args: &[String], quiet: bool) -> anyhow::Result<Output> {
-    let mut command = Command::new("bash");
-    command.arg(script(name)).args(args).stdin(Stdio::null());
-    if !quiet {
-        // The scripts' progress goes where the bench's does: standard error.
-        command.stdout(std::io::stderr()).stderr(std::io::stderr());
-    }
-    let output = command.output().with_context(|| format!("run scripts/{name}"))?;
-    if !output.status.success() {
-        bail!("scripts/{name} {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
-    }
-    Ok(output)
+/// Runs a script call: its progress goes where the bench's does, standard
+/// error, unless `quiet` (then captured, and quoted if it fails).
+fn run_script(call: Call, quiet: bool) -> anyhow::Result<std::process::Output> {
+    Ok(call.run(if quiet { Output::Capture } else { Output::Stderr })?)
 }
 
 impl Services {
@@ -48,41 +33,27 @@ impl Services {
     /// services on empty data.
     pub fn start_fresh(settings: &Settings) -> anyhow::Result<Services> {
         let mut services = Services {
-            pg_dir: settings.local.join("pg"),
-            pg_port: settings.pg_port,
-            kafka_dir: settings.local.join("kafka"),
-            kafka_port: settings.kafka_port,
-            kafka_controller_port: settings.kafka_controller_port,
+            postgres: PostgresService { dir: settings.local.join("pg"), port: settings.pg_port },
+            kafka: KafkaService::single(
+                settings.local.join("kafka"),
+                settings.kafka_port,
+                settings.kafka_controller_port,
+            ),
             admin_url: String::new(),
             brokers: format!("127.0.0.1:{}", settings.kafka_port),
         };
         services.stop();
-        for stale in [services.kafka_dir.join("data"), services.pg_dir.clone(), settings.work_dir()] {
+        for stale in [services.kafka.dir.join("data"), services.postgres.dir.clone(), settings.work_dir()] {
             if stale.exists() {
                 std::fs::remove_dir_all(&stale).with_context(|| format!("wipe {}", stale.display()))?;
             }
         }
         std::fs::create_dir_all(settings.work_dir())?;
-        run_script("postgres.sh", &services.postgres_args("start"), false)?;
-        run_script("kafka.sh", &services.kafka_args("start", &[]), false)?;
-        let url = run_script("postgres.sh", &services.postgres_args("url"), true)?;
+        run_script(services.postgres.call("start"), false)?;
+        run_script(services.kafka.call("start", &[]), false)?;
+        let url = run_script(services.postgres.call("url"), true)?;
         services.admin_url = String::from_utf8(url.stdout)?.trim().to_string();
         Ok(services)
-    }
-
-    fn postgres_args(&self, action: &str) -> Vec<String> {
-        vec![action.to_string(), self.pg_dir.display().to_string(), self.pg_port.to_string()]
-    }
-
-    fn kafka_args(&self, action: &str, extra: &[&str]) -> Vec<String> {
-        let mut args = vec![
-            action.to_string(),
-            self.kafka_dir.display().to_string(),
-            self.kafka_port.to_string(),
-            self.kafka_controller_port.to_string(),
-        ];
-        args.extend(extra.iter().map(|arg| arg.to_string()));
-        args
     }
 
     /// The URL of `database` on this cluster.
@@ -98,7 +69,7 @@ impl Services {
 
     /// Creates a topic on the broker.
     pub fn create_topic(&self, topic: &str, partitions: u32) -> anyhow::Result<()> {
-        run_script("kafka.sh", &self.kafka_args("create-topic", &[topic, &partitions.to_string()]), false)?;
+        run_script(self.kafka.call("create-topic", &[topic, &partitions.to_string()]), false)?;
         Ok(())
     }
 
@@ -106,41 +77,33 @@ impl Services {
     /// tools), output to `log`.
     pub fn kafka_tool(&self, args: &[&str], log: &Path) -> anyhow::Result<Command> {
         let file = std::fs::File::create(log)?;
-        let mut command = Command::new("bash");
-        command
-            .arg(script("kafka.sh"))
-            .args(self.kafka_args("run-class", args))
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file);
+        let mut command = self.kafka.call("run-class", args).command();
+        command.stdout(file.try_clone()?).stderr(file);
         Ok(command)
     }
 
     /// The broker's log folder (its topics' partitions, one folder each).
     pub fn kafka_log_dir(&self) -> PathBuf {
-        self.kafka_dir.join("data")
+        self.kafka.dir.join("data")
     }
 
     /// CPU ticks of the broker so far.
     pub fn kafka_ticks(&self) -> u64 {
-        let pid = std::fs::read_to_string(self.kafka_dir.join("kafka.pid")).unwrap_or_default();
-        let digits: String = pid.chars().filter(char::is_ascii_digit).collect();
-        digits.parse().map(procfs::cpu_ticks).unwrap_or(0)
+        self.kafka.pid(1).map(procfs::cpu_ticks).unwrap_or(0)
     }
 
     /// CPU ticks of PostgreSQL so far: the postmaster (with its reaped
     /// children) and every live backend.
     pub fn postgres_ticks(&self) -> u64 {
-        let pidfile = std::fs::read_to_string(self.pg_dir.join("data/postmaster.pid")).unwrap_or_default();
-        let Some(master) = pidfile.lines().next().and_then(|line| line.trim().parse().ok()) else { return 0 };
+        let Some(master) = self.postgres.postmaster_pid() else { return 0 };
         procfs::cpu_ticks_with_reaped_children(master)
             + procfs::children(master).into_iter().map(procfs::cpu_ticks).sum::<u64>()
     }
 
     fn stop(&self) {
         // Quiet: on success the report stays the last thing printed.
-        let _ = run_script("kafka.sh", &self.kafka_args("stop", &[]), true);
-        let _ = run_script("postgres.sh", &self.postgres_args("stop"), true);
+        let _ = run_script(self.kafka.call("stop", &[]), true);
+        let _ = run_script(self.postgres.call("stop"), true);
     }
 }
 

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use e2e::service_scripts::{KafkaService, Output, ScriptError};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 
@@ -30,24 +31,19 @@ pub enum ClusterError {
         value: String,
     },
     /// `scripts/kafka.sh` failed.
-    #[error("scripts/kafka.sh {command} failed ({status})")]
-    Script {
-        /// Its command.
-        command: String,
-        /// How it ended.
-        status: String,
-    },
+    #[error(transparent)]
+    Script(#[from] ScriptError),
+    /// `scripts/kafka.sh quorum-leader` printed something other than a node id.
+    #[error("scripts/kafka.sh quorum-leader printed no node id: {0:?}")]
+    NoLeader(String),
 }
 
 /// A Kafka cluster of combined broker+controller nodes on this machine.
 #[derive(Debug, Clone)]
 pub struct KafkaCluster {
-    /// The folder holding `node-1`, `node-2`, … (`scripts/kafka.sh`'s DIR).
-    dir: PathBuf,
-    /// Each node's client port, node 1 first.
-    ports: Vec<u16>,
-    /// Each node's controller port.
-    controller_ports: Vec<u16>,
+    /// The folder holding `node-1`, `node-2`, … and both port lists, as
+    /// `scripts/kafka.sh` takes them.
+    service: KafkaService,
 }
 
 /// A node of the cluster, numbered from 1 like its `node.id`.
@@ -66,20 +62,22 @@ impl KafkaCluster {
                 .map_err(|_| ClusterError::BadPorts { name, value: value.clone() })
         };
         Ok(KafkaCluster {
-            dir: PathBuf::from(read("ORDERSTREAM_CHAOS_KAFKA_DIR")?),
-            ports: ports("ORDERSTREAM_CHAOS_KAFKA_PORTS")?,
-            controller_ports: ports("ORDERSTREAM_CHAOS_KAFKA_CONTROLLER_PORTS")?,
+            service: KafkaService {
+                dir: PathBuf::from(read("ORDERSTREAM_CHAOS_KAFKA_DIR")?),
+                ports: ports("ORDERSTREAM_CHAOS_KAFKA_PORTS")?,
+                controller_ports: ports("ORDERSTREAM_CHAOS_KAFKA_CONTROLLER_PORTS")?,
+            },
         })
     }
 
     /// How many nodes the cluster has.
     pub fn nodes(&self) -> usize {
-        self.ports.len()
+        self.service.ports.len()
     }
 
     /// Every node's client address, the producer's and consumers' bootstrap list.
     pub fn brokers(&self) -> String {
-        self.ports.iter().map(|port| format!("127.0.0.1:{port}")).collect::<Vec<_>>().join(",")
+        self.service.brokers()
     }
 
     /// Starts every node that is not running and waits until all answer
@@ -111,16 +109,9 @@ impl KafkaCluster {
 
     /// The node the KRaft quorum elected as active controller.
     pub fn active_controller(&self) -> Result<Node, ClusterError> {
-        let output = Command::new("bash")
-            .arg(script())
-            .arg("quorum-leader")
-            .args(self.layout())
-            .output()
-            .map_err(|error| self.failed("quorum-leader", error.to_string()))?;
-        String::from_utf8_lossy(&output.stdout)
-            .trim()
-            .parse()
-            .map_err(|_| self.failed("quorum-leader", format!("{} printed no node id", output.status)))
+        let output = self.service.call("quorum-leader", &[]).run(Output::Capture)?;
+        let printed = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        printed.parse().map_err(|_| ClusterError::NoLeader(printed))
     }
 
     /// Node → how many partitions of `topic` it leads now, from the
@@ -170,43 +161,18 @@ impl KafkaCluster {
         )
     }
 
-    fn pid(&self, node: Node) -> Option<u32> {
-        let text = std::fs::read_to_string(self.dir.join(format!("node-{node}")).join("kafka.pid")).ok()?;
-        text.trim().parse().ok()
-    }
-
     fn signal(&self, node: Node, signal: &str) {
-        let pid = self.pid(node).unwrap_or_else(|| panic!("node {node} of {} has no pid file", self.dir.display()));
+        let pid = self
+            .service
+            .pid(node)
+            .unwrap_or_else(|| panic!("node {node} of {} has no pid file", self.service.dir.display()));
         let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("run kill");
         assert!(status.success(), "kill -{signal} {pid} (node {node}) failed");
     }
 
-    fn layout(&self) -> [String; 3] {
-        let join = |ports: &[u16]| ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
-        [self.dir.display().to_string(), join(&self.ports), join(&self.controller_ports)]
-    }
-
     fn script(&self, command: &[&str]) -> Result<(), ClusterError> {
-        let [dir, ports, controller_ports] = self.layout();
-        let status = Command::new("bash")
-            .arg(script())
-            .arg(command[0])
-            .args([dir, ports, controller_ports])
-            .args(&command[1..])
-            .status()
-            .map_err(|error| self.failed(command[0], error.to_string()))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(self.failed(&command.join(" "), status.to_string()))
-        }
+        let (action, args) = command.split_first().expect("a command");
+        self.service.call(action, args).run(Output::Inherit)?;
+        Ok(())
     }
-
-    fn failed(&self, command: &str, status: String) -> ClusterError {
-        ClusterError::Script { command: command.to_string(), status }
-    }
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka.sh")
 }

@@ -2,8 +2,8 @@
 //! stopping the shared test broker would break every other test running.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::Command;
+
+use crate::service_scripts::{KafkaService, Output};
 
 /// A private single-node broker, started with the project's own script and
 /// stopped when dropped.
@@ -16,10 +16,6 @@ pub struct PrivateKafka {
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka.sh")
 }
 
 impl PrivateKafka {
@@ -46,27 +42,19 @@ impl PrivateKafka {
         self.command("start");
     }
 
+    fn service(&self) -> KafkaService {
+        KafkaService::single(self.dir.path().join("kafka"), self.port, self.controller_port)
+    }
+
     fn command(&self, action: &str) {
-        let status = Command::new("bash")
-            .arg(script())
-            .arg(action)
-            .arg(self.dir.path().join("kafka"))
-            .arg(self.port.to_string())
-            .arg(self.controller_port.to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kafka.sh {action} failed");
+        if let Err(error) = self.service().call(action, &[]).run(Output::Inherit) {
+            panic!("kafka.sh {action} failed: {error}");
+        }
     }
 }
 
 impl Drop for PrivateKafka {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .arg(self.dir.path().join("kafka"))
-            .arg(self.port.to_string())
-            .arg(self.controller_port.to_string())
-            .status();
+        let _ = self.service().call("stop", &[]).run(Output::Inherit);
     }
 }

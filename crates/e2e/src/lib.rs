@@ -24,6 +24,8 @@
 //!   brokers and clusters that a test may stop; [`prometheus`]: a real
 //!   Prometheus scraping the binaries; [`alertmanager`]: a real Alertmanager
 //!   with the repository's routes and inhibitions.
+//! - [`service_scripts`]: the one way the tests, the chaos suite and the
+//!   bench run `scripts/postgres.sh`, `scripts/kafka.sh` and `scripts/connect.sh`.
 
 use std::future::Future;
 use std::io::Write;
@@ -38,6 +40,7 @@ mod process;
 pub mod prometheus;
 mod records;
 mod scenario;
+pub mod service_scripts;
 mod services;
 pub mod topic;
 

@@ -5,7 +5,8 @@
 //! stopped when dropped.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use crate::service_scripts::{Output, PostgresService, ScriptError};
 
 /// A running private cluster.
 pub struct PrivatePostgres {
@@ -13,10 +14,6 @@ pub struct PrivatePostgres {
     dir: tempfile::TempDir,
     /// Its TCP port on 127.0.0.1.
     pub port: u16,
-}
-
-fn script() -> PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres.sh")
 }
 
 fn free_port() -> u16 {
@@ -43,35 +40,22 @@ impl PrivatePostgres {
         self.dir.path().join("pg")
     }
 
-    fn script(&self, command: &str) -> std::process::Output {
-        Command::new("bash")
-            .arg(script())
-            .arg(command)
-            .arg(self.cluster_dir())
-            .arg(self.port.to_string())
-            .output()
-            .expect("run scripts/postgres.sh")
+    fn script(&self, command: &str) -> Result<std::process::Output, ScriptError> {
+        PostgresService { dir: self.cluster_dir(), port: self.port }.call(command).run(Output::Capture)
     }
 
     /// Starts the (stopped) cluster again and waits until it accepts connections.
     pub fn start_again(&self) {
-        let output = self.script("start");
-        assert!(
-            output.status.success(),
-            "private PostgreSQL did not start: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        if let Err(error) = self.script("start") {
+            panic!("private PostgreSQL did not start: {error}");
+        }
     }
 
     /// Stops the cluster (fast shutdown: open connections are cut).
     pub fn stop(&self) {
-        let output = self.script("stop");
-        assert!(
-            output.status.success(),
-            "private PostgreSQL did not stop: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        if let Err(error) = self.script("stop") {
+            panic!("private PostgreSQL did not stop: {error}");
+        }
     }
 
     /// Turns TLS on (`ssl = on` with this certificate and key, PEM), then
