@@ -98,7 +98,7 @@ pub fn prefix_checksums(head: &[u8]) -> HashSet<u32> {
 const CRC_CHUNK: usize = 64 * 1024;
 
 /// CRC-32 of `len` bytes at `start`; `None` if the file is shorter than that.
-/// Streams: memory stays at [`CRC_CHUNK`] however long the range.
+/// Streams: memory stays at `CRC_CHUNK` however long the range.
 pub fn crc_of_range(file: &File, start: u64, len: u64) -> io::Result<Option<u32>> {
     let mut chunk = vec![0; CRC_CHUNK.min(len as usize)];
     let mut hasher = crc32fast::Hasher::new();

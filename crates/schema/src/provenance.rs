@@ -14,7 +14,7 @@
 //!
 //! Both directions run once per record at the producer's and the consumer's
 //! full rate, so neither allocates: numbers are written on the stack
-//! ([`DecimalText`]) and the decoder borrows the header values it finds.
+//! (`DecimalText`) and the decoder borrows the header values it finds.
 
 use thiserror::Error;
 

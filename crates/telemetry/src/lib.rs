@@ -26,7 +26,7 @@
 //! [`allocator`]: the producer's allocator (mimalloc) and its tuning.
 //!
 //! [`startup`] (module `startup`) starts every binary the same way: the
-//! environment aliases of [`env`], logging, the deprecation warnings, clap's
+//! environment aliases of [`env`](mod@env), logging, the deprecation warnings, clap's
 //! parse and the validation; [`ObservabilityArgs`] are the flags every
 //! service shares; [`duration`] reads every duration flag the same way.
 //!
