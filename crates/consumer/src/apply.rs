@@ -13,7 +13,7 @@
 //! like any other: a refusal that no retry can fix must not loop.
 
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::time::Instant;
 
@@ -32,7 +32,7 @@ use crate::dead_letters::{self, reasons, DeadLetter};
 use crate::decode::Decoded;
 use crate::offsets::{self, offset_ranges, OffsetPlan};
 use crate::source_files;
-use crate::upsert::{count, lock_existing, row_outcome, write_rows, RowOutcome, UpsertOutcome};
+use crate::upsert::{count, insert_new, lock_existing, row_outcome, write_rows, RowOutcome, UpsertOutcome};
 
 /// Where a batch goes.
 pub struct Target<'a> {
@@ -234,8 +234,10 @@ fn accepted<'a>(batch: &'a [Decoded], plan: &OffsetPlan) -> (Vec<&'a OrderRecord
     (records, letters, already_applied)
 }
 
-/// Upserts the newest record per id; rows the database refuses are isolated
-/// by bisection in savepoints and returned as (partition, offset, reason).
+/// Upserts the newest record per id: the new ids in one statement, then
+/// the known ones under the version guard (see [`crate::upsert`]). Rows the
+/// database refuses are isolated by bisection in savepoints and returned as
+/// (partition, offset, reason).
 async fn upsert_with_bisection(
     transaction: &mut Transaction<'_>,
     records: Vec<&OrderRecord>,
@@ -243,9 +245,12 @@ async fn upsert_with_bisection(
     let accepted = records.len();
     let rows = last_per_id(records);
     let mut outcome = UpsertOutcome { unchanged: (accepted - rows.records.len()) as u64, ..Default::default() };
-    let existing = lock_existing(&**transaction, &rows.ids()).await?;
-    let mut to_write: Vec<(&OrderRecord, RowOutcome)> = Vec::with_capacity(rows.records.len());
-    for &record in &rows.records {
+    let known = insert_new_rows(transaction, &rows.records, &mut outcome).await?;
+
+    let ids: Vec<i64> = known.iter().map(|record| record.order.id).collect();
+    let existing = lock_existing(&**transaction, &ids).await?;
+    let mut to_write: Vec<(&OrderRecord, RowOutcome)> = Vec::with_capacity(known.len());
+    for record in known {
         let row = row_outcome(record, existing.get(&record.order.id));
         if row.writes() {
             to_write.push((record, row));
@@ -265,11 +270,36 @@ async fn upsert_with_bisection(
         |range, ()| to_write[range].iter().for_each(|(_, row)| count(&mut outcome, *row)),
     )
     .await?;
-    let rejected = refused
-        .into_iter()
-        .map(|(index, reason)| ((to_write[index].0.partition, to_write[index].0.offset), reason))
-        .collect();
+    let rejected = refused.into_iter().map(|(index, reason)| (place(to_write[index].0), reason)).collect();
     Ok((outcome, rejected))
+}
+
+/// Inserts the rows whose ids are not stored and counts them; returns the
+/// others (ascending) for the version guard. A row the database refuses here
+/// goes there too, so it meets the same rule as before this step existed:
+/// not newer than the stored row, it is unchanged; otherwise its write is
+/// refused again and dead-lettered.
+async fn insert_new_rows<'a>(
+    transaction: &mut Transaction<'_>,
+    rows: &[&'a OrderRecord],
+    outcome: &mut UpsertOutcome,
+) -> Result<Vec<&'a OrderRecord>, ApplyError> {
+    let mut inserted: HashSet<i64> = HashSet::new();
+    write_in_savepoints(
+        transaction,
+        "new_rows",
+        rows,
+        |savepoint, rows| Box::pin(async move { insert_new(savepoint, rows).await }),
+        |_, ids: Vec<i64>| inserted.extend(ids),
+    )
+    .await?;
+    outcome.inserted += inserted.len() as u64;
+    Ok(rows.iter().copied().filter(|record| !inserted.contains(&record.order.id)).collect())
+}
+
+/// Where a record was read from Kafka: (partition, offset).
+fn place(record: &OrderRecord) -> (i32, i64) {
+    (record.partition, record.offset)
 }
 
 /// Inserts the dead letters; ones the table refuses are isolated by

@@ -1,21 +1,40 @@
-//! Writes a batch of orders: locks the stored versions, decides each row's
-//! outcome, then upserts with a version guard.
+//! Writes a batch of orders in two steps: the new ids first, then the known
+//! ones under a version guard.
 //!
 //! "Newer" is the record's source version (see [`crate::batch::Source::version`]):
 //! a stored row is replaced only by a strictly larger version, so replays,
-//! redeliveries and re-read files are no-ops. The existing rows are locked
-//! `FOR UPDATE` in ascending id order before writing, which both makes the
-//! outcome count exact (nobody changes them until we commit) and gives every
-//! consumer the same lock order, so concurrent consumers cannot deadlock.
+//! redeliveries and re-read files are no-ops.
 //!
-//! Rows travel as arrays expanded by `unnest` in one `INSERT … SELECT`: in
-//! our measurement faster than binary `COPY` into a temporary table, which
-//! lives on only in the benchmark that compares the two
-//! (`examples/write_bench.rs`, built on [`ORDER_COLUMNS`] and [`VERSION_GUARD`]).
+//! 1. [`insert_new`]: every row is offered as `INSERT … ON CONFLICT (id) DO
+//!    NOTHING RETURNING id`. The ids it returns were not stored: they count
+//!    as inserted, and nothing else is asked about them. A live pipeline
+//!    mostly sees new orders, so this one statement is usually the whole
+//!    write: locking first cost PostgreSQL about a third of its time on
+//!    fresh orders, to find nothing.
+//! 2. The rest are known ids. Their stored rows are locked `FOR UPDATE` in
+//!    ascending id order ([`lock_existing`]), each row's outcome is decided
+//!    ([`row_outcome`]), which keeps the counts exact (nobody changes them
+//!    until we commit), and the rows that write go through the version guard
+//!    ([`write_rows`]).
+//!
+//! Both steps take ids in ascending order. Two transactions never write one
+//! id at once in a group (each batch first locks its partitions' rows in
+//! `consumer_offsets`, and an id has one partition); were they to (partitions
+//! added to the topic), PostgreSQL's deadlock detector would abort one, and
+//! a deadlock is a transient error the consumer retries.
+//!
+//! Rows travel as arrays expanded by `unnest` in the select list, where
+//! PostgreSQL streams them in step (`unnest` in `FROM` materialises every
+//! array first); in our measurement faster than binary `COPY` into a
+//! temporary table, which lives on only in the benchmark that compares the
+//! two (`examples/write_bench.rs`, built on [`ORDER_COLUMNS`] and
+//! [`VERSION_GUARD`]).
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use rust_decimal::Decimal;
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::batch::{BusinessValues, OrderRecord};
@@ -162,15 +181,43 @@ WHERE EXCLUDED.source_version > stored.source_version";
 pub const ORDER_COLUMNS: &str =
     "id, user_id, completed_at, item_total, shipment_total, source_file, source_line, source_offset, read_at, source_version, flags";
 
-fn unnest_upsert() -> String {
+/// The batch's rows from the statement's array parameters, in
+/// [`ORDER_COLUMNS`] order then `extra`: `unnest` in the select list, so the
+/// arrays stream in step instead of being materialised first.
+const ROWS_FROM_ARRAYS: &str = "SELECT unnest($1::int8[]), unnest($2::int8[]), unnest($3::timestamptz[]),
+        unnest($4::numeric[]), unnest($5::numeric[]), unnest($6::text[]), unnest($7::int8[]),
+        unnest($8::int8[]), unnest($9::timestamptz[]), unnest($10::int8[]),
+        string_to_array(unnest($11::text[]), ','), unnest($12::text[])::jsonb";
+
+fn guarded_upsert() -> String {
+    format!("INSERT INTO orders AS stored ({ORDER_COLUMNS}, extra) {ROWS_FROM_ARRAYS} {VERSION_GUARD}")
+}
+
+/// Inserts the rows whose ids are not stored, in one statement, and returns
+/// those ids; the others are left for [`lock_existing`] and [`write_rows`].
+fn insert_missing() -> String {
     format!(
-        "INSERT INTO orders AS stored ({ORDER_COLUMNS}, extra)
-         SELECT id, u, c, i, s, f, l, o, r, v, string_to_array(fl, ','), e::jsonb
-         FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::numeric[], $5::numeric[],
-                     $6::text[], $7::int8[], $8::int8[], $9::timestamptz[], $10::int8[], $11::text[], $12::text[])
-              AS t(id, u, c, i, s, f, l, o, r, v, fl, e)
-         {VERSION_GUARD}"
+        "WITH inserted AS (
+             INSERT INTO orders ({ORDER_COLUMNS}, extra) {ROWS_FROM_ARRAYS}
+             ON CONFLICT (id) DO NOTHING RETURNING id)
+         SELECT coalesce(array_agg(id), '{{}}') FROM inserted"
     )
+}
+
+/// Inserts the records (unique ids, ascending) whose ids are not stored yet
+/// and returns the ids it inserted: those rows are
+/// [`RowOutcome::Inserted`]. A stored id is left as it is.
+pub async fn insert_new(
+    client: &impl GenericClient,
+    records: &[&OrderRecord],
+) -> Result<Vec<i64>, tokio_postgres::Error> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let columns = ColumnArrays::of(records);
+    let statement = client.prepare_cached(&insert_missing()).await?;
+    let row = client.query_one(&statement, &columns.params()).await?;
+    Ok(row.get(0))
 }
 
 /// Writes the records (unique ids, ascending) with the version guard.
@@ -178,47 +225,71 @@ pub async fn write_rows(client: &impl GenericClient, records: &[&OrderRecord]) -
     if records.is_empty() {
         return Ok(());
     }
-    write_unnest(client, records).await
+    let columns = ColumnArrays::of(records);
+    let statement = client.prepare_cached(&guarded_upsert()).await?;
+    client.execute(&statement, &columns.params()).await?;
+    Ok(())
 }
 
 fn flag_list(record: &OrderRecord) -> String {
     record.flags.iter().map(|flag| flag.as_str()).collect::<Vec<_>>().join(",")
 }
 
-async fn write_unnest(client: &impl GenericClient, records: &[&OrderRecord]) -> Result<(), tokio_postgres::Error> {
-    let ids: Vec<i64> = records.iter().map(|r| r.order.id).collect();
-    let user_ids: Vec<i64> = records.iter().map(|r| r.order.user_id).collect();
-    let completed_at: Vec<_> = records.iter().map(|r| r.order.completed_at).collect();
-    let item_totals: Vec<_> = records.iter().map(|r| r.order.item_total).collect();
-    let shipment_totals: Vec<_> = records.iter().map(|r| r.order.shipment_total).collect();
-    let files: Vec<&str> = records.iter().map(|r| r.source.file.as_str()).collect();
-    let lines: Vec<i64> = records.iter().map(|r| r.source.line).collect();
-    let offsets: Vec<i64> = records.iter().map(|r| r.source.offset).collect();
-    let read_at: Vec<_> = records.iter().map(|r| r.source.read_at).collect();
-    let versions: Vec<i64> = records.iter().map(|r| r.source.version).collect();
-    let flags: Vec<String> = records.iter().map(|r| flag_list(r)).collect();
-    // Sent as text, cast to jsonb in the statement: no JSON type support needed in the driver.
-    let extra: Vec<Option<String>> = records
-        .iter()
-        .map(|r| (!r.extra.is_empty()).then(|| serde_json::to_string(&r.extra).expect("string pairs")))
-        .collect();
-    let statement = client.prepare_cached(&unnest_upsert()).await?;
-    let params: [&(dyn ToSql + Sync); 12] = [
-        &ids,
-        &user_ids,
-        &completed_at,
-        &item_totals,
-        &shipment_totals,
-        &files,
-        &lines,
-        &offsets,
-        &read_at,
-        &versions,
-        &flags,
-        &extra,
-    ];
-    client.execute(&statement, &params).await?;
-    Ok(())
+/// The records of one statement as one array per column, the parameters of
+/// [`ROWS_FROM_ARRAYS`].
+struct ColumnArrays<'a> {
+    ids: Vec<i64>,
+    user_ids: Vec<i64>,
+    completed_at: Vec<DateTime<Utc>>,
+    item_totals: Vec<Decimal>,
+    shipment_totals: Vec<Decimal>,
+    files: Vec<&'a str>,
+    lines: Vec<i64>,
+    offsets: Vec<i64>,
+    read_at: Vec<DateTime<Utc>>,
+    versions: Vec<i64>,
+    flags: Vec<String>,
+    extra: Vec<Option<String>>,
+}
+
+impl<'a> ColumnArrays<'a> {
+    fn of(records: &[&'a OrderRecord]) -> Self {
+        ColumnArrays {
+            ids: records.iter().map(|r| r.order.id).collect(),
+            user_ids: records.iter().map(|r| r.order.user_id).collect(),
+            completed_at: records.iter().map(|r| r.order.completed_at).collect(),
+            item_totals: records.iter().map(|r| r.order.item_total).collect(),
+            shipment_totals: records.iter().map(|r| r.order.shipment_total).collect(),
+            files: records.iter().map(|r| r.source.file.as_str()).collect(),
+            lines: records.iter().map(|r| r.source.line).collect(),
+            offsets: records.iter().map(|r| r.source.offset).collect(),
+            read_at: records.iter().map(|r| r.source.read_at).collect(),
+            versions: records.iter().map(|r| r.source.version).collect(),
+            flags: records.iter().map(|r| flag_list(r)).collect(),
+            // Sent as text, cast to jsonb in the statement: no JSON type support needed in the driver.
+            extra: records
+                .iter()
+                .map(|r| (!r.extra.is_empty()).then(|| serde_json::to_string(&r.extra).expect("string pairs")))
+                .collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 12] {
+        [
+            &self.ids,
+            &self.user_ids,
+            &self.completed_at,
+            &self.item_totals,
+            &self.shipment_totals,
+            &self.files,
+            &self.lines,
+            &self.offsets,
+            &self.read_at,
+            &self.versions,
+            &self.flags,
+            &self.extra,
+        ]
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! The consumer's lock query keeps using the primary key as the table grows.
+//! The consumer's write statements on a real PostgreSQL: the lock query
+//! keeps using the primary key as the table grows, and the first step of a
+//! write inserts only the ids not stored.
 //!
 //! A prepared statement gets a cached generic plan after five executions;
 //! planned on a young table of a few hundred rows that plan is a sequential
@@ -11,8 +13,11 @@
 // End-to-end: built only with the feature `make test` turns on (docs/testing.md).
 #![cfg(feature = "integration-tests")]
 
-use orderstream_consumer::upsert::lock_existing;
+use chrono::Utc;
+use orderstream_consumer::batch::{OrderRecord, Source};
+use orderstream_consumer::upsert::{insert_new, lock_existing};
 use orderstream_e2e::Scenario;
+use rust_decimal::Decimal;
 
 const YOUNG_ROWS: i64 = 1_000;
 const GROWN_ROWS: i64 = 200_000;
@@ -95,4 +100,54 @@ async fn lock_query_uses_the_primary_key_after_the_table_grew() {
     assert_eq!(locked.len(), BATCH as usize, "every probed id exists and is locked");
     assert_eq!(seq, 0, "the lock query scanned the whole {GROWN_ROWS}-row table");
     assert!(idx >= 1, "the lock query used no index (index scans: {idx})");
+}
+
+fn record(id: i64, item_total_cents: i64) -> OrderRecord {
+    OrderRecord {
+        order: schema::Order {
+            id,
+            user_id: 1,
+            completed_at: Utc::now(),
+            item_total: Decimal::new(item_total_cents, 2),
+            shipment_total: Decimal::new(250, 2),
+        },
+        flags: Vec::new(),
+        extra: schema::Extra::new(),
+        source: Source {
+            file: "new.csv".into(),
+            line: id + 1,
+            offset: id * 40,
+            read_at: Utc::now(),
+            version: 1 << 40,
+            columns: None,
+        },
+        partition: 0,
+        offset: id,
+    }
+}
+
+#[tokio::test]
+async fn the_first_write_step_inserts_only_the_ids_not_stored() {
+    let scenario = Scenario::new("write_new_rows").await;
+    let mut client = scenario.db().await;
+    orderstream_consumer::migrate::migrate(&mut client).await.expect("migrations apply");
+    insert_orders(&client, 1..=5).await; // item_total 10, version 0
+    let records: Vec<OrderRecord> = (1..=10).map(|id| record(id, 9_900)).collect();
+    let batch: Vec<&OrderRecord> = records.iter().collect();
+
+    let manager = deadpool_postgres::Manager::new(scenario.database_url.parse().unwrap(), tokio_postgres::NoTls);
+    let pool = deadpool_postgres::Pool::builder(manager).max_size(1).build().unwrap();
+    let mut pooled = pool.get().await.unwrap();
+    let transaction = pooled.transaction().await.unwrap();
+    let mut inserted = insert_new(&transaction, &batch).await.unwrap();
+    transaction.commit().await.unwrap();
+    inserted.sort_unstable();
+    assert_eq!(inserted, (6..=10).collect::<Vec<i64>>(), "only the ids not stored are inserted and returned");
+
+    let rows = client.query("SELECT id, item_total, source_version FROM orders ORDER BY id", &[]).await.unwrap();
+    let table: Vec<(i64, Decimal, i64)> = rows.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect();
+    let expected: Vec<(i64, Decimal, i64)> = (1..=10)
+        .map(|id| if id <= 5 { (id, Decimal::new(1_000, 2), 0) } else { (id, Decimal::new(9_900, 2), 1 << 40) })
+        .collect();
+    assert_eq!(table, expected, "stored rows are left for the version guard, untouched by this step");
 }
