@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use connect::Database;
+use clients::Database;
 use orderstream_analytics::metabase::{provision, MetabaseArgs};
 use orderstream_analytics::questions::{default_folder, load_questions};
 use orderstream_analytics::{answers, report};
@@ -29,7 +29,7 @@ enum Command {
         /// The PostgreSQL URL (with `sslmode`) and CA file. The analyst role
         /// (`orderstream_analyst`, SELECT on the analysis views only) is enough.
         #[command(flatten)]
-        database: connect::DatabaseArgs,
+        database: clients::DatabaseArgs,
         /// Month to report on, `YYYY-MM` (e.g. 2022-07); the data's latest
         /// complete month if absent. A day inside a month, or a month without
         /// orders, is refused.

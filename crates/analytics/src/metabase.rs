@@ -178,7 +178,7 @@ pub struct MetabaseArgs {
 }
 
 /// A password: never printed, never logged (one type for every binary).
-pub use connect::Secret;
+pub use clients::Secret;
 
 /// The secrets, resolved from flags, environment or files before any
 /// request is sent.
@@ -603,7 +603,7 @@ fn health_of(answer: Result<Value, MetabaseError>) -> Health {
             }
         }
         Err(MetabaseError::Unexpected { detail, .. }) => Health::NotMetabase { status: 200, answer: detail },
-        Err(error) => Health::Unreachable { last: connect::postgres::describe(&error) },
+        Err(error) => Health::Unreachable { last: clients::postgres::describe(&error) },
     }
 }
 

@@ -4,7 +4,7 @@
 //! when dropped.
 
 use anyhow::Context;
-use e2e::service_scripts::{KafkaService, Output};
+use harness::service_scripts::{KafkaService, Output};
 
 use crate::ports::port;
 use crate::procfs;

@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 
 use anyhow::{bail, Context};
-use e2e::PARTITIONS;
+use harness::PARTITIONS;
 
 use crate::input::Input;
 use crate::load_watch::LoadResult;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use e2e::service_scripts::{ConnectService, Output};
+use harness::service_scripts::{ConnectService, Output};
 
 use crate::procfs;
 use crate::settings::Settings;

@@ -1,7 +1,7 @@
 //! `make bench`: orderstream's throughput, latency and memory against the
 //! limits of its parts, measured in one run on this machine, on services of
-//! its own, with the end-to-end harness's [`e2e::Scenario`] and
-//! [`e2e::Process`].
+//! its own, with the end-to-end harness's [`harness::Scenario`] and
+//! [`harness::Process`].
 //!
 //! Phases (each with a fresh database and fresh topics):
 //! - copy: `psql \copy` of the generated file into a table shaped like

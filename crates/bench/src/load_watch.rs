@@ -166,7 +166,7 @@ impl TopicFill {
     /// The sum of the end offsets.
     pub fn records(&self) -> anyhow::Result<i64> {
         let watermarks =
-            connect::partitions::watermarks(&self.consumer, &self.topic, 0..self.partitions, Duration::from_secs(10))?;
+            clients::partitions::watermarks(&self.consumer, &self.topic, 0..self.partitions, Duration::from_secs(10))?;
         Ok(watermarks.values().map(|(_, high)| high).sum())
     }
 

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use anyhow::{bail, ensure};
-use e2e::endpoints::group_settled;
-use e2e::{poll_until, Process, Scenario, PARTITIONS};
+use harness::endpoints::group_settled;
+use harness::{poll_until, Process, Scenario, PARTITIONS};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
-use e2e::service_scripts::{Call, KafkaService, Output, PostgresService};
+use harness::service_scripts::{Call, KafkaService, Output, PostgresService};
 
 use crate::procfs;
 use crate::settings::Settings;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use e2e::service_scripts::{KafkaService, Output, ScriptError};
+use harness::service_scripts::{KafkaService, Output, ScriptError};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{poll_until, Process};
+use harness::{poll_until, Process};
 
 use crate::cluster::{KafkaCluster, Node};
 use crate::rig::quarter;
@@ -184,7 +184,7 @@ async fn group_of_three(name: &str, size: Size, cluster: &KafkaCluster) -> Outco
             .map(|member| member.status().and_then(|status| status["assigned_partitions"].as_array().map(Vec::len)))
             .collect();
         held.is_some_and(|held| {
-            held.iter().all(|&count| count > 0) && held.iter().sum::<usize>() == e2e::PARTITIONS as usize
+            held.iter().all(|&count| count > 0) && held.iter().sum::<usize>() == harness::PARTITIONS as usize
         })
     })
     .await;
@@ -209,7 +209,7 @@ async fn leaders_move_off(rig: &mut Rig, cluster: &KafkaCluster, victim: Node) {
     let topic = rig.scenario.topic.clone();
     let moved = poll_until(FAILOVER_WITHIN, || async {
         tokio::task::block_in_place(|| cluster.leaders(&topic)).is_some_and(|leaders| {
-            !leaders.contains_key(&victim) && leaders.values().sum::<usize>() == e2e::PARTITIONS as usize
+            !leaders.contains_key(&victim) && leaders.values().sum::<usize>() == harness::PARTITIONS as usize
         })
     })
     .await;

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use e2e::kafka::PrivateKafka;
-use e2e::{poll_until, Process};
+use harness::kafka::PrivateKafka;
+use harness::{poll_until, Process};
 
 use crate::load::{LoadWriter, HEADER};
 use crate::rig::{append, quarter, Outcome, Rig, Size};

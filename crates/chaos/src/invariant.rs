@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use e2e::{Scenario, TopicReader};
+use harness::{Scenario, TopicReader};
 
 use crate::ledger::{DeadLetterKey, ExpectedRow, Ledger};
 
@@ -199,7 +199,7 @@ pub async fn read_found(scenario: &Scenario) -> Option<Found> {
 /// (`<dir>/archive`, where a scenario keeps one); `Err` says what it found
 /// missing, altered or still in flight, or why it could not run.
 pub fn verify_exports(scenario: &Scenario) -> Result<(), String> {
-    let output = std::process::Command::new(e2e::binary("orderstream-verify"))
+    let output = std::process::Command::new(harness::binary("orderstream-verify"))
         .env("ORDERSTREAM_DATABASE_URL", &scenario.database_url)
         .env("ORDERSTREAM_KAFKA_BROKERS", &scenario.brokers)
         .env("ORDERSTREAM_TOPIC", &scenario.topic)

@@ -1,11 +1,11 @@
 //! One scenario's pipeline under test: its database, topics and inbox (an
-//! [`e2e::Scenario`]), the ledger its load is recorded in, the continuous
+//! [`harness::Scenario`]), the ledger its load is recorded in, the continuous
 //! monitor, and the final check of the invariant.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e::{poll_until, Process, Scenario};
+use harness::{poll_until, Process, Scenario};
 use tokio::task::JoinHandle;
 
 use crate::invariant::{compare, read_found, verify_exports, Differences, Found};

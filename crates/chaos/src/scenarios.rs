@@ -10,9 +10,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::kafka::PrivateKafka;
-use e2e::poll_until;
-use e2e::postgres::PrivatePostgres;
+use harness::kafka::PrivateKafka;
+use harness::poll_until;
+use harness::postgres::PrivatePostgres;
 use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -123,7 +123,7 @@ async fn consumer_frozen(name: &str, size: Size) -> Outcome {
     let load = rig.spawn_load(rig.writer("load", 3, 0));
     rig.wait_rows(quarter(size)).await;
     // The other consumer's assignments of the orders topic, from its metrics.
-    let assignments = |process: &e2e::Process| {
+    let assignments = |process: &harness::Process| {
         let series =
             format!(r#"orderstream_consumer_rebalances_total{{kind="assigned",topic="{}"}}"#, rig.scenario.topic);
         process.metric(&series).unwrap_or(0.0)
@@ -132,9 +132,9 @@ async fn consumer_frozen(name: &str, size: Size) -> Outcome {
     frozen.signal("STOP");
     // Past the 6 s session timeout: the group evicts it, the other consumer
     // takes its partitions: every partition is assigned to it (its `/status`).
-    let owns_all = |process: &e2e::Process| {
+    let owns_all = |process: &harness::Process| {
         process.status().and_then(|status| status["assigned_partitions"].as_array().map(Vec::len))
-            == Some(e2e::PARTITIONS as usize)
+            == Some(harness::PARTITIONS as usize)
     };
     let took_over =
         poll_until(Duration::from_secs(30), || async { assignments(&other) > before && owns_all(&other) }).await;
@@ -608,7 +608,7 @@ fn reset_group_to_earliest(brokers: &str, group: &str, topic: &str) -> Result<()
         .set("enable.auto.commit", "false")
         .create()?;
     let mut earliest = rdkafka::TopicPartitionList::new();
-    for partition in 0..e2e::PARTITIONS {
+    for partition in 0..harness::PARTITIONS {
         earliest.add_partition_offset(topic, partition, rdkafka::Offset::Offset(0))?;
     }
     consumer.commit(&earliest, CommitMode::Sync)
@@ -671,18 +671,18 @@ async fn record_kafka_refuses(name: &str, size: Size) -> Outcome {
     let (mut producer, consumer) = (rig.scenario.start_producer_with(&[one_per_batch]), rig.scenario.start_consumer());
     let load = rig.spawn_load(rig.writer("load", 22, 0));
     rig.wait_rows(quarter(size)).await;
-    let mut orders = e2e::TopicReader::new(&rig.scenario.brokers, &rig.scenario.topic);
+    let mut orders = harness::TopicReader::new(&rig.scenario.brokers, &rig.scenario.topic);
     orders.wait_for(200, Duration::from_secs(30));
-    let largest = orders.records.iter().map(e2e::TopicRecord::batch_bytes).max().unwrap_or(0);
+    let largest = orders.records.iter().map(harness::TopicRecord::batch_bytes).max().unwrap_or(0);
     let limit = (largest + 110).to_string();
-    e2e::topic::set_topic_config(&rig.scenario.brokers, &rig.scenario.topic, "max.message.bytes", &limit).await;
+    harness::topic::set_topic_config(&rig.scenario.brokers, &rig.scenario.topic, "max.message.bytes", &limit).await;
 
     let mut refused_writer = rig.writer("unused", 220, 70_000_000).bad_every(0);
     let (_, line, _) = refused_writer.order_line();
     append(&rig.scenario.inbox().join(long_file_name()), &[HEADER, line.as_bytes()].concat());
     let refused = line.trim_end().as_bytes().to_vec();
     rig.ledger.lock().unwrap().rejected(&refused, "refused_by_kafka");
-    let mut dead = e2e::TopicReader::new(&rig.scenario.brokers, &rig.scenario.dlq_topic);
+    let mut dead = harness::TopicReader::new(&rig.scenario.brokers, &rig.scenario.dlq_topic);
     let dead_lettered = poll_until(Duration::from_secs(60), || {
         let found = {
             dead.wait_for(dead.records.len() + 1, Duration::from_millis(200));
@@ -694,7 +694,7 @@ async fn record_kafka_refuses(name: &str, size: Size) -> Outcome {
     rig.check(dead_lettered, "the order Kafka refused was never dead-lettered");
     let exited = tokio::task::block_in_place(|| producer.wait_exit(Duration::from_secs(2)));
     rig.check(exited.is_none(), format!("the producer stopped on the refused order: {exited:?}"));
-    e2e::topic::set_topic_config(&rig.scenario.brokers, &rig.scenario.topic, "max.message.bytes", "1048588").await;
+    harness::topic::set_topic_config(&rig.scenario.brokers, &rig.scenario.topic, "max.message.bytes", "1048588").await;
     let fault_ended = Instant::now();
     load.await.expect("load");
     rig.finish(fault_ended, vec![producer, consumer]).await
@@ -705,9 +705,9 @@ async fn record_kafka_refuses(name: &str, size: Size) -> Outcome {
 /// stop a consumer. Each kind goes on every partition, so every member of
 /// the group meets one. Orders are recorded as expected rows (stored with
 /// the NUL escaped), undecodable values as the consumer's dead letters.
-fn nul_records(ledger: &mut Ledger, id_base: i64) -> Vec<e2e::OutgoingRecord> {
+fn nul_records(ledger: &mut Ledger, id_base: i64) -> Vec<harness::OutgoingRecord> {
     let mut records = Vec::new();
-    for partition in 0..e2e::PARTITIONS {
+    for partition in 0..harness::PARTITIONS {
         let id = id_base + i64::from(partition) * 10;
         let expect = |ledger: &mut Ledger, id: i64| {
             let completed_at = chrono::DateTime::parse_from_rfc3339("2022-07-01T10:00:00Z").unwrap().into();
@@ -719,10 +719,10 @@ fn nul_records(ledger: &mut Ledger, id_base: i64) -> Vec<e2e::OutgoingRecord> {
             };
             ledger.valid(id, row);
         };
-        let mut nul_in_header = e2e::order_record(id, 1, "1.00", Some(1));
+        let mut nul_in_header = harness::order_record(id, 1, "1.00", Some(1));
         nul_in_header.headers[0].1 = "nul\0.csv".into();
         expect(ledger, id);
-        let mut nul_in_key = e2e::order_record(id + 1, 1, "1.00", Some(1));
+        let mut nul_in_key = harness::order_record(id + 1, 1, "1.00", Some(1));
         nul_in_key.key = Some(format!("{}\0", id + 1));
         expect(ledger, id + 1);
         // Two ids, so the dead-letter topic holds two distinct records.
@@ -735,13 +735,14 @@ fn nul_records(ledger: &mut Ledger, id_base: i64) -> Vec<e2e::OutgoingRecord> {
         let (nul_in_value, nul_everywhere_value) = (undecodable(id + 2), undecodable(id + 3));
         ledger.poison(&nul_in_value, "undecodable_value");
         ledger.poison(&nul_everywhere_value, "undecodable_value");
-        let nul_everywhere = e2e::OutgoingRecord {
+        let nul_everywhere = harness::OutgoingRecord {
             key: Some("\0".into()),
             payload: nul_everywhere_value,
             headers: vec![("source_file".into(), "nul\0.csv".into()), ("line".into(), "1\0".into())],
             partition: None,
         };
-        let nul_in_value = e2e::OutgoingRecord { key: None, payload: nul_in_value, headers: vec![], partition: None };
+        let nul_in_value =
+            harness::OutgoingRecord { key: None, payload: nul_in_value, headers: vec![], partition: None };
         for mut record in [nul_in_header, nul_in_key, nul_in_value, nul_everywhere] {
             record.partition = Some(partition);
             records.push(record);

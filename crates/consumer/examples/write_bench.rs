@@ -358,7 +358,7 @@ async fn fresh_database(admin: &tokio_postgres::Client, admin_url: &str, name: &
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
     admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
     let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-    let pool = orderstream_consumer::db::pool(&connect::DatabaseArgs::from_url(&url), 1).unwrap();
+    let pool = orderstream_consumer::db::pool(&clients::DatabaseArgs::from_url(&url), 1).unwrap();
     let mut client = pool.get().await.unwrap();
     orderstream_consumer::migrate::migrate(&mut client).await.unwrap();
     let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);

@@ -55,7 +55,7 @@ impl Target<'_> {
     /// stop on a fatal client (nothing outside the process can cause one on
     /// demand). Inert unless set, and absent from release builds.
     fn dead_letter_producer_fatal_failpoint(&self) {
-        fail::fail_point!("consumer-dlq-producer-fatal", |_| connect::faults::raise_fatal_error(
+        fail::fail_point!("consumer-dlq-producer-fatal", |_| clients::faults::raise_fatal_error(
             self.dlq_producer.client(),
             "failpoint consumer-dlq-producer-fatal"
         ));
@@ -397,7 +397,7 @@ fn refusal(error: &DbError) -> String {
             Some(db) => format!("{} ({})", db.message(), db.code().code()),
             None => statement.to_string(),
         },
-        other => connect::postgres::describe(other),
+        other => clients::postgres::describe(other),
     }
 }
 

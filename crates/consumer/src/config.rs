@@ -54,23 +54,23 @@ pub struct Config {
 
     /// Brokers, TLS, SASL and pass-through librdkafka settings.
     #[command(flatten)]
-    pub kafka: connect::KafkaArgs,
+    pub kafka: clients::KafkaArgs,
 
     /// The topic the orders are read from.
     #[command(flatten)]
-    pub topic: connect::TopicArgs,
+    pub topic: clients::TopicArgs,
 
     /// Where records that can never be written go.
     #[command(flatten)]
-    pub dlq_topic: connect::DeadLetterTopicArgs,
+    pub dlq_topic: clients::DeadLetterTopicArgs,
 
     /// The group this consumer joins.
     #[command(flatten)]
-    pub group: connect::GroupArgs,
+    pub group: clients::GroupArgs,
 
     /// The PostgreSQL URL (with `sslmode`) and CA file.
     #[command(flatten)]
-    pub database: connect::DatabaseArgs,
+    pub database: clients::DatabaseArgs,
 
     /// Most records written in one transaction.
     #[arg(help_heading = "Tuning", long, env = "ORDERSTREAM_BATCH_SIZE", default_value_t = 5_000, value_parser = at_least_one())]
@@ -235,10 +235,10 @@ pub enum ConfigError {
     SameTopics,
     /// The Kafka settings contradict each other.
     #[error(transparent)]
-    Kafka(#[from] connect::kafka::KafkaConfigError),
+    Kafka(#[from] clients::kafka::KafkaConfigError),
     /// The database URL is unusable.
     #[error(transparent)]
-    Database(#[from] connect::DatabaseConfigError),
+    Database(#[from] clients::DatabaseConfigError),
 }
 
 /// The consumer's names for the shared observability flags.

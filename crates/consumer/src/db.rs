@@ -5,7 +5,7 @@
 //! restarts, serialization failures and deadlocks pass; anything the database
 //! says about the data itself does not.
 
-use connect::{Database, DatabaseArgs, DatabaseConfigError};
+use clients::{Database, DatabaseArgs, DatabaseConfigError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
 use thiserror::Error;
 use tokio_postgres::error::SqlState;
@@ -94,7 +94,7 @@ fn is_transient(error: &tokio_postgres::Error) -> bool {
     code.code().starts_with("08") || TRANSIENT.contains(&code)
 }
 
-/// Creates the pool (TLS as the URL's `sslmode` says; see the `connect`
+/// Creates the pool (TLS as the URL's `sslmode` says; see the `clients`
 /// crate); connections are opened lazily, on first use.
 pub fn pool(database: &DatabaseArgs, size: usize) -> Result<Pool, DatabaseConfigError> {
     let database = Database::from_args(database)?;

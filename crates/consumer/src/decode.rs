@@ -35,9 +35,9 @@ fn decode_record(message: &OwnedMessage) -> Result<OrderRecord, DeadLetter> {
             DecodeError::UnknownVersion { .. } => reasons::UNKNOWN_SCHEMA_VERSION,
             DecodeError::Malformed(_) => reasons::UNDECODABLE_VALUE,
         };
-        DeadLetter::from_message(message, reason, connect::postgres::describe(&error))
+        DeadLetter::from_message(message, reason, clients::postgres::describe(&error))
     })?;
-    let provenance = FoundProvenance::find(connect::headers::header_pairs(message.headers()));
+    let provenance = FoundProvenance::find(clients::headers::header_pairs(message.headers()));
     let read_at = read_time(provenance.read_at_ms().ok(), message.timestamp().to_millis(), Utc::now());
     let source = Source {
         // Escaped: a NUL would make PostgreSQL refuse the row (see `storable`).

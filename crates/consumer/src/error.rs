@@ -12,7 +12,7 @@ use crate::migrate::MigrateError;
 pub enum ConsumerError {
     /// The database URL is unusable.
     #[error("invalid database configuration")]
-    DatabaseConfig(#[from] connect::DatabaseConfigError),
+    DatabaseConfig(#[from] clients::DatabaseConfigError),
     /// The schema could not be brought up to date.
     #[error(transparent)]
     Migrate(#[from] MigrateError),

@@ -3,7 +3,7 @@
 //! reporting only; the work is in the library, where tests can call it.
 
 use anyhow::Context;
-use connect::Database;
+use clients::Database;
 use orderstream_consumer::config::{Command, DeadLettersCommand};
 use orderstream_consumer::migrate::{migrate_database, MigrateError};
 use orderstream_consumer::triage::{self, ListFilter, ResolveSelector};

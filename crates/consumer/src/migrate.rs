@@ -14,7 +14,7 @@
 //! leaves a migration half-recorded.
 
 use crate::events::MigrationApplied;
-use connect::Database;
+use clients::Database;
 use schema::migrations::{Migration, MIGRATIONS};
 use thiserror::Error;
 use tokio_postgres::error::SqlState;
@@ -66,7 +66,7 @@ pub enum MigrateError {
 pub async fn migrate_database(database: &Database) -> Result<usize, MigrateError> {
     let mut client = database.connect().await.map_err(|error| MigrateError::Connect {
         url: database.redacted_url().to_string(),
-        reason: connect::postgres::describe(&error),
+        reason: clients::postgres::describe(&error),
     })?;
     migrate(&mut client).await
 }

@@ -35,7 +35,7 @@ use crate::kafka::dead_letter_producer;
 pub enum RedriveError {
     /// The database URL is unusable.
     #[error("invalid database configuration")]
-    DatabaseConfig(#[from] connect::DatabaseConfigError),
+    DatabaseConfig(#[from] clients::DatabaseConfigError),
     /// Reading or marking the dead letters failed.
     #[error(transparent)]
     Database(#[from] DbError),

@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use connect::Database;
+use clients::Database;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
@@ -76,7 +76,7 @@ pub enum TopicReplayError {
     NoPartitions(String),
     /// The database URL is unusable.
     #[error("invalid database configuration")]
-    DatabaseConfig(#[from] connect::DatabaseConfigError),
+    DatabaseConfig(#[from] clients::DatabaseConfigError),
     /// The stored offsets could not be read or moved; nothing moved.
     #[error("PostgreSQL, moving the stored offsets (nothing moved)")]
     Database(#[source] tokio_postgres::Error),
@@ -219,13 +219,13 @@ impl KafkaSide {
     /// The partitions' offsets now, and the ones to go back to.
     fn target_offsets(&self, to_datetime: Option<DateTime<Utc>>) -> Result<PartitionOffsets, TopicReplayError> {
         let kafka = |operation| move |source| TopicReplayError::Kafka { operation, source };
-        let partitions = connect::partitions::partition_ids(&self.consumer, &self.topic, KAFKA_TIMEOUT)
+        let partitions = clients::partitions::partition_ids(&self.consumer, &self.topic, KAFKA_TIMEOUT)
             .map_err(kafka("reading the topic"))?;
         if partitions.is_empty() {
             return Err(TopicReplayError::NoPartitions(self.topic.clone()));
         }
         let watermarks =
-            connect::partitions::watermarks(&self.consumer, &self.topic, partitions.iter().copied(), KAFKA_TIMEOUT)
+            clients::partitions::watermarks(&self.consumer, &self.topic, partitions.iter().copied(), KAFKA_TIMEOUT)
                 .map_err(kafka("reading the watermarks"))?;
         let earliest: BTreeMap<i32, i64> = watermarks.iter().map(|(&partition, &(low, _))| (partition, low)).collect();
         let latest: BTreeMap<i32, i64> = watermarks.iter().map(|(&partition, &(_, high))| (partition, high)).collect();

@@ -41,18 +41,18 @@ where
                 return Ok(Some(value));
             }
             Err(error) if error.is_transient() => {
-                status.last_error.set(&format!("{what}: {}", connect::postgres::describe(&error)));
+                status.last_error.set(&format!("{what}: {}", clients::postgres::describe(&error)));
                 readiness.not_ready(error.unavailable());
                 let retry_in = backoff.mul_f64(0.5 + fastrand::f64());
                 match &error {
                     ApplyError::DeadLetterTopic(_) => DeadLetterTopicUnwritable {
                         operation: what,
-                        error: &connect::postgres::describe(&error),
+                        error: &clients::postgres::describe(&error),
                         retry_in,
                     }
                     .emit(metrics),
                     ApplyError::Database(_) => {
-                        DatabaseUnavailable { operation: what, error: &connect::postgres::describe(&error), retry_in }
+                        DatabaseUnavailable { operation: what, error: &clients::postgres::describe(&error), retry_in }
                             .emit(metrics)
                     }
                     ApplyError::DeadLetterProducerFatal { .. } => {}
@@ -65,13 +65,13 @@ where
             }
             Err(error @ ApplyError::DeadLetterProducerFatal { .. }) => {
                 readiness.not_ready(error.unavailable());
-                status.last_error.set(&format!("{what}: {}", connect::postgres::describe(&error)));
-                DeadLetterProducerFailed { operation: what, error: &connect::postgres::describe(&error) }.emit();
+                status.last_error.set(&format!("{what}: {}", clients::postgres::describe(&error)));
+                DeadLetterProducerFailed { operation: what, error: &clients::postgres::describe(&error) }.emit();
                 return Err(ConsumerError::DeadLetterProducer(error));
             }
             Err(error) => {
                 readiness.not_ready("batch refused; exiting");
-                status.last_error.set(&format!("{what}: {}", connect::postgres::describe(&error)));
+                status.last_error.set(&format!("{what}: {}", clients::postgres::describe(&error)));
                 return Err(ConsumerError::Write(error));
             }
         }

@@ -10,8 +10,8 @@
 
 use std::process::Command;
 
-use orderstream_e2e::alertmanager::{alert, Alertmanager};
-use orderstream_e2e::{binary, poll_until};
+use harness::alertmanager::{alert, Alertmanager};
+use harness::{binary, poll_until};
 
 /// `alertname` → (state, inhibited by how many), once every one of `names` is held.
 async fn held(alertmanager: &Alertmanager, names: &[&str]) -> Vec<(String, String, usize)> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use analytics::answers::{answer, Answer, Cell};
 use analytics::questions::{load_questions, Question};
 use chrono::{Datelike, Duration as Days, NaiveDate, NaiveDateTime};
-use orderstream_e2e::{report_skipped, seed_files, Scenario};
+use harness::{report_skipped, seed_files, Scenario};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 

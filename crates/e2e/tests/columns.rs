@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use orderstream_e2e::{order_line, poll_until, Process, Scenario, HEADER};
+use harness::{order_line, poll_until, Process, Scenario, HEADER};
 
 /// Start-up of both processes (topics, group join) and the rows' arrival.
 const ARRIVAL: Duration = Duration::from_secs(60);

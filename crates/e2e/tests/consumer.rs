@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use orderstream_e2e::postgres::PrivatePostgres;
-use orderstream_e2e::topic::delete_records_before;
-use orderstream_e2e::{order_record, poll_until, ConsumerTotals, OutgoingRecord, Process, Scenario};
+use harness::postgres::PrivatePostgres;
+use harness::topic::delete_records_before;
+use harness::{order_record, poll_until, ConsumerTotals, OutgoingRecord, Process, Scenario};
 use rust_decimal::Decimal;
 
 const APPLIED: Duration = Duration::from_secs(120);
@@ -381,7 +381,7 @@ async fn redrive_goes_in_batches_and_publishes_the_exact_headers() {
     assert_eq!(scenario.order_count().await, 0);
 
     client.batch_execute("ALTER TABLE orders DROP CONSTRAINT test_blocked_user").await.unwrap();
-    let mut command = std::process::Command::new(orderstream_e2e::binary("orderstream-consumer"));
+    let mut command = std::process::Command::new(harness::binary("orderstream-consumer"));
     command
         .env("ORDERSTREAM_KAFKA_BROKERS", &scenario.brokers)
         .env("ORDERSTREAM_TOPIC", &scenario.topic)

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use orderstream_e2e::{binary, order_line, poll_until, OutgoingRecord, Process, Scenario, TopicReader, HEADER};
+use harness::{binary, order_line, poll_until, OutgoingRecord, Process, Scenario, TopicReader, HEADER};
 
 /// How long an appended bad line may take to be in `dead_letters`: like a
 /// good line in `orders`, a second or two, with room for a loaded machine.
@@ -260,7 +260,7 @@ async fn the_intake_bounds_its_batches_by_bytes_too() {
     wait_for_letters(&scenario, 3, STARTED).await;
     wait_until_dead_letter_topic_read(&scenario, &scenario.group).await;
     let (_, output) = consumer.terminate_with_output();
-    let commits = output.lines().filter(|line| line.contains(orderstream_consumer::INTAKE_STORED_MESSAGE)).count();
+    let commits = output.lines().filter(|line| line.contains(consumer::INTAKE_STORED_MESSAGE)).count();
     assert_eq!(commits, 3, "three records of 4 KiB under a 4 KiB bound take three transactions:\n{output}");
 }
 

@@ -71,7 +71,7 @@ fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Where the workspace's binaries were built (as the e2e harness finds them).
+/// Where the workspace's binaries were built (as the harness finds them).
 fn binary(name: &str) -> PathBuf {
     let dir =
         std::env::var_os("ORDERSTREAM_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| repository().join("target/debug"));

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use orderstream_e2e::{order_line, order_record, poll_until, OutgoingRecord, Scenario, HEADER};
+use harness::{order_line, order_record, poll_until, OutgoingRecord, Scenario, HEADER};
 use schema::message::{headers, stages};
 
 /// Start-up of both processes (topics, group join) and the rows' arrival.

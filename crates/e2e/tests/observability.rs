@@ -15,8 +15,8 @@
 
 use std::time::Duration;
 
-use orderstream_e2e::prometheus::{config_dir, metric_names, Prometheus};
-use orderstream_e2e::{order_line, poll_until, Scenario, HEADER};
+use harness::prometheus::{config_dir, metric_names, Prometheus};
+use harness::{order_line, poll_until, Scenario, HEADER};
 use serde_json::Value;
 
 const ARRIVAL: Duration = Duration::from_secs(60);

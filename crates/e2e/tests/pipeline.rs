@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use orderstream_e2e::{order_line, poll_until, report_skipped, seed_files, Scenario, HEADER};
+use harness::{order_line, poll_until, report_skipped, seed_files, Scenario, HEADER};
 use rust_decimal::Decimal;
 
 const ARRIVAL: Duration = Duration::from_secs(60);

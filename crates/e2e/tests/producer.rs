@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use orderstream_e2e::kafka::PrivateKafka;
-use orderstream_e2e::topic::set_topic_config;
-use orderstream_e2e::{order_line, poll_until, Scenario, TopicReader, TopicRecord, HEADER};
+use harness::kafka::PrivateKafka;
+use harness::topic::set_topic_config;
+use harness::{order_line, poll_until, Scenario, TopicReader, TopicRecord, HEADER};
 
 const ARRIVAL: Duration = Duration::from_secs(60);
 
@@ -47,17 +47,13 @@ async fn wait_until_forgotten(scenario: &Scenario, name: &str) {
 }
 
 /// Waits until the producer's `series` (e.g. `orderstream_producer_truncations_total`) is at least `at_least`.
-async fn wait_for_metric(process: &orderstream_e2e::Process, series: &str, at_least: f64) {
+async fn wait_for_metric(process: &harness::Process, series: &str, at_least: f64) {
     let reached = poll_until(ARRIVAL, || async { process.metric(series).is_some_and(|value| value >= at_least) }).await;
     assert!(reached, "{series} never reached {at_least}: {:?}", process.metric(series));
 }
 
 /// Waits until the producer's `/status` satisfies `condition`.
-async fn wait_for_status(
-    process: &orderstream_e2e::Process,
-    what: &str,
-    condition: impl Fn(&serde_json::Value) -> bool,
-) {
+async fn wait_for_status(process: &harness::Process, what: &str, condition: impl Fn(&serde_json::Value) -> bool) {
     let reached = poll_until(ARRIVAL, || async { process.status().is_some_and(|status| condition(&status)) }).await;
     assert!(reached, "/status never showed {what}: {:?}", process.status());
 }
@@ -262,11 +258,7 @@ fn archive_on_another_filesystem(scenario: &Scenario) -> tempfile::TempDir {
 }
 
 /// Every order of `ids` is in PostgreSQL, and the consumer inserted each once.
-async fn assert_loaded_once(
-    scenario: &Scenario,
-    consumer: orderstream_e2e::Process,
-    ids: std::ops::RangeInclusive<i64>,
-) {
+async fn assert_loaded_once(scenario: &Scenario, consumer: harness::Process, ids: std::ops::RangeInclusive<i64>) {
     let total = ids.clone().count() as i64;
     scenario.wait_for_orders(total, ARRIVAL).await;
     scenario.wait_until_applied(&scenario.group, ARRIVAL).await;
@@ -567,10 +559,7 @@ fn long_file_name() -> String {
 /// Publishes order 1 from `short.csv`, then lowers the orders topic's
 /// `max.message.bytes` to between that record's size and the size of the same
 /// record from a file with a long name. Returns the producer.
-async fn limit_between_short_and_long_records(
-    scenario: &Scenario,
-    orders: &mut TopicReader,
-) -> orderstream_e2e::Process {
+async fn limit_between_short_and_long_records(scenario: &Scenario, orders: &mut TopicReader) -> harness::Process {
     scenario.append("short.csv", format!("{HEADER}{}", order_line(1, 1, "10.00", "2.5")).as_bytes());
     let producer = scenario.start_producer_with(&[ONE_RECORD_PER_BATCH]);
     assert!(orders.wait_for(1, ARRIVAL), "the first order never arrived");

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use orderstream_e2e::{binary, order_line, poll_until, Scenario, HEADER};
+use harness::{binary, order_line, poll_until, Scenario, HEADER};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use rust_decimal::Decimal;
@@ -168,7 +168,7 @@ fn kafka_committed(scenario: &Scenario) -> BTreeMap<i32, i64> {
         .create()
         .unwrap();
     let mut partitions = TopicPartitionList::new();
-    for partition in 0..orderstream_e2e::PARTITIONS {
+    for partition in 0..harness::PARTITIONS {
         partitions.add_partition(&scenario.topic, partition);
     }
     let committed = consumer.committed_offsets(partitions, Duration::from_secs(10)).unwrap();

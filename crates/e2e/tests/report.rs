@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Months, NaiveDate, NaiveDateTime};
-use orderstream_e2e::{binary, Scenario};
+use harness::{binary, Scenario};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
@@ -203,7 +203,7 @@ fn questions_folder() -> PathBuf {
 /// shows real orders; else (and always in `make test`) generated ones.
 /// Returns how many orders to wait for.
 fn prepare_input(scenario: &Scenario) -> i64 {
-    let seeds = std::env::var_os("ORDERSTREAM_REPORT_SCREENSHOT").and_then(|_| orderstream_e2e::seed_files());
+    let seeds = std::env::var_os("ORDERSTREAM_REPORT_SCREENSHOT").and_then(|_| harness::seed_files());
     let Some(seeds) = seeds else {
         generate_orders(&scenario.inbox().join("orders.csv"));
         return ORDERS as i64;

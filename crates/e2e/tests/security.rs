@@ -10,9 +10,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use connect::postgres::describe;
-use orderstream_e2e::postgres::PrivatePostgres;
-use orderstream_e2e::{binary, order_record, poll_until, Scenario};
+use clients::postgres::describe;
+use harness::postgres::PrivatePostgres;
+use harness::{binary, order_record, poll_until, Scenario};
 use tokio_postgres::error::SqlState;
 
 static ROLES: AtomicU32 = AtomicU32::new(0);
@@ -243,7 +243,7 @@ async fn postgres_over_tls_is_verified_against_the_ca_file() {
     let url = |mode: &str| format!("postgres://orderstream@127.0.0.1:{}/orderstream?sslmode={mode}", postgres.port);
 
     // The library: verify-full with the CA file gives an encrypted session.
-    let database = connect::Database::new(&url("verify-full"), Some(&ca)).unwrap();
+    let database = clients::Database::new(&url("verify-full"), Some(&ca)).unwrap();
     let client = database.connect().await.expect("verify-full with the right CA connects");
     let encrypted: bool =
         client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.unwrap().get(0);
@@ -251,7 +251,7 @@ async fn postgres_over_tls_is_verified_against_the_ca_file() {
 
     // A certificate from another CA is refused by verify-ca and verify-full...
     for mode in ["verify-ca", "verify-full"] {
-        let error = connect::Database::new(&url(mode), Some(&other_ca)).unwrap().connect().await.unwrap_err();
+        let error = clients::Database::new(&url(mode), Some(&other_ca)).unwrap().connect().await.unwrap_err();
         let error = describe(&error);
         assert!(error.contains("UnknownIssuer"), "{mode}: {error}");
     }
@@ -262,10 +262,10 @@ async fn postgres_over_tls_is_verified_against_the_ca_file() {
             postgres.port
         )
     };
-    let error = connect::Database::new(&by_name("verify-full"), Some(&ca)).unwrap().connect().await.unwrap_err();
+    let error = clients::Database::new(&by_name("verify-full"), Some(&ca)).unwrap().connect().await.unwrap_err();
     let error = describe(&error);
     assert!(error.contains("not valid for name \"db.wrong.example\""), "{error}");
-    connect::Database::new(&by_name("verify-ca"), Some(&ca))
+    clients::Database::new(&by_name("verify-ca"), Some(&ca))
         .unwrap()
         .connect()
         .await

@@ -9,7 +9,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use orderstream_e2e::{binary, order_line, Scenario, HEADER};
+use harness::{binary, order_line, Scenario, HEADER};
 
 /// Runs `name` with a deprecated variable set and a configuration its
 /// validation refuses; returns its exit code and standard error.

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use orderstream_e2e::topic::delete_records_before;
-use orderstream_e2e::{binary, order_line, poll_until, OutgoingRecord, Process, Scenario, HEADER};
+use harness::topic::delete_records_before;
+use harness::{binary, order_line, poll_until, OutgoingRecord, Process, Scenario, HEADER};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);

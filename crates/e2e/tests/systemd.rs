@@ -38,7 +38,7 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
-/// Where the workspace's binaries were built (as the e2e harness finds them).
+/// Where the workspace's binaries were built (as the harness finds them).
 fn binary(name: &str) -> PathBuf {
     let dir =
         std::env::var_os("ORDERSTREAM_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| repository().join("target/debug"));

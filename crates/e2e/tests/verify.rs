@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use orderstream_e2e::{binary, order_line, poll_until, Scenario, HEADER};
+use harness::{binary, order_line, poll_until, Scenario, HEADER};
 use serde_json::Value;
 
 const ARRIVAL: Duration = Duration::from_secs(60);

@@ -14,9 +14,9 @@
 #![cfg(feature = "integration-tests")]
 
 use chrono::Utc;
-use orderstream_consumer::batch::{OrderRecord, Source};
-use orderstream_consumer::upsert::{insert_new, lock_existing};
-use orderstream_e2e::Scenario;
+use consumer::batch::{OrderRecord, Source};
+use consumer::upsert::{insert_new, lock_existing};
+use harness::Scenario;
 use rust_decimal::Decimal;
 
 const YOUNG_ROWS: i64 = 1_000;
@@ -55,7 +55,7 @@ async fn pending_scans(transaction: &tokio_postgres::Transaction<'_>) -> (i64, i
 async fn lock_query_uses_the_primary_key_after_the_table_grew() {
     let scenario = Scenario::new("write_plan").await;
     let mut client = scenario.db().await;
-    orderstream_consumer::migrate::migrate(&mut client).await.expect("migrations apply");
+    consumer::migrate::migrate(&mut client).await.expect("migrations apply");
     // Nothing may re-plan behind the test's back.
     client.batch_execute("ALTER TABLE orders SET (autovacuum_enabled = false)").await.unwrap();
     insert_orders(&client, 1..=YOUNG_ROWS).await;
@@ -130,7 +130,7 @@ fn record(id: i64, item_total_cents: i64) -> OrderRecord {
 async fn the_first_write_step_inserts_only_the_ids_not_stored() {
     let scenario = Scenario::new("write_new_rows").await;
     let mut client = scenario.db().await;
-    orderstream_consumer::migrate::migrate(&mut client).await.expect("migrations apply");
+    consumer::migrate::migrate(&mut client).await.expect("migrations apply");
     insert_orders(&client, 1..=5).await; // item_total 10, version 0
     let records: Vec<OrderRecord> = (1..=10).map(|id| record(id, 9_900)).collect();
     let batch: Vec<&OrderRecord> = records.iter().collect();

@@ -14,20 +14,20 @@ use thiserror::Error;
 pub struct Config {
     /// Brokers, TLS, SASL and pass-through librdkafka settings.
     #[command(flatten)]
-    pub kafka: connect::KafkaArgs,
+    pub kafka: clients::KafkaArgs,
 
     /// The topic of the orders.
     #[command(flatten)]
-    pub topic: connect::TopicArgs,
+    pub topic: clients::TopicArgs,
 
     /// The consumer group whose lag is measured.
     #[command(flatten)]
-    pub group: connect::GroupArgs,
+    pub group: clients::GroupArgs,
 
     /// The PostgreSQL URL (with `sslmode`) and CA file, for data freshness:
     /// reads the `pipeline_freshness` view (the analyst role may).
     #[command(flatten)]
-    pub database: connect::DatabaseArgs,
+    pub database: clients::DatabaseArgs,
 
     /// How many consumers the group should have: the deployment's replica
     /// count. Exported as `orderstream_lag_exporter_group_members_expected`
@@ -52,10 +52,10 @@ pub struct Config {
 pub enum ConfigError {
     /// The Kafka settings contradict each other.
     #[error(transparent)]
-    Kafka(#[from] connect::kafka::KafkaConfigError),
+    Kafka(#[from] clients::kafka::KafkaConfigError),
     /// The database URL is unusable.
     #[error(transparent)]
-    Database(#[from] connect::DatabaseConfigError),
+    Database(#[from] clients::DatabaseConfigError),
 }
 
 /// The lag exporter's names for the shared observability flags.

@@ -3,7 +3,7 @@
 //! queries per measurement, both through views the read-only analyst role
 //! may read.
 
-use connect::Database;
+use clients::Database;
 
 /// Dead letters of one stage and reason that are neither redriven nor
 /// resolved: they need a person, however long ago they came.

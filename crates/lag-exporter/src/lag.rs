@@ -25,13 +25,13 @@ pub fn read_group_lag(
     group: &str,
     timeout: Duration,
 ) -> Result<GroupLag, KafkaError> {
-    let partitions = connect::partitions::partition_ids(consumer, topic, timeout)?;
+    let partitions = clients::partitions::partition_ids(consumer, topic, timeout)?;
     let mut wanted = TopicPartitionList::new();
     for partition in &partitions {
         wanted.add_partition(topic, *partition);
     }
     let committed = consumer.committed_offsets(wanted, timeout)?;
-    let watermarks = connect::partitions::watermarks(consumer, topic, partitions.iter().copied(), timeout)?;
+    let watermarks = clients::partitions::watermarks(consumer, topic, partitions.iter().copied(), timeout)?;
     let mut offsets = Vec::with_capacity(partitions.len());
     for partition in partitions {
         let (low, high) = watermarks[&partition];

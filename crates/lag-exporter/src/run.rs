@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use connect::Database;
+use clients::Database;
 use rdkafka::consumer::BaseConsumer;
 use telemetry::Readiness;
 
@@ -98,7 +98,7 @@ async fn measure(
             true
         }
         Err(error) => {
-            DatabaseUnreadable { error: &connect::postgres::describe(&error) }.emit(metrics);
+            DatabaseUnreadable { error: &clients::postgres::describe(&error) }.emit(metrics);
             false
         }
     };

@@ -146,15 +146,15 @@ pub struct KafkaConfig {
     /// Brokers, TLS, SASL and pass-through librdkafka settings (shared with
     /// every binary; passwords redacted from `Debug`).
     #[command(flatten)]
-    pub connection: connect::KafkaArgs,
+    pub connection: clients::KafkaArgs,
 
     /// The topic the orders are published to.
     #[command(flatten)]
-    pub topic: connect::TopicArgs,
+    pub topic: clients::TopicArgs,
 
     /// Where invalid records are published, with the reason in headers.
     #[command(flatten)]
-    pub dlq_topic: connect::DeadLetterTopicArgs,
+    pub dlq_topic: clients::DeadLetterTopicArgs,
 }
 
 /// Why the configuration is unusable, found before anything starts.
@@ -171,7 +171,7 @@ pub enum ConfigError {
     ArchiveIsInbox,
     /// The Kafka settings contradict each other.
     #[error(transparent)]
-    Kafka(#[from] connect::kafka::KafkaConfigError),
+    Kafka(#[from] clients::kafka::KafkaConfigError),
 }
 
 /// The producer's names for the shared observability flags.

@@ -75,7 +75,7 @@ impl EpochFloorReader {
         let mut highest = None;
         let tail = |low: i64, high: i64| (high - TAIL_RECORDS).max(low);
         for topic in topics {
-            connect::partitions::read_to_high_watermarks(&self.consumer, topic, tail, deadline, |message| {
+            clients::partitions::read_to_high_watermarks(&self.consumer, topic, tail, deadline, |message| {
                 highest = highest.max(version_header(message).map(epoch_of_version));
             })?;
         }
@@ -87,5 +87,5 @@ impl EpochFloorReader {
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 fn version_header(message: &impl Message) -> Option<i64> {
-    FoundProvenance::find(connect::headers::header_pairs(message.headers())).source_version().ok()
+    FoundProvenance::find(clients::headers::header_pairs(message.headers())).source_version().ok()
 }

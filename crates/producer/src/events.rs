@@ -260,7 +260,7 @@ impl PositionsUnsaveable<'_> {
         metrics.position_write_errors.inc();
         metrics.positions_unsaveable.set(1);
         if !self.already_failing {
-            error!(message = Self::MESSAGE, error = %connect::postgres::describe(self.error));
+            error!(message = Self::MESSAGE, error = %clients::postgres::describe(self.error));
         }
     }
 }

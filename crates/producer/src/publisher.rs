@@ -36,7 +36,7 @@ pub enum PublishError {
     Client(#[source] KafkaError),
     /// The SASL password file cannot be read.
     #[error(transparent)]
-    Settings(#[from] connect::kafka::KafkaConfigError),
+    Settings(#[from] clients::kafka::KafkaConfigError),
     /// A topic could not be created or checked.
     #[error("cannot create topic {topic}")]
     Topic {
@@ -335,7 +335,7 @@ impl Publisher {
     /// (nothing outside the process can cause one on demand). Inert unless
     /// set, and absent from release builds.
     fn fatal_error_failpoint(&self) {
-        fail::fail_point!("producer-kafka-fatal", |_| connect::faults::raise_fatal_error(
+        fail::fail_point!("producer-kafka-fatal", |_| clients::faults::raise_fatal_error(
             self.producer.client(),
             "failpoint producer-kafka-fatal"
         ));
@@ -384,7 +384,7 @@ fn source_headers(source: &RecordSource, record: &TailedRecord) -> OwnedHeaders 
         read_at_ms: source.read_at_ms,
         columns: record.columns.as_deref(),
     };
-    connect::headers::with_pairs(OwnedHeaders::new_with_capacity(9), provenance.to_headers().iter())
+    clients::headers::with_pairs(OwnedHeaders::new_with_capacity(9), provenance.to_headers().iter())
 }
 
 fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {

@@ -320,7 +320,7 @@ fn scan_topic(
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .create()?;
-    connect::partitions::read_to_high_watermarks(&consumer, topic, |low, _| low, deadline, seen)
+    clients::partitions::read_to_high_watermarks(&consumer, topic, |low, _| low, deadline, seen)
 }
 
 /// The source headers and content of one record that may be the file's
@@ -328,7 +328,7 @@ fn scan_topic(
 /// scan a JSON parse per record). On the dead-letter topic, the value is the
 /// line's bytes when the producer wrote it.
 fn seen_record(message: &impl Message, is_dead_letter: bool, origin: &FileOrigin) -> Option<SeenRecord> {
-    let provenance = FoundProvenance::find(connect::headers::header_pairs(message.headers()));
+    let provenance = FoundProvenance::find(clients::headers::header_pairs(message.headers()));
     let fingerprint = provenance.fingerprint().ok()?;
     let file = provenance.source_file().ok();
     origin.matches(fingerprint, file)?;

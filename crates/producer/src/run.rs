@@ -424,7 +424,7 @@ impl Producer {
                 PositionsUnsaveable { error: &failure, already_failing: self.positions_failing }.emit(&self.metrics);
                 self.status
                     .last_error
-                    .set(&format!("cannot save positions: {}", connect::postgres::describe(&failure)));
+                    .set(&format!("cannot save positions: {}", clients::postgres::describe(&failure)));
                 if !self.positions_failing {
                     self.readiness.not_ready("cannot save positions");
                 }
@@ -440,7 +440,7 @@ impl Producer {
             Ok(delivered) => delivered,
             Err(error) => {
                 self.metrics.delivery_errors.inc();
-                let described = connect::postgres::describe(&error);
+                let described = clients::postgres::describe(&error);
                 self.readiness.not_ready(&format!("stopping: {described}"));
                 self.status.last_error.set(&described);
                 return Err(error.into());

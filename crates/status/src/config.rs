@@ -17,25 +17,25 @@ use thiserror::Error;
 pub struct Config {
     /// Brokers, TLS, SASL and pass-through librdkafka settings.
     #[command(flatten)]
-    pub kafka: connect::KafkaArgs,
+    pub kafka: clients::KafkaArgs,
 
     /// The topic of the orders.
     #[command(flatten)]
-    pub topic: connect::TopicArgs,
+    pub topic: clients::TopicArgs,
 
     /// The dead-letter topic, whose intake into PostgreSQL is shown and
     /// counts as waiting like the orders' lag.
     #[command(flatten)]
-    pub dead_letter_topic: connect::DeadLetterTopicArgs,
+    pub dead_letter_topic: clients::DeadLetterTopicArgs,
 
     /// The consumer group whose lag is shown.
     #[command(flatten)]
-    pub group: connect::GroupArgs,
+    pub group: clients::GroupArgs,
 
     /// The PostgreSQL URL (with `sslmode`) and CA file (reading only; the
     /// analyst role is not enough: it needs `consumer_offsets` and `orders`).
     #[command(flatten)]
-    pub database: connect::DatabaseArgs,
+    pub database: clients::DatabaseArgs,
 
     /// Where the producer serves `/status` (its `--metrics-addr`).
     #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_PRODUCER_METRICS_ADDR", default_value = contract::addresses::PRODUCER_METRICS_ADDR)]
@@ -92,10 +92,10 @@ pub enum ConfigError {
     ZeroTimeout,
     /// The Kafka settings contradict each other.
     #[error(transparent)]
-    Kafka(#[from] connect::kafka::KafkaConfigError),
+    Kafka(#[from] clients::kafka::KafkaConfigError),
     /// The database URL is unusable.
     #[error(transparent)]
-    Database(#[from] connect::DatabaseConfigError),
+    Database(#[from] clients::DatabaseConfigError),
 }
 
 impl telemetry::Configuration for Config {

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use connect::Database;
+use clients::Database;
 use contract::status::{ConsumerStatus, ProducerStatus};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::de::DeserializeOwned;
@@ -159,14 +159,14 @@ async fn kafka_view(config: &Config) -> Result<KafkaView, Unreachable> {
 }
 
 fn read_kafka(
-    kafka: &connect::KafkaArgs,
+    kafka: &clients::KafkaArgs,
     topics: &Topics,
     group: &str,
     timeout: Duration,
 ) -> Result<KafkaView, rdkafka::error::KafkaError> {
     let consumer: BaseConsumer = kafka.client_config().create()?;
-    let watermarks = connect::partitions::topic_watermarks(&consumer, &topics.orders, timeout)?;
-    let dead_letter_watermarks = connect::partitions::topic_watermarks(&consumer, &topics.dead_letters, timeout)?;
+    let watermarks = clients::partitions::topic_watermarks(&consumer, &topics.orders, timeout)?;
+    let dead_letter_watermarks = clients::partitions::topic_watermarks(&consumer, &topics.dead_letters, timeout)?;
     let groups = consumer.fetch_group_list(Some(group), timeout)?;
     let described = groups.groups().iter().find(|g| g.name() == group);
     let members = described
@@ -182,17 +182,17 @@ fn read_kafka(
 }
 
 async fn database_view(config: &Config) -> Result<DatabaseView, Unreachable> {
-    let url = connect::postgres::redact(&config.database.database_url);
+    let url = clients::postgres::redact(&config.database.database_url);
     let unreachable = |reason: String| Unreachable::Postgres { url: url.clone(), reason };
     let database =
-        Database::from_args(&config.database).map_err(|error| unreachable(connect::postgres::describe(&error)))?;
+        Database::from_args(&config.database).map_err(|error| unreachable(clients::postgres::describe(&error)))?;
     let client = tokio::time::timeout(config.timeout, database.connect())
         .await
         .map_err(|_| unreachable(format!("no answer within {:?}", config.timeout)))?
-        .map_err(|error| unreachable(connect::postgres::describe(&error)))?;
+        .map_err(|error| unreachable(clients::postgres::describe(&error)))?;
     read_database(&client, &config.group.name, &config.topic.name, &config.dead_letter_topic.name)
         .await
-        .map_err(|error| unreachable(connect::postgres::describe(&error)))
+        .map_err(|error| unreachable(clients::postgres::describe(&error)))
 }
 
 /// Partition → next offset to apply of `topic`, as the group stored it.

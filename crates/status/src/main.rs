@@ -12,7 +12,7 @@ fn main() {
     match telemetry::startup::<Config>(telemetry::Logging::Off) {
         Ok(config) => main_with(config),
         Err(error) => {
-            eprintln!("orderstream-status: invalid configuration: {}", connect::postgres::describe(&error));
+            eprintln!("orderstream-status: invalid configuration: {}", clients::postgres::describe(&error));
             std::process::exit(INVALID_CONFIGURATION);
         }
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::builder::TypedValueParser as _;
 use clap::Parser;
-use orderstream_producer::export::TailerSettings;
+use producer::export::TailerSettings;
 use thiserror::Error;
 
 /// Accounts for every line of every export against PostgreSQL: stored,
@@ -46,20 +46,20 @@ pub struct Config {
 
     /// The database the consumer writes (reading only).
     #[command(flatten)]
-    pub database: connect::DatabaseArgs,
+    pub database: clients::DatabaseArgs,
 
     /// Brokers, TLS, SASL: for the consumer's lag (a line delivered but not
     /// yet applied is in flight while the group is behind).
     #[command(flatten)]
-    pub kafka: connect::KafkaArgs,
+    pub kafka: clients::KafkaArgs,
 
     /// The topic of the orders.
     #[command(flatten)]
-    pub topic: connect::TopicArgs,
+    pub topic: clients::TopicArgs,
 
     /// The consumer group whose lag counts.
     #[command(flatten)]
-    pub group: connect::GroupArgs,
+    pub group: clients::GroupArgs,
 
     /// The producer's inbox: its exports are verified by default.
     #[arg(help_heading = "Inputs", long, env = "ORDERSTREAM_INBOX", default_value = "data/inbox")]
@@ -112,13 +112,13 @@ pub enum ConfigError {
     Pattern(#[from] globset::Error),
     /// The database URL is unusable.
     #[error(transparent)]
-    Database(#[from] connect::DatabaseConfigError),
+    Database(#[from] clients::DatabaseConfigError),
     /// `--every 0` would verify without pause.
     #[error("--every must be more than 0")]
     ZeroInterval,
     /// The Kafka settings contradict each other.
     #[error(transparent)]
-    Kafka(#[from] connect::kafka::KafkaConfigError),
+    Kafka(#[from] clients::kafka::KafkaConfigError),
 }
 
 /// Why the list of exports could not be made.

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
-use orderstream_producer::SavedPositions;
+use producer::SavedPositions;
 use rdkafka::consumer::BaseConsumer;
 use tokio_postgres::Client;
 
@@ -84,12 +84,12 @@ async fn stored_offsets(
 }
 
 fn watermarks(
-    kafka: &connect::KafkaArgs,
+    kafka: &clients::KafkaArgs,
     topic: &str,
     timeout: Duration,
 ) -> Result<BTreeMap<i32, (i64, i64)>, rdkafka::error::KafkaError> {
     let consumer: BaseConsumer = kafka.client_config().create()?;
-    connect::partitions::topic_watermarks(&consumer, topic, timeout)
+    clients::partitions::topic_watermarks(&consumer, topic, timeout)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ mod store;
 use std::fs::File;
 use std::path::Path;
 
-use orderstream_producer::export::{ExportReader, RecordOutcome};
+use producer::export::{ExportReader, RecordOutcome};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use tokio_postgres::Client;
@@ -59,9 +59,9 @@ pub enum VerifyError {
     List(#[from] ListError),
     /// The database URL is unusable.
     #[error(transparent)]
-    DatabaseConfig(#[from] connect::DatabaseConfigError),
+    DatabaseConfig(#[from] clients::DatabaseConfigError),
     /// PostgreSQL could not be reached or refused a query.
-    #[error("PostgreSQL ({url}): {}", connect::postgres::describe(source))]
+    #[error("PostgreSQL ({url}): {}", clients::postgres::describe(source))]
     Database {
         /// The URL, password redacted.
         url: String,
@@ -84,7 +84,7 @@ enum FileError {
 /// Verifies every export `config` names; see the crate doc.
 pub async fn verify(config: &Config) -> Result<Report, VerifyError> {
     let exports = config.exports()?;
-    let database = connect::Database::from_args(&config.database)?;
+    let database = clients::Database::from_args(&config.database)?;
     let url = database.redacted_url().to_string();
     let database_error = |source| VerifyError::Database { url: url.clone(), source };
     let client = database.connect().await.map_err(database_error)?;

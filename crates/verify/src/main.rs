@@ -12,7 +12,7 @@ fn main() {
     match telemetry::startup::<Config>(telemetry::Logging::Off) {
         Ok(config) => main_with(config),
         Err(error) => {
-            eprintln!("orderstream-verify: invalid configuration: {}", connect::postgres::describe(&error));
+            eprintln!("orderstream-verify: invalid configuration: {}", clients::postgres::describe(&error));
             std::process::exit(INVALID_CONFIGURATION);
         }
     }
@@ -23,7 +23,7 @@ async fn main_with(config: Config) {
     if let Some(every) = config.every {
         telemetry::init_logging();
         if let Err(error) = run_every(&config, every, telemetry::shutdown_signal()).await {
-            eprintln!("orderstream-verify: {}", connect::postgres::describe(&error));
+            eprintln!("orderstream-verify: {}", clients::postgres::describe(&error));
             std::process::exit(CANNOT_VERIFY);
         }
         return;

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure};
-use e2e::poll_until;
+use harness::poll_until;
 
 use crate::input::Input;
 use crate::load_watch::epoch_now;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use e2e::poll_until;
+use harness::poll_until;
 
 use crate::load_watch::epoch_now;
 use crate::pipeline::Pipeline;
@@ -80,7 +80,7 @@ pub async fn run(settings: &Settings, services: &Services) -> anyhow::Result<Lat
 /// each line's id and the time after its write.
 fn append_steadily(file: &Path, rate: u64, length: Duration) -> std::io::Result<Vec<Sent>> {
     let mut out = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
-    out.write_all(e2e::HEADER.as_bytes())?;
+    out.write_all(harness::HEADER.as_bytes())?;
     // Let the producer pick the file up before the clock starts.
     std::thread::sleep(Duration::from_secs(1));
     let mut sent = Vec::new();

@@ -32,7 +32,7 @@ const TABLE: &str = "peer_orders";
 /// The connector's name.
 const CONNECTOR: &str = "peer-jdbc-sink";
 /// Partitions of the topic: as orderstream's.
-const PARTITIONS: i32 = e2e::PARTITIONS;
+const PARTITIONS: i32 = harness::PARTITIONS;
 /// How long the drain may take.
 const LOAD_WITHIN: Duration = Duration::from_secs(1800);
 /// How often progress is read.

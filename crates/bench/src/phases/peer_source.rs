@@ -25,7 +25,7 @@ const TOPIC: &str = "bench.peer.lines";
 /// The connector's name.
 const CONNECTOR: &str = "peer-file-source";
 /// Partitions: as orderstream's topic.
-const PARTITIONS: i32 = e2e::PARTITIONS;
+const PARTITIONS: i32 = harness::PARTITIONS;
 /// How long the load may take.
 const LOAD_WITHIN: Duration = Duration::from_secs(1800);
 

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, ensure};
-use e2e::{Process, Scenario};
+use harness::{Process, Scenario};
 
 use crate::load_watch::epoch_now;
 use crate::load_watch::{watch, CpuTicks, LoadResult, Progress};

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, ensure};
-use e2e::{Scenario, PARTITIONS};
+use harness::{Scenario, PARTITIONS};
 
 use crate::input::Input;
 use crate::load_watch::epoch_now;

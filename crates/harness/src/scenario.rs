@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use connect::partitions::Watermarks;
+use clients::partitions::Watermarks;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -32,7 +32,7 @@ pub const PARTITIONS: i32 = 6;
 fn watermarks(consumer: &BaseConsumer, topic: &str) -> BTreeMap<i32, Watermarks> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        match connect::partitions::watermarks(consumer, topic, 0..PARTITIONS, Duration::from_secs(10)) {
+        match clients::partitions::watermarks(consumer, topic, 0..PARTITIONS, Duration::from_secs(10)) {
             Ok(marks) => return marks,
             Err(error) if std::time::Instant::now() < deadline => {
                 eprintln!("watermarks of {topic}: {error}; asking again");
