@@ -144,8 +144,8 @@ chaos: ## the reliability suite: every fault scenario, one table (CHAOS_ARGS="--
 chaos-cluster: ## the suite's load, ledger and invariant on a three-node Kafka cluster: broker and controller kills, a broker down or paused, a rolling restart, a three-consumer group (~15 min; CHAOS_ARGS="--only c1,c5")
 	@bash scripts/chaos.sh cluster $(CHAOS_ARGS)
 
-soak: ## the pipeline at a steady rate for SOAK_MINUTES (default 30), memory sampled, invariant checked
-	@bash scripts/chaos.sh soak --minutes $(or $(SOAK_MINUTES),30) --rate $(or $(SOAK_RATE),1000)
+soak: ## the pipeline at a steady rate for SOAK_DURATION (default 30m; SOAK_MINUTES still read), memory sampled, invariant checked
+	@bash scripts/chaos.sh soak --duration $(or $(SOAK_DURATION),$(if $(SOAK_MINUTES),$(SOAK_MINUTES)m),30m) --rate $(or $(SOAK_RATE),1000)
 
 fuzz: ## every cargo fuzz target (FUZZ_TARGETS: some) for FUZZ_SECONDS each (default 300; nightly toolchain)
 	@bash scripts/fuzz.sh

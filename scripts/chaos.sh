@@ -3,7 +3,7 @@
 # Kafka (ports apart from `make run` and `make test`).
 #
 #   scripts/chaos.sh run [--fast] [--only 1,12a,15]
-#   scripts/chaos.sh soak [--minutes 30] [--rate 1000]
+#   scripts/chaos.sh soak [--duration 30m] [--rate 1000]
 #   scripts/chaos.sh cluster [--fast] [--only c1,c5]
 #
 # `cluster` (`make chaos-cluster`) runs on a three-node Kafka cluster and a

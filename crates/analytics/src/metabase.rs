@@ -170,11 +170,14 @@ pub struct MetabaseArgs {
     #[arg(long, env = "ORDERSTREAM_METABASE_DATABASE_NAME", default_value = "orderstream warehouse")]
     pub database_name: String,
 
-    /// How long to wait, in seconds, while Metabase answers that it is still
-    /// starting (its first start migrates its own database and takes
-    /// minutes). Nothing answering at all is waited for at most a minute.
-    #[arg(long, env = "ORDERSTREAM_METABASE_WAIT_SECS", default_value_t = 300)]
-    pub wait_secs: u64,
+    /// How long to wait while Metabase answers that it is still starting
+    /// (its first start migrates its own database and takes minutes).
+    /// Nothing answering at all is waited for at most a minute. Humantime;
+    /// `--wait-secs` and `ORDERSTREAM_METABASE_WAIT_SECS`, its old names,
+    /// read a bare number as seconds.
+    #[arg(long, alias = "wait-secs", env = "ORDERSTREAM_METABASE_WAIT", default_value = "5m",
+          value_parser = telemetry::duration::DurationParser::bare_secs())]
+    pub wait: Duration,
 }
 
 /// A password: never printed, never logged (one type for every binary).
@@ -312,7 +315,7 @@ pub enum MetabaseError {
         source: std::io::Error,
     },
     /// Metabase was still starting when the wait ran out.
-    #[error("Metabase at {url} was still starting after {waited_secs}s (last answer: {last}); raise --wait-secs if its first start takes longer")]
+    #[error("Metabase at {url} was still starting after {waited_secs}s (last answer: {last}); raise --wait if its first start takes longer")]
     NotHealthy {
         /// The base URL.
         url: String,
@@ -545,7 +548,7 @@ pub fn provision(args: &MetabaseArgs, questions: &[Question]) -> Result<Provisio
     let questions: Vec<Question> = questions.iter().filter(|question| question.in_metabase()).cloned().collect();
     let questions = questions.as_slice();
     let mut client = Client::new(args.base_url(), &secrets);
-    wait_until_ready(&client, Duration::from_secs(args.wait_secs))?;
+    wait_until_ready(&client, args.wait)?;
     let setup = open_session(&mut client, args, &secrets)?;
     let (database_id, database) = ensure_database(&client, args, &secrets)?;
     let (collection_id, collection) = ensure_collection(&client, &args.collection)?;

@@ -39,7 +39,7 @@ pub fn generate(settings: &Settings) -> anyhow::Result<Input> {
     let file = settings.work_dir().join("orders.csv");
     let status = Command::new(settings.bin_dir().join("orderstream-gen"))
         .args(["--orders", &settings.orders.to_string(), "--seed", &settings.seed.to_string()])
-        .args(["--interval-secs", &interval_secs(settings.orders).to_string(), "--output"])
+        .args(["--interval", &format!("{}s", interval_secs(settings.orders)), "--output"])
         .arg(&file)
         .stdin(Stdio::null())
         .stdout(std::io::stderr())

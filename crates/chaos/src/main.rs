@@ -44,15 +44,19 @@ enum Mode {
     /// Runs the pipeline at a steady rate, sampling memory; exits 1 if the
     /// invariant fails or memory grows.
     Soak {
-        /// How long to run.
-        #[arg(long, env = "SOAK_MINUTES", default_value_t = 30)]
-        minutes: u64,
+        /// How long to run (humantime; `--minutes`, its old name, reads a
+        /// bare number as minutes).
+        #[arg(long, alias = "minutes", env = "SOAK_DURATION", default_value = "30m",
+              value_parser = telemetry::duration::DurationParser::bare_mins().nonzero())]
+        duration: Duration,
         /// Lines per second.
         #[arg(long, env = "SOAK_RATE", default_value_t = 1_000)]
         rate: u64,
-        /// Seconds between memory samples.
-        #[arg(long, default_value_t = 60)]
-        sample_seconds: u64,
+        /// Time between memory samples (humantime; `--sample-seconds`, its
+        /// old name, reads a bare number as seconds).
+        #[arg(long, alias = "sample-seconds", default_value = "60s",
+              value_parser = telemetry::duration::DurationParser::bare_secs().nonzero())]
+        sample_every: Duration,
     },
 }
 
@@ -87,9 +91,9 @@ async fn main() -> std::process::ExitCode {
             print!("{}", report::verdicts(&outcomes));
             closing("chaos-cluster", &outcomes)
         }
-        Mode::Soak { minutes, rate, sample_seconds } => {
+        Mode::Soak { duration, rate, sample_every } => {
             let (outcome, memory) =
-                soak::run(Duration::from_secs(minutes * 60), rate, Duration::from_secs(sample_seconds)).await;
+                soak::run(duration, rate, sample_every).await;
             println!("{memory}\n{}", report::table(std::slice::from_ref(&outcome)));
             if outcome.passed {
                 std::process::ExitCode::SUCCESS

@@ -220,7 +220,7 @@ fn prepare_input(scenario: &Scenario) -> i64 {
 fn generate_orders(path: &Path) {
     let status = Command::new(binary("orderstream-gen"))
         .args(["--orders", &ORDERS.to_string(), "--seed", "18", "--first-id", "1"])
-        .args(["--start", FIRST_ORDER, "--interval-secs", &MEAN_INTERVAL_SECS.to_string()])
+        .args(["--start", FIRST_ORDER, "--interval", &format!("{MEAN_INTERVAL_SECS}s")])
         .arg("--output")
         .arg(path)
         .status()

@@ -24,9 +24,10 @@ struct Args {
     /// Completion time of the first order (`YYYY-MM-DDTHH:MM:SS`).
     #[arg(long, default_value = "2022-09-01T00:00:00")]
     start: chrono::NaiveDateTime,
-    /// Mean seconds between two orders.
-    #[arg(long, default_value_t = 1800)]
-    interval_secs: i64,
+    /// Mean time between two orders' completion (humantime; `--interval-secs`,
+    /// its old name, reads a bare number as seconds).
+    #[arg(long, alias = "interval-secs", default_value = "30m", value_parser = telemetry::duration::DurationParser::bare_secs().nonzero())]
+    interval: std::time::Duration,
     /// File to write; standard output if absent.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -39,7 +40,7 @@ fn main() -> anyhow::Result<()> {
         seed: args.seed,
         first_id: args.first_id,
         start: args.start,
-        mean_interval: chrono::Duration::seconds(args.interval_secs),
+        mean_interval: chrono::Duration::from_std(args.interval).context("--interval is too long")?,
     };
     match &args.output {
         Some(path) => write_file(path, &spec),

@@ -19,6 +19,8 @@ pub enum BareNumber {
     Millis,
     /// `300` is 300 s (old names ending in `_SECS`).
     Secs,
+    /// `30` is 30 min (old names ending in `_MINUTES`).
+    Mins,
 }
 
 impl BareNumber {
@@ -27,6 +29,7 @@ impl BareNumber {
         match self {
             BareNumber::Millis => Duration::from_millis(number),
             BareNumber::Secs => Duration::from_secs(number),
+            BareNumber::Mins => Duration::from_secs(number.saturating_mul(60)),
         }
     }
 
@@ -35,6 +38,7 @@ impl BareNumber {
         match self {
             BareNumber::Millis => "milliseconds",
             BareNumber::Secs => "seconds",
+            BareNumber::Mins => "minutes",
         }
     }
 }
@@ -84,6 +88,11 @@ impl DurationParser {
         DurationParser { bare_number: BareNumber::Secs, minimum: Duration::ZERO }
     }
 
+    /// For a setting whose old name ended in `_MINUTES`.
+    pub const fn bare_mins() -> Self {
+        DurationParser { bare_number: BareNumber::Mins, minimum: Duration::ZERO }
+    }
+
     /// Refuses zero, and anything under one of the bare number's unit (1 ms
     /// for an old `_MS` name, as its range `1..` did): for intervals, where
     /// zero would spin.
@@ -91,6 +100,7 @@ impl DurationParser {
         let minimum = match self.bare_number {
             BareNumber::Millis => Duration::from_millis(1),
             BareNumber::Secs => Duration::from_secs(1),
+            BareNumber::Mins => Duration::from_secs(60),
         };
         DurationParser { minimum, ..self }
     }
@@ -140,6 +150,8 @@ mod tests {
     fn the_old_bare_number_keeps_its_unit() {
         assert_eq!(DurationParser::bare_millis().parse("100"), Ok(Duration::from_millis(100)));
         assert_eq!(DurationParser::bare_secs().parse("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(DurationParser::bare_mins().parse("30"), Ok(Duration::from_secs(1_800)));
+        assert_eq!(DurationParser::bare_mins().parse("90s"), Ok(Duration::from_secs(90)));
     }
 
     #[test]

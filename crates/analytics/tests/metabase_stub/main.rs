@@ -35,7 +35,7 @@ struct Cli {
 
 fn args(stub: &Stub, extra: &[&str]) -> MetabaseArgs {
     let mut argv =
-        vec!["provision", "--metabase-url", &stub.url, "--warehouse-password", WAREHOUSE_PASSWORD, "--wait-secs", "10"];
+        vec!["provision", "--metabase-url", &stub.url, "--warehouse-password", WAREHOUSE_PASSWORD, "--wait", "10s"];
     argv.extend_from_slice(extra);
     Cli::try_parse_from(argv).unwrap().metabase
 }
@@ -577,7 +577,7 @@ fn api_key_args(stub: &Stub, key: &str) -> MetabaseArgs {
     args
 }
 
-/// Arguments for `url` with `--wait-secs` of `wait`.
+/// Arguments for `url` with `--wait-secs` (the old name, bare seconds) of `wait`.
 fn args_for(url: &str, wait: &str) -> MetabaseArgs {
     let argv = [
         "provision",
