@@ -92,8 +92,7 @@ async fn main() -> std::process::ExitCode {
             closing("chaos-cluster", &outcomes)
         }
         Mode::Soak { duration, rate, sample_every } => {
-            let (outcome, memory) =
-                soak::run(duration, rate, sample_every).await;
+            let (outcome, memory) = soak::run(duration, rate, sample_every).await;
             println!("{memory}\n{}", report::table(std::slice::from_ref(&outcome)));
             if outcome.passed {
                 std::process::ExitCode::SUCCESS

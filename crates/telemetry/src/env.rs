@@ -38,7 +38,7 @@ const fn deprecated(old: &'static str, canonical: &'static str) -> Alias {
 }
 
 /// Every alias, for every binary (a binary ignores the names it has no flag for).
-pub(crate) const ALIASES: [Alias; 22] = [
+pub(crate) const ALIASES: [Alias; 23] = [
     kept("DATABASE_URL", "ORDERSTREAM_DATABASE_URL"),
     kept("KAFKA_BROKERS", "ORDERSTREAM_KAFKA_BROKERS"),
     kept("PGSSLROOTCERT", "ORDERSTREAM_DATABASE_SSL_ROOT_CERT"),
