@@ -197,8 +197,13 @@ fn upsert_changed() -> String {
 }
 
 /// The rows of a batch as `unnest`ed arrays into `orders`, followed by
-/// `tail` (the conflict handling): the shape of the consumer's own write
-/// (crates/consumer/src/upsert.rs), without `extra`, which the benchmark's rows lack.
+/// `tail` (the conflict handling): the shape of the consumer's write when
+/// these comparisons were made (`unnest` in `FROM`; the consumer now expands
+/// the arrays in the select list and inserts new ids first, see
+/// crates/consumer/src/upsert.rs), without `extra`, which the benchmark's
+/// rows lack. The one-statement candidate and the `copy` comparison's
+/// `unnest` path use it; the lock-then-upsert path calls the consumer's own
+/// [`write_rows`].
 fn unnest_insert(tail: &str) -> String {
     format!(
         "INSERT INTO orders AS stored ({ORDER_COLUMNS})
