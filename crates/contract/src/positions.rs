@@ -230,49 +230,9 @@ impl SavedPositions {
 mod tests {
     use super::*;
 
-    /// A store as the producer wrote it before this crate existed (its
-    /// `the_store_file_bytes_stay_the_same` pins the writer to these bytes).
-    const STORE_SAMPLE: &str = r#"{
-  "layout": 2,
-  "last_epoch": 42,
-  "files": {
-    "1:2": {
-      "path": "/inbox/2.csv",
-      "identity": {
-        "device": 1,
-        "inode": 2,
-        "head_len": 10,
-        "head_crc": 7
-      },
-      "epoch": 42,
-      "delivered": {
-        "offset": 120,
-        "lines": 12,
-        "last_record": {
-          "start": 100,
-          "crc": 9
-        },
-        "header_offset": 60
-      }
-    },
-    "1:3": {
-      "path": "/inbox/3.csv",
-      "identity": {
-        "device": 1,
-        "inode": 3,
-        "head_len": 10,
-        "head_crc": 7
-      },
-      "epoch": 42,
-      "delivered": {
-        "offset": 0,
-        "lines": 0,
-        "last_record": null,
-        "header_offset": 0
-      }
-    }
-  }
-}"#;
+    /// A store as the producer writes it (its `the_store_file_bytes_stay_the_same`
+    /// pins its writer to these same bytes).
+    const STORE_SAMPLE: &str = include_str!("../testdata/positions-layout-2.json");
 
     #[test]
     fn a_store_written_by_the_producer_reads_and_writes_back_the_same_bytes() {

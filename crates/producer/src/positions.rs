@@ -374,48 +374,9 @@ mod tests {
         assert_eq!(fs::read_to_string(dir.path().join(FILE_NAME)).unwrap(), STORE_SAMPLE);
     }
 
-    /// A store written by [`the_store_file_bytes_stay_the_same`].
-    const STORE_SAMPLE: &str = r#"{
-  "layout": 2,
-  "last_epoch": 42,
-  "files": {
-    "1:2": {
-      "path": "/inbox/2.csv",
-      "identity": {
-        "device": 1,
-        "inode": 2,
-        "head_len": 10,
-        "head_crc": 7
-      },
-      "epoch": 42,
-      "delivered": {
-        "offset": 120,
-        "lines": 12,
-        "last_record": {
-          "start": 100,
-          "crc": 9
-        },
-        "header_offset": 60
-      }
-    },
-    "1:3": {
-      "path": "/inbox/3.csv",
-      "identity": {
-        "device": 1,
-        "inode": 3,
-        "head_len": 10,
-        "head_crc": 7
-      },
-      "epoch": 42,
-      "delivered": {
-        "offset": 0,
-        "lines": 0,
-        "last_record": null,
-        "header_offset": 0
-      }
-    }
-  }
-}"#;
+    /// A store written by [`the_store_file_bytes_stay_the_same`]; the
+    /// `contract` crate's reader is tested on the same file.
+    const STORE_SAMPLE: &str = include_str!("../../contract/testdata/positions-layout-2.json");
 
     #[test]
     fn corrupt_store_is_refused_not_reset() {
