@@ -42,7 +42,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use deadpool_postgres::{Pool, Transaction};
 use orderstream_consumer::batch::{OrderRecord, Source};
 use orderstream_consumer::upsert::{
-    count, lock_existing, row_outcome, write_rows, UpsertOutcome, ORDER_COLUMNS, VERSION_GUARD,
+    count, lock_existing, row_outcome, write_rows, ColumnArrays, UpsertOutcome, ORDER_COLUMNS, VERSION_GUARD,
 };
 use rust_decimal::Decimal;
 use schema::Order;
@@ -126,59 +126,6 @@ async fn write_copy(client: &Transaction<'_>, records: &[&OrderRecord]) -> Resul
     Ok(())
 }
 
-fn flag_list(record: &OrderRecord) -> String {
-    record.flags.iter().map(|flag| flag.as_str()).collect::<Vec<_>>().join(",")
-}
-
-/// The records of one write as one array per column, in [`ORDER_COLUMNS`] order.
-struct ColumnArrays<'a> {
-    ids: Vec<i64>,
-    user_ids: Vec<i64>,
-    completed_at: Vec<DateTime<Utc>>,
-    item_totals: Vec<Decimal>,
-    shipment_totals: Vec<Decimal>,
-    files: Vec<&'a str>,
-    lines: Vec<i64>,
-    offsets: Vec<i64>,
-    read_at: Vec<DateTime<Utc>>,
-    versions: Vec<i64>,
-    flags: Vec<String>,
-}
-
-impl<'a> ColumnArrays<'a> {
-    fn new(records: &[&'a OrderRecord]) -> Self {
-        ColumnArrays {
-            ids: records.iter().map(|r| r.order.id).collect(),
-            user_ids: records.iter().map(|r| r.order.user_id).collect(),
-            completed_at: records.iter().map(|r| r.order.completed_at).collect(),
-            item_totals: records.iter().map(|r| r.order.item_total).collect(),
-            shipment_totals: records.iter().map(|r| r.order.shipment_total).collect(),
-            files: records.iter().map(|r| r.source.file.as_str()).collect(),
-            lines: records.iter().map(|r| r.source.line).collect(),
-            offsets: records.iter().map(|r| r.source.offset).collect(),
-            read_at: records.iter().map(|r| r.source.read_at).collect(),
-            versions: records.iter().map(|r| r.source.version).collect(),
-            flags: records.iter().map(|r| flag_list(r)).collect(),
-        }
-    }
-
-    fn params(&self) -> [&(dyn ToSql + Sync); 11] {
-        [
-            &self.ids,
-            &self.user_ids,
-            &self.completed_at,
-            &self.item_totals,
-            &self.shipment_totals,
-            &self.files,
-            &self.lines,
-            &self.offsets,
-            &self.read_at,
-            &self.versions,
-            &self.flags,
-        ]
-    }
-}
-
 /// The candidate's first statement: inserts new ids and, `ON CONFLICT`,
 /// replaces rows whose version is older *and* whose business values differ,
 /// judged on the locked, latest version of the row (`ON CONFLICT` locks the
@@ -197,20 +144,20 @@ fn upsert_changed() -> String {
 }
 
 /// The rows of a batch as `unnest`ed arrays into `orders`, followed by
-/// `tail` (the conflict handling): the shape of the consumer's write when
-/// these comparisons were made (`unnest` in `FROM`; the consumer now expands
-/// the arrays in the select list and inserts new ids first, see
-/// crates/consumer/src/upsert.rs), without `extra`, which the benchmark's
-/// rows lack. The one-statement candidate and the `copy` comparison's
-/// `unnest` path use it; the lock-then-upsert path calls the consumer's own
-/// [`write_rows`].
+/// `tail` (the conflict handling), with the consumer's parameters
+/// ([`ColumnArrays`]): the shape of the consumer's write when these
+/// comparisons were made (`unnest` in `FROM`; the consumer now expands the
+/// arrays in the select list and inserts new ids first, see
+/// crates/consumer/src/upsert.rs). The one-statement candidate and the
+/// `copy` comparison's `unnest` path use it; the lock-then-upsert path
+/// calls the consumer's own [`write_rows`].
 fn unnest_insert(tail: &str) -> String {
     format!(
-        "INSERT INTO orders AS stored ({ORDER_COLUMNS})
-         SELECT id, u, c, i, s, f, l, o, r, v, string_to_array(fl, ',')
+        "INSERT INTO orders AS stored ({ORDER_COLUMNS}, extra)
+         SELECT id, u, c, i, s, f, l, o, r, v, string_to_array(fl, ','), e::jsonb
          FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::numeric[], $5::numeric[],
-                     $6::text[], $7::int8[], $8::int8[], $9::timestamptz[], $10::int8[], $11::text[])
-              AS t(id, u, c, i, s, f, l, o, r, v, fl)
+                     $6::text[], $7::int8[], $8::int8[], $9::timestamptz[], $10::int8[], $11::text[], $12::text[])
+              AS t(id, u, c, i, s, f, l, o, r, v, fl, e)
          {tail}"
     )
 }
@@ -226,7 +173,7 @@ const ADVANCE_VERSION: &str = "UPDATE orders AS stored SET
     WHERE stored.id = t.id AND stored.source_version < t.v";
 
 /// The parameter types of [`ColumnArrays::params`], sent with the statements.
-const ARRAY_TYPES: [Type; 11] = [
+const ARRAY_TYPES: [Type; 12] = [
     Type::INT8_ARRAY,
     Type::INT8_ARRAY,
     Type::TIMESTAMPTZ_ARRAY,
@@ -237,6 +184,7 @@ const ARRAY_TYPES: [Type; 11] = [
     Type::INT8_ARRAY,
     Type::TIMESTAMPTZ_ARRAY,
     Type::INT8_ARRAY,
+    Type::TEXT_ARRAY,
     Type::TEXT_ARRAY,
 ];
 
@@ -250,7 +198,7 @@ async fn upsert_rows(
     if records.is_empty() {
         return Ok(outcome);
     }
-    let arrays = ColumnArrays::new(records);
+    let arrays = ColumnArrays::of(records);
     let statement = client.prepare_cached(&upsert_changed()).await?;
     let written = client.query(&statement, &arrays.params()).await?;
     let mut written_ids = HashSet::with_capacity(written.len());
@@ -266,7 +214,7 @@ async fn upsert_rows(
         records.iter().copied().filter(|record| !written_ids.contains(&record.order.id)).collect();
     outcome.unchanged = left.len() as u64;
     if !left.is_empty() {
-        let arrays = ColumnArrays::new(&left);
+        let arrays = ColumnArrays::of(&left);
         let params: Vec<(&(dyn ToSql + Sync), Type)> = arrays.params().into_iter().zip(ARRAY_TYPES).collect();
         (**client).query_typed(ADVANCE_VERSION, &params).await?;
     }
@@ -637,7 +585,7 @@ async fn write_partition_batch(target: &mut PartitionTarget, rows: &[OrderRecord
             to_write.push(record);
         }
     }
-    let arrays = ColumnArrays::new(&to_write);
+    let arrays = ColumnArrays::of(&to_write);
     let statement = transaction.prepare_cached(&target.upsert).await.unwrap();
     transaction.execute(&statement, &arrays.params()).await.unwrap();
     transaction.commit().await.unwrap();

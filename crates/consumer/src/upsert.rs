@@ -177,7 +177,7 @@ WHERE EXCLUDED.source_version > stored.source_version";
 /// The `orders` columns a write sets, in the order both write paths send
 /// them (public for the write benchmark). The consumer's write also sets
 /// `extra` ([`VERSION_GUARD`] copies it); the benchmark's rows have none,
-/// so its path leaves it NULL.
+/// so its `COPY` path leaves it NULL.
 pub const ORDER_COLUMNS: &str =
     "id, user_id, completed_at, item_total, shipment_total, source_file, source_line, source_offset, read_at, source_version, flags";
 
@@ -235,9 +235,11 @@ fn flag_list(record: &OrderRecord) -> String {
     record.flags.iter().map(|flag| flag.as_str()).collect::<Vec<_>>().join(",")
 }
 
-/// The records of one statement as one array per column, the parameters of
-/// [`ROWS_FROM_ARRAYS`].
-struct ColumnArrays<'a> {
+/// The records of one statement as one array per column: the parameters of
+/// the consumer's write statements, in [`ORDER_COLUMNS`] order then `extra`
+/// (as JSON text). Public for the write benchmark, whose statements take the
+/// same parameters.
+pub struct ColumnArrays<'a> {
     ids: Vec<i64>,
     user_ids: Vec<i64>,
     completed_at: Vec<DateTime<Utc>>,
@@ -253,7 +255,8 @@ struct ColumnArrays<'a> {
 }
 
 impl<'a> ColumnArrays<'a> {
-    fn of(records: &[&'a OrderRecord]) -> Self {
+    /// The arrays of these records, in their order.
+    pub fn of(records: &[&'a OrderRecord]) -> Self {
         ColumnArrays {
             ids: records.iter().map(|r| r.order.id).collect(),
             user_ids: records.iter().map(|r| r.order.user_id).collect(),
@@ -274,7 +277,8 @@ impl<'a> ColumnArrays<'a> {
         }
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 12] {
+    /// The statement parameters `$1` … `$12`.
+    pub fn params(&self) -> [&(dyn ToSql + Sync); 12] {
         [
             &self.ids,
             &self.user_ids,
