@@ -30,7 +30,7 @@ fn services_warn_of_a_deprecated_variable_then_refuse_a_bad_configuration() {
     for service in ["orderstream-producer", "orderstream-consumer", "orderstream-lag-exporter"] {
         let (code, stderr) = refused_start(service, &[]);
         assert_eq!(code, Some(1), "{service}: {stderr}");
-        let warning = stderr.find("Deprecated environment variable; rename it.");
+        let warning = stderr.find(telemetry::env::DEPRECATED_VARIABLE);
         let refusal = stderr.find("invalid configuration");
         assert!(warning.is_some() && refusal.is_some(), "{service}: {stderr}");
         assert!(warning < refusal, "{service}: the warning comes first, as logging is up before parsing: {stderr}");
@@ -44,7 +44,10 @@ fn one_shot_commands_keep_their_own_exit_code_and_a_quiet_standard_error() {
         let (code, stderr) = refused_start(command, extra_args);
         assert_eq!(code, Some(64), "{command}: {stderr}");
         assert!(stderr.starts_with(&format!("{command}: invalid configuration: ")), "{command}: {stderr}");
-        assert!(!stderr.contains("Deprecated"), "{command} sets up no logging before it validates: {stderr}");
+        assert!(
+            !stderr.contains(telemetry::env::DEPRECATED_VARIABLE),
+            "{command} sets up no logging before it validates: {stderr}"
+        );
     }
 }
 

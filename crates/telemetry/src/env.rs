@@ -95,14 +95,14 @@ pub fn apply_aliases() -> Vec<Alias> {
     deprecated_used
 }
 
+/// The message of the warning a deprecated name gets: tests and log
+/// searches match this constant, not a copy of its text.
+pub const DEPRECATED_VARIABLE: &str = "Deprecated environment variable; rename it.";
+
 /// Logs one warning per deprecated name the environment used.
 pub fn warn_deprecated(used: &[Alias]) {
     for alias in used {
-        tracing::warn!(
-            message = "Deprecated environment variable; rename it.",
-            variable = alias.old,
-            rename_to = alias.canonical
-        );
+        tracing::warn!(message = DEPRECATED_VARIABLE, variable = alias.old, rename_to = alias.canonical);
     }
 }
 

@@ -182,14 +182,14 @@ mod tests {
         std::env::set_var("KAFKA_BROKERS", "kept:9092");
         let (probe, log) = logged(|| startup_from::<Probe, _, _>(Logging::Off, ["probe"]).unwrap());
         assert_eq!(probe.brokers, "kept:9092");
-        assert!(!log.contains("Deprecated"), "{log}");
+        assert!(!log.contains(crate::env::DEPRECATED_VARIABLE), "{log}");
 
         // A deprecated one too, with one warning naming both names.
         std::env::set_var("KAFKA_SASL_USERNAME", "old-user");
         std::env::remove_var("ORDERSTREAM_KAFKA_SASL_USERNAME");
         let (probe, log) = logged(|| startup_from::<Probe, _, _>(Logging::Off, ["probe"]).unwrap());
         assert_eq!(probe.username.as_deref(), Some("old-user"));
-        assert_eq!(log.matches("Deprecated environment variable; rename it.").count(), 1, "{log}");
+        assert_eq!(log.matches(crate::env::DEPRECATED_VARIABLE).count(), 1, "{log}");
         assert!(log.contains("variable=\"KAFKA_SASL_USERNAME\""), "{log}");
         assert!(log.contains("rename_to=\"ORDERSTREAM_KAFKA_SASL_USERNAME\""), "{log}");
 
@@ -197,7 +197,7 @@ mod tests {
         std::env::set_var("ORDERSTREAM_KAFKA_SASL_USERNAME", "new-user");
         let (probe, log) = logged(|| startup_from::<Probe, _, _>(Logging::Off, ["probe"]).unwrap());
         assert_eq!(probe.username.as_deref(), Some("new-user"));
-        assert!(!log.contains("Deprecated"), "{log}");
+        assert!(!log.contains(crate::env::DEPRECATED_VARIABLE), "{log}");
 
         // The command line wins over both; validation runs on the result.
         let error = startup_from::<Probe, _, _>(Logging::Off, ["probe", "--username", "refused"]).unwrap_err();
