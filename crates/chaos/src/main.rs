@@ -47,7 +47,7 @@ enum Mode {
         /// How long to run (humantime; `--minutes`, its old name, reads a
         /// bare number as minutes).
         #[arg(long, alias = "minutes", env = "SOAK_DURATION", default_value = "30m",
-              value_parser = telemetry::duration::DurationParser::bare_mins().nonzero())]
+              value_parser = telemetry::duration::DurationParser::bare_mins())]
         duration: Duration,
         /// Lines per second.
         #[arg(long, env = "SOAK_RATE", default_value_t = 1_000)]
