@@ -4,6 +4,8 @@
 //! [`harness::Process`].
 //!
 //! Phases (each with a fresh database and fresh topics):
+//! - warmup: an untimed load of the first 100,000 orders through the
+//!   pipeline, so that no figure pays for the fresh broker's JIT.
 //! - copy: `psql \copy` of the generated file into a table shaped like
 //!   `orders` (primary key included): PostgreSQL's limit.
 //! - kafka: the broker's own `ProducerPerformance`, records of the mean
@@ -94,6 +96,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<String> {
         "input: {} orders, {} bytes of CSV, mean Kafka value {:.1} bytes",
         settings.orders, input.file_bytes, input.mean_value_bytes
     ));
+    phases::warmup::run(settings, &services, &input).await.context("phase warmup")?;
     if settings.compare_with.is_some() {
         let report = compare::run(settings, &services, &input).await;
         drop(services);

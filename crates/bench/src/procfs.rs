@@ -21,6 +21,25 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     field(&fields, 14) + field(&fields, 15)
 }
 
+/// User + system CPU ticks so far of a process's threads whose name
+/// contains `name` (a JVM's `C2 CompilerThread0`, …).
+pub fn thread_ticks(pid: u32, name: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    let stat_of =
+        |tid: std::ffi::OsString| std::fs::read_to_string(format!("/proc/{pid}/task/{}/stat", tid.to_string_lossy()));
+    tasks
+        .filter_map(|task| stat_of(task.ok()?.file_name()).ok())
+        .filter_map(|stat| {
+            let (before, after_name) = stat.rsplit_once(')')?;
+            let (_, thread_name) = before.split_once('(')?;
+            thread_name.contains(name).then(|| {
+                let fields: Vec<u64> = after_name.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+                field(&fields, 14) + field(&fields, 15)
+            })
+        })
+        .sum()
+}
+
 /// Like [`cpu_ticks`], plus the ticks of children it has waited for
 /// (PostgreSQL's postmaster reaps its backends).
 pub fn cpu_ticks_with_reaped_children(pid: u32) -> u64 {

@@ -252,10 +252,11 @@ pub fn render(settings: &Settings, results: &Results, took: Duration) -> String 
     let cpu = e2e.cold_cpu;
     let _ = writeln!(
         out,
-        "  CPU seconds over the cold run: producer {:.2}, consumers {:.2}, Kafka broker {:.2}, PostgreSQL {:.2} (of {:.2} core-seconds available)",
+        "  CPU seconds over the cold run: producer {:.2}, consumers {:.2}, Kafka broker {:.2} (its JIT compilers {:.2}), PostgreSQL {:.2} (of {:.2} core-seconds available)",
         cpu.producer,
         cpu.consumers,
         cpu.kafka,
+        cpu.kafka_jit,
         cpu.postgres,
         cores() as f64 * e2e.cold_seconds
     );
@@ -383,7 +384,7 @@ pub fn render_scaling(settings: &Settings, copy: &CopyResult, e2e: &E2eResult, t
     format!(
         "scaling: orders={} consumers={} e2e_rows_per_s={e2e_rps:.0} reingest_rows_per_s={:.0} copy_rows_per_s={copy_rps:.0} \
          copy_ratio={:.3} cpu_us_per_record={total:.2} cpu_vs_copy={:.2} producer_us={:.2} consumers_us={:.2} \
-         broker_us={:.2} postgres_us={:.2} producer_hwm_mib={:.1} consumer_hwm_mib={:.1} duration_s={}\n",
+         broker_us={:.2} broker_jit_us={:.2} postgres_us={:.2} producer_hwm_mib={:.1} consumer_hwm_mib={:.1} duration_s={}\n",
         settings.orders,
         settings.consumers,
         orders / e2e.reingest_seconds,
@@ -392,6 +393,7 @@ pub fn render_scaling(settings: &Settings, copy: &CopyResult, e2e: &E2eResult, t
         per_record(cpu.producer),
         per_record(cpu.consumers),
         per_record(cpu.kafka),
+        per_record(cpu.kafka_jit),
         per_record(cpu.postgres),
         mib(e2e.cold_peak_kib.0),
         mib(e2e.cold_peak_kib.1),

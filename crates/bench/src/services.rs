@@ -92,6 +92,12 @@ impl Services {
         self.kafka.pid(1).map(procfs::cpu_ticks).unwrap_or(0)
     }
 
+    /// CPU ticks so far of the broker's JIT compiler threads (the live
+    /// ones: HotSpot may stop idle compiler threads, whose ticks go with them).
+    pub fn kafka_compiler_ticks(&self) -> u64 {
+        self.kafka.pid(1).map(|pid| procfs::thread_ticks(pid, "CompilerThre")).unwrap_or(0)
+    }
+
     /// CPU ticks of PostgreSQL so far: the postmaster (with its reaped
     /// children) and every live backend.
     pub fn postgres_ticks(&self) -> u64 {

@@ -70,8 +70,9 @@ pub struct Settings {
     /// What the compared build is called in the report (its git ref).
     #[arg(long, env = "BENCH_COMPARE_LABEL", default_value = "baseline")]
     pub compare_label: String,
-    /// Rounds of the comparison; each runs the baseline, then this build
-    /// (A B A B …), and the medians are compared.
+    /// Rounds of the comparison; each runs both builds, odd rounds the
+    /// baseline first, even rounds this build first (A B B A …), and the
+    /// medians are compared.
     #[arg(long, env = "BENCH_ROUNDS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
     /// Fails the comparison (exit 1) when this build's end-to-end or sink

@@ -33,6 +33,9 @@ pub struct CpuSeconds {
     pub consumers: f64,
     /// The Kafka broker.
     pub kafka: f64,
+    /// Of that, the broker's JIT compiler threads: a fresh JVM's one-off
+    /// cost, which a long-running broker no longer pays.
+    pub kafka_jit: f64,
     /// PostgreSQL, backends included.
     pub postgres: f64,
 }
@@ -104,6 +107,7 @@ async fn run_loads(
 
     let (producer0, consumers0) = (pipeline.producer_ticks(), pipeline.consumer_ticks());
     let (kafka0, postgres0) = (services.kafka_ticks(), services.postgres_ticks());
+    let kafka_jit0 = services.kafka_compiler_ticks();
     let profiler = Profiler::start(settings, &pipeline.pids()).await?;
     let started = epoch_now();
     std::fs::rename(&cold_file, pipeline.scenario.inbox().join("cold.csv"))?;
@@ -129,6 +133,7 @@ async fn run_loads(
     profiler.finish(settings, consumer_pid, pipeline.producer.pid()).await;
     let (producer2, consumers1) = (pipeline.producer_ticks(), pipeline.consumer_ticks());
     let (kafka1, postgres1) = (services.kafka_ticks(), services.postgres_ticks());
+    let kafka_jit1 = services.kafka_compiler_ticks();
     let (published_at, producer1) = published.unwrap_or((epoch_now(), producer2));
 
     let db = pipeline.scenario.db().await;
@@ -144,6 +149,7 @@ async fn run_loads(
             producer: cpu_seconds(producer0, producer2),
             consumers: cpu_seconds(consumers0, consumers1),
             kafka: cpu_seconds(kafka0, kafka1),
+            kafka_jit: cpu_seconds(kafka_jit0, kafka_jit1),
             postgres: cpu_seconds(postgres0, postgres1),
         },
         cold_peak_kib: (pipeline.producer_peak_kib(), pipeline.consumer_peak_kib()),

@@ -12,3 +12,4 @@ pub mod replicated;
 pub mod sink;
 pub mod source;
 pub mod verify;
+pub mod warmup;

@@ -57,6 +57,8 @@ pub async fn run(settings: &Settings, services: &Services, input: &Input) -> any
         producer: cpu_seconds(producer0, pipeline.producer_ticks()),
         consumers: cpu_seconds(consumers0, pipeline.consumer_ticks()),
         kafka: cpu_seconds(kafka0, cluster.kafka_ticks()),
+        // The cluster's report compares whole brokers only.
+        kafka_jit: 0.0,
         postgres: cpu_seconds(postgres0, services.postgres_ticks()),
     };
     let db = pipeline.scenario.db().await;
