@@ -32,7 +32,9 @@ use crate::dead_letters::{self, reasons, DeadLetter};
 use crate::decode::Decoded;
 use crate::offsets::{self, offset_ranges, OffsetPlan};
 use crate::source_files;
-use crate::upsert::{count, insert_new, lock_existing, row_outcome, write_rows, RowOutcome, UpsertOutcome};
+use crate::upsert::{
+    count, insert_new, lock_existing, row_outcome, write_rows, NextWritePath, RowOutcome, UpsertOutcome, WritePath,
+};
 
 /// Where a batch goes.
 pub struct Target<'a> {
@@ -46,6 +48,8 @@ pub struct Target<'a> {
     pub dlq_topic: &'a str,
     /// Publishes dead letters.
     pub dlq_producer: &'a FutureProducer,
+    /// The write path of the next batch, from how the last one went.
+    pub write_path: &'a NextWritePath,
 }
 
 impl Target<'_> {
@@ -170,7 +174,8 @@ pub async fn apply_batch(
     let read_at = records.iter().map(|record| record.source.read_at).collect();
     let file_headers = source_files::file_headers(records.iter().copied());
     let unrecorded_headers = record_file_headers(&mut transaction, &file_headers).await?;
-    let (outcome, rejected) = upsert_with_bisection(&mut transaction, records).await?;
+    let upserted = upsert_with_bisection(&mut transaction, records, target.write_path.get()).await?;
+    let (outcome, rejected) = (upserted.outcome, upserted.rejected);
     if !rejected.is_empty() {
         let by_position: HashMap<(i32, i64), &Decoded> =
             batch.iter().map(|d| ((d.message.partition(), d.message.offset()), d)).collect();
@@ -193,6 +198,7 @@ pub async fn apply_batch(
         .await
         .map_err(|error| publish_failure(error, target.dlq_producer.client().fatal_error()))?;
     transaction.commit().await?;
+    target.write_path.set(target.write_path.get().next(upserted.stored, upserted.rows));
     Ok(BatchReport {
         accepted,
         outcome,
@@ -234,18 +240,37 @@ fn accepted<'a>(batch: &'a [Decoded], plan: &OffsetPlan) -> (Vec<&'a OrderRecord
     (records, letters, already_applied)
 }
 
-/// Upserts the newest record per id: the new ids in one statement, then
-/// the known ones under the version guard (see [`crate::upsert`]). Rows the
-/// database refuses are isolated by bisection in savepoints and returned as
-/// (partition, offset, reason).
-async fn upsert_with_bisection(
+/// What [`upsert_with_bisection`] did.
+#[derive(Debug, Default)]
+pub struct Upserted {
+    /// How the rows landed.
+    pub outcome: UpsertOutcome,
+    /// Rows the database refused: (partition, offset, reason).
+    pub rejected: Vec<((i32, i64), String)>,
+    /// Distinct ids written (the newest record of each).
+    pub rows: usize,
+    /// Of those, the ids stored before this write: what picks the next
+    /// batch's [`WritePath`].
+    pub stored: usize,
+}
+
+/// Upserts the newest record per id along `path` (see [`crate::upsert`]):
+/// insert-first writes the new ids in one statement, then the known ones
+/// under the version guard; lock-first puts every row under the guard.
+/// Both reach the same rows and the same counts. Rows the database refuses
+/// are isolated by bisection in savepoints and returned.
+pub async fn upsert_with_bisection(
     transaction: &mut Transaction<'_>,
     records: Vec<&OrderRecord>,
-) -> Result<(UpsertOutcome, Vec<((i32, i64), String)>), ApplyError> {
+    path: WritePath,
+) -> Result<Upserted, ApplyError> {
     let accepted = records.len();
     let rows = last_per_id(records);
     let mut outcome = UpsertOutcome { unchanged: (accepted - rows.records.len()) as u64, ..Default::default() };
-    let known = insert_new_rows(transaction, &rows.records, &mut outcome).await?;
+    let known = match path {
+        WritePath::InsertFirst => insert_new_rows(transaction, &rows.records, &mut outcome).await?,
+        WritePath::LockFirst => rows.records.clone(),
+    };
 
     let ids: Vec<i64> = known.iter().map(|record| record.order.id).collect();
     let existing = lock_existing(&**transaction, &ids).await?;
@@ -271,7 +296,7 @@ async fn upsert_with_bisection(
     )
     .await?;
     let rejected = refused.into_iter().map(|(index, reason)| (place(to_write[index].0), reason)).collect();
-    Ok((outcome, rejected))
+    Ok(Upserted { outcome, rejected, rows: rows.records.len(), stored: existing.len() })
 }
 
 /// Inserts the rows whose ids are not stored and counts them; returns the

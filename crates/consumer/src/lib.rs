@@ -64,6 +64,7 @@ mod storable;
 pub mod triage;
 pub mod upsert;
 
+pub use apply::{upsert_with_bisection, ApplyError, Upserted};
 pub use config::Config;
 pub use error::ConsumerError;
 pub use redrive::{redrive, RedriveError};

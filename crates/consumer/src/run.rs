@@ -43,6 +43,7 @@ use crate::metrics::Metrics;
 use crate::migrate::{migrate, MigrateError};
 use crate::retry::retry_transient;
 use crate::status::StatusBoard;
+use crate::upsert::NextWritePath;
 use telemetry::Readiness;
 
 /// Longest a batch transaction may take before it is abandoned and retried.
@@ -118,12 +119,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         status.clone(),
     ));
 
+    let write_path = NextWritePath::default();
     let target = Target {
         pool: &pool,
         group: &config.group.name,
         topic: &config.topic.name,
         dlq_topic: &config.dlq_topic.name,
         dlq_producer: &dlq_producer,
+        write_path: &write_path,
     };
     let mut seeked: BTreeMap<i32, i64> = BTreeMap::new();
     let mut last_summary = Instant::now();

@@ -17,6 +17,12 @@
 //!    until we commit), and the rows that write go through the version guard
 //!    ([`write_rows`]).
 //!
+//! Step 1 pays off when most ids are new, and costs a second index probe
+//! per row when they are not (a re-ingest, a replay): the consumer then
+//! goes straight to step 2 for every row, whose guarded write inserts the
+//! few new ones. Each batch takes the path that suited the one before it
+//! ([`WritePath`]).
+//!
 //! Both steps take ids in ascending order. Two transactions never write one
 //! id at once in a group (each batch first locks its partitions' rows in
 //! `consumer_offsets`, and an id has one partition); were they to (partitions
@@ -31,6 +37,7 @@
 //! [`VERSION_GUARD`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -57,6 +64,52 @@ impl std::ops::AddAssign for UpsertOutcome {
         self.inserted += other.inserted;
         self.updated += other.updated;
         self.unchanged += other.unchanged;
+    }
+}
+
+/// Which statement a batch's rows meet first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WritePath {
+    /// [`insert_new`] for every row, then the version guard for the ids it
+    /// found stored: one probe per new id, two per known one.
+    #[default]
+    InsertFirst,
+    /// The version guard for every row ([`lock_existing`], [`write_rows`]):
+    /// two probes per new id, one per known one.
+    LockFirst,
+}
+
+impl WritePath {
+    /// The path for the next batch, given that `stored` of this batch's
+    /// `rows` distinct ids were stored before it: lock-first when more
+    /// than half were, insert-first otherwise; unchanged after an empty batch.
+    pub fn next(self, stored: usize, rows: usize) -> WritePath {
+        match rows {
+            0 => self,
+            _ if stored * 2 > rows => WritePath::LockFirst,
+            _ => WritePath::InsertFirst,
+        }
+    }
+}
+
+/// The path one consumer's next batch takes: written after each batch,
+/// read at the start of the next (one batch is written at a time).
+#[derive(Debug, Default)]
+pub struct NextWritePath(AtomicBool);
+
+impl NextWritePath {
+    /// The path to take now.
+    pub fn get(&self) -> WritePath {
+        if self.0.load(Ordering::Relaxed) {
+            WritePath::LockFirst
+        } else {
+            WritePath::InsertFirst
+        }
+    }
+
+    /// Records the path for the next batch.
+    pub fn set(&self, path: WritePath) {
+        self.0.store(path == WritePath::LockFirst, Ordering::Relaxed);
     }
 }
 
@@ -306,6 +359,28 @@ mod tests {
         let mut values = record(1, item_total, version, 0).values();
         values.item_total = Decimal::new(item_total, 2);
         StoredRow { version, values }
+    }
+
+    #[test]
+    fn the_next_batch_locks_first_once_most_ids_were_stored() {
+        use WritePath::{InsertFirst, LockFirst};
+        assert_eq!(WritePath::default(), InsertFirst, "a fresh consumer expects new orders");
+        assert_eq!(InsertFirst.next(0, 5_000), InsertFirst, "a live tail of new orders");
+        assert_eq!(InsertFirst.next(5_000, 5_000), LockFirst, "a re-ingest of stored orders");
+        assert_eq!(InsertFirst.next(2_501, 5_000), LockFirst);
+        assert_eq!(LockFirst.next(2_500, 5_000), InsertFirst, "half new is insert-first's case");
+        assert_eq!(LockFirst.next(0, 0), LockFirst, "an empty batch says nothing");
+        assert_eq!(InsertFirst.next(0, 0), InsertFirst);
+    }
+
+    #[test]
+    fn the_path_one_batch_chose_is_the_one_the_next_reads() {
+        let next = NextWritePath::default();
+        assert_eq!(next.get(), WritePath::InsertFirst);
+        next.set(WritePath::LockFirst);
+        assert_eq!(next.get(), WritePath::LockFirst);
+        next.set(WritePath::InsertFirst);
+        assert_eq!(next.get(), WritePath::InsertFirst);
     }
 
     #[test]

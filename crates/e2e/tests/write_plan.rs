@@ -1,6 +1,7 @@
 //! The consumer's write statements on a real PostgreSQL: the lock query
-//! keeps using the primary key as the table grows, and the first step of a
-//! write inserts only the ids not stored.
+//! keeps using the primary key as the table grows, the first step of a
+//! write inserts only the ids not stored, and both write paths reach the
+//! same rows and counts.
 //!
 //! A prepared statement gets a cached generic plan after five executions;
 //! planned on a young table of a few hundred rows that plan is a sequential
@@ -15,7 +16,7 @@
 
 use chrono::Utc;
 use consumer::batch::{OrderRecord, Source};
-use consumer::upsert::{insert_new, lock_existing};
+use consumer::upsert::{insert_new, lock_existing, UpsertOutcome, WritePath};
 use harness::Scenario;
 use rust_decimal::Decimal;
 
@@ -102,6 +103,13 @@ async fn lock_query_uses_the_primary_key_after_the_table_grew() {
     assert!(idx >= 1, "the lock query used no index (index scans: {idx})");
 }
 
+/// A one-connection pool on the scenario's database: the consumer's write
+/// functions take its transactions.
+fn pool_of(scenario: &Scenario) -> deadpool_postgres::Pool {
+    let manager = deadpool_postgres::Manager::new(scenario.database_url.parse().unwrap(), tokio_postgres::NoTls);
+    deadpool_postgres::Pool::builder(manager).max_size(1).build().unwrap()
+}
+
 fn record(id: i64, item_total_cents: i64) -> OrderRecord {
     OrderRecord {
         order: schema::Order {
@@ -135,8 +143,7 @@ async fn the_first_write_step_inserts_only_the_ids_not_stored() {
     let records: Vec<OrderRecord> = (1..=10).map(|id| record(id, 9_900)).collect();
     let batch: Vec<&OrderRecord> = records.iter().collect();
 
-    let manager = deadpool_postgres::Manager::new(scenario.database_url.parse().unwrap(), tokio_postgres::NoTls);
-    let pool = deadpool_postgres::Pool::builder(manager).max_size(1).build().unwrap();
+    let pool = pool_of(&scenario);
     let mut pooled = pool.get().await.unwrap();
     let transaction = pooled.transaction().await.unwrap();
     let mut inserted = insert_new(&transaction, &batch).await.unwrap();
@@ -150,4 +157,53 @@ async fn the_first_write_step_inserts_only_the_ids_not_stored() {
         .map(|id| if id <= 5 { (id, Decimal::new(1_000, 2), 0) } else { (id, Decimal::new(9_900, 2), 1 << 40) })
         .collect();
     assert_eq!(table, expected, "stored rows are left for the version guard, untouched by this step");
+}
+
+/// The table as (id, item_total, source_version), by id.
+async fn table(client: &tokio_postgres::Client) -> Vec<(i64, Decimal, i64)> {
+    let rows = client.query("SELECT id, item_total, source_version FROM orders ORDER BY id", &[]).await.unwrap();
+    rows.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect()
+}
+
+#[tokio::test]
+async fn both_write_paths_reach_the_same_rows_and_counts() {
+    // Stored: ids 1..=6 (item_total 10, version 0). The batch: newer versions
+    // of 1..=3 with other values, an older version of 4, new ids 7..=10, and
+    // id 8 twice (the later record wins).
+    let mut records: Vec<OrderRecord> = (1..=4).chain(7..=10).map(|id| record(id, 9_900)).collect();
+    records[3].source.version = -1;
+    let mut superseding = record(8, 7_700);
+    superseding.source.version += 1;
+    records.push(superseding);
+    let batch: Vec<&OrderRecord> = records.iter().collect();
+
+    let mut results = Vec::new();
+    for path in [WritePath::InsertFirst, WritePath::LockFirst] {
+        let scenario = Scenario::new("write_paths").await;
+        let mut client = scenario.db().await;
+        consumer::migrate::migrate(&mut client).await.expect("migrations apply");
+        insert_orders(&client, 1..=6).await;
+        let pool = pool_of(&scenario);
+        let mut pooled = pool.get().await.unwrap();
+        let mut transaction = pooled.transaction().await.unwrap();
+        let upserted = consumer::upsert_with_bisection(&mut transaction, batch.clone(), path).await.unwrap();
+        transaction.commit().await.unwrap();
+        assert!(upserted.rejected.is_empty(), "{path:?}: {:?}", upserted.rejected);
+        assert_eq!(
+            upserted.outcome,
+            UpsertOutcome { inserted: 4, updated: 3, unchanged: 2 },
+            "{path:?}: every record counted once, as the version guard decides"
+        );
+        assert_eq!((upserted.stored, upserted.rows), (4, 8), "{path:?}: 4 of the 8 distinct ids were stored");
+        results.push(table(&client).await);
+    }
+    assert_eq!(results[0], results[1], "insert-first and lock-first leave the same table");
+    let expected: Vec<(i64, Decimal, i64)> = (1..=10)
+        .map(|id| match id {
+            1..=3 | 7 | 9 | 10 => (id, Decimal::new(9_900, 2), 1 << 40),
+            8 => (id, Decimal::new(7_700, 2), (1 << 40) + 1),
+            _ => (id, Decimal::new(1_000, 2), 0),
+        })
+        .collect();
+    assert_eq!(results[0], expected);
 }
