@@ -12,6 +12,7 @@ static ALLOCATOR: telemetry::allocator::Allocator = telemetry::allocator::Alloca
 
 fn main() -> anyhow::Result<()> {
     telemetry::allocator::tune();
+    telemetry::allocator::without_fastbins();
     // Before the runtime starts its threads: the aliases change the environment.
     let config: Config = telemetry::startup(telemetry::Logging::On).context("invalid configuration")?;
     main_with(config)

@@ -1,5 +1,6 @@
-//! The producer's allocator: mimalloc, tuned to give freed memory back at
-//! once.
+//! The processes' allocators: mimalloc for the producer's own memory, tuned
+//! to give freed memory back at once, and glibc's malloc without fastbins
+//! for the rest (all of librdkafka's, and the consumer's own).
 //!
 //! Each record the producer sends allocates small blocks on its reading
 //! thread that librdkafka's delivery thread frees (delivery futures,
@@ -11,6 +12,13 @@
 //! memory by half; [`tune`] gives them back at once. The consumer keeps
 //! glibc's: with mimalloc its CPU did not fall and its memory rose by a
 //! fifth.
+//!
+//! What stays on glibc's malloc still paid for `malloc_consolidate`: glibc
+//! keeps small freed blocks in fastbins and walks all of them on every
+//! large allocation or free (fetch buffers, a batch's column arrays), and
+//! librdkafka frees its many small per-message blocks on threads other
+//! than the ones that allocated them. [`without_fastbins`] turns fastbins
+//! off (what `GLIBC_TUNABLES=glibc.malloc.mxfast=0` does).
 
 /// The allocator the producer declares as its `#[global_allocator]`.
 pub use mimalloc::MiMalloc as Allocator;
@@ -34,9 +42,24 @@ pub fn tune() {
     }
 }
 
+/// Turns glibc's fastbins off (`mallopt(M_MXFAST, 0)`): freed small blocks
+/// go to glibc's ordinary bins, which large allocations do not have to
+/// consolidate first. Call first thing in `main`, before other threads
+/// start. Returns whether glibc accepted the setting.
+pub fn without_fastbins() -> bool {
+    // SAFETY: mallopt only changes the allocator's parameters, under its
+    // own lock; M_MXFAST with 0 is a documented value (fastbins off).
+    unsafe { libc::mallopt(libc::M_MXFAST, 0) == 1 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn glibc_accepts_fastbins_off() {
+        assert!(without_fastbins());
+    }
 
     #[test]
     fn the_option_indices_are_the_ones_documented() {

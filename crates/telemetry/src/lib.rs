@@ -23,7 +23,7 @@
 //! [`Registrar`] (module `metrics`) declares a process's metrics, the same
 //! way in every process.
 //!
-//! [`allocator`]: the producer's allocator (mimalloc) and its tuning.
+//! [`allocator`]: mimalloc for the producer, glibc without fastbins for the rest.
 //!
 //! [`startup`] (module `startup`) starts every binary the same way: the
 //! environment aliases of [`env`](mod@env), logging, the deprecation warnings, clap's
