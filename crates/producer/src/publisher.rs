@@ -48,7 +48,26 @@ pub enum PublishError {
     /// A record of `--max-record-bytes` could not be written to a topic.
     #[error(transparent)]
     RecordLimit(#[from] SizeLimitError),
+    /// A `--kafka-option` sets one of [`GUARANTEES`] to another value.
+    #[error("--kafka-option {key}={value}: the producer sets {key}={required}, which its delivery guarantees need (docs/design.md)")]
+    Guarantee {
+        /// The setting.
+        key: &'static str,
+        /// The value given.
+        value: String,
+        /// The value the producer needs.
+        required: &'static str,
+    },
 }
+
+/// The librdkafka settings the producer's guarantees rest on: every line
+/// written once, in order, however long Kafka is away. A `--kafka-option`
+/// may repeat them, never change them.
+pub const GUARANTEES: [(&str, &str); 3] =
+    [("enable.idempotence", "true"), ("acks", "all"), ("message.timeout.ms", "0")];
+
+/// The producer's defaults that a `--kafka-option` may change.
+pub const TUNING: [(&str, &str); 2] = [("linger.ms", "5"), ("compression.type", "lz4")];
 
 /// Bytes a record may hold besides its line (and the line quoted once in its
 /// error message): the key and the `source_file` header each hold the file's
@@ -205,22 +224,38 @@ pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     kafka.connection.client_config()
 }
 
+/// The producer's librdkafka settings: the connection's, then
+/// [`GUARANTEES`] (a `--kafka-option` may repeat them, not change them),
+/// [`TUNING`] unless a `--kafka-option` sets it, and the queue bounds that
+/// `max_in_flight` sizes.
+fn producer_config(kafka: &KafkaConfig, max_in_flight: usize) -> Result<ClientConfig, PublishError> {
+    let mut config = client_config(kafka);
+    for (key, required) in GUARANTEES {
+        match config.get(key) {
+            Some(value) if value != required => {
+                return Err(PublishError::Guarantee { key, value: value.to_string(), required })
+            }
+            _ => config.set(key, required),
+        };
+    }
+    for (key, default) in TUNING {
+        if config.get(key).is_none() {
+            config.set(key, default);
+        }
+    }
+    config
+        .set("queue.buffering.max.messages", (max_in_flight * 2).max(1000).to_string())
+        .set("queue.buffering.max.kbytes", QUEUE_MAX_KBYTES.to_string());
+    Ok(config)
+}
+
 impl Publisher {
     /// Creates the idempotent producer. `max_in_flight` sizes librdkafka's
     /// queue so that it never holds more than the producer lets it.
     pub fn new(kafka: &KafkaConfig, max_in_flight: usize) -> Result<Self, PublishError> {
         let mut kafka = kafka.clone();
         kafka.connection.load_password_file()?;
-        let producer = client_config(&kafka)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("message.timeout.ms", "0")
-            .set("linger.ms", "5")
-            .set("compression.type", "lz4")
-            .set("queue.buffering.max.messages", (max_in_flight * 2).max(1000).to_string())
-            .set("queue.buffering.max.kbytes", QUEUE_MAX_KBYTES.to_string())
-            .create()
-            .map_err(PublishError::Client)?;
+        let producer = producer_config(&kafka, max_in_flight)?.create().map_err(PublishError::Client)?;
         Ok(Publisher { producer, config: Arc::new(kafka) })
     }
 
@@ -488,6 +523,34 @@ pub(crate) async fn settle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config_with(options: &[&str]) -> Result<ClientConfig, PublishError> {
+        let mut args = vec!["p"];
+        for option in options {
+            args.extend(["--kafka-option", option]);
+        }
+        let config = <crate::Config as clap::Parser>::try_parse_from(args).unwrap();
+        producer_config(&config.kafka, 10)
+    }
+
+    #[test]
+    fn a_kafka_option_tunes_the_producer_but_cannot_weaken_its_guarantees() {
+        let defaults = config_with(&[]).unwrap();
+        assert_eq!((defaults.get("linger.ms"), defaults.get("compression.type")), (Some("5"), Some("lz4")));
+        assert_eq!(defaults.get("acks"), Some("all"));
+
+        let tuned = config_with(&["linger.ms=20", "compression.type=zstd", "acks=all"]).unwrap();
+        assert_eq!((tuned.get("linger.ms"), tuned.get("compression.type")), (Some("20"), Some("zstd")));
+
+        for weakening in ["acks=1", "enable.idempotence=false", "message.timeout.ms=30000"] {
+            let error = config_with(&[weakening]).unwrap_err();
+            assert!(matches!(error, PublishError::Guarantee { .. }), "{weakening}: {error:?}");
+            assert!(
+                error.to_string().starts_with(&format!("--kafka-option {weakening}: the producer sets")),
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn record_limit_names_the_limit_too_small_and_both_numbers() {
