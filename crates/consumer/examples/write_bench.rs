@@ -100,6 +100,7 @@ async fn write_copy(client: &Transaction<'_>, records: &[&OrderRecord]) -> Resul
     futures::pin_mut!(writer);
     for record in records {
         let flags: Vec<&str> = record.flags.iter().map(|flag| flag.as_str()).collect();
+        let file: &str = &record.source.file;
         writer
             .as_mut()
             .write(&[
@@ -108,7 +109,7 @@ async fn write_copy(client: &Transaction<'_>, records: &[&OrderRecord]) -> Resul
                 &record.order.completed_at,
                 &record.order.item_total,
                 &record.order.shipment_total,
-                &record.source.file,
+                &file,
                 &record.source.line,
                 &record.source.offset,
                 &record.source.read_at,

@@ -3,7 +3,9 @@
 //!
 //! Pure logic, so the rules are unit-tested without Kafka or PostgreSQL.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use schema::{Extra, Flag, Order};
@@ -11,8 +13,8 @@ use schema::{Extra, Flag, Order};
 /// Where a record came from: the producer's headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
-    /// The CSV file.
-    pub file: String,
+    /// The CSV file (shared by the records decoded from it in a row).
+    pub file: Arc<str>,
     /// 1-based line where the record starts.
     pub line: i64,
     /// Byte offset where the record starts.
@@ -25,8 +27,9 @@ pub struct Source {
     pub version: i64,
     /// The file's header in force at the record (header `columns`, a JSON
     /// array of names), as sent; absent from older producers. Recorded per
-    /// file in `source_files`.
-    pub columns: Option<String>,
+    /// file in `source_files`. The standard header is borrowed, not copied
+    /// per record.
+    pub columns: Option<Cow<'static, str>>,
 }
 
 /// One decoded order record and its place in Kafka.

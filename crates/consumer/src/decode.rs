@@ -3,6 +3,9 @@
 //! Decoding is pure and happens before any transaction, so a batch's
 //! undecodable records are known before the database is touched.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use schema::columns::STANDARD_COLUMNS_JSON;
@@ -21,48 +24,77 @@ pub struct Decoded {
     pub record: Result<OrderRecord, DeadLetter>,
 }
 
-/// Decodes one Kafka record.
+/// Decodes one Kafka record on its own.
 pub fn decode(message: OwnedMessage) -> Decoded {
-    let record = decode_record(&message);
-    Decoded { message, record }
+    Decoder::default().decode(message)
 }
 
-#[allow(clippy::result_large_err)] // built once per bad record, not worth a box per good one
-fn decode_record(message: &OwnedMessage) -> Result<OrderRecord, DeadLetter> {
-    let payload = message.payload().unwrap_or_default();
-    let decoded = OrderMessage::decode(payload).map_err(|error| {
-        let reason = match error {
-            DecodeError::UnknownVersion { .. } => reasons::UNKNOWN_SCHEMA_VERSION,
-            DecodeError::Malformed(_) => reasons::UNDECODABLE_VALUE,
+/// Decodes the records of a batch. Consecutive records mostly come from one
+/// file, so they share its name ([`Source::file`]) rather than each
+/// allocating a copy: one of the per-record allocations that kept the
+/// consumer in `malloc`.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    /// The source file of the last record decoded.
+    last_file: Option<Arc<str>>,
+}
+
+impl Decoder {
+    /// Decodes one Kafka record.
+    pub fn decode(&mut self, message: OwnedMessage) -> Decoded {
+        let record = self.decode_record(&message);
+        Decoded { message, record }
+    }
+
+    /// The file's name, escaped (a NUL would make PostgreSQL refuse the row,
+    /// see `storable`), shared with the previous record's when equal.
+    fn file_name(&mut self, found: &str) -> Arc<str> {
+        let name = storable(found);
+        match &self.last_file {
+            Some(last) if **last == *name => Arc::clone(last),
+            _ => Arc::clone(self.last_file.insert(Arc::from(name.as_ref()))),
+        }
+    }
+
+    #[allow(clippy::result_large_err)] // built once per bad record, not worth a box per good one
+    fn decode_record(&mut self, message: &OwnedMessage) -> Result<OrderRecord, DeadLetter> {
+        let payload = message.payload().unwrap_or_default();
+        let decoded = OrderMessage::decode(payload).map_err(|error| {
+            let reason = match error {
+                DecodeError::UnknownVersion { .. } => reasons::UNKNOWN_SCHEMA_VERSION,
+                DecodeError::Malformed(_) => reasons::UNDECODABLE_VALUE,
+            };
+            DeadLetter::from_message(message, reason, clients::postgres::describe(&error))
+        })?;
+        let provenance = FoundProvenance::find(clients::headers::header_pairs(message.headers()));
+        let read_at = read_time(provenance.read_at_ms().ok(), message.timestamp().to_millis(), Utc::now());
+        let source = Source {
+            file: self.file_name(provenance.source_file().unwrap_or_default()),
+            line: stored_number(provenance.line()),
+            offset: stored_number(provenance.byte_offset()),
+            read_at,
+            version: source_version(provenance.source_version().ok()),
+            // Absent: the standard header (see `headers::COLUMNS`).
+            columns: Some(match provenance.columns().ok().flatten() {
+                Some(columns) => Cow::Owned(columns.to_string()),
+                None => Cow::Borrowed(STANDARD_COLUMNS_JSON),
+            }),
         };
-        DeadLetter::from_message(message, reason, clients::postgres::describe(&error))
-    })?;
-    let provenance = FoundProvenance::find(clients::headers::header_pairs(message.headers()));
-    let read_at = read_time(provenance.read_at_ms().ok(), message.timestamp().to_millis(), Utc::now());
-    let source = Source {
-        // Escaped: a NUL would make PostgreSQL refuse the row (see `storable`).
-        file: storable(provenance.source_file().unwrap_or_default()).into_owned(),
-        line: stored_number(provenance.line()),
-        offset: stored_number(provenance.byte_offset()),
-        read_at,
-        version: source_version(provenance.source_version().ok()),
-        // Absent: the standard header (see `headers::COLUMNS`).
-        columns: Some(provenance.columns().ok().flatten().unwrap_or(STANDARD_COLUMNS_JSON).to_string()),
-    };
-    // Escaped like the source file: a NUL would make `jsonb` refuse the row.
-    let extra = decoded
-        .extra
-        .into_iter()
-        .map(|(name, value)| (storable(&name).into_owned(), storable(&value).into_owned()))
-        .collect();
-    Ok(OrderRecord {
-        order: decoded.order,
-        flags: decoded.flags,
-        extra,
-        source,
-        partition: message.partition(),
-        offset: message.offset(),
-    })
+        // Escaped like the source file: a NUL would make `jsonb` refuse the row.
+        let extra = decoded
+            .extra
+            .into_iter()
+            .map(|(name, value)| (storable(&name).into_owned(), storable(&value).into_owned()))
+            .collect();
+        Ok(OrderRecord {
+            order: decoded.order,
+            flags: decoded.flags,
+            extra,
+            source,
+            partition: message.partition(),
+            offset: message.offset(),
+        })
+    }
 }
 
 /// What a record weighs against `--batch-max-bytes`: its key, value and
@@ -222,7 +254,28 @@ mod tests {
     #[test]
     fn a_nul_in_the_source_file_header_is_escaped_and_the_order_kept() {
         let headers = OwnedHeaders::new().insert(Header { key: headers::SOURCE_FILE, value: Some("a\0.csv") });
-        assert_eq!(decode(with_headers(ORDER, headers)).record.unwrap().source.file, "a\\u0000.csv");
+        assert_eq!(&*decode(with_headers(ORDER, headers)).record.unwrap().source.file, "a\\u0000.csv");
+    }
+
+    #[test]
+    fn records_of_one_file_in_a_row_share_its_name() {
+        let from = |file: &str| OwnedHeaders::new().insert(Header { key: headers::SOURCE_FILE, value: Some(file) });
+        let mut decoder = Decoder::default();
+        let mut file_of = |file: &str| decoder.decode(with_headers(ORDER, from(file))).record.unwrap().source.file;
+        let (first, second, other, again) = (file_of("a.csv"), file_of("a.csv"), file_of("b.csv"), file_of("a.csv"));
+        assert!(Arc::ptr_eq(&first, &second), "the second record reuses the first's name");
+        assert_eq!(
+            (&*other, &*again),
+            ("b.csv", "a.csv"),
+            "another file gets its own name, and the first its own again"
+        );
+        assert!(!Arc::ptr_eq(&first, &other));
+    }
+
+    #[test]
+    fn the_standard_header_is_borrowed_not_copied() {
+        let plain = decode(message(ORDER, None)).record.unwrap();
+        assert!(matches!(plain.source.columns, Some(Cow::Borrowed(_))), "{:?}", plain.source.columns);
     }
 
     #[test]

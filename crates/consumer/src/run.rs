@@ -32,7 +32,7 @@ use tracing::{error, info, warn};
 use crate::apply::{apply_batch, ApplyError, BatchReport, Target};
 use crate::config::Config;
 use crate::db::{self, DbError};
-use crate::decode::{decode, record_bytes, Decoded};
+use crate::decode::{record_bytes, Decoded, Decoder};
 use crate::error::ConsumerError;
 use crate::events::{
     ConsumerStarted, FileHeaderUnrecorded, OffsetsSkipped, RecordSkipped, SchemaMigrated, TotalsReached,
@@ -281,6 +281,7 @@ where
     tokio::pin!(writing);
     let mut written = None;
     let mut batch = Vec::with_capacity(config.batch_size);
+    let mut decoder = Decoder::default();
     let mut bytes = 0;
     let mut deadline = None;
     let mut stopped = false;
@@ -306,7 +307,7 @@ where
             received = consumer.recv() => match received {
                 Ok(message) => {
                     bytes += record_bytes(&message);
-                    batch.push(decode(message.detach()));
+                    batch.push(decoder.decode(message.detach()));
                     deadline.get_or_insert_with(|| Instant::now() + config.batch_wait());
                 }
                 Err(error) => warn!(message = "Kafka receive error.", %error),

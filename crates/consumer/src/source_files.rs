@@ -37,7 +37,7 @@ pub fn file_headers<'a>(records: impl IntoIterator<Item = &'a OrderRecord>) -> V
     let mut earliest_as_sent: BTreeMap<(&str, &str), (i64, DateTime<Utc>)> = BTreeMap::new();
     for record in records {
         let Some(columns) = record.source.columns.as_deref() else { continue };
-        keep_earliest(&mut earliest_as_sent, (record.source.file.as_str(), columns), first_seen(record));
+        keep_earliest(&mut earliest_as_sent, (&*record.source.file, columns), first_seen(record));
     }
     let mut earliest_as_stored: BTreeMap<(&str, String), (i64, DateTime<Utc>)> = BTreeMap::new();
     for ((file, columns), seen) in earliest_as_sent {
@@ -112,7 +112,7 @@ mod tests {
     fn with(file: &str, columns: Option<&str>, version: i64) -> OrderRecord {
         let mut record = order(version, 100, version, version);
         record.source.file = file.into();
-        record.source.columns = columns.map(str::to_string);
+        record.source.columns = columns.map(|columns| columns.to_string().into());
         record
     }
 

@@ -316,7 +316,7 @@ impl<'a> ColumnArrays<'a> {
             completed_at: records.iter().map(|r| r.order.completed_at).collect(),
             item_totals: records.iter().map(|r| r.order.item_total).collect(),
             shipment_totals: records.iter().map(|r| r.order.shipment_total).collect(),
-            files: records.iter().map(|r| r.source.file.as_str()).collect(),
+            files: records.iter().map(|r| &*r.source.file).collect(),
             lines: records.iter().map(|r| r.source.line).collect(),
             offsets: records.iter().map(|r| r.source.offset).collect(),
             read_at: records.iter().map(|r| r.source.read_at).collect(),
