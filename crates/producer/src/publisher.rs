@@ -232,7 +232,7 @@ fn producer_config(kafka: &KafkaConfig, max_in_flight: usize) -> Result<ClientCo
     let mut config = client_config(kafka);
     for (key, required) in GUARANTEES {
         match config.get(key) {
-            Some(value) if value != required => {
+            Some(value) if !same_setting(key, value, required) => {
                 return Err(PublishError::Guarantee { key, value: value.to_string(), required })
             }
             _ => config.set(key, required),
@@ -247,6 +247,13 @@ fn producer_config(kafka: &KafkaConfig, max_in_flight: usize) -> Result<ClientCo
         .set("queue.buffering.max.messages", (max_in_flight * 2).max(1000).to_string())
         .set("queue.buffering.max.kbytes", QUEUE_MAX_KBYTES.to_string());
     Ok(config)
+}
+
+/// Whether `value` is `required` as librdkafka reads it: case aside, and
+/// `acks=-1` is `acks=all`.
+fn same_setting(key: &str, value: &str, required: &str) -> bool {
+    let value = value.trim();
+    value.eq_ignore_ascii_case(required) || (key == "acks" && value == "-1" && required == "all")
 }
 
 impl Publisher {
@@ -539,7 +546,8 @@ mod tests {
         assert_eq!((defaults.get("linger.ms"), defaults.get("compression.type")), (Some("5"), Some("lz4")));
         assert_eq!(defaults.get("acks"), Some("all"));
 
-        let tuned = config_with(&["linger.ms=20", "compression.type=zstd", "acks=all"]).unwrap();
+        let tuned =
+            config_with(&["linger.ms=20", "compression.type=zstd", "acks=-1", "enable.idempotence=True"]).unwrap();
         assert_eq!((tuned.get("linger.ms"), tuned.get("compression.type")), (Some("20"), Some("zstd")));
 
         for weakening in ["acks=1", "enable.idempotence=false", "message.timeout.ms=30000"] {
