@@ -48,7 +48,7 @@ pub enum PublishError {
     /// A record of `--max-record-bytes` could not be written to a topic.
     #[error(transparent)]
     RecordLimit(#[from] SizeLimitError),
-    /// A `--kafka-option` sets one of [`GUARANTEES`] to another value.
+    /// A `--kafka-option` sets one of the `GUARANTEES` to another value.
     #[error("--kafka-option {key}={value}: the producer sets {key}={required}, which its delivery guarantees need (docs/design.md)")]
     Guarantee {
         /// The setting.
