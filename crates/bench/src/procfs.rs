@@ -3,12 +3,19 @@
 
 use std::process::Command;
 
-/// The fields of `/proc/PID/stat` after the command name (which may hold
-/// spaces), so that field N of proc(5) is `fields[N - 3]`.
+/// A `stat` file of proc(5), a process's or a thread's, split into the
+/// command name (which may hold spaces and parentheses) and the fields
+/// after it, so that field N of proc(5) is `fields[N - 3]`.
+fn parse_stat(stat: &str) -> Option<(&str, Vec<u64>)> {
+    let (before, after_name) = stat.rsplit_once(')')?;
+    let (_, name) = before.split_once('(')?;
+    Some((name, after_name.split_whitespace().map(|field| field.parse().unwrap_or(0)).collect()))
+}
+
+/// The fields of `/proc/PID/stat` after the command name (see [`parse_stat`]).
 fn stat_fields(pid: u32) -> Vec<u64> {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return Vec::new() };
-    let Some((_, after_name)) = stat.rsplit_once(')') else { return Vec::new() };
-    after_name.split_whitespace().map(|field| field.parse().unwrap_or(0)).collect()
+    parse_stat(&stat).map(|(_, fields)| fields).unwrap_or_default()
 }
 
 fn field(fields: &[u64], number: usize) -> u64 {
@@ -25,17 +32,11 @@ pub fn cpu_ticks(pid: u32) -> u64 {
 /// contains `name` (a JVM's `C2 CompilerThread0`, …).
 pub fn thread_ticks(pid: u32, name: &str) -> u64 {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
-    let stat_of =
-        |tid: std::ffi::OsString| std::fs::read_to_string(format!("/proc/{pid}/task/{}/stat", tid.to_string_lossy()));
     tasks
-        .filter_map(|task| stat_of(task.ok()?.file_name()).ok())
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
         .filter_map(|stat| {
-            let (before, after_name) = stat.rsplit_once(')')?;
-            let (_, thread_name) = before.split_once('(')?;
-            thread_name.contains(name).then(|| {
-                let fields: Vec<u64> = after_name.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
-                field(&fields, 14) + field(&fields, 15)
-            })
+            let (thread_name, fields) = parse_stat(&stat)?;
+            thread_name.contains(name).then(|| field(&fields, 14) + field(&fields, 15))
         })
         .sum()
 }
@@ -66,4 +67,19 @@ pub fn clock_ticks_per_second() -> f64 {
 /// CPU cores of this machine.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stat_line_splits_at_its_last_parenthesis() {
+        let stat = "42 (C2 CompilerThre) S 1 2 3 4 5 6 7 8 9 10 120 30 0 0";
+        let (name, fields) = parse_stat(stat).unwrap();
+        assert_eq!(name, "C2 CompilerThre");
+        assert_eq!((field(&fields, 14), field(&fields, 15)), (120, 30), "utime and stime");
+        let (odd, _) = parse_stat("7 (a) b) R 1").unwrap();
+        assert_eq!(odd, "a) b", "a name may hold a parenthesis");
+    }
 }

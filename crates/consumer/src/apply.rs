@@ -174,7 +174,8 @@ pub async fn apply_batch(
     let read_at = records.iter().map(|record| record.source.read_at).collect();
     let file_headers = source_files::file_headers(records.iter().copied());
     let unrecorded_headers = record_file_headers(&mut transaction, &file_headers).await?;
-    let upserted = upsert_with_bisection(&mut transaction, records, target.write_path.get()).await?;
+    let path = target.write_path.get();
+    let upserted = upsert_with_bisection(&mut transaction, records, path).await?;
     let (outcome, rejected) = (upserted.outcome, upserted.rejected);
     if !rejected.is_empty() {
         let by_position: HashMap<(i32, i64), &Decoded> =
@@ -198,7 +199,7 @@ pub async fn apply_batch(
         .await
         .map_err(|error| publish_failure(error, target.dlq_producer.client().fatal_error()))?;
     transaction.commit().await?;
-    target.write_path.set(target.write_path.get().next(upserted.stored, upserted.rows));
+    target.write_path.set(path.next(upserted.stored, upserted.rows));
     Ok(BatchReport {
         accepted,
         outcome,
@@ -241,7 +242,7 @@ fn accepted<'a>(batch: &'a [Decoded], plan: &OffsetPlan) -> (Vec<&'a OrderRecord
 }
 
 /// What [`upsert_with_bisection`] did.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Upserted {
     /// How the rows landed.
     pub outcome: UpsertOutcome,

@@ -30,14 +30,9 @@ pub async fn run(settings: &Settings, services: &Services, input: &Input) -> any
     let file_bytes = head(&input.file, &file, orders).context("write the warm-up file")?;
     let warmup_input = Input { file, file_bytes, ..input.clone() };
     let warmup_settings = Settings { orders, perf: false, profile: false, ..settings.clone() };
-    let (broker0, compilers0) = (services.kafka_ticks(), services.kafka_compiler_ticks());
-    e2e::run_cold(&warmup_settings, services, &warmup_input).await?;
-    let broker = services.kafka_ticks().saturating_sub(broker0).max(1);
-    let compilers = services.kafka_compiler_ticks().saturating_sub(compilers0);
-    say(format!(
-        "phase warmup: the broker's JIT compilers took {:.0} % of its CPU",
-        100.0 * compilers as f64 / broker as f64
-    ));
+    let cpu = e2e::run_cold(&warmup_settings, services, &warmup_input).await?.cold_cpu;
+    let share = 100.0 * cpu.kafka_jit / cpu.kafka;
+    say(format!("phase warmup: the broker's JIT compilers took {share:.0} % of its CPU"));
     std::fs::remove_file(&warmup_input.file)?;
     Ok(())
 }
