@@ -15,6 +15,7 @@
 //! | `archive`     | `--archive-dir`: checked at start, searched for files that left the inbox, moves across filesystems |
 //! | `positions`   | the delivered position of every file, saved atomically and durably (format: `contract::positions`) |
 //! | `publisher`   | records → Kafka (orders topic, dead-letter topic); what a refusal means for the record |
+//! | `delivery`    | Kafka's answers handed back in send order: a ticket per record, no future per record |
 //! | `metrics`     | the producer's Prometheus metrics                                     |
 //! | `events`      | one type per happening: its log line and its metrics, emitted together |
 //! | `status`      | `/status`: each file's size, delivered bytes and percentage; last error |
@@ -34,6 +35,7 @@
 
 mod archive;
 pub mod config;
+mod delivery;
 mod epoch_floor;
 pub mod epoch_search;
 pub mod error;

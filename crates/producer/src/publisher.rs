@@ -18,14 +18,14 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, Top
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use rdkafka::util::Timeout;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 use schema::message::headers;
 use schema::{OrderMessage, Provenance, Rejection, RejectionKind};
 use thiserror::Error;
 
 use crate::config::KafkaConfig;
+use crate::delivery::{Answers, DeliveryReports, Ticket};
 use crate::tailer::{RecordOutcome, TailedRecord};
 
 /// What the Kafka side can fail with.
@@ -124,12 +124,12 @@ pub fn size_limit_check(max_record_bytes: usize, limits: &[(String, usize)]) -> 
     }
 }
 
-/// Sends records to the orders and dead-letter topics. Cheap to clone (the
-/// client and the settings are shared), so a record's delivery future can
-/// dead-letter it later.
+/// Sends records to the orders and dead-letter topics; Kafka's answers come
+/// back through [`crate::delivery::InFlight`]. Cheap to clone (the client
+/// and the settings are shared).
 #[derive(Clone)]
 pub struct Publisher {
-    producer: FutureProducer,
+    producer: ThreadedProducer<DeliveryReports>,
     /// Shared, not copied: every record in flight holds a clone of the
     /// publisher, and a deep copy of the settings (brokers, topics, options,
     /// SASL) per record cost an allocation each and up to 20,000 copies of
@@ -139,8 +139,8 @@ pub struct Publisher {
 
 /// The outcome of trying to enqueue one record.
 pub enum Enqueued {
-    /// On its way; the future resolves when Kafka confirmed or refused it.
-    Sent(DeliveryFuture),
+    /// On its way; Kafka's answer comes under its ticket.
+    Sent,
     /// Nothing to send (a header).
     Nothing,
     /// librdkafka's queue is full: wait for confirmations, then try again.
@@ -219,6 +219,10 @@ pub fn classify_refusal(error: &KafkaError) -> Refusal {
 /// queue makes reading wait, like `--max-in-flight`.
 pub const QUEUE_MAX_KBYTES: usize = 256 * 1024;
 
+/// How long a dead letter sent out of order waits before trying again
+/// while librdkafka's queue is full.
+const QUEUE_FULL_RETRY: Duration = Duration::from_millis(10);
+
 /// librdkafka settings common to every client of ours (brokers, TLS, SASL).
 pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     kafka.connection.client_config()
@@ -257,13 +261,16 @@ fn same_setting(key: &str, value: &str, required: &str) -> bool {
 }
 
 impl Publisher {
-    /// Creates the idempotent producer. `max_in_flight` sizes librdkafka's
-    /// queue so that it never holds more than the producer lets it.
-    pub fn new(kafka: &KafkaConfig, max_in_flight: usize) -> Result<Self, PublishError> {
+    /// Creates the idempotent producer, and where Kafka's answers to the
+    /// records it sends arrive. `max_in_flight` sizes librdkafka's queue so
+    /// that it never holds more than the producer lets it.
+    pub fn new(kafka: &KafkaConfig, max_in_flight: usize) -> Result<(Self, Answers), PublishError> {
         let mut kafka = kafka.clone();
         kafka.connection.load_password_file()?;
-        let producer = producer_config(&kafka, max_in_flight)?.create().map_err(PublishError::Client)?;
-        Ok(Publisher { producer, config: Arc::new(kafka) })
+        let (reports, answers) = DeliveryReports::new();
+        let producer =
+            producer_config(&kafka, max_in_flight)?.create_with_context(reports).map_err(PublishError::Client)?;
+        Ok((Publisher { producer, config: Arc::new(kafka) }, answers))
     }
 
     /// Creates the orders and dead-letter topics if they do not exist yet.
@@ -318,9 +325,9 @@ impl Publisher {
         Ok(size_limit_check(max_record_bytes, &limits)?)
     }
 
-    /// Enqueues one record: an order to the orders topic, a rejection with
-    /// its original bytes to the dead-letter topic.
-    pub fn enqueue(&self, source: &RecordSource, record: &TailedRecord) -> Enqueued {
+    /// Enqueues one record under `ticket`: an order to the orders topic, a
+    /// rejection with its original bytes to the dead-letter topic.
+    pub fn enqueue(&self, ticket: Ticket, source: &RecordSource, record: &TailedRecord) -> Enqueued {
         if !matches!(record.outcome, RecordOutcome::Header) {
             self.fatal_error_failpoint();
         }
@@ -336,16 +343,20 @@ impl Publisher {
                     headers.insert(header(headers::FLAGS, &names.join(",")))
                 };
                 let (key, payload) = (message.key(), message.encode());
-                let order = FutureRecord::to(&self.config.topic.name).key(&key).payload(&payload).headers(headers);
-                self.producer.send_result(order).map_err(|(error, _)| error)
+                let order = BaseRecord::with_opaque_to(&self.config.topic.name, ticket)
+                    .key(&key)
+                    .payload(&payload)
+                    .headers(headers);
+                self.producer.send(order).map_err(|(error, _)| error)
             }
             RecordOutcome::Rejected(rejection) => {
                 let key = dead_letter_key(source, record);
-                self.producer.send_result(self.dead_letter(source, record, rejection, &key)).map_err(|(error, _)| error)
+                let dead_letter = self.dead_letter(ticket, source, record, rejection, &key);
+                self.producer.send(dead_letter).map_err(|(error, _)| error)
             }
         };
         match sent {
-            Ok(delivery) => Enqueued::Sent(delivery),
+            Ok(()) => Enqueued::Sent,
             Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => Enqueued::QueueFull,
             Err(error) => Enqueued::Refused(error),
         }
@@ -362,8 +373,22 @@ impl Publisher {
     ) -> Result<(), KafkaError> {
         let rejection = Rejection::new(RejectionKind::RefusedByKafka, format!("Kafka refused the order: {refusal}"));
         let key = dead_letter_key(source, record);
-        let dead_letter = self.dead_letter(source, record, &rejection, &key);
-        self.producer.send(dead_letter, Timeout::Never).await.map(|_| ()).map_err(|(error, _)| error)
+        let reports = self.producer.context();
+        let (ticket, answer) = reports.side_ticket();
+        loop {
+            match self.producer.send(self.dead_letter(ticket, source, record, &rejection, &key)) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    // librdkafka's polling thread frees room as Kafka answers.
+                    tokio::time::sleep(QUEUE_FULL_RETRY).await
+                }
+                Err((error, _)) => {
+                    reports.cancel_side_ticket(ticket);
+                    return Err(error);
+                }
+            }
+        }
+        answer.await.unwrap_or(Err(KafkaError::Canceled))
     }
 
     /// The client's fatal error, once it has one: then it can produce no more.
@@ -385,16 +410,20 @@ impl Publisher {
 
     fn dead_letter<'a>(
         &'a self,
+        ticket: Ticket,
         source: &'a RecordSource,
         record: &'a TailedRecord,
         rejection: &Rejection,
         key: &'a str,
-    ) -> FutureRecord<'a, str, [u8]> {
+    ) -> BaseRecord<'a, str, [u8], Ticket> {
         let headers = source_headers(source, record)
             .insert(header(headers::ERROR_KIND, rejection.kind.as_str()))
             .insert(header(headers::ERROR_MESSAGE, &rejection.message))
             .insert(header(headers::STAGE, schema::message::stages::PRODUCER));
-        FutureRecord::to(&self.config.dlq_topic.name).key(key).payload(&record.raw[..]).headers(headers)
+        BaseRecord::with_opaque_to(&self.config.dlq_topic.name, ticket)
+            .key(key)
+            .payload(&record.raw[..])
+            .headers(headers)
     }
 }
 

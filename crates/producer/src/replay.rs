@@ -26,17 +26,16 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use futures::stream::{FuturesOrdered, StreamExt};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::DeliveryFuture;
 use schema::message::{headers, stages};
 use schema::{FoundProvenance, OrderMessage};
 use thiserror::Error;
 
 use crate::config::ReplayArgs;
 use crate::config::{Config, KafkaConfig};
+use crate::delivery::{Answer, Answers, InFlight};
 use crate::epoch_search::{
     order_digest, Candidate, Candidates, FileLine, FileOrigin, LineContent, MatchKind, SeenRecord,
 };
@@ -191,13 +190,13 @@ pub async fn replay(config: &Config, args: &ReplayArgs) -> Result<ReplaySummary,
         }
     };
     require_topics(&kafka).await?;
-    let publisher = Publisher::new(&kafka, config.max_in_flight)?;
+    let (publisher, answers) = Publisher::new(&kafka, config.max_in_flight)?;
     let tracked = TrackedFile { path: path.clone(), identity, epoch, delivered: DeliveredPosition::default() };
     // A replayed export is finished: a last line without its newline is its
     // final line, published with the version the producer gives it.
     let finished = TailerSettings { final_line_after: Duration::ZERO, ..config.tailer_settings() };
     let tailer = FileTailer::new(&path, file, &tracked, finished).map_err(file_error)?;
-    let (orders, dead_letters) = publish_file(&publisher, tailer, config.max_in_flight).await?;
+    let (orders, dead_letters) = publish_file(&publisher, answers, tailer, config.max_in_flight).await?;
     Ok(ReplaySummary { path, epoch, found_by, set_aside, orders, dead_letters })
 }
 
@@ -370,6 +369,7 @@ enum Published {
 /// confirmed them all.
 async fn publish_file(
     publisher: &Publisher,
+    answers: Answers,
     mut tailer: FileTailer,
     max_in_flight: usize,
 ) -> Result<(u64, u64), ReplayError> {
@@ -379,11 +379,12 @@ async fn publish_file(
         read_at_ms: chrono::Utc::now().timestamp_millis(),
     };
     let (mut orders, mut dead_letters) = (0, 0);
-    let mut count = |published: Published| match published {
-        Published::Order => orders += 1,
-        Published::DeadLetter => dead_letters += 1,
+    let mut count = |published: Option<Published>| match published {
+        Some(Published::Order) => orders += 1,
+        Some(Published::DeadLetter) => dead_letters += 1,
+        None => {}
     };
-    let mut in_flight = FuturesOrdered::new();
+    let mut in_flight = InFlight::new(answers);
     loop {
         let records = match tailer.next_records(READ_BATCH, chrono::Utc::now()) {
             Ok(Poll::Records(records)) => records,
@@ -394,51 +395,43 @@ async fn publish_file(
             break;
         }
         for record in records {
-            let sent = loop {
-                match publisher.enqueue(&source, &record) {
-                    Enqueued::Sent(delivery) => break Some(Ok(delivery)),
+            let answer = loop {
+                match publisher.enqueue(in_flight.next_ticket(), &source, &record) {
+                    Enqueued::Sent => break None,
                     Enqueued::Refused(error) => break Some(Err(error)),
                     // A header: nothing to publish.
-                    Enqueued::Nothing => break None,
+                    Enqueued::Nothing => break Some(Ok(())),
                     Enqueued::QueueFull => match in_flight.next().await {
-                        Some(result) => count(result?),
+                        Some(answered) => count(confirm(publisher, &source, answered).await?),
                         None => tokio::time::sleep(Duration::from_millis(10)).await,
                     },
                 }
             };
-            let Some(sent) = sent else { continue };
-            in_flight.push_back(confirm(publisher.clone(), source.clone(), record, sent));
+            in_flight.push(record, answer);
             while in_flight.len() >= max_in_flight {
-                if let Some(result) = in_flight.next().await {
-                    count(result?);
+                if let Some(answered) = in_flight.next().await {
+                    count(confirm(publisher, &source, answered).await?);
                 }
             }
         }
     }
-    while let Some(result) = in_flight.next().await {
-        count(result?);
+    while let Some(answered) = in_flight.next().await {
+        count(confirm(publisher, &source, answered).await?);
     }
     Ok((orders, dead_letters))
 }
 
-/// Waits for Kafka's answer to one record and settles it as the producer does.
+/// Settles Kafka's answer to one record as the producer does; a header
+/// counts as nothing.
 async fn confirm(
-    publisher: Publisher,
-    source: RecordSource,
-    record: TailedRecord,
-    sent: Result<DeliveryFuture, KafkaError>,
-) -> Result<Published, ProducerError> {
-    let answer = match sent {
-        Ok(delivery) => match delivery.await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err((error, _))) => Err(error),
-            Err(_canceled) => Err(KafkaError::Canceled),
-        },
-        Err(error) => Err(error),
-    };
-    match (settle(&publisher, &source, &record, answer).await?, &record.outcome) {
-        (Delivered::AsSent, RecordOutcome::Order(..)) => Ok(Published::Order),
-        _ => Ok(Published::DeadLetter),
+    publisher: &Publisher,
+    source: &RecordSource,
+    (record, answer): (TailedRecord, Answer),
+) -> Result<Option<Published>, ProducerError> {
+    match (settle(publisher, source, &record, answer).await?, &record.outcome) {
+        (_, RecordOutcome::Header) => Ok(None),
+        (Delivered::AsSent, RecordOutcome::Order(..)) => Ok(Some(Published::Order)),
+        _ => Ok(Some(Published::DeadLetter)),
     }
 }
 

@@ -12,9 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use futures::future::{BoxFuture, FutureExt};
-use futures::stream::{FuturesOrdered, StreamExt};
-use rdkafka::error::KafkaError;
+use futures::future::FutureExt;
 use schema::message::{check_epoch, clock_epoch};
 use telemetry::Readiness;
 use tokio::sync::Notify;
@@ -22,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::archive::ArchiveFolder;
 use crate::config::Config;
+use crate::delivery::{Answer, InFlight};
 use crate::epoch_floor::EpochFloorReader;
 use crate::error::ProducerError;
 use crate::events::{
@@ -48,6 +47,17 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
 /// How long reading the highest epoch on the topics may take at start.
 const EPOCH_FLOOR_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A record sent and not yet confirmed: what settling and confirming it
+/// need, kept in its [`InFlight`] slot.
+struct Waiting {
+    key: FileKey,
+    epoch: u64,
+    sent: Sent,
+    read_at: Instant,
+    source: RecordSource,
+    record: TailedRecord,
+}
+
 /// A record's confirmation (or refusal) from Kafka.
 struct Confirmation {
     key: FileKey,
@@ -58,12 +68,17 @@ struct Confirmation {
     result: Result<Delivered, DeliveryError>,
 }
 
-/// Kafka's answer to one record, as the delivery future gets it.
-enum Pending {
-    /// Enqueued; the future resolves with Kafka's answer.
-    Sent(rdkafka::producer::DeliveryFuture),
-    /// Refused by librdkafka before it was sent.
-    Refused(KafkaError),
+/// Kafka's answer to a record, settled (see [`settle`]): a refusal may
+/// still dead-letter it in its place.
+async fn settled(publisher: &Publisher, (waiting, answer): (Waiting, Answer)) -> Confirmation {
+    let result = match answer {
+        Ok(()) => Ok(Delivered::AsSent),
+        // Boxed: the refusal path (a dead letter sent and awaited) holds far
+        // more state than a confirmation.
+        refused => Box::pin(settle(publisher, &waiting.source, &waiting.record, refused)).await,
+    };
+    let Waiting { key, epoch, sent, read_at, record, .. } = waiting;
+    Confirmation { key, epoch, end: record.end, sent, read_at, result }
 }
 
 /// Runs the producer until `shutdown` resolves, then waits for in-flight
@@ -88,7 +103,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         telemetry::write_ready_file(path, bound)
             .map_err(|source| ProducerError::ReadyFile { path: path.clone(), source })?;
     }
-    let publisher = Publisher::new(&config.kafka, config.max_in_flight)?;
+    let (publisher, answers) = Publisher::new(&config.kafka, config.max_in_flight)?;
     publisher.ensure_topics(config.partitions).await?;
     publisher.check_record_limit(config.max_record_bytes).await?;
     readiness.ready();
@@ -106,7 +121,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         publisher,
         metrics,
         store,
-        in_flight: FuturesOrdered::new(),
+        in_flight: InFlight::new(answers),
         positions_failing: false,
         readiness,
         status,
@@ -145,7 +160,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             let wait = if producer.store.is_dirty() { producer.config.position_flush_interval() } else { idle };
             tokio::select! {
                 () = &mut shutdown => break None,
-                Some(confirmation) = producer.in_flight.next(), if !producer.in_flight.is_empty() => {
+                Some(answered) = producer.in_flight.next(), if !producer.in_flight.is_empty() => {
+                    let confirmation = settled(&producer.publisher, answered).await;
                     if let Err(error) = producer.confirm(confirmation) {
                         break Some(error);
                     }
@@ -220,7 +236,8 @@ struct Producer {
     publisher: Publisher,
     metrics: ProducerMetrics,
     store: PositionStore,
-    in_flight: FuturesOrdered<BoxFuture<'static, Confirmation>>,
+    /// Records sent, waiting for Kafka's answer in send order.
+    in_flight: InFlight<Waiting>,
     /// Set while the positions cannot be saved: reading stops, so that no
     /// more is sent than a restart could account for.
     positions_failing: bool,
@@ -283,7 +300,8 @@ impl Producer {
                 self.send(key, epoch, &source, record).await?;
             }
         }
-        while let Some(Some(confirmation)) = self.in_flight.next().now_or_never() {
+        while let Some(answered) = self.in_flight.ready() {
+            let confirmation = settled(&self.publisher, answered).await;
             self.confirm(confirmation)?;
         }
         self.metrics.in_flight.set(self.in_flight.len() as i64);
@@ -307,45 +325,21 @@ impl Producer {
             RecordOutcome::Rejected(rejection) => Sent::DeadLetter(rejection.kind),
             RecordOutcome::Header => Sent::Header,
         };
-        let end = record.end;
-        let pending = loop {
-            match self.publisher.enqueue(source, &record) {
-                Enqueued::Sent(delivery) => break Pending::Sent(delivery),
-                Enqueued::Refused(error) => break Pending::Refused(error),
-                Enqueued::Nothing => {
-                    let confirmation = Confirmation { key, epoch, end, sent, read_at, result: Ok(Delivered::AsSent) };
-                    self.in_flight.push_back(futures::future::ready(confirmation).boxed());
-                    return Ok(());
-                }
+        let answer = loop {
+            match self.publisher.enqueue(self.in_flight.next_ticket(), source, &record) {
+                Enqueued::Sent => break None,
+                Enqueued::Refused(error) => break Some(Err(error)),
+                Enqueued::Nothing => break Some(Ok(())),
                 Enqueued::QueueFull => {
-                    if let Some(confirmation) = self.in_flight.next().await {
+                    if let Some(answered) = self.in_flight.next().await {
+                        let confirmation = settled(&self.publisher, answered).await;
                         self.confirm(confirmation)?;
                     }
                 }
             }
         };
-        let (publisher, source) = (self.publisher.clone(), source.clone());
-        self.in_flight.push_back(
-            async move {
-                let answer = match pending {
-                    Pending::Sent(delivery) => match delivery.await {
-                        Ok(Ok(_)) => Ok(()),
-                        Ok(Err((error, _))) => Err(error),
-                        Err(_canceled) => Err(KafkaError::Canceled),
-                    },
-                    Pending::Refused(error) => Err(error),
-                };
-                let result = match answer {
-                    Ok(()) => Ok(Delivered::AsSent),
-                    // Boxed: the refusal path (a dead letter sent and awaited)
-                    // holds far more state than a confirmation, and every
-                    // record in flight would otherwise be sized for it.
-                    refused => Box::pin(settle(&publisher, &source, &record, refused)).await,
-                };
-                Confirmation { key, epoch, end, sent, read_at, result }
-            }
-            .boxed(),
-        );
+        let waiting = Waiting { key, epoch, sent, read_at, source: source.clone(), record };
+        self.in_flight.push(waiting, answer);
         Ok(())
     }
 
@@ -505,7 +499,8 @@ impl Producer {
     }
 
     async fn drain(&mut self) -> Result<(), ProducerError> {
-        while let Some(confirmation) = self.in_flight.next().await {
+        while let Some(answered) = self.in_flight.next().await {
+            let confirmation = settled(&self.publisher, answered).await;
             self.confirm(confirmation)?;
         }
         Ok(())

@@ -3,9 +3,9 @@
 //! for the rest (all of librdkafka's, and the consumer's own).
 //!
 //! Each record the producer sends allocates small blocks on its reading
-//! thread that librdkafka's delivery thread frees (delivery futures,
-//! headers, the value). glibc's malloc spent a tenth of the producer's CPU
-//! there (`malloc_consolidate`, `_int_malloc`, `_int_free` under perf);
+//! thread that librdkafka's delivery thread frees (headers, the value;
+//! delivery futures too, until a ticket per record replaced them).
+//! glibc's malloc spent a tenth of the producer's CPU there (`malloc_consolidate`, `_int_malloc`, `_int_free` under perf);
 //! with mimalloc the producer's CPU per record fell 15 % and the source
 //! half's rate rose 23 % (`make bench-compare`, BENCHMARKS.md). mimalloc's
 //! defaults keep freed pages for a second, which raised the producer's peak
