@@ -79,7 +79,7 @@ fn check(input: &mut Unstructured<'_>) -> Result<()> {
     let headers: Vec<_> = (0..count).map(|_| header(input)).collect::<Result<_>>()?;
     let mut records = Vec::new();
     for _ in 0..input.int_in_range(1..=3)? {
-        let decoded = decode(record(input, "orders", &headers)?);
+        let decoded = decode(&record(input, "orders", &headers)?);
         match decoded.record {
             Ok(order) => {
                 let read_at = order.source.read_at;

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 use deadpool_postgres::GenericClient;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use schema::csv_export::{row, Cell};
 use schema::message::{headers, stages};
@@ -147,7 +147,7 @@ fn header_text(headers: &[(String, Option<Vec<u8>>)], name: &str) -> Option<Stri
 }
 
 /// A Kafka message's headers, in order.
-fn message_headers(message: &OwnedMessage) -> Vec<(String, Option<Vec<u8>>)> {
+fn message_headers(message: &impl Message) -> Vec<(String, Option<Vec<u8>>)> {
     message
         .headers()
         .map(|all| all.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
@@ -192,7 +192,7 @@ pub struct ProducerDeadLetter {
 impl ProducerDeadLetter {
     /// Reads a record of the dead-letter topic; `None` when the consumer
     /// published it (see [`stage_of`]): that one is in the table already.
-    pub fn from_message(message: &OwnedMessage) -> Option<Self> {
+    pub fn from_message(message: &impl Message) -> Option<Self> {
         let headers = message_headers(message);
         if stage_of(&headers) != stages::PRODUCER {
             return None;
@@ -213,7 +213,7 @@ impl ProducerDeadLetter {
 }
 
 /// `topic/partition/offset`, and ` source_file:line` when known.
-fn source_text(message: &OwnedMessage, headers: &[(String, Option<Vec<u8>>)]) -> String {
+fn source_text(message: &impl Message, headers: &[(String, Option<Vec<u8>>)]) -> String {
     let mut source = format!("{}/{}/{}", message.topic(), message.partition(), message.offset());
     if let (Some(file), Some(line)) = (header_text(headers, headers::SOURCE_FILE), header_text(headers, headers::LINE))
     {
@@ -224,7 +224,7 @@ fn source_text(message: &OwnedMessage, headers: &[(String, Option<Vec<u8>>)]) ->
 
 impl DeadLetter {
     /// Captures a Kafka record and why it is dead.
-    pub fn from_message(message: &OwnedMessage, reason: &'static str, explanation: String) -> Self {
+    pub fn from_message(message: &impl Message, reason: &'static str, explanation: String) -> Self {
         let headers = message_headers(message);
         DeadLetter {
             source: source_text(message, &headers),
@@ -610,7 +610,7 @@ async fn write_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rdkafka::message::Timestamp;
+    use rdkafka::message::{OwnedMessage, Timestamp};
 
     fn message() -> OwnedMessage {
         let headers = OwnedHeaders::new()

@@ -7,25 +7,27 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::message::{Headers, Message};
 use schema::columns::STANDARD_COLUMNS_JSON;
 use schema::{DecodeError, FoundProvenance, OrderMessage, ProvenanceError};
 
 use crate::batch::{OrderRecord, Source};
 use crate::dead_letters::{reasons, DeadLetter};
+use crate::kept::KeptRecord;
 use crate::storable::storable;
 
 /// One record of a batch, decoded or not.
 #[derive(Debug)]
 pub struct Decoded {
-    /// The record as read from Kafka (for dead letters and positions).
-    pub message: OwnedMessage,
+    /// The record as read from Kafka (for dead letters and positions),
+    /// copied once.
+    pub message: KeptRecord,
     /// The order, or why it cannot be one.
     pub record: Result<OrderRecord, DeadLetter>,
 }
 
 /// Decodes one Kafka record on its own.
-pub fn decode(message: OwnedMessage) -> Decoded {
+pub fn decode(message: &impl Message) -> Decoded {
     Decoder::default().decode(message)
 }
 
@@ -40,10 +42,11 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// Decodes one Kafka record.
-    pub fn decode(&mut self, message: OwnedMessage) -> Decoded {
-        let record = self.decode_record(&message);
-        Decoded { message, record }
+    /// Decodes one Kafka record, read where librdkafka holds it, and keeps
+    /// a copy of it (see [`KeptRecord`]).
+    pub fn decode(&mut self, message: &impl Message) -> Decoded {
+        let record = self.decode_record(message);
+        Decoded { message: KeptRecord::of(message), record }
     }
 
     /// The file's name, escaped (a NUL would make PostgreSQL refuse the row,
@@ -57,7 +60,7 @@ impl Decoder {
     }
 
     #[allow(clippy::result_large_err)] // built once per bad record, not worth a box per good one
-    fn decode_record(&mut self, message: &OwnedMessage) -> Result<OrderRecord, DeadLetter> {
+    fn decode_record(&mut self, message: &impl Message) -> Result<OrderRecord, DeadLetter> {
         let payload = message.payload().unwrap_or_default();
         let decoded = OrderMessage::decode(payload).map_err(|error| {
             let reason = match error {
@@ -140,7 +143,7 @@ fn stored_number(header: Result<u64, ProvenanceError>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rdkafka::message::{Header, OwnedHeaders, Timestamp};
+    use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
     use schema::message::headers;
 
     /// A `read_at_ms` header's value as the decoder reads it.
@@ -170,7 +173,7 @@ mod tests {
 
     #[test]
     fn an_order_decodes_with_its_version_and_flags() {
-        let record = decode(message(ORDER, Some("1099511627776"))).record.unwrap();
+        let record = decode(&message(ORDER, Some("1099511627776"))).record.unwrap();
         assert_eq!(record.order.id, 7);
         assert_eq!(record.source.version, 1 << 40);
         assert_eq!(record.flags, vec![schema::Flag::ZeroTotals]);
@@ -183,11 +186,11 @@ mod tests {
         let headers = OwnedHeaders::new()
             .insert(Header { key: headers::SOURCE_FILE, value: Some("a.csv") })
             .insert(Header { key: headers::COLUMNS, value: Some(r#"["id","currency"]"#) });
-        let record = decode(with_headers(WITH_EXTRA, headers)).record.unwrap();
+        let record = decode(&with_headers(WITH_EXTRA, headers)).record.unwrap();
         let extra: Vec<_> = record.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(extra, [("currency", "EUR"), ("note", "a\\u0000b")], "in file order, NUL escaped");
         assert_eq!(record.source.columns.as_deref(), Some(r#"["id","currency"]"#));
-        let plain = decode(message(ORDER, None)).record.unwrap();
+        let plain = decode(&message(ORDER, None)).record.unwrap();
         assert!(plain.extra.is_empty(), "version 1: no extra values");
         assert_eq!(
             plain.source.columns.as_deref(),
@@ -254,14 +257,14 @@ mod tests {
     #[test]
     fn a_nul_in_the_source_file_header_is_escaped_and_the_order_kept() {
         let headers = OwnedHeaders::new().insert(Header { key: headers::SOURCE_FILE, value: Some("a\0.csv") });
-        assert_eq!(&*decode(with_headers(ORDER, headers)).record.unwrap().source.file, "a\\u0000.csv");
+        assert_eq!(&*decode(&with_headers(ORDER, headers)).record.unwrap().source.file, "a\\u0000.csv");
     }
 
     #[test]
     fn records_of_one_file_in_a_row_share_its_name() {
         let from = |file: &str| OwnedHeaders::new().insert(Header { key: headers::SOURCE_FILE, value: Some(file) });
         let mut decoder = Decoder::default();
-        let mut file_of = |file: &str| decoder.decode(with_headers(ORDER, from(file))).record.unwrap().source.file;
+        let mut file_of = |file: &str| decoder.decode(&with_headers(ORDER, from(file))).record.unwrap().source.file;
         let (first, second, other, again) = (file_of("a.csv"), file_of("a.csv"), file_of("b.csv"), file_of("a.csv"));
         assert!(Arc::ptr_eq(&first, &second), "the second record reuses the first's name");
         assert_eq!(
@@ -274,14 +277,14 @@ mod tests {
 
     #[test]
     fn the_standard_header_is_borrowed_not_copied() {
-        let plain = decode(message(ORDER, None)).record.unwrap();
+        let plain = decode(&message(ORDER, None)).record.unwrap();
         assert!(matches!(plain.source.columns, Some(Cow::Borrowed(_))), "{:?}", plain.source.columns);
     }
 
     #[test]
     fn a_nul_in_a_json_string_becomes_a_dead_letter_whose_text_holds_no_nul() {
         let value = br#"{"schema_version":1,"id":7,"user_id":3,"completed_at":"2022-07-01T00:19:00Z","item_total":"1","shipment_total":"2","flags":["zero\u0000"]}"#;
-        let letter = decode(message(value, None)).record.unwrap_err();
+        let letter = decode(&message(value, None)).record.unwrap_err();
         assert_eq!(letter.reason, reasons::UNDECODABLE_VALUE);
         assert!(letter.message.contains("zero\\u0000"), "the decoder's message quotes the flag: {}", letter.message);
         assert!(!letter.message.contains('\0') && !letter.source.contains('\0'));
@@ -290,9 +293,9 @@ mod tests {
 
     #[test]
     fn garbage_and_unknown_versions_become_dead_letters_with_their_reason() {
-        let garbage = decode(message(b"not json", None)).record.unwrap_err();
+        let garbage = decode(&message(b"not json", None)).record.unwrap_err();
         assert_eq!(garbage.reason, reasons::UNDECODABLE_VALUE);
-        let future = decode(message(br#"{"schema_version":9}"#, None)).record.unwrap_err();
+        let future = decode(&message(br#"{"schema_version":9}"#, None)).record.unwrap_err();
         assert_eq!(future.reason, reasons::UNKNOWN_SCHEMA_VERSION);
     }
 }

@@ -9,6 +9,7 @@
 //! | [`migrate`]      | applies the schema crate's migrations once, safely under concurrency; `migrate` as the owner, start as the writer |
 //! | [`db`]           | the connection pool; which errors are transient, which blame a record    |
 //! | [`decode`]       | Kafka record → order record (with source version and flags) or dead letter |
+//! | [`kept`]         | a record kept until its batch is written, in one allocation (for dead letters) |
 //! | [`batch`]        | the newest record per id, in id order (pure)                             |
 //! | `offsets`        | offsets stored in PostgreSQL: lock, plan (skip applied, detect gaps), store |
 //! | [`upsert`]       | version-guarded upsert and outcome counting                               |
@@ -51,6 +52,7 @@ mod error;
 mod events;
 mod intake;
 mod kafka;
+pub mod kept;
 mod metrics;
 pub mod migrate;
 mod offsets;

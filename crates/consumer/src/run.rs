@@ -307,7 +307,7 @@ where
             received = consumer.recv() => match received {
                 Ok(message) => {
                     bytes += record_bytes(&message);
-                    batch.push(decoder.decode(message.detach()));
+                    batch.push(decoder.decode(&message));
                     deadline.get_or_insert_with(|| Instant::now() + config.batch_wait());
                 }
                 Err(error) => warn!(message = "Kafka receive error.", %error),

@@ -175,9 +175,7 @@ impl<T> InFlight<T> {
 
     /// The front record, if answered.
     fn pop_answered(&mut self) -> Option<(T, Answer)> {
-        if self.slots.front()?.answer.is_none() {
-            return None;
-        }
+        self.slots.front()?.answer.as_ref()?;
         let slot = self.slots.pop_front()?;
         self.first += 1;
         Some((slot.record, slot.answer?))
