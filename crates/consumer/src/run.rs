@@ -32,7 +32,7 @@ use tracing::{error, info, warn};
 use crate::apply::{apply_batch, ApplyError, BatchReport, Target};
 use crate::config::Config;
 use crate::db::{self, DbError};
-use crate::decode::{record_bytes, Decoded, Decoder};
+use crate::decode::{Decoded, Decoder};
 use crate::error::ConsumerError;
 use crate::events::{
     ConsumerStarted, FileHeaderUnrecorded, OffsetsSkipped, RecordSkipped, SchemaMigrated, TotalsReached,
@@ -306,8 +306,9 @@ where
             () = wait, if written.is_some() => break,
             received = consumer.recv() => match received {
                 Ok(message) => {
-                    bytes += record_bytes(&message);
-                    batch.push(decoder.decode(&message));
+                    let decoded = decoder.decode(&message);
+                    bytes += decoded.message.weight();
+                    batch.push(decoded);
                     deadline.get_or_insert_with(|| Instant::now() + config.batch_wait());
                 }
                 Err(error) => warn!(message = "Kafka receive error.", %error),
