@@ -125,16 +125,12 @@ pub fn size_limit_check(max_record_bytes: usize, limits: &[(String, usize)]) -> 
 }
 
 /// Sends records to the orders and dead-letter topics; Kafka's answers come
-/// back through [`crate::delivery::InFlight`]. Cheap to clone (the client
-/// and the settings are shared).
-#[derive(Clone)]
+/// back through [`crate::delivery::InFlight`], so records in flight hold no
+/// part of it.
 pub struct Publisher {
     producer: ThreadedProducer<DeliveryReports>,
-    /// Shared, not copied: every record in flight holds a clone of the
-    /// publisher, and a deep copy of the settings (brokers, topics, options,
-    /// SASL) per record cost an allocation each and up to 20,000 copies of
-    /// them at the in-flight limit.
-    config: Arc<KafkaConfig>,
+    /// The topics and connection settings.
+    config: KafkaConfig,
 }
 
 /// The outcome of trying to enqueue one record.
@@ -270,7 +266,7 @@ impl Publisher {
         let (reports, answers) = DeliveryReports::new();
         let producer =
             producer_config(&kafka, max_in_flight)?.create_with_context(reports).map_err(PublishError::Client)?;
-        Ok((Publisher { producer, config: Arc::new(kafka) }, answers))
+        Ok((Publisher { producer, config: kafka }, answers))
     }
 
     /// Creates the orders and dead-letter topics if they do not exist yet.

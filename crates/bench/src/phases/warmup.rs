@@ -31,7 +31,7 @@ pub async fn run(settings: &Settings, services: &Services, input: &Input) -> any
     let warmup_input = Input { file, file_bytes, ..input.clone() };
     let warmup_settings = Settings { orders, perf: false, profile: false, ..settings.clone() };
     let cpu = e2e::run_cold(&warmup_settings, services, &warmup_input).await?.cold_cpu;
-    let share = 100.0 * cpu.kafka_jit / cpu.kafka;
+    let share = 100.0 * cpu.kafka_jit / cpu.kafka.max(f64::MIN_POSITIVE);
     say(format!("phase warmup: the broker's JIT compilers took {share:.0} % of its CPU"));
     std::fs::remove_file(&warmup_input.file)?;
     Ok(())
