@@ -212,12 +212,13 @@ impl ProducerDeadLetter {
     }
 }
 
-/// `topic/partition/offset`, and ` source_file:line` when known.
+/// `topic/partition/offset`, and ` source_file:line` when known, both as
+/// written (a line that is not a number shows as it is).
 fn source_text(message: &impl Message, headers: &[(String, Option<Vec<u8>>)]) -> String {
     let mut source = format!("{}/{}/{}", message.topic(), message.partition(), message.offset());
-    if let (Some(file), Some(line)) = (header_text(headers, headers::SOURCE_FILE), header_text(headers, headers::LINE))
-    {
-        source.push_str(&format!(" {file}:{line}"));
+    let found = FoundProvenance::find(headers.iter().map(|(name, value)| (name.as_str(), value.as_deref())));
+    if let (Some(file), Some(line)) = (found.source_file_bytes(), found.line_bytes()) {
+        source.push_str(&format!(" {}:{}", String::from_utf8_lossy(file), String::from_utf8_lossy(line)));
     }
     storable(&source).into_owned()
 }
@@ -633,6 +634,24 @@ mod tests {
         assert_eq!(letter.source, "orders/3/99 inbox/a.csv:7");
         assert_eq!(letter.key.as_deref(), Some(&b"42"[..]));
         assert_eq!(letter.payload, b"oops");
+    }
+
+    #[test]
+    fn a_packed_provenance_names_the_csv_line_and_the_origin() {
+        let headers = OwnedHeaders::new().insert(Header {
+            key: headers::PROVENANCE,
+            value: Some("7 120 9 1764374400123 801:2a:9f86d081 inbox/a b.csv"),
+        });
+        let message = OwnedMessage::new(None, None, "orders".into(), Timestamp::NotAvailable, 3, 99, Some(headers));
+        let letter = DeadLetter::from_message(&message, reasons::UNDECODABLE_VALUE, "bad".into());
+        assert_eq!(letter.source, "orders/3/99 inbox/a b.csv:7");
+        let origin = Origin {
+            file: Some("inbox/a b.csv".into()),
+            line: Some(7),
+            byte_offset: Some(120),
+            fingerprint: Some("801:2a:9f86d081".into()),
+        };
+        assert_eq!(letter.origin, origin);
     }
 
     fn poisoned() -> OwnedMessage {

@@ -181,6 +181,19 @@ mod tests {
     }
 
     #[test]
+    fn a_version_3_order_reads_its_packed_provenance() {
+        const VERSION_3: &[u8] = br#"{"schema_version":3,"id":7,"user_id":3,"completed_at":"2022-07-01T00:19:00Z","item_total":"39.14","shipment_total":"2.5"}"#;
+        let headers = OwnedHeaders::new().insert(Header {
+            key: headers::PROVENANCE,
+            value: Some("42 3917 1099511631693 1764374400123 fp in box/a.csv"),
+        });
+        let record = decode(&with_headers(VERSION_3, headers)).record.unwrap();
+        let source = &record.source;
+        assert_eq!((&*source.file, source.line, source.offset), ("in box/a.csv", 42, 3917));
+        assert_eq!((source.version, source.read_at.timestamp_millis()), (1_099_511_631_693, 1_764_374_400_123));
+    }
+
+    #[test]
     fn extra_values_and_the_header_travel_with_the_order() {
         const WITH_EXTRA: &[u8] = br#"{"schema_version":2,"id":7,"user_id":3,"completed_at":"2022-07-01T00:19:00Z","item_total":"39.14","shipment_total":"2.5","extra":{"currency":"EUR","note":"a\u0000b"}}"#;
         let headers = OwnedHeaders::new()

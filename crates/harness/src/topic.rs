@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::PARTITIONS;
@@ -17,8 +17,13 @@ pub struct TopicRecord {
     pub key: Option<String>,
     /// The value's bytes.
     pub payload: Vec<u8>,
-    /// Header name → value, as text.
+    /// Header name → value, as text; a packed `provenance` header's fields
+    /// also under their own names (`source_file`, `line`, …), so a test
+    /// reads either wire version the same way.
     pub headers: BTreeMap<String, String>,
+    /// The headers' bytes as they were on the wire: names, values and two
+    /// length bytes each.
+    pub header_bytes: usize,
 }
 
 impl TopicRecord {
@@ -58,24 +63,45 @@ impl TopicReader {
         let deadline = Instant::now() + timeout;
         while self.records.len() < count && Instant::now() < deadline {
             if let Some(Ok(message)) = self.consumer.poll(Duration::from_millis(50)) {
-                let headers = message
-                    .headers()
-                    .map(|headers| {
-                        headers
-                            .iter()
-                            .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let (headers, header_bytes) = read_headers(&message);
                 self.records.push(TopicRecord {
                     key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
                     payload: message.payload().unwrap_or_default().to_vec(),
                     headers,
+                    header_bytes,
                 });
             }
         }
         self.records.len() >= count
     }
+}
+
+/// A record's headers as text, with a packed provenance's fields under
+/// their own names, and their size on the wire.
+fn read_headers(message: &impl Message) -> (BTreeMap<String, String>, usize) {
+    let pairs: Vec<(&str, Option<&[u8]>)> = clients::headers::header_pairs(message.headers()).collect();
+    let text = |value: Option<&[u8]>| String::from_utf8_lossy(value.unwrap_or_default()).into_owned();
+    let mut headers: BTreeMap<String, String> =
+        pairs.iter().map(|(name, value)| (name.to_string(), text(*value))).collect();
+    if headers.contains_key(schema::message::headers::PROVENANCE) {
+        use schema::message::headers::*;
+        let found = schema::FoundProvenance::find(pairs.iter().copied());
+        let numbers = [
+            (LINE, found.line().map(|n| n.to_string())),
+            (BYTE_OFFSET, found.byte_offset().map(|n| n.to_string())),
+            (SOURCE_VERSION, found.source_version().map(|n| n.to_string())),
+            (READ_AT_MS, found.read_at_ms().map(|n| n.to_string())),
+        ];
+        let texts = [(SOURCE_FILE, found.source_file_bytes()), (SOURCE_FINGERPRINT, found.fingerprint_bytes())];
+        for (name, value) in numbers.into_iter().filter_map(|(name, value)| Some((name, value.ok()?))) {
+            headers.insert(name.to_string(), value);
+        }
+        for (name, value) in texts.into_iter().filter_map(|(name, value)| Some((name, value?))) {
+            headers.insert(name.to_string(), text(Some(value)));
+        }
+    }
+    let bytes = pairs.iter().map(|(name, value)| name.len() + value.map_or(0, <[u8]>::len) + 2).sum();
+    (headers, bytes)
 }
 
 /// Sets one configuration value of a topic (replacing its other dynamic
@@ -127,7 +153,10 @@ impl TopicRecord {
     pub fn batch_bytes(&self) -> usize {
         const BATCH_HEADER: usize = 61;
         const RECORD_FRAMING: usize = 12;
-        let headers: usize = self.headers.iter().map(|(key, value)| key.len() + value.len() + 2).sum();
-        BATCH_HEADER + RECORD_FRAMING + self.key.as_ref().map_or(0, String::len) + self.payload.len() + headers
+        BATCH_HEADER
+            + RECORD_FRAMING
+            + self.key.as_ref().map_or(0, String::len)
+            + self.payload.len()
+            + self.header_bytes
     }
 }

@@ -440,7 +440,8 @@ async fn topic_max_message_bytes(
 }
 
 /// The headers every record carries: where it came from (the wire format
-/// is `schema::provenance`'s). Room for the three a dead letter adds.
+/// is `schema::provenance`'s: one header, and `columns` for a non-standard
+/// export). Room for the three a dead letter adds.
 fn source_headers(source: &RecordSource, record: &TailedRecord) -> OwnedHeaders {
     let provenance = Provenance {
         source_file: &source.file,
@@ -451,7 +452,7 @@ fn source_headers(source: &RecordSource, record: &TailedRecord) -> OwnedHeaders 
         read_at_ms: source.read_at_ms,
         columns: record.columns.as_deref(),
     };
-    clients::headers::with_pairs(OwnedHeaders::new_with_capacity(9), provenance.to_headers().iter())
+    clients::headers::with_pairs(OwnedHeaders::new_with_capacity(5), provenance.to_headers().iter())
 }
 
 fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {

@@ -8,11 +8,15 @@
 //! |---------|-------------------------------------------------------------------------|
 //! | 1       | the order's five fields, and `flags` when there are some                |
 //! | 2       | version 1, and `extra`: the export's other columns, name → value, in file order |
+//! | 3       | version 2's value; the provenance packed in one `provenance` header ([`crate::provenance`]) |
 //!
-//! An order without extra values is still written as version 1, the same
-//! bytes as before: a consumer from before version 2 keeps reading every
-//! file whose export did not change (upgrade consumers first, see
-//! docs/upgrading.md).
+//! The producer writes version 3 for every order. The value's layout did
+//! not change with it: the version tells a consumer from before it, which
+//! would find none of the six provenance headers it reads and store the
+//! order as the oldest version of nowhere, to dead-letter it instead
+//! (`unknown_schema_version`; upgrade consumers first and redrive, see
+//! docs/upgrading.md). Versions 1 and 2, with their six headers, are still
+//! read.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -20,20 +24,22 @@ use thiserror::Error;
 use crate::columns::Extra;
 use crate::{Flag, Order};
 
-/// The newest value layout this build writes and reads (it reads every
+/// The wire version this build writes, the newest it reads (it reads every
 /// version from [`OLDEST_SCHEMA_VERSION`] on).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
-/// The oldest value layout this build still reads.
+/// The oldest wire version this build still reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
-/// The layout of a message without extra values: version 1, readable by
-/// consumers from before version 2.
-const PLAIN_SCHEMA_VERSION: u32 = 1;
-
-/// Names of the Kafka headers the producer sets on every record.
+/// Names of the Kafka headers of the wire format.
 pub mod headers {
-    /// Path of the CSV file the record was read from.
+    /// Since version 3, on every record the producer writes: its
+    /// provenance packed, in place of the six headers below it
+    /// (see [`crate::provenance`]).
+    pub const PROVENANCE: &str = "provenance";
+    /// Before version 3, on every record: path of the CSV file the record
+    /// was read from; each of the next five is a field of [`PROVENANCE`]
+    /// since.
     pub const SOURCE_FILE: &str = "source_file";
     /// 1-based line number where the record starts.
     pub const LINE: &str = "line";
@@ -262,16 +268,14 @@ impl DecodeError {
 }
 
 impl OrderMessage {
-    /// Wraps an order without extra values (version 1).
+    /// Wraps an order without extra values.
     pub fn new(order: Order, flags: Vec<Flag>) -> Self {
         OrderMessage::with_extra(order, flags, Extra::new())
     }
 
-    /// Wraps an order and its extra values: version 2 when there are some,
-    /// else version 1 (see the module's table).
+    /// Wraps an order and its extra values, as this build's version.
     pub fn with_extra(order: Order, flags: Vec<Flag>, extra: Extra) -> Self {
-        let schema_version = if extra.is_empty() { PLAIN_SCHEMA_VERSION } else { SCHEMA_VERSION };
-        OrderMessage { schema_version, order, flags, extra }
+        OrderMessage { schema_version: SCHEMA_VERSION, order, flags, extra }
     }
 
     /// Serialises to the JSON value. (Written out through `FlatMessage`
@@ -341,12 +345,12 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&sample().encode()).unwrap();
         assert_eq!(json["item_total"], "39.14");
         assert_eq!(json["shipment_total"], "2.5");
-        assert_eq!(json["schema_version"], 1);
+        assert_eq!(json["schema_version"], 3);
         assert_eq!(json["id"], 236777);
     }
 
     #[test]
-    fn extra_values_travel_as_version_2_in_file_order() {
+    fn extra_values_travel_in_file_order() {
         let mut message = sample();
         message.extra = [("currency", "EUR"), ("coupon_code", "SUMMER")]
             .into_iter()
@@ -356,7 +360,7 @@ mod tests {
         let bytes = message.encode();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.contains(r#""extra":{"currency":"EUR","coupon_code":"SUMMER"}"#), "{text}");
-        assert!(text.starts_with(r#"{"schema_version":2,"#), "{text}");
+        assert!(text.starts_with(r#"{"schema_version":3,"#), "{text}");
         let decoded = OrderMessage::decode(&bytes).unwrap();
         assert_eq!(decoded, message);
         assert_eq!(decoded.extra.keys().collect::<Vec<_>>(), ["currency", "coupon_code"]);
@@ -371,9 +375,9 @@ mod tests {
 
     #[test]
     fn unknown_version_is_reported_as_such() {
-        let value = br#"{"schema_version":3,"id":1}"#;
+        let value = br#"{"schema_version":4,"id":1}"#;
         let error = OrderMessage::decode(value).unwrap_err();
-        assert!(matches!(error, DecodeError::UnknownVersion { found: 3 }), "{error}");
+        assert!(matches!(error, DecodeError::UnknownVersion { found: 4 }), "{error}");
         assert_eq!(error.kind(), "unknown_schema_version");
     }
 
@@ -471,10 +475,10 @@ mod tests {
 
     #[test]
     fn a_future_layout_is_unknown_even_when_its_fields_do_not_decode() {
-        let value = br#"{"schema_version":3,"id":"a-string-now","extra":[1]}"#;
-        assert!(matches!(OrderMessage::decode(value), Err(DecodeError::UnknownVersion { found: 3 })));
-        let decodable = br#"{"schema_version":3,"id":1,"user_id":2,"completed_at":"2022-07-01T00:19:00Z","item_total":"1","shipment_total":"2"}"#;
-        assert!(matches!(OrderMessage::decode(decodable), Err(DecodeError::UnknownVersion { found: 3 })));
+        let value = br#"{"schema_version":4,"id":"a-string-now","extra":[1]}"#;
+        assert!(matches!(OrderMessage::decode(value), Err(DecodeError::UnknownVersion { found: 4 })));
+        let decodable = br#"{"schema_version":4,"id":1,"user_id":2,"completed_at":"2022-07-01T00:19:00Z","item_total":"1","shipment_total":"2"}"#;
+        assert!(matches!(OrderMessage::decode(decodable), Err(DecodeError::UnknownVersion { found: 4 })));
     }
 
     #[test]

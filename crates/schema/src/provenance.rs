@@ -2,19 +2,27 @@
 //! and its decoder side by side, so the producer and every reader agree on
 //! the names, the value encodings and the order.
 //!
-//! | header               | value                                   | when          |
-//! |----------------------|-----------------------------------------|---------------|
-//! | `source_file`        | the file's path, UTF-8                  | always        |
-//! | `source_fingerprint` | the file's identity, UTF-8              | always        |
-//! | `line`               | 1-based line, decimal                   | always        |
-//! | `byte_offset`        | byte offset in the file, decimal        | always        |
-//! | `source_version`     | place in source order, decimal          | always        |
-//! | `read_at_ms`         | read time, Unix milliseconds, decimal   | always        |
-//! | `columns`            | the header's names as a JSON array      | non-standard header only |
+//! Since wire version 3 (see [`crate::message`]) the producer writes the
+//! provenance packed into one header, numbers in decimal ASCII, separated
+//! by single spaces, the path last (it may hold spaces):
+//!
+//! | header       | value                                                              | when          |
+//! |--------------|--------------------------------------------------------------------|---------------|
+//! | `provenance` | `<line> <byte_offset> <source_version> <read_at_ms> <fingerprint> <source_file>` | always |
+//! | `columns`    | the header's names as a JSON array                                 | non-standard header only |
+//!
+//! e.g. `42 3917 1099511631693 1764374400123 801:2a:9f86d081 inbox/2022_07.csv`.
+//! One header instead of six takes the header names and five of
+//! librdkafka's per-header blocks off every record (BENCHMARKS.md).
+//!
+//! Records written before version 3, and hand-made ones, carry the same
+//! fields as six headers of their own, which every reader still reads:
+//! `source_file`, `source_fingerprint`, `line`, `byte_offset`,
+//! `source_version`, `read_at_ms`.
 //!
 //! Both directions run once per record at the producer's and the consumer's
-//! full rate, so neither allocates: numbers are written on the stack
-//! (`DecimalText`) and the decoder borrows the header values it finds.
+//! full rate: the encoder allocates the packed value once, and the decoder
+//! borrows the header values it finds.
 
 use thiserror::Error;
 
@@ -26,7 +34,8 @@ use crate::message::headers;
 pub struct Provenance<'a> {
     /// Path of the CSV file the record was read from.
     pub source_file: &'a str,
-    /// The file's identity across renames (device, inode, checksum).
+    /// The file's identity across renames (device, inode, checksum): hex
+    /// and colons, never a space, which separates the packed fields.
     pub fingerprint: &'a str,
     /// 1-based line number where the record starts.
     pub line: u64,
@@ -42,16 +51,24 @@ pub struct Provenance<'a> {
 }
 
 impl<'a> Provenance<'a> {
-    /// The headers to send, in wire order. Nothing is allocated: the
-    /// numbers are formatted into the returned value.
+    /// The headers to send, in wire order: the packed provenance, then
+    /// `columns` when set.
     pub fn to_headers(&self) -> ProvenanceHeaders<'a> {
-        ProvenanceHeaders {
-            provenance: *self,
-            line: DecimalText::unsigned(self.line),
-            byte_offset: DecimalText::unsigned(self.byte_offset),
-            source_version: DecimalText::signed(self.source_version),
-            read_at_ms: DecimalText::signed(self.read_at_ms),
+        let numbers = [
+            DecimalText::unsigned(self.line),
+            DecimalText::unsigned(self.byte_offset),
+            DecimalText::signed(self.source_version),
+            DecimalText::signed(self.read_at_ms),
+        ];
+        let mut packed = Vec::with_capacity(4 * 21 + self.fingerprint.len() + 1 + self.source_file.len());
+        for number in &numbers {
+            packed.extend_from_slice(number.as_str().as_bytes());
+            packed.push(SEPARATOR);
         }
+        packed.extend_from_slice(self.fingerprint.as_bytes());
+        packed.push(SEPARATOR);
+        packed.extend_from_slice(self.source_file.as_bytes());
+        ProvenanceHeaders { packed, columns: self.columns }
     }
 
     /// Reads a record's provenance from its headers, every field required
@@ -65,68 +82,59 @@ impl<'a> Provenance<'a> {
     }
 }
 
-/// [`Provenance`] encoded: the header values, numbers written out on the
-/// stack, ready to be copied into a Kafka record.
+/// What separates the packed fields: no number holds it, nor a fingerprint.
+const SEPARATOR: u8 = b' ';
+
+/// [`Provenance`] encoded: the header values, ready to be copied into a
+/// Kafka record.
 #[derive(Debug, Clone)]
 pub struct ProvenanceHeaders<'a> {
-    /// The text fields, borrowed.
-    provenance: Provenance<'a>,
-    /// `line` in decimal.
-    line: DecimalText,
-    /// `byte_offset` in decimal.
-    byte_offset: DecimalText,
-    /// `source_version` in decimal.
-    source_version: DecimalText,
-    /// `read_at_ms` in decimal.
-    read_at_ms: DecimalText,
+    /// The `provenance` header's value.
+    packed: Vec<u8>,
+    /// The `columns` header's value, when sent.
+    columns: Option<&'a str>,
 }
 
 impl ProvenanceHeaders<'_> {
     /// (name, value) pairs in wire order; `columns` last and only when set.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &[u8])> + '_ {
-        let always = [
-            (headers::SOURCE_FILE, self.provenance.source_file.as_bytes()),
-            (headers::SOURCE_FINGERPRINT, self.provenance.fingerprint.as_bytes()),
-            (headers::LINE, self.line.as_str().as_bytes()),
-            (headers::BYTE_OFFSET, self.byte_offset.as_str().as_bytes()),
-            (headers::SOURCE_VERSION, self.source_version.as_str().as_bytes()),
-            (headers::READ_AT_MS, self.read_at_ms.as_str().as_bytes()),
-        ];
-        let columns = self.provenance.columns.map(|columns| (headers::COLUMNS, columns.as_bytes()));
-        always.into_iter().chain(columns)
+        let columns = self.columns.map(|columns| (headers::COLUMNS, columns.as_bytes()));
+        std::iter::once((headers::PROVENANCE, self.packed.as_slice())).chain(columns)
     }
 }
 
-/// Why a record's provenance header cannot be read.
+/// Why a field of a record's provenance cannot be read. `header` names the
+/// field as its header of its own does (`line`, `source_file`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ProvenanceError {
-    /// The header is absent (or has no value).
-    #[error("the record has no `{header}` header")]
+    /// The field is absent (or its header has no value).
+    #[error("the record's provenance has no `{header}`")]
     Missing {
-        /// The header's name.
+        /// The field's name.
         header: &'static str,
     },
-    /// The header's value is not UTF-8 text.
-    #[error("the `{header}` header is not UTF-8 text")]
+    /// The field is not UTF-8 text.
+    #[error("the provenance's `{header}` is not UTF-8 text")]
     NotText {
-        /// The header's name.
+        /// The field's name.
         header: &'static str,
     },
-    /// The header's value is not a decimal integer of its type.
-    #[error("the `{header}` header is not a number: {value:?}")]
+    /// The field is not a decimal integer of its type.
+    #[error("the provenance's `{header}` is not a number: {value:?}")]
     BadNumber {
-        /// The header's name.
+        /// The field's name.
         header: &'static str,
         /// The value found, lossily as text.
         value: String,
     },
 }
 
-/// The provenance headers of one record as found, values borrowed, read in
-/// one pass over the headers. Where a name repeats, the last value wins (a
-/// later stage's header overrides the original record's). Each field is
-/// checked only when asked for, so a reader that tolerates a missing line
-/// still gets the file.
+/// The provenance of one record as found, values borrowed, read in one
+/// pass over the headers, packed or as six headers of their own. Where a
+/// field repeats, the last value wins (a later stage's header overrides the
+/// original record's; a `provenance` header sets all six fields, a field it
+/// lacks to none). Each field is checked only when asked for, so a reader
+/// that tolerates a missing line still gets the file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FoundProvenance<'a> {
     /// `source_file`'s value.
@@ -155,6 +163,10 @@ impl<'a> FoundProvenance<'a> {
         let mut found = FoundProvenance::default();
         for (name, value) in headers {
             let slot = match name {
+                headers::PROVENANCE => {
+                    found.unpack(value);
+                    continue;
+                }
                 headers::SOURCE_FILE => &mut found.source_file,
                 headers::SOURCE_FINGERPRINT => &mut found.fingerprint,
                 headers::LINE => &mut found.line,
@@ -167,6 +179,19 @@ impl<'a> FoundProvenance<'a> {
             *slot = value;
         }
         found
+    }
+
+    /// Sets the six fields from a `provenance` header's value (none for an
+    /// absent value or a field it lacks).
+    fn unpack(&mut self, value: Option<&'a [u8]>) {
+        let mut fields = value.unwrap_or_default().splitn(6, |byte| *byte == SEPARATOR);
+        let mut next = || fields.next().filter(|_| value.is_some());
+        self.line = next();
+        self.byte_offset = next();
+        self.source_version = next();
+        self.read_at_ms = next();
+        self.fingerprint = next();
+        self.source_file = next();
     }
 
     /// Every field, or the first that is missing or unreadable.
@@ -201,6 +226,11 @@ impl<'a> FoundProvenance<'a> {
     /// The file's identity as its bytes (see [`Self::source_file_bytes`]).
     pub fn fingerprint_bytes(&self) -> Option<&'a [u8]> {
         self.fingerprint
+    }
+
+    /// The line as its bytes, for readers that show it as written.
+    pub fn line_bytes(&self) -> Option<&'a [u8]> {
+        self.line
     }
 
     /// The 1-based line.
@@ -248,7 +278,7 @@ fn number<T: std::str::FromStr>(header: &'static str, value: Option<&[u8]>) -> R
 }
 
 /// An integer in decimal, as `to_string` writes it, formatted on the stack:
-/// four header values per record each cost an allocation as `String`s.
+/// four numbers per record each cost an allocation as `String`s.
 #[derive(Debug, Clone, Copy)]
 struct DecimalText {
     /// Room for the longest 64-bit value, `u64::MAX` or `i64::MIN` (20 bytes).
@@ -310,23 +340,20 @@ mod tests {
     #[test]
     fn the_wire_bytes_are_pinned_names_values_and_order() {
         let expected: Vec<(&str, &[u8])> = vec![
-            ("source_file", b"inbox/2022_07.csv"),
-            ("source_fingerprint", b"2049:131074:9f86d081"),
-            ("line", b"42"),
-            ("byte_offset", b"3917"),
-            ("source_version", b"1099511631693"),
-            ("read_at_ms", b"1764374400123"),
+            ("provenance", b"42 3917 1099511631693 1764374400123 2049:131074:9f86d081 inbox/2022_07.csv"),
             ("columns", br#"["id","user_id","currency"]"#),
         ];
         let expected: Vec<(&str, Vec<u8>)> = expected.into_iter().map(|(name, value)| (name, value.to_vec())).collect();
         assert_eq!(pairs(&sample().to_headers()), expected);
         let standard = Provenance { columns: None, ..sample() };
-        assert_eq!(pairs(&standard.to_headers()), expected[..6], "the standard header travels as none");
+        assert_eq!(pairs(&standard.to_headers()), expected[..1], "the standard header travels as none");
     }
 
     #[test]
     fn provenance_round_trips() {
-        for provenance in [sample(), Provenance { columns: None, source_version: -3, read_at_ms: i64::MIN, ..sample() }]
+        let spaced = Provenance { source_file: "in box/a b.csv", fingerprint: "", ..sample() };
+        for provenance in
+            [sample(), Provenance { columns: None, source_version: -3, read_at_ms: i64::MIN, ..sample() }, spaced]
         {
             let headers = provenance.to_headers();
             let read = Provenance::from_headers(headers.iter().map(|(name, value)| (name, Some(value))));
@@ -335,10 +362,46 @@ mod tests {
     }
 
     #[test]
+    fn the_six_headers_of_versions_before_3_are_still_read() {
+        let six: [(&str, Option<&[u8]>); 6] = [
+            ("source_file", Some(b"inbox/2022_07.csv")),
+            ("source_fingerprint", Some(b"2049:131074:9f86d081")),
+            ("line", Some(b"42")),
+            ("byte_offset", Some(b"3917")),
+            ("source_version", Some(b"1099511631693")),
+            ("read_at_ms", Some(b"1764374400123")),
+        ];
+        assert_eq!(Provenance::from_headers(six), Ok(Provenance { columns: None, ..sample() }));
+    }
+
+    #[test]
+    fn a_field_after_the_packed_header_overrides_it_and_the_packed_one_overrides_all() {
+        let packed = sample().to_headers();
+        let packed = packed.iter().next().unwrap().1;
+        let later = FoundProvenance::find([(headers::PROVENANCE, Some(packed)), (headers::LINE, Some(&b"7"[..]))]);
+        assert_eq!((later.line(), later.source_file()), (Ok(7), Ok("inbox/2022_07.csv")));
+        let earlier = FoundProvenance::find([(headers::LINE, Some(&b"7"[..])), (headers::PROVENANCE, Some(packed))]);
+        assert_eq!(earlier.line(), Ok(42));
+    }
+
+    #[test]
+    fn a_short_or_valueless_packed_header_leaves_the_rest_missing() {
+        let short = FoundProvenance::find([(headers::PROVENANCE, Some(&b"42 3917"[..]))]);
+        assert_eq!((short.line(), short.byte_offset()), (Ok(42), Ok(3917)));
+        assert_eq!(short.source_version(), Err(ProvenanceError::Missing { header: "source_version" }));
+        assert_eq!(short.source_file(), Err(ProvenanceError::Missing { header: "source_file" }));
+        let valueless =
+            FoundProvenance::find([(headers::SOURCE_FILE, Some(&b"a.csv"[..])), (headers::PROVENANCE, None)]);
+        assert_eq!(valueless.source_file(), Err(ProvenanceError::Missing { header: "source_file" }));
+        assert_eq!(valueless.line(), Err(ProvenanceError::Missing { header: "line" }));
+    }
+
+    #[test]
     fn a_missing_header_is_named() {
-        let headers = sample().to_headers();
-        let without_line = headers.iter().filter(|(name, _)| *name != headers::LINE).map(|(n, v)| (n, Some(v)));
-        assert_eq!(Provenance::from_headers(without_line), Err(ProvenanceError::Missing { header: "line" }));
+        let six = [(headers::SOURCE_FILE, Some(&b"a.csv"[..])), (headers::BYTE_OFFSET, Some(b"1"))];
+        let without_line = FoundProvenance::find(six);
+        assert_eq!(without_line.provenance(), Err(ProvenanceError::Missing { header: "source_fingerprint" }));
+        assert_eq!(without_line.line(), Err(ProvenanceError::Missing { header: "line" }));
         let valueless = [(headers::SOURCE_FILE, None)];
         assert_eq!(
             FoundProvenance::find(valueless).source_file(),
