@@ -4,7 +4,6 @@
 //! Pure logic, so the rules are unit-tested without Kafka or PostgreSQL.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -111,19 +110,22 @@ impl Rows<'_> {
 /// largest source version, then the later Kafka position: the same rule the
 /// upsert's version guard applies, so the batch never discards the record the
 /// table would have kept.
+///
+/// One stable sort by (id, version, partition, offset) and a pass keeping
+/// each id's last: on a tie the record met later wins, as it would replace
+/// the earlier in a map. (A `BTreeMap` of the batch cost a tree node per
+/// record.)
 pub fn last_per_id<'a>(records: impl IntoIterator<Item = &'a OrderRecord>) -> Rows<'a> {
-    let mut by_id: BTreeMap<i64, &OrderRecord> = BTreeMap::new();
-    for record in records {
-        match by_id.get(&record.order.id) {
-            Some(kept)
-                if (kept.source.version, kept.partition, kept.offset)
-                    > (record.source.version, record.partition, record.offset) => {}
-            _ => {
-                by_id.insert(record.order.id, record);
-            }
+    let mut sorted: Vec<&OrderRecord> = records.into_iter().collect();
+    sorted.sort_by_key(|record| (record.order.id, record.source.version, record.partition, record.offset));
+    let mut newest: Vec<&OrderRecord> = Vec::with_capacity(sorted.len());
+    for record in sorted {
+        match newest.last_mut() {
+            Some(last) if last.order.id == record.order.id => *last = record,
+            _ => newest.push(record),
         }
     }
-    Rows { records: by_id.into_values().collect() }
+    Rows { records: newest }
 }
 
 #[cfg(test)]
@@ -163,6 +165,17 @@ pub(crate) mod tests {
         let rows = last_per_id(&records);
         assert_eq!(rows.records.len(), 1);
         assert_eq!(rows.records[0].order.item_total, Decimal::new(100, 2));
+    }
+
+    #[test]
+    fn the_later_partition_wins_and_an_exact_tie_keeps_the_record_met_last() {
+        let mut other_partition = record(7, 300, 0, 1);
+        other_partition.partition = 1;
+        let records = [other_partition, record(7, 100, 0, 5)];
+        assert_eq!(last_per_id(&records).records[0].order.item_total, Decimal::new(300, 2));
+        let records = [record(7, 100, 0, 5), record(7, 200, 0, 5), record(4, 1, 0, 5)];
+        let kept: Vec<_> = last_per_id(&records).records.iter().map(|r| (r.order.id, r.order.item_total)).collect();
+        assert_eq!(kept, vec![(4, Decimal::new(1, 2)), (7, Decimal::new(200, 2))]);
     }
 
     #[test]
