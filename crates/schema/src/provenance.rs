@@ -54,6 +54,7 @@ impl<'a> Provenance<'a> {
     /// The headers to send, in wire order: the packed provenance, then
     /// `columns` when set.
     pub fn to_headers(&self) -> ProvenanceHeaders<'a> {
+        debug_assert!(!self.fingerprint.as_bytes().contains(&SEPARATOR), "a fingerprint never holds a space");
         let numbers = [
             DecimalText::unsigned(self.line),
             DecimalText::unsigned(self.byte_offset),
