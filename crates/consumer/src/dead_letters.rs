@@ -124,7 +124,11 @@ impl Origin {
     /// The origin the headers tell; a header that is absent or not a number
     /// (for line and offset) leaves its field empty.
     pub fn from_headers(headers: &[(String, Option<Vec<u8>>)]) -> Self {
-        let found = FoundProvenance::find(headers.iter().map(|(name, value)| (name.as_str(), value.as_deref())));
+        Origin::of(&found_in(headers))
+    }
+
+    /// The origin a record's provenance, as found, tells.
+    fn of(found: &FoundProvenance<'_>) -> Self {
         let text = |value: Option<&[u8]>| value.map(|value| storable(&String::from_utf8_lossy(value)).into_owned());
         let number = |value: Result<u64, _>| value.ok().and_then(|number| i64::try_from(number).ok());
         Origin {
@@ -197,10 +201,11 @@ impl ProducerDeadLetter {
         if stage_of(&headers) != stages::PRODUCER {
             return None;
         }
-        let origin = Origin::from_headers(&headers);
+        let found = found_in(&headers);
+        let origin = Origin::of(&found);
         let text = |name: &str| header_text(&headers, name).map(|value| storable(&value).into_owned());
         Some(ProducerDeadLetter {
-            source: source_text(message, &headers),
+            source: source_text(message, &found),
             reason: text(headers::ERROR_KIND)
                 .map_or_else(|| reasons::UNKNOWN_KIND.into(), |kind| bounded(&kind, REASON_MAX_BYTES).into_owned()),
             message: text(headers::ERROR_MESSAGE).unwrap_or_default(),
@@ -212,11 +217,16 @@ impl ProducerDeadLetter {
     }
 }
 
+/// The provenance in a record's headers, read once for both its origin and
+/// its source text.
+fn found_in(headers: &[(String, Option<Vec<u8>>)]) -> FoundProvenance<'_> {
+    FoundProvenance::find(headers.iter().map(|(name, value)| (name.as_str(), value.as_deref())))
+}
+
 /// `topic/partition/offset`, and ` source_file:line` when known, both as
 /// written (a line that is not a number shows as it is).
-fn source_text(message: &impl Message, headers: &[(String, Option<Vec<u8>>)]) -> String {
+fn source_text(message: &impl Message, found: &FoundProvenance<'_>) -> String {
     let mut source = format!("{}/{}/{}", message.topic(), message.partition(), message.offset());
-    let found = FoundProvenance::find(headers.iter().map(|(name, value)| (name.as_str(), value.as_deref())));
     if let (Some(file), Some(line)) = (found.source_file_bytes(), found.line_bytes()) {
         source.push_str(&format!(" {}:{}", String::from_utf8_lossy(file), String::from_utf8_lossy(line)));
     }
@@ -227,13 +237,15 @@ impl DeadLetter {
     /// Captures a Kafka record and why it is dead.
     pub fn from_message(message: &impl Message, reason: &'static str, explanation: String) -> Self {
         let headers = message_headers(message);
+        let found = found_in(&headers);
+        let (source, origin) = (source_text(message, &found), Origin::of(&found));
         DeadLetter {
-            source: source_text(message, &headers),
+            source,
             reason,
             message: storable(&explanation).into_owned(),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().unwrap_or_default().to_vec(),
-            origin: Origin::from_headers(&headers),
+            origin,
             place: RecordPlace {
                 topic: message.topic().to_string(),
                 partition: message.partition(),

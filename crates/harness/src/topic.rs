@@ -84,19 +84,7 @@ fn read_headers(message: &impl Message) -> (BTreeMap<String, String>, usize) {
     let mut headers: BTreeMap<String, String> =
         pairs.iter().map(|(name, value)| (name.to_string(), text(*value))).collect();
     if headers.contains_key(schema::message::headers::PROVENANCE) {
-        use schema::message::headers::*;
-        let found = schema::FoundProvenance::find(pairs.iter().copied());
-        let numbers = [
-            (LINE, found.line().map(|n| n.to_string())),
-            (BYTE_OFFSET, found.byte_offset().map(|n| n.to_string())),
-            (SOURCE_VERSION, found.source_version().map(|n| n.to_string())),
-            (READ_AT_MS, found.read_at_ms().map(|n| n.to_string())),
-        ];
-        let texts = [(SOURCE_FILE, found.source_file_bytes()), (SOURCE_FINGERPRINT, found.fingerprint_bytes())];
-        for (name, value) in numbers.into_iter().filter_map(|(name, value)| Some((name, value.ok()?))) {
-            headers.insert(name.to_string(), value);
-        }
-        for (name, value) in texts.into_iter().filter_map(|(name, value)| Some((name, value?))) {
+        for (name, value) in schema::FoundProvenance::find(pairs.iter().copied()).fields() {
             headers.insert(name.to_string(), text(Some(value)));
         }
     }

@@ -229,6 +229,21 @@ impl<'a> FoundProvenance<'a> {
         self.fingerprint
     }
 
+    /// Each field found, as written, under its own header's name: how a
+    /// reader shows either wire version the same way.
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, &'a [u8])> {
+        [
+            (headers::SOURCE_FILE, self.source_file),
+            (headers::SOURCE_FINGERPRINT, self.fingerprint),
+            (headers::LINE, self.line),
+            (headers::BYTE_OFFSET, self.byte_offset),
+            (headers::SOURCE_VERSION, self.source_version),
+            (headers::READ_AT_MS, self.read_at_ms),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+    }
+
     /// The line as its bytes, for readers that show it as written.
     pub fn line_bytes(&self) -> Option<&'a [u8]> {
         self.line
@@ -383,6 +398,12 @@ mod tests {
         assert_eq!((later.line(), later.source_file()), (Ok(7), Ok("inbox/2022_07.csv")));
         let earlier = FoundProvenance::find([(headers::LINE, Some(&b"7"[..])), (headers::PROVENANCE, Some(packed))]);
         assert_eq!(earlier.line(), Ok(42));
+    }
+
+    #[test]
+    fn the_fields_found_are_listed_under_their_own_names_as_written() {
+        let short = FoundProvenance::find([(headers::PROVENANCE, Some(&b"42 3917"[..]))]);
+        assert_eq!(short.fields().collect::<Vec<_>>(), [("line", &b"42"[..]), ("byte_offset", b"3917")]);
     }
 
     #[test]
