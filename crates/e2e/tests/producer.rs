@@ -278,9 +278,12 @@ async fn archive_after_moves_a_file_to_another_filesystem_and_every_row_loads_on
     scenario.append("a.csv", format!("{HEADER}{}", lines(1..=40)).as_bytes());
     let consumer = scenario.start_consumer();
     let producer = scenario.start_producer_with(&settings);
-    let archived = poll_until(ARRIVAL, || async { archive.path().join("a.csv").exists() }).await;
-    assert!(archived, "never archived across filesystems:\n{}", producer.output());
-    assert!(!scenario.inbox().join("a.csv").exists(), "the inbox still holds the archived file");
+    // The copy is renamed into place before the inbox file is removed: wait
+    // for both, or the check below races the removal.
+    let (archived, inboxed) = (archive.path().join("a.csv"), scenario.inbox().join("a.csv"));
+    poll_until(ARRIVAL, || async { archived.exists() && !inboxed.exists() }).await;
+    assert!(archived.exists(), "never archived across filesystems:\n{}", producer.output());
+    assert!(!inboxed.exists(), "the inbox still holds the archived file");
     let copy = std::fs::read_to_string(archive.path().join("a.csv")).unwrap();
     assert_eq!(copy, format!("{HEADER}{}", lines(1..=40)), "the archived copy differs from the file");
     let leftovers: Vec<_> =
